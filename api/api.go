@@ -1,0 +1,304 @@
+// Package api is Herald's REST API (Fiber): webhook configuration, event
+// ingestion, delivery history. Every error leaves as one JSON shape whose
+// status comes from one table.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/utils"
+	"go.temporal.io/sdk/client"
+
+	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// DefaultMaxPayloadBytes caps an event's payload.
+const DefaultMaxPayloadBytes = 256 << 10
+
+// Config tunes the API.
+type Config struct {
+	URLPolicy       webhook.URLPolicy
+	MaxPayloadBytes int
+	// StartTimeout bounds handing an event to Temporal; past it the API
+	// answers 503 and nothing is accepted.
+	StartTimeout time.Duration
+	// QueryTimeout bounds a live-state query to a delivery's workflow.
+	QueryTimeout time.Duration
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// Server is the API.
+type Server struct {
+	app      *fiber.App
+	store    *store.Store
+	temporal client.Client
+	sender   *delivery.Sender
+	cfg      Config
+}
+
+// New builds the API over a store, a Temporal client (to start and query
+// event workflows) and a sender (for test deliveries).
+func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) *Server {
+	if cfg.MaxPayloadBytes <= 0 {
+		cfg.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 10 * time.Second
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	srv := &Server{store: s, temporal: tc, sender: sender, cfg: cfg}
+	srv.app = fiber.New(fiber.Config{
+		AppName:               "herald",
+		DisableStartupMessage: true,
+		// Handlers keep strings and bodies beyond the request (payloads go
+		// to Temporal); Fiber's default reuses those buffers.
+		Immutable:    true,
+		BodyLimit:    max(1<<20, cfg.MaxPayloadBytes+64<<10),
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 60 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorHandler: srv.errorHandler,
+	})
+	srv.app.Use(recover.New())
+	srv.routes()
+	return srv
+}
+
+func (s *Server) routes() {
+	s.app.Get("/healthz", s.health)
+	s.app.Get("/readyz", s.ready)
+
+	v1 := s.app.Group("/api/v1")
+	v1.Post("/webhooks", s.createWebhook)
+	v1.Get("/webhooks", s.listWebhooks)
+	v1.Get("/webhooks/:id", s.getWebhook)
+	v1.Put("/webhooks/:id", s.updateWebhook)
+	v1.Delete("/webhooks/:id", s.deleteWebhook)
+	v1.Post("/webhooks/:id/test", s.testWebhook)
+	v1.Get("/webhooks/:id/deliveries", s.listDeliveries)
+	v1.Get("/webhooks/:id/deliveries/:delivery_id", s.getDelivery)
+
+	v1.Get("/event-types", s.listEventTypes)
+	v1.Post("/events", s.publishEvent)
+	v1.Get("/events", s.listEvents)
+	v1.Get("/events/:event_id", s.getEvent)
+}
+
+// App exposes the Fiber app (tests drive it in-process).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting and waits for requests in flight, up to ctx.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+// statusOf is the one table from error code to HTTP status.
+var statusOf = map[webhook.Code]int{
+	webhook.EInvalid:     fiber.StatusBadRequest,
+	webhook.EValidation:  fiber.StatusUnprocessableEntity,
+	webhook.ENotFound:    fiber.StatusNotFound,
+	webhook.EConflict:    fiber.StatusConflict,
+	webhook.ETooLarge:    fiber.StatusRequestEntityTooLarge,
+	webhook.EUnavailable: fiber.StatusServiceUnavailable,
+	webhook.EInternal:    fiber.StatusInternalServerError,
+}
+
+// codeOf names the errors Fiber raises itself (unknown route, body too large).
+var codeOf = map[int]webhook.Code{
+	fiber.StatusBadRequest:            webhook.EInvalid,
+	fiber.StatusNotFound:              webhook.ENotFound,
+	fiber.StatusRequestEntityTooLarge: webhook.ETooLarge,
+}
+
+type errorBody struct {
+	Code    webhook.Code `json:"code"`
+	Message string       `json:"message"`
+	Details any          `json:"details,omitempty"`
+}
+
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	var herr *webhook.Error
+	var ferr *fiber.Error
+	body, status := errorBody{}, 0
+	switch {
+	case errors.As(err, &herr):
+		body = errorBody{Code: herr.Code, Message: herr.Message, Details: herr.Details}
+		status = statusOf[herr.Code]
+	case errors.As(err, &ferr):
+		status = ferr.Code
+		code, ok := codeOf[status]
+		if !ok {
+			code = webhook.Code(codeName(status))
+		}
+		body = errorBody{Code: code, Message: ferr.Message}
+	}
+	if status == 0 || status >= 500 && body.Code == webhook.EInternal {
+		s.cfg.Logger.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
+		status, body = fiber.StatusInternalServerError, errorBody{Code: webhook.EInternal, Message: "internal error; see the server log"}
+	}
+	return c.Status(status).JSON(fiber.Map{"error": body})
+}
+
+// codeName turns "Method Not Allowed" into "method_not_allowed".
+func codeName(status int) string {
+	b := []byte(utils.StatusMessage(status))
+	for i, ch := range b {
+		switch {
+		case ch == ' ' || ch == '-':
+			b[i] = '_'
+		case ch >= 'A' && ch <= 'Z':
+			b[i] = ch + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// decode reads a JSON body strictly: one object, no unknown fields. Syntax
+// errors are EInvalid; a field of the wrong type is EValidation naming it.
+func decode(c *fiber.Ctx, v any) error {
+	body := c.Body()
+	if len(bytes.TrimSpace(body)) == 0 {
+		return webhook.Errorf(webhook.EInvalid, "request body is required (JSON)")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			return webhook.Errorf(webhook.EInvalid, "request body must be a single JSON object")
+		}
+		return nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field == "" {
+		return webhook.Errorf(webhook.EInvalid, "request body must be a JSON object")
+	}
+	if errors.As(err, &typeErr) {
+		var fe webhook.FieldErrors
+		fe.Add(typeErr.Field, "must be %s", jsonKind(typeErr.Type.Kind().String()))
+		return fe.Err("request")
+	}
+	return webhook.Errorf(webhook.EInvalid, "request body is not valid JSON: %s", trimJSONErr(err))
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int", "int64":
+		return "an integer"
+	case "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "slice":
+		return "an array"
+	case "map", "struct", "ptr":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	}
+	return "of another type"
+}
+
+func trimJSONErr(err error) string {
+	msg := err.Error()
+	if len(msg) > 5 && msg[:5] == "json:" {
+		msg = msg[6:]
+	}
+	return msg
+}
+
+func pathID(c *fiber.Ctx, name, what string) (int64, error) {
+	id, err := strconv.ParseInt(c.Params(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, webhook.Errorf(webhook.ENotFound, "%s %q not found (ids are positive integers)", what, c.Params(name))
+	}
+	return id, nil
+}
+
+// page reads ?limit=&offset=.
+func page(c *fiber.Ctx) (store.Page, error) {
+	var p store.Page
+	for name, dst := range map[string]*int{"limit": &p.Limit, "offset": &p.Offset} {
+		raw := c.Query(name)
+		if raw == "" {
+			continue
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 0 || (name == "limit" && (n == 0 || n > store.MaxLimit)) {
+			if name == "limit" {
+				return p, webhook.Errorf(webhook.EInvalid, "limit must be an integer from 1 to %d", store.MaxLimit)
+			}
+			return p, webhook.Errorf(webhook.EInvalid, "offset must be a non-negative integer")
+		}
+		*dst = n
+	}
+	if p.Limit == 0 {
+		p.Limit = store.DefaultLimit
+	}
+	return p, nil
+}
+
+type listBody[T any] struct {
+	Items  []T
+	Total  int
+	Page   store.Page
+	Plural string
+}
+
+func (l listBody[T]) send(c *fiber.Ctx) error {
+	if l.Items == nil {
+		l.Items = []T{}
+	}
+	return c.JSON(fiber.Map{l.Plural: l.Items, "total": l.Total, "limit": l.Page.Limit, "offset": l.Page.Offset})
+}
+
+func (s *Server) health(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) }
+
+// ready reports whether the database and Temporal both answer.
+func (s *Server) ready(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
+	defer cancel()
+	checks, ok := fiber.Map{}, true
+	if err := s.store.Ping(ctx); err != nil {
+		checks["database"], ok = err.Error(), false
+	} else {
+		checks["database"] = "ok"
+	}
+	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		checks["temporal"], ok = err.Error(), false
+	} else {
+		checks["temporal"] = "ok"
+	}
+	status := fiber.StatusOK
+	if !ok {
+		status = fiber.StatusServiceUnavailable
+	}
+	return c.Status(status).JSON(fiber.Map{"status": map[bool]string{true: "ready", false: "not ready"}[ok], "checks": checks})
+}
+
+func unavailable(what string, err error) error {
+	return &webhook.Error{Code: webhook.EUnavailable, Message: fmt.Sprintf("%s: %v", what, err)}
+}

@@ -1,0 +1,364 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/schema"
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/store/storetest"
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// These tests drive the API in-process against a real store. Temporal is a
+// real client pointed at a closed port: every path that needs Temporal must
+// fail cleanly (503) without writing anything. The happy paths through
+// Temporal are in the e2e package.
+
+type fixture struct {
+	t     *testing.T
+	base  string
+	store *store.Store
+}
+
+func closedAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func newFixture(t *testing.T) *fixture {
+	s := storetest.MustOpen(t, schema.SQLite)
+	tc, err := client.NewLazyClient(client.Options{HostPort: closedAddr(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	srv := api.New(api.Config{
+		URLPolicy:       webhook.URLPolicy{AllowHTTPLoopback: true},
+		MaxPayloadBytes: 1024,
+		StartTimeout:    300 * time.Millisecond,
+		QueryTimeout:    300 * time.Millisecond,
+	}, s, tc, delivery.NewSender(delivery.Options{}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	return &fixture{t: t, base: "http://" + ln.Addr().String(), store: s}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (f *fixture) do(method, path, body string) response {
+	f.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, f.base+path, r)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out.body); err != nil {
+			f.t.Fatalf("%s %s: response is not a JSON object: %s", method, path, raw)
+		}
+	}
+	return out
+}
+
+// errCode returns the error code and the first detail's field of an error response.
+func (r response) errCode() (string, string) {
+	e, _ := r.body["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	field := ""
+	if ds, ok := e["details"].([]any); ok && len(ds) > 0 {
+		field, _ = ds[0].(map[string]any)["field"].(string)
+	}
+	if msg, _ := e["message"].(string); code != "" && msg == "" {
+		return code + " (no message)", field
+	}
+	return code, field
+}
+
+const validWebhook = `{"name":"Compliance Alerts","url":"https://example.com/webhooks/compliance",
+	"description":"Send compliance violations","event_types":["compliance.alert","validation.failed"],
+	"retry_strategy":"exponential_backoff","max_retries":5,"retry_delay_seconds":60,"rate_limit_per_minute":60,
+	"custom_headers":{"Authorization":"Bearer token-xyz"},"metadata":{"team":"compliance","priority":"high"}}`
+
+func (f *fixture) mustCreate(body string) map[string]any {
+	f.t.Helper()
+	r := f.do("POST", "/api/v1/webhooks/", body)
+	if r.status != 201 {
+		f.t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	return r.body
+}
+
+func TestErrorCases(t *testing.T) {
+	f := newFixture(t)
+	hook := f.mustCreate(validWebhook)
+	id := fmt.Sprint(hook["id"])
+	f.mustCreate(`{"name":"Other","url":"https://example.org/x","event_types":["*"]}`)
+	big := fmt.Sprintf(`{"event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low","message":"%s"}}`, strings.Repeat("x", 1100))
+	huge := fmt.Sprintf(`{"event_type":"system.error","payload":{"message":"%s"}}`, strings.Repeat("x", 2<<20))
+
+	tests := []struct {
+		method, path, body string
+		status             int
+		code, field        string
+	}{
+		// webhooks: create
+		{"POST", "/api/v1/webhooks/", "", 400, "invalid_request", ""},
+		{"POST", "/api/v1/webhooks/", "{", 400, "invalid_request", ""},
+		{"POST", "/api/v1/webhooks/", `[1]`, 400, "invalid_request", ""},
+		{"POST", "/api/v1/webhooks/", `{"name":"x"} {"name":"y"}`, 400, "invalid_request", ""},
+		{"POST", "/api/v1/webhooks/", `{"nmae":"typo"}`, 400, "invalid_request", ""},
+		{"POST", "/api/v1/webhooks/", `{"name":"x","url":"https://e.com","event_types":["*"],"max_retries":"5"}`, 422, "validation_failed", "max_retries"},
+		{"POST", "/api/v1/webhooks/", `{"url":"https://e.com","event_types":["*"]}`, 422, "validation_failed", "name"},
+		{"POST", "/api/v1/webhooks/", `{"name":"x","event_types":["*"]}`, 422, "validation_failed", "url"},
+		{"POST", "/api/v1/webhooks/", `{"name":"x","url":"http://example.com/hook","event_types":["*"]}`, 422, "validation_failed", "url"},
+		{"POST", "/api/v1/webhooks/", `{"name":"x","url":"https://e.com"}`, 422, "validation_failed", "event_types"},
+		{"POST", "/api/v1/webhooks/", `{"name":"x","url":"https://e.com","event_types":["nope"]}`, 422, "validation_failed", "event_types"},
+		{"POST", "/api/v1/webhooks/", `{"name":"x","url":"https://e.com","event_types":["*"],"max_retries":21}`, 422, "validation_failed", "max_retries"},
+		{"POST", "/api/v1/webhooks/", `{"name":"x","url":"https://e.com","event_types":["*"],"retry_strategy":"random"}`, 422, "validation_failed", "retry_strategy"},
+		{"POST", "/api/v1/webhooks/", `{"name":"x","url":"https://e.com","event_types":["*"],"rate_limit_per_minute":0}`, 422, "validation_failed", "rate_limit_per_minute"},
+		{"POST", "/api/v1/webhooks/", `{"name":"x","url":"https://e.com","event_types":["*"],"custom_headers":{"X-A":"a\r\nX-B: b"}}`, 422, "validation_failed", "custom_headers.X-A"},
+		{"POST", "/api/v1/webhooks/", `{"name":"x","url":"https://e.com","event_types":["*"],"custom_headers":{"X-Webhook-Signature":"forged"}}`, 422, "validation_failed", "custom_headers.X-Webhook-Signature"},
+		{"POST", "/api/v1/webhooks/", `{"name":"x","url":"https://e.com","event_types":["*"],"secret":"short"}`, 422, "validation_failed", "secret"},
+		{"POST", "/api/v1/webhooks/", `{"name":"x","url":"https://e.com","event_types":["*"],"status":"on"}`, 422, "validation_failed", "status"},
+		{"POST", "/api/v1/webhooks/", validWebhook, 409, "conflict", ""},
+		// webhooks: list, get, update, delete
+		{"GET", "/api/v1/webhooks/?status=bogus", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/webhooks/?limit=0", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/webhooks/?limit=abc", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/webhooks/?limit=1001", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/webhooks/?offset=-1", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/webhooks/abc", "", 404, "not_found", ""},
+		{"GET", "/api/v1/webhooks/999", "", 404, "not_found", ""},
+		{"PUT", "/api/v1/webhooks/999", `{"max_retries":3}`, 404, "not_found", ""},
+		{"PUT", "/api/v1/webhooks/" + id, ``, 400, "invalid_request", ""},
+		{"PUT", "/api/v1/webhooks/" + id, `{"max_retries":99}`, 422, "validation_failed", "max_retries"},
+		{"PUT", "/api/v1/webhooks/" + id, `{"url":"ftp://x"}`, 422, "validation_failed", "url"},
+		{"PUT", "/api/v1/webhooks/" + id, `{"name":"Other"}`, 409, "conflict", ""},
+		{"DELETE", "/api/v1/webhooks/999", "", 404, "not_found", ""},
+		{"POST", "/api/v1/webhooks/999/test", `{}`, 404, "not_found", ""},
+		{"POST", "/api/v1/webhooks/" + id + "/test", `{"event_type":"nope"}`, 422, "validation_failed", "event_type"},
+		{"POST", "/api/v1/webhooks/" + id + "/test", `{"event_type":1}`, 422, "validation_failed", "event_type"},
+		{"GET", "/api/v1/webhooks/999/deliveries", "", 404, "not_found", ""},
+		{"GET", "/api/v1/webhooks/" + id + "/deliveries?status=bogus", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/webhooks/" + id + "/deliveries?limit=-5", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/webhooks/" + id + "/deliveries/999", "", 404, "not_found", ""},
+		{"GET", "/api/v1/webhooks/" + id + "/deliveries/abc", "", 404, "not_found", ""},
+		// events
+		{"POST", "/api/v1/events", "", 400, "invalid_request", ""},
+		{"POST", "/api/v1/events", `{"payload":{}}`, 422, "validation_failed", "event_type"},
+		{"POST", "/api/v1/events", `{"event_type":"compliance.alarm","payload":{}}`, 422, "validation_failed", "event_type"},
+		{"POST", "/api/v1/events", `{"event_type":"compliance.alert"}`, 422, "validation_failed", "payload"},
+		{"POST", "/api/v1/events", `{"event_type":"compliance.alert","payload":null}`, 422, "validation_failed", "payload"},
+		{"POST", "/api/v1/events", `{"event_type":"compliance.alert","payload":[1]}`, 422, "validation_failed", "payload"},
+		{"POST", "/api/v1/events", `{"event_type":"compliance.alert","payload":{"alert_type":"x","message":"m"}}`, 422, "validation_failed", "payload.alert_level"},
+		{"POST", "/api/v1/events", `{"event_type":"compliance.alert","payload":{"alert_level":"severe","alert_type":"x","message":"m"}}`, 422, "validation_failed", "payload.alert_level"},
+		{"POST", "/api/v1/events", `{"event_id":"has space","event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low"}}`, 422, "validation_failed", "event_id"},
+		{"POST", "/api/v1/events", `{"event_type":"system.error","source":"` + strings.Repeat("s", 201) + `","payload":{"error_code":"E","component":"c","severity":"low"}}`, 422, "validation_failed", "source"},
+		{"POST", "/api/v1/events", `{"event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low"},"extra":1}`, 400, "invalid_request", ""},
+		{"POST", "/api/v1/events", big, 413, "payload_too_large", ""},
+		{"POST", "/api/v1/events", huge, 413, "payload_too_large", ""},
+		{"GET", "/api/v1/events/nope", "", 404, "not_found", ""},
+		{"GET", "/api/v1/events?limit=5000", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/events?event_type=bogus", "", 400, "invalid_request", ""},
+		// the router itself
+		{"GET", "/api/v1/nothing-here", "", 404, "not_found", ""},
+		{"PATCH", "/api/v1/webhooks/" + id, `{}`, 405, "method_not_allowed", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path+" "+trim(tt.body), func(t *testing.T) {
+			r := f.do(tt.method, tt.path, tt.body)
+			code, field := r.errCode()
+			if r.status != tt.status || code != tt.code || (tt.field != "" && field != tt.field) {
+				t.Fatalf("got %d %s field %q, want %d %s field %q: %s", r.status, code, field, tt.status, tt.code, tt.field, r.raw)
+			}
+			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Fatalf("content type %q", ct)
+			}
+		})
+	}
+	// None of the refused writes changed anything.
+	got := f.do("GET", "/api/v1/webhooks/"+id, "")
+	if got.body["max_retries"] != 5.0 || got.body["url"] != "https://example.com/webhooks/compliance" || got.body["name"] != "Compliance Alerts" {
+		t.Fatalf("webhook changed by refused updates: %s", got.raw)
+	}
+	list := f.do("GET", "/api/v1/webhooks/", "")
+	if list.body["total"] != 2.0 {
+		t.Fatalf("refused creates wrote rows: %s", list.raw)
+	}
+}
+
+func trim(s string) string {
+	if len(s) > 40 {
+		return s[:40]
+	}
+	return s
+}
+
+func TestTemporalDownMeansNothingAccepted(t *testing.T) {
+	f := newFixture(t)
+	r := f.do("POST", "/api/v1/events", `{"event_id":"evt-down","event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low"}}`)
+	if code, _ := r.errCode(); r.status != 503 || code != "unavailable" {
+		t.Fatalf("got %d %s", r.status, r.raw)
+	}
+	if r := f.do("GET", "/api/v1/events/evt-down", ""); r.status != 404 {
+		t.Fatalf("event written although Temporal refused it: %s", r.raw)
+	}
+	if r := f.do("GET", "/readyz", ""); r.status != 503 || r.body["checks"].(map[string]any)["database"] != "ok" {
+		t.Fatalf("readyz: %d %s", r.status, r.raw)
+	}
+	if r := f.do("GET", "/healthz", ""); r.status != 200 {
+		t.Fatalf("healthz: %d %s", r.status, r.raw)
+	}
+}
+
+func TestWebhookLifecycle(t *testing.T) {
+	f := newFixture(t)
+	created := f.mustCreate(validWebhook)
+	secret, _ := created["secret"].(string)
+	if !strings.HasPrefix(secret, "whsec_") || len(secret) < 40 {
+		t.Fatalf("created webhook lacks its full secret: %v", created)
+	}
+	for k, want := range map[string]any{"status": "active", "max_retries": 5.0, "retry_strategy": "exponential_backoff",
+		"backoff_multiplier": 2.0, "max_delay_seconds": 3600.0, "rate_limit_per_hour": 3600.0, "timeout_seconds": 10.0, "last_triggered_at": nil} {
+		if created[k] != want {
+			t.Errorf("%s = %v, want %v", k, created[k], want)
+		}
+	}
+	if sched := fmt.Sprint(created["retry_schedule_seconds"]); sched != "[60 120 240 480 960]" {
+		t.Errorf("retry schedule %s", sched)
+	}
+	id := fmt.Sprint(created["id"])
+
+	got := f.do("GET", "/api/v1/webhooks/"+id, "")
+	if got.status != 200 || got.body["secret"] == secret || strings.Contains(got.raw, secret[10:]) || strings.Contains(got.raw, "token-xyz") {
+		t.Fatalf("GET shows a secret: %s", got.raw)
+	}
+	// The guide's update example: three fields, everything else kept.
+	upd := f.do("PUT", "/api/v1/webhooks/"+id, `{"status":"paused","max_retries":10,"metadata":{"updated_reason":"Receiver maintenance"}}`)
+	if upd.status != 200 || upd.body["status"] != "paused" || upd.body["max_retries"] != 10.0 || upd.body["name"] != "Compliance Alerts" ||
+		upd.body["metadata"].(map[string]any)["updated_reason"] != "Receiver maintenance" {
+		t.Fatalf("PUT: %d %s", upd.status, upd.raw)
+	}
+	if list := f.do("GET", "/api/v1/webhooks/?status=paused&limit=50&offset=0", ""); list.body["total"] != 1.0 {
+		t.Fatalf("list paused: %s", list.raw)
+	}
+	if list := f.do("GET", "/api/v1/webhooks?status=active", ""); list.body["total"] != 0.0 || len(list.body["webhooks"].([]any)) != 0 {
+		t.Fatalf("list active: %s", list.raw)
+	}
+	if r := f.do("DELETE", "/api/v1/webhooks/"+id, ""); r.status != 204 {
+		t.Fatalf("DELETE: %d %s", r.status, r.raw)
+	}
+	if r := f.do("GET", "/api/v1/webhooks/"+id, ""); r.status != 404 {
+		t.Fatalf("GET after delete: %d", r.status)
+	}
+}
+
+func TestEventTypes(t *testing.T) {
+	f := newFixture(t)
+	r := f.do("GET", "/api/v1/event-types", "")
+	types := r.body["event_types"].([]any)
+	if r.status != 200 || len(types) != 8 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	first := types[0].(map[string]any)
+	if first["event_type"] != "validation.completed" || first["example"] == nil || len(first["fields"].([]any)) == 0 {
+		t.Fatalf("entry %v", first)
+	}
+}
+
+func TestTestEndpointSendsARealSignedAttempt(t *testing.T) {
+	f := newFixture(t)
+	type got struct {
+		header http.Header
+		body   []byte
+	}
+	arrivals := make(chan got, 2)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		arrivals <- got{r.Header.Clone(), b}
+		if r.Header.Get("X-Webhook-Event") == "batch.completed" {
+			w.WriteHeader(500)
+			io.WriteString(w, "receiver broke")
+			return
+		}
+		io.WriteString(w, "thanks")
+	}))
+	defer recv.Close()
+	created := f.mustCreate(`{"name":"local","url":"` + recv.URL + `/hook","event_types":["validation.completed","batch.completed"]}`)
+	id, secret := fmt.Sprint(created["id"]), created["secret"].(string)
+
+	r := f.do("POST", "/api/v1/webhooks/"+id+"/test", `{"event_type":"validation.completed"}`)
+	if r.status != 200 || r.body["success"] != true || r.body["status_code"] != 200.0 || r.body["response_body"] != "thanks" || r.body["error"] != "" {
+		t.Fatalf("test: %d %s", r.status, r.raw)
+	}
+	a := <-arrivals
+	if err := webhook.VerifyHeaders(secret, a.header, a.body, time.Now()); err != nil {
+		t.Fatalf("receiver cannot verify the test delivery: %v", err)
+	}
+	var env webhook.Envelope
+	json.Unmarshal(a.body, &env)
+	et, _ := webhook.LookupEventType("validation.completed")
+	if env.EventType != "validation.completed" || string(env.Data) != string(et.Example) || !strings.HasPrefix(env.EventID, "test_") {
+		t.Fatalf("test body %s", a.body)
+	}
+
+	// A failing receiver is reported, not retried.
+	r = f.do("POST", "/api/v1/webhooks/"+id+"/test", `{"event_type":"batch.completed"}`)
+	if r.status != 200 || r.body["success"] != false || r.body["status_code"] != 500.0 || r.body["response_body"] != "receiver broke" || r.body["error"] == "" {
+		t.Fatalf("failing test: %s", r.raw)
+	}
+	<-arrivals
+	// Both were recorded as test deliveries.
+	list := f.do("GET", "/api/v1/webhooks/"+id+"/deliveries", "")
+	ds := list.body["deliveries"].([]any)
+	if list.body["total"] != 2.0 || ds[0].(map[string]any)["status"] != "failed" || ds[1].(map[string]any)["status"] != "delivered" ||
+		ds[0].(map[string]any)["is_test"] != true {
+		t.Fatalf("deliveries: %s", list.raw)
+	}
+	one := f.do("GET", fmt.Sprintf("/api/v1/webhooks/%s/deliveries/%v", id, ds[1].(map[string]any)["id"]), "")
+	if one.status != 200 || one.body["response_status_code"] != 200.0 || one.body["signature"] == "" || one.body["event_data"] == nil || one.body["live"] != nil {
+		t.Fatalf("delivery: %s", one.raw)
+	}
+	if hdrs := one.body["request_headers"].(map[string]any); hdrs["X-Webhook-Signature"] == nil {
+		t.Fatalf("request headers not recorded: %v", hdrs)
+	}
+}

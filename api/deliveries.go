@@ -1,0 +1,82 @@
+package api
+
+import (
+	"context"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/workflows"
+)
+
+func (s *Server) listDeliveries(c *fiber.Ctx) error {
+	w, err := s.webhookFromPath(c)
+	if err != nil {
+		return err
+	}
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	status := webhook.DeliveryStatus(c.Query("status"))
+	if status != "" && !status.Valid() {
+		return webhook.Errorf(webhook.EInvalid, "status must be one of pending, delivered, retrying, failed")
+	}
+	ds, total, err := s.store.ListDeliveries(c.UserContext(), w.ID, store.DeliveryFilter{Status: status, EventID: c.Query("event_id"), Page: p})
+	if err != nil {
+		return err
+	}
+	return listBody[*webhook.Delivery]{Items: ds, Total: total, Page: p, Plural: "deliveries"}.send(c)
+}
+
+// deliveryView is an attempt row plus, while its event's workflow can
+// answer, the live state of its delivery loop.
+type deliveryView struct {
+	*webhook.Delivery
+	Live      *workflows.DeliveryState `json:"live"`
+	LiveError string                   `json:"live_error,omitempty"`
+}
+
+func (s *Server) getDelivery(c *fiber.Ctx) error {
+	id, err := pathID(c, "id", "webhook")
+	if err != nil {
+		return err
+	}
+	did, err := pathID(c, "delivery_id", "delivery")
+	if err != nil {
+		return err
+	}
+	d, err := s.store.GetDelivery(c.UserContext(), id, did)
+	if err != nil {
+		return err
+	}
+	v := deliveryView{Delivery: d}
+	if !d.IsTest {
+		v.Live, err = s.liveState(c.UserContext(), d.EventID, d.WebhookID)
+		if err != nil {
+			v.LiveError = err.Error()
+		}
+	}
+	return c.JSON(v)
+}
+
+// liveState asks the event's workflow where this webhook's delivery stands.
+func (s *Server) liveState(ctx context.Context, eventID string, webhookID int64) (*workflows.DeliveryState, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	v, err := s.temporal.QueryWorkflow(ctx, workflows.EventWorkflowID(eventID), "", workflows.QueryDeliveries)
+	if err != nil {
+		return nil, err
+	}
+	var states []workflows.DeliveryState
+	if err := v.Get(&states); err != nil {
+		return nil, err
+	}
+	for i := range states {
+		if states[i].WebhookID == webhookID {
+			return &states[i], nil
+		}
+	}
+	return nil, nil
+}

@@ -1,0 +1,211 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/workflows"
+)
+
+func (s *Server) listEventTypes(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"event_types": webhook.EventTypes()})
+}
+
+type eventInput struct {
+	EventID   string          `json:"event_id"`
+	EventType string          `json:"event_type"`
+	Source    string          `json:"source"`
+	SourceID  string          `json:"source_id"`
+	Payload   json.RawMessage `json:"payload"`
+}
+
+const maxSourceLen = 200
+
+// validate checks the request and returns the event to deliver.
+func (in *eventInput) validate(maxPayload int, now time.Time) (*webhook.Event, error) {
+	if len(in.Payload) > maxPayload {
+		return nil, webhook.Errorf(webhook.ETooLarge, "payload is %d bytes; the limit is %d", len(in.Payload), maxPayload)
+	}
+	var fe webhook.FieldErrors
+	et, known := webhook.LookupEventType(in.EventType)
+	switch {
+	case in.EventType == "":
+		fe.Add("event_type", "is required")
+	case !known:
+		fe.Add("event_type", "unknown event type %q; see GET /api/v1/event-types", in.EventType)
+	}
+	if in.EventID != "" && !webhook.ValidEventID(in.EventID) {
+		fe.Add("event_id", "must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit")
+	}
+	if in.Source == "" {
+		in.Source = webhook.DefaultSource
+	}
+	if len(in.Source) > maxSourceLen {
+		fe.Add("source", "must be at most %d characters", maxSourceLen)
+	}
+	if len(in.SourceID) > maxSourceLen {
+		fe.Add("source_id", "must be at most %d characters", maxSourceLen)
+	}
+	var payload bytes.Buffer
+	if len(in.Payload) == 0 || string(in.Payload) == "null" {
+		fe.Add("payload", "is required")
+	} else if err := json.Compact(&payload, in.Payload); err != nil {
+		fe.Add("payload", "must be a JSON object")
+	} else if known {
+		if err := et.ValidatePayload(payload.Bytes()); err != nil {
+			var herr *webhook.Error
+			if errors.As(err, &herr) {
+				fe = append(fe, herr.Details.([]webhook.FieldError)...)
+			}
+		}
+	}
+	if err := fe.Err("event"); err != nil {
+		return nil, err
+	}
+	if in.EventID == "" {
+		in.EventID = uuid.Must(uuid.NewV7()).String()
+	}
+	return &webhook.Event{
+		EventID: in.EventID, EventType: in.EventType, Source: in.Source, SourceID: in.SourceID,
+		Payload: payload.Bytes(), CreatedAt: now.UTC().Truncate(time.Millisecond),
+	}, nil
+}
+
+type acceptedEvent struct {
+	EventID    string    `json:"event_id"`
+	EventType  string    `json:"event_type"`
+	Status     string    `json:"status"`
+	Duplicate  bool      `json:"duplicate"`
+	WorkflowID string    `json:"workflow_id"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// publishEvent accepts an event. It answers 202 only once Temporal holds the
+// event's workflow: from then on the event cannot be lost. A repeated
+// event_id answers 200 with the first acceptance and delivers nothing again.
+func (s *Server) publishEvent(c *fiber.Ctx) error {
+	var in eventInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	ev, err := in.validate(s.cfg.MaxPayloadBytes, s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	if prior, err := s.store.GetEvent(ctx, ev.EventID); err == nil {
+		return s.duplicate(c, prior, ev)
+	} else if webhook.ErrorCode(err) != webhook.ENotFound {
+		return err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
+	defer cancel()
+	_, err = s.temporal.ExecuteWorkflow(startCtx, client.StartWorkflowOptions{
+		ID:                                       workflows.EventWorkflowID(ev.EventID),
+		TaskQueue:                                workflows.TaskQueue,
+		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchEventType.ValueSet(ev.EventType),
+			workflows.SearchSource.ValueSet(ev.Source),
+			workflows.SearchStatus.ValueSet(workflows.StatusDelivering),
+		),
+	}, workflows.EventWorkflowName, *ev)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &started):
+		// A concurrent request with the same id won the race.
+		return c.JSON(acceptedEvent{EventID: ev.EventID, EventType: ev.EventType, Status: "accepted", Duplicate: true,
+			WorkflowID: workflows.EventWorkflowID(ev.EventID), CreatedAt: ev.CreatedAt})
+	case err != nil:
+		return unavailable("cannot hand the event to Temporal; nothing was accepted", err)
+	}
+	// The workflow records the event too; writing it here as well lets a GET
+	// right after this answer find it.
+	if _, err := s.store.CreateEvent(ctx, ev); err != nil {
+		s.cfg.Logger.Warn("event accepted by Temporal but not yet recorded; its workflow will record it",
+			"event_id", ev.EventID, "error", err)
+	}
+	return c.Status(fiber.StatusAccepted).JSON(acceptedEvent{EventID: ev.EventID, EventType: ev.EventType, Status: "accepted",
+		WorkflowID: workflows.EventWorkflowID(ev.EventID), CreatedAt: ev.CreatedAt})
+}
+
+// duplicate answers a repeated event_id: the same event again is fine, a
+// different event under a used id is a conflict.
+func (s *Server) duplicate(c *fiber.Ctx, prior, ev *webhook.Event) error {
+	if prior.EventType != ev.EventType || prior.Source != ev.Source || prior.SourceID != ev.SourceID ||
+		!bytes.Equal(prior.Payload, ev.Payload) {
+		return webhook.Errorf(webhook.EConflict, "event_id %q was already used for a different event", ev.EventID)
+	}
+	return c.JSON(acceptedEvent{EventID: prior.EventID, EventType: prior.EventType, Status: "accepted", Duplicate: true,
+		WorkflowID: workflows.EventWorkflowID(prior.EventID), CreatedAt: prior.CreatedAt})
+}
+
+type eventView struct {
+	*webhook.Event
+	WorkflowID string `json:"workflow_id"`
+}
+
+func (s *Server) listEvents(c *fiber.Ctx) error {
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	typ := c.Query("event_type")
+	if _, ok := webhook.LookupEventType(typ); typ != "" && !ok {
+		return webhook.Errorf(webhook.EInvalid, "unknown event_type %q", typ)
+	}
+	evs, total, err := s.store.ListEvents(c.UserContext(), store.EventFilter{EventType: typ, Page: p})
+	if err != nil {
+		return err
+	}
+	views := make([]eventView, len(evs))
+	for i, e := range evs {
+		views[i] = eventView{Event: e, WorkflowID: workflows.EventWorkflowID(e.EventID)}
+	}
+	return listBody[eventView]{Items: views, Total: total, Page: p, Plural: "events"}.send(c)
+}
+
+// subscriberSummary is where one subscriber's delivery of the event stands.
+type subscriberSummary struct {
+	WebhookID          int64                  `json:"webhook_id"`
+	Status             webhook.DeliveryStatus `json:"status"`
+	Attempts           int                    `json:"attempts"`
+	LastDeliveryID     int64                  `json:"last_delivery_id"`
+	ResponseStatusCode *int                   `json:"response_status_code"`
+	LastError          string                 `json:"last_error"`
+	NextRetryAt        *time.Time             `json:"next_retry_at"`
+	RespondedAt        *time.Time             `json:"responded_at"`
+}
+
+func (s *Server) getEvent(c *fiber.Ctx) error {
+	ev, err := s.store.GetEvent(c.UserContext(), c.Params("event_id"))
+	if err != nil {
+		return err
+	}
+	latest, err := s.store.LatestAttempts(c.UserContext(), ev.EventID)
+	if err != nil {
+		return err
+	}
+	subs := make([]subscriberSummary, len(latest))
+	for i, d := range latest {
+		subs[i] = subscriberSummary{WebhookID: d.WebhookID, Status: d.Status, Attempts: d.AttemptNumber, LastDeliveryID: d.ID,
+			ResponseStatusCode: d.ResponseStatusCode, LastError: d.LastError, NextRetryAt: d.NextRetryAt, RespondedAt: d.RespondedAt}
+	}
+	return c.JSON(struct {
+		eventView
+		Deliveries []subscriberSummary `json:"deliveries"`
+	}{eventView{ev, workflows.EventWorkflowID(ev.EventID)}, subs})
+}

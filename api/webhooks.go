@@ -1,0 +1,237 @@
+package api
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// webhookInput is a create or update request: every field optional, a
+// missing one keeps its default (create) or its current value (update).
+type webhookInput struct {
+	Name               *string                `json:"name"`
+	URL                *string                `json:"url"`
+	Description        *string                `json:"description"`
+	Secret             *string                `json:"secret"`
+	Status             *webhook.Status        `json:"status"`
+	EventTypes         *[]string              `json:"event_types"`
+	RetryStrategy      *webhook.RetryStrategy `json:"retry_strategy"`
+	MaxRetries         *int                   `json:"max_retries"`
+	RetryDelaySeconds  *int                   `json:"retry_delay_seconds"`
+	BackoffMultiplier  *float64               `json:"backoff_multiplier"`
+	MaxDelaySeconds    *int                   `json:"max_delay_seconds"`
+	JitterPercentage   *float64               `json:"jitter_percentage"`
+	TimeoutSeconds     *int                   `json:"timeout_seconds"`
+	RateLimitPerMinute *int                   `json:"rate_limit_per_minute"`
+	RateLimitPerHour   *int                   `json:"rate_limit_per_hour"`
+	CustomHeaders      *map[string]string     `json:"custom_headers"`
+	Metadata           *map[string]any        `json:"metadata"`
+}
+
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func (in *webhookInput) applyTo(w *webhook.Webhook) {
+	set(&w.Name, in.Name)
+	set(&w.URL, in.URL)
+	set(&w.Description, in.Description)
+	set(&w.Secret, in.Secret)
+	set(&w.Status, in.Status)
+	set(&w.EventTypes, in.EventTypes)
+	set(&w.RetryStrategy, in.RetryStrategy)
+	set(&w.MaxRetries, in.MaxRetries)
+	set(&w.RetryDelaySeconds, in.RetryDelaySeconds)
+	set(&w.BackoffMultiplier, in.BackoffMultiplier)
+	set(&w.MaxDelaySeconds, in.MaxDelaySeconds)
+	set(&w.JitterPercentage, in.JitterPercentage)
+	set(&w.TimeoutSeconds, in.TimeoutSeconds)
+	set(&w.RateLimitPerMinute, in.RateLimitPerMinute)
+	set(&w.RateLimitPerHour, in.RateLimitPerHour)
+	set(&w.CustomHeaders, in.CustomHeaders)
+	set(&w.Metadata, in.Metadata)
+	if w.CustomHeaders == nil {
+		w.CustomHeaders = map[string]string{}
+	}
+	if w.Metadata == nil {
+		w.Metadata = map[string]any{}
+	}
+}
+
+// webhookView is a webhook as the API shows it, with its retry schedule
+// spelled out (no jitter) so nobody has to work it out by hand.
+type webhookView struct {
+	*webhook.Webhook
+	RetrySchedule []float64 `json:"retry_schedule_seconds"`
+}
+
+func view(w *webhook.Webhook) webhookView {
+	sched := w.RetryPolicy().Schedule()
+	secs := make([]float64, len(sched))
+	for i, d := range sched {
+		secs[i] = d.Seconds()
+	}
+	return webhookView{Webhook: w, RetrySchedule: secs}
+}
+
+func (s *Server) createWebhook(c *fiber.Ctx) error {
+	var in webhookInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	w := webhook.New()
+	in.applyTo(w)
+	if w.Secret == "" {
+		w.Secret = webhook.NewSecret()
+	}
+	if err := w.Validate(s.cfg.URLPolicy); err != nil {
+		return err
+	}
+	w.EventTypes = webhook.NormalizeEventTypes(w.EventTypes)
+	if err := s.store.CreateWebhook(c.UserContext(), w); err != nil {
+		return err
+	}
+	c.Location("/api/v1/webhooks/" + strconv.FormatInt(w.ID, 10))
+	// The only response that carries the whole secret.
+	return c.Status(fiber.StatusCreated).JSON(view(w))
+}
+
+func (s *Server) listWebhooks(c *fiber.Ctx) error {
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	status := webhook.Status(c.Query("status"))
+	if status != "" && !status.Valid() {
+		return webhook.Errorf(webhook.EInvalid, "status must be one of active, inactive, paused")
+	}
+	ws, total, err := s.store.ListWebhooks(c.UserContext(), store.WebhookFilter{Status: status, Page: p})
+	if err != nil {
+		return err
+	}
+	views := make([]webhookView, len(ws))
+	for i, w := range ws {
+		views[i] = view(w.Redacted())
+	}
+	return listBody[webhookView]{Items: views, Total: total, Page: p, Plural: "webhooks"}.send(c)
+}
+
+func (s *Server) getWebhook(c *fiber.Ctx) error {
+	w, err := s.webhookFromPath(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(view(w.Redacted()))
+}
+
+func (s *Server) webhookFromPath(c *fiber.Ctx) (*webhook.Webhook, error) {
+	id, err := pathID(c, "id", "webhook")
+	if err != nil {
+		return nil, err
+	}
+	return s.store.GetWebhook(c.UserContext(), id)
+}
+
+func (s *Server) updateWebhook(c *fiber.Ctx) error {
+	id, err := pathID(c, "id", "webhook")
+	if err != nil {
+		return err
+	}
+	var in webhookInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	w, err := s.store.UpdateWebhook(c.UserContext(), id, func(w *webhook.Webhook) error {
+		in.applyTo(w)
+		if err := w.Validate(s.cfg.URLPolicy); err != nil {
+			return err
+		}
+		w.EventTypes = webhook.NormalizeEventTypes(w.EventTypes)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(view(w.Redacted()))
+}
+
+func (s *Server) deleteWebhook(c *fiber.Ctx) error {
+	id, err := pathID(c, "id", "webhook")
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteWebhook(c.UserContext(), id); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+type testInput struct {
+	EventType string `json:"event_type"`
+}
+
+type testResult struct {
+	Success      bool               `json:"success"`
+	StatusCode   int                `json:"status_code"`
+	DurationMS   float64            `json:"duration_ms"`
+	ResponseBody string             `json:"response_body"`
+	Error        string             `json:"error"`
+	ErrorClass   webhook.ErrorClass `json:"error_class"`
+	DeliveryID   int64              `json:"delivery_id"`
+	EventID      string             `json:"event_id"`
+	EventType    string             `json:"event_type"`
+}
+
+// testWebhook sends one real, signed attempt with the event type's example
+// payload, without retry, and records it as a test delivery.
+func (s *Server) testWebhook(c *fiber.Ctx) error {
+	w, err := s.webhookFromPath(c)
+	if err != nil {
+		return err
+	}
+	var in testInput
+	if len(c.Body()) > 0 {
+		if err := decode(c, &in); err != nil {
+			return err
+		}
+	}
+	if in.EventType == "" {
+		in.EventType = webhook.ValidationCompleted
+		if len(w.EventTypes) > 0 && w.EventTypes[0] != webhook.AllEvents {
+			in.EventType = w.EventTypes[0]
+		}
+	}
+	et, ok := webhook.LookupEventType(in.EventType)
+	if !ok {
+		var fe webhook.FieldErrors
+		fe.Add("event_type", "unknown event type %q", in.EventType)
+		return fe.Err("test request")
+	}
+	ev := &webhook.Event{
+		EventID: "test_" + uuid.NewString(), EventType: et.Name, Source: "herald-test",
+		Payload: et.Example, CreatedAt: s.cfg.Now().UTC().Truncate(time.Millisecond),
+	}
+	done, err := s.sender.Attempt(c.UserContext(), s.store, w, ev, delivery.Plan{Attempt: 1, Final: true, Test: true})
+	if err != nil {
+		return err
+	}
+	return c.JSON(testResult{
+		Success:      done.Delivery.Status == webhook.DeliveryDelivered,
+		StatusCode:   done.Result.StatusCode,
+		DurationMS:   *done.Delivery.DurationMS,
+		ResponseBody: done.Result.Body,
+		Error:        done.Result.Error,
+		ErrorClass:   done.Result.Class,
+		DeliveryID:   done.Delivery.ID,
+		EventID:      ev.EventID,
+		EventType:    ev.EventType,
+	})
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/loki-interceptor/herald/activities"
+	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/devserver"
+	"github.com/loki-interceptor/herald/secretbox"
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/worker"
+	"github.com/loki-interceptor/herald/workflows"
+)
+
+type devFlags struct {
+	dataDir      string
+	ephemeral    bool
+	apiAddr      string
+	ip           string
+	temporalPort int
+	uiPort       int
+	namespace    string
+	insecure     bool
+	log          logFlags
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dev", stderr)
+	var f devFlags
+	fs.StringVar(&f.dataDir, "data-dir", ".herald", "where Herald and Temporal keep their SQLite files and the secret key")
+	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep everything in memory; nothing survives a restart")
+	fs.StringVar(&f.apiAddr, "api-addr", "127.0.0.1:8080", "address of Herald's API")
+	fs.StringVar(&f.ip, "ip", "127.0.0.1", "address Temporal and its UI listen on")
+	fs.IntVar(&f.temporalPort, "temporal-port", 7233, "Temporal frontend (gRPC) port; 0 picks a free one")
+	fs.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port; 0 picks a free one, -1 disables the UI")
+	fs.StringVar(&f.namespace, "namespace", "default", "Temporal namespace")
+	fs.BoolVar(&f.insecure, "allow-insecure-urls", false, "accept http:// webhook URLs to any host (localhost is always accepted in dev)")
+	f.log.register(fs, "text")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := f.log.logger(stderr)
+	if err != nil {
+		return err
+	}
+
+	box, dataDir, err := f.secrets()
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	temporalFile, storeURL := "", "sqlite::memory:"
+	if !f.ephemeral {
+		temporalFile, storeURL = filepath.Join(dataDir, "temporal.db"), "sqlite:"+filepath.Join(dataDir, "herald.db")
+	}
+	srv, err := devserver.Start(devserver.Options{
+		IP: f.ip, Port: f.temporalPort, UIPort: f.uiPort, Namespace: f.namespace,
+		DatabaseFile: temporalFile, SearchAttributes: workflows.SearchAttributes(), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	tc, err := dialTemporal(ctx, srv.Address(), f.namespace, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	// A data directory from an older Herald may lack newer attributes.
+	if err := worker.RegisterSearchAttributes(ctx, tc, f.namespace); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, storeURL, box)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	sender := newSender()
+	w := worker.New(tc, &activities.Activities{Store: st, Sender: sender, Logger: log}, worker.Options{})
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer w.Stop()
+	ln, err := net.Listen("tcp", f.apiAddr)
+	if err != nil {
+		return fmt.Errorf("API address: %w", err)
+	}
+	apiSrv := api.New(api.Config{
+		URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, AllowHTTP: f.insecure},
+		Logger:    log,
+	}, st, tc, sender)
+
+	where, ui := dataDir, srv.UIURL()+"/namespaces/"+f.namespace+"/workflows"
+	if f.ephemeral {
+		where = "in memory (--ephemeral): nothing is kept"
+	}
+	if srv.UIURL() == "" {
+		ui = "disabled"
+	}
+	fmt.Fprintf(stdout, `
+Herald is running (started in %.1fs).
+
+  API          http://%s/api/v1
+  Temporal UI  %s
+  Temporal     %s  (namespace %s)
+  Data         %s
+
+http:// webhook URLs are accepted for localhost receivers (dev only).
+Try:  curl -s http://%s/api/v1/event-types
+Stop: Ctrl-C
+`, time.Since(started).Seconds(), ln.Addr(), ui, srv.Address(), f.namespace, where, ln.Addr())
+	return serveAPI(ctx, apiSrv, ln, log)
+}
+
+// secrets returns the box for stored secrets and the absolute data
+// directory: a key kept in the data directory, or a throwaway one.
+func (f *devFlags) secrets() (*secretbox.Box, string, error) {
+	if f.ephemeral {
+		return secretbox.Ephemeral(), "", nil
+	}
+	dir, err := filepath.Abs(f.dataDir)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", err
+	}
+	key, err := secretbox.LoadOrCreateKeyFile(filepath.Join(dir, "secret.key"))
+	if err != nil {
+		return nil, "", err
+	}
+	box, err := secretbox.New(key)
+	return box, dir, err
+}

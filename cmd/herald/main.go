@@ -1,0 +1,139 @@
+// Command herald runs Herald: `herald dev` runs everything in one process
+// with nothing installed; `api`, `worker` and `migrate` are the production
+// roles.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time: -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `herald — durable webhook delivery on Temporal
+
+Usage:
+  herald dev       run everything in one process: embedded Temporal + Web UI,
+                   SQLite store, worker and API (no setup needed)
+  herald api       serve the REST API (production role)
+  herald worker    run deliveries (production role)
+  herald migrate   apply database migrations and register Temporal search attributes
+  herald receive   a local webhook receiver that prints deliveries and checks signatures
+  herald version   print the version
+
+Run 'herald <command> -h' for a command's flags. Every flag can also be set
+with an environment variable: --database-url is HERALD_DATABASE_URL.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "herald:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// run runs a command until it ends or ctx is cancelled (Ctrl-C, SIGTERM).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "dev":
+		return runDev(ctx, rest, stdout, stderr)
+	case "api":
+		return runAPI(ctx, rest, stderr)
+	case "worker":
+		return runWorker(ctx, rest, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, stdout, stderr)
+	case "receive":
+		return runReceive(ctx, rest, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "herald %s (%s, %s/%s, temporal sdk %s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, depVersion("go.temporal.io/sdk"))
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func depVersion(path string) string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range info.Deps {
+			if d.Path == path {
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
+// newFlagSet returns a flag set whose flags fall back to HERALD_* variables.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("herald "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parse applies HERALD_<FLAG> environment variables, then the command line,
+// which wins.
+func parse(fs *flag.FlagSet, args []string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "HERALD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", name, e)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+type logFlags struct {
+	level  string
+	format string
+}
+
+func (l *logFlags) register(fs *flag.FlagSet, format string) {
+	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&l.format, "log-format", format, "log format: text or json")
+}
+
+func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, got %q", l.format)
+}

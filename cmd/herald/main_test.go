@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is an io.Writer a command writes to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls the output until re matches, and returns the first group.
+func waitFor(t *testing.T, out *syncBuffer, errOut fmt.Stringer, re string) string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := rx.FindStringSubmatch(out.String()); m != nil {
+			if len(m) > 1 {
+				return m[1]
+			}
+			return m[0]
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no %q in output:\n%s\nstderr:\n%s", re, out.String(), errOut)
+	return ""
+}
+
+// command runs a herald command in the background until the test stops it.
+type command struct {
+	out, err syncBuffer
+	cancel   context.CancelFunc
+	done     chan error
+	once     sync.Once
+}
+
+func start(t *testing.T, args ...string) *command {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &command{cancel: cancel, done: make(chan error, 1)}
+	go func() { c.done <- run(ctx, args, &c.out, &c.err) }()
+	t.Cleanup(func() { c.stop(t) })
+	return c
+}
+
+func (c *command) stop(t *testing.T) {
+	c.once.Do(func() {
+		c.cancel()
+		select {
+		case err := <-c.done:
+			if err != nil {
+				t.Errorf("command ended with %v; stderr:\n%s", err, c.err.String())
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("command did not stop within 60s of being cancelled")
+		}
+	})
+}
+
+func call(t *testing.T, method, url, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, url, err, raw)
+		}
+	}
+	return resp.StatusCode
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestDevWalkthrough does what the README's walkthrough does, against
+// `herald dev` and `herald receive` as a newcomer runs them, then restarts
+// dev on the same data directory and checks nothing was forgotten.
+func TestDevWalkthrough(t *testing.T) {
+	dataDir := t.TempDir()
+	devArgs := []string{"dev", "--data-dir", dataDir, "--api-addr", "127.0.0.1:0", "--temporal-port", "0", "--ui-port", "0"}
+	dev := start(t, devArgs...)
+	api := waitFor(t, &dev.out, &dev.err, `API\s+(http://\S+)/api/v1`)
+	ui := waitFor(t, &dev.out, &dev.err, `Temporal UI\s+(http://\S+)`)
+	if resp, err := http.Get(ui); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("Temporal UI at %s: %v %v", ui, resp, err)
+	}
+
+	recvAddr := freeAddr(t)
+	var hook struct {
+		ID     int64  `json:"id"`
+		Secret string `json:"secret"`
+	}
+	code := call(t, "POST", api+"/api/v1/webhooks/", `{"name":"My receiver","url":"http://`+recvAddr+`/hook",
+		"event_types":["compliance.alert"],"retry_delay_seconds":1,"jitter_percentage":0}`, &hook)
+	if code != 201 || !strings.HasPrefix(hook.Secret, "whsec_") {
+		t.Fatalf("create webhook: %d %+v", code, hook)
+	}
+	recv := start(t, "receive", "--listen", recvAddr, "--secret", hook.Secret, "--fail-first", "1")
+	waitFor(t, &recv.out, &recv.err, `receiving webhooks`)
+
+	var acc struct {
+		EventID string `json:"event_id"`
+	}
+	code = call(t, "POST", api+"/api/v1/events", `{"event_type":"compliance.alert","source_id":"doc_12345","payload":{
+		"alert_level":"critical","alert_type":"gdpr_violation","message":"Personal data found in document",
+		"affected_documents":["doc_12345"],"recommended_actions":["Redact personal data"]}}`, &acc)
+	if code != 202 {
+		t.Fatalf("publish: %d", code)
+	}
+	// The receiver refuses the first attempt; the retry a second later lands.
+	waitFor(t, &recv.out, &recv.err, `attempt=2 → answering 200\n  X-Webhook-Signature  valid\n  webhook-signature    valid\n  \{"event_id":"`+acc.EventID)
+	if strings.Contains(recv.out.String(), "INVALID") {
+		t.Fatalf("a signature did not verify:\n%s", recv.out.String())
+	}
+	var ev struct {
+		SuccessfulDeliveries int `json:"successful_deliveries"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ev.SuccessfulDeliveries != 1 && time.Now().Before(deadline) {
+		call(t, "GET", api+"/api/v1/events/"+acc.EventID, "", &ev)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if ev.SuccessfulDeliveries != 1 {
+		t.Fatalf("event not recorded as delivered: %+v", ev)
+	}
+	dev.stop(t)
+
+	// Same data directory: the webhook, its secret and the event survive.
+	dev = start(t, devArgs...)
+	api = waitFor(t, &dev.out, &dev.err, `API\s+(http://\S+)/api/v1`)
+	var again struct {
+		Name string `json:"name"`
+	}
+	if code := call(t, "GET", fmt.Sprintf("%s/api/v1/webhooks/%d", api, hook.ID), "", &again); code != 200 || again.Name != "My receiver" {
+		t.Fatalf("webhook after restart: %d %+v", code, again)
+	}
+	if code := call(t, "GET", api+"/api/v1/events/"+acc.EventID, "", nil); code != 200 {
+		t.Fatalf("event after restart: %d", code)
+	}
+	code = call(t, "POST", api+"/api/v1/events", `{"event_type":"compliance.alert","payload":{"alert_level":"low","alert_type":"t","message":"after restart"}}`, &acc)
+	if code != 202 {
+		t.Fatalf("publish after restart: %d", code)
+	}
+	waitFor(t, &recv.out, &recv.err, `  X-Webhook-Signature  valid\n  webhook-signature    valid\n  \{"event_id":"`+acc.EventID)
+}
+
+func TestFlagsFromEnvironment(t *testing.T) {
+	t.Setenv("HERALD_LOG_LEVEL", "debug")
+	t.Setenv("HERALD_MAX_CONCURRENT_ATTEMPTS", "7")
+	fs := newFlagSet("x", io.Discard)
+	var l logFlags
+	l.register(fs, "text")
+	n := fs.Int("max-concurrent-attempts", 1, "")
+	if err := parse(fs, []string{"--log-format", "json"}); err != nil {
+		t.Fatal(err)
+	}
+	if l.level != "debug" || l.format != "json" || *n != 7 {
+		t.Fatalf("level %q format %q n %d", l.level, l.format, *n)
+	}
+	if err := parse(fs, []string{"--max-concurrent-attempts", "9"}); err != nil || *n != 9 {
+		t.Fatalf("command line must win over the environment: %d %v", *n, err)
+	}
+	t.Setenv("HERALD_MAX_CONCURRENT_ATTEMPTS", "many")
+	if err := parse(newFlagSetWithInt(), nil); err == nil || !strings.Contains(err.Error(), "HERALD_MAX_CONCURRENT_ATTEMPTS") {
+		t.Fatalf("a bad environment value must be reported by name, got %v", err)
+	}
+}
+
+func newFlagSetWithInt() *flag.FlagSet {
+	fs := newFlagSet("x", io.Discard)
+	fs.Int("max-concurrent-attempts", 1, "")
+	return fs
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	var out syncBuffer
+	if err := run(context.Background(), []string{"version"}, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "herald ") {
+		t.Fatalf("version: %v %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, io.Discard, io.Discard); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+	if err := run(context.Background(), []string{"api"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--database-url") {
+		t.Fatalf("api without a database: %v", err)
+	}
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/loki-interceptor/herald/activities"
+	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/secretbox"
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/worker"
+)
+
+// common are the flags every production role shares.
+type common struct {
+	databaseURL     string
+	secretKey       string
+	secretKeyFile   string
+	temporalAddress string
+	namespace       string
+	log             logFlags
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.databaseURL, "database-url", "", "Herald's database: postgres://… (or sqlite:<file>)")
+	fs.StringVar(&c.secretKey, "secret-key", "", "base64 32-byte key that encrypts stored secrets (openssl rand -base64 32)")
+	fs.StringVar(&c.secretKeyFile, "secret-key-file", "", "file holding --secret-key")
+	fs.StringVar(&c.temporalAddress, "temporal-address", "127.0.0.1:7233", "Temporal frontend host:port")
+	fs.StringVar(&c.namespace, "namespace", "default", "Temporal namespace")
+	c.log.register(fs, "json")
+}
+
+func (c *common) box() (*secretbox.Box, error) {
+	raw := c.secretKey
+	if c.secretKeyFile != "" {
+		b, err := os.ReadFile(c.secretKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		raw = string(b)
+	}
+	if raw == "" {
+		return nil, errors.New("--secret-key (HERALD_SECRET_KEY) or --secret-key-file is required: it encrypts webhook secrets at rest")
+	}
+	key, err := secretbox.ParseKey(raw)
+	if err != nil {
+		return nil, err
+	}
+	return secretbox.New(key)
+}
+
+func (c *common) openStore(ctx context.Context) (*store.Store, error) {
+	if c.databaseURL == "" {
+		return nil, errors.New("--database-url (HERALD_DATABASE_URL) is required")
+	}
+	box, err := c.box()
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, c.databaseURL, box)
+}
+
+// dialTemporal connects an SDK client. Its own logs go through slog, above
+// info unless debugging: the SDK announces every poller otherwise.
+func dialTemporal(ctx context.Context, address, namespace string, log *slog.Logger) (client.Client, error) {
+	level := slog.LevelWarn
+	if log.Enabled(ctx, slog.LevelDebug) {
+		level = slog.LevelDebug
+	}
+	sdkLogger := slog.New(levelFilter{log.Handler(), level}).With("component", "temporal-sdk")
+	c, err := client.DialContext(ctx, client.Options{HostPort: address, Namespace: namespace, Logger: sdklog.NewStructuredLogger(sdkLogger)})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", address, err)
+	}
+	return c, nil
+}
+
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelFilter{f.Handler.WithAttrs(attrs), f.min}
+}
+
+func (f levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{f.Handler.WithGroup(name), f.min}
+}
+
+func newSender() *delivery.Sender {
+	return delivery.NewSender(delivery.Options{UserAgent: "Herald-Webhooks/" + version})
+}
+
+// serveAPI serves until ctx ends, then drains requests in flight.
+func serveAPI(ctx context.Context, srv *api.Server, ln net.Listener, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("API shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("api", stderr)
+	var c common
+	c.register(fs)
+	listen := fs.String("listen", ":8080", "address to serve the API on")
+	insecure := fs.Bool("allow-insecure-urls", false, "accept http:// webhook URLs (otherwise https:// only)")
+	maxPayload := fs.Int("max-payload-bytes", api.DefaultMaxPayloadBytes, "largest event payload accepted")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.log.logger(stderr)
+	if err != nil {
+		return err
+	}
+	st, err := c.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tc, err := dialTemporal(ctx, c.temporalAddress, c.namespace, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := api.New(api.Config{
+		URLPolicy:       webhook.URLPolicy{AllowHTTP: *insecure},
+		MaxPayloadBytes: *maxPayload,
+		Logger:          log,
+	}, st, tc, newSender())
+	log.Info("API listening", "address", ln.Addr().String(), "temporal", c.temporalAddress, "namespace", c.namespace)
+	return serveAPI(ctx, srv, ln, log)
+}
+
+func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("worker", stderr)
+	var c common
+	c.register(fs)
+	concurrency := fs.Int("max-concurrent-attempts", 200, "attempts in flight at once on this worker")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.log.logger(stderr)
+	if err != nil {
+		return err
+	}
+	st, err := c.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tc, err := dialTemporal(ctx, c.temporalAddress, c.namespace, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	w := worker.New(tc, &activities.Activities{Store: st, Sender: newSender(), Logger: log}, worker.Options{MaxConcurrentActivities: *concurrency})
+	if err := w.Start(); err != nil {
+		return err
+	}
+	log.Info("worker running", "temporal", c.temporalAddress, "namespace", c.namespace)
+	<-ctx.Done()
+	log.Info("worker stopping; attempts in flight may finish")
+	w.Stop()
+	return nil
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", stderr)
+	var c common
+	c.register(fs)
+	skipTemporal := fs.Bool("skip-temporal", false, "do not register search attributes on the Temporal namespace")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.log.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if c.databaseURL == "" {
+		return errors.New("--database-url (HERALD_DATABASE_URL) is required")
+	}
+	// Migrations touch no secret; any key opens the store for them.
+	st, err := store.Open(ctx, c.databaseURL, secretbox.Ephemeral())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database: %d migration(s) applied %v\n", len(applied), applied)
+	if *skipTemporal {
+		return nil
+	}
+	tc, err := dialTemporal(ctx, c.temporalAddress, c.namespace, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	if err := worker.RegisterSearchAttributes(ctx, tc, c.namespace); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "temporal: search attributes registered on namespace %s\n", c.namespace)
+	return nil
+}

@@ -1,0 +1,89 @@
+package delivery
+
+import (
+	"context"
+	"time"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// Recorder keeps attempt rows; *store.Store is one.
+type Recorder interface {
+	StartAttempt(ctx context.Context, d *webhook.Delivery) error
+	FinishAttempt(ctx context.Context, d *webhook.Delivery) error
+}
+
+// Plan is what the caller decided about an attempt before making it.
+type Plan struct {
+	Attempt int
+	Final   bool          // no attempt follows, whatever happens
+	RetryIn time.Duration // planned wait before the next attempt if this one fails
+	Test    bool          // a test delivery from the API, not part of an event
+}
+
+// Attempted is a recorded attempt: its row as stored, what the receiver
+// did, and, when the row says retrying, how long to wait.
+type Attempted struct {
+	Delivery *webhook.Delivery
+	Result   *Result
+	RetryIn  time.Duration
+}
+
+// Attempt makes one recorded attempt of an event to a webhook: a pending row
+// first (so a crash mid-request still leaves a trace), then the request, then
+// the outcome. Only recording can fail; a failed request is an outcome.
+func (s *Sender) Attempt(ctx context.Context, rec Recorder, w *webhook.Webhook, ev *webhook.Event, p Plan) (*Attempted, error) {
+	body, err := ev.Body()
+	if err != nil {
+		return nil, err
+	}
+	req := s.NewRequest(w, ev.EventID, ev.EventType, p.Attempt, body)
+	sent := s.now().UTC()
+	d := &webhook.Delivery{
+		WebhookID: w.ID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: p.Attempt, IsTest: p.Test,
+		URL:            req.URL,
+		RequestHeaders: webhook.RedactHeaders(FlatHeaders(req.Header)),
+		RequestBody:    body,
+		Signature:      req.Signature,
+		SentAt:         &sent,
+	}
+	if err := rec.StartAttempt(ctx, d); err != nil {
+		return nil, err
+	}
+	res := s.Send(ctx, req)
+	a := &Attempted{Delivery: d, Result: res}
+	a.settle(p)
+	if err := rec.FinishAttempt(ctx, d); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// settle copies the result into the row and decides its status.
+func (a *Attempted) settle(p Plan) {
+	d, res := a.Delivery, a.Result
+	responded, ms := res.RespondedAt.UTC(), float64(res.Duration.Microseconds())/1000
+	d.RespondedAt, d.DurationMS = &responded, &ms
+	if res.StatusCode != 0 {
+		code := res.StatusCode
+		d.ResponseStatusCode = &code
+		d.ResponseHeaders = FlatHeaders(res.Header)
+	}
+	sent := res.SentAt.UTC()
+	d.SentAt = &sent
+	d.ResponseBody, d.LastError, d.ErrorClass = res.Body, res.Error, res.Class
+	switch res.Outcome() {
+	case webhook.Delivered:
+		d.Status = webhook.DeliveryDelivered
+	case webhook.Retryable:
+		if !p.Final {
+			a.RetryIn = webhook.WithRetryAfter(p.RetryIn, res.RetryAfter)
+			next := responded.Add(a.RetryIn)
+			d.Status, d.NextRetryAt = webhook.DeliveryRetrying, &next
+			return
+		}
+		d.Status = webhook.DeliveryFailed
+	default:
+		d.Status = webhook.DeliveryFailed
+	}
+}

@@ -1,0 +1,243 @@
+// Package delivery makes one signed HTTP attempt: it builds the headers and
+// signatures, sends with a deadline, reads a capped response and classifies
+// what happened. Activities and the API's test endpoint share it.
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// DefaultMaxResponseBody is how much of a receiver's answer is kept.
+const DefaultMaxResponseBody = 64 << 10
+
+// Options configure a Sender.
+type Options struct {
+	UserAgent       string
+	MaxResponseBody int64
+	// RootCAs replaces the system roots (tests use it to trust a local receiver).
+	RootCAs *x509.CertPool
+	// DialContext replaces the default dialer, the place where an address
+	// filter belongs so that it sees every connection, redirects included.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	Now         func() time.Time
+}
+
+// Sender sends attempts. It is safe for concurrent use and keeps
+// connections alive between attempts to the same receiver.
+type Sender struct {
+	client    *http.Client
+	userAgent string
+	maxBody   int64
+	now       func() time.Time
+}
+
+// NewSender builds a Sender. Proxies from the environment are not used: a
+// webhook goes straight to the address its URL names.
+func NewSender(o Options) *Sender {
+	dial := o.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	transport := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           dial,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.RootCAs},
+		TLSHandshakeTimeout:   10 * time.Second,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          200,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	s := &Sender{
+		client: &http.Client{
+			Transport: transport,
+			// A redirect is an answer, not an instruction: following it would
+			// send the signed payload somewhere the subscriber did not name.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		userAgent: o.UserAgent,
+		maxBody:   o.MaxResponseBody,
+		now:       o.Now,
+	}
+	if s.userAgent == "" {
+		s.userAgent = "Herald-Webhooks"
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxResponseBody
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// Request is one signed attempt, ready to send.
+type Request struct {
+	URL       string
+	Header    http.Header
+	Body      []byte
+	Signature string // the X-Webhook-Signature value
+	Timeout   time.Duration
+}
+
+// NewRequest builds attempt n of an event to a webhook: its custom headers,
+// then Herald's own headers and both signatures over exactly body.
+func (s *Sender) NewRequest(w *webhook.Webhook, eventID, eventType string, attempt int, body []byte) *Request {
+	h := http.Header{}
+	for k, v := range w.CustomHeaders {
+		h.Set(k, v)
+	}
+	sig := webhook.Sign(w.Secret, body)
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", s.userAgent)
+	h.Set(webhook.HeaderSignature, sig)
+	h.Set(webhook.HeaderID, eventID)
+	h.Set(webhook.HeaderEvent, eventType)
+	h.Set(webhook.HeaderAttempt, strconv.Itoa(attempt))
+	now := s.now()
+	// Standard Webhooks headers are lower-case in the spec; set them as such.
+	h[webhook.HeaderStdID] = []string{eventID}
+	h[webhook.HeaderStdTimestamp] = []string{strconv.FormatInt(now.Unix(), 10)}
+	h[webhook.HeaderStdSignature] = []string{webhook.SignStandard(w.Secret, eventID, now, body)}
+	return &Request{URL: w.URL, Header: h, Body: body, Signature: sig, Timeout: w.Timeout()}
+}
+
+// Result is what one attempt produced.
+type Result struct {
+	StatusCode  int // 0 when no response arrived
+	Header      http.Header
+	Body        string // at most MaxResponseBody bytes, valid UTF-8
+	SentAt      time.Time
+	RespondedAt time.Time
+	Duration    time.Duration
+	Class       webhook.ErrorClass
+	Error       string
+	RetryAfter  time.Duration // from a 429 or 503 answer
+}
+
+// Outcome classifies the result.
+func (r *Result) Outcome() webhook.Outcome { return webhook.Classify(r.StatusCode, r.Class) }
+
+// Send makes the attempt. It never returns an error: every failure is a
+// classified Result, and no attempt outlives its timeout.
+func (s *Sender) Send(ctx context.Context, r *Request) *Result {
+	res := &Result{SentAt: s.now()}
+	defer func() {
+		res.RespondedAt = s.now()
+		res.Duration = res.RespondedAt.Sub(res.SentAt)
+	}()
+	if r.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.Timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		res.Class, res.Error = webhook.ClassRequest, err.Error()
+		return res
+	}
+	req.Header = r.Header.Clone()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		res.Class, res.Error = classify(ctx, err), describe(err)
+		return res
+	}
+	defer resp.Body.Close()
+	res.StatusCode, res.Header = resp.StatusCode, resp.Header
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, s.maxBody))
+	res.Body = cleanText(body)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		res.Class, res.Error = webhook.ClassHTTPStatus, fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			res.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), res.SentAt)
+		}
+	} else if readErr != nil && !errors.Is(readErr, io.EOF) {
+		// A 2xx whose body broke off still delivered: the receiver accepted it.
+		res.Error = "reading response: " + describe(readErr)
+	}
+	return res
+}
+
+func classify(ctx context.Context, err error) webhook.ErrorClass {
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	var certErr *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var recErr tls.RecordHeaderError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
+		return webhook.ClassTimeout
+	case errors.As(err, &dnsErr):
+		return webhook.ClassDNS
+	case errors.As(err, &certErr), errors.As(err, &alert), errors.As(err, &recErr),
+		errors.As(err, &unknownAuth), errors.As(err, &hostErr), strings.Contains(err.Error(), "tls: "):
+		return webhook.ClassTLS
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return webhook.ClassTimeout
+	case strings.Contains(err.Error(), "unsupported protocol scheme"):
+		return webhook.ClassRequest
+	}
+	return webhook.ClassConnection
+}
+
+// describe drops the "Post <url>:" prefix net/http adds; the URL is recorded
+// separately and may carry a token in its query.
+func describe(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP-date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(secs, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return 0
+}
+
+// cleanText makes a response body storable as text in both dialects:
+// PostgreSQL refuses NUL bytes and invalid UTF-8.
+func cleanText(b []byte) string {
+	s := string(b)
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// FlatHeaders turns a header into the single-valued map attempt rows store.
+func FlatHeaders(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[k] = strings.Join(v, ", ")
+	}
+	return out
+}

@@ -1,0 +1,295 @@
+// Package devserver runs a complete Temporal server (frontend, history,
+// matching, worker services on SQLite) and its Web UI inside the calling
+// process, so `herald dev` and the end-to-end tests need nothing installed.
+package devserver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	uiserver "github.com/temporalio/ui-server/v2/server"
+	uiconfig "github.com/temporalio/ui-server/v2/server/config"
+	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/membership/static"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/primitives"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+)
+
+const clusterName = "active"
+
+// Options says where the server listens and what it keeps.
+type Options struct {
+	IP        string // defaults to 127.0.0.1
+	Port      int    // frontend gRPC port; 0 picks a free one
+	UIPort    int    // Web UI port; 0 picks a free one, -1 disables the UI
+	Namespace string // created at start if missing
+
+	// DatabaseFile is the SQLite file holding all Temporal state. Empty keeps
+	// everything in memory: it is gone when the process exits.
+	DatabaseFile string
+
+	// SearchAttributes are created with the namespace so that the very first
+	// workflow can already carry them.
+	SearchAttributes map[string]enumspb.IndexedValueType
+
+	Logger *slog.Logger
+	// LogLevel is the lowest level of the server's own logs that reach Logger.
+	// The server is chatty at info; warn is a quiet default.
+	LogLevel slog.Level
+}
+
+// Server is a running embedded Temporal server.
+type Server struct {
+	server   temporal.Server
+	logLevel *slog.LevelVar
+	ui       *uiserver.Server
+	address  string
+	uiURL    string
+	uiDone   chan error
+	stopOnce bool
+}
+
+// Start builds, migrates (on a new file) and starts the server and its UI. It
+// returns once the frontend accepts calls.
+func Start(opts Options) (*Server, error) {
+	if err := opts.fill(); err != nil {
+		return nil, err
+	}
+	httpPort, err := freePort(opts.IP)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := opts.serverConfig(httpPort)
+	if err != nil {
+		return nil, err
+	}
+	hosts := map[primitives.ServiceName]static.Hosts{}
+	for name, svc := range conf.Services {
+		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(opts.IP, strconv.Itoa(svc.RPC.GRPCPort)))
+	}
+	level := &slog.LevelVar{}
+	level.Set(opts.LogLevel)
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(conf),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(hosts),
+		temporal.WithLogger(newLogAdapter(opts.Logger, level)),
+		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
+			// Let the UI's list views refresh without hitting the default limit.
+			dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("build temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("start temporal server: %w", err)
+	}
+	s := &Server{server: srv, logLevel: level, address: net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))}
+	if opts.UIPort > 0 {
+		if err := s.startUI(opts); err != nil {
+			srv.Stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Address is the frontend's host:port for SDK clients.
+func (s *Server) Address() string { return s.address }
+
+// UIURL is the Web UI's base URL, or "" when the UI is disabled.
+func (s *Server) UIURL() string { return s.uiURL }
+
+// Stop stops the UI and the server. It is safe to call more than once.
+func (s *Server) Stop() {
+	if s.stopOnce {
+		return
+	}
+	s.stopOnce = true
+	// Stopping services warn about each other going away; that is expected.
+	s.logLevel.Set(slog.LevelError + 1)
+	if s.ui != nil {
+		s.ui.Stop()
+	}
+	s.server.Stop()
+}
+
+func (o *Options) fill() error {
+	if o.IP == "" {
+		o.IP = "127.0.0.1"
+	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.LogLevel == 0 {
+		o.LogLevel = slog.LevelWarn
+	}
+	if o.Port == 0 {
+		p, err := freePort(o.IP)
+		if err != nil {
+			return err
+		}
+		o.Port = p
+	} else if err := portFree(o.IP, o.Port); err != nil {
+		return fmt.Errorf("temporal frontend port: %w", err)
+	}
+	if o.UIPort == 0 {
+		p, err := freePort(o.IP)
+		if err != nil {
+			return err
+		}
+		o.UIPort = p
+	} else if o.UIPort > 0 {
+		if err := portFree(o.IP, o.UIPort); err != nil {
+			return fmt.Errorf("temporal UI port: %w", err)
+		}
+	}
+	return nil
+}
+
+func (o *Options) serverConfig(httpPort int) (*config.Config, error) {
+	sqlConf, err := o.sqlConfig()
+	if err != nil {
+		return nil, err
+	}
+	frontend := net.JoinHostPort(o.IP, strconv.Itoa(o.Port))
+	conf := &config.Config{}
+	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
+	conf.Global.Membership.BroadcastAddress = o.IP
+	conf.Persistence.DefaultStore = "sqlite"
+	conf.Persistence.VisibilityStore = "sqlite"
+	conf.Persistence.NumHistoryShards = 1
+	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	conf.ClusterMetadata = &cluster.Config{
+		FailoverVersionIncrement: 10,
+		MasterClusterName:        clusterName,
+		CurrentClusterName:       clusterName,
+		ClusterInformation: map[string]cluster.ClusterInformation{
+			clusterName: {
+				Enabled:                true,
+				InitialFailoverVersion: 1,
+				RPCAddress:             frontend,
+				HTTPAddress:            net.JoinHostPort(o.IP, strconv.Itoa(httpPort)),
+				// Temporal wants a UUID; a fixed one keeps a data directory's identity.
+				ClusterID: "6e0f6c1a-5d1e-4c55-9c1b-6865726c6400",
+			},
+		},
+	}
+	conf.DCRedirectionPolicy.Policy = "noop"
+	conf.Services = map[string]config.Service{}
+	for _, name := range []string{"frontend", "history", "matching", "worker"} {
+		var svc config.Service
+		svc.RPC.BindOnIP = o.IP
+		if name == "frontend" {
+			svc.RPC.GRPCPort = o.Port
+			svc.RPC.HTTPPort = httpPort
+		} else {
+			p, err := freePort(o.IP)
+			if err != nil {
+				return nil, err
+			}
+			svc.RPC.GRPCPort = p
+		}
+		conf.Services[name] = svc
+	}
+	conf.Archival.History.State = "disabled"
+	conf.Archival.Visibility.State = "disabled"
+	conf.NamespaceDefaults.Archival.History.State = "disabled"
+	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
+	conf.PublicClient.HostPort = frontend
+	return conf, nil
+}
+
+func (o *Options) sqlConfig() (*config.SQL, error) {
+	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
+	if o.DatabaseFile == "" {
+		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
+		// Each in-memory server gets its own database, so tests can run several.
+		conf.DatabaseName = "herald-" + strconv.FormatUint(rand.Uint64(), 36)
+	} else {
+		conf.ConnectAttributes = map[string]string{"mode": "rwc", "_journal_mode": "wal", "_synchronous": "normal"}
+		conf.DatabaseName = o.DatabaseFile
+		if _, err := os.Stat(o.DatabaseFile); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(filepath.Dir(o.DatabaseFile), 0o700); err != nil {
+				return nil, err
+			}
+			if err := sqliteschema.SetupSchema(conf); err != nil {
+				return nil, fmt.Errorf("create temporal schema: %w", err)
+			}
+		}
+	}
+	ns, err := sqliteschema.NewNamespaceConfig(clusterName, o.Namespace, false, o.SearchAttributes)
+	if err != nil {
+		return nil, err
+	}
+	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
+		return nil, fmt.Errorf("create namespace %s: %w", o.Namespace, err)
+	}
+	return conf, nil
+}
+
+func (s *Server) startUI(o Options) error {
+	s.ui = uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
+		Host:                o.IP,
+		Port:                o.UIPort,
+		TemporalGRPCAddress: s.address,
+		EnableUI:            true,
+		DefaultNamespace:    o.Namespace,
+		CORS:                uiconfig.CORS{CookieInsecure: true},
+		HideLogs:            true,
+		DisableNewsFetch:    true,
+	}))
+	s.uiURL = "http://" + net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort))
+	s.uiDone = make(chan error, 1)
+	go func() { s.uiDone <- s.ui.Start() }()
+	// The UI server's Start blocks and only reports failure by exiting, so
+	// wait until it answers before calling the start a success.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(o.IP, strconv.Itoa(o.UIPort)), 200*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case err := <-s.uiDone:
+			return fmt.Errorf("temporal UI stopped at start: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return errors.New("temporal UI did not start listening within 10s")
+}
+
+func freePort(ip string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func portFree(ip string, port int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}

@@ -1,0 +1,225 @@
+// Package e2e runs Herald whole: the embedded Temporal server, PostgreSQL as
+// Herald's store, a worker, the API on a real listener, and TLS receivers on
+// loopback. Tests assert what the receivers got.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/loki-interceptor/herald/activities"
+	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/devserver"
+	"github.com/loki-interceptor/herald/secretbox"
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/store/storetest"
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/worker"
+	"github.com/loki-interceptor/herald/workflows"
+)
+
+// stack is one running Herald. Tests share it and run one at a time; each
+// deletes the webhooks it made so the next sees none of them.
+type stack struct {
+	apiURL   string
+	temporal client.Client
+	store    *store.Store
+	roots    *x509.CertPool
+	stop     []func()
+}
+
+var shared *stack
+
+func TestMain(m *testing.M) {
+	s, err := startStack()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: cannot start Herald:", err)
+		if s != nil {
+			s.close()
+		}
+		os.Exit(1)
+	}
+	shared = s
+	code := m.Run()
+	s.close()
+	os.Exit(code)
+}
+
+func herald(*testing.T) *stack { return shared }
+
+func (s *stack) close() {
+	for i := len(s.stop) - 1; i >= 0; i-- {
+		s.stop[i]()
+	}
+}
+
+func startStack() (*stack, error) {
+	s := &stack{}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := devserver.Start(devserver.Options{UIPort: -1, SearchAttributes: workflows.SearchAttributes(), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	s.stop = append(s.stop, srv.Stop)
+	s.temporal, err = client.Dial(client.Options{HostPort: srv.Address(), Namespace: "default"})
+	if err != nil {
+		return s, err
+	}
+	s.stop = append(s.stop, s.temporal.Close)
+	dbURL, drop, err := storetest.PostgresSchema()
+	if err != nil {
+		return s, err
+	}
+	s.stop = append(s.stop, drop)
+	s.store, err = store.Open(context.Background(), dbURL, secretbox.Ephemeral())
+	if err != nil {
+		return s, err
+	}
+	s.stop = append(s.stop, func() { s.store.Close() })
+	if _, err := s.store.Migrate(context.Background()); err != nil {
+		return s, err
+	}
+	// Every httptest TLS server presents the same certificate.
+	probe := httptest.NewTLSServer(http.NotFoundHandler())
+	s.roots = x509.NewCertPool()
+	s.roots.AddCert(probe.Certificate())
+	probe.Close()
+	sender := delivery.NewSender(delivery.Options{RootCAs: s.roots, UserAgent: "Herald-Webhooks/e2e"})
+	w := worker.New(s.temporal, &activities.Activities{Store: s.store, Sender: sender, Logger: log}, worker.Options{})
+	if err := w.Start(); err != nil {
+		return s, err
+	}
+	s.stop = append(s.stop, w.Stop)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return s, err
+	}
+	a := api.New(api.Config{URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true}, Logger: log}, s.store, s.temporal, sender)
+	go a.Serve(ln)
+	s.stop = append(s.stop, func() { a.Shutdown(context.Background()) })
+	s.apiURL = "http://" + ln.Addr().String()
+	return s, nil
+}
+
+// call makes an API request and decodes the JSON answer into out (if not nil).
+func (s *stack) call(t *testing.T, method, path string, body any, out any) int {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.apiURL+path, r)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, path, err, raw)
+		}
+	}
+	return resp.StatusCode
+}
+
+type createdWebhook struct {
+	ID     int64  `json:"id"`
+	Secret string `json:"secret"`
+}
+
+// mustWebhook creates a webhook through the API and deletes it at cleanup.
+func (s *stack) mustWebhook(t *testing.T, spec map[string]any) createdWebhook {
+	t.Helper()
+	var w createdWebhook
+	if code := s.call(t, "POST", "/api/v1/webhooks/", spec, &w); code != 201 {
+		t.Fatalf("create webhook: %d", code)
+	}
+	t.Cleanup(func() { s.call(t, "DELETE", fmt.Sprintf("/api/v1/webhooks/%d", w.ID), nil, nil) })
+	return w
+}
+
+type accepted struct {
+	EventID    string    `json:"event_id"`
+	WorkflowID string    `json:"workflow_id"`
+	Duplicate  bool      `json:"duplicate"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+func (s *stack) mustPublish(t *testing.T, ev map[string]any) accepted {
+	t.Helper()
+	var a accepted
+	if code := s.call(t, "POST", "/api/v1/events", ev, &a); code != 202 {
+		t.Fatalf("publish: %d", code)
+	}
+	return a
+}
+
+// wait blocks until the event's workflow has finished and returns its result.
+func (s *stack) wait(t *testing.T, eventID string) workflows.EventResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var res workflows.EventResult
+	if err := s.temporal.GetWorkflow(ctx, workflows.EventWorkflowID(eventID), "").Get(ctx, &res); err != nil {
+		t.Fatalf("event %s: %v", eventID, err)
+	}
+	return res
+}
+
+// arrival is one request a receiver got.
+type arrival struct {
+	at     time.Time
+	header http.Header
+	body   []byte
+}
+
+// receiver is an HTTPS endpoint answering from a script (the last status
+// repeats) and recording every request.
+type receiver struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	script []int
+	got    []arrival
+}
+
+func newReceiver(t *testing.T, script ...int) *receiver {
+	r := &receiver{script: script}
+	r.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		status := r.script[min(len(r.got), len(r.script)-1)]
+		r.got = append(r.got, arrival{time.Now(), req.Header.Clone(), body})
+		r.mu.Unlock()
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"received":true,"status":%d}`, status)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) arrivals() []arrival {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]arrival(nil), r.got...)
+}

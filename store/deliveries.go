@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+type deliveryRow struct {
+	ID                 int64                         `db:"id"`
+	WebhookID          int64                         `db:"webhook_id"`
+	EventID            string                        `db:"event_id"`
+	EventType          string                        `db:"event_type"`
+	AttemptNumber      int                           `db:"attempt_number"`
+	Status             string                        `db:"status"`
+	IsTest             bool                          `db:"is_test"`
+	URL                string                        `db:"url"`
+	RequestHeaders     jsonColumn[map[string]string] `db:"request_headers"`
+	RequestBody        string                        `db:"request_body"`
+	Signature          string                        `db:"signature"`
+	ResponseStatusCode *int                          `db:"response_status_code"`
+	ResponseHeaders    jsonColumn[map[string]string] `db:"response_headers"`
+	ResponseBody       string                        `db:"response_body"`
+	SentAt             *time.Time                    `db:"sent_at"`
+	RespondedAt        *time.Time                    `db:"responded_at"`
+	DurationMS         *float64                      `db:"duration_ms"`
+	NextRetryAt        *time.Time                    `db:"next_retry_at"`
+	LastError          string                        `db:"last_error"`
+	ErrorClass         string                        `db:"error_class"`
+	CreatedAt          time.Time                     `db:"created_at"`
+}
+
+const deliveryColumns = `id, webhook_id, event_id, event_type, attempt_number, status, is_test, url,
+	request_headers, request_body, signature, response_status_code, response_headers, response_body,
+	sent_at, responded_at, duration_ms, next_retry_at, last_error, error_class, created_at`
+
+func (r *deliveryRow) delivery() *webhook.Delivery {
+	d := &webhook.Delivery{
+		ID: r.ID, WebhookID: r.WebhookID, EventID: r.EventID, EventType: r.EventType,
+		AttemptNumber:      r.AttemptNumber,
+		Status:             webhook.DeliveryStatus(r.Status),
+		IsTest:             r.IsTest,
+		URL:                r.URL,
+		RequestHeaders:     r.RequestHeaders.V,
+		RequestBody:        json.RawMessage(r.RequestBody),
+		Signature:          r.Signature,
+		ResponseStatusCode: r.ResponseStatusCode,
+		ResponseHeaders:    r.ResponseHeaders.V,
+		ResponseBody:       r.ResponseBody,
+		SentAt:             utcPtr(r.SentAt),
+		RespondedAt:        utcPtr(r.RespondedAt),
+		DurationMS:         r.DurationMS,
+		NextRetryAt:        utcPtr(r.NextRetryAt),
+		LastError:          r.LastError,
+		ErrorClass:         webhook.ErrorClass(r.ErrorClass),
+		CreatedAt:          r.CreatedAt.UTC(),
+	}
+	// event_data is the envelope's data: derived, not stored twice.
+	var env webhook.Envelope
+	if json.Unmarshal(d.RequestBody, &env) == nil {
+		d.EventData = env.Data
+	}
+	return d
+}
+
+// StartAttempt writes an attempt row in state pending before the request is
+// sent, and sets d.ID. If the row for (event, webhook, attempt) exists — the
+// activity is being retried after a crash — it is reset and reused.
+func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) error {
+	d.CreatedAt = s.now()
+	d.Status = webhook.DeliveryPending
+	return s.db.QueryRowxContext(ctx, s.db.Rebind(`INSERT INTO deliveries
+		(webhook_id, event_id, event_type, attempt_number, status, is_test, url, request_headers,
+		request_body, signature, sent_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (event_id, webhook_id, attempt_number) DO UPDATE SET
+		status = excluded.status, url = excluded.url, request_headers = excluded.request_headers,
+		request_body = excluded.request_body, signature = excluded.signature, sent_at = excluded.sent_at,
+		response_status_code = NULL, response_headers = NULL, response_body = '', responded_at = NULL,
+		duration_ms = NULL, next_retry_at = NULL, last_error = '', error_class = ''
+		RETURNING id`),
+		d.WebhookID, d.EventID, d.EventType, d.AttemptNumber, string(d.Status), d.IsTest, d.URL,
+		jsonColumn[map[string]string]{d.RequestHeaders}, string(d.RequestBody), d.Signature,
+		dbTime(d.SentAt), d.CreatedAt).Scan(&d.ID)
+}
+
+// FinishAttempt records an attempt's outcome. When the outcome is final for
+// that subscriber, the event's counters are recounted in the same
+// transaction.
+func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
+	now := s.now()
+	d.SentAt, d.RespondedAt, d.NextRetryAt = dbTime(d.SentAt), dbTime(d.RespondedAt), dbTime(d.NextRetryAt)
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		recount := d.Status.Terminal() && !d.IsTest
+		if recount {
+			var one int
+			err := tx.GetContext(ctx, &one, tx.Rebind(`SELECT 1 FROM events WHERE event_id = ?`+s.forUpdate()), d.EventID)
+			if err != nil {
+				return notFound(err, "event %q not found", d.EventID)
+			}
+		}
+		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE deliveries SET status = ?, sent_at = ?,
+			response_status_code = ?, response_headers = ?, response_body = ?, responded_at = ?,
+			duration_ms = ?, next_retry_at = ?, last_error = ?, error_class = ? WHERE id = ?`),
+			string(d.Status), d.SentAt, d.ResponseStatusCode, jsonColumn[map[string]string]{d.ResponseHeaders},
+			d.ResponseBody, d.RespondedAt, d.DurationMS, d.NextRetryAt, d.LastError,
+			string(d.ErrorClass), d.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return webhook.Errorf(webhook.ENotFound, "delivery %d not found", d.ID)
+		}
+		if recount {
+			return s.recountEvent(ctx, tx, d.EventID, now)
+		}
+		return nil
+	})
+}
+
+// DeliveryFilter narrows ListDeliveries.
+type DeliveryFilter struct {
+	Status  webhook.DeliveryStatus // "" for all
+	EventID string                 // "" for all
+	Page
+}
+
+// ListDeliveries returns a webhook's attempt rows, newest first, and the
+// total matching.
+func (s *Store) ListDeliveries(ctx context.Context, webhookID int64, f DeliveryFilter) ([]*webhook.Delivery, int, error) {
+	f.Page = f.Page.norm()
+	where, args := " WHERE webhook_id = ?", []any{webhookID}
+	if f.Status != "" {
+		where, args = where+" AND status = ?", append(args, string(f.Status))
+	}
+	if f.EventID != "" {
+		where, args = where+" AND event_id = ?", append(args, f.EventID)
+	}
+	var total int
+	if err := s.db.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM deliveries`+where), args...); err != nil {
+		return nil, 0, err
+	}
+	var rows []deliveryRow
+	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries`+where+
+		` ORDER BY id DESC LIMIT ? OFFSET ?`), append(args, f.Limit, f.Offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	return deliveries(rows), total, nil
+}
+
+// GetDelivery returns one attempt row of a webhook.
+func (s *Store) GetDelivery(ctx context.Context, webhookID, id int64) (*webhook.Delivery, error) {
+	var row deliveryRow
+	err := s.db.GetContext(ctx, &row, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
+		WHERE webhook_id = ? AND id = ?`), webhookID, id)
+	if err != nil {
+		return nil, notFound(err, "delivery %d of webhook %d not found", id, webhookID)
+	}
+	return row.delivery(), nil
+}
+
+// LatestAttempts returns, for each webhook an event went to, its latest
+// attempt row (whose attempt_number is the number of attempts so far).
+func (s *Store) LatestAttempts(ctx context.Context, eventID string) ([]*webhook.Delivery, error) {
+	var rows []deliveryRow
+	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries d
+		WHERE event_id = ? AND is_test = FALSE AND attempt_number = (SELECT MAX(attempt_number)
+		FROM deliveries x WHERE x.event_id = d.event_id AND x.webhook_id = d.webhook_id)
+		ORDER BY webhook_id`), eventID)
+	if err != nil {
+		return nil, err
+	}
+	return deliveries(rows), nil
+}
+
+func deliveries(rows []deliveryRow) []*webhook.Delivery {
+	out := make([]*webhook.Delivery, len(rows))
+	for i := range rows {
+		out[i] = rows[i].delivery()
+	}
+	return out
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+type eventRow struct {
+	ID                   int64      `db:"id"`
+	EventID              string     `db:"event_id"`
+	EventType            string     `db:"event_type"`
+	Source               string     `db:"source"`
+	SourceID             string     `db:"source_id"`
+	Payload              string     `db:"payload"`
+	TotalDeliveries      int        `db:"total_deliveries"`
+	SuccessfulDeliveries int        `db:"successful_deliveries"`
+	FailedDeliveries     int        `db:"failed_deliveries"`
+	CreatedAt            time.Time  `db:"created_at"`
+	ProcessedAt          *time.Time `db:"processed_at"`
+}
+
+const eventColumns = `id, event_id, event_type, source, source_id, payload, total_deliveries,
+	successful_deliveries, failed_deliveries, created_at, processed_at`
+
+func (r *eventRow) event() *webhook.Event {
+	return &webhook.Event{
+		ID: r.ID, EventID: r.EventID, EventType: r.EventType, Source: r.Source, SourceID: r.SourceID,
+		Payload:              json.RawMessage(r.Payload),
+		TotalDeliveries:      r.TotalDeliveries,
+		SuccessfulDeliveries: r.SuccessfulDeliveries,
+		FailedDeliveries:     r.FailedDeliveries,
+		CreatedAt:            r.CreatedAt.UTC(),
+		ProcessedAt:          utcPtr(r.ProcessedAt),
+	}
+}
+
+// CreateEvent records an event once: it reports false, and changes nothing,
+// when an event with that event_id exists. e.CreatedAt must be set (the
+// publisher's acceptance time, which the delivered body carries).
+func (s *Store) CreateEvent(ctx context.Context, e *webhook.Event) (bool, error) {
+	rows, err := s.db.QueryxContext(ctx, s.db.Rebind(`INSERT INTO events
+		(event_id, event_type, source, source_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (event_id) DO NOTHING RETURNING id`),
+		e.EventID, e.EventType, e.Source, e.SourceID, string(e.Payload), *dbTime(&e.CreatedAt))
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	created := rows.Next()
+	if created {
+		if err := rows.Scan(&e.ID); err != nil {
+			return false, err
+		}
+	}
+	return created, rows.Close()
+}
+
+// GetEvent returns an event by its event_id.
+func (s *Store) GetEvent(ctx context.Context, eventID string) (*webhook.Event, error) {
+	var row eventRow
+	err := s.db.GetContext(ctx, &row, s.db.Rebind(`SELECT `+eventColumns+` FROM events WHERE event_id = ?`), eventID)
+	if err != nil {
+		return nil, notFound(err, "event %q not found", eventID)
+	}
+	return row.event(), nil
+}
+
+// EventFilter narrows ListEvents.
+type EventFilter struct {
+	EventType string
+	Page
+}
+
+// ListEvents returns recent events, newest first, and the total matching.
+func (s *Store) ListEvents(ctx context.Context, f EventFilter) ([]*webhook.Event, int, error) {
+	f.Page = f.Page.norm()
+	where, args := "", []any{}
+	if f.EventType != "" {
+		where, args = " WHERE event_type = ?", append(args, f.EventType)
+	}
+	var total int
+	if err := s.db.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM events`+where), args...); err != nil {
+		return nil, 0, err
+	}
+	var rows []eventRow
+	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+eventColumns+` FROM events`+where+
+		` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`), append(args, f.Limit, f.Offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]*webhook.Event, len(rows))
+	for i := range rows {
+		out[i] = rows[i].event()
+	}
+	return out, total, nil
+}
+
+// SetSubscribers records how many webhooks an event goes to and marks those
+// webhooks triggered. An event with no subscriber is processed at once.
+func (s *Store) SetSubscribers(ctx context.Context, eventID string, webhookIDs []int64) error {
+	now := s.now()
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		var processed *time.Time
+		if len(webhookIDs) == 0 {
+			processed = &now
+		}
+		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET total_deliveries = ?,
+			processed_at = COALESCE(processed_at, ?) WHERE event_id = ?`), len(webhookIDs), processed, eventID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return webhook.Errorf(webhook.ENotFound, "event %q not found", eventID)
+		}
+		if len(webhookIDs) == 0 {
+			return nil
+		}
+		q, args, err := sqlx.In(`UPDATE webhooks SET last_triggered_at = ? WHERE id IN (?)`, now, webhookIDs)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, tx.Rebind(q), args...)
+		return err
+	})
+}
+
+// recountEvent derives an event's outcome counters from its attempt rows: a
+// subscriber counts as successful once any attempt delivered, as failed when
+// an attempt failed for good and none delivered. The caller holds the
+// event's row lock, so concurrent finishes cannot both miss each other.
+func (s *Store) recountEvent(ctx context.Context, tx *sqlx.Tx, eventID string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET
+		successful_deliveries = (SELECT COUNT(DISTINCT webhook_id) FROM deliveries
+			WHERE event_id = ? AND status = 'delivered' AND is_test = FALSE),
+		failed_deliveries = (SELECT COUNT(DISTINCT d.webhook_id) FROM deliveries d
+			WHERE d.event_id = ? AND d.status = 'failed' AND d.is_test = FALSE AND NOT EXISTS (
+				SELECT 1 FROM deliveries ok WHERE ok.event_id = d.event_id
+				AND ok.webhook_id = d.webhook_id AND ok.status = 'delivered'))
+		WHERE event_id = ?`), eventID, eventID, eventID)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET processed_at = ?
+		WHERE event_id = ? AND processed_at IS NULL
+		AND successful_deliveries + failed_deliveries >= total_deliveries`), now, eventID)
+	return err
+}

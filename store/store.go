@@ -1,0 +1,194 @@
+// Package store is Herald's SQL repository over PostgreSQL and SQLite: the
+// same queries, one code path, dialect differences kept to a few lines.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/loki-interceptor/herald/schema"
+	"github.com/loki-interceptor/herald/secretbox"
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+func init() { sqlx.BindDriver("sqlite", sqlx.QUESTION) }
+
+// Store is the repository. It is safe for concurrent use.
+type Store struct {
+	db      *sqlx.DB
+	dialect string
+	box     *secretbox.Box
+	// Now is the clock for every timestamp the store writes.
+	Now func() time.Time
+}
+
+// Open connects to a database named by URL: postgres://… (or postgresql://…),
+// sqlite:<path> for a file, or sqlite::memory: for a private in-memory one.
+// Secrets are sealed and opened with box.
+func Open(ctx context.Context, url string, box *secretbox.Box) (*Store, error) {
+	if box == nil {
+		return nil, errors.New("store: a secret box is required")
+	}
+	driverName, dsn, dialect, err := parseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlx.Open(driverName, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if dialect == schema.SQLite {
+		// SQLite has one writer; one connection turns lock contention into
+		// queueing, and keeps an in-memory database alive.
+		db.SetMaxOpenConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	} else {
+		db.SetMaxOpenConns(20)
+		db.SetMaxIdleConns(20)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	return &Store{db: db, dialect: dialect, box: box, Now: time.Now}, nil
+}
+
+func parseURL(url string) (driverName, dsn, dialect string, err error) {
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return "postgres", url, schema.Postgres, nil
+	case url == "sqlite::memory:":
+		var b [8]byte
+		rand.Read(b[:])
+		return "sqlite", "file:herald-" + hex.EncodeToString(b[:]) + "?mode=memory&cache=shared&_pragma=foreign_keys(1)&_time_format=sqlite", schema.SQLite, nil
+	case strings.HasPrefix(url, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+		if path == "" {
+			return "", "", "", errors.New("store: sqlite: URL needs a file path, e.g. sqlite:herald.db")
+		}
+		return "sqlite", "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_time_format=sqlite", schema.SQLite, nil
+	}
+	return "", "", "", fmt.Errorf("store: unsupported database URL %q (want postgres://… or sqlite:<path>)", url)
+}
+
+// Dialect is schema.Postgres or schema.SQLite.
+func (s *Store) Dialect() string { return s.dialect }
+
+// Migrate applies pending migrations and returns the versions applied.
+func (s *Store) Migrate(ctx context.Context) ([]int, error) {
+	return schema.Migrate(ctx, s.db, s.dialect)
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// now is the store's clock at the precision both dialects keep, so a value
+// written and read back compares equal.
+func (s *Store) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+// dbTime brings a caller's time to the same precision.
+func dbTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Microsecond)
+	return &u
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// forUpdate locks selected rows where the dialect can; SQLite's single
+// writer already serialises.
+func (s *Store) forUpdate() string {
+	if s.dialect == schema.Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+func isUniqueViolation(err error) bool {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		return pqErr.Code == "23505"
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return webhook.Errorf(webhook.ENotFound, format, args...)
+	}
+	return err
+}
+
+// jsonColumn stores a Go value as JSON text (JSONB on PostgreSQL).
+type jsonColumn[T any] struct{ V T }
+
+func (j jsonColumn[T]) Value() (driver.Value, error) {
+	b, err := json.Marshal(j.V)
+	return string(b), err
+}
+
+func (j *jsonColumn[T]) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		var zero T
+		j.V = zero
+		return nil
+	case []byte:
+		b = v
+	case string:
+		b = []byte(v)
+	default:
+		return fmt.Errorf("store: cannot scan %T into JSON", src)
+	}
+	return json.Unmarshal(b, &j.V)
+}
+
+// Page bounds a list query.
+type Page struct {
+	Limit  int
+	Offset int
+}
+
+// Page defaults and caps.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+func (p Page) norm() Page {
+	if p.Limit <= 0 {
+		p.Limit = DefaultLimit
+	}
+	p.Limit = min(p.Limit, MaxLimit)
+	p.Offset = max(p.Offset, 0)
+	return p
+}

@@ -1,0 +1,88 @@
+// Package storetest opens isolated stores for tests: a fresh PostgreSQL
+// schema (dropped at cleanup) or a private in-memory SQLite database.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/loki-interceptor/herald/schema"
+	"github.com/loki-interceptor/herald/secretbox"
+	"github.com/loki-interceptor/herald/store"
+)
+
+// DefaultPostgresURL is the machine's PostgreSQL; HERALD_TEST_POSTGRES_URL
+// overrides it.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// Dialects lists what every store test runs against.
+var Dialects = []string{schema.Postgres, schema.SQLite}
+
+// MustURL returns a database URL of the dialect that no other test uses.
+func MustURL(t testing.TB, dialect string) string {
+	t.Helper()
+	if dialect == schema.SQLite {
+		return "sqlite::memory:"
+	}
+	u, drop, err := PostgresSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop)
+	return u
+}
+
+// PostgresSchema creates a fresh schema on the test PostgreSQL and returns a
+// URL whose connections use it, and a function that drops it.
+func PostgresSchema() (string, func(), error) {
+	base := os.Getenv("HERALD_TEST_POSTGRES_URL")
+	if base == "" {
+		base = DefaultPostgresURL
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	name := "herald_test_" + hex.EncodeToString(b[:])
+	admin, err := sqlx.Open("postgres", base)
+	if err != nil {
+		return "", nil, err
+	}
+	defer admin.Close()
+	if _, err := admin.Exec(`CREATE SCHEMA ` + name); err != nil {
+		return "", nil, fmt.Errorf("create test schema (is PostgreSQL running on 127.0.0.1:5432?): %w", err)
+	}
+	drop := func() {
+		if db, err := sqlx.Open("postgres", base); err == nil {
+			db.Exec(`DROP SCHEMA ` + name + ` CASCADE`)
+			db.Close()
+		}
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String(), drop, nil
+}
+
+// MustOpen opens a migrated store of the dialect, closed at cleanup.
+func MustOpen(t testing.TB, dialect string) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), MustURL(t, dialect), secretbox.Ephemeral())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

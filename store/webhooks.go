@@ -1,0 +1,265 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/loki-interceptor/herald/schema"
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+type webhookRow struct {
+	ID                 int64                      `db:"id"`
+	Name               string                     `db:"name"`
+	URL                string                     `db:"url"`
+	Description        string                     `db:"description"`
+	Secret             string                     `db:"secret"` // sealed
+	Status             string                     `db:"status"`
+	EventTypes         jsonColumn[[]string]       `db:"event_types"`
+	RetryStrategy      string                     `db:"retry_strategy"`
+	MaxRetries         int                        `db:"max_retries"`
+	RetryDelaySeconds  int                        `db:"retry_delay_seconds"`
+	BackoffMultiplier  float64                    `db:"backoff_multiplier"`
+	MaxDelaySeconds    int                        `db:"max_delay_seconds"`
+	JitterPercentage   float64                    `db:"jitter_percentage"`
+	TimeoutSeconds     int                        `db:"timeout_seconds"`
+	RateLimitPerMinute int                        `db:"rate_limit_per_minute"`
+	RateLimitPerHour   int                        `db:"rate_limit_per_hour"`
+	CustomHeaders      string                     `db:"custom_headers"` // sealed JSON
+	Metadata           jsonColumn[map[string]any] `db:"metadata"`
+	CreatedAt          time.Time                  `db:"created_at"`
+	UpdatedAt          time.Time                  `db:"updated_at"`
+	LastTriggeredAt    *time.Time                 `db:"last_triggered_at"`
+}
+
+const webhookColumns = `id, name, url, description, secret, status, event_types, retry_strategy,
+	max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds, jitter_percentage,
+	timeout_seconds, rate_limit_per_minute, rate_limit_per_hour, custom_headers, metadata,
+	created_at, updated_at, last_triggered_at`
+
+func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
+	headers, err := json.Marshal(w.CustomHeaders)
+	if err != nil {
+		return nil, err
+	}
+	return &webhookRow{
+		ID: w.ID, Name: w.Name, URL: w.URL, Description: w.Description,
+		Secret:             s.box.Seal(w.Secret),
+		Status:             string(w.Status),
+		EventTypes:         jsonColumn[[]string]{w.EventTypes},
+		RetryStrategy:      string(w.RetryStrategy),
+		MaxRetries:         w.MaxRetries,
+		RetryDelaySeconds:  w.RetryDelaySeconds,
+		BackoffMultiplier:  w.BackoffMultiplier,
+		MaxDelaySeconds:    w.MaxDelaySeconds,
+		JitterPercentage:   w.JitterPercentage,
+		TimeoutSeconds:     w.TimeoutSeconds,
+		RateLimitPerMinute: w.RateLimitPerMinute,
+		RateLimitPerHour:   w.RateLimitPerHour,
+		CustomHeaders:      s.box.Seal(string(headers)),
+		Metadata:           jsonColumn[map[string]any]{w.Metadata},
+		CreatedAt:          w.CreatedAt,
+		UpdatedAt:          w.UpdatedAt,
+		LastTriggeredAt:    w.LastTriggeredAt,
+	}, nil
+}
+
+func (s *Store) fromRow(r *webhookRow) (*webhook.Webhook, error) {
+	secret, err := s.box.Open(r.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("store: webhook %d secret: %w", r.ID, err)
+	}
+	headersJSON, err := s.box.Open(r.CustomHeaders)
+	if err != nil {
+		return nil, fmt.Errorf("store: webhook %d custom headers: %w", r.ID, err)
+	}
+	headers := map[string]string{}
+	if err := json.Unmarshal([]byte(headersJSON), &headers); err != nil {
+		return nil, err
+	}
+	w := &webhook.Webhook{
+		ID: r.ID, Name: r.Name, URL: r.URL, Description: r.Description, Secret: secret,
+		Status:             webhook.Status(r.Status),
+		EventTypes:         r.EventTypes.V,
+		RetryStrategy:      webhook.RetryStrategy(r.RetryStrategy),
+		MaxRetries:         r.MaxRetries,
+		RetryDelaySeconds:  r.RetryDelaySeconds,
+		BackoffMultiplier:  r.BackoffMultiplier,
+		MaxDelaySeconds:    r.MaxDelaySeconds,
+		JitterPercentage:   r.JitterPercentage,
+		TimeoutSeconds:     r.TimeoutSeconds,
+		RateLimitPerMinute: r.RateLimitPerMinute,
+		RateLimitPerHour:   r.RateLimitPerHour,
+		CustomHeaders:      headers,
+		Metadata:           r.Metadata.V,
+		CreatedAt:          r.CreatedAt.UTC(),
+		UpdatedAt:          r.UpdatedAt.UTC(),
+		LastTriggeredAt:    utcPtr(r.LastTriggeredAt),
+	}
+	if w.Metadata == nil {
+		w.Metadata = map[string]any{}
+	}
+	return w, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func (s *Store) fromRows(rows []webhookRow) ([]*webhook.Webhook, error) {
+	out := make([]*webhook.Webhook, 0, len(rows))
+	for i := range rows {
+		w, err := s.fromRow(&rows[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// CreateWebhook inserts w, setting its ID and timestamps. A name already in
+// use is an EConflict.
+func (s *Store) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
+	now := s.now()
+	w.CreatedAt, w.UpdatedAt = now, now
+	row, err := s.toRow(w)
+	if err != nil {
+		return err
+	}
+	q, args, err := sqlx.Named(`INSERT INTO webhooks (name, url, description, secret, status, event_types,
+		retry_strategy, max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds,
+		jitter_percentage, timeout_seconds, rate_limit_per_minute, rate_limit_per_hour,
+		custom_headers, metadata, created_at, updated_at)
+		VALUES (:name, :url, :description, :secret, :status, :event_types, :retry_strategy,
+		:max_retries, :retry_delay_seconds, :backoff_multiplier, :max_delay_seconds,
+		:jitter_percentage, :timeout_seconds, :rate_limit_per_minute, :rate_limit_per_hour,
+		:custom_headers, :metadata, :created_at, :updated_at) RETURNING id`, row)
+	if err != nil {
+		return err
+	}
+	err = s.db.QueryRowxContext(ctx, s.db.Rebind(q), args...).Scan(&w.ID)
+	if isUniqueViolation(err) {
+		return webhook.Errorf(webhook.EConflict, "a webhook named %q already exists", w.Name)
+	}
+	return err
+}
+
+// GetWebhook returns one webhook, secrets decrypted.
+func (s *Store) GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error) {
+	return s.getWebhook(ctx, s.db, id, "")
+}
+
+func (s *Store) getWebhook(ctx context.Context, q sqlx.QueryerContext, id int64, suffix string) (*webhook.Webhook, error) {
+	var row webhookRow
+	err := sqlx.GetContext(ctx, q, &row, s.db.Rebind(`SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`+suffix), id)
+	if err != nil {
+		return nil, notFound(err, "webhook %d not found", id)
+	}
+	return s.fromRow(&row)
+}
+
+// WebhookFilter narrows ListWebhooks.
+type WebhookFilter struct {
+	Status webhook.Status // "" for all
+	Page
+}
+
+// ListWebhooks returns one page of webhooks, newest first, and the total
+// number that match the filter.
+func (s *Store) ListWebhooks(ctx context.Context, f WebhookFilter) ([]*webhook.Webhook, int, error) {
+	f.Page = f.Page.norm()
+	where, args := "", []any{}
+	if f.Status != "" {
+		where, args = " WHERE status = ?", append(args, string(f.Status))
+	}
+	var total int
+	if err := s.db.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM webhooks`+where), args...); err != nil {
+		return nil, 0, err
+	}
+	var rows []webhookRow
+	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+webhookColumns+` FROM webhooks`+where+
+		` ORDER BY id DESC LIMIT ? OFFSET ?`), append(args, f.Limit, f.Offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := s.fromRows(rows)
+	return out, total, err
+}
+
+// UpdateWebhook reads the webhook, lets edit change it (and refuse by
+// returning an error), and writes it back, all in one transaction.
+func (s *Store) UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.Webhook) error) (*webhook.Webhook, error) {
+	var out *webhook.Webhook
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		w, err := s.getWebhook(ctx, tx, id, s.forUpdate())
+		if err != nil {
+			return err
+		}
+		if err := edit(w); err != nil {
+			return err
+		}
+		w.ID = id
+		w.UpdatedAt = s.now()
+		row, err := s.toRow(w)
+		if err != nil {
+			return err
+		}
+		q, args, err := sqlx.Named(`UPDATE webhooks SET name = :name, url = :url, description = :description,
+			secret = :secret, status = :status, event_types = :event_types, retry_strategy = :retry_strategy,
+			max_retries = :max_retries, retry_delay_seconds = :retry_delay_seconds,
+			backoff_multiplier = :backoff_multiplier, max_delay_seconds = :max_delay_seconds,
+			jitter_percentage = :jitter_percentage, timeout_seconds = :timeout_seconds,
+			rate_limit_per_minute = :rate_limit_per_minute, rate_limit_per_hour = :rate_limit_per_hour,
+			custom_headers = :custom_headers, metadata = :metadata, updated_at = :updated_at
+			WHERE id = :id`, row)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, tx.Rebind(q), args...); err != nil {
+			if isUniqueViolation(err) {
+				return webhook.Errorf(webhook.EConflict, "a webhook named %q already exists", w.Name)
+			}
+			return err
+		}
+		out = w
+		return nil
+	})
+	return out, err
+}
+
+// DeleteWebhook removes a webhook and, by cascade, its delivery history.
+func (s *Store) DeleteWebhook(ctx context.Context, id int64) error {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM webhooks WHERE id = ?`), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return webhook.Errorf(webhook.ENotFound, "webhook %d not found", id)
+	}
+	return nil
+}
+
+// SubscribedWebhooks returns the active webhooks that take events of this
+// type, oldest first.
+func (s *Store) SubscribedWebhooks(ctx context.Context, eventType string) ([]*webhook.Webhook, error) {
+	match := `EXISTS (SELECT 1 FROM json_each(webhooks.event_types) WHERE json_each.value IN (?, '*'))`
+	if s.dialect == schema.Postgres {
+		match = `(event_types @> jsonb_build_array(?::text) OR event_types @> '["*"]')`
+	}
+	var rows []webhookRow
+	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+webhookColumns+` FROM webhooks
+		WHERE status = 'active' AND `+match+` ORDER BY id`), eventType)
+	if err != nil {
+		return nil, err
+	}
+	return s.fromRows(rows)
+}

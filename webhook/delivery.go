@@ -1,0 +1,98 @@
+package webhook
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// DeliveryStatus is the state of one attempt row.
+type DeliveryStatus string
+
+const (
+	DeliveryPending   DeliveryStatus = "pending"   // being sent now
+	DeliveryDelivered DeliveryStatus = "delivered" // receiver answered 2xx
+	DeliveryRetrying  DeliveryStatus = "retrying"  // failed; another attempt is due at NextRetryAt
+	DeliveryFailed    DeliveryStatus = "failed"    // failed and no attempt follows
+)
+
+func (s DeliveryStatus) Valid() bool {
+	switch s {
+	case DeliveryPending, DeliveryDelivered, DeliveryRetrying, DeliveryFailed:
+		return true
+	}
+	return false
+}
+
+// Terminal reports whether no attempt follows this one.
+func (s DeliveryStatus) Terminal() bool { return s == DeliveryDelivered || s == DeliveryFailed }
+
+// ErrorClass says why an attempt did not deliver.
+type ErrorClass string
+
+const (
+	ClassNone       ErrorClass = ""
+	ClassHTTPStatus ErrorClass = "http_status" // the receiver answered, but not 2xx
+	ClassTimeout    ErrorClass = "timeout"
+	ClassConnection ErrorClass = "connection" // refused, reset, closed early
+	ClassDNS        ErrorClass = "dns"
+	ClassTLS        ErrorClass = "tls"
+	ClassRequest    ErrorClass = "request" // Herald could not build the request (bad URL)
+)
+
+// Outcome is what an attempt's result means for the delivery.
+type Outcome int
+
+const (
+	Delivered Outcome = iota
+	Retryable
+	Permanent
+)
+
+// Classify decides an attempt's outcome: 2xx delivered; 408, 429, 5xx,
+// redirects (not followed) and transport failures retryable; any other 4xx
+// permanent, since sending the same request again will get the same answer.
+func Classify(statusCode int, class ErrorClass) Outcome {
+	switch {
+	case class == ClassRequest:
+		return Permanent
+	case class != ClassNone && class != ClassHTTPStatus:
+		return Retryable
+	case statusCode >= 200 && statusCode < 300:
+		return Delivered
+	case statusCode == 408 || statusCode == 429:
+		return Retryable
+	case statusCode >= 400 && statusCode < 500:
+		return Permanent
+	default:
+		return Retryable
+	}
+}
+
+// Delivery is one attempt to deliver one event to one webhook.
+type Delivery struct {
+	ID            int64           `json:"id"`
+	WebhookID     int64           `json:"webhook_id"`
+	EventID       string          `json:"event_id"`
+	EventType     string          `json:"event_type"`
+	EventData     json.RawMessage `json:"event_data"`
+	AttemptNumber int             `json:"attempt_number"`
+	Status        DeliveryStatus  `json:"status"`
+	IsTest        bool            `json:"is_test"`
+
+	URL            string            `json:"url"`
+	RequestHeaders map[string]string `json:"request_headers"`
+	RequestBody    json.RawMessage   `json:"request_body"`
+	Signature      string            `json:"signature"`
+
+	ResponseStatusCode *int              `json:"response_status_code"`
+	ResponseHeaders    map[string]string `json:"response_headers"`
+	ResponseBody       string            `json:"response_body"`
+
+	SentAt      *time.Time `json:"sent_at"`
+	RespondedAt *time.Time `json:"responded_at"`
+	DurationMS  *float64   `json:"duration_ms"`
+	NextRetryAt *time.Time `json:"next_retry_at"`
+	LastError   string     `json:"last_error"`
+	ErrorClass  ErrorClass `json:"error_class"`
+	CreatedAt   time.Time  `json:"created_at"`
+}

@@ -1,0 +1,224 @@
+package webhook
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// Limits on webhook fields.
+const (
+	MaxNameLen           = 200
+	MaxDescriptionLen    = 2000
+	MaxURLLen            = 2048
+	MaxRetriesLimit      = 20
+	MaxRetryDelaySeconds = 86400
+	MaxMaxDelaySeconds   = 7 * 86400
+	MaxBackoffMultiplier = 10
+	MaxJitter            = 0.5
+	MaxTimeoutSeconds    = 30
+	MaxRatePerMinute     = 100_000
+	MaxRatePerHour       = 6_000_000
+	MaxCustomHeaders     = 32
+	MaxHeaderValueLen    = 4096
+	MaxMetadataBytes     = 16 << 10
+	MinSecretLen         = 24
+	MaxSecretLen         = 256
+)
+
+// URLPolicy says which webhook URLs are acceptable. HTTPS always is.
+type URLPolicy struct {
+	AllowHTTP         bool // any http:// URL (--allow-insecure-urls)
+	AllowHTTPLoopback bool // http:// to localhost/127.0.0.0/8/::1 (herald dev)
+}
+
+// reservedHeaders are set by Herald or by the HTTP transport; a custom header
+// must not override them, least of all the signatures.
+var reservedHeaders = []string{
+	"content-type", "content-length", "host", "transfer-encoding", "connection",
+	"user-agent", "traceparent", "tracestate",
+	strings.ToLower(HeaderSignature), strings.ToLower(HeaderID), strings.ToLower(HeaderEvent), strings.ToLower(HeaderAttempt),
+	HeaderStdID, HeaderStdTimestamp, HeaderStdSignature,
+}
+
+// Validate checks a complete webhook (defaults applied, update merged).
+func (w *Webhook) Validate(p URLPolicy) error {
+	var fe FieldErrors
+	switch name := strings.TrimSpace(w.Name); {
+	case name == "":
+		fe.Add("name", "is required")
+	case len(w.Name) > MaxNameLen:
+		fe.Add("name", "must be at most %d characters", MaxNameLen)
+	}
+	if msg := p.check(w.URL); msg != "" {
+		fe.Add("url", "%s", msg)
+	}
+	if len(w.Description) > MaxDescriptionLen {
+		fe.Add("description", "must be at most %d characters", MaxDescriptionLen)
+	}
+	if msg := checkSecret(w.Secret); msg != "" {
+		fe.Add("secret", "%s", msg)
+	}
+	if !w.Status.Valid() {
+		fe.Add("status", "must be one of active, inactive, paused")
+	}
+	checkEventTypes(&fe, w.EventTypes)
+	w.checkRetry(&fe)
+	checkRange(&fe, "rate_limit_per_minute", w.RateLimitPerMinute, 1, MaxRatePerMinute)
+	checkRange(&fe, "rate_limit_per_hour", w.RateLimitPerHour, 1, MaxRatePerHour)
+	checkHeaders(&fe, w.CustomHeaders)
+	if b, err := json.Marshal(w.Metadata); err != nil || len(b) > MaxMetadataBytes {
+		fe.Add("metadata", "must be a JSON object of at most %d bytes", MaxMetadataBytes)
+	}
+	return fe.Err("webhook")
+}
+
+func (w *Webhook) checkRetry(fe *FieldErrors) {
+	if !w.RetryStrategy.Valid() {
+		fe.Add("retry_strategy", "must be one of exponential_backoff, linear_backoff, fixed_interval, no_retry")
+	}
+	checkRange(fe, "max_retries", w.MaxRetries, 0, MaxRetriesLimit)
+	checkRange(fe, "retry_delay_seconds", w.RetryDelaySeconds, 1, MaxRetryDelaySeconds)
+	checkRange(fe, "max_delay_seconds", w.MaxDelaySeconds, 1, MaxMaxDelaySeconds)
+	if w.MaxDelaySeconds >= 1 && w.MaxDelaySeconds < w.RetryDelaySeconds {
+		fe.Add("max_delay_seconds", "must not be less than retry_delay_seconds (%d)", w.RetryDelaySeconds)
+	}
+	if !(w.BackoffMultiplier >= 1 && w.BackoffMultiplier <= MaxBackoffMultiplier) {
+		fe.Add("backoff_multiplier", "must be between 1 and %d", MaxBackoffMultiplier)
+	}
+	if !(w.JitterPercentage >= 0 && w.JitterPercentage <= MaxJitter) {
+		fe.Add("jitter_percentage", "must be between 0 and %v", MaxJitter)
+	}
+	checkRange(fe, "timeout_seconds", w.TimeoutSeconds, 1, MaxTimeoutSeconds)
+}
+
+func checkRange(fe *FieldErrors, field string, v, lo, hi int) {
+	if v < lo || v > hi {
+		fe.Add(field, "must be between %d and %d", lo, hi)
+	}
+}
+
+func (p URLPolicy) check(raw string) string {
+	if raw == "" {
+		return "is required"
+	}
+	if len(raw) > MaxURLLen {
+		return "must be at most 2048 characters"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+		return "must be an absolute URL like https://example.com/webhooks"
+	}
+	if u.User != nil {
+		return "must not contain credentials (user:password@); use custom_headers"
+	}
+	if u.Fragment != "" {
+		return "must not contain a fragment (#…)"
+	}
+	switch u.Scheme {
+	case "https":
+		return ""
+	case "http":
+		if p.AllowHTTP || (p.AllowHTTPLoopback && isLoopback(u.Hostname())) {
+			return ""
+		}
+		if p.AllowHTTPLoopback {
+			return "must use https:// (http:// is accepted only for localhost here)"
+		}
+		return "must use https://"
+	default:
+		return "must use https://"
+	}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.IsLoopback()
+}
+
+func checkSecret(s string) string {
+	if s == "" {
+		return "" // generated
+	}
+	if rest, ok := strings.CutPrefix(s, SecretPrefix); ok {
+		key, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil {
+			return "a whsec_ secret must be followed by standard base64"
+		}
+		if len(key) < 24 || len(key) > 64 {
+			return "a whsec_ secret must encode 24 to 64 bytes"
+		}
+		return ""
+	}
+	if len(s) < MinSecretLen || len(s) > MaxSecretLen {
+		return "must be 24 to 256 characters (leave it out to have one generated)"
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		return "must not contain spaces or control characters"
+	}
+	return ""
+}
+
+func checkEventTypes(fe *FieldErrors, types []string) {
+	if len(types) == 0 {
+		fe.Add("event_types", "must name at least one event type (or \"*\")")
+		return
+	}
+	for _, t := range types {
+		if t == AllEvents {
+			continue
+		}
+		if _, ok := LookupEventType(t); !ok {
+			fe.Add("event_types", "unknown event type %q; known: %s, or *", t, strings.Join(EventTypeNames(), ", "))
+		}
+	}
+}
+
+// NormalizeEventTypes sorts and dedupes, and reduces to ["*"] when "*" is present.
+func NormalizeEventTypes(types []string) []string {
+	if slices.Contains(types, AllEvents) {
+		return []string{AllEvents}
+	}
+	out := slices.Clone(types)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func checkHeaders(fe *FieldErrors, h map[string]string) {
+	if len(h) > MaxCustomHeaders {
+		fe.Add("custom_headers", "at most %d headers", MaxCustomHeaders)
+	}
+	for name, value := range h {
+		field := "custom_headers." + name
+		switch {
+		case !validHeaderName(name):
+			fe.Add(field, "is not a valid header name")
+		case slices.Contains(reservedHeaders, strings.ToLower(name)):
+			fe.Add(field, "is set by Herald and cannot be overridden")
+		case len(value) > MaxHeaderValueLen:
+			fe.Add(field, "value must be at most %d bytes", MaxHeaderValueLen)
+		case strings.ContainsAny(value, "\r\n\x00"):
+			fe.Add(field, "value must not contain CR, LF or NUL")
+		}
+	}
+}
+
+// validHeaderName is RFC 9110's token: visible ASCII except separators.
+func validHeaderName(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for _, r := range s {
+		if r > unicode.MaxASCII || r <= ' ' || strings.ContainsRune("\"(),/:;<=>?@[\\]{}", r) || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}

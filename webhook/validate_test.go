@@ -1,0 +1,225 @@
+package webhook_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+func validWebhook() *webhook.Webhook {
+	w := webhook.New()
+	w.Name = "Compliance Alerts"
+	w.URL = "https://example.com/webhooks/compliance"
+	w.EventTypes = []string{"compliance.alert", "validation.failed"}
+	w.Secret = webhook.NewSecret()
+	return w
+}
+
+// fieldOf returns the field the validation error names first, or "".
+func fieldOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *webhook.Error
+	if !errors.As(err, &e) || e.Code != webhook.EValidation {
+		return "unexpected:" + err.Error()
+	}
+	return e.Details.([]webhook.FieldError)[0].Field
+}
+
+func TestWebhookValidate(t *testing.T) {
+	dev := webhook.URLPolicy{AllowHTTPLoopback: true}
+	prod := webhook.URLPolicy{}
+	tests := []struct {
+		name   string
+		policy webhook.URLPolicy
+		edit   func(*webhook.Webhook)
+		field  string // "" = valid
+	}{
+		{"valid", prod, func(*webhook.Webhook) {}, ""},
+		{"name missing", prod, func(w *webhook.Webhook) { w.Name = "  " }, "name"},
+		{"name too long", prod, func(w *webhook.Webhook) { w.Name = strings.Repeat("n", 201) }, "name"},
+		{"url missing", prod, func(w *webhook.Webhook) { w.URL = "" }, "url"},
+		{"url relative", prod, func(w *webhook.Webhook) { w.URL = "/hooks" }, "url"},
+		{"url http refused", prod, func(w *webhook.Webhook) { w.URL = "http://example.com/x" }, "url"},
+		{"url http loopback refused in prod", prod, func(w *webhook.Webhook) { w.URL = "http://127.0.0.1:9000/x" }, "url"},
+		{"url http loopback ok in dev", dev, func(w *webhook.Webhook) { w.URL = "http://127.0.0.1:9000/x" }, ""},
+		{"url http localhost ok in dev", dev, func(w *webhook.Webhook) { w.URL = "http://localhost:9000/x" }, ""},
+		{"url http ::1 ok in dev", dev, func(w *webhook.Webhook) { w.URL = "http://[::1]:9000/x" }, ""},
+		{"url http remote refused in dev", dev, func(w *webhook.Webhook) { w.URL = "http://example.com/x" }, "url"},
+		{"url http allowed when insecure", webhook.URLPolicy{AllowHTTP: true}, func(w *webhook.Webhook) { w.URL = "http://example.com/x" }, ""},
+		{"url ftp", prod, func(w *webhook.Webhook) { w.URL = "ftp://example.com/x" }, "url"},
+		{"url userinfo", prod, func(w *webhook.Webhook) { w.URL = "https://user:pw@example.com/x" }, "url"},
+		{"url fragment", prod, func(w *webhook.Webhook) { w.URL = "https://example.com/x#frag" }, "url"},
+		{"url too long", prod, func(w *webhook.Webhook) { w.URL = "https://example.com/" + strings.Repeat("a", 2048) }, "url"},
+		{"no event types", prod, func(w *webhook.Webhook) { w.EventTypes = nil }, "event_types"},
+		{"unknown event type", prod, func(w *webhook.Webhook) { w.EventTypes = []string{"compliance.alrt"} }, "event_types"},
+		{"wildcard", prod, func(w *webhook.Webhook) { w.EventTypes = []string{"*"} }, ""},
+		{"bad status", prod, func(w *webhook.Webhook) { w.Status = "enabled" }, "status"},
+		{"bad strategy", prod, func(w *webhook.Webhook) { w.RetryStrategy = "random" }, "retry_strategy"},
+		{"max_retries 20 ok", prod, func(w *webhook.Webhook) { w.MaxRetries = 20 }, ""},
+		{"max_retries 21", prod, func(w *webhook.Webhook) { w.MaxRetries = 21 }, "max_retries"},
+		{"max_retries negative", prod, func(w *webhook.Webhook) { w.MaxRetries = -1 }, "max_retries"},
+		{"retry delay zero", prod, func(w *webhook.Webhook) { w.RetryDelaySeconds = 0 }, "retry_delay_seconds"},
+		{"retry delay over a day", prod, func(w *webhook.Webhook) { w.RetryDelaySeconds = 86401 }, "retry_delay_seconds"},
+		{"max delay below delay", prod, func(w *webhook.Webhook) { w.RetryDelaySeconds = 120; w.MaxDelaySeconds = 60 }, "max_delay_seconds"},
+		{"multiplier below 1", prod, func(w *webhook.Webhook) { w.BackoffMultiplier = 0.5 }, "backoff_multiplier"},
+		{"jitter too big", prod, func(w *webhook.Webhook) { w.JitterPercentage = 0.9 }, "jitter_percentage"},
+		{"timeout over 30", prod, func(w *webhook.Webhook) { w.TimeoutSeconds = 31 }, "timeout_seconds"},
+		{"rate per minute zero", prod, func(w *webhook.Webhook) { w.RateLimitPerMinute = 0 }, "rate_limit_per_minute"},
+		{"rate per hour huge", prod, func(w *webhook.Webhook) { w.RateLimitPerHour = 1 << 30 }, "rate_limit_per_hour"},
+		{"header ok", prod, func(w *webhook.Webhook) {
+			w.CustomHeaders = map[string]string{"Authorization": "Bearer x", "X-Client-ID": "loki"}
+		}, ""},
+		{"header CRLF", prod, func(w *webhook.Webhook) { w.CustomHeaders = map[string]string{"X-A": "a\r\nX-Evil: 1"} }, "custom_headers.X-A"},
+		{"header bad name", prod, func(w *webhook.Webhook) { w.CustomHeaders = map[string]string{"X A": "1"} }, "custom_headers.X A"},
+		{"header overrides signature", prod, func(w *webhook.Webhook) { w.CustomHeaders = map[string]string{"x-webhook-signature": "sha256=0"} }, "custom_headers.x-webhook-signature"},
+		{"header overrides std signature", prod, func(w *webhook.Webhook) { w.CustomHeaders = map[string]string{"Webhook-Signature": "v1,x"} }, "custom_headers.Webhook-Signature"},
+		{"header overrides host", prod, func(w *webhook.Webhook) { w.CustomHeaders = map[string]string{"Host": "evil"} }, "custom_headers.Host"},
+		{"secret too short", prod, func(w *webhook.Webhook) { w.Secret = "short" }, "secret"},
+		{"secret plain ok", prod, func(w *webhook.Webhook) { w.Secret = strings.Repeat("s", 32) }, ""},
+		{"secret whsec bad base64", prod, func(w *webhook.Webhook) { w.Secret = "whsec_!!!notbase64!!!notbase64!!" }, "secret"},
+		{"secret with space", prod, func(w *webhook.Webhook) { w.Secret = strings.Repeat("s", 20) + " spaced" }, "secret"},
+		{"metadata too big", prod, func(w *webhook.Webhook) { w.Metadata = map[string]any{"x": strings.Repeat("m", 17<<10)} }, "metadata"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := validWebhook()
+			tt.edit(w)
+			if got := fieldOf(w.Validate(tt.policy)); got != tt.field {
+				t.Fatalf("first invalid field %q, want %q (err: %v)", got, tt.field, w.Validate(tt.policy))
+			}
+		})
+	}
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	w := webhook.New()
+	w.MaxRetries = 99
+	err := w.Validate(webhook.URLPolicy{})
+	var e *webhook.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %v", err)
+	}
+	fields := map[string]bool{}
+	for _, f := range e.Details.([]webhook.FieldError) {
+		fields[f.Field] = true
+	}
+	for _, want := range []string{"name", "url", "event_types", "max_retries"} {
+		if !fields[want] {
+			t.Errorf("details miss %s: %v", want, e.Details)
+		}
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	w := validWebhook()
+	w.CustomHeaders = map[string]string{"Authorization": "Bearer very-secret-token", "X-Client-ID": "loki-prod-01"}
+	r := w.Redacted()
+	if strings.Contains(r.Secret, w.Secret[10:]) || !strings.HasPrefix(r.Secret, w.Secret[:10]) {
+		t.Fatalf("masked secret %q of %q", r.Secret, w.Secret)
+	}
+	if strings.Contains(r.CustomHeaders["Authorization"], "very-secret") {
+		t.Fatalf("authorization not masked: %q", r.CustomHeaders["Authorization"])
+	}
+	if r.CustomHeaders["X-Client-ID"] != "loki-prod-01" {
+		t.Fatalf("harmless header changed: %q", r.CustomHeaders["X-Client-ID"])
+	}
+	if w.CustomHeaders["Authorization"] != "Bearer very-secret-token" {
+		t.Fatal("Redacted modified the original")
+	}
+}
+
+func TestNormalizeEventTypes(t *testing.T) {
+	got := webhook.NormalizeEventTypes([]string{"validation.failed", "compliance.alert", "validation.failed"})
+	if strings.Join(got, ",") != "compliance.alert,validation.failed" {
+		t.Fatalf("got %v", got)
+	}
+	if got := webhook.NormalizeEventTypes([]string{"compliance.alert", "*"}); len(got) != 1 || got[0] != "*" {
+		t.Fatalf("wildcard: %v", got)
+	}
+}
+
+func TestEventCatalog(t *testing.T) {
+	types := webhook.EventTypes()
+	if len(types) != 8 {
+		t.Fatalf("%d event types, want 8", len(types))
+	}
+	for _, et := range types {
+		if err := et.ValidatePayload(et.Example); err != nil {
+			t.Errorf("%s: its own example is invalid: %v", et.Name, err)
+		}
+		if len(et.Fields) == 0 || et.Description == "" {
+			t.Errorf("%s: undocumented", et.Name)
+		}
+	}
+}
+
+func TestValidatePayload(t *testing.T) {
+	tests := []struct {
+		eventType string
+		payload   string
+		field     string
+	}{
+		{"compliance.alert", `{"alert_level":"critical","alert_type":"gdpr_violation","message":"m","affected_documents":["d"],"recommended_actions":[]}`, ""},
+		{"compliance.alert", `{"alert_level":"critical","alert_type":"gdpr","message":"m","extra":{"kept":true}}`, ""},
+		{"compliance.alert", `{"alert_type":"gdpr","message":"m"}`, "payload.alert_level"},
+		{"compliance.alert", `{"alert_level":"apocalyptic","alert_type":"gdpr","message":"m"}`, "payload.alert_level"},
+		{"compliance.alert", `{"alert_level":"low","alert_type":"","message":"m"}`, "payload.alert_type"},
+		{"compliance.alert", `{"alert_level":"low","alert_type":"x","message":"m","affected_documents":"doc_1"}`, "payload.affected_documents"},
+		{"compliance.alert", `{"alert_level":null,"alert_type":"x","message":"m"}`, "payload.alert_level"},
+		{"compliance.alert", `[1,2]`, "payload"},
+		{"compliance.alert", `"text"`, "payload"},
+		{"batch.completed", `{"batch_id":"b","total_documents":500,"processed_documents":498,"failed_documents":2,"processing_time_ms":45230.5}`, ""},
+		{"batch.completed", `{"batch_id":"b","total_documents":-1}`, "payload.total_documents"},
+		{"batch.completed", `{"batch_id":"b","total_documents":1.5}`, "payload.total_documents"},
+		{"batch.completed", `{"batch_id":"b","success_rate":101}`, "payload.success_rate"},
+		{"correction.applied", `{"document_id":"d","confidence_score":1.2}`, "payload.confidence_score"},
+		{"correction.applied", `{"document_id":"d","before":{"any":"shape"},"after":"text"}`, ""},
+		{"validation.completed", `{"document_id":"d","validation_status":"pass","gates_passed":"8"}`, "payload.gates_passed"},
+		{"system.error", `{"error_code":"E","component":"c","severity":"high"}`, ""},
+		{"report.generated", `{"report_type":"monthly","report_url":"https://x"}`, "payload.report_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.eventType+" "+tt.payload, func(t *testing.T) {
+			et, ok := webhook.LookupEventType(tt.eventType)
+			if !ok {
+				t.Fatalf("no event type %s", tt.eventType)
+			}
+			if got := fieldOf(et.ValidatePayload(json.RawMessage(tt.payload))); got != tt.field {
+				t.Fatalf("field %q, want %q", got, tt.field)
+			}
+		})
+	}
+}
+
+func TestEventBodyIsStable(t *testing.T) {
+	e := &webhook.Event{EventID: "e1", EventType: "compliance.alert", Source: "loki", SourceID: "doc_1",
+		Payload: json.RawMessage(`{ "alert_level" : "low" }`)}
+	a, err := e.Body()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := e.Body()
+	if string(a) != string(b) {
+		t.Fatal("body differs between calls")
+	}
+	want := `{"event_id":"e1","event_type":"compliance.alert","source":"loki","source_id":"doc_1","timestamp":"0001-01-01T00:00:00.000Z","data":{"alert_level":"low"}}`
+	if string(a) != want {
+		t.Fatalf("body\n%s\nwant\n%s", a, want)
+	}
+}
+
+func TestValidEventID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"0194f1a2-7c3b-7def-8abc-0123456789ab": true, "evt_123": true, "a.b:c-d": true,
+		"": false, "has space": false, "../etc": false, "-leading": false, strings.Repeat("x", 129): false, "é": false,
+	} {
+		if got := webhook.ValidEventID(id); got != want {
+			t.Errorf("ValidEventID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

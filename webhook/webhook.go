@@ -1,0 +1,157 @@
+// Package webhook holds Herald's domain: webhooks, events, delivery attempts,
+// their validation, retry schedules, outcome classification and signatures.
+// It is pure logic with no I/O, importable by receivers written in Go.
+package webhook
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Status is a webhook's state. Only active webhooks get new events.
+type Status string
+
+const (
+	StatusActive   Status = "active"
+	StatusInactive Status = "inactive"
+	StatusPaused   Status = "paused"
+)
+
+func (s Status) Valid() bool {
+	return s == StatusActive || s == StatusInactive || s == StatusPaused
+}
+
+// Webhook is a subscriber endpoint and how to deliver to it.
+type Webhook struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	URL         string `json:"url"`
+	Description string `json:"description"`
+	// Secret keys both signatures. The API shows it in full only once.
+	Secret     string   `json:"secret"`
+	Status     Status   `json:"status"`
+	EventTypes []string `json:"event_types"`
+
+	RetryStrategy     RetryStrategy `json:"retry_strategy"`
+	MaxRetries        int           `json:"max_retries"`
+	RetryDelaySeconds int           `json:"retry_delay_seconds"`
+	BackoffMultiplier float64       `json:"backoff_multiplier"`
+	MaxDelaySeconds   int           `json:"max_delay_seconds"`
+	JitterPercentage  float64       `json:"jitter_percentage"`
+	TimeoutSeconds    int           `json:"timeout_seconds"`
+
+	RateLimitPerMinute int `json:"rate_limit_per_minute"`
+	RateLimitPerHour   int `json:"rate_limit_per_hour"`
+
+	CustomHeaders map[string]string `json:"custom_headers"`
+	Metadata      map[string]any    `json:"metadata"`
+
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	LastTriggeredAt *time.Time `json:"last_triggered_at"`
+}
+
+// Defaults for fields a create request leaves out.
+const (
+	DefaultMaxRetries         = 5
+	DefaultRetryDelaySeconds  = 60
+	DefaultBackoffMultiplier  = 2.0
+	DefaultMaxDelaySeconds    = 3600
+	DefaultJitterPercentage   = 0.1
+	DefaultTimeoutSeconds     = 10
+	DefaultRateLimitPerMinute = 60
+	DefaultRateLimitPerHour   = 3600
+)
+
+// New returns a webhook with every default filled in.
+func New() *Webhook {
+	return &Webhook{
+		Status:             StatusActive,
+		RetryStrategy:      ExponentialBackoff,
+		MaxRetries:         DefaultMaxRetries,
+		RetryDelaySeconds:  DefaultRetryDelaySeconds,
+		BackoffMultiplier:  DefaultBackoffMultiplier,
+		MaxDelaySeconds:    DefaultMaxDelaySeconds,
+		JitterPercentage:   DefaultJitterPercentage,
+		TimeoutSeconds:     DefaultTimeoutSeconds,
+		RateLimitPerMinute: DefaultRateLimitPerMinute,
+		RateLimitPerHour:   DefaultRateLimitPerHour,
+		CustomHeaders:      map[string]string{},
+		Metadata:           map[string]any{},
+	}
+}
+
+// RetryPolicy is the part of a webhook that decides its retry schedule.
+func (w *Webhook) RetryPolicy() RetryPolicy {
+	return RetryPolicy{
+		Strategy:   w.RetryStrategy,
+		MaxRetries: w.MaxRetries,
+		Delay:      time.Duration(w.RetryDelaySeconds) * time.Second,
+		Multiplier: w.BackoffMultiplier,
+		MaxDelay:   time.Duration(w.MaxDelaySeconds) * time.Second,
+		Jitter:     w.JitterPercentage,
+	}
+}
+
+// Timeout is how long one attempt may take, connect to last body byte.
+func (w *Webhook) Timeout() time.Duration {
+	return time.Duration(w.TimeoutSeconds) * time.Second
+}
+
+// Subscribes reports whether the webhook wants events of this type.
+func (w *Webhook) Subscribes(eventType string) bool {
+	for _, t := range w.EventTypes {
+		if t == eventType || t == AllEvents {
+			return true
+		}
+	}
+	return false
+}
+
+// Redacted is the webhook as the API shows it after creation: the secret
+// reduced to a recognisable prefix and secret-looking header values masked.
+func (w *Webhook) Redacted() *Webhook {
+	c := *w
+	c.Secret = MaskSecret(w.Secret)
+	c.CustomHeaders = RedactHeaders(w.CustomHeaders)
+	return &c
+}
+
+// MaskSecret keeps enough of a secret to tell two apart and hides the rest.
+func MaskSecret(s string) string {
+	keep := len(SecretPrefix) + 4
+	if !strings.HasPrefix(s, SecretPrefix) {
+		keep = 4
+	}
+	if len(s) <= keep+4 {
+		return strings.Repeat("*", len(s))
+	}
+	return s[:keep] + strings.Repeat("*", 8)
+}
+
+// RedactHeaders masks the values of headers whose names suggest a
+// credential, so that a GET never echoes a bearer token back.
+func RedactHeaders(h map[string]string) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if sensitiveHeader(k) {
+			v = MaskSecret(v)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func sensitiveHeader(name string) bool {
+	n := strings.ToLower(name)
+	if slices.Contains(reservedHeaders, n) {
+		return false // Herald's own: signatures are not secrets
+	}
+	for _, s := range []string{"authorization", "cookie", "token", "secret", "key", "password", "signature", "auth"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,344 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/loki-interceptor/herald/activities"
+	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/schema"
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/store/storetest"
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/worker"
+	"github.com/loki-interceptor/herald/workflows"
+)
+
+// These tests run EventWorkflow in the SDK's time-skipping test environment
+// with Herald's real activities: a real (SQLite) store, real signed HTTP
+// requests to loopback receivers. Only time is simulated.
+
+type reply struct {
+	status     int
+	retryAfter string
+}
+
+// receiver answers from a script (the last reply repeats) and keeps what it got.
+type receiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	mu     sync.Mutex
+	script []reply
+	got    [][]byte
+	hook   *webhook.Webhook
+}
+
+func newReceiver(t *testing.T, script ...reply) *receiver {
+	r := &receiver{t: t, script: script}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err := webhook.VerifyHeaders(r.hook.Secret, req.Header, body, time.Now()); err != nil {
+			t.Errorf("receiver %s: bad signature: %v", r.hook.Name, err)
+		}
+		rep := r.script[min(len(r.got), len(r.script)-1)]
+		r.got = append(r.got, body)
+		if rep.retryAfter != "" {
+			w.Header().Set("Retry-After", rep.retryAfter)
+		}
+		w.WriteHeader(rep.status)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}
+
+type harness struct {
+	t        *testing.T
+	env      *testsuite.TestWorkflowEnvironment
+	store    *store.Store
+	attempts map[int64][]time.Time // webhook id → workflow time of each attempt
+}
+
+func newHarness(t *testing.T) *harness {
+	s := storetest.MustOpen(t, schema.SQLite)
+	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
+	acts := &activities.Activities{Store: s, Sender: delivery.NewSender(delivery.Options{}), Logger: slog.New(slog.DiscardHandler)}
+	worker.Register(env, acts)
+	h := &harness{t: t, env: env, store: s, attempts: map[int64][]time.Time{}}
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		if info.ActivityType.Name != workflows.ActivityAttempt {
+			return
+		}
+		var in workflows.AttemptInput
+		if err := args.Get(&in); err != nil {
+			t.Error(err)
+		}
+		h.attempts[in.WebhookID] = append(h.attempts[in.WebhookID], env.Now())
+	})
+	return h
+}
+
+// hook creates a webhook pointing at r, shaped by edit.
+func (h *harness) hook(r *receiver, name string, edit func(*webhook.Webhook)) *webhook.Webhook {
+	w := webhook.New()
+	w.Name, w.URL, w.Secret, w.EventTypes = name, r.srv.URL, webhook.NewSecret(), []string{"compliance.alert"}
+	w.JitterPercentage = 0
+	if edit != nil {
+		edit(w)
+	}
+	if err := h.store.CreateWebhook(context.Background(), w); err != nil {
+		h.t.Fatal(err)
+	}
+	r.hook = w
+	return w
+}
+
+func event(id string) webhook.Event {
+	return webhook.Event{EventID: id, EventType: "compliance.alert", Source: "loki", SourceID: "doc_1",
+		Payload:   json.RawMessage(`{"alert_level":"high","alert_type":"gdpr_violation","message":"m"}`),
+		CreatedAt: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+}
+
+func (h *harness) run(ev webhook.Event) workflows.EventResult {
+	h.env.ExecuteWorkflow(workflows.EventWorkflowName, ev)
+	if !h.env.IsWorkflowCompleted() {
+		h.t.Fatal("workflow did not complete")
+	}
+	if err := h.env.GetWorkflowError(); err != nil {
+		h.t.Fatal(err)
+	}
+	var res workflows.EventResult
+	if err := h.env.GetWorkflowResult(&res); err != nil {
+		h.t.Fatal(err)
+	}
+	return res
+}
+
+// gaps are the waits between consecutive attempts, in workflow time.
+func (h *harness) gaps(webhookID int64) []time.Duration {
+	ts := h.attempts[webhookID]
+	var out []time.Duration
+	for i := 1; i < len(ts); i++ {
+		out = append(out, ts[i].Sub(ts[i-1]).Round(time.Second))
+	}
+	return out
+}
+
+func (h *harness) statuses(webhookID int64) []webhook.DeliveryStatus {
+	rows, _, err := h.store.ListDeliveries(context.Background(), webhookID, store.DeliveryFilter{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := make([]webhook.DeliveryStatus, len(rows))
+	for i, r := range rows {
+		out[len(rows)-1-i] = r.Status // oldest first
+	}
+	return out
+}
+
+func equal[T comparable](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+const (
+	R = webhook.DeliveryRetrying
+	D = webhook.DeliveryDelivered
+	F = webhook.DeliveryFailed
+)
+
+func TestDeliveryScenarios(t *testing.T) {
+	m := time.Minute
+	tests := []struct {
+		name     string
+		script   []reply
+		edit     func(*webhook.Webhook)
+		status   string
+		rows     []webhook.DeliveryStatus
+		gaps     []time.Duration
+		received int
+	}{
+		{"retries on 5xx then succeeds", []reply{{503, ""}, {500, ""}, {200, ""}}, nil,
+			workflows.StatusDelivered, []webhook.DeliveryStatus{R, R, D}, []time.Duration{m, 2 * m}, 3},
+		{"no retry on 400", []reply{{400, ""}}, nil,
+			workflows.StatusFailed, []webhook.DeliveryStatus{F}, nil, 1},
+		{"408 and 429 are retried", []reply{{408, ""}, {429, ""}, {204, ""}}, nil,
+			workflows.StatusDelivered, []webhook.DeliveryStatus{R, R, D}, []time.Duration{m, 2 * m}, 3},
+		{"Retry-After stretches the wait", []reply{{503, "600"}, {200, ""}}, func(w *webhook.Webhook) { w.RetryStrategy = webhook.FixedInterval },
+			workflows.StatusDelivered, []webhook.DeliveryStatus{R, D}, []time.Duration{10 * m}, 2},
+		{"Retry-After shorter than the plan is ignored", []reply{{429, "5"}, {200, ""}}, nil,
+			workflows.StatusDelivered, []webhook.DeliveryStatus{R, D}, []time.Duration{m}, 2},
+		{"exhausted retries fail", []reply{{503, ""}}, func(w *webhook.Webhook) { w.MaxRetries = 3 },
+			workflows.StatusFailed, []webhook.DeliveryStatus{R, R, R, F}, []time.Duration{m, 2 * m, 4 * m}, 4},
+		{"linear backoff", []reply{{502, ""}}, func(w *webhook.Webhook) {
+			w.RetryStrategy, w.MaxRetries, w.RetryDelaySeconds = webhook.LinearBackoff, 3, 30
+		},
+			workflows.StatusFailed, []webhook.DeliveryStatus{R, R, R, F}, []time.Duration{30 * time.Second, m, 90 * time.Second}, 4},
+		{"exponential capped by max delay", []reply{{500, ""}}, func(w *webhook.Webhook) { w.MaxRetries, w.MaxDelaySeconds = 4, 150 },
+			workflows.StatusFailed, []webhook.DeliveryStatus{R, R, R, R, F}, []time.Duration{m, 2 * m, 150 * time.Second, 150 * time.Second}, 5},
+		{"no_retry sends once", []reply{{503, ""}}, func(w *webhook.Webhook) { w.RetryStrategy = webhook.NoRetry },
+			workflows.StatusFailed, []webhook.DeliveryStatus{F}, nil, 1},
+		{"max_retries 0 sends once", []reply{{503, ""}}, func(w *webhook.Webhook) { w.MaxRetries = 0 },
+			workflows.StatusFailed, []webhook.DeliveryStatus{F}, nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			r := newReceiver(t, tt.script...)
+			w := h.hook(r, "w", tt.edit)
+			res := h.run(event("evt-" + strconv.Itoa(len(tt.name))))
+			if res.Status != tt.status {
+				t.Errorf("status %s, want %s", res.Status, tt.status)
+			}
+			if got := h.statuses(w.ID); !equal(got, tt.rows) {
+				t.Errorf("attempt rows %v, want %v", got, tt.rows)
+			}
+			if got := h.gaps(w.ID); !equal(got, tt.gaps) {
+				t.Errorf("waits between attempts %v, want %v", got, tt.gaps)
+			}
+			if r.count() != tt.received {
+				t.Errorf("receiver got %d requests, want %d", r.count(), tt.received)
+			}
+		})
+	}
+}
+
+func TestFanOutWithOneFailing(t *testing.T) {
+	h := newHarness(t)
+	ok1, ok2, bad := newReceiver(t, reply{200, ""}), newReceiver(t, reply{503, ""}, reply{200, ""}), newReceiver(t, reply{404, ""})
+	w1, w2, w3 := h.hook(ok1, "ok1", nil), h.hook(ok2, "ok2", nil), h.hook(bad, "bad", nil)
+	other := newReceiver(t, reply{200, ""})
+	h.hook(other, "other", func(w *webhook.Webhook) { w.EventTypes = []string{"batch.completed"} })
+
+	ev := event("fan-out")
+	res := h.run(ev)
+	if res != (workflows.EventResult{Status: workflows.StatusPartial, Delivered: 2, Failed: 1}) {
+		t.Fatalf("result %+v", res)
+	}
+	for w, want := range map[int64][]webhook.DeliveryStatus{w1.ID: {D}, w2.ID: {R, D}, w3.ID: {F}} {
+		if got := h.statuses(w); !equal(got, want) {
+			t.Errorf("webhook %d rows %v, want %v", w, got, want)
+		}
+	}
+	if other.count() != 0 {
+		t.Fatal("a webhook not subscribed to the type received the event")
+	}
+	body, _ := ev.Body()
+	for _, r := range []*receiver{ok1, ok2, bad} {
+		for _, got := range r.got {
+			if string(got) != string(body) {
+				t.Fatalf("%s got body %s, want %s", r.hook.Name, got, body)
+			}
+		}
+	}
+	stored, err := h.store.GetEvent(context.Background(), ev.EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.TotalDeliveries != 3 || stored.SuccessfulDeliveries != 2 || stored.FailedDeliveries != 1 || stored.ProcessedAt == nil {
+		t.Fatalf("event counters %+v", stored)
+	}
+}
+
+func TestRetrySignalCutsTheWaitShort(t *testing.T) {
+	h := newHarness(t)
+	r := newReceiver(t, reply{503, ""}, reply{200, ""})
+	w := h.hook(r, "w", func(w *webhook.Webhook) { w.RetryDelaySeconds = 3600 })
+	var during []workflows.DeliveryState
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(workflows.QueryDeliveries)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := v.Get(&during); err != nil {
+			t.Error(err)
+		}
+		// A signal for another webhook changes nothing.
+		h.env.SignalWorkflow(workflows.SignalRetry, workflows.RetrySignal{WebhookID: w.ID + 100})
+	}, 5*time.Minute)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(workflows.SignalRetry, workflows.RetrySignal{WebhookID: w.ID})
+	}, 10*time.Minute)
+	res := h.run(event("signal"))
+	if res.Status != workflows.StatusDelivered {
+		t.Fatalf("result %+v", res)
+	}
+	if got := h.gaps(w.ID); !equal(got, []time.Duration{10 * time.Minute}) {
+		t.Fatalf("waits %v, want the signal's 10m", got)
+	}
+	if len(during) != 1 || during[0].State != workflows.LoopRetrying || during[0].Attempts != 1 ||
+		during[0].MaxAttempts != 6 || during[0].NextRetryAt == nil || during[0].LastStatusCode != 503 || during[0].WebhookName != "w" {
+		t.Fatalf("query while waiting: %+v", during)
+	}
+}
+
+func TestJitterStaysInBounds(t *testing.T) {
+	h := newHarness(t)
+	r := newReceiver(t, reply{500, ""})
+	w := h.hook(r, "w", func(w *webhook.Webhook) { w.JitterPercentage = 0.2; w.MaxRetries = 4 })
+	h.run(event("jitter"))
+	for i, g := range h.gaps(w.ID) {
+		base := w.RetryPolicy().Backoff(i + 1)
+		lo, hi := time.Duration(float64(base)*0.8)-time.Second, time.Duration(float64(base)*1.2)+time.Second
+		if g < lo || g > hi {
+			t.Fatalf("wait %d is %v, outside [%v, %v]", i+1, g, lo, hi)
+		}
+	}
+}
+
+func TestDeletedWebhookStopsItsDelivery(t *testing.T) {
+	h := newHarness(t)
+	r := newReceiver(t, reply{503, ""})
+	w := h.hook(r, "w", nil)
+	h.env.RegisterDelayedCallback(func() {
+		if err := h.store.DeleteWebhook(context.Background(), w.ID); err != nil {
+			t.Error(err)
+		}
+	}, 30*time.Second)
+	res := h.run(event("deleted"))
+	if res != (workflows.EventResult{Status: workflows.StatusFailed, Cancelled: 1}) {
+		t.Fatalf("result %+v", res)
+	}
+	if r.count() != 1 {
+		t.Fatalf("receiver got %d requests after its webhook was deleted", r.count())
+	}
+}
+
+func TestNoSubscribers(t *testing.T) {
+	h := newHarness(t)
+	res := h.run(event("nobody"))
+	if res.Status != workflows.StatusNoSubscribers {
+		t.Fatalf("result %+v", res)
+	}
+	stored, _ := h.store.GetEvent(context.Background(), "nobody")
+	if stored == nil || stored.ProcessedAt == nil || stored.TotalDeliveries != 0 {
+		t.Fatalf("event %+v", stored)
+	}
+}
