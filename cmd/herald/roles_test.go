@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/loki-interceptor/herald/secretbox"
+	"github.com/loki-interceptor/herald/store/storetest"
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/workflows"
+)
+
+// TestProductionRoles runs Herald as production does: `herald migrate`, then
+// `herald api` and two `herald worker`s, on PostgreSQL and on a namespace of
+// their own that only migrate prepared. Temporal here is the one `herald dev`
+// embeds; the roles only see its address.
+func TestProductionRoles(t *testing.T) {
+	dev := start(t, "dev", "--ephemeral", "--api-addr", "127.0.0.1:0", "--temporal-port", "0", "--ui-port", "-1")
+	temporalAddr := waitFor(t, &dev.out, &dev.err, `Temporal\s+(127\.0\.0\.1:\d+)`)
+	const namespace = "herald-prod"
+	nc, err := client.NewNamespaceClient(client.Options{HostPort: temporalAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Register(context.Background(), &workflowservice.RegisterNamespaceRequest{
+		Namespace: namespace, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dbURL, drop, err := storetest.PostgresSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drop()
+	t.Setenv("HERALD_DATABASE_URL", dbURL)
+	t.Setenv("HERALD_TEMPORAL_ADDRESS", temporalAddr)
+	t.Setenv("HERALD_NAMESPACE", namespace)
+	t.Setenv("HERALD_SECRET_KEY", secretbox.NewKey())
+
+	var out syncBuffer
+	if err := run(context.Background(), []string{"migrate"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "database: 1 migration(s) applied [1]") || !strings.Contains(out.String(), "search attributes registered on namespace herald-prod") {
+		t.Fatalf("migrate said:\n%s", out.String())
+	}
+	tc, err := client.Dial(client.Options{HostPort: temporalAddr, Namespace: namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	sas, err := tc.OperatorService().ListSearchAttributes(context.Background(), &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, typ := range workflows.SearchAttributes() {
+		if sas.GetCustomAttributes()[name] != typ {
+			t.Fatalf("search attribute %s not registered as %v: %v", name, typ, sas.GetCustomAttributes())
+		}
+	}
+	out = syncBuffer{}
+	if err := run(context.Background(), []string{"migrate"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "database: 0 migration(s) applied") {
+		t.Fatalf("second migrate: %v\n%s", err, out.String())
+	}
+
+	apiAddr := freeAddr(t)
+	apiCmd := start(t, "api", "--listen", apiAddr, "--allow-insecure-urls")
+	start(t, "worker")
+	start(t, "worker")
+	waitFor(t, &apiCmd.err, &apiCmd.out, `API listening`)
+	api := "http://" + apiAddr
+
+	var mu sync.Mutex
+	var got []*http.Request
+	var bodies [][]byte
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got, bodies = append(got, r), append(bodies, b)
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	var hook struct {
+		ID     int64  `json:"id"`
+		Secret string `json:"secret"`
+	}
+	if code := call(t, "POST", api+"/api/v1/webhooks/", `{"name":"prod","url":"`+recv.URL+`","event_types":["*"]}`, &hook); code != 201 {
+		t.Fatalf("create webhook: %d", code)
+	}
+	// A namespace's new search attributes reach every frontend within its
+	// cache refresh (10 s); until then Temporal refuses the start and the
+	// API answers 503 with nothing accepted.
+	var acc struct {
+		EventID string `json:"event_id"`
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for code := 0; code != 202; {
+		code = call(t, "POST", api+"/api/v1/events", `{"event_type":"system.error","payload":{"error_code":"E1","component":"c","severity":"low"}}`, &acc)
+		if code != 202 && (code != 503 || time.Now().After(deadline)) {
+			t.Fatalf("publish: %d", code)
+		}
+		if code != 202 {
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var res workflows.EventResult
+	if err := tc.GetWorkflow(ctx, workflows.EventWorkflowID(acc.EventID), "").Get(ctx, &res); err != nil || res.Delivered != 1 {
+		t.Fatalf("event workflow: %+v %v", res, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("receiver got %d requests", len(got))
+	}
+	if err := webhook.VerifyHeaders(hook.Secret, got[0].Header, bodies[0], time.Now()); err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	if !strings.Contains(string(bodies[0]), fmt.Sprintf(`"event_id":%q`, acc.EventID)) {
+		t.Fatalf("body %s", bodies[0])
+	}
+}
