@@ -44,6 +44,11 @@ func (a *Activities) StartEvent(ctx context.Context, ev webhook.Event) (workflow
 	return res, nil
 }
 
+// FinishEvent records how the event's deliveries ended and marks it processed.
+func (a *Activities) FinishEvent(ctx context.Context, in workflows.FinishEventInput) error {
+	return a.Store.FinishEvent(ctx, in.EventID, in.Successful, in.Failed)
+}
+
 // Attempt makes one attempt. URL, headers and secret are read now, not at
 // event time, so a corrected URL or a rotated secret applies to the next
 // attempt of a delivery already under way; and no secret ever enters a
@@ -66,13 +71,13 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 	}
 	d := done.Delivery
 	a.Logger.DebugContext(ctx, "attempt finished", "event_id", in.EventID, "webhook_id", in.WebhookID,
-		"attempt", in.Attempt, "status", d.Status, "status_code", done.Result.StatusCode,
-		"error_class", d.ErrorClass, "retry_in", done.RetryIn)
+		"attempt", in.Attempt, "status", d.Status, "status_code", done.StatusCode(),
+		"error_class", d.ErrorClass, "retry_in", done.RetryIn, "replayed", done.Replayed)
 	return workflows.AttemptResult{
 		DeliveryID:  d.ID,
 		Status:      d.Status,
-		StatusCode:  done.Result.StatusCode,
-		DurationMS:  *d.DurationMS,
+		StatusCode:  done.StatusCode(),
+		DurationMS:  done.DurationMS(),
 		ErrorClass:  d.ErrorClass,
 		Error:       d.LastError,
 		RetryIn:     done.RetryIn,

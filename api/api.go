@@ -74,7 +74,9 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 		DisableStartupMessage: true,
 		// Handlers keep strings and bodies beyond the request (payloads go
 		// to Temporal); Fiber's default reuses those buffers.
-		Immutable:    true,
+		Immutable: true,
+		// Event ids may hold ':' which clients percent-encode in paths.
+		UnescapePath: true,
 		BodyLimit:    max(1<<20, cfg.MaxPayloadBytes+64<<10),
 		ReadTimeout:  30 * time.Second,
 		WriteTimeout: 60 * time.Second,

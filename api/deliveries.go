@@ -23,7 +23,11 @@ func (s *Server) listDeliveries(c *fiber.Ctx) error {
 	if status != "" && !status.Valid() {
 		return webhook.Errorf(webhook.EInvalid, "status must be one of pending, delivered, retrying, failed")
 	}
-	ds, total, err := s.store.ListDeliveries(c.UserContext(), w.ID, store.DeliveryFilter{Status: status, EventID: c.Query("event_id"), Page: p})
+	eventID := c.Query("event_id")
+	if eventID != "" && !webhook.ValidEventID(eventID) {
+		return webhook.Errorf(webhook.EInvalid, "event_id is not a valid event id")
+	}
+	ds, total, err := s.store.ListDeliveries(c.UserContext(), w.ID, store.DeliveryFilter{Status: status, EventID: eventID, Page: p})
 	if err != nil {
 		return err
 	}

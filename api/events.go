@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -52,11 +53,11 @@ func (in *eventInput) validate(maxPayload int, now time.Time) (*webhook.Event, e
 	if in.Source == "" {
 		in.Source = webhook.DefaultSource
 	}
-	if len(in.Source) > maxSourceLen {
-		fe.Add("source", "must be at most %d characters", maxSourceLen)
+	if len(in.Source) > maxSourceLen || !webhook.PlainText(in.Source, false) {
+		fe.Add("source", "must be at most %d characters, none of them control characters", maxSourceLen)
 	}
-	if len(in.SourceID) > maxSourceLen {
-		fe.Add("source_id", "must be at most %d characters", maxSourceLen)
+	if len(in.SourceID) > maxSourceLen || !webhook.PlainText(in.SourceID, false) {
+		fe.Add("source_id", "must be at most %d characters, none of them control characters", maxSourceLen)
 	}
 	var payload bytes.Buffer
 	if len(in.Payload) == 0 || string(in.Payload) == "null" {
@@ -92,9 +93,11 @@ type acceptedEvent struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-// publishEvent accepts an event. It answers 202 only once Temporal holds the
-// event's workflow: from then on the event cannot be lost. A repeated
-// event_id answers 200 with the first acceptance and delivers nothing again.
+// publishEvent accepts an event. The event row is the idempotency key: the
+// first request with an event_id records it and starts its workflow; a
+// repeat finds the row, checks it is the same event, and makes sure the
+// workflow exists. The answer is 202 only once Temporal holds the workflow:
+// from then on the event cannot be lost.
 func (s *Server) publishEvent(c *fiber.Ctx) error {
 	var in eventInput
 	if err := decode(c, &in); err != nil {
@@ -105,15 +108,46 @@ func (s *Server) publishEvent(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	if prior, err := s.store.GetEvent(ctx, ev.EventID); err == nil {
-		return s.duplicate(c, prior, ev)
-	} else if webhook.ErrorCode(err) != webhook.ENotFound {
+	created, err := s.store.CreateEvent(ctx, ev)
+	if err != nil {
+		return unavailable("cannot record the event; it was not accepted", err)
+	}
+	if !created {
+		prior, err := s.store.GetEvent(ctx, ev.EventID)
+		if err != nil {
+			return err
+		}
+		if !sameEvent(prior, ev) {
+			return webhook.Errorf(webhook.EConflict, "event_id %q was already used for a different event", ev.EventID)
+		}
+		ev = prior
+	}
+	if err := s.startWorkflow(ctx, ev); err != nil {
+		if created {
+			// Undo, so the row does not claim an event nobody will deliver.
+			if derr := s.store.DeleteEvent(context.WithoutCancel(ctx), ev.EventID); derr != nil {
+				s.cfg.Logger.Error("cannot remove an event Temporal refused", "event_id", ev.EventID, "error", derr)
+			}
+		}
 		return err
 	}
+	status := fiber.StatusAccepted
+	if !created {
+		status = fiber.StatusOK
+	}
+	return c.Status(status).JSON(acceptedEvent{EventID: ev.EventID, EventType: ev.EventType, Status: "accepted",
+		Duplicate: !created, WorkflowID: workflows.EventWorkflowID(ev.EventID), CreatedAt: ev.CreatedAt})
+}
+
+// startWorkflow makes sure the event's workflow exists. A start whose answer
+// was lost may still have happened, so a failure is checked against Temporal
+// before it is reported.
+func (s *Server) startWorkflow(ctx context.Context, ev *webhook.Event) error {
+	id := workflows.EventWorkflowID(ev.EventID)
 	startCtx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
 	defer cancel()
-	_, err = s.temporal.ExecuteWorkflow(startCtx, client.StartWorkflowOptions{
-		ID:                                       workflows.EventWorkflowID(ev.EventID),
+	_, err := s.temporal.ExecuteWorkflow(startCtx, client.StartWorkflowOptions{
+		ID:                                       id,
 		TaskQueue:                                workflows.TaskQueue,
 		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
@@ -124,33 +158,26 @@ func (s *Server) publishEvent(c *fiber.Ctx) error {
 		),
 	}, workflows.EventWorkflowName, *ev)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	switch {
-	case errors.As(err, &started):
-		// A concurrent request with the same id won the race.
-		return c.JSON(acceptedEvent{EventID: ev.EventID, EventType: ev.EventType, Status: "accepted", Duplicate: true,
-			WorkflowID: workflows.EventWorkflowID(ev.EventID), CreatedAt: ev.CreatedAt})
-	case err != nil:
-		return unavailable("cannot hand the event to Temporal; nothing was accepted", err)
+	if err == nil || errors.As(err, &started) {
+		return nil
 	}
-	// The workflow records the event too; writing it here as well lets a GET
-	// right after this answer find it.
-	if _, err := s.store.CreateEvent(ctx, ev); err != nil {
-		s.cfg.Logger.Warn("event accepted by Temporal but not yet recorded; its workflow will record it",
-			"event_id", ev.EventID, "error", err)
+	descCtx, cancelDesc := context.WithTimeout(ctx, s.cfg.StartTimeout)
+	defer cancelDesc()
+	if _, derr := s.temporal.DescribeWorkflowExecution(descCtx, id, ""); derr == nil {
+		return nil
 	}
-	return c.Status(fiber.StatusAccepted).JSON(acceptedEvent{EventID: ev.EventID, EventType: ev.EventType, Status: "accepted",
-		WorkflowID: workflows.EventWorkflowID(ev.EventID), CreatedAt: ev.CreatedAt})
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) {
+		return fmt.Errorf("temporal refused event %s: %w", ev.EventID, err) // a fault of ours, not the caller's
+	}
+	return &webhook.Error{Code: webhook.EUnavailable,
+		Message: fmt.Sprintf("cannot hand the event to Temporal, so it was not accepted (%v); retry with the same event_id", err),
+		Details: fiber.Map{"event_id": ev.EventID}}
 }
 
-// duplicate answers a repeated event_id: the same event again is fine, a
-// different event under a used id is a conflict.
-func (s *Server) duplicate(c *fiber.Ctx, prior, ev *webhook.Event) error {
-	if prior.EventType != ev.EventType || prior.Source != ev.Source || prior.SourceID != ev.SourceID ||
-		!bytes.Equal(prior.Payload, ev.Payload) {
-		return webhook.Errorf(webhook.EConflict, "event_id %q was already used for a different event", ev.EventID)
-	}
-	return c.JSON(acceptedEvent{EventID: prior.EventID, EventType: prior.EventType, Status: "accepted", Duplicate: true,
-		WorkflowID: workflows.EventWorkflowID(prior.EventID), CreatedAt: prior.CreatedAt})
+// sameEvent tells a repeated publish from a different event under a used id.
+func sameEvent(a, b *webhook.Event) bool {
+	return a.EventType == b.EventType && a.Source == b.Source && a.SourceID == b.SourceID && bytes.Equal(a.Payload, b.Payload)
 }
 
 type eventView struct {
@@ -191,7 +218,11 @@ type subscriberSummary struct {
 }
 
 func (s *Server) getEvent(c *fiber.Ctx) error {
-	ev, err := s.store.GetEvent(c.UserContext(), c.Params("event_id"))
+	id := c.Params("event_id")
+	if !webhook.ValidEventID(id) {
+		return webhook.Errorf(webhook.ENotFound, "event %q not found", id)
+	}
+	ev, err := s.store.GetEvent(c.UserContext(), id)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,21 @@ func set[T any](dst *T, v *T) {
 	}
 }
 
+// applyTo merges the request into w. A value sent back exactly as a GET
+// showed it masked (secret, credential-looking header) keeps the stored one,
+// so a client may GET, edit, PUT without knowing the credentials.
 func (in *webhookInput) applyTo(w *webhook.Webhook) {
+	if in.Secret != nil && *in.Secret == webhook.MaskSecret(w.Secret) && w.Secret != "" {
+		in.Secret = nil
+	}
+	if in.CustomHeaders != nil {
+		masked := webhook.RedactHeaders(w.CustomHeaders)
+		for k, v := range *in.CustomHeaders {
+			if old, ok := w.CustomHeaders[k]; ok && v == masked[k] {
+				(*in.CustomHeaders)[k] = old
+			}
+		}
+	}
 	set(&w.Name, in.Name)
 	set(&w.URL, in.URL)
 	set(&w.Description, in.Description)
@@ -149,6 +163,11 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
+	if in.Secret != nil && *in.Secret == "" {
+		var fe webhook.FieldErrors
+		fe.Add("secret", "must not be empty; leave it out to keep the current secret")
+		return fe.Err("update")
+	}
 	w, err := s.store.UpdateWebhook(c.UserContext(), id, func(w *webhook.Webhook) error {
 		in.applyTo(w)
 		if err := w.Validate(s.cfg.URLPolicy); err != nil {
@@ -223,14 +242,15 @@ func (s *Server) testWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	d := done.Delivery
 	return c.JSON(testResult{
-		Success:      done.Delivery.Status == webhook.DeliveryDelivered,
-		StatusCode:   done.Result.StatusCode,
-		DurationMS:   *done.Delivery.DurationMS,
-		ResponseBody: done.Result.Body,
-		Error:        done.Result.Error,
-		ErrorClass:   done.Result.Class,
-		DeliveryID:   done.Delivery.ID,
+		Success:      d.Status == webhook.DeliveryDelivered,
+		StatusCode:   done.StatusCode(),
+		DurationMS:   done.DurationMS(),
+		ResponseBody: d.ResponseBody,
+		Error:        d.LastError,
+		ErrorClass:   d.ErrorClass,
+		DeliveryID:   d.ID,
 		EventID:      ev.EventID,
 		EventType:    ev.EventType,
 	})

@@ -9,7 +9,9 @@ import (
 
 // Recorder keeps attempt rows; *store.Store is one.
 type Recorder interface {
-	StartAttempt(ctx context.Context, d *webhook.Delivery) error
+	// StartAttempt records a pending attempt, or returns the row of this
+	// attempt if it already finished (the caller is a retry).
+	StartAttempt(ctx context.Context, d *webhook.Delivery) (finished *webhook.Delivery, err error)
 	FinishAttempt(ctx context.Context, d *webhook.Delivery) error
 }
 
@@ -21,12 +23,14 @@ type Plan struct {
 	Test    bool          // a test delivery from the API, not part of an event
 }
 
-// Attempted is a recorded attempt: its row as stored, what the receiver
-// did, and, when the row says retrying, how long to wait.
+// Attempted is a recorded attempt: its row as stored and, when the row says
+// retrying, how long to wait before the next one.
 type Attempted struct {
 	Delivery *webhook.Delivery
-	Result   *Result
 	RetryIn  time.Duration
+	// Replayed says the attempt had already been made and recorded; nothing
+	// was sent this time.
+	Replayed bool
 }
 
 // Attempt makes one recorded attempt of an event to a webhook: a pending row
@@ -47,12 +51,19 @@ func (s *Sender) Attempt(ctx context.Context, rec Recorder, w *webhook.Webhook, 
 		Signature:      req.Signature,
 		SentAt:         &sent,
 	}
-	if err := rec.StartAttempt(ctx, d); err != nil {
+	finished, err := rec.StartAttempt(ctx, d)
+	if err != nil {
 		return nil, err
 	}
-	res := s.Send(ctx, req)
-	a := &Attempted{Delivery: d, Result: res}
-	a.settle(p)
+	if finished != nil {
+		a := &Attempted{Delivery: finished, Replayed: true}
+		if finished.NextRetryAt != nil {
+			a.RetryIn = max(finished.NextRetryAt.Sub(s.now()), 0)
+		}
+		return a, nil
+	}
+	a := &Attempted{Delivery: d}
+	a.settle(s.Send(ctx, req), p)
 	if err := rec.FinishAttempt(ctx, d); err != nil {
 		return nil, err
 	}
@@ -60,17 +71,15 @@ func (s *Sender) Attempt(ctx context.Context, rec Recorder, w *webhook.Webhook, 
 }
 
 // settle copies the result into the row and decides its status.
-func (a *Attempted) settle(p Plan) {
-	d, res := a.Delivery, a.Result
-	responded, ms := res.RespondedAt.UTC(), float64(res.Duration.Microseconds())/1000
-	d.RespondedAt, d.DurationMS = &responded, &ms
+func (a *Attempted) settle(res *Result, p Plan) {
+	d := a.Delivery
+	sent, responded, ms := res.SentAt.UTC(), res.RespondedAt.UTC(), float64(res.Duration.Microseconds())/1000
+	d.SentAt, d.RespondedAt, d.DurationMS = &sent, &responded, &ms
 	if res.StatusCode != 0 {
 		code := res.StatusCode
 		d.ResponseStatusCode = &code
 		d.ResponseHeaders = FlatHeaders(res.Header)
 	}
-	sent := res.SentAt.UTC()
-	d.SentAt = &sent
 	d.ResponseBody, d.LastError, d.ErrorClass = res.Body, res.Error, res.Class
 	switch res.Outcome() {
 	case webhook.Delivered:
@@ -86,4 +95,20 @@ func (a *Attempted) settle(p Plan) {
 	default:
 		d.Status = webhook.DeliveryFailed
 	}
+}
+
+// StatusCode is the receiver's answer, 0 when none came.
+func (a *Attempted) StatusCode() int {
+	if a.Delivery.ResponseStatusCode == nil {
+		return 0
+	}
+	return *a.Delivery.ResponseStatusCode
+}
+
+// DurationMS is the attempt's round trip in milliseconds.
+func (a *Attempted) DurationMS() float64 {
+	if a.Delivery.DurationMS == nil {
+		return 0
+	}
+	return *a.Delivery.DurationMS
 }

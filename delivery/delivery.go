@@ -192,7 +192,9 @@ func classify(ctx context.Context, err error) webhook.ErrorClass {
 		return webhook.ClassTLS
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return webhook.ClassTimeout
-	case strings.Contains(err.Error(), "unsupported protocol scheme"):
+	case strings.Contains(err.Error(), "unsupported protocol scheme"),
+		strings.Contains(err.Error(), "invalid header field"):
+		// The request itself cannot be sent; sending it again will not help.
 		return webhook.ClassRequest
 	}
 	return webhook.ClassConnection
@@ -215,7 +217,9 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	if secs, err := strconv.Atoi(v); err == nil {
-		return time.Duration(max(secs, 0)) * time.Second
+		// Clamped before multiplying: a huge value must not overflow into a
+		// negative wait.
+		return time.Duration(min(max(secs, 0), int(webhook.MaxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(t.Sub(now), 0)

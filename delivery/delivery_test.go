@@ -176,3 +176,34 @@ func TestFlatHeaders(t *testing.T) {
 		t.Fatalf("%v", got)
 	}
 }
+
+func TestRetryAfterIsCapped(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", r.URL.Query().Get("ra"))
+		w.WriteHeader(503)
+	}))
+	defer srv.Close()
+	s := delivery.NewSender(delivery.Options{})
+	for ra, want := range map[string]time.Duration{
+		"99999999999999999": webhook.MaxRetryAfter, "-5": 0, "soon": 0, "30": 30 * time.Second,
+	} {
+		res := s.Send(context.Background(), s.NewRequest(hook(srv.URL+"/?ra="+ra), "e", "system.error", 1, []byte(`{}`)))
+		if res.RetryAfter != want {
+			t.Errorf("Retry-After %s read as %v, want %v", ra, res.RetryAfter, want)
+		}
+	}
+}
+
+// A header value net/http refuses to send makes every attempt fail the same
+// way: it is a permanent request error, not a connection problem to retry.
+func TestUnsendableHeaderIsPermanent(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	s := delivery.NewSender(delivery.Options{})
+	w := hook(srv.URL)
+	w.CustomHeaders = map[string]string{"X-Bad": "a\x01b"}
+	res := s.Send(context.Background(), s.NewRequest(w, "e", "system.error", 1, []byte(`{}`)))
+	if res.Class != webhook.ClassRequest || res.Outcome() != webhook.Permanent {
+		t.Fatalf("class %q outcome %v (%s)", res.Class, res.Outcome(), res.Error)
+	}
+}

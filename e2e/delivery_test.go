@@ -119,7 +119,7 @@ func TestEventReachesEverySubscriberSigned(t *testing.T) {
 		TotalDeliveries      int `json:"total_deliveries"`
 		SuccessfulDeliveries int `json:"successful_deliveries"`
 		FailedDeliveries     int `json:"failed_deliveries"`
-		ProcessedAt          *time.Time
+		ProcessedAt          *time.Time `json:"processed_at"`
 		Deliveries           []struct {
 			WebhookID      int64  `json:"webhook_id"`
 			Status         string `json:"status"`
@@ -128,7 +128,7 @@ func TestEventReachesEverySubscriberSigned(t *testing.T) {
 		} `json:"deliveries"`
 	}
 	h.call(t, "GET", "/api/v1/events/"+acc.EventID, nil, &ev)
-	if ev.TotalDeliveries != 3 || ev.SuccessfulDeliveries != 3 || ev.FailedDeliveries != 0 || len(ev.Deliveries) != 3 {
+	if ev.TotalDeliveries != 3 || ev.SuccessfulDeliveries != 3 || ev.FailedDeliveries != 0 || len(ev.Deliveries) != 3 || ev.ProcessedAt == nil {
 		t.Fatalf("event summary %+v", ev)
 	}
 	for i, hook := range hooks {

@@ -68,12 +68,14 @@ func (r *deliveryRow) delivery() *webhook.Delivery {
 }
 
 // StartAttempt writes an attempt row in state pending before the request is
-// sent, and sets d.ID. If the row for (event, webhook, attempt) exists — the
-// activity is being retried after a crash — it is reset and reused.
-func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) error {
+// sent, and sets d.ID. If the row for (event, webhook, attempt) exists, the
+// activity is being retried: a row still pending (a crash mid-request) is
+// reset and reused; a row already finished is returned as it stands, so the
+// caller reports it instead of sending again.
+func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished *webhook.Delivery, err error) {
 	d.CreatedAt = s.now()
 	d.Status = webhook.DeliveryPending
-	return s.db.QueryRowxContext(ctx, s.db.Rebind(`INSERT INTO deliveries
+	rows, err := s.db.QueryxContext(ctx, s.db.Rebind(`INSERT INTO deliveries
 		(webhook_id, event_id, event_type, attempt_number, status, is_test, url, request_headers,
 		request_body, signature, sent_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -82,17 +84,41 @@ func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) error {
 		request_body = excluded.request_body, signature = excluded.signature, sent_at = excluded.sent_at,
 		response_status_code = NULL, response_headers = NULL, response_body = '', responded_at = NULL,
 		duration_ms = NULL, next_retry_at = NULL, last_error = '', error_class = ''
+		WHERE deliveries.status = 'pending'
 		RETURNING id`),
 		d.WebhookID, d.EventID, d.EventType, d.AttemptNumber, string(d.Status), d.IsTest, d.URL,
 		jsonColumn[map[string]string]{d.RequestHeaders}, string(d.RequestBody), d.Signature,
-		dbTime(d.SentAt), d.CreatedAt).Scan(&d.ID)
+		dbTime(d.SentAt), d.CreatedAt)
+	if isForeignKeyViolation(err) {
+		return nil, webhook.Errorf(webhook.ENotFound, "webhook %d not found", d.WebhookID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		return nil, rows.Scan(&d.ID)
+	}
+	if err := rows.Err(); err != nil {
+		if isForeignKeyViolation(err) {
+			return nil, webhook.Errorf(webhook.ENotFound, "webhook %d not found", d.WebhookID)
+		}
+		return nil, err
+	}
+	rows.Close()
+	var row deliveryRow
+	err = s.db.GetContext(ctx, &row, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
+		WHERE event_id = ? AND webhook_id = ? AND attempt_number = ?`), d.EventID, d.WebhookID, d.AttemptNumber)
+	if err != nil {
+		return nil, err
+	}
+	return row.delivery(), nil
 }
 
 // FinishAttempt records an attempt's outcome. When the outcome is final for
 // that subscriber, the event's counters are recounted in the same
 // transaction.
 func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
-	now := s.now()
 	d.SentAt, d.RespondedAt, d.NextRetryAt = dbTime(d.SentAt), dbTime(d.RespondedAt), dbTime(d.NextRetryAt)
 	return s.tx(ctx, func(tx *sqlx.Tx) error {
 		recount := d.Status.Terminal() && !d.IsTest
@@ -116,7 +142,7 @@ func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
 			return webhook.Errorf(webhook.ENotFound, "delivery %d not found", d.ID)
 		}
 		if recount {
-			return s.recountEvent(ctx, tx, d.EventID, now)
+			return s.recountEvent(ctx, tx, d.EventID)
 		}
 		return nil
 	})

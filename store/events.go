@@ -100,17 +100,20 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) ([]*webhook.Event
 	return out, total, nil
 }
 
+// DeleteEvent removes an event nobody has attempted yet: the API's undo when
+// Temporal refused the event it had just recorded.
+func (s *Store) DeleteEvent(ctx context.Context, eventID string) error {
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM events WHERE event_id = ?
+		AND NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.event_id)`), eventID)
+	return err
+}
+
 // SetSubscribers records how many webhooks an event goes to and marks those
-// webhooks triggered. An event with no subscriber is processed at once.
+// webhooks triggered.
 func (s *Store) SetSubscribers(ctx context.Context, eventID string, webhookIDs []int64) error {
 	now := s.now()
 	return s.tx(ctx, func(tx *sqlx.Tx) error {
-		var processed *time.Time
-		if len(webhookIDs) == 0 {
-			processed = &now
-		}
-		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET total_deliveries = ?,
-			processed_at = COALESCE(processed_at, ?) WHERE event_id = ?`), len(webhookIDs), processed, eventID)
+		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET total_deliveries = ? WHERE event_id = ?`), len(webhookIDs), eventID)
 		if err != nil {
 			return err
 		}
@@ -129,11 +132,28 @@ func (s *Store) SetSubscribers(ctx context.Context, eventID string, webhookIDs [
 	})
 }
 
-// recountEvent derives an event's outcome counters from its attempt rows: a
-// subscriber counts as successful once any attempt delivered, as failed when
-// an attempt failed for good and none delivered. The caller holds the
-// event's row lock, so concurrent finishes cannot both miss each other.
-func (s *Store) recountEvent(ctx context.Context, tx *sqlx.Tx, eventID string, now time.Time) error {
+// FinishEvent records how an event's deliveries ended, as its workflow saw
+// them (a delivery to a webhook deleted meanwhile counts as failed), and
+// marks it processed.
+func (s *Store) FinishEvent(ctx context.Context, eventID string, successful, failed int) error {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE events SET successful_deliveries = ?,
+		failed_deliveries = ?, processed_at = COALESCE(processed_at, ?) WHERE event_id = ?`),
+		successful, failed, s.now(), eventID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return webhook.Errorf(webhook.ENotFound, "event %q not found", eventID)
+	}
+	return nil
+}
+
+// recountEvent keeps an event's counters current while its deliveries run,
+// from its attempt rows: a subscriber counts as successful once any attempt
+// delivered, as failed when an attempt failed for good and none delivered.
+// The caller holds the event's row lock, so concurrent finishes cannot both
+// miss each other.
+func (s *Store) recountEvent(ctx context.Context, tx *sqlx.Tx, eventID string) error {
 	_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET
 		successful_deliveries = (SELECT COUNT(DISTINCT webhook_id) FROM deliveries
 			WHERE event_id = ? AND status = 'delivered' AND is_test = FALSE),
@@ -142,11 +162,5 @@ func (s *Store) recountEvent(ctx context.Context, tx *sqlx.Tx, eventID string, n
 				SELECT 1 FROM deliveries ok WHERE ok.event_id = d.event_id
 				AND ok.webhook_id = d.webhook_id AND ok.status = 'delivered'))
 		WHERE event_id = ?`), eventID, eventID, eventID)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET processed_at = ?
-		WHERE event_id = ? AND processed_at IS NULL
-		AND successful_deliveries + failed_deliveries >= total_deliveries`), now, eventID)
 	return err
 }

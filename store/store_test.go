@@ -279,8 +279,8 @@ func TestSetSubscribers(t *testing.T) {
 		if err := s.SetSubscribers(ctx, "lonely", nil); err != nil {
 			t.Fatal(err)
 		}
-		if e, _ := s.GetEvent(ctx, "lonely"); e.ProcessedAt == nil || e.TotalDeliveries != 0 {
-			t.Fatalf("event with no subscribers not processed: %+v", e)
+		if e, _ := s.GetEvent(ctx, "lonely"); e.TotalDeliveries != 0 {
+			t.Fatalf("event with no subscribers: %+v", e)
 		}
 		wantCode(t, s.SetSubscribers(ctx, "missing", nil), webhook.ENotFound)
 	})
@@ -317,15 +317,20 @@ func TestAttemptsAndCounters(t *testing.T) {
 		s.SetSubscribers(ctx, e.EventID, []int64{ok.ID, bad.ID})
 
 		a1 := attempt(ok, e, 1)
-		if err := s.StartAttempt(ctx, a1); err != nil || a1.ID == 0 {
-			t.Fatalf("StartAttempt: %v", err)
+		if done, err := s.StartAttempt(ctx, a1); err != nil || done != nil || a1.ID == 0 {
+			t.Fatalf("StartAttempt: %v %v", done, err)
 		}
-		// A retried activity reuses its row.
+		// An activity retried mid-request reuses its pending row.
 		a1again := attempt(ok, e, 1)
-		if err := s.StartAttempt(ctx, a1again); err != nil || a1again.ID != a1.ID {
-			t.Fatalf("restart got id %d, want %d (%v)", a1again.ID, a1.ID, err)
+		if done, err := s.StartAttempt(ctx, a1again); err != nil || done != nil || a1again.ID != a1.ID {
+			t.Fatalf("restart got id %d, want %d (%v %v)", a1again.ID, a1.ID, done, err)
 		}
 		finish(t, s, a1, webhook.DeliveryRetrying, 503)
+		// One retried after the attempt finished gets the finished row back.
+		done, err := s.StartAttempt(ctx, attempt(ok, e, 1))
+		if err != nil || done == nil || done.ID != a1.ID || done.Status != webhook.DeliveryRetrying || *done.ResponseStatusCode != 503 || done.NextRetryAt == nil {
+			t.Fatalf("StartAttempt of a finished attempt: %+v %v", done, err)
+		}
 		if e, _ := s.GetEvent(ctx, "e1"); e.SuccessfulDeliveries+e.FailedDeliveries != 0 {
 			t.Fatalf("retrying changed counters: %+v", e)
 		}
@@ -337,12 +342,12 @@ func TestAttemptsAndCounters(t *testing.T) {
 		finish(t, s, b1, webhook.DeliveryFailed, 400)
 
 		got, _ := s.GetEvent(ctx, "e1")
-		if got.SuccessfulDeliveries != 1 || got.FailedDeliveries != 1 || got.ProcessedAt == nil {
+		if got.SuccessfulDeliveries != 1 || got.FailedDeliveries != 1 || got.ProcessedAt != nil {
 			t.Fatalf("counters %+v", got)
 		}
 		// Finishing the same attempt twice (an activity retry) does not double count.
 		finish(t, s, a2, webhook.DeliveryDelivered, 200)
-		if again, _ := s.GetEvent(ctx, "e1"); again.SuccessfulDeliveries != 1 || !again.ProcessedAt.Equal(*got.ProcessedAt) {
+		if again, _ := s.GetEvent(ctx, "e1"); again.SuccessfulDeliveries != 1 {
 			t.Fatalf("re-finish changed event: %+v", again)
 		}
 
@@ -376,7 +381,7 @@ func TestAttemptsAndCounters(t *testing.T) {
 			t.Fatalf("LatestAttempts: %v %v", latest, err)
 		}
 
-		// Deleting a webhook takes its history with it.
+		// Deleting a webhook takes its history with it, and stops new attempts.
 		if err := s.DeleteWebhook(ctx, ok.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -384,6 +389,8 @@ func TestAttemptsAndCounters(t *testing.T) {
 			t.Fatalf("%d deliveries left after delete", total)
 		}
 		wantCode(t, s.DeleteWebhook(ctx, ok.ID), webhook.ENotFound)
+		_, err = s.StartAttempt(ctx, attempt(ok, e, 3))
+		wantCode(t, err, webhook.ENotFound)
 	})
 }
 
@@ -424,7 +431,7 @@ func TestConcurrentFinishesCountEveryone(t *testing.T) {
 		for _, w := range ws {
 			wg.Go(func() {
 				d := attempt(w, e, 1)
-				if err := s.StartAttempt(ctx, d); err != nil {
+				if _, err := s.StartAttempt(ctx, d); err != nil {
 					errs <- err
 					return
 				}
@@ -441,8 +448,48 @@ func TestConcurrentFinishesCountEveryone(t *testing.T) {
 			}
 		}
 		got, _ := s.GetEvent(ctx, "burst")
-		if got.SuccessfulDeliveries != n || got.ProcessedAt == nil {
-			t.Fatalf("counted %d of %d (processed %v)", got.SuccessfulDeliveries, n, got.ProcessedAt)
+		if got.SuccessfulDeliveries != n {
+			t.Fatalf("counted %d of %d", got.SuccessfulDeliveries, n)
+		}
+	})
+}
+
+func TestFinishEvent(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		mustEvent(t, s, "e", "compliance.alert")
+		s.SetSubscribers(ctx, "e", nil)
+		if err := s.FinishEvent(ctx, "e", 2, 1); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.GetEvent(ctx, "e")
+		if got.SuccessfulDeliveries != 2 || got.FailedDeliveries != 1 || got.ProcessedAt == nil {
+			t.Fatalf("%+v", got)
+		}
+		first := *got.ProcessedAt
+		s.Now = func() time.Time { return first.Add(time.Hour) }
+		s.FinishEvent(ctx, "e", 2, 1) // an activity retry keeps the first time
+		if again, _ := s.GetEvent(ctx, "e"); !again.ProcessedAt.Equal(first) {
+			t.Fatalf("processed_at moved to %v", again.ProcessedAt)
+		}
+		wantCode(t, s.FinishEvent(ctx, "missing", 0, 0), webhook.ENotFound)
+	})
+}
+
+func TestDeleteEventOnlyBeforeAnyAttempt(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "w", "*")
+		mustEvent(t, s, "fresh", "compliance.alert")
+		e := mustEvent(t, s, "attempted", "compliance.alert")
+		s.StartAttempt(ctx, attempt(w, e, 1))
+		for _, id := range []string{"fresh", "attempted", "missing"} {
+			if err := s.DeleteEvent(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := s.GetEvent(ctx, "fresh")
+		wantCode(t, err, webhook.ENotFound)
+		if _, err := s.GetEvent(ctx, "attempted"); err != nil {
+			t.Fatalf("an attempted event was deleted: %v", err)
 		}
 	})
 }

@@ -36,10 +36,12 @@ type URLPolicy struct {
 	AllowHTTPLoopback bool // http:// to localhost/127.0.0.0/8/::1 (herald dev)
 }
 
-// reservedHeaders are set by Herald or by the HTTP transport; a custom header
-// must not override them, least of all the signatures.
+// reservedHeaders are set by Herald or by the HTTP transport, or describe the
+// connection or the body rather than the request; a custom header must not
+// override them, least of all the signatures.
 var reservedHeaders = []string{
-	"content-type", "content-length", "host", "transfer-encoding", "connection",
+	"content-type", "content-length", "content-encoding", "host", "transfer-encoding", "connection",
+	"keep-alive", "proxy-connection", "upgrade", "te", "trailer", "expect", "accept-encoding",
 	"user-agent", "traceparent", "tracestate",
 	strings.ToLower(HeaderSignature), strings.ToLower(HeaderID), strings.ToLower(HeaderEvent), strings.ToLower(HeaderAttempt),
 	HeaderStdID, HeaderStdTimestamp, HeaderStdSignature,
@@ -53,12 +55,16 @@ func (w *Webhook) Validate(p URLPolicy) error {
 		fe.Add("name", "is required")
 	case len(w.Name) > MaxNameLen:
 		fe.Add("name", "must be at most %d characters", MaxNameLen)
+	case !PlainText(w.Name, false):
+		fe.Add("name", "must not contain control characters")
 	}
 	if msg := p.check(w.URL); msg != "" {
 		fe.Add("url", "%s", msg)
 	}
 	if len(w.Description) > MaxDescriptionLen {
 		fe.Add("description", "must be at most %d characters", MaxDescriptionLen)
+	} else if !PlainText(w.Description, true) {
+		fe.Add("description", "must not contain control characters other than newlines and tabs")
 	}
 	if msg := checkSecret(w.Secret); msg != "" {
 		fe.Add("secret", "%s", msg)
@@ -73,6 +79,8 @@ func (w *Webhook) Validate(p URLPolicy) error {
 	checkHeaders(&fe, w.CustomHeaders)
 	if b, err := json.Marshal(w.Metadata); err != nil || len(b) > MaxMetadataBytes {
 		fe.Add("metadata", "must be a JSON object of at most %d bytes", MaxMetadataBytes)
+	} else if hasNUL(w.Metadata) {
+		fe.Add("metadata", "must not contain NUL characters")
 	}
 	return fe.Err("webhook")
 }
@@ -195,19 +203,80 @@ func checkHeaders(fe *FieldErrors, h map[string]string) {
 	if len(h) > MaxCustomHeaders {
 		fe.Add("custom_headers", "at most %d headers", MaxCustomHeaders)
 	}
-	for name, value := range h {
-		field := "custom_headers." + name
+	seen := map[string]string{}
+	for _, name := range sortedKeys(h) {
+		value, field := h[name], "custom_headers."+name
+		lower := strings.ToLower(name)
 		switch {
 		case !validHeaderName(name):
 			fe.Add(field, "is not a valid header name")
-		case slices.Contains(reservedHeaders, strings.ToLower(name)):
-			fe.Add(field, "is set by Herald and cannot be overridden")
+		case slices.Contains(reservedHeaders, lower):
+			fe.Add(field, "is set by Herald or the HTTP transport and cannot be overridden")
+		case seen[lower] != "":
+			fe.Add(field, "repeats %s: header names are case-insensitive", seen[lower])
 		case len(value) > MaxHeaderValueLen:
 			fe.Add(field, "value must be at most %d bytes", MaxHeaderValueLen)
-		case strings.ContainsAny(value, "\r\n\x00"):
-			fe.Add(field, "value must not contain CR, LF or NUL")
+		case !validHeaderValue(value):
+			fe.Add(field, "value must not contain control characters (CR, LF, NUL, …)")
+		}
+		seen[lower] = name
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// validHeaderValue is RFC 9110's field-value: no control character but tab.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; (b < ' ' && b != '\t') || b == 0x7f {
+			return false
 		}
 	}
+	return true
+}
+
+// PlainText reports whether s has no control characters (newlines and tabs
+// allowed when multiline): names and sources end up in logs, headers and
+// database text columns, where they would do harm.
+func PlainText(s string, multiline bool) bool {
+	for _, r := range s {
+		if multiline && (r == '\n' || r == '\r' || r == '\t') {
+			continue
+		}
+		if r < ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// hasNUL finds a NUL in any key or string of a JSON-shaped value: PostgreSQL
+// cannot store one in JSONB.
+func hasNUL(v any) bool {
+	switch t := v.(type) {
+	case string:
+		return strings.ContainsRune(t, 0)
+	case map[string]any:
+		for k, e := range t {
+			if strings.ContainsRune(k, 0) || hasNUL(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // validHeaderName is RFC 9110's token: visible ASCII except separators.

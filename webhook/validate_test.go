@@ -83,6 +83,17 @@ func TestWebhookValidate(t *testing.T) {
 		{"secret plain ok", prod, func(w *webhook.Webhook) { w.Secret = strings.Repeat("s", 32) }, ""},
 		{"secret whsec bad base64", prod, func(w *webhook.Webhook) { w.Secret = "whsec_!!!notbase64!!!notbase64!!" }, "secret"},
 		{"secret with space", prod, func(w *webhook.Webhook) { w.Secret = strings.Repeat("s", 20) + " spaced" }, "secret"},
+		{"name with NUL", prod, func(w *webhook.Webhook) { w.Name = "a\x00b" }, "name"},
+		{"name with newline", prod, func(w *webhook.Webhook) { w.Name = "a\nb" }, "name"},
+		{"description multiline ok", prod, func(w *webhook.Webhook) { w.Description = "line one\n\tline two" }, ""},
+		{"description with NUL", prod, func(w *webhook.Webhook) { w.Description = "a\x00" }, "description"},
+		{"metadata with NUL", prod, func(w *webhook.Webhook) { w.Metadata = map[string]any{"k": []any{"a\x00b"}} }, "metadata"},
+		{"metadata key with NUL", prod, func(w *webhook.Webhook) { w.Metadata = map[string]any{"k\x00": 1} }, "metadata"},
+		{"header value control char", prod, func(w *webhook.Webhook) { w.CustomHeaders = map[string]string{"X-A": "a\x01b"} }, "custom_headers.X-A"},
+		{"header value tab ok", prod, func(w *webhook.Webhook) { w.CustomHeaders = map[string]string{"X-A": "a\tb"} }, ""},
+		{"header upgrade", prod, func(w *webhook.Webhook) { w.CustomHeaders = map[string]string{"Upgrade": "h2c"} }, "custom_headers.Upgrade"},
+		{"header accept-encoding", prod, func(w *webhook.Webhook) { w.CustomHeaders = map[string]string{"Accept-Encoding": "br"} }, "custom_headers.Accept-Encoding"},
+		{"header repeated in another case", prod, func(w *webhook.Webhook) { w.CustomHeaders = map[string]string{"X-A": "1", "x-a": "2"} }, "custom_headers.x-a"},
 		{"metadata too big", prod, func(w *webhook.Webhook) { w.Metadata = map[string]any{"x": strings.Repeat("m", 17<<10)} }, "metadata"},
 	}
 	for _, tt := range tests {

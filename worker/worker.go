@@ -29,6 +29,7 @@ func Register(r Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
 	r.RegisterActivityWithOptions(acts.StartEvent, activity.RegisterOptions{Name: workflows.ActivityStartEvent})
 	r.RegisterActivityWithOptions(acts.Attempt, activity.RegisterOptions{Name: workflows.ActivityAttempt})
+	r.RegisterActivityWithOptions(acts.FinishEvent, activity.RegisterOptions{Name: workflows.ActivityFinishEvent})
 }
 
 // Options tune a worker.

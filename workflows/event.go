@@ -27,8 +27,8 @@ var activityOptions = workflow.ActivityOptions{
 }
 
 // EventWorkflow delivers one event: it records the event and snapshots its
-// subscribers (StartEvent), then runs one delivery loop per subscriber and
-// returns when every loop has ended.
+// subscribers (StartEvent), runs one delivery loop per subscriber, and when
+// every loop has ended records the outcome (FinishEvent).
 func EventWorkflow(ctx workflow.Context, ev webhook.Event) (EventResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, activityOptions)
 	f := &fanOut{event: ev}
@@ -56,7 +56,12 @@ func EventWorkflow(ctx workflow.Context, ev webhook.Event) (EventResult, error) 
 		})
 	}
 	wg.Wait(ctx)
-	return f.result(), nil
+	res := f.result()
+	finish := FinishEventInput{EventID: ev.EventID, Successful: res.Delivered, Failed: res.Failed + res.Cancelled}
+	if err := workflow.ExecuteActivity(ctx, ActivityFinishEvent, finish).Get(ctx, nil); err != nil {
+		return res, err
+	}
+	return res, nil
 }
 
 // fanOut is the state of one event's deliveries.

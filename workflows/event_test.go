@@ -329,6 +329,10 @@ func TestDeletedWebhookStopsItsDelivery(t *testing.T) {
 	if r.count() != 1 {
 		t.Fatalf("receiver got %d requests after its webhook was deleted", r.count())
 	}
+	stored, _ := h.store.GetEvent(context.Background(), "deleted")
+	if stored.ProcessedAt == nil || stored.FailedDeliveries != 1 || stored.TotalDeliveries != 1 {
+		t.Fatalf("event after its only webhook was deleted: %+v", stored)
+	}
 }
 
 func TestNoSubscribers(t *testing.T) {

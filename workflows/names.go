@@ -38,8 +38,9 @@ const (
 
 // Activity names, as registered by the worker.
 const (
-	ActivityStartEvent = "StartEvent"
-	ActivityAttempt    = "Attempt"
+	ActivityStartEvent  = "StartEvent"
+	ActivityAttempt     = "Attempt"
+	ActivityFinishEvent = "FinishEvent"
 )
 
 // ErrWebhookGone is the application error type an attempt fails with when its
@@ -145,6 +146,14 @@ type DeliveryState struct {
 	LastDeliveryID int64      `json:"last_delivery_id,omitempty"`
 }
 
+// FinishEventInput is how an event's deliveries ended: a delivery cancelled
+// because its webhook was deleted counts as failed.
+type FinishEventInput struct {
+	EventID    string `json:"event_id"`
+	Successful int    `json:"successful"`
+	Failed     int    `json:"failed"`
+}
+
 // EventResult is EventWorkflow's result.
 type EventResult struct {
 	Status    string `json:"status"`
@@ -153,10 +162,14 @@ type EventResult struct {
 	Cancelled int    `json:"cancelled"`
 }
 
+// MaxSearchWebhookIDs bounds HeraldWebhookIDs: a search attribute value is
+// limited in size (2 KiB by default), and a workflow over it would be refused.
+const MaxSearchWebhookIDs = 100
+
 func webhookIDKeywords(subs []Subscriber) []string {
-	out := make([]string, len(subs))
-	for i, s := range subs {
-		out[i] = strconv.FormatInt(s.WebhookID, 10)
+	out := make([]string, 0, min(len(subs), MaxSearchWebhookIDs))
+	for _, s := range subs[:min(len(subs), MaxSearchWebhookIDs)] {
+		out = append(out, strconv.FormatInt(s.WebhookID, 10))
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/loki-interceptor/herald/secretbox"
@@ -101,20 +102,27 @@ func TestProductionRoles(t *testing.T) {
 		t.Fatalf("create webhook: %d", code)
 	}
 	// A namespace's new search attributes reach every frontend within its
-	// cache refresh (10 s); until then Temporal refuses the start and the
-	// API answers 503 with nothing accepted.
+	// cache refresh (10 s); until then Temporal refuses starts that use them.
+	// Wait for that with a probe, so the publish below must succeed at once.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
+			ID: "probe-" + time.Now().Format("150405.000000"), TaskQueue: "probe",
+			TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SearchEventType.ValueSet("probe")),
+		}, "Probe")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("search attributes never became usable: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	var acc struct {
 		EventID string `json:"event_id"`
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for code := 0; code != 202; {
-		code = call(t, "POST", api+"/api/v1/events", `{"event_type":"system.error","payload":{"error_code":"E1","component":"c","severity":"low"}}`, &acc)
-		if code != 202 && (code != 503 || time.Now().After(deadline)) {
-			t.Fatalf("publish: %d", code)
-		}
-		if code != 202 {
-			time.Sleep(500 * time.Millisecond)
-		}
+	if code := call(t, "POST", api+"/api/v1/events", `{"event_type":"system.error","payload":{"error_code":"E1","component":"c","severity":"low"}}`, &acc); code != 202 {
+		t.Fatalf("publish: %d", code)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
