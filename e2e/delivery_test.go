@@ -116,9 +116,9 @@ func TestEventReachesEverySubscriberSigned(t *testing.T) {
 
 	// What Herald recorded agrees with what the receivers saw.
 	var ev struct {
-		TotalDeliveries      int `json:"total_deliveries"`
-		SuccessfulDeliveries int `json:"successful_deliveries"`
-		FailedDeliveries     int `json:"failed_deliveries"`
+		TotalDeliveries      int        `json:"total_deliveries"`
+		SuccessfulDeliveries int        `json:"successful_deliveries"`
+		FailedDeliveries     int        `json:"failed_deliveries"`
 		ProcessedAt          *time.Time `json:"processed_at"`
 		Deliveries           []struct {
 			WebhookID      int64  `json:"webhook_id"`

@@ -123,6 +123,35 @@ func serveAPI(ctx context.Context, srv *api.Server, ln net.Listener, log *slog.L
 	return srv.Shutdown(shutdownCtx)
 }
 
+// conns are what the api and worker roles both run on.
+type conns struct {
+	log      *slog.Logger
+	store    *store.Store
+	temporal client.Client
+}
+
+func (c *common) connect(ctx context.Context, stderr io.Writer) (*conns, error) {
+	log, err := c.log.logger(stderr)
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := dialTemporal(ctx, c.temporalAddress, c.namespace, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &conns{log: log, store: st, temporal: tc}, nil
+}
+
+func (k *conns) close() {
+	k.temporal.Close()
+	k.store.Close()
+}
+
 func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("api", stderr)
 	var c common
@@ -133,20 +162,11 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, err := c.log.logger(stderr)
+	k, err := c.connect(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	st, err := c.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	tc, err := dialTemporal(ctx, c.temporalAddress, c.namespace, log)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
+	defer k.close()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -154,10 +174,10 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	srv := api.New(api.Config{
 		URLPolicy:       webhook.URLPolicy{AllowHTTP: *insecure},
 		MaxPayloadBytes: *maxPayload,
-		Logger:          log,
-	}, st, tc, newSender())
-	log.Info("API listening", "address", ln.Addr().String(), "temporal", c.temporalAddress, "namespace", c.namespace)
-	return serveAPI(ctx, srv, ln, log)
+		Logger:          k.log,
+	}, k.store, k.temporal, newSender())
+	k.log.Info("API listening", "address", ln.Addr().String(), "temporal", c.temporalAddress, "namespace", c.namespace)
+	return serveAPI(ctx, srv, ln, k.log)
 }
 
 func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
@@ -168,27 +188,19 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, err := c.log.logger(stderr)
+	k, err := c.connect(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	st, err := c.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	tc, err := dialTemporal(ctx, c.temporalAddress, c.namespace, log)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	w := worker.New(tc, &activities.Activities{Store: st, Sender: newSender(), Logger: log}, worker.Options{MaxConcurrentActivities: *concurrency})
+	defer k.close()
+	acts := &activities.Activities{Store: k.store, Sender: newSender(), Logger: k.log}
+	w := worker.New(k.temporal, acts, worker.Options{MaxConcurrentActivities: *concurrency})
 	if err := w.Start(); err != nil {
 		return err
 	}
-	log.Info("worker running", "temporal", c.temporalAddress, "namespace", c.namespace)
+	k.log.Info("worker running", "temporal", c.temporalAddress, "namespace", c.namespace)
 	<-ctx.Done()
-	log.Info("worker stopping; attempts in flight may finish")
+	k.log.Info("worker stopping; attempts in flight may finish")
 	w.Stop()
 	return nil
 }
