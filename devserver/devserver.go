@@ -47,7 +47,7 @@ type Options struct {
 
 	Logger *slog.Logger
 	// LogLevel is the lowest level of the server's own logs that reach Logger.
-	// The server is chatty at info; warn is a quiet default.
+	// The server is chatty at info, so the zero value means warn.
 	LogLevel slog.Level
 }
 

@@ -100,6 +100,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Logger:    log,
 	}, st, tc, sender)
 
+	f.banner(stdout, time.Since(started), ln.Addr().String(), srv, dataDir)
+	return serveAPI(ctx, apiSrv, ln, log)
+}
+
+// banner tells the newcomer what runs where.
+func (f *devFlags) banner(w io.Writer, took time.Duration, apiAddr string, srv *devserver.Server, dataDir string) {
 	where, ui := dataDir, srv.UIURL()+"/namespaces/"+f.namespace+"/workflows"
 	if f.ephemeral {
 		where = "in memory (--ephemeral): nothing is kept"
@@ -107,7 +113,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if srv.UIURL() == "" {
 		ui = "disabled"
 	}
-	fmt.Fprintf(stdout, `
+	fmt.Fprintf(w, `
 Herald is running (started in %.1fs).
 
   API          http://%s/api/v1
@@ -118,8 +124,7 @@ Herald is running (started in %.1fs).
 http:// webhook URLs are accepted for localhost receivers (dev only).
 Try:  curl -s http://%s/api/v1/event-types
 Stop: Ctrl-C
-`, time.Since(started).Seconds(), ln.Addr(), ui, srv.Address(), f.namespace, where, ln.Addr())
-	return serveAPI(ctx, apiSrv, ln, log)
+`, took.Seconds(), apiAddr, ui, srv.Address(), f.namespace, where, apiAddr)
 }
 
 // secrets returns the box for stored secrets and the absolute data
