@@ -1,14 +1,18 @@
 // Package activities holds every side effect of a delivery: recording the
-// event, resolving its subscribers, and making each recorded HTTP attempt.
+// event, resolving its subscribers, reserving rate-limit room, making each
+// recorded HTTP attempt, and pausing a webhook whose receiver is gone or
+// failing.
 package activities
 
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/ingest"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
@@ -18,7 +22,51 @@ import (
 type Activities struct {
 	Store  *store.Store
 	Sender *delivery.Sender
-	Logger *slog.Logger
+	// Publisher emits Herald's own system.error events (a paused webhook).
+	Publisher *ingest.Publisher
+	Logger    *slog.Logger
+	// Windows are the rate-limit window lengths: a minute and an hour, unless
+	// a test shortens them.
+	Windows Windows
+	Breaker Breaker
+	// Now is the clock rate-limit windows are read against.
+	Now func() time.Time
+}
+
+// Windows are the lengths of the per-minute and per-hour rate-limit windows.
+type Windows struct {
+	Minute, Hour time.Duration
+}
+
+// Breaker is when a failing webhook is paused: after Consecutive deliveries
+// in a row failed for good, or when at least MinAttempts attempts in the
+// last Window failed at FailureRate or more (0 turns that test off).
+type Breaker struct {
+	Consecutive int
+	FailureRate float64
+	Window      time.Duration
+	MinAttempts int
+}
+
+// DefaultBreaker is the circuit breaker unless configured otherwise.
+var DefaultBreaker = Breaker{Consecutive: 20, FailureRate: 0.95, Window: time.Hour, MinAttempts: 100}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func (a *Activities) limits(w *webhook.Webhook) []store.RateLimit {
+	win := a.Windows
+	if win.Minute == 0 {
+		win.Minute = time.Minute
+	}
+	if win.Hour == 0 {
+		win.Hour = time.Hour
+	}
+	return []store.RateLimit{{Max: w.RateLimitPerMinute, Window: win.Minute}, {Max: w.RateLimitPerHour, Window: win.Hour}}
 }
 
 // StartEvent records the event (a no-op when the API already did) and
@@ -34,7 +82,7 @@ func (a *Activities) StartEvent(ctx context.Context, ev webhook.Event) (workflow
 	res := workflows.StartEventResult{Subscribers: make([]workflows.Subscriber, len(hooks))}
 	ids := make([]int64, len(hooks))
 	for i, w := range hooks {
-		res.Subscribers[i] = workflows.Subscriber{WebhookID: w.ID, Name: w.Name, Policy: w.RetryPolicy()}
+		res.Subscribers[i] = subscriber(w, 1)
 		ids[i] = w.ID
 	}
 	if err := a.Store.SetSubscribers(ctx, ev.EventID, ids); err != nil {
@@ -44,15 +92,39 @@ func (a *Activities) StartEvent(ctx context.Context, ev webhook.Event) (workflow
 	return res, nil
 }
 
-// FinishEvent records how the event's deliveries ended and marks it processed.
-func (a *Activities) FinishEvent(ctx context.Context, in workflows.FinishEventInput) error {
-	return a.Store.FinishEvent(ctx, in.EventID, in.Successful, in.Failed)
+func subscriber(w *webhook.Webhook, first int) workflows.Subscriber {
+	return workflows.Subscriber{WebhookID: w.ID, Name: w.Name, Policy: w.RetryPolicy(), FirstAttempt: first}
 }
 
-// Attempt makes one attempt. URL, headers and secret are read now, not at
-// event time, so a corrected URL or a rotated secret applies to the next
-// attempt of a delivery already under way; and no secret ever enters a
-// Temporal history.
+// LoadSubscriber returns a webhook as a subscriber of an event whose
+// delivery to it starts over, with its current retry schedule and the next
+// attempt number. A webhook deleted since, or that never was a subscriber,
+// is not found.
+func (a *Activities) LoadSubscriber(ctx context.Context, in workflows.LoadSubscriberInput) (workflows.LoadSubscriberResult, error) {
+	w, err := a.Store.GetWebhook(ctx, in.WebhookID)
+	if webhook.ErrorCode(err) == webhook.ENotFound {
+		return workflows.LoadSubscriberResult{}, nil
+	}
+	if err != nil {
+		return workflows.LoadSubscriberResult{}, err
+	}
+	next, was, err := a.Store.NextAttempt(ctx, in.EventID, in.WebhookID)
+	if err != nil || !was {
+		return workflows.LoadSubscriberResult{}, err
+	}
+	return workflows.LoadSubscriberResult{Found: true, Subscriber: subscriber(w, next)}, nil
+}
+
+// FinishEvent records that all of the event's deliveries have ended.
+func (a *Activities) FinishEvent(ctx context.Context, in workflows.FinishEventInput) error {
+	return a.Store.FinishEvent(ctx, in.EventID)
+}
+
+// Attempt makes one attempt, unless the webhook is paused (the attempt is
+// held) or its rate limit has no room (it waits for the next window). URL,
+// headers and secret are read now, not at event time, so a corrected URL or
+// a rotated secret applies to the next attempt of a delivery already under
+// way; and no secret ever enters a Temporal history.
 func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (workflows.AttemptResult, error) {
 	w, err := a.Store.GetWebhook(ctx, in.WebhookID)
 	if webhook.ErrorCode(err) == webhook.ENotFound {
@@ -60,6 +132,19 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 	}
 	if err != nil {
 		return workflows.AttemptResult{}, err
+	}
+	log := a.Logger.With("event_id", in.EventID, "webhook_id", in.WebhookID, "attempt", in.Attempt)
+	if w.Status != webhook.StatusActive {
+		log.DebugContext(ctx, "attempt held: webhook not active", "status", w.Status)
+		return workflows.AttemptResult{Held: true, HeldReason: "webhook is " + string(w.Status) + heldWhy(w)}, nil
+	}
+	ok, until, err := a.Store.ReserveSlot(ctx, w.ID, a.limits(w), a.now())
+	if err != nil {
+		return workflows.AttemptResult{}, err
+	}
+	if !ok {
+		log.DebugContext(ctx, "attempt waits for rate limit", "until", until)
+		return workflows.AttemptResult{RateLimitedUntil: &until}, nil
 	}
 	ev, err := a.Store.GetEvent(ctx, in.EventID)
 	if err != nil {
@@ -70,9 +155,15 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 		return workflows.AttemptResult{}, err
 	}
 	d := done.Delivery
-	a.Logger.DebugContext(ctx, "attempt finished", "event_id", in.EventID, "webhook_id", in.WebhookID,
-		"attempt", in.Attempt, "status", d.Status, "status_code", done.StatusCode(),
+	log.DebugContext(ctx, "attempt finished", "status", d.Status, "status_code", done.StatusCode(),
 		"error_class", d.ErrorClass, "retry_in", done.RetryIn, "replayed", done.Replayed)
+	if d.Status != webhook.DeliveryDelivered {
+		// Also on a replayed attempt: the check is idempotent, and the run
+		// that recorded the attempt may have died before making it.
+		if err := a.checkBreaker(ctx, w, d); err != nil {
+			return workflows.AttemptResult{}, err
+		}
+	}
 	return workflows.AttemptResult{
 		DeliveryID:  d.ID,
 		Status:      d.Status,
@@ -83,4 +174,11 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 		RetryIn:     done.RetryIn,
 		NextRetryAt: d.NextRetryAt,
 	}, nil
+}
+
+func heldWhy(w *webhook.Webhook) string {
+	if w.StatusReason == "" {
+		return ""
+	}
+	return ": " + w.StatusReason
 }

@@ -18,11 +18,14 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/utils"
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/ingest"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/workflows"
 )
 
 // DefaultMaxPayloadBytes caps an event's payload.
@@ -37,17 +40,21 @@ type Config struct {
 	StartTimeout time.Duration
 	// QueryTimeout bounds a live-state query to a delivery's workflow.
 	QueryTimeout time.Duration
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// RetentionDays is how long workers keep attempt rows: analytics for
+	// older days come from the daily rollup.
+	RetentionDays int
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Server is the API.
 type Server struct {
-	app      *fiber.App
-	store    *store.Store
-	temporal client.Client
-	sender   *delivery.Sender
-	cfg      Config
+	app       *fiber.App
+	store     *store.Store
+	temporal  client.Client
+	sender    *delivery.Sender
+	publisher *ingest.Publisher
+	cfg       Config
 }
 
 // New builds the API over a store, a Temporal client (to start and query
@@ -55,6 +62,9 @@ type Server struct {
 func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) *Server {
 	if cfg.MaxPayloadBytes <= 0 {
 		cfg.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if cfg.RetentionDays <= 0 {
+		cfg.RetentionDays = workflows.DefaultRetentionDays
 	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 10 * time.Second
@@ -68,7 +78,8 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	srv := &Server{store: s, temporal: tc, sender: sender, cfg: cfg}
+	srv := &Server{store: s, temporal: tc, sender: sender, cfg: cfg,
+		publisher: &ingest.Publisher{Store: s, Temporal: tc, StartTimeout: cfg.StartTimeout, Logger: cfg.Logger}}
 	srv.app = fiber.New(fiber.Config{
 		AppName:               "herald",
 		DisableStartupMessage: true,
@@ -89,10 +100,14 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 }
 
 func (s *Server) routes() {
+	// /healthz and /readyz are for probes: the API process and what it
+	// needs to accept events. /api/v1/ready adds the workers, for operators.
 	s.app.Get("/healthz", s.health)
-	s.app.Get("/readyz", s.ready)
+	s.app.Get("/readyz", func(c *fiber.Ctx) error { return s.ready(c, false) })
 
 	v1 := s.app.Group("/api/v1")
+	v1.Get("/health", s.health)
+	v1.Get("/ready", func(c *fiber.Ctx) error { return s.ready(c, true) })
 	v1.Post("/webhooks", s.createWebhook)
 	v1.Get("/webhooks", s.listWebhooks)
 	v1.Get("/webhooks/:id", s.getWebhook)
@@ -101,11 +116,16 @@ func (s *Server) routes() {
 	v1.Post("/webhooks/:id/test", s.testWebhook)
 	v1.Get("/webhooks/:id/deliveries", s.listDeliveries)
 	v1.Get("/webhooks/:id/deliveries/:delivery_id", s.getDelivery)
+	v1.Post("/webhooks/:id/deliveries/:delivery_id/retry", s.retryDelivery)
+	v1.Post("/webhooks/:id/retry", s.retryFailed)
+	v1.Get("/webhooks/:id/analytics", s.webhookAnalytics)
+	v1.Get("/analytics", s.analytics)
 
 	v1.Get("/event-types", s.listEventTypes)
 	v1.Post("/events", s.publishEvent)
 	v1.Get("/events", s.listEvents)
 	v1.Get("/events/:event_id", s.getEvent)
+	v1.Get("/events/:event_id/timeline", s.eventTimeline)
 }
 
 // App exposes the Fiber app (tests drive it in-process).
@@ -279,26 +299,49 @@ func (l listBody[T]) send(c *fiber.Ctx) error {
 
 func (s *Server) health(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) }
 
-// ready reports whether the database and Temporal both answer.
-func (s *Server) ready(c *fiber.Ctx) error {
+// ready reports whether the database and Temporal answer and, with
+// workers, whether a worker polls Herald's task queue.
+func (s *Server) ready(c *fiber.Ctx, workers bool) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
 	defer cancel()
 	checks, ok := fiber.Map{}, true
-	if err := s.store.Ping(ctx); err != nil {
-		checks["database"], ok = err.Error(), false
-	} else {
-		checks["database"] = "ok"
+	check := func(name string, err error, okText string) {
+		if err != nil {
+			checks[name], ok = err.Error(), false
+		} else {
+			checks[name] = okText
+		}
 	}
-	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		checks["temporal"], ok = err.Error(), false
-	} else {
-		checks["temporal"] = "ok"
+	check("database", s.store.Ping(ctx), "ok")
+	_, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+	check("temporal", err, "ok")
+	if workers && err == nil {
+		n, err := s.pollers(ctx)
+		if err == nil && n == 0 {
+			err = errors.New("no worker has polled task queue " + workflows.TaskQueue + " in the last minute")
+		}
+		check("worker", err, fmt.Sprintf("ok (%d poller(s))", n))
 	}
 	status := fiber.StatusOK
 	if !ok {
 		status = fiber.StatusServiceUnavailable
 	}
 	return c.Status(status).JSON(fiber.Map{"status": map[bool]string{true: "ready", false: "not ready"}[ok], "checks": checks})
+}
+
+// pollers counts the workers that polled Herald's task queue lately.
+func (s *Server) pollers(ctx context.Context) (int, error) {
+	resp, err := s.temporal.DescribeTaskQueue(ctx, workflows.TaskQueue, enums.TASK_QUEUE_TYPE_WORKFLOW)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range resp.GetPollers() {
+		if time.Since(p.GetLastAccessTime().AsTime()) < time.Minute {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func unavailable(what string, err error) error {

@@ -2,18 +2,12 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
@@ -93,11 +87,9 @@ type acceptedEvent struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-// publishEvent accepts an event. The event row is the idempotency key: the
-// first request with an event_id records it and starts its workflow; a
-// repeat finds the row, checks it is the same event, and makes sure the
-// workflow exists. The answer is 202 only once Temporal holds the workflow:
-// from then on the event cannot be lost.
+// publishEvent accepts an event. It answers 202 only once Temporal holds its
+// workflow: from then on the event cannot be lost. A repeated event_id
+// answers 200 with the first acceptance and delivers nothing again.
 func (s *Server) publishEvent(c *fiber.Ctx) error {
 	var in eventInput
 	if err := decode(c, &in); err != nil {
@@ -107,28 +99,8 @@ func (s *Server) publishEvent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.UserContext()
-	created, err := s.store.CreateEvent(ctx, ev)
+	ev, created, err := s.publisher.Publish(c.UserContext(), ev)
 	if err != nil {
-		return unavailable("cannot record the event; it was not accepted", err)
-	}
-	if !created {
-		prior, err := s.store.GetEvent(ctx, ev.EventID)
-		if err != nil {
-			return err
-		}
-		if !sameEvent(prior, ev) {
-			return webhook.Errorf(webhook.EConflict, "event_id %q was already used for a different event", ev.EventID)
-		}
-		ev = prior
-	}
-	if err := s.startWorkflow(ctx, ev); err != nil {
-		if created {
-			// Undo, so the row does not claim an event nobody will deliver.
-			if derr := s.store.DeleteEvent(context.WithoutCancel(ctx), ev.EventID); derr != nil {
-				s.cfg.Logger.Error("cannot remove an event Temporal refused", "event_id", ev.EventID, "error", derr)
-			}
-		}
 		return err
 	}
 	status := fiber.StatusAccepted
@@ -137,47 +109,6 @@ func (s *Server) publishEvent(c *fiber.Ctx) error {
 	}
 	return c.Status(status).JSON(acceptedEvent{EventID: ev.EventID, EventType: ev.EventType, Status: "accepted",
 		Duplicate: !created, WorkflowID: workflows.EventWorkflowID(ev.EventID), CreatedAt: ev.CreatedAt})
-}
-
-// startWorkflow makes sure the event's workflow exists. A start whose answer
-// was lost may still have happened, so a failure is checked against Temporal
-// before it is reported.
-func (s *Server) startWorkflow(ctx context.Context, ev *webhook.Event) error {
-	id := workflows.EventWorkflowID(ev.EventID)
-	startCtx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
-	defer cancel()
-	_, err := s.temporal.ExecuteWorkflow(startCtx, client.StartWorkflowOptions{
-		ID:                                       id,
-		TaskQueue:                                workflows.TaskQueue,
-		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SearchEventType.ValueSet(ev.EventType),
-			workflows.SearchSource.ValueSet(ev.Source),
-			workflows.SearchStatus.ValueSet(workflows.StatusDelivering),
-		),
-	}, workflows.EventWorkflowName, *ev)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if err == nil || errors.As(err, &started) {
-		return nil
-	}
-	descCtx, cancelDesc := context.WithTimeout(ctx, s.cfg.StartTimeout)
-	defer cancelDesc()
-	if _, derr := s.temporal.DescribeWorkflowExecution(descCtx, id, ""); derr == nil {
-		return nil
-	}
-	var invalid *serviceerror.InvalidArgument
-	if errors.As(err, &invalid) {
-		return fmt.Errorf("temporal refused event %s: %w", ev.EventID, err) // a fault of ours, not the caller's
-	}
-	return &webhook.Error{Code: webhook.EUnavailable,
-		Message: fmt.Sprintf("cannot hand the event to Temporal, so it was not accepted (%v); retry with the same event_id", err),
-		Details: fiber.Map{"event_id": ev.EventID}}
-}
-
-// sameEvent tells a repeated publish from a different event under a used id.
-func sameEvent(a, b *webhook.Event) bool {
-	return a.EventType == b.EventType && a.Source == b.Source && a.SourceID == b.SourceID && bytes.Equal(a.Payload, b.Payload)
 }
 
 type eventView struct {

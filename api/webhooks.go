@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -32,6 +33,18 @@ type webhookInput struct {
 	RateLimitPerHour   *int                   `json:"rate_limit_per_hour"`
 	CustomHeaders      *map[string]string     `json:"custom_headers"`
 	Metadata           *map[string]any        `json:"metadata"`
+	StatusReason       *string                `json:"status_reason"`
+
+	// Read-only fields a GET shows; accepted and ignored, so that what a GET
+	// returned can be sent back.
+	ReadOnlyID                  json.RawMessage `json:"id"`
+	ReadOnlyCreatedAt           json.RawMessage `json:"created_at"`
+	ReadOnlyUpdatedAt           json.RawMessage `json:"updated_at"`
+	ReadOnlyLastTriggeredAt     json.RawMessage `json:"last_triggered_at"`
+	ReadOnlyPausedAt            json.RawMessage `json:"paused_at"`
+	ReadOnlyConsecutiveFailures json.RawMessage `json:"consecutive_failures"`
+	ReadOnlyRetrySchedule       json.RawMessage `json:"retry_schedule_seconds"`
+	ReadOnlyReleased            json.RawMessage `json:"released_deliveries"`
 }
 
 func set[T any](dst *T, v *T) {
@@ -43,7 +56,7 @@ func set[T any](dst *T, v *T) {
 // applyTo merges the request into w. A value sent back exactly as a GET
 // showed it masked (secret, credential-looking header) keeps the stored one,
 // so a client may GET, edit, PUT without knowing the credentials.
-func (in *webhookInput) applyTo(w *webhook.Webhook) {
+func (in *webhookInput) applyTo(w *webhook.Webhook, now time.Time) {
 	if in.Secret != nil && *in.Secret == webhook.MaskSecret(w.Secret) && w.Secret != "" {
 		in.Secret = nil
 	}
@@ -59,7 +72,12 @@ func (in *webhookInput) applyTo(w *webhook.Webhook) {
 	set(&w.URL, in.URL)
 	set(&w.Description, in.Description)
 	set(&w.Secret, in.Secret)
-	set(&w.Status, in.Status)
+	if in.Status != nil || in.StatusReason != nil {
+		status, reason := w.Status, ""
+		set(&status, in.Status)
+		set(&reason, in.StatusReason)
+		w.SetStatus(status, reason, now)
+	}
 	set(&w.EventTypes, in.EventTypes)
 	set(&w.RetryStrategy, in.RetryStrategy)
 	set(&w.MaxRetries, in.MaxRetries)
@@ -85,6 +103,9 @@ func (in *webhookInput) applyTo(w *webhook.Webhook) {
 type webhookView struct {
 	*webhook.Webhook
 	RetrySchedule []float64 `json:"retry_schedule_seconds"`
+	// Released counts the event workflows told to resume held deliveries
+	// when an update made the webhook active again.
+	Released *int `json:"released_deliveries,omitempty"`
 }
 
 func view(w *webhook.Webhook) webhookView {
@@ -102,7 +123,7 @@ func (s *Server) createWebhook(c *fiber.Ctx) error {
 		return err
 	}
 	w := webhook.New()
-	in.applyTo(w)
+	in.applyTo(w, s.cfg.Now())
 	if w.Secret == "" {
 		w.Secret = webhook.NewSecret()
 	}
@@ -168,8 +189,10 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 		fe.Add("secret", "must not be empty; leave it out to keep the current secret")
 		return fe.Err("update")
 	}
+	var was webhook.Status
 	w, err := s.store.UpdateWebhook(c.UserContext(), id, func(w *webhook.Webhook) error {
-		in.applyTo(w)
+		was = w.Status
+		in.applyTo(w, s.cfg.Now())
 		if err := w.Validate(s.cfg.URLPolicy); err != nil {
 			return err
 		}
@@ -179,7 +202,16 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(view(w.Redacted()))
+	v := view(w.Redacted())
+	if was != webhook.StatusActive && w.Status == webhook.StatusActive {
+		n, err := s.releaseHeld(c.UserContext(), w.ID)
+		if err != nil {
+			// The update stands; held deliveries find out within the hour.
+			s.cfg.Logger.Warn("cannot signal held deliveries to resume", "webhook_id", w.ID, "error", err)
+		}
+		v.Released = &n
+	}
+	return c.JSON(v)
 }
 
 func (s *Server) deleteWebhook(c *fiber.Ctx) error {

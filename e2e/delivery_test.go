@@ -74,8 +74,8 @@ func TestEventReachesEverySubscriberSigned(t *testing.T) {
 	}
 	bystander := newReceiver(t, 200)
 	h.mustWebhook(t, map[string]any{"name": "e2e-bystander", "url": bystander.srv.URL, "event_types": []string{"batch.completed"}})
-	paused := newReceiver(t, 200)
-	h.mustWebhook(t, map[string]any{"name": "e2e-paused", "url": paused.srv.URL, "event_types": []string{"*"}, "status": "paused"})
+	inactive := newReceiver(t, 200)
+	h.mustWebhook(t, map[string]any{"name": "e2e-inactive", "url": inactive.srv.URL, "event_types": []string{"*"}, "status": "inactive"})
 
 	acc := h.mustPublish(t, map[string]any{"event_type": "compliance.alert", "source": "validator", "source_id": "doc_12345", "payload": alert})
 	if res := h.wait(t, acc.EventID); res != (workflows.EventResult{Status: workflows.StatusDelivered, Delivered: 3}) {
@@ -110,8 +110,8 @@ func TestEventReachesEverySubscriberSigned(t *testing.T) {
 			}
 		}
 	}
-	if len(bystander.arrivals())+len(paused.arrivals()) != 0 {
-		t.Fatal("an unsubscribed or paused webhook received the event")
+	if len(bystander.arrivals())+len(inactive.arrivals()) != 0 {
+		t.Fatal("an unsubscribed or inactive webhook received the event")
 	}
 
 	// What Herald recorded agrees with what the receivers saw.

@@ -25,6 +25,7 @@ import (
 	"github.com/loki-interceptor/herald/api"
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/devserver"
+	"github.com/loki-interceptor/herald/ingest"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/store/storetest"
@@ -44,6 +45,9 @@ type stack struct {
 }
 
 var shared *stack
+
+// testWindows shorten the rate-limit windows so a real run shows several.
+var testWindows = activities.Windows{Minute: 2 * time.Second, Hour: time.Hour}
 
 func TestMain(m *testing.M) {
 	s, err := startStack()
@@ -100,11 +104,18 @@ func startStack() (*stack, error) {
 	s.roots.AddCert(probe.Certificate())
 	probe.Close()
 	sender := delivery.NewSender(delivery.Options{RootCAs: s.roots, UserAgent: "Herald-Webhooks/e2e"})
-	w := worker.New(s.temporal, &activities.Activities{Store: s.store, Sender: sender, Logger: log}, worker.Options{})
-	if err := w.Start(); err != nil {
+	for range 2 { // two workers, as production runs them: limits must hold across both
+		acts := &activities.Activities{Store: s.store, Sender: sender, Logger: log, Breaker: activities.DefaultBreaker,
+			Publisher: &ingest.Publisher{Store: s.store, Temporal: s.temporal, Logger: log}, Windows: testWindows}
+		w := worker.New(s.temporal, acts, worker.Options{})
+		if err := w.Start(); err != nil {
+			return s, err
+		}
+		s.stop = append(s.stop, w.Stop)
+	}
+	if err := worker.Prepare(context.Background(), s.temporal, "default", 30); err != nil {
 		return s, err
 	}
-	s.stop = append(s.stop, w.Stop)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return s, err

@@ -116,8 +116,9 @@ func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished
 }
 
 // FinishAttempt records an attempt's outcome. When the outcome is final for
-// that subscriber, the event's counters are recounted in the same
-// transaction.
+// that subscriber, the event's counters are recounted and the webhook's
+// circuit-breaker count kept (a delivery reset it, a failure adds one), in
+// the same transaction, so each attempt counts once.
 func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
 	d.SentAt, d.RespondedAt, d.NextRetryAt = dbTime(d.SentAt), dbTime(d.RespondedAt), dbTime(d.NextRetryAt)
 	return s.tx(ctx, func(tx *sqlx.Tx) error {
@@ -141,10 +142,17 @@ func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return webhook.Errorf(webhook.ENotFound, "delivery %d not found", d.ID)
 		}
-		if recount {
-			return s.recountEvent(ctx, tx, d.EventID)
+		if !recount {
+			return nil
 		}
-		return nil
+		breaker := `UPDATE webhooks SET consecutive_failures = consecutive_failures + 1 WHERE id = ?`
+		if d.Status == webhook.DeliveryDelivered {
+			breaker = `UPDATE webhooks SET consecutive_failures = 0 WHERE id = ?`
+		}
+		if _, err := tx.ExecContext(ctx, tx.Rebind(breaker), d.WebhookID); err != nil {
+			return err
+		}
+		return s.recountEvent(ctx, tx, d.EventID)
 	})
 }
 

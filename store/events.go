@@ -132,13 +132,17 @@ func (s *Store) SetSubscribers(ctx context.Context, eventID string, webhookIDs [
 	})
 }
 
-// FinishEvent records how an event's deliveries ended, as its workflow saw
-// them (a delivery to a webhook deleted meanwhile counts as failed), and
-// marks it processed.
-func (s *Store) FinishEvent(ctx context.Context, eventID string, successful, failed int) error {
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE events SET successful_deliveries = ?,
-		failed_deliveries = ?, processed_at = COALESCE(processed_at, ?) WHERE event_id = ?`),
-		successful, failed, s.now(), eventID)
+// FinishEvent records that every delivery of an event has ended: a
+// subscriber counts as successful if any attempt delivered, and every other
+// one as failed (a webhook deleted meanwhile included). processed_at is
+// when this last happened: a manual retry that reopens the event moves it.
+func (s *Store) FinishEvent(ctx context.Context, eventID string) error {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE events SET
+		successful_deliveries = (SELECT COUNT(DISTINCT webhook_id) FROM deliveries
+			WHERE deliveries.event_id = events.event_id AND status = 'delivered' AND is_test = FALSE),
+		failed_deliveries = total_deliveries - (SELECT COUNT(DISTINCT webhook_id) FROM deliveries
+			WHERE deliveries.event_id = events.event_id AND status = 'delivered' AND is_test = FALSE),
+		processed_at = ? WHERE event_id = ?`), s.now(), eventID)
 	if err != nil {
 		return err
 	}

@@ -203,7 +203,7 @@ func TestSubscribedWebhooks(t *testing.T) {
 		s.UpdateWebhook(ctx, inactive.ID, func(w *webhook.Webhook) error { w.Status = webhook.StatusInactive; return nil })
 
 		tests := map[string][]int64{
-			"compliance.alert":  {alerts.ID, all.ID},
+			"compliance.alert":  {alerts.ID, all.ID, paused.ID},
 			"system.error":      {alerts.ID, all.ID},
 			"report.generated":  {all.ID},
 			"validation.failed": {all.ID},
@@ -456,22 +456,37 @@ func TestConcurrentFinishesCountEveryone(t *testing.T) {
 
 func TestFinishEvent(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
-		mustEvent(t, s, "e", "compliance.alert")
-		s.SetSubscribers(ctx, "e", nil)
-		if err := s.FinishEvent(ctx, "e", 2, 1); err != nil {
+		ok, bad := mustWebhook(t, s, "ok", "*"), mustWebhook(t, s, "bad", "*")
+		e := mustEvent(t, s, "e", "compliance.alert")
+		// Three subscribers; the third was deleted before any attempt.
+		s.SetSubscribers(ctx, "e", []int64{ok.ID, bad.ID, 9999})
+		for _, a := range []struct {
+			w      *webhook.Webhook
+			n      int
+			status webhook.DeliveryStatus
+		}{{ok, 1, webhook.DeliveryRetrying}, {ok, 2, webhook.DeliveryDelivered}, {bad, 1, webhook.DeliveryFailed}} {
+			d := attempt(a.w, e, a.n)
+			s.StartAttempt(ctx, d)
+			finish(t, s, d, a.status, 200)
+		}
+		if err := s.FinishEvent(ctx, "e"); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := s.GetEvent(ctx, "e")
-		if got.SuccessfulDeliveries != 2 || got.FailedDeliveries != 1 || got.ProcessedAt == nil {
+		if got.SuccessfulDeliveries != 1 || got.FailedDeliveries != 2 || got.ProcessedAt == nil {
 			t.Fatalf("%+v", got)
 		}
 		first := *got.ProcessedAt
+		// A reopened delivery that succeeds moves the counters and the time.
+		d := attempt(bad, e, 2)
+		s.StartAttempt(ctx, d)
+		finish(t, s, d, webhook.DeliveryDelivered, 200)
 		s.Now = func() time.Time { return first.Add(time.Hour) }
-		s.FinishEvent(ctx, "e", 2, 1) // an activity retry keeps the first time
-		if again, _ := s.GetEvent(ctx, "e"); !again.ProcessedAt.Equal(first) {
-			t.Fatalf("processed_at moved to %v", again.ProcessedAt)
+		s.FinishEvent(ctx, "e")
+		if again, _ := s.GetEvent(ctx, "e"); again.SuccessfulDeliveries != 2 || again.FailedDeliveries != 1 || !again.ProcessedAt.Equal(first.Add(time.Hour)) {
+			t.Fatalf("after redelivery: %+v", again)
 		}
-		wantCode(t, s.FinishEvent(ctx, "missing", 0, 0), webhook.ENotFound)
+		wantCode(t, s.FinishEvent(ctx, "missing"), webhook.ENotFound)
 	})
 }
 

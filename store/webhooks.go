@@ -13,30 +13,34 @@ import (
 )
 
 type webhookRow struct {
-	ID                 int64                      `db:"id"`
-	Name               string                     `db:"name"`
-	URL                string                     `db:"url"`
-	Description        string                     `db:"description"`
-	Secret             string                     `db:"secret"` // sealed
-	Status             string                     `db:"status"`
-	EventTypes         jsonColumn[[]string]       `db:"event_types"`
-	RetryStrategy      string                     `db:"retry_strategy"`
-	MaxRetries         int                        `db:"max_retries"`
-	RetryDelaySeconds  int                        `db:"retry_delay_seconds"`
-	BackoffMultiplier  float64                    `db:"backoff_multiplier"`
-	MaxDelaySeconds    int                        `db:"max_delay_seconds"`
-	JitterPercentage   float64                    `db:"jitter_percentage"`
-	TimeoutSeconds     int                        `db:"timeout_seconds"`
-	RateLimitPerMinute int                        `db:"rate_limit_per_minute"`
-	RateLimitPerHour   int                        `db:"rate_limit_per_hour"`
-	CustomHeaders      string                     `db:"custom_headers"` // sealed JSON
-	Metadata           jsonColumn[map[string]any] `db:"metadata"`
-	CreatedAt          time.Time                  `db:"created_at"`
-	UpdatedAt          time.Time                  `db:"updated_at"`
-	LastTriggeredAt    *time.Time                 `db:"last_triggered_at"`
+	ID                  int64                      `db:"id"`
+	Name                string                     `db:"name"`
+	URL                 string                     `db:"url"`
+	Description         string                     `db:"description"`
+	Secret              string                     `db:"secret"` // sealed
+	Status              string                     `db:"status"`
+	StatusReason        string                     `db:"status_reason"`
+	PausedAt            *time.Time                 `db:"paused_at"`
+	ConsecutiveFailures int                        `db:"consecutive_failures"`
+	EventTypes          jsonColumn[[]string]       `db:"event_types"`
+	RetryStrategy       string                     `db:"retry_strategy"`
+	MaxRetries          int                        `db:"max_retries"`
+	RetryDelaySeconds   int                        `db:"retry_delay_seconds"`
+	BackoffMultiplier   float64                    `db:"backoff_multiplier"`
+	MaxDelaySeconds     int                        `db:"max_delay_seconds"`
+	JitterPercentage    float64                    `db:"jitter_percentage"`
+	TimeoutSeconds      int                        `db:"timeout_seconds"`
+	RateLimitPerMinute  int                        `db:"rate_limit_per_minute"`
+	RateLimitPerHour    int                        `db:"rate_limit_per_hour"`
+	CustomHeaders       string                     `db:"custom_headers"` // sealed JSON
+	Metadata            jsonColumn[map[string]any] `db:"metadata"`
+	CreatedAt           time.Time                  `db:"created_at"`
+	UpdatedAt           time.Time                  `db:"updated_at"`
+	LastTriggeredAt     *time.Time                 `db:"last_triggered_at"`
 }
 
-const webhookColumns = `id, name, url, description, secret, status, event_types, retry_strategy,
+const webhookColumns = `id, name, url, description, secret, status, status_reason, paused_at,
+	consecutive_failures, event_types, retry_strategy,
 	max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds, jitter_percentage,
 	timeout_seconds, rate_limit_per_minute, rate_limit_per_hour, custom_headers, metadata,
 	created_at, updated_at, last_triggered_at`
@@ -48,23 +52,26 @@ func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 	}
 	return &webhookRow{
 		ID: w.ID, Name: w.Name, URL: w.URL, Description: w.Description,
-		Secret:             s.box.Seal(w.Secret),
-		Status:             string(w.Status),
-		EventTypes:         jsonColumn[[]string]{w.EventTypes},
-		RetryStrategy:      string(w.RetryStrategy),
-		MaxRetries:         w.MaxRetries,
-		RetryDelaySeconds:  w.RetryDelaySeconds,
-		BackoffMultiplier:  w.BackoffMultiplier,
-		MaxDelaySeconds:    w.MaxDelaySeconds,
-		JitterPercentage:   w.JitterPercentage,
-		TimeoutSeconds:     w.TimeoutSeconds,
-		RateLimitPerMinute: w.RateLimitPerMinute,
-		RateLimitPerHour:   w.RateLimitPerHour,
-		CustomHeaders:      s.box.Seal(string(headers)),
-		Metadata:           jsonColumn[map[string]any]{w.Metadata},
-		CreatedAt:          w.CreatedAt,
-		UpdatedAt:          w.UpdatedAt,
-		LastTriggeredAt:    w.LastTriggeredAt,
+		Secret:              s.box.Seal(w.Secret),
+		Status:              string(w.Status),
+		StatusReason:        w.StatusReason,
+		PausedAt:            dbTime(w.PausedAt),
+		ConsecutiveFailures: w.ConsecutiveFailures,
+		EventTypes:          jsonColumn[[]string]{w.EventTypes},
+		RetryStrategy:       string(w.RetryStrategy),
+		MaxRetries:          w.MaxRetries,
+		RetryDelaySeconds:   w.RetryDelaySeconds,
+		BackoffMultiplier:   w.BackoffMultiplier,
+		MaxDelaySeconds:     w.MaxDelaySeconds,
+		JitterPercentage:    w.JitterPercentage,
+		TimeoutSeconds:      w.TimeoutSeconds,
+		RateLimitPerMinute:  w.RateLimitPerMinute,
+		RateLimitPerHour:    w.RateLimitPerHour,
+		CustomHeaders:       s.box.Seal(string(headers)),
+		Metadata:            jsonColumn[map[string]any]{w.Metadata},
+		CreatedAt:           w.CreatedAt,
+		UpdatedAt:           w.UpdatedAt,
+		LastTriggeredAt:     w.LastTriggeredAt,
 	}, nil
 }
 
@@ -83,22 +90,25 @@ func (s *Store) fromRow(r *webhookRow) (*webhook.Webhook, error) {
 	}
 	w := &webhook.Webhook{
 		ID: r.ID, Name: r.Name, URL: r.URL, Description: r.Description, Secret: secret,
-		Status:             webhook.Status(r.Status),
-		EventTypes:         r.EventTypes.V,
-		RetryStrategy:      webhook.RetryStrategy(r.RetryStrategy),
-		MaxRetries:         r.MaxRetries,
-		RetryDelaySeconds:  r.RetryDelaySeconds,
-		BackoffMultiplier:  r.BackoffMultiplier,
-		MaxDelaySeconds:    r.MaxDelaySeconds,
-		JitterPercentage:   r.JitterPercentage,
-		TimeoutSeconds:     r.TimeoutSeconds,
-		RateLimitPerMinute: r.RateLimitPerMinute,
-		RateLimitPerHour:   r.RateLimitPerHour,
-		CustomHeaders:      headers,
-		Metadata:           r.Metadata.V,
-		CreatedAt:          r.CreatedAt.UTC(),
-		UpdatedAt:          r.UpdatedAt.UTC(),
-		LastTriggeredAt:    utcPtr(r.LastTriggeredAt),
+		Status:              webhook.Status(r.Status),
+		StatusReason:        r.StatusReason,
+		PausedAt:            utcPtr(r.PausedAt),
+		ConsecutiveFailures: r.ConsecutiveFailures,
+		EventTypes:          r.EventTypes.V,
+		RetryStrategy:       webhook.RetryStrategy(r.RetryStrategy),
+		MaxRetries:          r.MaxRetries,
+		RetryDelaySeconds:   r.RetryDelaySeconds,
+		BackoffMultiplier:   r.BackoffMultiplier,
+		MaxDelaySeconds:     r.MaxDelaySeconds,
+		JitterPercentage:    r.JitterPercentage,
+		TimeoutSeconds:      r.TimeoutSeconds,
+		RateLimitPerMinute:  r.RateLimitPerMinute,
+		RateLimitPerHour:    r.RateLimitPerHour,
+		CustomHeaders:       headers,
+		Metadata:            r.Metadata.V,
+		CreatedAt:           r.CreatedAt.UTC(),
+		UpdatedAt:           r.UpdatedAt.UTC(),
+		LastTriggeredAt:     utcPtr(r.LastTriggeredAt),
 	}
 	if w.Metadata == nil {
 		w.Metadata = map[string]any{}
@@ -135,11 +145,13 @@ func (s *Store) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
 	if err != nil {
 		return err
 	}
-	q, args, err := sqlx.Named(`INSERT INTO webhooks (name, url, description, secret, status, event_types,
+	q, args, err := sqlx.Named(`INSERT INTO webhooks (name, url, description, secret, status,
+		status_reason, paused_at, consecutive_failures, event_types,
 		retry_strategy, max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds,
 		jitter_percentage, timeout_seconds, rate_limit_per_minute, rate_limit_per_hour,
 		custom_headers, metadata, created_at, updated_at)
-		VALUES (:name, :url, :description, :secret, :status, :event_types, :retry_strategy,
+		VALUES (:name, :url, :description, :secret, :status, :status_reason, :paused_at,
+		:consecutive_failures, :event_types, :retry_strategy,
 		:max_retries, :retry_delay_seconds, :backoff_multiplier, :max_delay_seconds,
 		:jitter_percentage, :timeout_seconds, :rate_limit_per_minute, :rate_limit_per_hour,
 		:custom_headers, :metadata, :created_at, :updated_at) RETURNING id`, row)
@@ -214,7 +226,8 @@ func (s *Store) UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.
 			return err
 		}
 		q, args, err := sqlx.Named(`UPDATE webhooks SET name = :name, url = :url, description = :description,
-			secret = :secret, status = :status, event_types = :event_types, retry_strategy = :retry_strategy,
+			secret = :secret, status = :status, status_reason = :status_reason, paused_at = :paused_at,
+			consecutive_failures = :consecutive_failures, event_types = :event_types, retry_strategy = :retry_strategy,
 			max_retries = :max_retries, retry_delay_seconds = :retry_delay_seconds,
 			backoff_multiplier = :backoff_multiplier, max_delay_seconds = :max_delay_seconds,
 			jitter_percentage = :jitter_percentage, timeout_seconds = :timeout_seconds,
@@ -248,8 +261,9 @@ func (s *Store) DeleteWebhook(ctx context.Context, id int64) error {
 	return nil
 }
 
-// SubscribedWebhooks returns the active webhooks that take events of this
-// type, oldest first.
+// SubscribedWebhooks returns the webhooks that take events of this type,
+// oldest first: active ones, and paused ones, whose deliveries wait until
+// they are active again. Inactive webhooks subscribe to nothing.
 func (s *Store) SubscribedWebhooks(ctx context.Context, eventType string) ([]*webhook.Webhook, error) {
 	match := `EXISTS (SELECT 1 FROM json_each(webhooks.event_types) WHERE json_each.value IN (?, '*'))`
 	if s.dialect == schema.Postgres {
@@ -257,7 +271,7 @@ func (s *Store) SubscribedWebhooks(ctx context.Context, eventType string) ([]*we
 	}
 	var rows []webhookRow
 	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+webhookColumns+` FROM webhooks
-		WHERE status = 'active' AND `+match+` ORDER BY id`), eventType)
+		WHERE status IN ('active', 'paused') AND `+match+` ORDER BY id`), eventType)
 	if err != nil {
 		return nil, err
 	}

@@ -29,9 +29,15 @@ type Webhook struct {
 	URL         string `json:"url"`
 	Description string `json:"description"`
 	// Secret keys both signatures. The API shows it in full only once.
-	Secret     string   `json:"secret"`
-	Status     Status   `json:"status"`
-	EventTypes []string `json:"event_types"`
+	Secret string `json:"secret"`
+	Status Status `json:"status"`
+	// StatusReason says why a webhook is paused or inactive; PausedAt when.
+	StatusReason string     `json:"status_reason"`
+	PausedAt     *time.Time `json:"paused_at"`
+	// ConsecutiveFailures counts deliveries failed for good since the last
+	// success; the circuit breaker pauses the webhook at a threshold.
+	ConsecutiveFailures int      `json:"consecutive_failures"`
+	EventTypes          []string `json:"event_types"`
 
 	RetryStrategy     RetryStrategy `json:"retry_strategy"`
 	MaxRetries        int           `json:"max_retries"`
@@ -80,6 +86,27 @@ func New() *Webhook {
 		CustomHeaders:      map[string]string{},
 		Metadata:           map[string]any{},
 	}
+}
+
+// SetStatus changes the status, keeping StatusReason and PausedAt in step:
+// leaving active records when and why; becoming active again clears them
+// and gives the circuit breaker a fresh count.
+func (w *Webhook) SetStatus(s Status, reason string, now time.Time) {
+	if s == w.Status && reason == "" {
+		return
+	}
+	if s == StatusActive {
+		w.Status, w.StatusReason, w.PausedAt, w.ConsecutiveFailures = s, "", nil, 0
+		return
+	}
+	if reason == "" {
+		reason = "set to " + string(s) + " by an operator"
+	}
+	if s != w.Status {
+		t := now.UTC()
+		w.PausedAt = &t
+	}
+	w.Status, w.StatusReason = s, reason
 }
 
 // RetryPolicy is the part of a webhook that decides its retry schedule.

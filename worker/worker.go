@@ -1,9 +1,11 @@
 // Package worker assembles a Temporal worker that runs Herald's workflows
-// and activities, and prepares a namespace for them.
+// and activities, and prepares a namespace for them: search attributes and
+// the maintenance schedule.
 package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -27,9 +30,17 @@ type Registry interface {
 // Register registers Herald's workflows and activities under their names.
 func Register(r Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
-	r.RegisterActivityWithOptions(acts.StartEvent, activity.RegisterOptions{Name: workflows.ActivityStartEvent})
-	r.RegisterActivityWithOptions(acts.Attempt, activity.RegisterOptions{Name: workflows.ActivityAttempt})
-	r.RegisterActivityWithOptions(acts.FinishEvent, activity.RegisterOptions{Name: workflows.ActivityFinishEvent})
+	r.RegisterWorkflowWithOptions(workflows.MaintenanceWorkflow, workflow.RegisterOptions{Name: workflows.MaintenanceWorkflowName})
+	for name, fn := range map[string]any{
+		workflows.ActivityStartEvent:     acts.StartEvent,
+		workflows.ActivityLoadSubscriber: acts.LoadSubscriber,
+		workflows.ActivityAttempt:        acts.Attempt,
+		workflows.ActivityFinishEvent:    acts.FinishEvent,
+		workflows.ActivityRollupDay:      acts.RollupDay,
+		workflows.ActivityDeleteAttempts: acts.DeleteOldAttempts,
+	} {
+		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
 }
 
 // Options tune a worker.
@@ -54,9 +65,19 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 	return w
 }
 
-// RegisterSearchAttributes adds Herald's custom search attributes to the
-// namespace, leaving those already there alone, so it can run at every start.
-func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+// Prepare readies a namespace for Herald: its search attributes and the
+// daily maintenance schedule. It is idempotent, so it runs at every start of
+// `herald dev` and in every `herald migrate`.
+func Prepare(ctx context.Context, c client.Client, namespace string, retentionDays int) error {
+	if err := registerSearchAttributes(ctx, c, namespace); err != nil {
+		return err
+	}
+	return ensureMaintenanceSchedule(ctx, c, retentionDays)
+}
+
+// registerSearchAttributes adds Herald's custom search attributes to the
+// namespace, leaving those already there alone.
+func registerSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
 	svc := c.OperatorService()
 	have, err := svc.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
 	if err != nil {
@@ -74,6 +95,37 @@ func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace st
 	_, err = svc.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
 	if err != nil {
 		return fmt.Errorf("add search attributes to %s: %w", namespace, err)
+	}
+	return nil
+}
+
+// ensureMaintenanceSchedule creates the daily maintenance schedule (00:15
+// UTC), or brings an existing one's retention up to date.
+func ensureMaintenanceSchedule(ctx context.Context, c client.Client, retentionDays int) error {
+	action := &client.ScheduleWorkflowAction{
+		ID:        workflows.MaintenanceScheduleID,
+		Workflow:  workflows.MaintenanceWorkflowName,
+		Args:      []any{workflows.MaintenanceInput{RetentionDays: retentionDays}},
+		TaskQueue: workflows.TaskQueue,
+	}
+	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID: workflows.MaintenanceScheduleID,
+		Spec: client.ScheduleSpec{Calendars: []client.ScheduleCalendarSpec{{
+			Hour: []client.ScheduleRange{{Start: 0}}, Minute: []client.ScheduleRange{{Start: 15}},
+		}}},
+		Action:        action,
+		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		CatchupWindow: 24 * time.Hour,
+	})
+	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		h := c.ScheduleClient().GetHandle(ctx, workflows.MaintenanceScheduleID)
+		err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			in.Description.Schedule.Action = action
+			return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
+		}})
+	}
+	if err != nil {
+		return fmt.Errorf("maintenance schedule: %w", err)
 	}
 	return nil
 }

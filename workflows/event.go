@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -28,61 +29,114 @@ var activityOptions = workflow.ActivityOptions{
 
 // EventWorkflow delivers one event: it records the event and snapshots its
 // subscribers (StartEvent), runs one delivery loop per subscriber, and when
-// every loop has ended records the outcome (FinishEvent).
-func EventWorkflow(ctx workflow.Context, ev webhook.Event) (EventResult, error) {
+// every loop has ended records the outcome (FinishEvent). Retry and resume
+// signals steer the loops; a retry naming a webhook whose delivery ended
+// starts it over, here or, once the workflow has closed, in a reopened run.
+func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, activityOptions)
-	f := &fanOut{event: ev}
+	f := &fanOut{
+		event:   in.Event,
+		wg:      workflow.NewWaitGroup(ctx),
+		retries: workflow.GetSignalChannel(ctx, SignalRetry),
+		resumes: workflow.GetSignalChannel(ctx, SignalResume),
+		status:  StatusDelivering,
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryDeliveries, f.query); err != nil {
 		return EventResult{}, err
 	}
-	var start StartEventResult
-	if err := workflow.ExecuteActivity(ctx, ActivityStartEvent, ev).Get(ctx, &start); err != nil {
-		return EventResult{}, err
+	if !in.Reopened {
+		var start StartEventResult
+		if err := workflow.ExecuteActivity(ctx, ActivityStartEvent, in.Event).Get(ctx, &start); err != nil {
+			return EventResult{}, err
+		}
+		for _, s := range start.Subscribers {
+			f.run(ctx, f.loopFor(ctx, s.WebhookID), s)
+		}
+		f.publishWebhooks(ctx)
 	}
-	f.subscribe(ctx, start.Subscribers)
-	f.status = f.aggregate()
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		SearchWebhookIDs.ValueSet(webhookIDKeywords(start.Subscribers)), SearchStatus.ValueSet(f.status)); err != nil {
-		return EventResult{}, err
-	}
-
 	workflow.Go(ctx, f.routeSignals)
-	wg := workflow.NewWaitGroup(ctx)
-	for _, l := range f.loops {
-		wg.Add(1)
-		workflow.Go(ctx, func(ctx workflow.Context) {
-			defer wg.Done()
-			f.deliver(ctx, l)
-		})
+	if in.Reopened {
+		// The retry signal that reopened the event names what to deliver.
+		if _, err := workflow.AwaitWithTimeout(ctx, time.Minute, func() bool { return f.retried > 0 }); err != nil {
+			return f.result(), err
+		}
 	}
-	wg.Wait(ctx)
-	res := f.result()
-	finish := FinishEventInput{EventID: ev.EventID, Successful: res.Delivered, Failed: res.Failed + res.Cancelled}
-	if err := workflow.ExecuteActivity(ctx, ActivityFinishEvent, finish).Get(ctx, nil); err != nil {
-		return res, err
+	for {
+		// Signals already here (a reopened run's own) are handled before
+		// waiting, so there is something to wait for.
+		f.drainSignals(ctx)
+		f.wg.Wait(ctx)
+		// A retry being handled may be about to start a delivery.
+		if err := workflow.Await(ctx, func() bool { return f.restarting == 0 }); err != nil {
+			return f.result(), err
+		}
+		if f.running() > 0 {
+			continue
+		}
+		if err := workflow.ExecuteActivity(ctx, ActivityFinishEvent, FinishEventInput{EventID: in.Event.EventID}).Get(ctx, nil); err != nil {
+			return f.result(), err
+		}
+		// A retry that came in while finishing starts deliveries again.
+		if !f.drainSignals(ctx) && f.running() == 0 {
+			return f.result(), nil
+		}
 	}
-	return res, nil
 }
 
 // fanOut is the state of one event's deliveries.
 type fanOut struct {
-	event  webhook.Event
-	loops  []*loop
-	status string // last published HeraldStatus
+	event            webhook.Event
+	loops            []*loop
+	wg               workflow.WaitGroup
+	retries, resumes workflow.ReceiveChannel
+	restarting       int    // retries between loading a subscriber and starting its loop
+	retried          int    // retry signals handled
+	status           string // last published HeraldStatus
 }
 
 type loop struct {
-	sub   Subscriber
-	state DeliveryState
-	wake  workflow.Channel // a retry signal for this loop
+	sub    Subscriber
+	state  DeliveryState
+	wake   workflow.Channel // a retry signal: go now
+	resume workflow.Channel // a resume signal: the webhook is active again
 }
 
-func (f *fanOut) subscribe(ctx workflow.Context, subs []Subscriber) {
-	for _, s := range subs {
-		f.loops = append(f.loops, &loop{sub: s, wake: workflow.NewBufferedChannel(ctx, 1), state: DeliveryState{
-			WebhookID: s.WebhookID, WebhookName: s.Name, State: LoopScheduled, MaxAttempts: s.Policy.Attempts(),
-		}})
+// loopFor returns the loop of a webhook, creating an idle one.
+func (f *fanOut) loopFor(ctx workflow.Context, webhookID int64) *loop {
+	for _, l := range f.loops {
+		if l.sub.WebhookID == webhookID {
+			return l
+		}
 	}
+	l := &loop{wake: workflow.NewBufferedChannel(ctx, 1), resume: workflow.NewBufferedChannel(ctx, 1)}
+	l.state.WebhookID = webhookID
+	f.loops = append(f.loops, l)
+	return l
+}
+
+// run starts (or starts over) a loop's delivery to a subscriber.
+func (f *fanOut) run(ctx workflow.Context, l *loop, s Subscriber) {
+	if s.FirstAttempt < 1 {
+		s.FirstAttempt = 1
+	}
+	l.sub = s
+	l.state = DeliveryState{WebhookID: s.WebhookID, WebhookName: s.Name, State: LoopScheduled,
+		Attempts: s.FirstAttempt - 1, LastAttempt: s.FirstAttempt + s.Policy.Attempts() - 1}
+	f.wg.Add(1)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer f.wg.Done()
+		f.deliver(ctx, l)
+	})
+}
+
+func (f *fanOut) running() int {
+	n := 0
+	for _, l := range f.loops {
+		if !l.state.State.done() {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *fanOut) query() ([]DeliveryState, error) {
@@ -94,22 +148,43 @@ func (f *fanOut) query() ([]DeliveryState, error) {
 }
 
 // deliver is one subscriber's loop: attempt, and on a retryable failure wait
-// on a durable timer (or a retry signal) and attempt again.
+// on a durable timer (or a retry signal) and attempt again. An attempt held
+// by a paused webhook or by the rate limit waits and is made again with the
+// same number: it was never sent.
 func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
-	policy := l.sub.Policy
-	for n := 1; ; n++ {
-		in := AttemptInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID, Attempt: n, Final: n >= policy.Attempts()}
+	s := l.sub
+	planned, plannedFor := time.Duration(0), 0
+	for n := s.FirstAttempt; ; {
+		in := AttemptInput{EventID: f.event.EventID, WebhookID: s.WebhookID, Attempt: n, Final: n >= l.state.LastAttempt}
 		if !in.Final {
-			in.RetryIn = policy.NextDelay(n, jitter(ctx))
+			if plannedFor != n {
+				planned, plannedFor = s.Policy.NextDelay(n-s.FirstAttempt+1, jitter(ctx)), n
+			}
+			in.RetryIn = planned
 		}
-		l.state.State, l.state.Attempts, l.state.NextRetryAt = LoopAttempting, n, nil
+		l.state.State, l.state.NextAttemptAt = LoopAttempting, nil
+		actx := workflow.WithActivityOptions(ctx, withSummary(fmt.Sprintf("webhook %d (%s), attempt %d", s.WebhookID, s.Name, n)))
 		var res AttemptResult
-		if err := workflow.ExecuteActivity(ctx, ActivityAttempt, in).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(actx, ActivityAttempt, in).Get(ctx, &res); err != nil {
 			// Only a non-retryable error ends up here: the webhook is gone.
 			l.state.State, l.state.LastError = LoopCancelled, err.Error()
 			f.publishStatus(ctx)
 			return
 		}
+		switch {
+		case res.Held:
+			l.state.State, l.state.LastError = LoopPaused, res.HeldReason
+			f.publishStatus(ctx)
+			f.wait(ctx, l.resume, HoldPoll, fmt.Sprintf("webhook %d paused: look again", s.WebhookID))
+			continue
+		case res.RateLimitedUntil != nil:
+			l.state.State, l.state.NextAttemptAt = LoopRateLimited, res.RateLimitedUntil
+			f.publishStatus(ctx)
+			d := max(res.RateLimitedUntil.Sub(workflow.Now(ctx)), time.Millisecond)
+			f.wait(ctx, nil, d, fmt.Sprintf("webhook %d rate limit: attempt %d", s.WebhookID, n))
+			continue
+		}
+		l.state.Attempts = n
 		l.state.LastStatusCode, l.state.LastError, l.state.LastDeliveryID = res.StatusCode, res.Error, res.DeliveryID
 		switch res.Status {
 		case webhook.DeliveryDelivered:
@@ -117,42 +192,134 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 		case webhook.DeliveryFailed:
 			l.state.State = LoopFailed
 		default:
-			l.state.State, l.state.NextRetryAt = LoopRetrying, res.NextRetryAt
+			l.state.State, l.state.NextAttemptAt = LoopRetrying, res.NextRetryAt
 		}
 		f.publishStatus(ctx)
 		if l.state.State.done() {
 			return
 		}
-		f.wait(ctx, l, res.RetryIn)
+		f.wait(ctx, l.wake, res.RetryIn, fmt.Sprintf("webhook %d retry: attempt %d", s.WebhookID, n+1))
+		n++
 	}
 }
 
-// wait sleeps until the retry is due or a retry signal names this loop.
-func (f *fanOut) wait(ctx workflow.Context, l *loop, d time.Duration) {
+func withSummary(summary string) workflow.ActivityOptions {
+	o := activityOptions
+	o.Summary = summary
+	return o
+}
+
+// wait sleeps on a durable timer until d has passed or, when early is not
+// nil, a signal arrives on it.
+func (f *fanOut) wait(ctx workflow.Context, early workflow.Channel, d time.Duration, summary string) {
 	timerCtx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	sel := workflow.NewSelector(ctx)
-	sel.AddFuture(workflow.NewTimer(timerCtx, d), func(workflow.Future) {})
-	sel.AddReceive(l.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+	sel.AddFuture(workflow.NewTimerWithOptions(timerCtx, d, workflow.TimerOptions{Summary: summary}), func(workflow.Future) {})
+	if early != nil {
+		sel.AddReceive(early, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+	}
 	sel.Select(ctx)
-	// A signal that raced the timer must not cut the next wait short.
-	for l.wake.ReceiveAsync(nil) {
+	if early != nil {
+		// A signal that raced the timer must not cut the next wait short.
+		for early.ReceiveAsync(nil) {
+		}
 	}
 }
 
-// routeSignals hands each retry signal to the loops it names that are
-// waiting; a loop that is not waiting has nothing to cut short.
+// routeSignals handles signals as they come.
 func (f *fanOut) routeSignals(ctx workflow.Context) {
-	ch := workflow.GetSignalChannel(ctx, SignalRetry)
 	for {
-		var sig RetrySignal
-		ch.Receive(ctx, &sig)
-		for _, l := range f.loops {
-			if (sig.WebhookID == 0 || sig.WebhookID == l.sub.WebhookID) && l.state.State == LoopRetrying {
-				l.wake.SendAsync(struct{}{})
-			}
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(f.retries, func(c workflow.ReceiveChannel, _ bool) {
+			var sig WebhookSignal
+			c.Receive(ctx, &sig)
+			f.retry(ctx, sig)
+		})
+		sel.AddReceive(f.resumes, func(c workflow.ReceiveChannel, _ bool) {
+			var sig WebhookSignal
+			c.Receive(ctx, &sig)
+			f.resume(sig)
+		})
+		sel.Select(ctx)
+	}
+}
+
+// drainSignals handles every signal already received and reports whether
+// any started a delivery.
+func (f *fanOut) drainSignals(ctx workflow.Context) bool {
+	started := false
+	for {
+		var sig WebhookSignal
+		switch {
+		case f.retries.ReceiveAsync(&sig):
+			started = f.retry(ctx, sig) || started
+		case f.resumes.ReceiveAsync(&sig):
+			f.resume(sig)
+		default:
+			return started
 		}
 	}
+}
+
+// retry makes waiting deliveries of the named webhook (0: all) go now, and
+// starts ended ones over with the webhook's current retry schedule. It
+// reports whether it started one.
+func (f *fanOut) retry(ctx workflow.Context, sig WebhookSignal) bool {
+	defer func() { f.retried++ }()
+	started := false
+	if sig.WebhookID != 0 && f.find(sig.WebhookID) == nil {
+		return f.restart(ctx, sig.WebhookID)
+	}
+	for _, l := range f.loops {
+		if sig.WebhookID != 0 && l.sub.WebhookID != sig.WebhookID {
+			continue
+		}
+		switch l.state.State {
+		case LoopRetrying:
+			l.wake.SendAsync(struct{}{})
+		case LoopFailed:
+			started = f.restart(ctx, l.sub.WebhookID) || started
+		}
+	}
+	return started
+}
+
+// restart loads a webhook as a subscriber of this event afresh and runs its
+// delivery from its next attempt number.
+func (f *fanOut) restart(ctx workflow.Context, webhookID int64) bool {
+	f.restarting++
+	defer func() { f.restarting-- }()
+	var res LoadSubscriberResult
+	err := workflow.ExecuteActivity(ctx, ActivityLoadSubscriber, LoadSubscriberInput{EventID: f.event.EventID, WebhookID: webhookID}).Get(ctx, &res)
+	if err != nil || !res.Found {
+		return false // deleted, or never a subscriber of this event: nothing to retry
+	}
+	l := f.loopFor(ctx, webhookID)
+	if !l.state.State.done() && l.state.State != "" {
+		return false // started meanwhile by another signal
+	}
+	f.run(ctx, l, res.Subscriber)
+	f.publishWebhooks(ctx)
+	f.publishStatus(ctx)
+	return true
+}
+
+func (f *fanOut) resume(sig WebhookSignal) {
+	for _, l := range f.loops {
+		if (sig.WebhookID == 0 || l.sub.WebhookID == sig.WebhookID) && l.state.State == LoopPaused {
+			l.resume.SendAsync(struct{}{})
+		}
+	}
+}
+
+func (f *fanOut) find(webhookID int64) *loop {
+	for _, l := range f.loops {
+		if l.sub.WebhookID == webhookID {
+			return l
+		}
+	}
+	return nil
 }
 
 // jitter draws u in [0, 1) once and records it, so replays see the same value.
@@ -162,15 +329,20 @@ func jitter(ctx workflow.Context) float64 {
 	return u
 }
 
-// aggregate is the event's overall status from its loops.
+// aggregate is the event's overall status from its loops: a waiting state
+// wins over progress, so the UI can find what is stuck.
 func (f *fanOut) aggregate() string {
 	if len(f.loops) == 0 {
 		return StatusNoSubscribers
 	}
 	switch {
+	case f.count(LoopPaused) > 0:
+		return StatusPaused
+	case f.count(LoopRateLimited) > 0:
+		return StatusRateLimited
 	case f.count(LoopRetrying) > 0:
 		return StatusRetrying
-	case f.count(LoopScheduled)+f.count(LoopAttempting) > 0:
+	case f.running() > 0:
 		return StatusDelivering
 	case f.count(LoopDelivered) == len(f.loops):
 		return StatusDelivered
@@ -199,6 +371,16 @@ func (f *fanOut) publishStatus(ctx workflow.Context) {
 	}
 	f.status = s
 	_ = workflow.UpsertTypedSearchAttributes(ctx, SearchStatus.ValueSet(s))
+}
+
+// publishWebhooks upserts HeraldWebhookIDs with the webhooks delivered to.
+func (f *fanOut) publishWebhooks(ctx workflow.Context) {
+	ids := make([]int64, len(f.loops))
+	for i, l := range f.loops {
+		ids[i] = l.sub.WebhookID
+	}
+	f.status = f.aggregate()
+	_ = workflow.UpsertTypedSearchAttributes(ctx, SearchWebhookIDs.ValueSet(idKeywords(ids)), SearchStatus.ValueSet(f.status))
 }
 
 func (f *fanOut) result() EventResult {

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/loki-interceptor/herald/activities"
@@ -35,9 +33,11 @@ type reply struct {
 	retryAfter string
 }
 
-// receiver answers from a script (the last reply repeats) and keeps what it got.
+// receiver answers from a script (the last reply repeats) and keeps what it
+// got, and when, in workflow time.
 type receiver struct {
 	t      *testing.T
+	h      *harness
 	srv    *httptest.Server
 	mu     sync.Mutex
 	script []reply
@@ -45,8 +45,9 @@ type receiver struct {
 	hook   *webhook.Webhook
 }
 
-func newReceiver(t *testing.T, script ...reply) *receiver {
-	r := &receiver{t: t, script: script}
+func (h *harness) receiver(script ...reply) *receiver {
+	t := h.t
+	r := &receiver{t: t, h: h, script: script}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
@@ -56,6 +57,9 @@ func newReceiver(t *testing.T, script ...reply) *receiver {
 		}
 		rep := r.script[min(len(r.got), len(r.script)-1)]
 		r.got = append(r.got, body)
+		r.h.mu.Lock()
+		r.h.attempts[r.hook.ID] = append(r.h.attempts[r.hook.ID], r.h.env.Now())
+		r.h.mu.Unlock()
 		if rep.retryAfter != "" {
 			w.Header().Set("Retry-After", rep.retryAfter)
 		}
@@ -75,25 +79,24 @@ type harness struct {
 	t        *testing.T
 	env      *testsuite.TestWorkflowEnvironment
 	store    *store.Store
-	attempts map[int64][]time.Time // webhook id → workflow time of each attempt
+	acts     *activities.Activities
+	mu       sync.Mutex
+	attempts map[int64][]time.Time // webhook id → workflow time of each attempt that was sent
 }
 
 func newHarness(t *testing.T) *harness {
-	s := storetest.MustOpen(t, schema.SQLite)
+	return newHarnessOn(t, storetest.MustOpen(t, schema.SQLite))
+}
+
+// newHarnessOn runs a fresh test environment over an existing store, as a
+// later run of Herald would.
+func newHarnessOn(t *testing.T, s *store.Store) *harness {
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
-	acts := &activities.Activities{Store: s, Sender: delivery.NewSender(delivery.Options{}), Logger: slog.New(slog.DiscardHandler)}
-	worker.Register(env, acts)
 	h := &harness{t: t, env: env, store: s, attempts: map[int64][]time.Time{}}
-	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
-		if info.ActivityType.Name != workflows.ActivityAttempt {
-			return
-		}
-		var in workflows.AttemptInput
-		if err := args.Get(&in); err != nil {
-			t.Error(err)
-		}
-		h.attempts[in.WebhookID] = append(h.attempts[in.WebhookID], env.Now())
-	})
+	h.acts = &activities.Activities{Store: s, Sender: delivery.NewSender(delivery.Options{}), Logger: slog.New(slog.DiscardHandler),
+		Breaker: activities.DefaultBreaker, Now: env.Now}
+	worker.Register(env, h.acts)
+	env.RegisterWorkflow(burst)
 	return h
 }
 
@@ -119,7 +122,11 @@ func event(id string) webhook.Event {
 }
 
 func (h *harness) run(ev webhook.Event) workflows.EventResult {
-	h.env.ExecuteWorkflow(workflows.EventWorkflowName, ev)
+	return h.runInput(workflows.EventInput{Event: ev})
+}
+
+func (h *harness) runInput(in workflows.EventInput) workflows.EventResult {
+	h.env.ExecuteWorkflow(workflows.EventWorkflowName, in)
 	if !h.env.IsWorkflowCompleted() {
 		h.t.Fatal("workflow did not complete")
 	}
@@ -135,6 +142,8 @@ func (h *harness) run(ev webhook.Event) workflows.EventResult {
 
 // gaps are the waits between consecutive attempts, in workflow time.
 func (h *harness) gaps(webhookID int64) []time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	ts := h.attempts[webhookID]
 	var out []time.Duration
 	for i := 1; i < len(ts); i++ {
@@ -210,7 +219,7 @@ func TestDeliveryScenarios(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			r := newReceiver(t, tt.script...)
+			r := h.receiver(tt.script...)
 			w := h.hook(r, "w", tt.edit)
 			res := h.run(event("evt-" + strconv.Itoa(len(tt.name))))
 			if res.Status != tt.status {
@@ -231,9 +240,9 @@ func TestDeliveryScenarios(t *testing.T) {
 
 func TestFanOutWithOneFailing(t *testing.T) {
 	h := newHarness(t)
-	ok1, ok2, bad := newReceiver(t, reply{200, ""}), newReceiver(t, reply{503, ""}, reply{200, ""}), newReceiver(t, reply{404, ""})
+	ok1, ok2, bad := h.receiver(reply{200, ""}), h.receiver(reply{503, ""}, reply{200, ""}), h.receiver(reply{404, ""})
 	w1, w2, w3 := h.hook(ok1, "ok1", nil), h.hook(ok2, "ok2", nil), h.hook(bad, "bad", nil)
-	other := newReceiver(t, reply{200, ""})
+	other := h.receiver(reply{200, ""})
 	h.hook(other, "other", func(w *webhook.Webhook) { w.EventTypes = []string{"batch.completed"} })
 
 	ev := event("fan-out")
@@ -268,7 +277,7 @@ func TestFanOutWithOneFailing(t *testing.T) {
 
 func TestRetrySignalCutsTheWaitShort(t *testing.T) {
 	h := newHarness(t)
-	r := newReceiver(t, reply{503, ""}, reply{200, ""})
+	r := h.receiver(reply{503, ""}, reply{200, ""})
 	w := h.hook(r, "w", func(w *webhook.Webhook) { w.RetryDelaySeconds = 3600 })
 	var during []workflows.DeliveryState
 	h.env.RegisterDelayedCallback(func() {
@@ -281,10 +290,10 @@ func TestRetrySignalCutsTheWaitShort(t *testing.T) {
 			t.Error(err)
 		}
 		// A signal for another webhook changes nothing.
-		h.env.SignalWorkflow(workflows.SignalRetry, workflows.RetrySignal{WebhookID: w.ID + 100})
+		h.env.SignalWorkflow(workflows.SignalRetry, workflows.WebhookSignal{WebhookID: w.ID + 100})
 	}, 5*time.Minute)
 	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(workflows.SignalRetry, workflows.RetrySignal{WebhookID: w.ID})
+		h.env.SignalWorkflow(workflows.SignalRetry, workflows.WebhookSignal{WebhookID: w.ID})
 	}, 10*time.Minute)
 	res := h.run(event("signal"))
 	if res.Status != workflows.StatusDelivered {
@@ -294,14 +303,14 @@ func TestRetrySignalCutsTheWaitShort(t *testing.T) {
 		t.Fatalf("waits %v, want the signal's 10m", got)
 	}
 	if len(during) != 1 || during[0].State != workflows.LoopRetrying || during[0].Attempts != 1 ||
-		during[0].MaxAttempts != 6 || during[0].NextRetryAt == nil || during[0].LastStatusCode != 503 || during[0].WebhookName != "w" {
+		during[0].LastAttempt != 6 || during[0].NextAttemptAt == nil || during[0].LastStatusCode != 503 || during[0].WebhookName != "w" {
 		t.Fatalf("query while waiting: %+v", during)
 	}
 }
 
 func TestJitterStaysInBounds(t *testing.T) {
 	h := newHarness(t)
-	r := newReceiver(t, reply{500, ""})
+	r := h.receiver(reply{500, ""})
 	w := h.hook(r, "w", func(w *webhook.Webhook) { w.JitterPercentage = 0.2; w.MaxRetries = 4 })
 	h.run(event("jitter"))
 	for i, g := range h.gaps(w.ID) {
@@ -315,7 +324,7 @@ func TestJitterStaysInBounds(t *testing.T) {
 
 func TestDeletedWebhookStopsItsDelivery(t *testing.T) {
 	h := newHarness(t)
-	r := newReceiver(t, reply{503, ""})
+	r := h.receiver(reply{503, ""})
 	w := h.hook(r, "w", nil)
 	h.env.RegisterDelayedCallback(func() {
 		if err := h.store.DeleteWebhook(context.Background(), w.ID); err != nil {

@@ -1,7 +1,8 @@
 // Package workflows holds Herald's deterministic Temporal code: the event
-// workflow that fans an event out to its subscribers, the names of its
-// signals, queries and activities, and the types they exchange. It never
-// does I/O itself; every side effect is an activity.
+// workflow that fans an event out to its subscribers, the maintenance
+// workflow, the names of their signals, queries and activities, and the
+// types they exchange. It never does I/O itself; every side effect is an
+// activity.
 package workflows
 
 import (
@@ -26,26 +27,36 @@ func EventWorkflowID(eventID string) string { return "event/" + eventID }
 
 // Signal and query names, usable from the Temporal CLI:
 //
-//	temporal workflow signal --workflow-id event/<id> --name retry --input '{"webhook_id": 3}'
+//	temporal workflow signal --workflow-id event/<id> --name retry  --input '{"webhook_id": 3}'
+//	temporal workflow signal --workflow-id event/<id> --name resume --input '{"webhook_id": 3}'
 //	temporal workflow query  --workflow-id event/<id> --type deliveries
 const (
-	// SignalRetry makes a delivery that waits for its next attempt go now.
-	// Its argument is a RetrySignal.
+	// SignalRetry makes a delivery waiting for its next attempt go now, and
+	// starts a delivery that failed for good over with a fresh retry
+	// schedule. Its argument is a WebhookSignal; webhook_id 0 means all.
 	SignalRetry = "retry"
+	// SignalResume releases deliveries held while their webhook was paused
+	// or inactive, once it is active again. Its argument is a WebhookSignal.
+	SignalResume = "resume"
 	// QueryDeliveries returns []DeliveryState, one per subscriber.
 	QueryDeliveries = "deliveries"
 )
 
 // Activity names, as registered by the worker.
 const (
-	ActivityStartEvent  = "StartEvent"
-	ActivityAttempt     = "Attempt"
-	ActivityFinishEvent = "FinishEvent"
+	ActivityStartEvent     = "StartEvent"
+	ActivityLoadSubscriber = "LoadSubscriber"
+	ActivityAttempt        = "Attempt"
+	ActivityFinishEvent    = "FinishEvent"
 )
 
 // ErrWebhookGone is the application error type an attempt fails with when its
 // webhook was deleted: the delivery stops, since there is nowhere to send.
 const ErrWebhookGone = "WebhookGone"
+
+// HoldPoll is how often a delivery held by a paused webhook looks again, in
+// case the resume signal was missed.
+const HoldPoll = time.Hour
 
 // Custom search attributes, so the Temporal UI can filter events, e.g.
 // HeraldEventType = "compliance.alert" AND HeraldStatus = "retrying".
@@ -66,27 +77,67 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 	}
 }
 
+// StartAttributes are the search attributes an event workflow starts with;
+// webhookIDs may be empty when they are not known yet.
+func StartAttributes(ev *webhook.Event, webhookIDs ...int64) temporal.SearchAttributes {
+	updates := []temporal.SearchAttributeUpdate{
+		SearchEventType.ValueSet(ev.EventType),
+		SearchSource.ValueSet(ev.Source),
+		SearchStatus.ValueSet(StatusDelivering),
+	}
+	if len(webhookIDs) > 0 {
+		updates = append(updates, SearchWebhookIDs.ValueSet(idKeywords(webhookIDs)))
+	}
+	return temporal.NewSearchAttributes(updates...)
+}
+
 // Event workflow statuses, as HeraldStatus and EventResult.Status.
 const (
 	StatusDelivering    = "delivering"     // attempts under way
-	StatusRetrying      = "retrying"       // at least one delivery waits for a retry
+	StatusRetrying      = "retrying"       // a delivery waits for a retry
+	StatusRateLimited   = "rate_limited"   // a delivery waits for room under its webhook's rate limit
+	StatusPaused        = "paused"         // a delivery is held: its webhook is paused or inactive
 	StatusDelivered     = "delivered"      // every subscriber got it
 	StatusFailed        = "failed"         // no subscriber got it
 	StatusPartial       = "partial"        // some did, some did not
 	StatusNoSubscribers = "no_subscribers" // nobody subscribed to the type
 )
 
-// Subscriber is a webhook as snapshotted when its event arrived: which one,
-// and the retry schedule its delivery keeps even if the webhook changes.
+// EventInput starts an EventWorkflow. Reopened is set when a manual retry
+// starts the workflow of a finished event again: the subscribers then come
+// from the retry signals, not from a new snapshot.
+type EventInput struct {
+	Event    webhook.Event `json:"event"`
+	Reopened bool          `json:"reopened,omitempty"`
+}
+
+// Subscriber is a webhook as snapshotted when its delivery starts: which
+// one, the retry schedule the delivery keeps even if the webhook changes,
+// and the number of its first attempt (above 1 when a delivery starts over).
 type Subscriber struct {
-	WebhookID int64               `json:"webhook_id"`
-	Name      string              `json:"name"`
-	Policy    webhook.RetryPolicy `json:"policy"`
+	WebhookID    int64               `json:"webhook_id"`
+	Name         string              `json:"name"`
+	Policy       webhook.RetryPolicy `json:"policy"`
+	FirstAttempt int                 `json:"first_attempt"`
 }
 
 // StartEventResult is what the StartEvent activity returns.
 type StartEventResult struct {
 	Subscribers []Subscriber `json:"subscribers"`
+}
+
+// LoadSubscriberInput asks for one webhook of an event, to start its
+// delivery over.
+type LoadSubscriberInput struct {
+	EventID   string `json:"event_id"`
+	WebhookID int64  `json:"webhook_id"`
+}
+
+// LoadSubscriberResult is the subscriber, when the webhook exists and was
+// one of the event's subscribers.
+type LoadSubscriberResult struct {
+	Found      bool       `json:"found"`
+	Subscriber Subscriber `json:"subscriber"`
 }
 
 // AttemptInput asks for one attempt. Final says no attempt follows whatever
@@ -99,34 +150,47 @@ type AttemptInput struct {
 	RetryIn   time.Duration `json:"retry_in"`
 }
 
-// AttemptResult is one attempt's outcome. RetryIn is the wait before the
-// next attempt (the plan, stretched by Retry-After) when Status is retrying.
+// AttemptResult is one attempt's outcome. When the webhook is paused the
+// attempt is Held; when its rate limit has no room it waits until
+// RateLimitedUntil. Neither sends anything nor counts as an attempt.
+// Otherwise RetryIn is the wait before the next attempt (the plan, stretched
+// by Retry-After) when Status is retrying.
 type AttemptResult struct {
-	DeliveryID  int64                  `json:"delivery_id"`
-	Status      webhook.DeliveryStatus `json:"status"`
-	StatusCode  int                    `json:"status_code"`
-	DurationMS  float64                `json:"duration_ms"`
-	ErrorClass  webhook.ErrorClass     `json:"error_class,omitempty"`
-	Error       string                 `json:"error,omitempty"`
-	RetryIn     time.Duration          `json:"retry_in,omitempty"`
-	NextRetryAt *time.Time             `json:"next_retry_at,omitempty"`
+	Held             bool                   `json:"held,omitempty"`
+	HeldReason       string                 `json:"held_reason,omitempty"`
+	RateLimitedUntil *time.Time             `json:"rate_limited_until,omitempty"`
+	DeliveryID       int64                  `json:"delivery_id,omitempty"`
+	Status           webhook.DeliveryStatus `json:"status,omitempty"`
+	StatusCode       int                    `json:"status_code,omitempty"`
+	DurationMS       float64                `json:"duration_ms,omitempty"`
+	ErrorClass       webhook.ErrorClass     `json:"error_class,omitempty"`
+	Error            string                 `json:"error,omitempty"`
+	RetryIn          time.Duration          `json:"retry_in,omitempty"`
+	NextRetryAt      *time.Time             `json:"next_retry_at,omitempty"`
 }
 
-// RetrySignal is SignalRetry's argument. WebhookID 0 means every waiting delivery.
-type RetrySignal struct {
+// WebhookSignal is the argument of SignalRetry and SignalResume.
+type WebhookSignal struct {
 	WebhookID int64 `json:"webhook_id"`
+}
+
+// FinishEventInput names the event whose deliveries have all ended.
+type FinishEventInput struct {
+	EventID string `json:"event_id"`
 }
 
 // LoopState is where one subscriber's delivery stands.
 type LoopState string
 
 const (
-	LoopScheduled  LoopState = "scheduled"  // first attempt not started
-	LoopAttempting LoopState = "attempting" // an attempt is in flight
-	LoopRetrying   LoopState = "retrying"   // waiting for NextRetryAt
-	LoopDelivered  LoopState = "delivered"
-	LoopFailed     LoopState = "failed"
-	LoopCancelled  LoopState = "cancelled" // stopped: the webhook was deleted
+	LoopScheduled   LoopState = "scheduled"    // first attempt not started
+	LoopAttempting  LoopState = "attempting"   // an attempt is in flight
+	LoopRetrying    LoopState = "retrying"     // waiting for NextAttemptAt after a failure
+	LoopRateLimited LoopState = "rate_limited" // waiting for NextAttemptAt, when the rate limit has room
+	LoopPaused      LoopState = "paused"       // held until the webhook is active again
+	LoopDelivered   LoopState = "delivered"
+	LoopFailed      LoopState = "failed"
+	LoopCancelled   LoopState = "cancelled" // stopped: the webhook was deleted
 )
 
 func (s LoopState) done() bool {
@@ -139,19 +203,11 @@ type DeliveryState struct {
 	WebhookName    string     `json:"webhook_name"`
 	State          LoopState  `json:"state"`
 	Attempts       int        `json:"attempts"`
-	MaxAttempts    int        `json:"max_attempts"`
-	NextRetryAt    *time.Time `json:"next_retry_at"`
+	LastAttempt    int        `json:"last_attempt"` // the number of the last attempt this run will make
+	NextAttemptAt  *time.Time `json:"next_attempt_at"`
 	LastStatusCode int        `json:"last_status_code,omitempty"`
 	LastError      string     `json:"last_error,omitempty"`
 	LastDeliveryID int64      `json:"last_delivery_id,omitempty"`
-}
-
-// FinishEventInput is how an event's deliveries ended: a delivery cancelled
-// because its webhook was deleted counts as failed.
-type FinishEventInput struct {
-	EventID    string `json:"event_id"`
-	Successful int    `json:"successful"`
-	Failed     int    `json:"failed"`
 }
 
 // EventResult is EventWorkflow's result.
@@ -166,10 +222,10 @@ type EventResult struct {
 // limited in size (2 KiB by default), and a workflow over it would be refused.
 const MaxSearchWebhookIDs = 100
 
-func webhookIDKeywords(subs []Subscriber) []string {
-	out := make([]string, 0, min(len(subs), MaxSearchWebhookIDs))
-	for _, s := range subs[:min(len(subs), MaxSearchWebhookIDs)] {
-		out = append(out, strconv.FormatInt(s.WebhookID, 10))
+func idKeywords(ids []int64) []string {
+	out := make([]string, 0, min(len(ids), MaxSearchWebhookIDs))
+	for _, id := range ids[:min(len(ids), MaxSearchWebhookIDs)] {
+		out = append(out, strconv.FormatInt(id, 10))
 	}
 	return out
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/loki-interceptor/herald/activities"
 	"github.com/loki-interceptor/herald/api"
 	"github.com/loki-interceptor/herald/devserver"
 	"github.com/loki-interceptor/herald/secretbox"
@@ -28,6 +27,8 @@ type devFlags struct {
 	uiPort       int
 	namespace    string
 	insecure     bool
+	retention    int
+	breaker      breakerFlags
 	log          logFlags
 }
 
@@ -42,6 +43,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port; 0 picks a free one, -1 disables the UI")
 	fs.StringVar(&f.namespace, "namespace", "default", "Temporal namespace")
 	fs.BoolVar(&f.insecure, "allow-insecure-urls", false, "accept http:// webhook URLs to any host (localhost is always accepted in dev)")
+	fs.IntVar(&f.retention, "retention-days", workflows.DefaultRetentionDays, "days attempt rows are kept (daily rollups stay)")
+	f.breaker.register(fs)
 	f.log.register(fs, "text")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -74,7 +77,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer tc.Close()
 	// A data directory from an older Herald may lack newer attributes.
-	if err := worker.RegisterSearchAttributes(ctx, tc, f.namespace); err != nil {
+	if err := worker.Prepare(ctx, tc, f.namespace, f.retention); err != nil {
 		return err
 	}
 	st, err := store.Open(ctx, storeURL, box)
@@ -86,7 +89,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	sender := newSender()
-	w := worker.New(tc, &activities.Activities{Store: st, Sender: sender, Logger: log}, worker.Options{})
+	w := worker.New(tc, newActivities(st, tc, sender, log, f.breaker.breaker()), worker.Options{})
 	if err := w.Start(); err != nil {
 		return err
 	}
@@ -96,8 +99,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("API address: %w", err)
 	}
 	apiSrv := api.New(api.Config{
-		URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, AllowHTTP: f.insecure},
-		Logger:    log,
+		URLPolicy:     webhook.URLPolicy{AllowHTTPLoopback: true, AllowHTTP: f.insecure},
+		RetentionDays: f.retention,
+		Logger:        log,
 	}, st, tc, sender)
 
 	f.banner(stdout, time.Since(started), ln.Addr().String(), srv, dataDir)

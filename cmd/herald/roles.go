@@ -17,10 +17,12 @@ import (
 	"github.com/loki-interceptor/herald/activities"
 	"github.com/loki-interceptor/herald/api"
 	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/ingest"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/worker"
+	"github.com/loki-interceptor/herald/workflows"
 )
 
 // common are the flags every production role shares.
@@ -104,6 +106,33 @@ func (f levelFilter) WithGroup(name string) slog.Handler {
 	return levelFilter{f.Handler.WithGroup(name), f.min}
 }
 
+// breakerFlags configure the circuit breaker that pauses failing webhooks.
+type breakerFlags struct {
+	consecutive int
+	rate        float64
+	window      time.Duration
+	minAttempts int
+}
+
+func (b *breakerFlags) register(fs *flag.FlagSet) {
+	d := activities.DefaultBreaker
+	fs.IntVar(&b.consecutive, "breaker-consecutive-failures", d.Consecutive, "pause a webhook after this many deliveries in a row failed for good (0: never)")
+	fs.Float64Var(&b.rate, "breaker-failure-rate", d.FailureRate, "pause a webhook when this share of its attempts failed over --breaker-window (0: never)")
+	fs.DurationVar(&b.window, "breaker-window", d.Window, "window of --breaker-failure-rate")
+	fs.IntVar(&b.minAttempts, "breaker-min-attempts", d.MinAttempts, "attempts in the window before --breaker-failure-rate applies")
+}
+
+func (b *breakerFlags) breaker() activities.Breaker {
+	return activities.Breaker{Consecutive: b.consecutive, FailureRate: b.rate, Window: b.window, MinAttempts: b.minAttempts}
+}
+
+func newActivities(st *store.Store, tc client.Client, sender *delivery.Sender, log *slog.Logger, b activities.Breaker) *activities.Activities {
+	return &activities.Activities{
+		Store: st, Sender: sender, Logger: log, Breaker: b,
+		Publisher: &ingest.Publisher{Store: st, Temporal: tc, Logger: log},
+	}
+}
+
 func newSender() *delivery.Sender {
 	return delivery.NewSender(delivery.Options{UserAgent: "Herald-Webhooks/" + version})
 }
@@ -159,6 +188,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	listen := fs.String("listen", ":8080", "address to serve the API on")
 	insecure := fs.Bool("allow-insecure-urls", false, "accept http:// webhook URLs (otherwise https:// only)")
 	maxPayload := fs.Int("max-payload-bytes", api.DefaultMaxPayloadBytes, "largest event payload accepted")
+	retention := fs.Int("retention-days", workflows.DefaultRetentionDays, "days workers keep attempt rows (analytics beyond come from daily rollups)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -174,6 +204,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	srv := api.New(api.Config{
 		URLPolicy:       webhook.URLPolicy{AllowHTTP: *insecure},
 		MaxPayloadBytes: *maxPayload,
+		RetentionDays:   *retention,
 		Logger:          k.log,
 	}, k.store, k.temporal, newSender())
 	k.log.Info("API listening", "address", ln.Addr().String(), "temporal", c.temporalAddress, "namespace", c.namespace)
@@ -185,6 +216,8 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	var c common
 	c.register(fs)
 	concurrency := fs.Int("max-concurrent-attempts", 200, "attempts in flight at once on this worker")
+	var b breakerFlags
+	b.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -193,8 +226,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer k.close()
-	acts := &activities.Activities{Store: k.store, Sender: newSender(), Logger: k.log}
-	w := worker.New(k.temporal, acts, worker.Options{MaxConcurrentActivities: *concurrency})
+	w := worker.New(k.temporal, newActivities(k.store, k.temporal, newSender(), k.log, b.breaker()), worker.Options{MaxConcurrentActivities: *concurrency})
 	if err := w.Start(); err != nil {
 		return err
 	}
@@ -209,7 +241,8 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("migrate", stderr)
 	var c common
 	c.register(fs)
-	skipTemporal := fs.Bool("skip-temporal", false, "do not register search attributes on the Temporal namespace")
+	skipTemporal := fs.Bool("skip-temporal", false, "do not prepare the Temporal namespace (search attributes, maintenance schedule)")
+	retention := fs.Int("retention-days", workflows.DefaultRetentionDays, "days attempt rows are kept before the maintenance schedule deletes them (daily rollups stay)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -239,9 +272,9 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer tc.Close()
-	if err := worker.RegisterSearchAttributes(ctx, tc, c.namespace); err != nil {
+	if err := worker.Prepare(ctx, tc, c.namespace, *retention); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "temporal: search attributes registered on namespace %s\n", c.namespace)
+	fmt.Fprintf(stdout, "temporal: search attributes and maintenance schedule ready on namespace %s\n", c.namespace)
 	return nil
 }

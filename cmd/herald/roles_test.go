@@ -55,7 +55,7 @@ func TestProductionRoles(t *testing.T) {
 	if err := run(context.Background(), []string{"migrate"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "database: 1 migration(s) applied [1]") || !strings.Contains(out.String(), "search attributes registered on namespace herald-prod") {
+	if !strings.Contains(out.String(), "database: 2 migration(s) applied [1 2]") || !strings.Contains(out.String(), "search attributes and maintenance schedule ready on namespace herald-prod") {
 		t.Fatalf("migrate said:\n%s", out.String())
 	}
 	tc, err := client.Dial(client.Options{HostPort: temporalAddr, Namespace: namespace})

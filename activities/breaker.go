@@ -1,0 +1,82 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// checkBreaker pauses a webhook whose receiver answered 410 Gone, or whose
+// deliveries keep failing, and announces it with a system.error event.
+func (a *Activities) checkBreaker(ctx context.Context, w *webhook.Webhook, d *webhook.Delivery) error {
+	reason, err := a.tripReason(ctx, w, d)
+	if reason == "" || err != nil {
+		return err
+	}
+	// Announce first, under an id fixed by the attempt that tripped: if the
+	// pause below fails, the retried activity announces the same event again,
+	// which is accepted once.
+	if a.Publisher != nil {
+		// A conflict means this pause was announced already, with the
+		// webhook's details as they were then.
+		if _, _, err := a.Publisher.Publish(ctx, pausedEvent(w, d, reason)); err != nil && webhook.ErrorCode(err) != webhook.EConflict {
+			return err
+		}
+	}
+	paused, err := a.Store.PauseWebhook(ctx, w.ID, reason)
+	if paused {
+		a.Logger.WarnContext(ctx, "webhook paused", "webhook_id", w.ID, "reason", reason)
+	}
+	return err
+}
+
+func (a *Activities) tripReason(ctx context.Context, w *webhook.Webhook, d *webhook.Delivery) (string, error) {
+	if d.ResponseStatusCode != nil && *d.ResponseStatusCode == 410 {
+		return "the receiver answered 410 Gone", nil
+	}
+	b := a.Breaker
+	if b.Consecutive > 0 && d.Status == webhook.DeliveryFailed {
+		current, err := a.Store.GetWebhook(ctx, w.ID)
+		if err != nil {
+			return "", err
+		}
+		if current.ConsecutiveFailures >= b.Consecutive {
+			return fmt.Sprintf("%d deliveries in a row failed", current.ConsecutiveFailures), nil
+		}
+	}
+	if b.FailureRate > 0 && b.Window > 0 {
+		attempts, failed, err := a.Store.AttemptCounts(ctx, w.ID, a.now().Add(-b.Window))
+		if err != nil {
+			return "", err
+		}
+		if attempts >= b.MinAttempts && attempts > 0 && float64(failed)/float64(attempts) >= b.FailureRate {
+			return fmt.Sprintf("%d of %d attempts in the last %v failed", failed, attempts, b.Window), nil
+		}
+	}
+	return "", nil
+}
+
+// pausedEvent is the system.error event that tells subscribers (Slack, email,
+// …) a webhook was paused.
+func pausedEvent(w *webhook.Webhook, d *webhook.Delivery, reason string) *webhook.Event {
+	payload, _ := json.Marshal(webhook.SystemErrorEvent{
+		ErrorCode: "WEBHOOK_PAUSED",
+		Component: "herald",
+		Severity:  "high",
+		Message:   fmt.Sprintf("Webhook %d (%s) was paused: %s. Deliveries to it wait until it is active again.", w.ID, w.Name, reason),
+		Details: map[string]any{
+			"webhook_id": w.ID, "webhook_name": w.Name, "url": w.URL, "reason": reason,
+			"delivery_id": d.ID, "event_id": d.EventID,
+		},
+	})
+	return &webhook.Event{
+		EventID:   fmt.Sprintf("herald-webhook-%d-paused-%d", w.ID, d.ID),
+		EventType: webhook.SystemError,
+		Source:    "herald",
+		SourceID:  fmt.Sprintf("webhook/%d", w.ID),
+		Payload:   payload,
+		CreatedAt: d.CreatedAt,
+	}
+}

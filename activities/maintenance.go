@@ -1,0 +1,20 @@
+package activities
+
+import (
+	"context"
+	"time"
+)
+
+// RollupDay writes the daily analytics rows of the UTC day starting at day.
+func (a *Activities) RollupDay(ctx context.Context, day time.Time) (int, error) {
+	return a.Store.RollupDay(ctx, day)
+}
+
+// DeleteOldAttempts removes attempt rows created before a time.
+func (a *Activities) DeleteOldAttempts(ctx context.Context, before time.Time) (int64, error) {
+	n, err := a.Store.DeleteAttemptsBefore(ctx, before)
+	if err == nil {
+		a.Logger.InfoContext(ctx, "old attempts deleted", "before", before, "rows", n)
+	}
+	return n, err
+}

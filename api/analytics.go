@@ -1,0 +1,104 @@
+package api
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+const maxPeriodDays = 366
+
+func (s *Server) periodDays(c *fiber.Ctx) (int, error) {
+	days := 7
+	if raw := c.Query("period_days"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxPeriodDays {
+			return 0, webhook.Errorf(webhook.EInvalid, "period_days must be an integer from 1 to %d", maxPeriodDays)
+		}
+		days = n
+	}
+	return days, nil
+}
+
+// rawFrom is where attempt rows begin: before it, only the daily rollup is
+// left.
+func (s *Server) rawFrom(now time.Time) time.Time {
+	return now.UTC().Truncate(24*time.Hour).AddDate(0, 0, -s.cfg.RetentionDays)
+}
+
+type webhookAnalytics struct {
+	WebhookID  int64 `json:"webhook_id"`
+	PeriodDays int   `json:"period_days"`
+	store.Stats
+}
+
+// webhookAnalytics answers the guide's analytics for one webhook over the
+// last period_days days (from the attempts, and the daily rollup for days
+// beyond their retention).
+func (s *Server) webhookAnalytics(c *fiber.Ctx) error {
+	w, err := s.webhookFromPath(c)
+	if err != nil {
+		return err
+	}
+	days, err := s.periodDays(c)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	st, err := s.store.PeriodStats(c.UserContext(), store.StatsFilter{WebhookID: w.ID, From: now.AddDate(0, 0, -days), To: now.Add(time.Second)}, s.rawFrom(now))
+	if err != nil {
+		return err
+	}
+	return c.JSON(webhookAnalytics{WebhookID: w.ID, PeriodDays: days, Stats: st})
+}
+
+type webhookFigures struct {
+	WebhookID int64  `json:"webhook_id"`
+	Name      string `json:"name"`
+	Status    string `json:"status"`
+	store.Stats
+}
+
+// analytics answers the figures across all webhooks, per event type and per
+// webhook; event_type narrows everything to one type.
+func (s *Server) analytics(c *fiber.Ctx) error {
+	days, err := s.periodDays(c)
+	if err != nil {
+		return err
+	}
+	typ := c.Query("event_type")
+	if _, ok := webhook.LookupEventType(typ); typ != "" && !ok {
+		return webhook.Errorf(webhook.EInvalid, "unknown event_type %q", typ)
+	}
+	ctx, now := c.UserContext(), s.cfg.Now()
+	f := store.StatsFilter{EventType: typ, From: now.AddDate(0, 0, -days), To: now.Add(time.Second)}
+	overall, err := s.store.PeriodStats(ctx, f, s.rawFrom(now))
+	if err != nil {
+		return err
+	}
+	byType, err := s.store.StatsByEventType(ctx, f)
+	if err != nil {
+		return err
+	}
+	hooks, _, err := s.store.ListWebhooks(ctx, store.WebhookFilter{Page: store.Page{Limit: store.MaxLimit}})
+	if err != nil {
+		return err
+	}
+	byWebhook := make([]webhookFigures, 0, len(hooks))
+	for _, w := range hooks {
+		wf := f
+		wf.WebhookID = w.ID
+		st, err := s.store.PeriodStats(ctx, wf, s.rawFrom(now))
+		if err != nil {
+			return err
+		}
+		if st.TotalAttempts > 0 {
+			byWebhook = append(byWebhook, webhookFigures{WebhookID: w.ID, Name: w.Name, Status: string(w.Status), Stats: st})
+		}
+	}
+	return c.JSON(fiber.Map{"period_days": days, "event_type": typ, "overall": overall, "by_event_type": byType, "by_webhook": byWebhook})
+}

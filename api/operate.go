@@ -1,0 +1,191 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/workflows"
+)
+
+// retryAnswer says what a retry did and where the delivery stands now.
+type retryAnswer struct {
+	EventID   string                   `json:"event_id"`
+	WebhookID int64                    `json:"webhook_id"`
+	Action    string                   `json:"action"` // "signalled" (its workflow runs) or "reopened" (it had closed)
+	State     *workflows.DeliveryState `json:"state"`
+}
+
+// retryDelivery retries one delivery. A delivery waiting for its next
+// attempt goes now; one that failed for good starts over with the webhook's
+// retry schedule, in its event's workflow, reopened with signal-with-start
+// if it had closed. Both are the retry signal, as from the Temporal CLI.
+func (s *Server) retryDelivery(c *fiber.Ctx) error {
+	w, err := s.webhookFromPath(c)
+	if err != nil {
+		return err
+	}
+	did, err := pathID(c, "delivery_id", "delivery")
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	d, err := s.store.GetDelivery(ctx, w.ID, did)
+	if err != nil {
+		return err
+	}
+	if d.IsTest {
+		return webhook.Errorf(webhook.EConflict, "delivery %d is a test delivery; send another test instead", did)
+	}
+	if w.Status != webhook.StatusActive {
+		return webhook.Errorf(webhook.EConflict, "webhook %d is %s; set it active first (its held deliveries then go by themselves)", w.ID, w.Status)
+	}
+	latest, err := s.latestAttempt(ctx, d.EventID, w.ID)
+	if err != nil {
+		return err
+	}
+	if latest.Status == webhook.DeliveryDelivered {
+		return webhook.Errorf(webhook.EConflict, "event %s was already delivered to webhook %d (delivery %d)", d.EventID, w.ID, latest.ID)
+	}
+	ev, err := s.store.GetEvent(ctx, d.EventID)
+	if err != nil {
+		return err
+	}
+	before, _ := s.liveState(ctx, ev.EventID, w.ID)
+	reopened, err := s.redeliver(ctx, ev, w.ID)
+	if err != nil {
+		return err
+	}
+	ans := retryAnswer{EventID: ev.EventID, WebhookID: w.ID, Action: map[bool]string{true: "reopened", false: "signalled"}[reopened]}
+	ans.State = s.stateAfter(ctx, ev.EventID, w.ID, before)
+	return c.Status(fiber.StatusAccepted).JSON(ans)
+}
+
+func (s *Server) latestAttempt(ctx context.Context, eventID string, webhookID int64) (*webhook.Delivery, error) {
+	ds, err := s.store.LatestAttempts(ctx, eventID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		if d.WebhookID == webhookID {
+			return d, nil
+		}
+	}
+	return nil, webhook.Errorf(webhook.ENotFound, "event %s has no attempt to webhook %d", eventID, webhookID)
+}
+
+// redeliver sends the retry signal for one webhook to an event's workflow,
+// starting a new run of it when it has closed. It reports whether it did.
+func (s *Server) redeliver(ctx context.Context, ev *webhook.Event, webhookID int64) (bool, error) {
+	id := workflows.EventWorkflowID(ev.EventID)
+	running := false
+	if desc, err := s.temporal.DescribeWorkflowExecution(ctx, id, ""); err == nil {
+		running = desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING
+	}
+	_, err := s.temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalRetry, workflows.WebhookSignal{WebhookID: webhookID},
+		client.StartWorkflowOptions{
+			ID:                    id,
+			TaskQueue:             workflows.TaskQueue,
+			WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+			TypedSearchAttributes: workflows.StartAttributes(ev, webhookID),
+		}, workflows.EventWorkflowName, workflows.EventInput{Event: *ev, Reopened: true})
+	if err != nil {
+		return false, unavailable("cannot signal the event's workflow", err)
+	}
+	return !running, nil
+}
+
+// stateAfter reads the delivery's state once the signal has been taken in,
+// waiting briefly for it to change from what it was.
+func (s *Server) stateAfter(ctx context.Context, eventID string, webhookID int64, before *workflows.DeliveryState) *workflows.DeliveryState {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		st, _ := s.liveState(ctx, eventID, webhookID)
+		if time.Now().After(deadline) || (st != nil && (before == nil || st.State != before.State || st.Attempts != before.Attempts)) {
+			return st
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// retryFailed retries every delivery of a webhook that failed for good in
+// the window. Deliveries already started over are no longer failed, so a
+// repeated call while they run retries nothing twice.
+func (s *Server) retryFailed(c *fiber.Ctx) error {
+	w, err := s.webhookFromPath(c)
+	if err != nil {
+		return err
+	}
+	hours := 24
+	if raw := c.Query("max_age_hours"); raw != "" {
+		hours, err = strconv.Atoi(raw)
+		if err != nil || hours < 1 || hours > 24*90 {
+			return webhook.Errorf(webhook.EInvalid, "max_age_hours must be an integer from 1 to 2160")
+		}
+	}
+	if w.Status != webhook.StatusActive {
+		return webhook.Errorf(webhook.EConflict, "webhook %d is %s; set it active first", w.ID, w.Status)
+	}
+	ctx := c.UserContext()
+	ids, err := s.store.FailedEvents(ctx, w.ID, s.cfg.Now().Add(-time.Duration(hours)*time.Hour))
+	if err != nil {
+		return err
+	}
+	retried := 0
+	for _, id := range ids {
+		ev, err := s.store.GetEvent(ctx, id)
+		if err != nil {
+			return err
+		}
+		if _, err := s.redeliver(ctx, ev, w.ID); err != nil {
+			return err
+		}
+		retried++
+	}
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"retried": retried, "webhook_id": w.ID, "max_age_hours": hours})
+}
+
+// releaseHeld signals every running event workflow that delivers to the
+// webhook to resume, oldest event first, so held deliveries go in the order
+// their events arrived. Deliveries the signal misses look again within
+// workflows.HoldPoll by themselves.
+func (s *Server) releaseHeld(ctx context.Context, webhookID int64) (int, error) {
+	query := fmt.Sprintf(`%s = '%d' AND ExecutionStatus = 'Running'`, workflows.SearchWebhookIDs.GetName(), webhookID)
+	type run struct {
+		id    string
+		start time.Time
+	}
+	var runs []run
+	var token []byte
+	for {
+		resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range resp.GetExecutions() {
+			runs = append(runs, run{e.GetExecution().GetWorkflowId(), e.GetStartTime().AsTime()})
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].start.Before(runs[j].start) })
+	for _, r := range runs {
+		err := s.temporal.SignalWorkflow(ctx, r.id, "", workflows.SignalResume, workflows.WebhookSignal{WebhookID: webhookID})
+		var done *serviceerror.NotFound
+		if err != nil && !errors.As(err, &done) { // a run that ended meanwhile holds nothing
+			return 0, err
+		}
+	}
+	return len(runs), nil
+}

@@ -1,0 +1,189 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/workflows"
+)
+
+// timelineEntry is one step of an event's delivery, read from its workflow
+// history: what happened, when, to which webhook.
+type timelineEntry struct {
+	Time       time.Time  `json:"time"`
+	Kind       string     `json:"kind"`
+	WebhookID  int64      `json:"webhook_id,omitempty"`
+	Attempt    int        `json:"attempt,omitempty"`
+	Status     string     `json:"status,omitempty"`
+	StatusCode int        `json:"status_code,omitempty"`
+	Until      *time.Time `json:"until,omitempty"`
+	Detail     string     `json:"detail,omitempty"`
+	RunID      string     `json:"run_id"`
+}
+
+// eventTimeline answers the event's delivery timeline from Temporal: every
+// attempt, wait, signal, hold and rate-limit pause, across every run of its
+// workflow (a manual retry of a finished event starts a new run).
+func (s *Server) eventTimeline(c *fiber.Ctx) error {
+	id := c.Params("event_id")
+	if !webhook.ValidEventID(id) {
+		return webhook.Errorf(webhook.ENotFound, "event %q not found", id)
+	}
+	ctx := c.UserContext()
+	if _, err := s.store.GetEvent(ctx, id); err != nil {
+		return err
+	}
+	runs, err := s.runsOf(ctx, workflows.EventWorkflowID(id))
+	if err != nil {
+		return unavailable("cannot read the event's history from Temporal", err)
+	}
+	entries := []timelineEntry{}
+	for _, run := range runs {
+		es, err := s.runTimeline(ctx, workflows.EventWorkflowID(id), run)
+		if err != nil {
+			return unavailable("cannot read the event's history from Temporal", err)
+		}
+		entries = append(entries, es...)
+	}
+	return c.JSON(fiber.Map{"event_id": id, "workflow_id": workflows.EventWorkflowID(id), "timeline": entries})
+}
+
+// runsOf lists a workflow's runs, oldest first.
+func (s *Server) runsOf(ctx context.Context, workflowID string) ([]string, error) {
+	resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("WorkflowId = '%s'", workflowID),
+	})
+	if err != nil {
+		return nil, err
+	}
+	execs := resp.GetExecutions()
+	sort.Slice(execs, func(i, j int) bool { return execs[i].GetStartTime().AsTime().Before(execs[j].GetStartTime().AsTime()) })
+	runs := make([]string, len(execs))
+	for i, e := range execs {
+		runs[i] = e.GetExecution().GetRunId()
+	}
+	if len(runs) == 0 {
+		// Visibility lags a just-started workflow; its latest run still reads.
+		runs = []string{""}
+	}
+	return runs, nil
+}
+
+type scheduled struct {
+	activity string
+	attempt  workflows.AttemptInput
+}
+
+func (s *Server) runTimeline(ctx context.Context, workflowID, runID string) ([]timelineEntry, error) {
+	it := s.temporal.GetWorkflowHistory(ctx, workflowID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	dc := converter.GetDefaultDataConverter()
+	activities := map[int64]scheduled{}
+	var out []timelineEntry
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return nil, err
+		}
+		at := ev.GetEventTime().AsTime()
+		e := timelineEntry{Time: at, RunID: runID}
+		switch ev.GetEventType() {
+		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+			e.RunID = ev.GetWorkflowExecutionStartedEventAttributes().GetOriginalExecutionRunId()
+			e.Kind, e.Detail = "accepted", "event workflow started"
+			var in workflows.EventInput
+			if fromPayloads(dc, ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in) && in.Reopened {
+				e.Kind, e.Detail = "reopened", "a manual retry reopened the event"
+			}
+			runID = e.RunID
+		case enums.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			a := ev.GetActivityTaskScheduledEventAttributes()
+			sch := scheduled{activity: a.GetActivityType().GetName()}
+			fromPayloads(dc, a.GetInput(), &sch.attempt)
+			activities[ev.GetEventId()] = sch
+			continue
+		case enums.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			a := ev.GetActivityTaskCompletedEventAttributes()
+			if !describeCompletion(dc, activities[a.GetScheduledEventId()], a.GetResult(), &e) {
+				continue
+			}
+		case enums.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+			a := ev.GetActivityTaskFailedEventAttributes()
+			sch := activities[a.GetScheduledEventId()]
+			e.Kind, e.WebhookID, e.Attempt, e.Detail = "activity_failed", sch.attempt.WebhookID, sch.attempt.Attempt, sch.activity+": "+a.GetFailure().GetMessage()
+		case enums.EVENT_TYPE_TIMER_STARTED:
+			d := ev.GetTimerStartedEventAttributes().GetStartToFireTimeout().AsDuration()
+			until := at.Add(d)
+			e.Kind, e.Until, e.Detail = "wait", &until, summary(dc, ev.GetUserMetadata().GetSummary())
+		case enums.EVENT_TYPE_TIMER_FIRED:
+			e.Kind = "wait_over"
+		case enums.EVENT_TYPE_TIMER_CANCELED:
+			e.Kind, e.Detail = "wait_cut_short", "a signal ended the wait early"
+		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+			a := ev.GetWorkflowExecutionSignaledEventAttributes()
+			var sig workflows.WebhookSignal
+			fromPayloads(dc, a.GetInput(), &sig)
+			e.Kind, e.WebhookID, e.Detail = "signal", sig.WebhookID, a.GetSignalName()
+		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+			var res workflows.EventResult
+			fromPayloads(dc, ev.GetWorkflowExecutionCompletedEventAttributes().GetResult(), &res)
+			e.Kind, e.Status = "finished", res.Status
+		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enums.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enums.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+			e.Kind, e.Detail = "ended", ev.GetEventType().String()
+		default:
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// describeCompletion fills an entry for an activity that completed; it
+// reports false for those not worth a line.
+func describeCompletion(dc converter.DataConverter, sch scheduled, result *commonpb.Payloads, e *timelineEntry) bool {
+	switch sch.activity {
+	case workflows.ActivityStartEvent:
+		var r workflows.StartEventResult
+		fromPayloads(dc, result, &r)
+		e.Kind, e.Detail = "subscribers", fmt.Sprintf("%d subscribed webhook(s)", len(r.Subscribers))
+		return true
+	case workflows.ActivityAttempt:
+		var r workflows.AttemptResult
+		fromPayloads(dc, result, &r)
+		e.WebhookID, e.Attempt = sch.attempt.WebhookID, sch.attempt.Attempt
+		switch {
+		case r.Held:
+			e.Kind, e.Detail = "held", r.HeldReason
+		case r.RateLimitedUntil != nil:
+			e.Kind, e.Until, e.Detail = "rate_limited", r.RateLimitedUntil, "rate limit full; waiting for the next window"
+		default:
+			e.Kind, e.Status, e.StatusCode, e.Until, e.Detail = "attempt", string(r.Status), r.StatusCode, r.NextRetryAt, r.Error
+		}
+		return true
+	case workflows.ActivityFinishEvent:
+		e.Kind = "recorded"
+		e.Detail = "every delivery ended; counters recorded"
+		return true
+	}
+	return false
+}
+
+func fromPayloads(dc converter.DataConverter, p *commonpb.Payloads, v any) bool {
+	return p != nil && dc.FromPayloads(p, v) == nil
+}
+
+func summary(dc converter.DataConverter, p *commonpb.Payload) string {
+	var s string
+	if p != nil {
+		_ = dc.FromPayload(p, &s)
+	}
+	return s
+}

@@ -1,0 +1,251 @@
+package store
+
+import (
+	"context"
+	"math"
+	"strings"
+	"time"
+)
+
+// Stats are delivery figures over a period. A delivery is one event to one
+// webhook; an attempt is one request. Response times are over the attempts
+// that got an answer or timed out (they have a duration).
+type Stats struct {
+	TotalEvents          int     `json:"total_events" db:"total_events"` // deliveries attempted
+	SuccessfulDeliveries int     `json:"successful_deliveries" db:"successful"`
+	FailedDeliveries     int     `json:"failed_deliveries" db:"failed"`
+	SuccessRate          float64 `json:"success_rate" db:"success_rate"`
+	AvgResponseTimeMS    float64 `json:"avg_response_time_ms" db:"avg_ms"`
+	MinResponseTimeMS    float64 `json:"min_response_time_ms" db:"min_ms"`
+	MaxResponseTimeMS    float64 `json:"max_response_time_ms" db:"max_ms"`
+	P95ResponseTimeMS    float64 `json:"p95_response_time_ms" db:"p95_response_time_ms"`
+	TotalAttempts        int     `json:"total_attempts" db:"attempts"`
+	RetryCount           int     `json:"retry_count" db:"retries"`
+	HTTP4xxErrors        int     `json:"http_4xx_errors" db:"h4xx"`
+	HTTP5xxErrors        int     `json:"http_5xx_errors" db:"h5xx"`
+	TimeoutErrors        int     `json:"timeout_errors" db:"timeouts"`
+	NetworkErrors        int     `json:"network_errors" db:"network"`
+}
+
+// StatsFilter selects the attempts Stats are over.
+type StatsFilter struct {
+	WebhookID int64  // 0: every webhook
+	EventType string // "": every type
+	From, To  time.Time
+}
+
+func (f StatsFilter) where() (string, []any) {
+	w := []string{"is_test = FALSE", "created_at >= ?", "created_at < ?"}
+	args := []any{f.From.UTC(), f.To.UTC()}
+	if f.WebhookID != 0 {
+		w, args = append(w, "webhook_id = ?"), append(args, f.WebhookID)
+	}
+	if f.EventType != "" {
+		w, args = append(w, "event_type = ?"), append(args, f.EventType)
+	}
+	return " WHERE " + strings.Join(w, " AND "), args
+}
+
+// Stats computes figures from the attempt rows. The 95th percentile is the
+// nearest-rank one over the period's attempts, the same on both dialects.
+func (s *Store) Stats(ctx context.Context, f StatsFilter) (Stats, error) {
+	where, args := f.where()
+	row := struct {
+		Stats
+		Timed int `db:"timed"`
+	}{}
+	pair := "event_id || ':' || webhook_id"
+	err := s.db.GetContext(ctx, &row, s.db.Rebind(`SELECT
+		COUNT(*) AS attempts,
+		COUNT(DISTINCT `+pair+`) AS total_events,
+		COUNT(DISTINCT CASE WHEN status = 'delivered' THEN `+pair+` END) AS successful,
+		COALESCE(SUM(CASE WHEN attempt_number > 1 THEN 1 ELSE 0 END), 0) AS retries,
+		COUNT(duration_ms) AS timed,
+		COALESCE(AVG(duration_ms), 0) AS avg_ms,
+		COALESCE(MIN(duration_ms), 0) AS min_ms,
+		COALESCE(MAX(duration_ms), 0) AS max_ms,
+		COALESCE(SUM(CASE WHEN response_status_code BETWEEN 400 AND 499 THEN 1 ELSE 0 END), 0) AS h4xx,
+		COALESCE(SUM(CASE WHEN response_status_code BETWEEN 500 AND 599 THEN 1 ELSE 0 END), 0) AS h5xx,
+		COALESCE(SUM(CASE WHEN error_class = 'timeout' THEN 1 ELSE 0 END), 0) AS timeouts,
+		COALESCE(SUM(CASE WHEN error_class IN ('connection', 'dns', 'tls') THEN 1 ELSE 0 END), 0) AS network
+		FROM deliveries`+where), args...)
+	if err != nil {
+		return Stats{}, err
+	}
+	st := row.Stats
+	err = s.db.GetContext(ctx, &st.FailedDeliveries, s.db.Rebind(`SELECT COUNT(*) FROM deliveries d`+where+`
+		AND status = 'failed' AND attempt_number = (SELECT MAX(x.attempt_number) FROM deliveries x
+		WHERE x.event_id = d.event_id AND x.webhook_id = d.webhook_id)`), args...)
+	if err != nil {
+		return Stats{}, err
+	}
+	if row.Timed > 0 {
+		k := int(math.Ceil(0.95*float64(row.Timed))) - 1
+		err = s.db.GetContext(ctx, &st.P95ResponseTimeMS, s.db.Rebind(`SELECT duration_ms FROM deliveries`+where+`
+			AND duration_ms IS NOT NULL ORDER BY duration_ms LIMIT 1 OFFSET ?`), append(args, k)...)
+		if err != nil {
+			return Stats{}, err
+		}
+	}
+	st.finish()
+	return st, nil
+}
+
+// finish derives the rate and rounds what both dialects compute slightly
+// differently.
+func (st *Stats) finish() {
+	if st.TotalEvents > 0 {
+		st.SuccessRate = round2(100 * float64(st.SuccessfulDeliveries) / float64(st.TotalEvents))
+	}
+	st.AvgResponseTimeMS = round2(st.AvgResponseTimeMS)
+	st.MinResponseTimeMS = round2(st.MinResponseTimeMS)
+	st.MaxResponseTimeMS = round2(st.MaxResponseTimeMS)
+	st.P95ResponseTimeMS = round2(st.P95ResponseTimeMS)
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// DailyStats is one row of the daily rollup.
+type DailyStats struct {
+	WebhookID  int64     `json:"webhook_id" db:"webhook_id"`
+	PeriodDate time.Time `json:"period_date" db:"period_date"`
+	Stats
+}
+
+const day = 24 * time.Hour
+
+// RollupDay writes the webhook_analytics row of every webhook with attempts
+// on the UTC day that holds t. Rerunning it rewrites the same rows with the
+// same figures. It returns how many rows it wrote.
+func (s *Store) RollupDay(ctx context.Context, t time.Time) (int, error) {
+	from := t.UTC().Truncate(day)
+	var ids []int64
+	err := s.db.SelectContext(ctx, &ids, s.db.Rebind(`SELECT DISTINCT webhook_id FROM deliveries
+		WHERE is_test = FALSE AND created_at >= ? AND created_at < ? ORDER BY webhook_id`), from, from.Add(day))
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		st, err := s.Stats(ctx, StatsFilter{WebhookID: id, From: from, To: from.Add(day)})
+		if err != nil {
+			return 0, err
+		}
+		_, err = s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO webhook_analytics (webhook_id, period_date,
+			total_events, successful_deliveries, failed_deliveries, retry_count, avg_response_time_ms,
+			min_response_time_ms, max_response_time_ms, p95_response_time_ms, http_4xx_errors, http_5xx_errors,
+			timeout_errors, network_errors, success_rate, total_attempts, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (webhook_id, period_date) DO UPDATE SET total_events = excluded.total_events,
+			successful_deliveries = excluded.successful_deliveries, failed_deliveries = excluded.failed_deliveries,
+			retry_count = excluded.retry_count, avg_response_time_ms = excluded.avg_response_time_ms,
+			min_response_time_ms = excluded.min_response_time_ms, max_response_time_ms = excluded.max_response_time_ms,
+			p95_response_time_ms = excluded.p95_response_time_ms, http_4xx_errors = excluded.http_4xx_errors,
+			http_5xx_errors = excluded.http_5xx_errors, timeout_errors = excluded.timeout_errors,
+			network_errors = excluded.network_errors, success_rate = excluded.success_rate,
+			total_attempts = excluded.total_attempts`),
+			id, from, st.TotalEvents, st.SuccessfulDeliveries, st.FailedDeliveries, st.RetryCount,
+			st.AvgResponseTimeMS, st.MinResponseTimeMS, st.MaxResponseTimeMS, st.P95ResponseTimeMS,
+			st.HTTP4xxErrors, st.HTTP5xxErrors, st.TimeoutErrors, st.NetworkErrors, st.SuccessRate,
+			st.TotalAttempts, s.now())
+		if err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}
+
+// Rollups returns the daily rows of a webhook (0: all webhooks) for the
+// days starting in [from, to), oldest first.
+func (s *Store) Rollups(ctx context.Context, webhookID int64, from, to time.Time) ([]DailyStats, error) {
+	where, args := ` WHERE period_date >= ? AND period_date < ?`, []any{from.UTC().Truncate(day), to.UTC()}
+	if webhookID != 0 {
+		where, args = where+` AND webhook_id = ?`, append(args, webhookID)
+	}
+	var rows []DailyStats
+	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT webhook_id, period_date,
+		total_events, successful_deliveries AS successful, failed_deliveries AS failed, retry_count AS retries,
+		avg_response_time_ms AS avg_ms, min_response_time_ms AS min_ms, max_response_time_ms AS max_ms,
+		p95_response_time_ms, http_4xx_errors AS h4xx, http_5xx_errors AS h5xx, timeout_errors AS timeouts,
+		network_errors AS network, success_rate, total_attempts AS attempts
+		FROM webhook_analytics`+where+` ORDER BY period_date, webhook_id`), args...)
+	for i := range rows {
+		rows[i].PeriodDate = rows[i].PeriodDate.UTC()
+	}
+	return rows, err
+}
+
+// PeriodStats are a webhook's (0: all webhooks') figures over [f.From,
+// f.To): from attempt rows where they are kept (from rawFrom on), and from
+// the daily rollup for the whole days before. The percentile of a merged
+// period is the highest daily one: an upper bound.
+func (s *Store) PeriodStats(ctx context.Context, f StatsFilter, rawFrom time.Time) (Stats, error) {
+	rawFrom = rawFrom.UTC().Truncate(day)
+	if !f.From.Before(rawFrom) || f.EventType != "" {
+		return s.Stats(ctx, f)
+	}
+	older, err := s.Rollups(ctx, f.WebhookID, f.From, rawFrom)
+	if err != nil {
+		return Stats{}, err
+	}
+	recent := f
+	recent.From = rawFrom
+	st, err := s.Stats(ctx, recent)
+	if err != nil {
+		return Stats{}, err
+	}
+	parts := []Stats{st}
+	for _, r := range older {
+		parts = append(parts, r.Stats)
+	}
+	return merge(parts), nil
+}
+
+func merge(parts []Stats) Stats {
+	var out Stats
+	var weighted float64
+	for _, p := range parts {
+		if p.TotalAttempts == 0 {
+			continue
+		}
+		if out.TotalAttempts == 0 || p.MinResponseTimeMS < out.MinResponseTimeMS {
+			out.MinResponseTimeMS = p.MinResponseTimeMS
+		}
+		out.MaxResponseTimeMS = max(out.MaxResponseTimeMS, p.MaxResponseTimeMS)
+		out.P95ResponseTimeMS = max(out.P95ResponseTimeMS, p.P95ResponseTimeMS)
+		weighted += p.AvgResponseTimeMS * float64(p.TotalAttempts)
+		out.TotalAttempts += p.TotalAttempts
+		out.TotalEvents += p.TotalEvents
+		out.SuccessfulDeliveries += p.SuccessfulDeliveries
+		out.FailedDeliveries += p.FailedDeliveries
+		out.RetryCount += p.RetryCount
+		out.HTTP4xxErrors += p.HTTP4xxErrors
+		out.HTTP5xxErrors += p.HTTP5xxErrors
+		out.TimeoutErrors += p.TimeoutErrors
+		out.NetworkErrors += p.NetworkErrors
+	}
+	if out.TotalAttempts > 0 {
+		out.AvgResponseTimeMS = weighted / float64(out.TotalAttempts)
+	}
+	out.finish()
+	return out
+}
+
+// StatsByEventType splits Stats by event type over the attempt rows.
+func (s *Store) StatsByEventType(ctx context.Context, f StatsFilter) (map[string]Stats, error) {
+	where, args := f.where()
+	var types []string
+	if err := s.db.SelectContext(ctx, &types, s.db.Rebind(`SELECT DISTINCT event_type FROM deliveries`+where+` ORDER BY event_type`), args...); err != nil {
+		return nil, err
+	}
+	out := make(map[string]Stats, len(types))
+	for _, t := range types {
+		g := f
+		g.EventType = t
+		st, err := s.Stats(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		out[t] = st
+	}
+	return out, nil
+}

@@ -1,0 +1,134 @@
+package store_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+type fakeAttempt struct {
+	event  string
+	n      int
+	status webhook.DeliveryStatus
+	code   int // 0: no answer
+	class  webhook.ErrorClass
+	ms     float64
+}
+
+// record writes attempts of one webhook as if made at a given time.
+func record(t *testing.T, s *store.Store, w *webhook.Webhook, at time.Time, attempts []fakeAttempt) {
+	t.Helper()
+	s.Now = func() time.Time { return at }
+	defer func() { s.Now = time.Now }()
+	for _, a := range attempts {
+		e, err := s.GetEvent(ctx, a.event)
+		if err != nil {
+			e = mustEvent(t, s, a.event, "compliance.alert")
+		}
+		d := attempt(w, e, a.n)
+		if _, err := s.StartAttempt(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		ms := a.ms
+		d.Status, d.DurationMS, d.ErrorClass = a.status, &ms, a.class
+		if a.code != 0 {
+			code := a.code
+			d.ResponseStatusCode = &code
+		}
+		if err := s.FinishAttempt(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+var (
+	D, R, F = webhook.DeliveryDelivered, webhook.DeliveryRetrying, webhook.DeliveryFailed
+)
+
+func TestStats(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w, other := mustWebhook(t, s, "w", "*"), mustWebhook(t, s, "other", "*")
+		now := time.Now().UTC()
+		// 20 durations 10..200 ms: p95 (nearest rank) is the 19th, 190 ms.
+		var attempts []fakeAttempt
+		for i := 1; i <= 16; i++ {
+			attempts = append(attempts, fakeAttempt{fmt.Sprintf("ok%d", i), 1, D, 200, "", float64(i * 10)})
+		}
+		attempts = append(attempts,
+			fakeAttempt{"flaky", 1, R, 503, webhook.ClassHTTPStatus, 170},
+			fakeAttempt{"flaky", 2, D, 200, "", 180},
+			fakeAttempt{"dead", 1, R, 0, webhook.ClassTimeout, 190},
+			fakeAttempt{"dead", 2, F, 0, webhook.ClassConnection, 200},
+		)
+		record(t, s, w, now, attempts)
+		record(t, s, other, now, []fakeAttempt{{"ok1", 1, F, 404, webhook.ClassHTTPStatus, 5000}})
+
+		got, err := s.Stats(ctx, store.StatsFilter{WebhookID: w.ID, From: now.Add(-time.Hour), To: now.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := store.Stats{TotalEvents: 18, SuccessfulDeliveries: 17, FailedDeliveries: 1, SuccessRate: 94.44,
+			AvgResponseTimeMS: 105, MinResponseTimeMS: 10, MaxResponseTimeMS: 200, P95ResponseTimeMS: 190,
+			TotalAttempts: 20, RetryCount: 2, HTTP5xxErrors: 1, TimeoutErrors: 1, NetworkErrors: 1}
+		if got != want {
+			t.Fatalf("stats\n got %+v\nwant %+v", got, want)
+		}
+		all, _ := s.Stats(ctx, store.StatsFilter{From: now.Add(-time.Hour), To: now.Add(time.Hour)})
+		if all.TotalEvents != 19 || all.HTTP4xxErrors != 1 || all.FailedDeliveries != 2 || all.MaxResponseTimeMS != 5000 {
+			t.Fatalf("all webhooks: %+v", all)
+		}
+		none, _ := s.Stats(ctx, store.StatsFilter{WebhookID: w.ID, From: now.Add(time.Hour), To: now.Add(2 * time.Hour)})
+		if none != (store.Stats{}) {
+			t.Fatalf("empty period: %+v", none)
+		}
+		byType, _ := s.StatsByEventType(ctx, store.StatsFilter{From: now.Add(-time.Hour), To: now.Add(time.Hour)})
+		if len(byType) != 1 || byType["compliance.alert"].TotalEvents != 19 {
+			t.Fatalf("by type: %+v", byType)
+		}
+	})
+}
+
+func TestRollupAndLongPeriods(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "w", "*")
+		today := time.Now().UTC().Truncate(24 * time.Hour)
+		old := today.Add(-40 * 24 * time.Hour).Add(13 * time.Hour)
+		record(t, s, w, old, []fakeAttempt{{"a", 1, D, 200, "", 100}, {"b", 1, F, 500, webhook.ClassHTTPStatus, 300}})
+		record(t, s, w, today.Add(time.Minute), []fakeAttempt{{"c", 1, D, 200, "", 50}})
+
+		for range 2 { // rerunning rewrites, never adds
+			if n, err := s.RollupDay(ctx, old); err != nil || n != 1 {
+				t.Fatalf("rollup: %d %v", n, err)
+			}
+		}
+		rows, err := s.Rollups(ctx, w.ID, old.Add(-48*time.Hour), today)
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("rollups %+v %v", rows, err)
+		}
+		r := rows[0]
+		if !r.PeriodDate.Equal(old.Truncate(24*time.Hour)) || r.TotalEvents != 2 || r.SuccessfulDeliveries != 1 ||
+			r.FailedDeliveries != 1 || r.AvgResponseTimeMS != 200 || r.P95ResponseTimeMS != 300 || r.SuccessRate != 50 || r.TotalAttempts != 2 {
+			t.Fatalf("rollup row %+v", r)
+		}
+		// Retention deletes the old attempts; a 60-day view still counts them.
+		if _, err := s.DeleteAttemptsBefore(ctx, today.Add(-30*24*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		f := store.StatsFilter{WebhookID: w.ID, From: today.Add(-60 * 24 * time.Hour), To: today.Add(24 * time.Hour)}
+		got, err := s.PeriodStats(ctx, f, today.Add(-30*24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.TotalEvents != 3 || got.SuccessfulDeliveries != 2 || got.FailedDeliveries != 1 || got.TotalAttempts != 3 ||
+			got.AvgResponseTimeMS != 150 || got.MinResponseTimeMS != 50 || got.MaxResponseTimeMS != 300 || got.P95ResponseTimeMS != 300 {
+			t.Fatalf("merged period %+v", got)
+		}
+		raw, _ := s.Stats(ctx, f)
+		if raw.TotalEvents != 1 {
+			t.Fatalf("old attempts survived retention: %+v", raw)
+		}
+	})
+}

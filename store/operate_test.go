@@ -1,0 +1,156 @@
+package store_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+func TestReserveSlotHoldsBothLimits(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "limited", "*")
+		limits := []store.RateLimit{{Max: 3, Window: time.Minute}, {Max: 5, Window: time.Hour}}
+		base := time.Date(2026, 11, 29, 10, 0, 10, 0, time.UTC)
+		grants := func(at time.Time, n int) (int, time.Time) {
+			got, next := 0, time.Time{}
+			for range n {
+				ok, retry, err := s.ReserveSlot(ctx, w.ID, limits, at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok {
+					got++
+				} else {
+					next = retry
+				}
+			}
+			return got, next
+		}
+		if got, next := grants(base, 4); got != 3 || !next.Equal(base.Truncate(time.Minute).Add(time.Minute)) {
+			t.Fatalf("first minute: %d granted, next %v", got, next)
+		}
+		// The next minute has room for 3, but the hour only for 2 more.
+		if got, next := grants(base.Add(time.Minute), 4); got != 2 || !next.Equal(base.Truncate(time.Hour).Add(time.Hour)) {
+			t.Fatalf("second minute: %d granted, next %v", got, next)
+		}
+		if got, _ := grants(base.Add(time.Hour), 3); got != 3 {
+			t.Fatalf("next hour: %d granted", got)
+		}
+		other := mustWebhook(t, s, "other", "*")
+		if ok, _, _ := s.ReserveSlot(ctx, other.ID, limits, base); !ok {
+			t.Fatal("limits leak between webhooks")
+		}
+		_, _, err := s.ReserveSlot(ctx, 9999, limits, base)
+		wantCode(t, err, webhook.ENotFound)
+	})
+}
+
+// Many workers reserving at once never get more than the limit between them.
+func TestReserveSlotIsAtomic(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "contended", "*")
+		limits := []store.RateLimit{{Max: 7, Window: time.Minute}, {Max: 100, Window: time.Hour}}
+		now := time.Now()
+		var mu sync.Mutex
+		granted := 0
+		var wg sync.WaitGroup
+		for range 30 {
+			wg.Go(func() {
+				ok, _, err := s.ReserveSlot(ctx, w.ID, limits, now)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					granted++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if granted != 7 {
+			t.Fatalf("%d slots granted, limit 7", granted)
+		}
+	})
+}
+
+func TestPauseAndBreakerCount(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "w", "*")
+		count := func() int {
+			got, _ := s.GetWebhook(ctx, w.ID)
+			return got.ConsecutiveFailures
+		}
+		for i, st := range []webhook.DeliveryStatus{webhook.DeliveryFailed, webhook.DeliveryRetrying, webhook.DeliveryFailed, webhook.DeliveryFailed} {
+			e := mustEvent(t, s, fmt.Sprintf("e%d", i), "compliance.alert")
+			d := attempt(w, e, 1)
+			s.StartAttempt(ctx, d)
+			finish(t, s, d, st, 500)
+		}
+		if n := count(); n != 3 {
+			t.Fatalf("3 deliveries failed for good (one attempt only retrying), count %d", n)
+		}
+		e := mustEvent(t, s, "ok", "compliance.alert")
+		d := attempt(w, e, 1)
+		s.StartAttempt(ctx, d)
+		finish(t, s, d, webhook.DeliveryDelivered, 200)
+		if n := count(); n != 0 {
+			t.Fatalf("a delivery left count %d", n)
+		}
+		paused, err := s.PauseWebhook(ctx, w.ID, "receiver answered 410 Gone")
+		if err != nil || !paused {
+			t.Fatalf("pause: %v %v", paused, err)
+		}
+		if again, _ := s.PauseWebhook(ctx, w.ID, "again"); again {
+			t.Fatal("paused twice")
+		}
+		got, _ := s.GetWebhook(ctx, w.ID)
+		if got.Status != webhook.StatusPaused || got.StatusReason != "receiver answered 410 Gone" || got.PausedAt == nil {
+			t.Fatalf("%+v", got)
+		}
+	})
+}
+
+func TestFailedEventsAndNextAttempt(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "w", "*")
+		for i, statuses := range [][]webhook.DeliveryStatus{
+			{webhook.DeliveryFailed},                            // failed
+			{webhook.DeliveryFailed, webhook.DeliveryDelivered}, // failed, then redelivered
+			{webhook.DeliveryRetrying},                          // still going
+			{webhook.DeliveryRetrying, webhook.DeliveryFailed},  // failed after a retry
+		} {
+			e := mustEvent(t, s, fmt.Sprintf("e%d", i), "compliance.alert")
+			for n, st := range statuses {
+				a := attempt(w, e, n+1)
+				s.StartAttempt(ctx, a)
+				finish(t, s, a, st, 500)
+			}
+		}
+		ids, err := s.FailedEvents(ctx, w.ID, time.Now().Add(-time.Hour))
+		if err != nil || fmt.Sprint(ids) != "[e0 e3]" {
+			t.Fatalf("failed events %v %v", ids, err)
+		}
+		if ids, _ := s.FailedEvents(ctx, w.ID, time.Now().Add(time.Hour)); len(ids) != 0 {
+			t.Fatalf("window ignored: %v", ids)
+		}
+		if n, was, _ := s.NextAttempt(ctx, "e3", w.ID); n != 3 || !was {
+			t.Fatalf("next attempt %d %v", n, was)
+		}
+		if n, was, _ := s.NextAttempt(ctx, "e3", w.ID+1); n != 1 || was {
+			t.Fatalf("not a subscriber: %d %v", n, was)
+		}
+		attempts, failed, err := s.AttemptCounts(ctx, w.ID, time.Now().Add(-time.Hour))
+		if err != nil || attempts != 6 || failed != 5 {
+			t.Fatalf("attempt counts %d/%d %v", failed, attempts, err)
+		}
+		n, err := s.DeleteAttemptsBefore(ctx, time.Now().Add(time.Minute))
+		if err != nil || n != 6 {
+			t.Fatalf("retention deleted %d %v", n, err)
+		}
+	})
+}
