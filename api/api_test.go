@@ -187,6 +187,18 @@ func TestErrorCases(t *testing.T) {
 		{"GET", "/api/v1/webhooks/" + id + "/deliveries?event_id=%00", "", 400, "invalid_request", ""},
 		{"GET", "/api/v1/webhooks/" + id + "/deliveries/999", "", 404, "not_found", ""},
 		{"GET", "/api/v1/webhooks/" + id + "/deliveries/abc", "", 404, "not_found", ""},
+		// operating deliveries
+		{"POST", "/api/v1/webhooks/999/deliveries/1/retry", "", 404, "not_found", ""},
+		{"POST", "/api/v1/webhooks/" + id + "/deliveries/999/retry", "", 404, "not_found", ""},
+		{"POST", "/api/v1/webhooks/999/retry", "", 404, "not_found", ""},
+		{"POST", "/api/v1/webhooks/" + id + "/retry?max_age_hours=0", "", 400, "invalid_request", ""},
+		{"POST", "/api/v1/webhooks/" + id + "/retry?max_age_hours=abc", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/webhooks/999/analytics", "", 404, "not_found", ""},
+		{"GET", "/api/v1/webhooks/" + id + "/analytics?period_days=0", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/webhooks/" + id + "/analytics?period_days=367", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/analytics?period_days=x", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/analytics?event_type=bogus", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/events/nope/timeline", "", 404, "not_found", ""},
 		// events
 		{"POST", "/api/v1/events", "", 400, "invalid_request", ""},
 		{"POST", "/api/v1/events", `{"payload":{}}`, 422, "validation_failed", "event_type"},
@@ -270,8 +282,13 @@ func TestTemporalDownMeansNothingAccepted(t *testing.T) {
 	if r := f.do("GET", "/api/v1/events/evt-down", ""); r.status != 404 {
 		t.Fatalf("event written although Temporal refused it: %s", r.raw)
 	}
-	if r := f.do("GET", "/readyz", ""); r.status != 503 || r.body["checks"].(map[string]any)["database"] != "ok" {
-		t.Fatalf("readyz: %d %s", r.status, r.raw)
+	for _, path := range []string{"/readyz", "/api/v1/ready"} {
+		if r := f.do("GET", path, ""); r.status != 503 || r.body["checks"].(map[string]any)["database"] != "ok" {
+			t.Fatalf("%s: %d %s", path, r.status, r.raw)
+		}
+	}
+	if r := f.do("GET", "/api/v1/health", ""); r.status != 200 {
+		t.Fatalf("health: %d %s", r.status, r.raw)
 	}
 	if r := f.do("GET", "/healthz", ""); r.status != 200 {
 		t.Fatalf("healthz: %d %s", r.status, r.raw)
@@ -416,5 +433,9 @@ func TestTestEndpointSendsARealSignedAttempt(t *testing.T) {
 	}
 	if hdrs := one.body["request_headers"].(map[string]any); hdrs["X-Webhook-Signature"] == nil {
 		t.Fatalf("request headers not recorded: %v", hdrs)
+	}
+	retry := fmt.Sprintf("/api/v1/webhooks/%s/deliveries/%v/retry", id, ds[0].(map[string]any)["id"])
+	if r := f.do("POST", retry, ""); r.status != 409 {
+		t.Fatalf("retry of a test delivery: %d %s", r.status, r.raw)
 	}
 }

@@ -216,7 +216,7 @@ func TestRetryThenDeliverAndPermanentFailure(t *testing.T) {
 	if list.Total != 1 || list.Deliveries[0].ResponseStatusCode != 422 || !strings.Contains(list.Deliveries[0].LastError, "422") {
 		t.Fatalf("failed deliveries: %+v", list)
 	}
-	writeReplayHistory(t, acc.WorkflowID)
+	writeReplayHistory(t, acc.WorkflowID, "", "event_workflow_history.json")
 }
 
 func TestRepeatedEventIDDeliversOnce(t *testing.T) {
@@ -277,16 +277,16 @@ func TestEventIsVisibleAndFilterableInTemporal(t *testing.T) {
 			resp.Executions[0].Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
 	})
 	// No secret is in the history: attempts load them from the store.
-	hist := history(t, acc.WorkflowID)
+	hist := history(t, acc.WorkflowID, "")
 	raw, _ := temporalproto.CustomJSONMarshalOptions{}.Marshal(hist)
 	if strings.Contains(string(raw), hook.Secret) || strings.Contains(string(raw), strings.TrimPrefix(hook.Secret, "whsec_")) {
 		t.Fatal("the webhook secret is in the Temporal history")
 	}
 }
 
-func history(t *testing.T, workflowID string) *historypb.History {
+func history(t *testing.T, workflowID, runID string) *historypb.History {
 	t.Helper()
-	it := shared.temporal.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := shared.temporal.GetWorkflowHistory(context.Background(), workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	hist := &historypb.History{}
 	for it.HasNext() {
 		e, err := it.Next()
@@ -300,15 +300,15 @@ func history(t *testing.T, workflowID string) *historypb.History {
 
 // writeReplayHistory keeps a real history for the workflows package's replay
 // test, which proves new workflow code still replays what ran before.
-func writeReplayHistory(t *testing.T, workflowID string) {
+func writeReplayHistory(t *testing.T, workflowID, runID, name string) {
 	if !*updateReplay {
 		return
 	}
-	raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(history(t, workflowID))
+	raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(history(t, workflowID, runID))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile("../workflows/testdata/event_workflow_history.json", raw, 0o644); err != nil {
+	if err := os.WriteFile("../workflows/testdata/"+name, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -38,6 +38,7 @@ import (
 // deletes the webhooks it made so the next sees none of them.
 type stack struct {
 	apiURL   string
+	dbURL    string
 	temporal client.Client
 	store    *store.Store
 	roots    *x509.CertPool
@@ -90,6 +91,7 @@ func startStack() (*stack, error) {
 		return s, err
 	}
 	s.stop = append(s.stop, drop)
+	s.dbURL = dbURL
 	s.store, err = store.Open(context.Background(), dbURL, secretbox.Ephemeral())
 	if err != nil {
 		return s, err

@@ -41,10 +41,22 @@ type RateLimit struct {
 // Windows are fixed and aligned to the clock (a minute window runs from :00
 // to :60). The count lives in SQL, so every worker shares it. When a window
 // is full it returns false and when the fullest limit next has room.
+//
+// Nothing is granted in the last moments of a window (its guard): an
+// attempt granted then could reach the receiver in the next window, on top
+// of that window's own. It waits for the next window instead.
 func (s *Store) ReserveSlot(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time) (bool, time.Time, error) {
 	now = now.UTC()
-	var granted bool
 	var retryAt time.Time
+	for _, l := range limits {
+		if end := now.Truncate(l.Window).Add(l.Window); end.Sub(now) <= guard(l.Window) {
+			retryAt = later(retryAt, end)
+		}
+	}
+	if !retryAt.IsZero() {
+		return false, retryAt, nil
+	}
+	var granted bool
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		granted, retryAt = true, time.Time{}
 		for _, l := range limits {
@@ -80,6 +92,10 @@ func (s *Store) ReserveSlot(ctx context.Context, webhookID int64, limits []RateL
 }
 
 var errDenied = errors.New("rate window full")
+
+// guard is the end of a window in which nothing is granted: a fortieth of
+// it, at most a second (enough for a request to reach a receiver).
+func guard(window time.Duration) time.Duration { return min(window/40, time.Second) }
 
 func later(a, b time.Time) time.Time {
 	if b.After(a) {

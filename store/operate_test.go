@@ -40,6 +40,11 @@ func TestReserveSlotHoldsBothLimits(t *testing.T) {
 		if got, _ := grants(base.Add(time.Hour), 3); got != 3 {
 			t.Fatalf("next hour: %d granted", got)
 		}
+		// In the last second of a window nothing is granted: it waits for the next.
+		late := base.Add(2 * time.Hour).Truncate(time.Minute).Add(59*time.Second + 500*time.Millisecond)
+		if got, next := grants(late, 1); got != 0 || !next.Equal(late.Truncate(time.Minute).Add(time.Minute)) {
+			t.Fatalf("in the guard: %d granted, next %v", got, next)
+		}
 		other := mustWebhook(t, s, "other", "*")
 		if ok, _, _ := s.ReserveSlot(ctx, other.ID, limits, base); !ok {
 			t.Fatal("limits leak between webhooks")

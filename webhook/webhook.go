@@ -103,7 +103,7 @@ func (w *Webhook) SetStatus(s Status, reason string, now time.Time) {
 		reason = "set to " + string(s) + " by an operator"
 	}
 	if s != w.Status {
-		t := now.UTC()
+		t := now.UTC().Truncate(time.Microsecond) // as stored
 		w.PausedAt = &t
 	}
 	w.Status, w.StatusReason = s, reason

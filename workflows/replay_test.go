@@ -9,15 +9,20 @@ import (
 	"github.com/loki-interceptor/herald/workflows"
 )
 
-// TestReplayRecordedHistory replays a history recorded from a real run (three
-// subscribers: one delivered at once, one after two retries with jitter drawn
-// and timers fired, one failed for good) against today's EventWorkflow. A
-// change that would break workflows already running fails here.
-// Regenerate with: go test ./e2e -run TestRetryThenDeliver -update-replay
-func TestReplayRecordedHistory(t *testing.T) {
-	r := worker.NewWorkflowReplayer()
-	r.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
-	if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "testdata/event_workflow_history.json"); err != nil {
-		t.Fatal(err)
+// TestReplayRecordedHistories replays histories recorded from real runs
+// against today's workflow code; a change that would break workflows already
+// running fails here. The event history has three subscribers: one delivered
+// at once, one after two retries with jitter drawn and timers fired, one
+// failed for good. Regenerate with: go test ./e2e -update-replay
+func TestReplayRecordedHistories(t *testing.T) {
+	for _, file := range []string{"event_workflow_history.json", "maintenance_workflow_history.json"} {
+		t.Run(file, func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
+			r.RegisterWorkflowWithOptions(workflows.MaintenanceWorkflow, workflow.RegisterOptions{Name: workflows.MaintenanceWorkflowName})
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "testdata/"+file); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
