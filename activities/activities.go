@@ -66,7 +66,7 @@ func (a *Activities) limits(w *webhook.Webhook) []store.RateLimit {
 	if win.Hour == 0 {
 		win.Hour = time.Hour
 	}
-	return []store.RateLimit{{Max: w.RateLimitPerMinute, Window: win.Minute}, {Max: w.RateLimitPerHour, Window: win.Hour}}
+	return store.Limits(w, win.Minute, win.Hour)
 }
 
 // StartEvent records the event (a no-op when the API already did) and
@@ -121,10 +121,11 @@ func (a *Activities) FinishEvent(ctx context.Context, in workflows.FinishEventIn
 }
 
 // Attempt makes one attempt, unless the webhook is paused (the attempt is
-// held) or its rate limit has no room (it waits for the next window). URL,
-// headers and secret are read now, not at event time, so a corrected URL or
-// a rotated secret applies to the next attempt of a delivery already under
-// way; and no secret ever enters a Temporal history.
+// held) or its rate limit has no room now (a slot is reserved in a later
+// window, and the attempt waits for it). URL, headers and secret are read
+// now, not at event time, so a corrected URL or a rotated secret applies to
+// the next attempt of a delivery already under way; and no secret ever
+// enters a Temporal history.
 func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (workflows.AttemptResult, error) {
 	w, err := a.Store.GetWebhook(ctx, in.WebhookID)
 	if webhook.ErrorCode(err) == webhook.ENotFound {
@@ -134,46 +135,70 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 		return workflows.AttemptResult{}, err
 	}
 	log := a.Logger.With("event_id", in.EventID, "webhook_id", in.WebhookID, "attempt", in.Attempt)
-	if w.Status != webhook.StatusActive {
-		log.DebugContext(ctx, "attempt held: webhook not active", "status", w.Status)
-		return workflows.AttemptResult{Held: true, HeldReason: "webhook is " + string(w.Status) + heldWhy(w)}, nil
-	}
-	ok, until, err := a.Store.ReserveSlot(ctx, w.ID, a.limits(w), a.now())
+	// A retry of this activity after the attempt was recorded reports it as
+	// it was, whatever the webhook's state or rate limit now.
+	done, err := a.Store.FinishedAttempt(ctx, in.EventID, in.WebhookID, in.Attempt)
 	if err != nil {
 		return workflows.AttemptResult{}, err
 	}
-	if !ok {
-		log.DebugContext(ctx, "attempt waits for rate limit", "until", until)
-		return workflows.AttemptResult{RateLimitedUntil: &until}, nil
+	retryIn := time.Duration(0)
+	if done != nil && done.NextRetryAt != nil {
+		retryIn = max(done.NextRetryAt.Sub(a.now()), 0)
 	}
-	ev, err := a.Store.GetEvent(ctx, in.EventID)
-	if err != nil {
-		return workflows.AttemptResult{}, err
+	if done == nil {
+		if w.Status != webhook.StatusActive {
+			log.DebugContext(ctx, "attempt held: webhook not active", "status", w.Status)
+			return workflows.AttemptResult{Held: true, HeldReason: "webhook is " + string(w.Status) + heldWhy(w)}, nil
+		}
+		if !in.Reserved {
+			at, err := a.Store.ReserveSlot(ctx, w.ID, a.limits(w), a.now())
+			if err != nil {
+				return workflows.AttemptResult{}, err
+			}
+			if at.After(a.now()) {
+				log.DebugContext(ctx, "attempt waits for its rate-limit slot", "at", at)
+				return workflows.AttemptResult{RateLimitedUntil: &at}, nil
+			}
+		}
+		ev, err := a.Store.GetEvent(ctx, in.EventID)
+		if err != nil {
+			return workflows.AttemptResult{}, err
+		}
+		made, err := a.Sender.Attempt(ctx, a.Store, w, ev, delivery.Plan{Attempt: in.Attempt, Final: in.Final, RetryIn: in.RetryIn})
+		if err != nil {
+			return workflows.AttemptResult{}, err
+		}
+		done, retryIn = made.Delivery, made.RetryIn
 	}
-	done, err := a.Sender.Attempt(ctx, a.Store, w, ev, delivery.Plan{Attempt: in.Attempt, Final: in.Final, RetryIn: in.RetryIn})
-	if err != nil {
-		return workflows.AttemptResult{}, err
-	}
-	d := done.Delivery
-	log.DebugContext(ctx, "attempt finished", "status", d.Status, "status_code", done.StatusCode(),
-		"error_class", d.ErrorClass, "retry_in", done.RetryIn, "replayed", done.Replayed)
-	if d.Status != webhook.DeliveryDelivered {
-		// Also on a replayed attempt: the check is idempotent, and the run
-		// that recorded the attempt may have died before making it.
-		if err := a.checkBreaker(ctx, w, d); err != nil {
+	log.DebugContext(ctx, "attempt finished", "status", done.Status, "status_code", statusCode(done),
+		"error_class", done.ErrorClass, "retry_in", retryIn)
+	if done.Status != webhook.DeliveryDelivered {
+		// Also for an attempt recorded by an earlier try of this activity:
+		// the check is idempotent, and that try may have died before it.
+		if err := a.checkBreaker(ctx, w, done); err != nil {
 			return workflows.AttemptResult{}, err
 		}
 	}
-	return workflows.AttemptResult{
-		DeliveryID:  d.ID,
-		Status:      d.Status,
-		StatusCode:  done.StatusCode(),
-		DurationMS:  done.DurationMS(),
-		ErrorClass:  d.ErrorClass,
-		Error:       d.LastError,
-		RetryIn:     done.RetryIn,
-		NextRetryAt: d.NextRetryAt,
-	}, nil
+	res := workflows.AttemptResult{
+		DeliveryID:  done.ID,
+		Status:      done.Status,
+		StatusCode:  statusCode(done),
+		ErrorClass:  done.ErrorClass,
+		Error:       done.LastError,
+		RetryIn:     retryIn,
+		NextRetryAt: done.NextRetryAt,
+	}
+	if done.DurationMS != nil {
+		res.DurationMS = *done.DurationMS
+	}
+	return res, nil
+}
+
+func statusCode(d *webhook.Delivery) int {
+	if d.ResponseStatusCode == nil {
+		return 0
+	}
+	return *d.ResponseStatusCode
 }
 
 func heldWhy(w *webhook.Webhook) string {

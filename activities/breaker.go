@@ -15,19 +15,28 @@ func (a *Activities) checkBreaker(ctx context.Context, w *webhook.Webhook, d *we
 	if reason == "" || err != nil {
 		return err
 	}
-	// Announce first, under an id fixed by the attempt that tripped: if the
-	// pause below fails, the retried activity announces the same event again,
-	// which is accepted once.
-	if a.Publisher != nil {
-		// A conflict means this pause was announced already, with the
-		// webhook's details as they were then.
-		if _, _, err := a.Publisher.Publish(ctx, pausedEvent(w, d, reason)); err != nil && webhook.ErrorCode(err) != webhook.EConflict {
+	paused, err := a.Store.PauseWebhook(ctx, w.ID, reason, d.ID)
+	if err != nil {
+		return err
+	}
+	if !paused {
+		// Announce only a pause this attempt made: now, or in an earlier try
+		// of this activity that died before announcing it.
+		cur, err := a.Store.GetWebhook(ctx, w.ID)
+		if err != nil || cur.PausedByDelivery == nil || *cur.PausedByDelivery != d.ID {
 			return err
 		}
-	}
-	paused, err := a.Store.PauseWebhook(ctx, w.ID, reason)
-	if paused {
+	} else {
 		a.Logger.WarnContext(ctx, "webhook paused", "webhook_id", w.ID, "reason", reason)
+	}
+	if a.Publisher == nil {
+		return nil
+	}
+	// The id is fixed by the attempt, so a repeat is accepted once; a
+	// conflict means it was announced with the webhook's details as they were.
+	_, _, err = a.Publisher.Publish(ctx, pausedEvent(w, d, reason))
+	if webhook.ErrorCode(err) == webhook.EConflict {
+		return nil
 	}
 	return err
 }
@@ -47,7 +56,11 @@ func (a *Activities) tripReason(ctx context.Context, w *webhook.Webhook, d *webh
 		}
 	}
 	if b.FailureRate > 0 && b.Window > 0 {
-		attempts, failed, err := a.Store.AttemptCounts(ctx, w.ID, a.now().Add(-b.Window))
+		since := a.now().Add(-b.Window)
+		if w.ResumedAt != nil && w.ResumedAt.After(since) {
+			since = *w.ResumedAt // failures before an operator set it active again do not count
+		}
+		attempts, failed, err := a.Store.AttemptCounts(ctx, w.ID, since)
 		if err != nil {
 			return "", err
 		}

@@ -5,6 +5,11 @@ import (
 	"time"
 )
 
+// DaysToRollUp lists the days a maintenance run rolls up.
+func (a *Activities) DaysToRollUp(ctx context.Context, today time.Time) ([]time.Time, error) {
+	return a.Store.DaysToRollUp(ctx, today)
+}
+
 // RollupDay writes the daily analytics rows of the UTC day starting at day.
 func (a *Activities) RollupDay(ctx context.Context, day time.Time) (int, error) {
 	return a.Store.RollupDay(ctx, day)

@@ -24,12 +24,6 @@ func (s *Server) periodDays(c *fiber.Ctx) (int, error) {
 	return days, nil
 }
 
-// rawFrom is where attempt rows begin: before it, only the daily rollup is
-// left.
-func (s *Server) rawFrom(now time.Time) time.Time {
-	return now.UTC().Truncate(24*time.Hour).AddDate(0, 0, -s.cfg.RetentionDays)
-}
-
 type webhookAnalytics struct {
 	WebhookID  int64 `json:"webhook_id"`
 	PeriodDays int   `json:"period_days"`
@@ -49,7 +43,7 @@ func (s *Server) webhookAnalytics(c *fiber.Ctx) error {
 		return err
 	}
 	now := s.cfg.Now()
-	st, err := s.store.PeriodStats(c.UserContext(), store.StatsFilter{WebhookID: w.ID, From: now.AddDate(0, 0, -days), To: now.Add(time.Second)}, s.rawFrom(now))
+	st, err := s.store.PeriodStats(c.UserContext(), store.StatsFilter{WebhookID: w.ID, From: now.AddDate(0, 0, -days), To: now.Add(time.Second)})
 	if err != nil {
 		return err
 	}
@@ -76,7 +70,7 @@ func (s *Server) analytics(c *fiber.Ctx) error {
 	}
 	ctx, now := c.UserContext(), s.cfg.Now()
 	f := store.StatsFilter{EventType: typ, From: now.AddDate(0, 0, -days), To: now.Add(time.Second)}
-	overall, err := s.store.PeriodStats(ctx, f, s.rawFrom(now))
+	overall, err := s.store.PeriodStats(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -92,7 +86,7 @@ func (s *Server) analytics(c *fiber.Ctx) error {
 	for _, w := range hooks {
 		wf := f
 		wf.WebhookID = w.ID
-		st, err := s.store.PeriodStats(ctx, wf, s.rawFrom(now))
+		st, err := s.store.PeriodStats(ctx, wf)
 		if err != nil {
 			return err
 		}

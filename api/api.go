@@ -40,11 +40,8 @@ type Config struct {
 	StartTimeout time.Duration
 	// QueryTimeout bounds a live-state query to a delivery's workflow.
 	QueryTimeout time.Duration
-	// RetentionDays is how long workers keep attempt rows: analytics for
-	// older days come from the daily rollup.
-	RetentionDays int
-	Now           func() time.Time
-	Logger        *slog.Logger
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Server is the API.
@@ -62,9 +59,6 @@ type Server struct {
 func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) *Server {
 	if cfg.MaxPayloadBytes <= 0 {
 		cfg.MaxPayloadBytes = DefaultMaxPayloadBytes
-	}
-	if cfg.RetentionDays <= 0 {
-		cfg.RetentionDays = workflows.DefaultRetentionDays
 	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 10 * time.Second
@@ -144,6 +138,7 @@ var statusOf = map[webhook.Code]int{
 	webhook.ENotFound:    fiber.StatusNotFound,
 	webhook.EConflict:    fiber.StatusConflict,
 	webhook.ETooLarge:    fiber.StatusRequestEntityTooLarge,
+	webhook.ERateLimited: fiber.StatusTooManyRequests,
 	webhook.EUnavailable: fiber.StatusServiceUnavailable,
 	webhook.EInternal:    fiber.StatusInternalServerError,
 }

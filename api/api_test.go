@@ -439,3 +439,21 @@ func TestTestEndpointSendsARealSignedAttempt(t *testing.T) {
 		t.Fatalf("retry of a test delivery: %d %s", r.status, r.raw)
 	}
 }
+
+// A test delivery counts against the rate limit like any attempt.
+func TestTestDeliveriesRespectTheRateLimit(t *testing.T) {
+	f := newFixture(t)
+	recv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer recv.Close()
+	created := f.mustCreate(`{"name":"slow","url":"` + recv.URL + `","event_types":["*"],"rate_limit_per_minute":1}`)
+	path := fmt.Sprintf("/api/v1/webhooks/%v/test", created["id"])
+	first := f.do("POST", path, "")
+	second := f.do("POST", path, "")
+	if first.status != 200 && first.status != 429 { // the first may fall in a window's last second
+		t.Fatalf("first test: %d %s", first.status, first.raw)
+	}
+	code, _ := second.errCode()
+	if second.status != 429 || code != "rate_limited" || second.header.Get("Retry-After") == "" {
+		t.Fatalf("second test in the same minute: %d %s", second.status, second.raw)
+	}
+}

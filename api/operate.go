@@ -119,8 +119,9 @@ func (s *Server) stateAfter(ctx context.Context, eventID string, webhookID int64
 }
 
 // retryFailed retries every delivery of a webhook that failed for good in
-// the window. Deliveries already started over are no longer failed, so a
-// repeated call while they run retries nothing twice.
+// the window (at most limit, default and cap 1000, oldest first). One
+// already started over is skipped, so a repeated call while they run
+// retries nothing twice and says so.
 func (s *Server) retryFailed(c *fiber.Ctx) error {
 	w, err := s.webhookFromPath(c)
 	if err != nil {
@@ -133,6 +134,13 @@ func (s *Server) retryFailed(c *fiber.Ctx) error {
 			return webhook.Errorf(webhook.EInvalid, "max_age_hours must be an integer from 1 to 2160")
 		}
 	}
+	limit := maxBulkRetry
+	if raw := c.Query("limit"); raw != "" {
+		limit, err = strconv.Atoi(raw)
+		if err != nil || limit < 1 || limit > maxBulkRetry {
+			return webhook.Errorf(webhook.EInvalid, "limit must be an integer from 1 to %d", maxBulkRetry)
+		}
+	}
 	if w.Status != webhook.StatusActive {
 		return webhook.Errorf(webhook.EConflict, "webhook %d is %s; set it active first", w.ID, w.Status)
 	}
@@ -141,8 +149,15 @@ func (s *Server) retryFailed(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	retried := 0
+	retried, underWay := 0, 0
 	for _, id := range ids {
+		if retried == limit {
+			break
+		}
+		if s.underWay(ctx, id, w.ID) {
+			underWay++
+			continue
+		}
 		ev, err := s.store.GetEvent(ctx, id)
 		if err != nil {
 			return err
@@ -152,7 +167,21 @@ func (s *Server) retryFailed(c *fiber.Ctx) error {
 		}
 		retried++
 	}
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"retried": retried, "webhook_id": w.ID, "max_age_hours": hours})
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"retried": retried, "already_under_way": underWay,
+		"remaining": len(ids) - retried - underWay, "webhook_id": w.ID, "max_age_hours": hours})
+}
+
+const maxBulkRetry = 1000
+
+// underWay reports whether the event's workflow runs and is delivering to
+// the webhook again (started over, waiting for its slot or a resume).
+func (s *Server) underWay(ctx context.Context, eventID string, webhookID int64) bool {
+	desc, err := s.temporal.DescribeWorkflowExecution(ctx, workflows.EventWorkflowID(eventID), "")
+	if err != nil || desc.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return false
+	}
+	st, err := s.liveState(ctx, eventID, webhookID)
+	return err == nil && st != nil && st.State != workflows.LoopFailed
 }
 
 // releaseHeld signals every running event workflow that delivers to the

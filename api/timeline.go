@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
@@ -46,15 +48,20 @@ func (s *Server) eventTimeline(c *fiber.Ctx) error {
 	if err != nil {
 		return unavailable("cannot read the event's history from Temporal", err)
 	}
-	entries := []timelineEntry{}
+	entries, note := []timelineEntry{}, ""
 	for _, run := range runs {
 		es, err := s.runTimeline(ctx, workflows.EventWorkflowID(id), run)
+		var gone *serviceerror.NotFound
+		if errors.As(err, &gone) {
+			note = "Temporal no longer keeps this event's history (past the namespace's retention); the attempt rows remain"
+			continue
+		}
 		if err != nil {
 			return unavailable("cannot read the event's history from Temporal", err)
 		}
 		entries = append(entries, es...)
 	}
-	return c.JSON(fiber.Map{"event_id": id, "workflow_id": workflows.EventWorkflowID(id), "timeline": entries})
+	return c.JSON(fiber.Map{"event_id": id, "workflow_id": workflows.EventWorkflowID(id), "timeline": entries, "note": note})
 }
 
 // runsOf lists a workflow's runs, oldest first.

@@ -43,6 +43,8 @@ type webhookInput struct {
 	ReadOnlyLastTriggeredAt     json.RawMessage `json:"last_triggered_at"`
 	ReadOnlyPausedAt            json.RawMessage `json:"paused_at"`
 	ReadOnlyConsecutiveFailures json.RawMessage `json:"consecutive_failures"`
+	ReadOnlyPausedByDelivery    json.RawMessage `json:"paused_by_delivery"`
+	ReadOnlyResumedAt           json.RawMessage `json:"resumed_at"`
 	ReadOnlyRetrySchedule       json.RawMessage `json:"retry_schedule_seconds"`
 	ReadOnlyReleased            json.RawMessage `json:"released_deliveries"`
 }
@@ -269,6 +271,17 @@ func (s *Server) testWebhook(c *fiber.Ctx) error {
 	ev := &webhook.Event{
 		EventID: "test_" + uuid.NewString(), EventType: et.Name, Source: "herald-test",
 		Payload: et.Example, CreatedAt: s.cfg.Now().UTC().Truncate(time.Millisecond),
+	}
+	// A test counts against the webhook's rate limit like any attempt; it
+	// goes now or not at all.
+	ok, next, err := s.store.TakeSlotNow(c.UserContext(), w.ID, store.Limits(w, time.Minute, time.Hour), s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(time.Until(next).Seconds())+1))
+		return &webhook.Error{Code: webhook.ERateLimited, Message: "the webhook's rate limit has no room now; a test would exceed it",
+			Details: fiber.Map{"next_slot_at": next}}
 	}
 	done, err := s.sender.Attempt(c.UserContext(), s.store, w, ev, delivery.Plan{Attempt: 1, Final: true, Test: true})
 	if err != nil {

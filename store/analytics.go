@@ -175,11 +175,16 @@ func (s *Store) Rollups(ctx context.Context, webhookID int64, from, to time.Time
 }
 
 // PeriodStats are a webhook's (0: all webhooks') figures over [f.From,
-// f.To): from attempt rows where they are kept (from rawFrom on), and from
-// the daily rollup for the whole days before. The percentile of a merged
-// period is the highest daily one: an upper bound.
-func (s *Store) PeriodStats(ctx context.Context, f StatsFilter, rawFrom time.Time) (Stats, error) {
-	rawFrom = rawFrom.UTC().Truncate(day)
+// f.To): from attempt rows where they are kept (from the day of the oldest
+// one on), and from the daily rollup for the whole days before. Merged days
+// add up: a delivery whose attempts span two days counts on both, and the
+// percentile is the highest daily one, an upper bound. Figures for one event
+// type come from attempt rows only.
+func (s *Store) PeriodStats(ctx context.Context, f StatsFilter) (Stats, error) {
+	rawFrom, err := s.oldestAttemptDay(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
 	if !f.From.Before(rawFrom) || f.EventType != "" {
 		return s.Stats(ctx, f)
 	}
@@ -203,12 +208,14 @@ func (s *Store) PeriodStats(ctx context.Context, f StatsFilter, rawFrom time.Tim
 func merge(parts []Stats) Stats {
 	var out Stats
 	var weighted float64
+	timed := false
 	for _, p := range parts {
 		if p.TotalAttempts == 0 {
 			continue
 		}
-		if out.TotalAttempts == 0 || p.MinResponseTimeMS < out.MinResponseTimeMS {
-			out.MinResponseTimeMS = p.MinResponseTimeMS
+		// A part whose attempts all lack a duration has no minimum to give.
+		if p.MaxResponseTimeMS > 0 && (!timed || p.MinResponseTimeMS < out.MinResponseTimeMS) {
+			out.MinResponseTimeMS, timed = p.MinResponseTimeMS, true
 		}
 		out.MaxResponseTimeMS = max(out.MaxResponseTimeMS, p.MaxResponseTimeMS)
 		out.P95ResponseTimeMS = max(out.P95ResponseTimeMS, p.P95ResponseTimeMS)
@@ -249,3 +256,48 @@ func (s *Store) StatsByEventType(ctx context.Context, f StatsFilter) (map[string
 	}
 	return out, nil
 }
+
+// oldestAttemptDay is the day attempt rows begin (retention deleted what
+// was before); with no rows, today.
+func (s *Store) oldestAttemptDay(ctx context.Context) (time.Time, error) {
+	var oldest []time.Time
+	err := s.db.SelectContext(ctx, &oldest, `SELECT created_at FROM deliveries ORDER BY created_at LIMIT 1`)
+	if err != nil || len(oldest) == 0 {
+		return s.now().Truncate(day), err
+	}
+	return oldest[0].UTC().Truncate(day), nil
+}
+
+// DaysToRollUp lists the days the maintenance run should roll up, oldest
+// first: from the day after the last rollup (or the oldest attempt, the
+// first time) through yesterday, and yesterday in any case. At most
+// maxRollupDays, the most recent.
+func (s *Store) DaysToRollUp(ctx context.Context, today time.Time) ([]time.Time, error) {
+	today = today.UTC().Truncate(day)
+	yesterday := today.Add(-day)
+	var last []time.Time
+	if err := s.db.SelectContext(ctx, &last, `SELECT period_date FROM webhook_analytics ORDER BY period_date DESC LIMIT 1`); err != nil {
+		return nil, err
+	}
+	from := yesterday
+	if len(last) == 1 {
+		from = last[0].UTC().Truncate(day).Add(day)
+	} else {
+		oldest, err := s.oldestAttemptDay(ctx)
+		if err != nil {
+			return nil, err
+		}
+		from = oldest
+	}
+	if from.After(yesterday) {
+		from = yesterday
+	}
+	from = later(from, today.AddDate(0, 0, -maxRollupDays))
+	var days []time.Time
+	for d := from; !d.After(yesterday); d = d.Add(day) {
+		days = append(days, d)
+	}
+	return days, nil
+}
+
+const maxRollupDays = 400

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,7 +119,7 @@ func TestRollupAndLongPeriods(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := store.StatsFilter{WebhookID: w.ID, From: today.Add(-60 * 24 * time.Hour), To: today.Add(24 * time.Hour)}
-		got, err := s.PeriodStats(ctx, f, today.Add(-30*24*time.Hour))
+		got, err := s.PeriodStats(ctx, f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,6 +130,61 @@ func TestRollupAndLongPeriods(t *testing.T) {
 		raw, _ := s.Stats(ctx, f)
 		if raw.TotalEvents != 1 {
 			t.Fatalf("old attempts survived retention: %+v", raw)
+		}
+	})
+}
+
+func TestDaysToRollUp(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "w", "*")
+		today := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+		day := 24 * time.Hour
+		dates := func(days []time.Time) string {
+			var out []string
+			for _, d := range days {
+				out = append(out, d.Format("01-02"))
+			}
+			return strings.Join(out, " ")
+		}
+		// Nothing at all: yesterday.
+		if got, _ := s.DaysToRollUp(ctx, today); dates(got) != "11-28" {
+			t.Fatalf("empty store: %s", dates(got))
+		}
+		// The first run after attempts began four days ago rolls up all of them.
+		record(t, s, w, today.Add(-4*day+time.Hour), []fakeAttempt{{"a", 1, D, 200, "", 10}})
+		if got, _ := s.DaysToRollUp(ctx, today); dates(got) != "11-25 11-26 11-27 11-28" {
+			t.Fatalf("first run: %s", dates(got))
+		}
+		// After a rollup of the 26th, runs take up after it: an outage of days loses none.
+		s.RollupDay(ctx, today.Add(-4*day))
+		s.Now = func() time.Time { return today }
+		if _, err := s.RollupDay(ctx, today.Add(-3*day)); err != nil {
+			t.Fatal(err)
+		}
+		record(t, s, w, today.Add(-3*day+time.Hour), []fakeAttempt{{"b", 1, D, 200, "", 10}})
+		s.RollupDay(ctx, today.Add(-3*day))
+		if got, _ := s.DaysToRollUp(ctx, today.Add(3*day)); dates(got) != "11-27 11-28 11-29 11-30 12-01" {
+			t.Fatalf("after a gap: %s", dates(got))
+		}
+		// A run the same day again still rewrites yesterday.
+		if got, _ := s.DaysToRollUp(ctx, today.Add(-2*day)); dates(got) != "11-26" {
+			t.Fatalf("rerun: %s", dates(got))
+		}
+	})
+}
+
+func TestMergedMinimumIgnoresDaysWithoutAnswers(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "w", "*")
+		today := time.Now().UTC().Truncate(24 * time.Hour)
+		// An old day whose only attempt never got a duration, then today.
+		record(t, s, w, today.AddDate(0, 0, -40), []fakeAttempt{{"a", 1, F, 0, webhook.ClassConnection, 0}})
+		s.RollupDay(ctx, today.AddDate(0, 0, -40))
+		s.DeleteAttemptsBefore(ctx, today.AddDate(0, 0, -30))
+		record(t, s, w, today.Add(time.Minute), []fakeAttempt{{"b", 1, D, 200, "", 40}})
+		got, err := s.PeriodStats(ctx, store.StatsFilter{WebhookID: w.ID, From: today.AddDate(0, 0, -60), To: today.Add(24 * time.Hour)})
+		if err != nil || got.MinResponseTimeMS != 40 || got.TotalAttempts != 2 || got.NetworkErrors != 1 {
+			t.Fatalf("%+v %v", got, err)
 		}
 	})
 }

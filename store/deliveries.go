@@ -219,3 +219,15 @@ func deliveries(rows []deliveryRow) []*webhook.Delivery {
 	}
 	return out
 }
+
+// FinishedAttempt returns the recorded outcome of an attempt, or nil when
+// it was never made or has not finished.
+func (s *Store) FinishedAttempt(ctx context.Context, eventID string, webhookID int64, attempt int) (*webhook.Delivery, error) {
+	var rows []deliveryRow
+	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
+		WHERE event_id = ? AND webhook_id = ? AND attempt_number = ? AND status <> 'pending'`), eventID, webhookID, attempt)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return rows[0].delivery(), nil
+}

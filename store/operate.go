@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -10,11 +10,13 @@ import (
 	"github.com/loki-interceptor/herald/webhook"
 )
 
-// PauseWebhook pauses an active webhook with a reason, and reports whether
-// it did (false when it was not active: someone got there first).
-func (s *Store) PauseWebhook(ctx context.Context, id int64, reason string) (bool, error) {
+// PauseWebhook pauses an active webhook with a reason and the attempt that
+// tripped it, and reports whether it did (false when it was not active:
+// someone got there first).
+func (s *Store) PauseWebhook(ctx context.Context, id int64, reason string, byDelivery int64) (bool, error) {
 	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE webhooks SET status = 'paused', status_reason = ?,
-		paused_at = ?, updated_at = ? WHERE id = ? AND status = 'active'`), reason, s.now(), s.now(), id)
+		paused_at = ?, paused_by_delivery = ?, updated_at = ? WHERE id = ? AND status = 'active'`),
+		reason, s.now(), byDelivery, s.now(), id)
 	if err != nil {
 		return false, err
 	}
@@ -37,61 +39,129 @@ type RateLimit struct {
 	Window time.Duration
 }
 
-// ReserveSlot takes one attempt from each limit's current window, or none.
-// Windows are fixed and aligned to the clock (a minute window runs from :00
-// to :60). The count lives in SQL, so every worker shares it. When a window
-// is full it returns false and when the fullest limit next has room.
+// ReserveSlot takes a slot in every limit's window for one attempt, at the
+// earliest time from now on that all have room, and returns that time: now,
+// or the start of a later window the attempt must wait for. Windows are fixed
+// and aligned to the clock (a minute window runs from :00 to :60). Counts
+// live in SQL and are only ever raised below the limit, inside a
+// transaction, so any number of workers share them; an attempt told to wait
+// already holds its slot, so each waits once, in the order they asked.
 //
 // Nothing is granted in the last moments of a window (its guard): an
 // attempt granted then could reach the receiver in the next window, on top
-// of that window's own. It waits for the next window instead.
-func (s *Store) ReserveSlot(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time) (bool, time.Time, error) {
-	now = now.UTC()
-	var retryAt time.Time
+// of that window's own.
+func (s *Store) ReserveSlot(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time) (time.Time, error) {
+	at, _, err := s.reserve(ctx, webhookID, limits, now, true)
+	return at, err
+}
+
+// TakeSlotNow takes a slot only if one is free now; otherwise it takes
+// nothing and says when the next is.
+func (s *Store) TakeSlotNow(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time) (bool, time.Time, error) {
+	at, ok, err := s.reserve(ctx, webhookID, limits, now, false)
+	return ok, at, err
+}
+
+// Limits are a webhook's rate limits over windows of the given lengths (a
+// minute and an hour, unless a test shortens them).
+func Limits(w *webhook.Webhook, minute, hour time.Duration) []RateLimit {
+	return []RateLimit{{Max: w.RateLimitPerMinute, Window: minute}, {Max: w.RateLimitPerHour, Window: hour}}
+}
+
+func (s *Store) reserve(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time, wait bool) (time.Time, bool, error) {
+	t := now.UTC()
 	for _, l := range limits {
-		if end := now.Truncate(l.Window).Add(l.Window); end.Sub(now) <= guard(l.Window) {
-			retryAt = later(retryAt, end)
+		if end := t.Truncate(l.Window).Add(l.Window); end.Sub(t) <= guard(l.Window) {
+			t = later(t, end)
 		}
 	}
-	if !retryAt.IsZero() {
-		return false, retryAt, nil
-	}
-	var granted bool
+	var at time.Time
+	granted := false
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
-		granted, retryAt = true, time.Time{}
-		for _, l := range limits {
-			start := now.Truncate(l.Window)
-			rows, err := tx.QueryxContext(ctx, tx.Rebind(`INSERT INTO rate_windows (webhook_id, window_seconds, window_start, count)
-				VALUES (?, ?, ?, 1) ON CONFLICT (webhook_id, window_seconds, window_start)
-				DO UPDATE SET count = rate_windows.count + 1 WHERE rate_windows.count < ? RETURNING count`),
-				webhookID, int(l.Window/time.Second), start, l.Max)
+		for range maxReserveTries {
+			moved, err := s.firstRoom(ctx, tx, webhookID, limits, &t)
 			if err != nil {
 				return err
 			}
-			got := rows.Next()
-			if err := rows.Close(); err != nil {
+			if !wait && t.After(now.UTC()) {
+				at = t // no room now, and asked not to wait
+				return nil
+			}
+			if moved {
+				continue
+			}
+			ok, err := s.take(ctx, tx, webhookID, limits, t)
+			if err != nil {
 				return err
 			}
-			if !got {
-				granted = false
-				retryAt = later(retryAt, start.Add(l.Window))
+			if ok {
+				at, granted = t, true
+				return nil
 			}
 		}
-		if !granted {
-			return errDenied // roll back the windows that did have room
-		}
-		return nil
+		return fmt.Errorf("store: no rate-limit room found for webhook %d after %d tries", webhookID, maxReserveTries)
 	})
-	if err == errDenied {
-		return false, retryAt, nil
-	}
 	if isForeignKeyViolation(err) {
-		return false, time.Time{}, webhook.Errorf(webhook.ENotFound, "webhook %d not found", webhookID)
+		return time.Time{}, false, webhook.Errorf(webhook.ENotFound, "webhook %d not found", webhookID)
 	}
-	return granted, retryAt, err
+	return at, granted, err
 }
 
-var errDenied = errors.New("rate window full")
+const maxReserveTries = 100
+
+// firstRoom moves t past every full window of each limit, reading the full
+// windows ahead in one query per limit; it reports whether t moved.
+func (s *Store) firstRoom(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits []RateLimit, t *time.Time) (bool, error) {
+	moved := false
+	for _, l := range limits {
+		start := t.Truncate(l.Window)
+		var full []time.Time
+		err := tx.SelectContext(ctx, &full, tx.Rebind(`SELECT window_start FROM rate_windows
+			WHERE webhook_id = ? AND window_seconds = ? AND window_start >= ? AND count >= ?
+			ORDER BY window_start`), webhookID, int(l.Window/time.Second), start, l.Max)
+		if err != nil {
+			return false, err
+		}
+		for _, f := range full {
+			if f.UTC().Equal(start) {
+				start = start.Add(l.Window)
+			} else if f.UTC().After(start) {
+				break
+			}
+		}
+		if start.After(*t) {
+			*t, moved = start, true
+		}
+	}
+	return moved, nil
+}
+
+// take raises each limit's count for the windows holding t, all or none: a
+// window filled meanwhile by another worker undoes the others.
+func (s *Store) take(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits []RateLimit, t time.Time) (bool, error) {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT reserve`); err != nil {
+		return false, err
+	}
+	for _, l := range limits {
+		rows, err := tx.QueryxContext(ctx, tx.Rebind(`INSERT INTO rate_windows (webhook_id, window_seconds, window_start, count)
+			VALUES (?, ?, ?, 1) ON CONFLICT (webhook_id, window_seconds, window_start)
+			DO UPDATE SET count = rate_windows.count + 1 WHERE rate_windows.count < ? RETURNING count`),
+			webhookID, int(l.Window/time.Second), t.Truncate(l.Window), l.Max)
+		if err != nil {
+			return false, err
+		}
+		got := rows.Next()
+		if err := rows.Close(); err != nil {
+			return false, err
+		}
+		if !got {
+			_, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT reserve`)
+			return false, err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT reserve`)
+	return err == nil, err
+}
 
 // guard is the end of a window in which nothing is granted: a fortieth of
 // it, at most a second (enough for a request to reach a receiver).
@@ -128,14 +198,25 @@ func (s *Store) FailedEvents(ctx context.Context, webhookID int64, since time.Ti
 	return ids, err
 }
 
-// DeleteAttemptsBefore removes attempt rows created before a time, and rate
-// windows long over; rollups are untouched. It returns the rows removed.
+// DeleteAttemptsBefore removes attempt rows created before a time, in
+// batches so that no statement runs long, and rate windows long over;
+// rollups are untouched. It returns the rows removed.
 func (s *Store) DeleteAttemptsBefore(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM deliveries WHERE created_at < ?`), before.UTC())
-	if err != nil {
-		return 0, err
+	var total int64
+	for {
+		res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM deliveries WHERE id IN
+			(SELECT id FROM deliveries WHERE created_at < ? ORDER BY id LIMIT ?)`), before.UTC(), deleteBatch)
+		if err != nil {
+			return total, err
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < deleteBatch {
+			break
+		}
 	}
-	n, _ := res.RowsAffected()
-	_, err = s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM rate_windows WHERE window_start < ?`), s.now().Add(-48*time.Hour))
-	return n, err
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM rate_windows WHERE window_start < ?`), s.now().Add(-48*time.Hour))
+	return total, err
 }
+
+const deleteBatch = 5000

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,70 +16,72 @@ func TestReserveSlotHoldsBothLimits(t *testing.T) {
 		w := mustWebhook(t, s, "limited", "*")
 		limits := []store.RateLimit{{Max: 3, Window: time.Minute}, {Max: 5, Window: time.Hour}}
 		base := time.Date(2026, 11, 29, 10, 0, 10, 0, time.UTC)
-		grants := func(at time.Time, n int) (int, time.Time) {
-			got, next := 0, time.Time{}
-			for range n {
-				ok, retry, err := s.ReserveSlot(ctx, w.ID, limits, at)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if ok {
-					got++
-				} else {
-					next = retry
-				}
+		reserve := func(at time.Time) time.Time {
+			got, err := s.ReserveSlot(ctx, w.ID, limits, at)
+			if err != nil {
+				t.Fatal(err)
 			}
-			return got, next
+			return got
 		}
-		if got, next := grants(base, 4); got != 3 || !next.Equal(base.Truncate(time.Minute).Add(time.Minute)) {
-			t.Fatalf("first minute: %d granted, next %v", got, next)
+		// Seven asked at once: three now, two in the next minute (the hour's
+		// last two), then the next hour.
+		var got []string
+		for range 7 {
+			got = append(got, reserve(base).Format("15:04:05"))
 		}
-		// The next minute has room for 3, but the hour only for 2 more.
-		if got, next := grants(base.Add(time.Minute), 4); got != 2 || !next.Equal(base.Truncate(time.Hour).Add(time.Hour)) {
-			t.Fatalf("second minute: %d granted, next %v", got, next)
+		if want := "10:00:10 10:00:10 10:00:10 10:01:00 10:01:00 11:00:00 11:00:00"; strings.Join(got, " ") != want {
+			t.Fatalf("slots %v, want %s", got, want)
 		}
-		if got, _ := grants(base.Add(time.Hour), 3); got != 3 {
-			t.Fatalf("next hour: %d granted", got)
+		// Later in the first hour there is no room left: the next hour has.
+		if at := reserve(base.Add(20 * time.Minute)); !at.Equal(base.Truncate(time.Hour).Add(time.Hour)) {
+			t.Fatalf("slot %v", at)
 		}
 		// In the last second of a window nothing is granted: it waits for the next.
-		late := base.Add(2 * time.Hour).Truncate(time.Minute).Add(59*time.Second + 500*time.Millisecond)
-		if got, next := grants(late, 1); got != 0 || !next.Equal(late.Truncate(time.Minute).Add(time.Minute)) {
-			t.Fatalf("in the guard: %d granted, next %v", got, next)
+		late := base.Add(5 * time.Hour).Truncate(time.Minute).Add(59*time.Second + 500*time.Millisecond)
+		if at := reserve(late); !at.Equal(late.Truncate(time.Minute).Add(time.Minute)) {
+			t.Fatalf("in the guard: slot %v", at)
 		}
 		other := mustWebhook(t, s, "other", "*")
-		if ok, _, _ := s.ReserveSlot(ctx, other.ID, limits, base); !ok {
+		if at, _ := s.ReserveSlot(ctx, other.ID, limits, base); !at.Equal(base) {
 			t.Fatal("limits leak between webhooks")
 		}
-		_, _, err := s.ReserveSlot(ctx, 9999, limits, base)
+		_, err := s.ReserveSlot(ctx, 9999, limits, base)
 		wantCode(t, err, webhook.ENotFound)
 	})
 }
 
-// Many workers reserving at once never get more than the limit between them.
+// Many workers reserving at once never put more than the limit in a window
+// between them, and every one gets a slot.
 func TestReserveSlotIsAtomic(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
 		w := mustWebhook(t, s, "contended", "*")
 		limits := []store.RateLimit{{Max: 7, Window: time.Minute}, {Max: 100, Window: time.Hour}}
-		now := time.Now()
+		now := time.Date(2026, 11, 29, 10, 0, 5, 0, time.UTC)
 		var mu sync.Mutex
-		granted := 0
+		perWindow := map[time.Time]int{}
 		var wg sync.WaitGroup
 		for range 30 {
 			wg.Go(func() {
-				ok, _, err := s.ReserveSlot(ctx, w.ID, limits, now)
+				at, err := s.ReserveSlot(ctx, w.ID, limits, now)
 				if err != nil {
 					t.Error(err)
+					return
 				}
-				if ok {
-					mu.Lock()
-					granted++
-					mu.Unlock()
-				}
+				mu.Lock()
+				perWindow[at.Truncate(time.Minute)]++
+				mu.Unlock()
 			})
 		}
 		wg.Wait()
-		if granted != 7 {
-			t.Fatalf("%d slots granted, limit 7", granted)
+		total := 0
+		for win, n := range perWindow {
+			if n > 7 {
+				t.Fatalf("window %v got %d slots, limit 7", win, n)
+			}
+			total += n
+		}
+		if total != 30 || len(perWindow) != 5 {
+			t.Fatalf("%d slots in %d windows: %v", total, len(perWindow), perWindow)
 		}
 	})
 }
@@ -106,15 +109,15 @@ func TestPauseAndBreakerCount(t *testing.T) {
 		if n := count(); n != 0 {
 			t.Fatalf("a delivery left count %d", n)
 		}
-		paused, err := s.PauseWebhook(ctx, w.ID, "receiver answered 410 Gone")
+		paused, err := s.PauseWebhook(ctx, w.ID, "receiver answered 410 Gone", 77)
 		if err != nil || !paused {
 			t.Fatalf("pause: %v %v", paused, err)
 		}
-		if again, _ := s.PauseWebhook(ctx, w.ID, "again"); again {
+		if again, _ := s.PauseWebhook(ctx, w.ID, "again", 78); again {
 			t.Fatal("paused twice")
 		}
 		got, _ := s.GetWebhook(ctx, w.ID)
-		if got.Status != webhook.StatusPaused || got.StatusReason != "receiver answered 410 Gone" || got.PausedAt == nil {
+		if got.Status != webhook.StatusPaused || got.StatusReason != "receiver answered 410 Gone" || got.PausedAt == nil || *got.PausedByDelivery != 77 {
 			t.Fatalf("%+v", got)
 		}
 	})

@@ -22,6 +22,8 @@ type webhookRow struct {
 	StatusReason        string                     `db:"status_reason"`
 	PausedAt            *time.Time                 `db:"paused_at"`
 	ConsecutiveFailures int                        `db:"consecutive_failures"`
+	PausedByDelivery    *int64                     `db:"paused_by_delivery"`
+	ResumedAt           *time.Time                 `db:"resumed_at"`
 	EventTypes          jsonColumn[[]string]       `db:"event_types"`
 	RetryStrategy       string                     `db:"retry_strategy"`
 	MaxRetries          int                        `db:"max_retries"`
@@ -40,7 +42,7 @@ type webhookRow struct {
 }
 
 const webhookColumns = `id, name, url, description, secret, status, status_reason, paused_at,
-	consecutive_failures, event_types, retry_strategy,
+	consecutive_failures, paused_by_delivery, resumed_at, event_types, retry_strategy,
 	max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds, jitter_percentage,
 	timeout_seconds, rate_limit_per_minute, rate_limit_per_hour, custom_headers, metadata,
 	created_at, updated_at, last_triggered_at`
@@ -57,6 +59,8 @@ func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 		StatusReason:        w.StatusReason,
 		PausedAt:            dbTime(w.PausedAt),
 		ConsecutiveFailures: w.ConsecutiveFailures,
+		PausedByDelivery:    w.PausedByDelivery,
+		ResumedAt:           dbTime(w.ResumedAt),
 		EventTypes:          jsonColumn[[]string]{w.EventTypes},
 		RetryStrategy:       string(w.RetryStrategy),
 		MaxRetries:          w.MaxRetries,
@@ -94,6 +98,8 @@ func (s *Store) fromRow(r *webhookRow) (*webhook.Webhook, error) {
 		StatusReason:        r.StatusReason,
 		PausedAt:            utcPtr(r.PausedAt),
 		ConsecutiveFailures: r.ConsecutiveFailures,
+		PausedByDelivery:    r.PausedByDelivery,
+		ResumedAt:           utcPtr(r.ResumedAt),
 		EventTypes:          r.EventTypes.V,
 		RetryStrategy:       webhook.RetryStrategy(r.RetryStrategy),
 		MaxRetries:          r.MaxRetries,
@@ -146,12 +152,12 @@ func (s *Store) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
 		return err
 	}
 	q, args, err := sqlx.Named(`INSERT INTO webhooks (name, url, description, secret, status,
-		status_reason, paused_at, consecutive_failures, event_types,
+		status_reason, paused_at, consecutive_failures, paused_by_delivery, resumed_at, event_types,
 		retry_strategy, max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds,
 		jitter_percentage, timeout_seconds, rate_limit_per_minute, rate_limit_per_hour,
 		custom_headers, metadata, created_at, updated_at)
 		VALUES (:name, :url, :description, :secret, :status, :status_reason, :paused_at,
-		:consecutive_failures, :event_types, :retry_strategy,
+		:consecutive_failures, :paused_by_delivery, :resumed_at, :event_types, :retry_strategy,
 		:max_retries, :retry_delay_seconds, :backoff_multiplier, :max_delay_seconds,
 		:jitter_percentage, :timeout_seconds, :rate_limit_per_minute, :rate_limit_per_hour,
 		:custom_headers, :metadata, :created_at, :updated_at) RETURNING id`, row)
@@ -227,7 +233,8 @@ func (s *Store) UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.
 		}
 		q, args, err := sqlx.Named(`UPDATE webhooks SET name = :name, url = :url, description = :description,
 			secret = :secret, status = :status, status_reason = :status_reason, paused_at = :paused_at,
-			consecutive_failures = :consecutive_failures, event_types = :event_types, retry_strategy = :retry_strategy,
+			consecutive_failures = :consecutive_failures, paused_by_delivery = :paused_by_delivery,
+			resumed_at = :resumed_at, event_types = :event_types, retry_strategy = :retry_strategy,
 			max_retries = :max_retries, retry_delay_seconds = :retry_delay_seconds,
 			backoff_multiplier = :backoff_multiplier, max_delay_seconds = :max_delay_seconds,
 			jitter_percentage = :jitter_percentage, timeout_seconds = :timeout_seconds,

@@ -15,7 +15,8 @@ const (
 	ENotFound    Code = "not_found"
 	EConflict    Code = "conflict"
 	ETooLarge    Code = "payload_too_large"
-	EUnavailable Code = "unavailable" // a dependency (Temporal, the database) cannot be reached
+	ERateLimited Code = "rate_limited" // a webhook's rate limit has no room now
+	EUnavailable Code = "unavailable"  // a dependency (Temporal, the database) cannot be reached
 	EInternal    Code = "internal"
 )
 

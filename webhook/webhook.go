@@ -36,8 +36,12 @@ type Webhook struct {
 	PausedAt     *time.Time `json:"paused_at"`
 	// ConsecutiveFailures counts deliveries failed for good since the last
 	// success; the circuit breaker pauses the webhook at a threshold.
-	ConsecutiveFailures int      `json:"consecutive_failures"`
-	EventTypes          []string `json:"event_types"`
+	ConsecutiveFailures int `json:"consecutive_failures"`
+	// PausedByDelivery is the attempt that tripped the circuit breaker;
+	// ResumedAt when the webhook was last set active.
+	PausedByDelivery *int64     `json:"paused_by_delivery"`
+	ResumedAt        *time.Time `json:"resumed_at"`
+	EventTypes       []string   `json:"event_types"`
 
 	RetryStrategy     RetryStrategy `json:"retry_strategy"`
 	MaxRetries        int           `json:"max_retries"`
@@ -96,7 +100,8 @@ func (w *Webhook) SetStatus(s Status, reason string, now time.Time) {
 		return
 	}
 	if s == StatusActive {
-		w.Status, w.StatusReason, w.PausedAt, w.ConsecutiveFailures = s, "", nil, 0
+		t := now.UTC().Truncate(time.Microsecond)
+		w.Status, w.StatusReason, w.PausedAt, w.PausedByDelivery, w.ConsecutiveFailures, w.ResumedAt = s, "", nil, nil, 0, &t
 		return
 	}
 	if reason == "" {

@@ -39,6 +39,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		wg:      workflow.NewWaitGroup(ctx),
 		retries: workflow.GetSignalChannel(ctx, SignalRetry),
 		resumes: workflow.GetSignalChannel(ctx, SignalResume),
+		resumed: map[int64]int{},
 		status:  StatusDelivering,
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryDeliveries, f.query); err != nil {
@@ -61,25 +62,25 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 			return f.result(), err
 		}
 	}
+	finished := false
 	for {
-		// Signals already here (a reopened run's own) are handled before
-		// waiting, so there is something to wait for.
-		f.drainSignals(ctx)
 		f.wg.Wait(ctx)
-		// A retry being handled may be about to start a delivery.
-		if err := workflow.Await(ctx, func() bool { return f.restarting == 0 }); err != nil {
+		// A signal not yet handled, or being handled, may start a delivery.
+		if err := workflow.Await(ctx, f.settled); err != nil {
 			return f.result(), err
 		}
 		if f.running() > 0 {
+			finished = false
 			continue
+		}
+		if finished {
+			return f.result(), nil
 		}
 		if err := workflow.ExecuteActivity(ctx, ActivityFinishEvent, FinishEventInput{EventID: in.Event.EventID}).Get(ctx, nil); err != nil {
 			return f.result(), err
 		}
-		// A retry that came in while finishing starts deliveries again.
-		if !f.drainSignals(ctx) && f.running() == 0 {
-			return f.result(), nil
-		}
+		// Go round once more: a retry that came while finishing starts over.
+		finished = true
 	}
 }
 
@@ -89,9 +90,10 @@ type fanOut struct {
 	loops            []*loop
 	wg               workflow.WaitGroup
 	retries, resumes workflow.ReceiveChannel
-	restarting       int    // retries between loading a subscriber and starting its loop
-	retried          int    // retry signals handled
-	status           string // last published HeraldStatus
+	handling         int           // signals being handled (a restart loads its subscriber)
+	retried          int           // retry signals handled
+	resumed          map[int64]int // resume signals handled, per webhook (0: for all)
+	status           string        // last published HeraldStatus
 }
 
 type loop struct {
@@ -101,12 +103,15 @@ type loop struct {
 	resume workflow.Channel // a resume signal: the webhook is active again
 }
 
+// settled is true when no signal waits to be handled or is being handled.
+func (f *fanOut) settled() bool {
+	return f.handling == 0 && f.retries.Len() == 0 && f.resumes.Len() == 0
+}
+
 // loopFor returns the loop of a webhook, creating an idle one.
 func (f *fanOut) loopFor(ctx workflow.Context, webhookID int64) *loop {
-	for _, l := range f.loops {
-		if l.sub.WebhookID == webhookID {
-			return l
-		}
+	if l := f.find(webhookID); l != nil {
+		return l
 	}
 	l := &loop{wake: workflow.NewBufferedChannel(ctx, 1), resume: workflow.NewBufferedChannel(ctx, 1)}
 	l.state.WebhookID = webhookID
@@ -149,13 +154,14 @@ func (f *fanOut) query() ([]DeliveryState, error) {
 
 // deliver is one subscriber's loop: attempt, and on a retryable failure wait
 // on a durable timer (or a retry signal) and attempt again. An attempt held
-// by a paused webhook or by the rate limit waits and is made again with the
-// same number: it was never sent.
+// by a paused webhook, or waiting for its rate-limit slot, is made again with
+// the same number: it was never sent.
 func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 	s := l.sub
 	planned, plannedFor := time.Duration(0), 0
+	hold, reserved := HoldPoll, false
 	for n := s.FirstAttempt; ; {
-		in := AttemptInput{EventID: f.event.EventID, WebhookID: s.WebhookID, Attempt: n, Final: n >= l.state.LastAttempt}
+		in := AttemptInput{EventID: f.event.EventID, WebhookID: s.WebhookID, Attempt: n, Final: n >= l.state.LastAttempt, Reserved: reserved}
 		if !in.Final {
 			if plannedFor != n {
 				planned, plannedFor = s.Policy.NextDelay(n-s.FirstAttempt+1, jitter(ctx)), n
@@ -163,6 +169,7 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 			in.RetryIn = planned
 		}
 		l.state.State, l.state.NextAttemptAt = LoopAttempting, nil
+		resumedBefore := f.resumedFor(s.WebhookID)
 		actx := workflow.WithActivityOptions(ctx, withSummary(fmt.Sprintf("webhook %d (%s), attempt %d", s.WebhookID, s.Name, n)))
 		var res AttemptResult
 		if err := workflow.ExecuteActivity(actx, ActivityAttempt, in).Get(ctx, &res); err != nil {
@@ -171,19 +178,26 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 			f.publishStatus(ctx)
 			return
 		}
+		reserved = false
 		switch {
 		case res.Held:
+			if f.resumedFor(s.WebhookID) != resumedBefore {
+				continue // resumed while the attempt was being held: look again now
+			}
 			l.state.State, l.state.LastError = LoopPaused, res.HeldReason
 			f.publishStatus(ctx)
-			f.wait(ctx, l.resume, HoldPoll, fmt.Sprintf("webhook %d paused: look again", s.WebhookID))
+			f.wait(ctx, l.resume, hold, fmt.Sprintf("webhook %d paused: look again", s.WebhookID))
+			hold = min(2*hold, MaxHoldPoll)
 			continue
 		case res.RateLimitedUntil != nil:
 			l.state.State, l.state.NextAttemptAt = LoopRateLimited, res.RateLimitedUntil
 			f.publishStatus(ctx)
 			d := max(res.RateLimitedUntil.Sub(workflow.Now(ctx)), time.Millisecond)
-			f.wait(ctx, nil, d, fmt.Sprintf("webhook %d rate limit: attempt %d", s.WebhookID, n))
+			f.wait(ctx, nil, d, fmt.Sprintf("webhook %d rate limit: attempt %d in its slot", s.WebhookID, n))
+			reserved = true
 			continue
 		}
+		hold = HoldPoll
 		l.state.Attempts = n
 		l.state.LastStatusCode, l.state.LastError, l.state.LastDeliveryID = res.StatusCode, res.Error, res.DeliveryID
 		switch res.Status {
@@ -227,95 +241,80 @@ func (f *fanOut) wait(ctx workflow.Context, early workflow.Channel, d time.Durat
 	}
 }
 
-// routeSignals handles signals as they come.
+// routeSignals handles signals as they come. It waits for them rather than
+// receiving in a selector, so a signal stays in its channel, visible to the
+// main loop's settled check, until it is handled.
 func (f *fanOut) routeSignals(ctx workflow.Context) {
 	for {
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(f.retries, func(c workflow.ReceiveChannel, _ bool) {
-			var sig WebhookSignal
-			c.Receive(ctx, &sig)
-			f.retry(ctx, sig)
-		})
-		sel.AddReceive(f.resumes, func(c workflow.ReceiveChannel, _ bool) {
-			var sig WebhookSignal
-			c.Receive(ctx, &sig)
-			f.resume(sig)
-		})
-		sel.Select(ctx)
-	}
-}
-
-// drainSignals handles every signal already received and reports whether
-// any started a delivery.
-func (f *fanOut) drainSignals(ctx workflow.Context) bool {
-	started := false
-	for {
+		_ = workflow.Await(ctx, func() bool { return f.retries.Len()+f.resumes.Len() > 0 })
 		var sig WebhookSignal
+		f.handling++
 		switch {
 		case f.retries.ReceiveAsync(&sig):
-			started = f.retry(ctx, sig) || started
+			f.retry(ctx, sig)
 		case f.resumes.ReceiveAsync(&sig):
 			f.resume(sig)
-		default:
-			return started
 		}
+		f.handling--
 	}
 }
 
 // retry makes waiting deliveries of the named webhook (0: all) go now, and
-// starts ended ones over with the webhook's current retry schedule. It
-// reports whether it started one.
-func (f *fanOut) retry(ctx workflow.Context, sig WebhookSignal) bool {
+// starts ended ones over with the webhook's current retry schedule.
+func (f *fanOut) retry(ctx workflow.Context, sig WebhookSignal) {
 	defer func() { f.retried++ }()
-	started := false
 	if sig.WebhookID != 0 && f.find(sig.WebhookID) == nil {
-		return f.restart(ctx, sig.WebhookID)
+		f.restart(ctx, sig.WebhookID)
+		return
 	}
 	for _, l := range f.loops {
-		if sig.WebhookID != 0 && l.sub.WebhookID != sig.WebhookID {
+		if sig.WebhookID != 0 && l.state.WebhookID != sig.WebhookID {
 			continue
 		}
 		switch l.state.State {
 		case LoopRetrying:
 			l.wake.SendAsync(struct{}{})
+		case LoopPaused:
+			l.resume.SendAsync(struct{}{})
 		case LoopFailed:
-			started = f.restart(ctx, l.sub.WebhookID) || started
+			f.restart(ctx, l.sub.WebhookID)
 		}
 	}
-	return started
 }
 
 // restart loads a webhook as a subscriber of this event afresh and runs its
 // delivery from its next attempt number.
-func (f *fanOut) restart(ctx workflow.Context, webhookID int64) bool {
-	f.restarting++
-	defer func() { f.restarting-- }()
+func (f *fanOut) restart(ctx workflow.Context, webhookID int64) {
 	var res LoadSubscriberResult
 	err := workflow.ExecuteActivity(ctx, ActivityLoadSubscriber, LoadSubscriberInput{EventID: f.event.EventID, WebhookID: webhookID}).Get(ctx, &res)
 	if err != nil || !res.Found {
-		return false // deleted, or never a subscriber of this event: nothing to retry
+		return // deleted, or never a subscriber of this event: nothing to retry
 	}
 	l := f.loopFor(ctx, webhookID)
-	if !l.state.State.done() && l.state.State != "" {
-		return false // started meanwhile by another signal
+	if l.state.State != "" && !l.state.State.done() {
+		return // started meanwhile by another signal
 	}
 	f.run(ctx, l, res.Subscriber)
 	f.publishWebhooks(ctx)
 	f.publishStatus(ctx)
-	return true
 }
 
+// resume releases held deliveries of the named webhook (0: all). Deliveries
+// whose attempt is in flight see the count change and look again at once.
 func (f *fanOut) resume(sig WebhookSignal) {
+	f.resumed[sig.WebhookID]++
 	for _, l := range f.loops {
-		if (sig.WebhookID == 0 || l.sub.WebhookID == sig.WebhookID) && l.state.State == LoopPaused {
+		if (sig.WebhookID == 0 || l.state.WebhookID == sig.WebhookID) && l.state.State == LoopPaused {
 			l.resume.SendAsync(struct{}{})
 		}
 	}
 }
 
+func (f *fanOut) resumedFor(webhookID int64) int { return f.resumed[webhookID] + f.resumed[0] }
+
 func (f *fanOut) find(webhookID int64) *loop {
 	for _, l := range f.loops {
-		if l.sub.WebhookID == webhookID {
+		if l.state.WebhookID == webhookID {
 			return l
 		}
 	}

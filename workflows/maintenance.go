@@ -14,10 +14,10 @@ const MaintenanceScheduleID = "herald-maintenance"
 
 // Maintenance activity names.
 const (
-	ActivityRollupDay       = "RollupDay"
-	ActivityDeleteAttempts  = "DeleteOldAttempts"
-	DefaultRetentionDays    = 30
-	maintenanceRollupWindow = 3 // days rolled up each run: yesterday, and two more in case a run was missed
+	ActivityDaysToRollUp   = "DaysToRollUp"
+	ActivityRollupDay      = "RollupDay"
+	ActivityDeleteAttempts = "DeleteOldAttempts"
+	DefaultRetentionDays   = 30
 )
 
 // MaintenanceInput configures a maintenance run.
@@ -34,9 +34,10 @@ type MaintenanceResult struct {
 	Deleted  int64    `json:"deleted"`   // attempt rows removed
 }
 
-// MaintenanceWorkflow rolls the last days' attempts up into daily analytics
-// rows (rewriting them if they exist, so a rerun is harmless), then deletes
-// attempt rows older than the retention.
+// MaintenanceWorkflow rolls attempts up into daily analytics rows, every day
+// since the last rollup through yesterday (rewriting rows that exist, so a
+// rerun is harmless and a missed run is made up for), then deletes attempt
+// rows older than the retention: by then every day before today is rolled up.
 func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (MaintenanceResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Minute, RetryPolicy: activityRetry})
 	if in.RetentionDays <= 0 {
@@ -44,8 +45,11 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (Maintenance
 	}
 	today := workflow.Now(ctx).UTC().Truncate(24 * time.Hour)
 	var res MaintenanceResult
-	for i := maintenanceRollupWindow; i >= 1; i-- {
-		day := today.AddDate(0, 0, -i)
+	var days []time.Time
+	if err := workflow.ExecuteActivity(ctx, ActivityDaysToRollUp, today).Get(ctx, &days); err != nil {
+		return res, err
+	}
+	for _, day := range days {
 		var n int
 		if err := workflow.ExecuteActivity(ctx, ActivityRollupDay, day).Get(ctx, &n); err != nil {
 			return res, err

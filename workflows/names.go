@@ -6,6 +6,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -54,9 +55,14 @@ const (
 // webhook was deleted: the delivery stops, since there is nowhere to send.
 const ErrWebhookGone = "WebhookGone"
 
-// HoldPoll is how often a delivery held by a paused webhook looks again, in
-// case the resume signal was missed.
-const HoldPoll = time.Hour
+// HoldPoll is how soon a delivery held by a paused webhook first looks
+// again, in case the resume signal was missed; each further look waits twice
+// as long, up to MaxHoldPoll, so a long pause costs a few history events a
+// day.
+const (
+	HoldPoll    = time.Hour
+	MaxHoldPoll = 24 * time.Hour
+)
 
 // Custom search attributes, so the Temporal UI can filter events, e.g.
 // HeraldEventType = "compliance.alert" AND HeraldStatus = "retrying".
@@ -111,6 +117,23 @@ type EventInput struct {
 	Reopened bool          `json:"reopened,omitempty"`
 }
 
+// UnmarshalJSON also reads the input of workflows started before EventInput
+// existed, which was the bare event.
+func (in *EventInput) UnmarshalJSON(b []byte) error {
+	type plain EventInput
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if p.Event.EventID == "" {
+		if err := json.Unmarshal(b, &p.Event); err != nil {
+			return err
+		}
+	}
+	*in = EventInput(p)
+	return nil
+}
+
 // Subscriber is a webhook as snapshotted when its delivery starts: which
 // one, the retry schedule the delivery keeps even if the webhook changes,
 // and the number of its first attempt (above 1 when a delivery starts over).
@@ -142,19 +165,22 @@ type LoadSubscriberResult struct {
 
 // AttemptInput asks for one attempt. Final says no attempt follows whatever
 // happens; RetryIn is the planned wait before the next one if this fails.
+// Reserved says a rate-limit slot was already taken for it (it waited for
+// that slot's window).
 type AttemptInput struct {
 	EventID   string        `json:"event_id"`
 	WebhookID int64         `json:"webhook_id"`
 	Attempt   int           `json:"attempt"`
 	Final     bool          `json:"final"`
 	RetryIn   time.Duration `json:"retry_in"`
+	Reserved  bool          `json:"reserved,omitempty"`
 }
 
 // AttemptResult is one attempt's outcome. When the webhook is paused the
-// attempt is Held; when its rate limit has no room it waits until
-// RateLimitedUntil. Neither sends anything nor counts as an attempt.
-// Otherwise RetryIn is the wait before the next attempt (the plan, stretched
-// by Retry-After) when Status is retrying.
+// attempt is Held; when its rate limit has no room now, a slot was reserved
+// for RateLimitedUntil and the attempt waits for it. Neither sends anything
+// nor counts as an attempt. Otherwise RetryIn is the wait before the next
+// attempt (the plan, stretched by Retry-After) when Status is retrying.
 type AttemptResult struct {
 	Held             bool                   `json:"held,omitempty"`
 	HeldReason       string                 `json:"held_reason,omitempty"`

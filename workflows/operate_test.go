@@ -2,10 +2,12 @@ package workflows_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/loki-interceptor/herald/activities"
@@ -146,8 +148,9 @@ func TestPausedWebhookHoldsUntilResumed(t *testing.T) {
 }
 
 // A resume signal that never comes (missed, or the webhook reactivated by
-// hand in the database) is made up for by the hourly look.
-func TestHeldDeliveryLooksAgainHourly(t *testing.T) {
+// hand in the database) is made up for by the looks a held delivery takes:
+// after an hour, then after two more, four more, … up to a day.
+func TestHeldDeliveryLooksAgainByItself(t *testing.T) {
 	h := newHarness(t)
 	r := h.receiver(reply{200, ""})
 	w := h.hook(r, "paused", func(w *webhook.Webhook) { w.SetStatus(webhook.StatusPaused, "", time.Now()) })
@@ -161,8 +164,8 @@ func TestHeldDeliveryLooksAgainHourly(t *testing.T) {
 	if res := h.run(event("look-again")); res.Status != workflows.StatusDelivered {
 		t.Fatalf("result %+v", res)
 	}
-	if at := h.attempts[w.ID][0].Sub(start).Round(time.Minute); at != 2*time.Hour {
-		t.Fatalf("delivered %v after start, want at the second hourly look", at)
+	if at := h.attempts[w.ID][0].Sub(start).Round(time.Minute); at != 3*time.Hour {
+		t.Fatalf("delivered %v after start, want at the second look (1 h, then 2 h later)", at)
 	}
 }
 
@@ -269,5 +272,81 @@ func TestCircuitBreaker(t *testing.T) {
 				t.Fatalf("webhook %s: %q", got.Status, got.StatusReason)
 			}
 		})
+	}
+}
+
+// The webhook is set active (and resume signalled, as the API does) while
+// the attempt that found it paused is still in flight: the delivery must not
+// then sleep until its next look.
+func TestResumeDuringAHeldAttempt(t *testing.T) {
+	h := newHarness(t)
+	r := h.receiver(reply{200, ""})
+	w := h.hook(r, "p", func(w *webhook.Webhook) { w.SetStatus(webhook.StatusPaused, "x", time.Now()) })
+	calls := 0
+	h.env.OnActivity(workflows.ActivityAttempt, mock.Anything, mock.Anything).Return(func(ctx context.Context, in workflows.AttemptInput) (workflows.AttemptResult, error) {
+		calls++
+		res, err := h.acts.Attempt(ctx, in)
+		if calls == 1 {
+			h.store.UpdateWebhook(context.Background(), w.ID, func(w *webhook.Webhook) error { w.SetStatus(webhook.StatusActive, "", time.Now()); return nil })
+			h.env.SignalWorkflow(workflows.SignalResume, workflows.WebhookSignal{WebhookID: w.ID})
+			time.Sleep(100 * time.Millisecond)
+		}
+		return res, err
+	})
+	start := h.env.Now()
+	if res := h.run(event("resume-race")); res.Status != workflows.StatusDelivered {
+		t.Fatalf("result %+v", res)
+	}
+	if d := h.attempts[w.ID][0].Sub(start); d > time.Minute {
+		t.Fatalf("resume lost: delivered after %v", d)
+	}
+}
+
+// A retry signal that arrives while the event is being finished, either
+// while FinishEvent runs or together with its completion, still starts the
+// delivery over.
+func TestRetryWhileFinishing(t *testing.T) {
+	for _, slowLoad := range []bool{false, true} {
+		t.Run(fmt.Sprintf("slow load %v", slowLoad), func(t *testing.T) {
+			h := newHarness(t)
+			bad := h.receiver(reply{400, ""}, reply{200, ""})
+			wb := h.hook(bad, "bad", nil)
+			calls := 0
+			h.env.OnActivity(workflows.ActivityFinishEvent, mock.Anything, mock.Anything).Return(func(ctx context.Context, in workflows.FinishEventInput) error {
+				calls++
+				if calls == 1 {
+					h.env.SignalWorkflow(workflows.SignalRetry, workflows.WebhookSignal{WebhookID: wb.ID})
+					if slowLoad {
+						time.Sleep(300 * time.Millisecond)
+					}
+				}
+				return h.acts.FinishEvent(ctx, in)
+			})
+			h.env.OnActivity(workflows.ActivityLoadSubscriber, mock.Anything, mock.Anything).Return(func(ctx context.Context, in workflows.LoadSubscriberInput) (workflows.LoadSubscriberResult, error) {
+				if slowLoad {
+					time.Sleep(600 * time.Millisecond) // a slow database
+				}
+				return h.acts.LoadSubscriber(ctx, in)
+			})
+			res := h.run(event("finishing"))
+			if res.Status != workflows.StatusDelivered || bad.count() != 2 || calls != 2 {
+				t.Fatalf("result %+v, receiver got %d, FinishEvent ran %d times", res, bad.count(), calls)
+			}
+		})
+	}
+}
+
+// Workflows started before EventInput existed took the bare event; their
+// input still decodes into EventInput.Event.
+func TestEventInputReadsTheOldForm(t *testing.T) {
+	var in workflows.EventInput
+	if err := json.Unmarshal([]byte(`{"event_id":"e1","event_type":"system.error","source":"loki","payload":{"a":1}}`), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Event.EventID != "e1" || in.Event.EventType != "system.error" || string(in.Event.Payload) != `{"a":1}` || in.Reopened {
+		t.Fatalf("%+v", in)
+	}
+	if err := json.Unmarshal([]byte(`{"event":{"event_id":"e2"},"reopened":true}`), &in); err != nil || in.Event.EventID != "e2" || !in.Reopened {
+		t.Fatalf("%+v %v", in, err)
 	}
 }

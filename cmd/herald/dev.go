@@ -99,9 +99,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("API address: %w", err)
 	}
 	apiSrv := api.New(api.Config{
-		URLPolicy:     webhook.URLPolicy{AllowHTTPLoopback: true, AllowHTTP: f.insecure},
-		RetentionDays: f.retention,
-		Logger:        log,
+		URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, AllowHTTP: f.insecure},
+		Logger:    log,
 	}, st, tc, sender)
 
 	f.banner(stdout, time.Since(started), ln.Addr().String(), srv, dataDir)

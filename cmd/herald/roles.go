@@ -188,7 +188,6 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	listen := fs.String("listen", ":8080", "address to serve the API on")
 	insecure := fs.Bool("allow-insecure-urls", false, "accept http:// webhook URLs (otherwise https:// only)")
 	maxPayload := fs.Int("max-payload-bytes", api.DefaultMaxPayloadBytes, "largest event payload accepted")
-	retention := fs.Int("retention-days", workflows.DefaultRetentionDays, "days workers keep attempt rows (analytics beyond come from daily rollups)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -204,7 +203,6 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	srv := api.New(api.Config{
 		URLPolicy:       webhook.URLPolicy{AllowHTTP: *insecure},
 		MaxPayloadBytes: *maxPayload,
-		RetentionDays:   *retention,
 		Logger:          k.log,
 	}, k.store, k.temporal, newSender())
 	k.log.Info("API listening", "address", ln.Addr().String(), "temporal", c.temporalAddress, "namespace", c.namespace)
