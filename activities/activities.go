@@ -134,31 +134,23 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 	if err != nil {
 		return workflows.AttemptResult{}, err
 	}
-	log := a.Logger.With("event_id", in.EventID, "webhook_id", in.WebhookID, "attempt", in.Attempt)
 	// A retry of this activity after the attempt was recorded reports it as
 	// it was, whatever the webhook's state or rate limit now.
 	done, err := a.Store.FinishedAttempt(ctx, in.EventID, in.WebhookID, in.Attempt)
 	if err != nil {
 		return workflows.AttemptResult{}, err
 	}
-	retryIn := time.Duration(0)
+	var retryIn time.Duration
 	if done != nil && done.NextRetryAt != nil {
 		retryIn = max(done.NextRetryAt.Sub(a.now()), 0)
 	}
 	if done == nil {
-		if w.Status != webhook.StatusActive {
-			log.DebugContext(ctx, "attempt held: webhook not active", "status", w.Status)
-			return workflows.AttemptResult{Held: true, HeldReason: "webhook is " + string(w.Status) + heldWhy(w)}, nil
+		wait, err := a.mayGo(ctx, w, in)
+		if err != nil {
+			return workflows.AttemptResult{}, err
 		}
-		if !in.Reserved {
-			at, err := a.Store.ReserveSlot(ctx, w.ID, a.limits(w), a.now())
-			if err != nil {
-				return workflows.AttemptResult{}, err
-			}
-			if at.After(a.now()) {
-				log.DebugContext(ctx, "attempt waits for its rate-limit slot", "at", at)
-				return workflows.AttemptResult{RateLimitedUntil: &at}, nil
-			}
+		if wait != nil {
+			return *wait, nil
 		}
 		ev, err := a.Store.GetEvent(ctx, in.EventID)
 		if err != nil {
@@ -170,8 +162,8 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 		}
 		done, retryIn = made.Delivery, made.RetryIn
 	}
-	log.DebugContext(ctx, "attempt finished", "status", done.Status, "status_code", statusCode(done),
-		"error_class", done.ErrorClass, "retry_in", retryIn)
+	a.Logger.DebugContext(ctx, "attempt finished", "event_id", in.EventID, "webhook_id", in.WebhookID, "attempt", in.Attempt,
+		"status", done.Status, "status_code", statusCode(done), "error_class", done.ErrorClass, "retry_in", retryIn)
 	if done.Status != webhook.DeliveryDelivered {
 		// Also for an attempt recorded by an earlier try of this activity:
 		// the check is idempotent, and that try may have died before it.
@@ -179,19 +171,30 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 			return workflows.AttemptResult{}, err
 		}
 	}
-	res := workflows.AttemptResult{
-		DeliveryID:  done.ID,
-		Status:      done.Status,
-		StatusCode:  statusCode(done),
-		ErrorClass:  done.ErrorClass,
-		Error:       done.LastError,
-		RetryIn:     retryIn,
-		NextRetryAt: done.NextRetryAt,
-	}
+	res := workflows.AttemptResult{DeliveryID: done.ID, Status: done.Status, StatusCode: statusCode(done),
+		ErrorClass: done.ErrorClass, Error: done.LastError, RetryIn: retryIn, NextRetryAt: done.NextRetryAt}
 	if done.DurationMS != nil {
 		res.DurationMS = *done.DurationMS
 	}
 	return res, nil
+}
+
+// mayGo returns why an attempt must wait, or nil: the webhook is not active
+// (held), or its rate limit has no room now (a slot is reserved for later).
+func (a *Activities) mayGo(ctx context.Context, w *webhook.Webhook, in workflows.AttemptInput) (*workflows.AttemptResult, error) {
+	if w.Status != webhook.StatusActive {
+		a.Logger.DebugContext(ctx, "attempt held: webhook not active", "event_id", in.EventID, "webhook_id", w.ID, "status", w.Status)
+		return &workflows.AttemptResult{Held: true, HeldReason: "webhook is " + string(w.Status) + heldWhy(w)}, nil
+	}
+	if in.Reserved {
+		return nil, nil
+	}
+	at, err := a.Store.ReserveSlot(ctx, w.ID, a.limits(w), a.now())
+	if err != nil || !at.After(a.now()) {
+		return nil, err
+	}
+	a.Logger.DebugContext(ctx, "attempt waits for its rate-limit slot", "event_id", in.EventID, "webhook_id", w.ID, "at", at)
+	return &workflows.AttemptResult{RateLimitedUntil: &at}, nil
 }
 
 func statusCode(d *webhook.Delivery) int {
