@@ -124,6 +124,9 @@ func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
 	return s.tx(ctx, func(tx *sqlx.Tx) error {
 		recount := d.Status.Terminal() && !d.IsTest
 		if recount {
+			if err := s.lockWebhook(ctx, tx, d.WebhookID); err != nil {
+				return err
+			}
 			var one int
 			err := tx.GetContext(ctx, &one, tx.Rebind(`SELECT 1 FROM events WHERE event_id = ?`+s.forUpdate()), d.EventID)
 			if err != nil {

@@ -113,6 +113,16 @@ func (s *Store) DeleteEvent(ctx context.Context, eventID string) error {
 func (s *Store) SetSubscribers(ctx context.Context, eventID string, webhookIDs []int64) error {
 	now := s.now()
 	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		// Webhooks before the event: the order every transaction locks in.
+		if len(webhookIDs) > 0 {
+			q, args, err := sqlx.In(`UPDATE webhooks SET last_triggered_at = ? WHERE id IN (?)`, now, webhookIDs)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, tx.Rebind(q), args...); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET total_deliveries = ? WHERE event_id = ?`), len(webhookIDs), eventID)
 		if err != nil {
 			return err
@@ -120,15 +130,7 @@ func (s *Store) SetSubscribers(ctx context.Context, eventID string, webhookIDs [
 		if n, _ := res.RowsAffected(); n == 0 {
 			return webhook.Errorf(webhook.ENotFound, "event %q not found", eventID)
 		}
-		if len(webhookIDs) == 0 {
-			return nil
-		}
-		q, args, err := sqlx.In(`UPDATE webhooks SET last_triggered_at = ? WHERE id IN (?)`, now, webhookIDs)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, tx.Rebind(q), args...)
-		return err
+		return nil
 	})
 }
 

@@ -78,6 +78,9 @@ func (s *Store) reserve(ctx context.Context, webhookID int64, limits []RateLimit
 	var at time.Time
 	granted := false
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.lockWebhook(ctx, tx, webhookID); err != nil {
+			return err
+		}
 		for range maxReserveTries {
 			moved, err := s.firstRoom(ctx, tx, webhookID, limits, &t)
 			if err != nil {

@@ -111,7 +111,22 @@ func dbTime(t *time.Time) *time.Time {
 	return &u
 }
 
+// tx runs fn in a transaction. Transactions lock a webhook's row before its
+// events, attempts and rate windows, the order a webhook's deletion takes
+// them in; should PostgreSQL still find a deadlock (or a serialisation
+// failure), the transaction is run again.
 func (s *Store) tx(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	var err error
+	for try := range 3 {
+		if err = s.once(ctx, fn); !isTransient(err) {
+			return err
+		}
+		time.Sleep(time.Duration(try+1) * 20 * time.Millisecond)
+	}
+	return err
+}
+
+func (s *Store) once(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
@@ -123,6 +138,11 @@ func (s *Store) tx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	return tx.Commit()
 }
 
+func isTransient(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Code == "40P01" || pqErr.Code == "40001")
+}
+
 // forUpdate locks selected rows where the dialect can; SQLite's single
 // writer already serialises.
 func (s *Store) forUpdate() string {
@@ -130,6 +150,14 @@ func (s *Store) forUpdate() string {
 		return " FOR UPDATE"
 	}
 	return ""
+}
+
+// lockWebhook takes a webhook's row lock first thing in a transaction, or
+// says it is gone.
+func (s *Store) lockWebhook(ctx context.Context, tx *sqlx.Tx, id int64) error {
+	var one int
+	err := tx.GetContext(ctx, &one, tx.Rebind(`SELECT 1 FROM webhooks WHERE id = ?`+s.forUpdate()), id)
+	return notFound(err, "webhook %d not found", id)
 }
 
 func isForeignKeyViolation(err error) bool {

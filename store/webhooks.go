@@ -258,14 +258,16 @@ func (s *Store) UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.
 
 // DeleteWebhook removes a webhook and, by cascade, its delivery history.
 func (s *Store) DeleteWebhook(ctx context.Context, id int64) error {
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM webhooks WHERE id = ?`), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return webhook.Errorf(webhook.ENotFound, "webhook %d not found", id)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM webhooks WHERE id = ?`), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return webhook.Errorf(webhook.ENotFound, "webhook %d not found", id)
+		}
+		return nil
+	})
 }
 
 // SubscribedWebhooks returns the webhooks that take events of this type,
