@@ -82,15 +82,17 @@ func (s *Server) analytics(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	ids := make([]int64, len(hooks))
+	for i, w := range hooks {
+		ids[i] = w.ID
+	}
+	each, err := s.store.PeriodStatsEach(ctx, f, ids)
+	if err != nil {
+		return err
+	}
 	byWebhook := make([]webhookFigures, 0, len(hooks))
 	for _, w := range hooks {
-		wf := f
-		wf.WebhookID = w.ID
-		st, err := s.store.PeriodStats(ctx, wf)
-		if err != nil {
-			return err
-		}
-		if st.TotalAttempts > 0 {
+		if st := each[w.ID]; st.TotalAttempts > 0 {
 			byWebhook = append(byWebhook, webhookFigures{WebhookID: w.ID, Name: w.Name, Status: string(w.Status), Stats: st})
 		}
 	}

@@ -62,11 +62,11 @@ func (s *Server) retryDelivery(c *fiber.Ctx) error {
 		return err
 	}
 	before, _ := s.liveState(ctx, ev.EventID, w.ID)
-	reopened, err := s.redeliver(ctx, ev, w.ID)
-	if err != nil {
+	running := s.running(ctx, ev.EventID)
+	if err := s.redeliver(ctx, ev, w.ID); err != nil {
 		return err
 	}
-	ans := retryAnswer{EventID: ev.EventID, WebhookID: w.ID, Action: map[bool]string{true: "reopened", false: "signalled"}[reopened]}
+	ans := retryAnswer{EventID: ev.EventID, WebhookID: w.ID, Action: map[bool]string{true: "signalled", false: "reopened"}[running]}
 	ans.State = s.stateAfter(ctx, ev.EventID, w.ID, before)
 	return c.Status(fiber.StatusAccepted).JSON(ans)
 }
@@ -84,14 +84,16 @@ func (s *Server) latestAttempt(ctx context.Context, eventID string, webhookID in
 	return nil, webhook.Errorf(webhook.ENotFound, "event %s has no attempt to webhook %d", eventID, webhookID)
 }
 
+// running reports whether the event's workflow is running now.
+func (s *Server) running(ctx context.Context, eventID string) bool {
+	desc, err := s.temporal.DescribeWorkflowExecution(ctx, workflows.EventWorkflowID(eventID), "")
+	return err == nil && desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING
+}
+
 // redeliver sends the retry signal for one webhook to an event's workflow,
-// starting a new run of it when it has closed. It reports whether it did.
-func (s *Server) redeliver(ctx context.Context, ev *webhook.Event, webhookID int64) (bool, error) {
+// starting a new run of it when it has closed.
+func (s *Server) redeliver(ctx context.Context, ev *webhook.Event, webhookID int64) error {
 	id := workflows.EventWorkflowID(ev.EventID)
-	running := false
-	if desc, err := s.temporal.DescribeWorkflowExecution(ctx, id, ""); err == nil {
-		running = desc.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING
-	}
 	_, err := s.temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalRetry, workflows.WebhookSignal{WebhookID: webhookID},
 		client.StartWorkflowOptions{
 			ID:                    id,
@@ -100,9 +102,9 @@ func (s *Server) redeliver(ctx context.Context, ev *webhook.Event, webhookID int
 			TypedSearchAttributes: workflows.StartAttributes(ev, webhookID),
 		}, workflows.EventWorkflowName, workflows.EventInput{Event: *ev, Reopened: true})
 	if err != nil {
-		return false, unavailable("cannot signal the event's workflow", err)
+		return unavailable("cannot signal the event's workflow", err)
 	}
-	return !running, nil
+	return nil
 }
 
 // stateAfter reads the delivery's state once the signal has been taken in,
@@ -154,7 +156,7 @@ func (s *Server) retryFailed(c *fiber.Ctx) error {
 		if retried == limit {
 			break
 		}
-		if s.underWay(ctx, id, w.ID) {
+		if s.running(ctx, id) && s.deliveringAgain(ctx, id, w.ID) {
 			underWay++
 			continue
 		}
@@ -162,7 +164,7 @@ func (s *Server) retryFailed(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.redeliver(ctx, ev, w.ID); err != nil {
+		if err := s.redeliver(ctx, ev, w.ID); err != nil {
 			return err
 		}
 		retried++
@@ -173,13 +175,9 @@ func (s *Server) retryFailed(c *fiber.Ctx) error {
 
 const maxBulkRetry = 1000
 
-// underWay reports whether the event's workflow runs and is delivering to
+// deliveringAgain reports whether a running event workflow is delivering to
 // the webhook again (started over, waiting for its slot or a resume).
-func (s *Server) underWay(ctx context.Context, eventID string, webhookID int64) bool {
-	desc, err := s.temporal.DescribeWorkflowExecution(ctx, workflows.EventWorkflowID(eventID), "")
-	if err != nil || desc.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return false
-	}
+func (s *Server) deliveringAgain(ctx context.Context, eventID string, webhookID int64) bool {
 	st, err := s.liveState(ctx, eventID, webhookID)
 	return err == nil && st != nil && st.State != workflows.LoopFailed
 }

@@ -185,6 +185,26 @@ func (s *Store) PeriodStats(ctx context.Context, f StatsFilter) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
+	return s.periodStats(ctx, f, rawFrom)
+}
+
+// PeriodStatsEach is PeriodStats for each of several webhooks.
+func (s *Store) PeriodStatsEach(ctx context.Context, f StatsFilter, webhookIDs []int64) (map[int64]Stats, error) {
+	rawFrom, err := s.oldestAttemptDay(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]Stats, len(webhookIDs))
+	for _, id := range webhookIDs {
+		f.WebhookID = id
+		if out[id], err = s.periodStats(ctx, f, rawFrom); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) periodStats(ctx context.Context, f StatsFilter, rawFrom time.Time) (Stats, error) {
 	if !f.From.Before(rawFrom) || f.EventType != "" {
 		return s.Stats(ctx, f)
 	}
