@@ -6,13 +6,16 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/ingest"
+	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
@@ -22,6 +25,11 @@ import (
 type Activities struct {
 	Store  *store.Store
 	Sender *delivery.Sender
+	// Integrations renders and sends to connectors (Slack, Teams, email,
+	// Zapier); its HTTP sender is Sender.
+	Integrations *integrations.Deliverer
+	// Temporal hands events to batch workflows.
+	Temporal client.Client
 	// Publisher emits Herald's own system.error events (a paused webhook).
 	Publisher *ingest.Publisher
 	Logger    *slog.Logger
@@ -80,10 +88,14 @@ func (a *Activities) StartEvent(ctx context.Context, ev webhook.Event) (workflow
 		return workflows.StartEventResult{}, err
 	}
 	res := workflows.StartEventResult{Subscribers: make([]workflows.Subscriber, len(hooks))}
-	ids := make([]int64, len(hooks))
+	ids := make([]int64, 0, len(hooks))
 	for i, w := range hooks {
 		res.Subscribers[i] = subscriber(w, 1)
-		ids[i] = w.ID
+		res.Subscribers[i].Batched = w.Batched()
+		if !w.Batched() {
+			// A batched integration counts as a subscriber of the batch.
+			ids = append(ids, w.ID)
+		}
 	}
 	if err := a.Store.SetSubscribers(ctx, ev.EventID, ids); err != nil {
 		return workflows.StartEventResult{}, err
@@ -152,11 +164,7 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 		if wait != nil {
 			return *wait, nil
 		}
-		ev, err := a.Store.GetEvent(ctx, in.EventID)
-		if err != nil {
-			return workflows.AttemptResult{}, err
-		}
-		made, err := a.Sender.Attempt(ctx, a.Store, w, ev, delivery.Plan{Attempt: in.Attempt, Final: in.Final, RetryIn: in.RetryIn})
+		made, err := a.send(ctx, w, in)
 		if err != nil {
 			return workflows.AttemptResult{}, err
 		}
@@ -177,6 +185,30 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 		res.DurationMS = *done.DurationMS
 	}
 	return res, nil
+}
+
+// send makes the attempt: over HTTP for a webhook, through its connector
+// for an integration.
+func (a *Activities) send(ctx context.Context, w *webhook.Webhook, in workflows.AttemptInput) (*delivery.Attempted, error) {
+	ev, err := a.Store.GetEvent(ctx, in.EventID)
+	if err != nil {
+		return nil, err
+	}
+	plan := delivery.Plan{Attempt: in.Attempt, Final: in.Final, RetryIn: in.RetryIn}
+	if w.Integration == nil {
+		return a.Sender.Attempt(ctx, a.Store, w, ev, plan)
+	}
+	var members []*webhook.Event
+	if ev.EventType == webhook.BatchEventType {
+		var p webhook.BatchPayload
+		if err := json.Unmarshal(ev.Payload, &p); err != nil {
+			return nil, temporal.NewNonRetryableApplicationError("batch payload: "+err.Error(), "BadBatch", err)
+		}
+		if members, err = a.Store.EventsByID(ctx, p.EventIDs); err != nil {
+			return nil, err
+		}
+	}
+	return a.Integrations.Attempt(ctx, a.Store, w, ev, members, plan)
 }
 
 // mayGo returns why an attempt must wait, or nil: the webhook is not active

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/ingest"
+	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
@@ -42,16 +44,19 @@ type Config struct {
 	QueryTimeout time.Duration
 	Now          func() time.Time
 	Logger       *slog.Logger
+	// Mailer sends integration email (tests set its RootCAs).
+	Mailer *integrations.Mailer
 }
 
 // Server is the API.
 type Server struct {
-	app       *fiber.App
-	store     *store.Store
-	temporal  client.Client
-	sender    *delivery.Sender
-	publisher *ingest.Publisher
-	cfg       Config
+	app        *fiber.App
+	store      *store.Store
+	temporal   client.Client
+	sender     *delivery.Sender
+	connectors *integrations.Deliverer
+	publisher  *ingest.Publisher
+	cfg        Config
 }
 
 // New builds the API over a store, a Temporal client (to start and query
@@ -73,7 +78,8 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	srv := &Server{store: s, temporal: tc, sender: sender, cfg: cfg,
-		publisher: &ingest.Publisher{Store: s, Temporal: tc, StartTimeout: cfg.StartTimeout, Logger: cfg.Logger}}
+		connectors: &integrations.Deliverer{HTTP: sender, Mail: cfg.Mailer},
+		publisher:  &ingest.Publisher{Store: s, Temporal: tc, StartTimeout: cfg.StartTimeout, Logger: cfg.Logger}}
 	srv.app = fiber.New(fiber.Config{
 		AppName:               "herald",
 		DisableStartupMessage: true,
@@ -115,11 +121,37 @@ func (s *Server) routes() {
 	v1.Get("/webhooks/:id/analytics", s.webhookAnalytics)
 	v1.Get("/analytics", s.analytics)
 
+	s.integrationRoutes(v1)
+
 	v1.Get("/event-types", s.listEventTypes)
 	v1.Post("/events", s.publishEvent)
 	v1.Get("/events", s.listEvents)
 	v1.Get("/events/:event_id", s.getEvent)
 	v1.Get("/events/:event_id/timeline", s.eventTimeline)
+}
+
+// integrationRoutes are the guide's integration endpoints, plus the
+// delivery history, retries and analytics webhooks have, by name. The
+// guide writes the collection with a trailing slash; routing is not strict,
+// so both forms work.
+func (s *Server) integrationRoutes(v1 fiber.Router) {
+	v1.Post("/integrations", s.createIntegration)
+	v1.Get("/integrations", s.listIntegrations)
+	v1.Get("/integrations/health", s.integrationHealth)
+	v1.Get("/integrations/metrics", s.integrationMetrics)
+	v1.Get("/integrations/:name", s.getIntegration)
+	v1.Put("/integrations/:name", s.updateIntegration)
+	v1.Patch("/integrations/:name", s.updateIntegration)
+	v1.Delete("/integrations/:name", s.deleteIntegration)
+	v1.Post("/integrations/:name/test", s.testIntegration)
+	v1.Get("/integrations/:name/subscriptions", s.getSubscriptions)
+	v1.Post("/integrations/:name/subscribe/:event_type", s.subscribe(false))
+	v1.Delete("/integrations/:name/subscribe/:event_type", s.subscribe(true))
+	v1.Get("/integrations/:name/deliveries", s.asIntegration(s.listDeliveries))
+	v1.Get("/integrations/:name/deliveries/:delivery_id", s.asIntegration(s.getDelivery))
+	v1.Post("/integrations/:name/deliveries/:delivery_id/retry", s.asIntegration(s.retryDelivery))
+	v1.Post("/integrations/:name/retry", s.asIntegration(s.retryFailed))
+	v1.Get("/integrations/:name/analytics", s.asIntegration(s.webhookAnalytics))
 }
 
 // App exposes the Fiber app (tests drive it in-process).
@@ -215,7 +247,10 @@ func decode(c *fiber.Ctx, v any) error {
 	}
 	if errors.As(err, &typeErr) {
 		var fe webhook.FieldErrors
-		fe.Add(typeErr.Field, "must be %s", jsonKind(typeErr.Type.Kind().String()))
+		// encoding/json names an embedded struct's fields with its Go name
+		// in front; the client knows them by their JSON names alone.
+		field := strings.TrimPrefix(typeErr.Field, "deliveryInput.")
+		fe.Add(field, "must be %s", jsonKind(typeErr.Type.Kind().String()))
 		return fe.Err("request")
 	}
 	return webhook.Errorf(webhook.EInvalid, "request body is not valid JSON: %s", trimJSONErr(err))

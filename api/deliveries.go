@@ -43,7 +43,7 @@ type deliveryView struct {
 }
 
 func (s *Server) getDelivery(c *fiber.Ctx) error {
-	id, err := pathID(c, "id", "webhook")
+	w, err := s.webhookFromPath(c)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (s *Server) getDelivery(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.store.GetDelivery(c.UserContext(), id, did)
+	d, err := s.store.GetDelivery(c.UserContext(), w.ID, did)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -16,24 +18,16 @@ import (
 // webhookInput is a create or update request: every field optional, a
 // missing one keeps its default (create) or its current value (update).
 type webhookInput struct {
-	Name               *string                `json:"name"`
-	URL                *string                `json:"url"`
-	Description        *string                `json:"description"`
-	Secret             *string                `json:"secret"`
-	Status             *webhook.Status        `json:"status"`
-	EventTypes         *[]string              `json:"event_types"`
-	RetryStrategy      *webhook.RetryStrategy `json:"retry_strategy"`
-	MaxRetries         *int                   `json:"max_retries"`
-	RetryDelaySeconds  *int                   `json:"retry_delay_seconds"`
-	BackoffMultiplier  *float64               `json:"backoff_multiplier"`
-	MaxDelaySeconds    *int                   `json:"max_delay_seconds"`
-	JitterPercentage   *float64               `json:"jitter_percentage"`
-	TimeoutSeconds     *int                   `json:"timeout_seconds"`
-	RateLimitPerMinute *int                   `json:"rate_limit_per_minute"`
-	RateLimitPerHour   *int                   `json:"rate_limit_per_hour"`
-	CustomHeaders      *map[string]string     `json:"custom_headers"`
-	Metadata           *map[string]any        `json:"metadata"`
-	StatusReason       *string                `json:"status_reason"`
+	Name        *string         `json:"name"`
+	URL         *string         `json:"url"`
+	Description *string         `json:"description"`
+	Secret      *string         `json:"secret"`
+	Status      *webhook.Status `json:"status"`
+	EventTypes  *[]string       `json:"event_types"`
+	deliveryInput
+	CustomHeaders *map[string]string `json:"custom_headers"`
+	Metadata      *map[string]any    `json:"metadata"`
+	StatusReason  *string            `json:"status_reason"`
 
 	// Read-only fields a GET shows; accepted and ignored, so that what a GET
 	// returned can be sent back.
@@ -47,6 +41,32 @@ type webhookInput struct {
 	ReadOnlyResumedAt           json.RawMessage `json:"resumed_at"`
 	ReadOnlyRetrySchedule       json.RawMessage `json:"retry_schedule_seconds"`
 	ReadOnlyReleased            json.RawMessage `json:"released_deliveries"`
+}
+
+// deliveryInput is how a subscriber is delivered to: the retry schedule,
+// timeout and rate limits webhooks and integrations share.
+type deliveryInput struct {
+	RetryStrategy      *webhook.RetryStrategy `json:"retry_strategy"`
+	MaxRetries         *int                   `json:"max_retries"`
+	RetryDelaySeconds  *int                   `json:"retry_delay_seconds"`
+	BackoffMultiplier  *float64               `json:"backoff_multiplier"`
+	MaxDelaySeconds    *int                   `json:"max_delay_seconds"`
+	JitterPercentage   *float64               `json:"jitter_percentage"`
+	TimeoutSeconds     *int                   `json:"timeout_seconds"`
+	RateLimitPerMinute *int                   `json:"rate_limit_per_minute"`
+	RateLimitPerHour   *int                   `json:"rate_limit_per_hour"`
+}
+
+func (in *deliveryInput) applyTo(w *webhook.Webhook) {
+	set(&w.RetryStrategy, in.RetryStrategy)
+	set(&w.MaxRetries, in.MaxRetries)
+	set(&w.RetryDelaySeconds, in.RetryDelaySeconds)
+	set(&w.BackoffMultiplier, in.BackoffMultiplier)
+	set(&w.MaxDelaySeconds, in.MaxDelaySeconds)
+	set(&w.JitterPercentage, in.JitterPercentage)
+	set(&w.TimeoutSeconds, in.TimeoutSeconds)
+	set(&w.RateLimitPerMinute, in.RateLimitPerMinute)
+	set(&w.RateLimitPerHour, in.RateLimitPerHour)
 }
 
 func set[T any](dst *T, v *T) {
@@ -81,15 +101,7 @@ func (in *webhookInput) applyTo(w *webhook.Webhook, now time.Time) {
 		w.SetStatus(status, reason, now)
 	}
 	set(&w.EventTypes, in.EventTypes)
-	set(&w.RetryStrategy, in.RetryStrategy)
-	set(&w.MaxRetries, in.MaxRetries)
-	set(&w.RetryDelaySeconds, in.RetryDelaySeconds)
-	set(&w.BackoffMultiplier, in.BackoffMultiplier)
-	set(&w.MaxDelaySeconds, in.MaxDelaySeconds)
-	set(&w.JitterPercentage, in.JitterPercentage)
-	set(&w.TimeoutSeconds, in.TimeoutSeconds)
-	set(&w.RateLimitPerMinute, in.RateLimitPerMinute)
-	set(&w.RateLimitPerHour, in.RateLimitPerHour)
+	in.deliveryInput.applyTo(w)
 	set(&w.CustomHeaders, in.CustomHeaders)
 	set(&w.Metadata, in.Metadata)
 	if w.CustomHeaders == nil {
@@ -169,19 +181,34 @@ func (s *Server) getWebhook(c *fiber.Ctx) error {
 	return c.JSON(view(w.Redacted()))
 }
 
+// subscriberKey holds, in a request's locals, the integration an
+// integration route resolved by name.
+const subscriberKey = "herald.subscriber"
+
+// webhookFromPath loads the webhook the :id parameter names or, on an
+// integration route, the integration already resolved. The webhook routes
+// show webhooks only; integrations have their own.
 func (s *Server) webhookFromPath(c *fiber.Ctx) (*webhook.Webhook, error) {
+	if w, ok := c.Locals(subscriberKey).(*webhook.Webhook); ok {
+		return w, nil
+	}
 	id, err := pathID(c, "id", "webhook")
 	if err != nil {
 		return nil, err
 	}
-	return s.store.GetWebhook(c.UserContext(), id)
+	w, err := s.store.GetWebhook(c.UserContext(), id)
+	if err == nil && w.Integration != nil {
+		return nil, webhook.Errorf(webhook.ENotFound, "webhook %d not found (it is the integration %q: /api/v1/integrations/%s)", id, w.Name, url.PathEscape(w.Name))
+	}
+	return w, err
 }
 
 func (s *Server) updateWebhook(c *fiber.Ctx) error {
-	id, err := pathID(c, "id", "webhook")
+	cur, err := s.webhookFromPath(c)
 	if err != nil {
 		return err
 	}
+	id := cur.ID
 	var in webhookInput
 	if err := decode(c, &in); err != nil {
 		return err
@@ -217,11 +244,11 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 }
 
 func (s *Server) deleteWebhook(c *fiber.Ctx) error {
-	id, err := pathID(c, "id", "webhook")
+	w, err := s.webhookFromPath(c)
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteWebhook(c.UserContext(), id); err != nil {
+	if err := s.store.DeleteWebhook(c.UserContext(), w.ID); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -250,6 +277,35 @@ func (s *Server) testWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	return s.sendTest(c, w)
+}
+
+// testSlotWait is how long a test waits for a rate-limit slot about to
+// open, as one does at every window's end (nothing is granted in its last
+// second), rather than refusing.
+const testSlotWait = 2 * time.Second
+
+// testSlot takes a rate-limit slot for a test: a test counts against the
+// limit like any attempt, and goes now (or in a moment) or not at all.
+func (s *Server) testSlot(ctx context.Context, w *webhook.Webhook) (bool, time.Time, error) {
+	limits := store.Limits(w, time.Minute, time.Hour)
+	ok, next, err := s.store.TakeSlotNow(ctx, w.ID, limits, s.cfg.Now())
+	if ok || err != nil || next.Sub(s.cfg.Now()) > testSlotWait {
+		return ok, next, err
+	}
+	t := time.NewTimer(next.Sub(s.cfg.Now()))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false, next, ctx.Err()
+	case <-t.C:
+	}
+	return s.store.TakeSlotNow(ctx, w.ID, limits, s.cfg.Now())
+}
+
+// sendTest makes a test attempt to a webhook or integration: the example
+// payload of the event type asked for, or of its first subscribed type.
+func (s *Server) sendTest(c *fiber.Ctx, w *webhook.Webhook) error {
 	var in testInput
 	if len(c.Body()) > 0 {
 		if err := decode(c, &in); err != nil {
@@ -272,18 +328,22 @@ func (s *Server) testWebhook(c *fiber.Ctx) error {
 		EventID: "test_" + uuid.NewString(), EventType: et.Name, Source: "herald-test",
 		Payload: et.Example, CreatedAt: s.cfg.Now().UTC().Truncate(time.Millisecond),
 	}
-	// A test counts against the webhook's rate limit like any attempt; it
-	// goes now or not at all.
-	ok, next, err := s.store.TakeSlotNow(c.UserContext(), w.ID, store.Limits(w, time.Minute, time.Hour), s.cfg.Now())
+	ok, next, err := s.testSlot(c.UserContext(), w)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(time.Until(next).Seconds())+1))
-		return &webhook.Error{Code: webhook.ERateLimited, Message: "the webhook's rate limit has no room now; a test would exceed it",
+		return &webhook.Error{Code: webhook.ERateLimited, Message: "the rate limit has no room now; a test would exceed it",
 			Details: fiber.Map{"next_slot_at": next}}
 	}
-	done, err := s.sender.Attempt(c.UserContext(), s.store, w, ev, delivery.Plan{Attempt: 1, Final: true, Test: true})
+	plan := delivery.Plan{Attempt: 1, Final: true, Test: true}
+	var done *delivery.Attempted
+	if w.Integration != nil {
+		done, err = s.connectors.Attempt(c.UserContext(), s.store, w, ev, nil, plan)
+	} else {
+		done, err = s.sender.Attempt(c.UserContext(), s.store, w, ev, plan)
+	}
 	if err != nil {
 		return err
 	}

@@ -42,12 +42,25 @@ func (s *Sender) Attempt(ctx context.Context, rec Recorder, w *webhook.Webhook, 
 		return nil, err
 	}
 	req := s.NewRequest(w, ev.EventID, ev.EventType, p.Attempt, body)
+	return s.AttemptRequest(ctx, rec, w.ID, ev, req, p, s.Send)
+}
+
+// Transport sends a prepared request; Sender.Send is the HTTP one, and a
+// connector with another protocol (SMTP) brings its own.
+type Transport func(ctx context.Context, r *Request) *Result
+
+// AttemptRequest is Attempt for a request already built, sent by send.
+func (s *Sender) AttemptRequest(ctx context.Context, rec Recorder, webhookID int64, ev *webhook.Event, req *Request, p Plan, send Transport) (*Attempted, error) {
 	sent := s.now().UTC()
+	shown := req.URL
+	if req.ShownURL != "" {
+		shown = req.ShownURL
+	}
 	d := &webhook.Delivery{
-		WebhookID: w.ID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: p.Attempt, IsTest: p.Test,
-		URL:            req.URL,
+		WebhookID: webhookID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: p.Attempt, IsTest: p.Test,
+		URL:            shown,
 		RequestHeaders: webhook.RedactHeaders(FlatHeaders(req.Header)),
-		RequestBody:    body,
+		RequestBody:    req.Recorded(),
 		Signature:      req.Signature,
 		SentAt:         &sent,
 	}
@@ -63,7 +76,7 @@ func (s *Sender) Attempt(ctx context.Context, rec Recorder, w *webhook.Webhook, 
 		return a, nil
 	}
 	a := &Attempted{Delivery: d}
-	a.settle(s.Send(ctx, req), p)
+	a.settle(send(ctx, req), p)
 	if err := rec.FinishAttempt(ctx, d); err != nil {
 		return nil, err
 	}

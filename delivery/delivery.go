@@ -94,6 +94,20 @@ type Request struct {
 	Body      []byte
 	Signature string // the X-Webhook-Signature value
 	Timeout   time.Duration
+	// ShownURL, when set, is recorded in place of URL: a connector's URL
+	// carries its token in the path.
+	ShownURL string
+	// Record, when set, is recorded as the request body in place of Body:
+	// an email records a JSON summary of the message, not its MIME.
+	Record []byte
+}
+
+// Recorded is the request body as the attempt row keeps it.
+func (r *Request) Recorded() []byte {
+	if r.Record != nil {
+		return r.Record
+	}
+	return r.Body
 }
 
 // NewRequest builds attempt n of an event to a webhook: its custom headers,
@@ -129,10 +143,18 @@ type Result struct {
 	Class       webhook.ErrorClass
 	Error       string
 	RetryAfter  time.Duration // from a 429 or 503 answer
+	// Accepted says a transport without HTTP status codes (SMTP) had the
+	// message accepted.
+	Accepted bool
 }
 
 // Outcome classifies the result.
-func (r *Result) Outcome() webhook.Outcome { return webhook.Classify(r.StatusCode, r.Class) }
+func (r *Result) Outcome() webhook.Outcome {
+	if r.Accepted && r.Class == webhook.ClassNone {
+		return webhook.Delivered
+	}
+	return webhook.Classify(r.StatusCode, r.Class)
+}
 
 // Send makes the attempt. It never returns an error: every failure is a
 // classified Result, and no attempt outlives its timeout.

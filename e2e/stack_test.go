@@ -6,6 +6,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -20,12 +21,14 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/loki-interceptor/herald/activities"
 	"github.com/loki-interceptor/herald/api"
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/devserver"
 	"github.com/loki-interceptor/herald/ingest"
+	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/store/storetest"
@@ -42,7 +45,26 @@ type stack struct {
 	temporal client.Client
 	store    *store.Store
 	roots    *x509.CertPool
+	cert     tls.Certificate // the one roots trusts, for servers the tests start
 	stop     []func()
+
+	workers   []sdkworker.Worker
+	newWorker func() sdkworker.Worker
+}
+
+// restartWorkers stops every worker and starts new ones, as a deployment
+// would: the new workers know nothing but what Temporal and the store hold.
+func (s *stack) restartWorkers(t *testing.T) {
+	t.Helper()
+	for _, w := range s.workers {
+		w.Stop()
+	}
+	for i := range s.workers {
+		s.workers[i] = s.newWorker()
+		if err := s.workers[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 var shared *stack
@@ -104,17 +126,28 @@ func startStack() (*stack, error) {
 	probe := httptest.NewTLSServer(http.NotFoundHandler())
 	s.roots = x509.NewCertPool()
 	s.roots.AddCert(probe.Certificate())
+	s.cert = probe.TLS.Certificates[0]
 	probe.Close()
+	mailer := &integrations.Mailer{RootCAs: s.roots}
 	sender := delivery.NewSender(delivery.Options{RootCAs: s.roots, UserAgent: "Herald-Webhooks/e2e"})
-	for range 2 { // two workers, as production runs them: limits must hold across both
+	s.newWorker = func() sdkworker.Worker {
 		acts := &activities.Activities{Store: s.store, Sender: sender, Logger: log, Breaker: activities.DefaultBreaker,
-			Publisher: &ingest.Publisher{Store: s.store, Temporal: s.temporal, Logger: log}, Windows: testWindows}
-		w := worker.New(s.temporal, acts, worker.Options{})
+			Publisher: &ingest.Publisher{Store: s.store, Temporal: s.temporal, Logger: log}, Windows: testWindows,
+			Integrations: &integrations.Deliverer{HTTP: sender, Mail: mailer}, Temporal: s.temporal}
+		return worker.New(s.temporal, acts, worker.Options{})
+	}
+	for range 2 { // two workers, as production runs them: limits must hold across both
+		w := s.newWorker()
 		if err := w.Start(); err != nil {
 			return s, err
 		}
-		s.stop = append(s.stop, w.Stop)
+		s.workers = append(s.workers, w)
 	}
+	s.stop = append(s.stop, func() {
+		for _, w := range s.workers {
+			w.Stop()
+		}
+	})
 	if err := worker.Prepare(context.Background(), s.temporal, "default", 30); err != nil {
 		return s, err
 	}
@@ -122,7 +155,7 @@ func startStack() (*stack, error) {
 	if err != nil {
 		return s, err
 	}
-	a := api.New(api.Config{URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true}, Logger: log}, s.store, s.temporal, sender)
+	a := api.New(api.Config{URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true}, Logger: log, Mailer: mailer}, s.store, s.temporal, sender)
 	go a.Serve(ln)
 	s.stop = append(s.stop, func() { a.Shutdown(context.Background()) })
 	s.apiURL = "http://" + ln.Addr().String()

@@ -39,20 +39,23 @@ type webhookRow struct {
 	CreatedAt           time.Time                  `db:"created_at"`
 	UpdatedAt           time.Time                  `db:"updated_at"`
 	LastTriggeredAt     *time.Time                 `db:"last_triggered_at"`
+	IntegrationType     string                     `db:"integration_type"`
+	Credentials         string                     `db:"credentials"` // sealed JSON
+	Config              string                     `db:"config"`
 }
 
 const webhookColumns = `id, name, url, description, secret, status, status_reason, paused_at,
 	consecutive_failures, paused_by_delivery, resumed_at, event_types, retry_strategy,
 	max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds, jitter_percentage,
 	timeout_seconds, rate_limit_per_minute, rate_limit_per_hour, custom_headers, metadata,
-	created_at, updated_at, last_triggered_at`
+	created_at, updated_at, last_triggered_at, integration_type, credentials, config`
 
 func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 	headers, err := json.Marshal(w.CustomHeaders)
 	if err != nil {
 		return nil, err
 	}
-	return &webhookRow{
+	row := &webhookRow{
 		ID: w.ID, Name: w.Name, URL: w.URL, Description: w.Description,
 		Secret:              s.box.Seal(w.Secret),
 		Status:              string(w.Status),
@@ -76,7 +79,15 @@ func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 		CreatedAt:           w.CreatedAt,
 		UpdatedAt:           w.UpdatedAt,
 		LastTriggeredAt:     w.LastTriggeredAt,
-	}, nil
+		Config:              "{}",
+	}
+	if in := w.Integration; in != nil {
+		row.IntegrationType, row.Credentials = in.Type, s.box.Seal(string(in.Credentials))
+		if len(in.Config) > 0 {
+			row.Config = string(in.Config)
+		}
+	}
+	return row, nil
 }
 
 func (s *Store) fromRow(r *webhookRow) (*webhook.Webhook, error) {
@@ -119,6 +130,13 @@ func (s *Store) fromRow(r *webhookRow) (*webhook.Webhook, error) {
 	if w.Metadata == nil {
 		w.Metadata = map[string]any{}
 	}
+	if r.IntegrationType != "" {
+		creds, err := s.box.Open(r.Credentials)
+		if err != nil {
+			return nil, fmt.Errorf("store: integration %d credentials: %w", r.ID, err)
+		}
+		w.Integration = &webhook.Integration{Type: r.IntegrationType, Credentials: json.RawMessage(creds), Config: json.RawMessage(r.Config)}
+	}
 	return w, nil
 }
 
@@ -155,23 +173,33 @@ func (s *Store) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
 		status_reason, paused_at, consecutive_failures, paused_by_delivery, resumed_at, event_types,
 		retry_strategy, max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds,
 		jitter_percentage, timeout_seconds, rate_limit_per_minute, rate_limit_per_hour,
-		custom_headers, metadata, created_at, updated_at)
+		custom_headers, metadata, created_at, updated_at, integration_type, credentials, config)
 		VALUES (:name, :url, :description, :secret, :status, :status_reason, :paused_at,
 		:consecutive_failures, :paused_by_delivery, :resumed_at, :event_types, :retry_strategy,
 		:max_retries, :retry_delay_seconds, :backoff_multiplier, :max_delay_seconds,
 		:jitter_percentage, :timeout_seconds, :rate_limit_per_minute, :rate_limit_per_hour,
-		:custom_headers, :metadata, :created_at, :updated_at) RETURNING id`, row)
+		:custom_headers, :metadata, :created_at, :updated_at, :integration_type, :credentials, :config) RETURNING id`, row)
 	if err != nil {
 		return err
 	}
 	err = s.db.QueryRowxContext(ctx, s.db.Rebind(q), args...).Scan(&w.ID)
 	if isUniqueViolation(err) {
-		return webhook.Errorf(webhook.EConflict, "a webhook named %q already exists", w.Name)
+		return nameTaken(w)
 	}
 	return err
 }
 
-// GetWebhook returns one webhook, secrets decrypted.
+// nameTaken is the conflict of a name in use. Webhooks and integrations
+// share one namespace of names, so each can be addressed by name.
+func nameTaken(w *webhook.Webhook) error {
+	if w.Integration != nil {
+		return webhook.Errorf(webhook.EConflict, "a webhook or integration named %q already exists", w.Name)
+	}
+	return webhook.Errorf(webhook.EConflict, "a webhook named %q already exists", w.Name)
+}
+
+// GetWebhook returns one subscriber (webhook or integration), secrets
+// decrypted.
 func (s *Store) GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error) {
 	return s.getWebhook(ctx, s.db, id, "")
 }
@@ -185,19 +213,29 @@ func (s *Store) getWebhook(ctx context.Context, q sqlx.QueryerContext, id int64,
 	return s.fromRow(&row)
 }
 
-// WebhookFilter narrows ListWebhooks.
+// WebhookFilter narrows ListWebhooks. The zero filter lists plain webhooks.
 type WebhookFilter struct {
 	Status webhook.Status // "" for all
+	// Integrations lists integrations instead of plain webhooks;
+	// IntegrationType narrows them to one type.
+	Integrations    bool
+	IntegrationType string
 	Page
 }
 
-// ListWebhooks returns one page of webhooks, newest first, and the total
-// number that match the filter.
+// ListWebhooks returns one page of webhooks (or integrations), newest
+// first, and the total number that match the filter.
 func (s *Store) ListWebhooks(ctx context.Context, f WebhookFilter) ([]*webhook.Webhook, int, error) {
 	f.Page = f.Page.norm()
-	where, args := "", []any{}
+	where, args := " WHERE integration_type = ''", []any{}
+	switch {
+	case f.IntegrationType != "":
+		where, args = " WHERE integration_type = ?", append(args, f.IntegrationType)
+	case f.Integrations:
+		where = " WHERE integration_type <> ''"
+	}
 	if f.Status != "" {
-		where, args = " WHERE status = ?", append(args, string(f.Status))
+		where, args = where+" AND status = ?", append(args, string(f.Status))
 	}
 	var total int
 	if err := s.db.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM webhooks`+where), args...); err != nil {
@@ -239,14 +277,15 @@ func (s *Store) UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.
 			backoff_multiplier = :backoff_multiplier, max_delay_seconds = :max_delay_seconds,
 			jitter_percentage = :jitter_percentage, timeout_seconds = :timeout_seconds,
 			rate_limit_per_minute = :rate_limit_per_minute, rate_limit_per_hour = :rate_limit_per_hour,
-			custom_headers = :custom_headers, metadata = :metadata, updated_at = :updated_at
+			custom_headers = :custom_headers, metadata = :metadata, updated_at = :updated_at,
+			credentials = :credentials, config = :config
 			WHERE id = :id`, row)
 		if err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, tx.Rebind(q), args...); err != nil {
 			if isUniqueViolation(err) {
-				return webhook.Errorf(webhook.EConflict, "a webhook named %q already exists", w.Name)
+				return nameTaken(w)
 			}
 			return err
 		}
@@ -254,6 +293,16 @@ func (s *Store) UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.
 		return nil
 	})
 	return out, err
+}
+
+// GetWebhookByName returns the subscriber with this name.
+func (s *Store) GetWebhookByName(ctx context.Context, name string) (*webhook.Webhook, error) {
+	var row webhookRow
+	err := s.db.GetContext(ctx, &row, s.db.Rebind(`SELECT `+webhookColumns+` FROM webhooks WHERE name = ?`), name)
+	if err != nil {
+		return nil, notFound(err, "%q not found", name)
+	}
+	return s.fromRow(&row)
 }
 
 // DeleteWebhook removes a webhook and, by cascade, its delivery history.

@@ -37,6 +37,11 @@ const (
 	ClassDNS        ErrorClass = "dns"
 	ClassTLS        ErrorClass = "tls"
 	ClassRequest    ErrorClass = "request" // Herald could not build the request (bad URL)
+	// ClassRejected is a refusal that will not change on retry: an SMTP
+	// server's 5xx reply, or its refusal of Herald's credentials.
+	ClassRejected ErrorClass = "rejected"
+	// ClassSMTP is a temporary SMTP refusal (a 4xx reply): worth retrying.
+	ClassSMTP ErrorClass = "smtp"
 )
 
 // Outcome is what an attempt's result means for the delivery.
@@ -53,7 +58,7 @@ const (
 // permanent, since sending the same request again will get the same answer.
 func Classify(statusCode int, class ErrorClass) Outcome {
 	switch {
-	case class == ClassRequest:
+	case class == ClassRequest || class == ClassRejected:
 		return Permanent
 	case class != ClassNone && class != ClassHTTPStatus:
 		return Retryable

@@ -61,3 +61,14 @@ var eventIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$`)
 // 1–128 characters of letters, digits and . _ : -, so that it is safe in a
 // Temporal workflow ID, a header and a URL path.
 func ValidEventID(id string) bool { return eventIDPattern.MatchString(id) }
+
+// BatchEventType is the type of a batch: Herald's own event that carries a
+// batched integration's events to it as one message. Its payload is a
+// BatchPayload; each batch is delivered, retried and recorded like an event.
+const BatchEventType = "herald.batch"
+
+// BatchPayload is a batch event's payload.
+type BatchPayload struct {
+	IntegrationID int64    `json:"integration_id"`
+	EventIDs      []string `json:"event_ids"`
+}

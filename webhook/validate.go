@@ -58,8 +58,11 @@ func (w *Webhook) Validate(p URLPolicy) error {
 	case !PlainText(w.Name, false):
 		fe.Add("name", "must not contain control characters")
 	}
-	if msg := p.check(w.URL); msg != "" {
-		fe.Add("url", "%s", msg)
+	if w.Integration == nil {
+		// An integration's destination is in its credentials, checked there.
+		if msg := p.Check(w.URL); msg != "" {
+			fe.Add("url", "%s", msg)
+		}
 	}
 	if len(w.Description) > MaxDescriptionLen {
 		fe.Add("description", "must be at most %d characters", MaxDescriptionLen)
@@ -72,7 +75,12 @@ func (w *Webhook) Validate(p URLPolicy) error {
 	if !w.Status.Valid() {
 		fe.Add("status", "must be one of active, inactive, paused")
 	}
-	checkEventTypes(&fe, w.EventTypes)
+	if w.Integration == nil {
+		CheckEventTypes(&fe, "event_types", w.EventTypes)
+	} else if len(w.EventTypes) > 0 {
+		// An integration may subscribe to nothing yet.
+		CheckEventTypes(&fe, "event_subscriptions", w.EventTypes)
+	}
 	w.checkRetry(&fe)
 	checkRange(&fe, "rate_limit_per_minute", w.RateLimitPerMinute, 1, MaxRatePerMinute)
 	checkRange(&fe, "rate_limit_per_hour", w.RateLimitPerHour, 1, MaxRatePerHour)
@@ -110,7 +118,8 @@ func checkRange(fe *FieldErrors, field string, v, lo, hi int) {
 	}
 }
 
-func (p URLPolicy) check(raw string) string {
+// Check returns why a URL is not acceptable, or "".
+func (p URLPolicy) Check(raw string) string {
 	if raw == "" {
 		return "is required"
 	}
@@ -174,9 +183,11 @@ func checkSecret(s string) string {
 	return ""
 }
 
-func checkEventTypes(fe *FieldErrors, types []string) {
+// CheckEventTypes adds an error under field for an empty list or an event
+// type that is not in the catalog.
+func CheckEventTypes(fe *FieldErrors, field string, types []string) {
 	if len(types) == 0 {
-		fe.Add("event_types", "must name at least one event type (or \"*\")")
+		fe.Add(field, "must name at least one event type (or \"*\")")
 		return
 	}
 	for _, t := range types {
@@ -184,7 +195,7 @@ func checkEventTypes(fe *FieldErrors, types []string) {
 			continue
 		}
 		if _, ok := LookupEventType(t); !ok {
-			fe.Add("event_types", "unknown event type %q; known: %s, or *", t, strings.Join(EventTypeNames(), ", "))
+			fe.Add(field, "unknown event type %q; known: %s, or *", t, strings.Join(EventTypeNames(), ", "))
 		}
 	}
 }

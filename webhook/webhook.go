@@ -4,6 +4,7 @@
 package webhook
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -60,6 +61,32 @@ type Webhook struct {
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
 	LastTriggeredAt *time.Time `json:"last_triggered_at"`
+
+	// Integration is set when the subscriber is a connector managed through
+	// the integrations API (Slack, Teams, email, Zapier, a generic webhook);
+	// nil for a plain webhook. Deliveries to both share everything else.
+	Integration *Integration `json:"-"`
+}
+
+// Integration is what a connector adds to a subscriber. Package
+// integrations reads Credentials and Config; here they are opaque JSON so
+// that the store can keep them (credentials sealed) without knowing types.
+type Integration struct {
+	Type        string
+	Credentials json.RawMessage
+	Config      json.RawMessage
+}
+
+// Batched reports whether deliveries to w go through a batch: a connector
+// configured with batch_events.
+func (w *Webhook) Batched() bool {
+	if w.Integration == nil || len(w.Integration.Config) == 0 {
+		return false
+	}
+	var c struct {
+		BatchEvents bool `json:"batch_events"`
+	}
+	return json.Unmarshal(w.Integration.Config, &c) == nil && c.BatchEvents
 }
 
 // Defaults for fields a create request leaves out.

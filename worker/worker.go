@@ -31,8 +31,11 @@ type Registry interface {
 func Register(r Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.MaintenanceWorkflow, workflow.RegisterOptions{Name: workflows.MaintenanceWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
 	for name, fn := range map[string]any{
 		workflows.ActivityStartEvent:     acts.StartEvent,
+		workflows.ActivityStartBatch:     acts.StartBatch,
+		workflows.ActivityAddToBatch:     acts.AddToBatch,
 		workflows.ActivityLoadSubscriber: acts.LoadSubscriber,
 		workflows.ActivityAttempt:        acts.Attempt,
 		workflows.ActivityFinishEvent:    acts.FinishEvent,

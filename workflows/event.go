@@ -47,7 +47,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	}
 	if !in.Reopened {
 		var start StartEventResult
-		if err := workflow.ExecuteActivity(ctx, ActivityStartEvent, in.Event).Get(ctx, &start); err != nil {
+		if err := startEvent(ctx, in).Get(ctx, &start); err != nil {
 			return EventResult{}, err
 		}
 		for _, s := range start.Subscribers {
@@ -82,6 +82,15 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		// Go round once more: a retry that came while finishing starts over.
 		finished = true
 	}
+}
+
+// startEvent records the event and resolves its subscribers: those of its
+// type, or for a batch its one integration.
+func startEvent(ctx workflow.Context, in EventInput) workflow.Future {
+	if in.Batch != nil {
+		return workflow.ExecuteActivity(ctx, ActivityStartBatch, StartBatchInput{Event: in.Event, WebhookID: in.Batch.WebhookID})
+	}
+	return workflow.ExecuteActivity(ctx, ActivityStartEvent, in.Event)
 }
 
 // fanOut is the state of one event's deliveries.
@@ -130,8 +139,31 @@ func (f *fanOut) run(ctx workflow.Context, l *loop, s Subscriber) {
 	f.wg.Add(1)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer f.wg.Done()
+		if s.Batched && f.addToBatch(ctx, l) {
+			return
+		}
 		f.deliver(ctx, l)
 	})
+}
+
+// addToBatch hands the event to a batched subscriber's batch and reports
+// whether it is done with it: false when the subscriber stopped batching
+// and the event is to be delivered here after all.
+func (f *fanOut) addToBatch(ctx workflow.Context, l *loop) bool {
+	l.state.State = LoopAttempting
+	actx := workflow.WithActivityOptions(ctx, withSummary(fmt.Sprintf("webhook %d (%s): add to batch", l.sub.WebhookID, l.sub.Name)))
+	var res AddToBatchResult
+	err := workflow.ExecuteActivity(actx, ActivityAddToBatch, AddToBatchInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID}).Get(ctx, &res)
+	switch {
+	case err != nil:
+		l.state.State, l.state.LastError = LoopCancelled, err.Error()
+	case res.Direct:
+		return false
+	default:
+		l.state.State = LoopBatched
+	}
+	f.publishStatus(ctx)
+	return true
 }
 
 func (f *fanOut) running() int {
@@ -343,9 +375,9 @@ func (f *fanOut) aggregate() string {
 		return StatusRetrying
 	case f.running() > 0:
 		return StatusDelivering
-	case f.count(LoopDelivered) == len(f.loops):
+	case f.count(LoopDelivered)+f.count(LoopBatched) == len(f.loops):
 		return StatusDelivered
-	case f.count(LoopDelivered) > 0:
+	case f.count(LoopDelivered)+f.count(LoopBatched) > 0:
 		return StatusPartial
 	}
 	return StatusFailed
@@ -388,5 +420,6 @@ func (f *fanOut) result() EventResult {
 		Delivered: f.count(LoopDelivered),
 		Failed:    f.count(LoopFailed),
 		Cancelled: f.count(LoopCancelled),
+		Batched:   f.count(LoopBatched),
 	}
 }

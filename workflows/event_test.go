@@ -16,6 +16,7 @@ import (
 
 	"github.com/loki-interceptor/herald/activities"
 	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/store/storetest"
@@ -93,8 +94,9 @@ func newHarness(t *testing.T) *harness {
 func newHarnessOn(t *testing.T, s *store.Store) *harness {
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
 	h := &harness{t: t, env: env, store: s, attempts: map[int64][]time.Time{}}
-	h.acts = &activities.Activities{Store: s, Sender: delivery.NewSender(delivery.Options{}), Logger: slog.New(slog.DiscardHandler),
-		Breaker: activities.DefaultBreaker, Now: env.Now}
+	sender := delivery.NewSender(delivery.Options{})
+	h.acts = &activities.Activities{Store: s, Sender: sender, Integrations: &integrations.Deliverer{HTTP: sender},
+		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: env.Now}
 	worker.Register(env, h.acts)
 	env.RegisterWorkflow(burst)
 	return h

@@ -46,6 +46,8 @@ const (
 // Activity names, as registered by the worker.
 const (
 	ActivityStartEvent     = "StartEvent"
+	ActivityStartBatch     = "StartBatch"
+	ActivityAddToBatch     = "AddToBatch"
 	ActivityLoadSubscriber = "LoadSubscriber"
 	ActivityAttempt        = "Attempt"
 	ActivityFinishEvent    = "FinishEvent"
@@ -115,6 +117,14 @@ const (
 type EventInput struct {
 	Event    webhook.Event `json:"event"`
 	Reopened bool          `json:"reopened,omitempty"`
+	// Batch is set when the event is a batch (webhook.BatchEventType): it
+	// goes to that one integration, not to the type's subscribers.
+	Batch *BatchDelivery `json:"batch,omitempty"`
+}
+
+// BatchDelivery names the integration a batch goes to.
+type BatchDelivery struct {
+	WebhookID int64 `json:"webhook_id"`
 }
 
 // UnmarshalJSON also reads the input of workflows started before EventInput
@@ -142,6 +152,9 @@ type Subscriber struct {
 	Name         string              `json:"name"`
 	Policy       webhook.RetryPolicy `json:"policy"`
 	FirstAttempt int                 `json:"first_attempt"`
+	// Batched says the subscriber collects events into batches: the
+	// event is handed to its BatchWorkflow instead of attempted here.
+	Batched bool `json:"batched,omitempty"`
 }
 
 // StartEventResult is what the StartEvent activity returns.
@@ -200,6 +213,24 @@ type WebhookSignal struct {
 	WebhookID int64 `json:"webhook_id"`
 }
 
+// StartBatchInput starts the delivery of a batch to its integration.
+type StartBatchInput struct {
+	Event     webhook.Event `json:"event"`
+	WebhookID int64         `json:"webhook_id"`
+}
+
+// AddToBatchInput hands an event to a batched subscriber's batch.
+type AddToBatchInput struct {
+	EventID   string `json:"event_id"`
+	WebhookID int64  `json:"webhook_id"`
+}
+
+// AddToBatchResult says whether the event joined the batch; Direct when the
+// subscriber no longer batches, and the event is to be attempted as usual.
+type AddToBatchResult struct {
+	Direct bool `json:"direct,omitempty"`
+}
+
 // FinishEventInput names the event whose deliveries have all ended.
 type FinishEventInput struct {
 	EventID string `json:"event_id"`
@@ -217,10 +248,13 @@ const (
 	LoopDelivered   LoopState = "delivered"
 	LoopFailed      LoopState = "failed"
 	LoopCancelled   LoopState = "cancelled" // stopped: the webhook was deleted
+	// LoopBatched: handed to the subscriber's batch, which is delivered
+	// as an event of its own (webhook.BatchEventType).
+	LoopBatched LoopState = "batched"
 )
 
 func (s LoopState) done() bool {
-	return s == LoopDelivered || s == LoopFailed || s == LoopCancelled
+	return s == LoopDelivered || s == LoopFailed || s == LoopCancelled || s == LoopBatched
 }
 
 // DeliveryState is QueryDeliveries' answer for one subscriber.
@@ -242,6 +276,7 @@ type EventResult struct {
 	Delivered int    `json:"delivered"`
 	Failed    int    `json:"failed"`
 	Cancelled int    `json:"cancelled"`
+	Batched   int    `json:"batched,omitempty"`
 }
 
 // MaxSearchWebhookIDs bounds HeraldWebhookIDs: a search attribute value is

@@ -13,13 +13,16 @@ import (
 // against today's workflow code; a change that would break workflows already
 // running fails here. The event history has three subscribers: one delivered
 // at once, one after two retries with jitter drawn and timers fired, one
-// failed for good. Regenerate with: go test ./e2e -update-replay
+// failed for good. The batch history is a Zapier collector across a restart
+// of every worker, with a batch sent. Regenerate with:
+// go test ./e2e -update-replay
 func TestReplayRecordedHistories(t *testing.T) {
-	for _, file := range []string{"event_workflow_history.json", "maintenance_workflow_history.json"} {
+	for _, file := range []string{"event_workflow_history.json", "maintenance_workflow_history.json", "batch_workflow_history.json"} {
 		t.Run(file, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
 			r.RegisterWorkflowWithOptions(workflows.MaintenanceWorkflow, workflow.RegisterOptions{Name: workflows.MaintenanceWorkflowName})
+			r.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "testdata/"+file); err != nil {
 				t.Fatal(err)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/loki-interceptor/herald/api"
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/ingest"
+	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
@@ -128,8 +129,9 @@ func (b *breakerFlags) breaker() activities.Breaker {
 
 func newActivities(st *store.Store, tc client.Client, sender *delivery.Sender, log *slog.Logger, b activities.Breaker) *activities.Activities {
 	return &activities.Activities{
-		Store: st, Sender: sender, Logger: log, Breaker: b,
-		Publisher: &ingest.Publisher{Store: st, Temporal: tc, Logger: log},
+		Store: st, Sender: sender, Logger: log, Breaker: b, Temporal: tc,
+		Integrations: &integrations.Deliverer{HTTP: sender, Mail: &integrations.Mailer{}},
+		Publisher:    &ingest.Publisher{Store: st, Temporal: tc, Logger: log},
 	}
 }
 

@@ -1,0 +1,67 @@
+package activities
+
+import (
+	"context"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/loki-interceptor/herald/integrations"
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/workflows"
+)
+
+// AddToBatch hands an event to its integration's batch collector, starting
+// the collector if it is not running. The integration's batch settings are
+// read now, so a changed batch_size applies from the next event on; one that
+// no longer batches gets the event directly.
+func (a *Activities) AddToBatch(ctx context.Context, in workflows.AddToBatchInput) (workflows.AddToBatchResult, error) {
+	w, err := a.Store.GetWebhook(ctx, in.WebhookID)
+	if webhook.ErrorCode(err) == webhook.ENotFound {
+		return workflows.AddToBatchResult{}, temporal.NewNonRetryableApplicationError("integration was deleted", workflows.ErrWebhookGone, err)
+	}
+	if err != nil {
+		return workflows.AddToBatchResult{}, err
+	}
+	if w.Integration == nil {
+		return workflows.AddToBatchResult{Direct: true}, nil
+	}
+	c, err := integrations.Parse(w.Integration)
+	if err != nil {
+		return workflows.AddToBatchResult{}, err
+	}
+	size, timeout, ok := c.Batch()
+	if !ok {
+		return workflows.AddToBatchResult{Direct: true}, nil
+	}
+	item := workflows.BatchItem{EventID: in.EventID, Size: size, TimeoutSeconds: timeout}
+	_, err = a.Temporal.SignalWithStartWorkflow(ctx, workflows.BatchWorkflowID(w.ID), workflows.SignalBatchAdd, item,
+		client.StartWorkflowOptions{
+			TaskQueue:     workflows.TaskQueue,
+			StaticSummary: "batch collector of integration " + w.Name,
+		}, workflows.BatchWorkflowName, workflows.BatchInput{WebhookID: w.ID})
+	if err != nil {
+		return workflows.AddToBatchResult{}, err
+	}
+	a.Logger.DebugContext(ctx, "event added to batch", "event_id", in.EventID, "webhook_id", w.ID, "batch_size", size)
+	return workflows.AddToBatchResult{}, nil
+}
+
+// StartBatch records a batch event and returns its one subscriber, the
+// integration it was collected for (none if it was deleted since).
+func (a *Activities) StartBatch(ctx context.Context, in workflows.StartBatchInput) (workflows.StartEventResult, error) {
+	if _, err := a.Store.CreateEvent(ctx, &in.Event); err != nil {
+		return workflows.StartEventResult{}, err
+	}
+	w, err := a.Store.GetWebhook(ctx, in.WebhookID)
+	if webhook.ErrorCode(err) == webhook.ENotFound {
+		return workflows.StartEventResult{}, a.Store.SetSubscribers(ctx, in.Event.EventID, nil)
+	}
+	if err != nil {
+		return workflows.StartEventResult{}, err
+	}
+	if err := a.Store.SetSubscribers(ctx, in.Event.EventID, []int64{w.ID}); err != nil {
+		return workflows.StartEventResult{}, err
+	}
+	return workflows.StartEventResult{Subscribers: []workflows.Subscriber{subscriber(w, 1)}}, nil
+}

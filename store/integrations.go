@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// SubscriberStats sums up a subscriber's attempts (test deliveries aside):
+// how many delivered, failed for good, or failed and awaited a retry, and
+// its latest attempt and latest failure.
+type SubscriberStats struct {
+	Delivered, Failed, Retried int
+	Last                       *webhook.Delivery // nil before the first attempt
+	LastFailure                *webhook.Delivery
+}
+
+// SubscriberStats reads the stats of the given subscribers, keyed by id;
+// one without attempts has zero stats.
+func (s *Store) SubscriberStats(ctx context.Context, ids []int64) (map[int64]*SubscriberStats, error) {
+	out := make(map[int64]*SubscriberStats, len(ids))
+	for _, id := range ids {
+		out[id] = &SubscriberStats{}
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var counts []struct {
+		WebhookID int64  `db:"webhook_id"`
+		Status    string `db:"status"`
+		N         int    `db:"n"`
+	}
+	q, args, err := sqlx.In(`SELECT webhook_id, status, COUNT(*) AS n FROM deliveries
+		WHERE webhook_id IN (?) AND is_test = FALSE GROUP BY webhook_id, status`, ids)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.db.SelectContext(ctx, &counts, s.db.Rebind(q), args...); err != nil {
+		return nil, err
+	}
+	for _, c := range counts {
+		st := out[c.WebhookID]
+		switch webhook.DeliveryStatus(c.Status) {
+		case webhook.DeliveryDelivered:
+			st.Delivered = c.N
+		case webhook.DeliveryFailed:
+			st.Failed = c.N
+		case webhook.DeliveryRetrying:
+			st.Retried = c.N
+		}
+	}
+	for _, id := range ids {
+		if out[id].Last, err = s.latestAttempt(ctx, id, ""); err != nil {
+			return nil, err
+		}
+		if out[id].LastFailure, err = s.latestAttempt(ctx, id, ` AND status IN ('failed', 'retrying')`); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// latestAttempt is a subscriber's newest finished attempt row matching
+// cond, or nil; the (webhook_id, id DESC) index makes it one probe.
+func (s *Store) latestAttempt(ctx context.Context, webhookID int64, cond string) (*webhook.Delivery, error) {
+	var rows []deliveryRow
+	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
+		WHERE webhook_id = ? AND is_test = FALSE AND status <> 'pending'`+cond+` ORDER BY id DESC LIMIT 1`), webhookID)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	return rows[0].delivery(), nil
+}
+
+// EventsByID returns the stored events with these ids, in the order asked;
+// ids not found are left out.
+func (s *Store) EventsByID(ctx context.Context, ids []string) ([]*webhook.Event, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	q, args, err := sqlx.In(`SELECT `+eventColumns+` FROM events WHERE event_id IN (?)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	var rows []eventRow
+	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*webhook.Event, len(rows))
+	for i := range rows {
+		ev := rows[i].event()
+		byID[ev.EventID] = ev
+	}
+	out := make([]*webhook.Event, 0, len(ids))
+	for _, id := range ids {
+		if ev, ok := byID[id]; ok {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,208 @@
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// BatchWorkflowName is the registered name of BatchWorkflow.
+const BatchWorkflowName = "BatchWorkflow"
+
+// BatchWorkflowID is the one batch collector of a batched integration.
+func BatchWorkflowID(webhookID int64) string { return "batch/" + strconv.FormatInt(webhookID, 10) }
+
+// SignalBatchAdd adds an event to a batch; its argument is a BatchItem.
+// QueryBatch returns the BatchState.
+//
+//	temporal workflow query --workflow-id batch/<integration id> --type batch
+const (
+	SignalBatchAdd = "batch-add"
+	QueryBatch     = "batch"
+)
+
+// BatchIdle is how long a collector with nothing pending waits for an event
+// before it ends; the next event starts it again.
+const BatchIdle = time.Hour
+
+// maxRemembered bounds the event ids a collector remembers having batched,
+// so that an event handed over twice (a retried hand-over) is batched once.
+const maxRemembered = 1000
+
+// batchRunFlushes is how many batches a run sends before it continues as
+// new, keeping every history short.
+const batchRunFlushes = 100
+
+// BatchItem is one event for a batch, with the integration's batch settings
+// as they were when it was handed over (so a config change applies to the
+// events after it).
+type BatchItem struct {
+	EventID        string    `json:"event_id"`
+	Size           int       `json:"size"`
+	TimeoutSeconds int       `json:"timeout_seconds"`
+	AddedAt        time.Time `json:"added_at,omitempty"` // set by the collector
+}
+
+// BatchInput starts (or continues) a collector: the events pending and the
+// ids recently batched.
+type BatchInput struct {
+	WebhookID int64       `json:"webhook_id"`
+	Pending   []BatchItem `json:"pending,omitempty"`
+	Recent    []string    `json:"recent,omitempty"`
+	Flushed   int         `json:"flushed,omitempty"`
+}
+
+// BatchState is QueryBatch's answer.
+type BatchState struct {
+	Pending []string   `json:"pending"`
+	DueAt   *time.Time `json:"due_at"` // when the pending batch goes if it does not fill first
+	Flushed int        `json:"flushed"`
+}
+
+// BatchWorkflow collects a batched integration's events and sends them as
+// one batch when batch_size have arrived or batch_timeout_seconds have
+// passed since the first, whichever comes first. Each batch is an event of
+// its own, delivered by a child EventWorkflow (so it is retried, recorded and
+// retried by hand like any event) that outlives the collector. Pending events
+// live in this workflow's history, so a worker restart loses none.
+func BatchWorkflow(ctx workflow.Context, in BatchInput) error {
+	b := &batcher{in: in, adds: workflow.GetSignalChannel(ctx, SignalBatchAdd), runStart: in.Flushed}
+	if err := workflow.SetQueryHandler(ctx, QueryBatch, b.query); err != nil {
+		return err
+	}
+	for {
+		b.receive(ctx)
+		if len(b.in.Pending) == 0 {
+			if ok, _ := workflow.AwaitWithTimeout(ctx, BatchIdle, func() bool { return b.adds.Len() > 0 }); !ok && b.adds.Len() == 0 {
+				return nil
+			}
+			continue
+		}
+		if !b.full() {
+			wait := b.due().Sub(workflow.Now(ctx))
+			if wait > 0 {
+				timerCtx, cancel := workflow.WithCancel(ctx)
+				timer := workflow.NewTimerWithOptions(timerCtx, wait, workflow.TimerOptions{Summary: "batch timeout"})
+				_ = workflow.Await(ctx, func() bool { return b.adds.Len() > 0 || timer.IsReady() })
+				// Read before cancelling: a cancelled timer is ready too.
+				fired := timer.IsReady()
+				cancel()
+				if !fired {
+					continue // more events: look again at size and due time
+				}
+			}
+		}
+		if err := b.flush(ctx); err != nil {
+			return err
+		}
+		if b.in.Flushed-b.runStart >= batchRunFlushes || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			b.receive(ctx)
+			return workflow.NewContinueAsNewError(ctx, BatchWorkflowName, b.in)
+		}
+	}
+}
+
+type batcher struct {
+	in       BatchInput
+	adds     workflow.ReceiveChannel
+	runStart int
+}
+
+// receive takes every event signalled so far, dropping ones already pending
+// or batched.
+func (b *batcher) receive(ctx workflow.Context) {
+	var item BatchItem
+	for b.adds.ReceiveAsync(&item) {
+		if slices.Contains(b.in.Recent, item.EventID) || slices.ContainsFunc(b.in.Pending, func(p BatchItem) bool { return p.EventID == item.EventID }) {
+			continue
+		}
+		item.AddedAt = workflow.Now(ctx)
+		b.in.Pending = append(b.in.Pending, item)
+	}
+}
+
+// settings are the newest item's: the integration's config as last read.
+func (b *batcher) settings() (size int, timeout time.Duration) {
+	last := b.in.Pending[len(b.in.Pending)-1]
+	return max(last.Size, 1), time.Duration(max(last.TimeoutSeconds, 1)) * time.Second
+}
+
+func (b *batcher) full() bool {
+	size, _ := b.settings()
+	return len(b.in.Pending) >= size
+}
+
+func (b *batcher) due() time.Time {
+	_, timeout := b.settings()
+	return b.in.Pending[0].AddedAt.Add(timeout)
+}
+
+// flush sends up to a batch's size of the pending events as one batch event,
+// and returns once its delivery workflow has started.
+func (b *batcher) flush(ctx workflow.Context) error {
+	size, _ := b.settings()
+	n := min(size, len(b.in.Pending))
+	ids := make([]string, n)
+	for i, it := range b.in.Pending[:n] {
+		ids[i] = it.EventID
+	}
+	payload, err := json.Marshal(webhook.BatchPayload{IntegrationID: b.in.WebhookID, EventIDs: ids})
+	if err != nil {
+		return err
+	}
+	ev := webhook.Event{
+		EventID: BatchEventID(b.in.WebhookID, ids[0]), EventType: webhook.BatchEventType,
+		Source: "herald", SourceID: BatchWorkflowID(b.in.WebhookID), Payload: payload, CreatedAt: workflow.Now(ctx).UTC(),
+	}
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            EventWorkflowID(ev.EventID),
+		TaskQueue:             TaskQueue,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: StartAttributes(&ev, b.in.WebhookID),
+		StaticSummary:         fmt.Sprintf("batch of %d events for integration %d", n, b.in.WebhookID),
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, EventWorkflowName, EventInput{Event: ev, Batch: &BatchDelivery{WebhookID: b.in.WebhookID}})
+	var started workflow.Execution
+	if err := child.GetChildWorkflowExecution().Get(ctx, &started); err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		return err
+	}
+	b.in.Pending = slices.Delete(b.in.Pending, 0, n)
+	b.in.Recent = append(b.in.Recent, ids...)
+	b.in.Recent = b.in.Recent[max(len(b.in.Recent)-maxRemembered, 0):]
+	b.in.Flushed++
+	return nil
+}
+
+func (b *batcher) query() (BatchState, error) {
+	st := BatchState{Pending: []string{}, Flushed: b.in.Flushed}
+	for _, it := range b.in.Pending {
+		st.Pending = append(st.Pending, it.EventID)
+	}
+	if len(b.in.Pending) > 0 {
+		due := b.due()
+		st.DueAt = &due
+	}
+	return st, nil
+}
+
+// BatchEventID names a batch after its integration and first event, which
+// no other batch of that integration has: an event joins one batch.
+func BatchEventID(webhookID int64, firstEventID string) string {
+	id := "batch-" + strconv.FormatInt(webhookID, 10) + "-" + firstEventID
+	if len(id) <= 128 {
+		return id
+	}
+	sum := sha256.Sum256([]byte(firstEventID))
+	return "batch-" + strconv.FormatInt(webhookID, 10) + "-" + hex.EncodeToString(sum[:16])
+}
