@@ -76,11 +76,15 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		if finished {
 			return f.result(), nil
 		}
+		started := f.started
 		if err := workflow.ExecuteActivity(ctx, ActivityFinishEvent, FinishEventInput{EventID: in.Event.EventID}).Get(ctx, nil); err != nil {
 			return f.result(), err
 		}
 		// Go round once more: a retry that came while finishing starts over.
-		finished = true
+		// One may even have run to its end while FinishEvent was in flight;
+		// then FinishEvent must run again, after it.
+		finished = f.started == started ||
+			workflow.GetVersion(ctx, "finish-after-restart", workflow.DefaultVersion, 1) == workflow.DefaultVersion
 	}
 }
 
@@ -100,6 +104,7 @@ type fanOut struct {
 	wg               workflow.WaitGroup
 	retries, resumes workflow.ReceiveChannel
 	handling         int           // signals being handled (a restart loads its subscriber)
+	started          int           // deliveries started, first runs and restarts
 	retried          int           // retry signals handled
 	resumed          map[int64]int // resume signals handled, per webhook (0: for all)
 	status           string        // last published HeraldStatus
@@ -133,6 +138,7 @@ func (f *fanOut) run(ctx workflow.Context, l *loop, s Subscriber) {
 	if s.FirstAttempt < 1 {
 		s.FirstAttempt = 1
 	}
+	f.started++
 	l.sub = s
 	l.state = DeliveryState{WebhookID: s.WebhookID, WebhookName: s.Name, State: LoopScheduled,
 		Attempts: s.FirstAttempt - 1, LastAttempt: s.FirstAttempt + s.Policy.Attempts() - 1}
