@@ -21,6 +21,7 @@ import (
 	"github.com/gofiber/fiber/v2/utils"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"golang.org/x/time/rate"
 
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/ingest"
@@ -46,6 +47,10 @@ type Config struct {
 	Logger       *slog.Logger
 	// Mailer sends integration email (tests set its RootCAs).
 	Mailer *integrations.Mailer
+	// KeyRate and KeyBurst bound each API key's requests per second (0:
+	// the defaults; a negative KeyRate: no limit).
+	KeyRate  float64
+	KeyBurst int
 }
 
 // Server is the API.
@@ -56,6 +61,7 @@ type Server struct {
 	sender     *delivery.Sender
 	connectors *integrations.Deliverer
 	publisher  *ingest.Publisher
+	limiters   *keyLimiters
 	cfg        Config
 }
 
@@ -77,8 +83,15 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.KeyRate == 0 {
+		cfg.KeyRate = DefaultKeyRate
+	}
+	if cfg.KeyBurst <= 0 {
+		cfg.KeyBurst = max(DefaultKeyBurst, int(cfg.KeyRate))
+	}
 	srv := &Server{store: s, temporal: tc, sender: sender, cfg: cfg,
 		connectors: &integrations.Deliverer{HTTP: sender, Mail: cfg.Mailer},
+		limiters:   &keyLimiters{rate: rate.Limit(cfg.KeyRate), burst: cfg.KeyBurst, byKey: map[string]*rate.Limiter{}},
 		publisher:  &ingest.Publisher{Store: s, Temporal: tc, StartTimeout: cfg.StartTimeout, Logger: cfg.Logger}}
 	srv.app = fiber.New(fiber.Config{
 		AppName:               "herald",
@@ -94,7 +107,7 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 		IdleTimeout:  2 * time.Minute,
 		ErrorHandler: srv.errorHandler,
 	})
-	srv.app.Use(recover.New())
+	srv.app.Use(recover.New(), securityHeaders)
 	srv.routes()
 	return srv
 }
@@ -108,6 +121,11 @@ func (s *Server) routes() {
 	v1 := s.app.Group("/api/v1")
 	v1.Get("/health", s.health)
 	v1.Get("/ready", func(c *fiber.Ctx) error { return s.ready(c, true) })
+	// Everything below needs an API key: these routes are matched after it.
+	v1.Use(s.authenticate)
+	v1.Post("/api-keys", s.createAPIKey)
+	v1.Get("/api-keys", s.listAPIKeys)
+	v1.Delete("/api-keys/:id", s.revokeAPIKey)
 	v1.Post("/webhooks", s.createWebhook)
 	v1.Get("/webhooks", s.listWebhooks)
 	v1.Get("/webhooks/:id", s.getWebhook)
@@ -165,14 +183,16 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWith
 
 // statusOf is the one table from error code to HTTP status.
 var statusOf = map[webhook.Code]int{
-	webhook.EInvalid:     fiber.StatusBadRequest,
-	webhook.EValidation:  fiber.StatusUnprocessableEntity,
-	webhook.ENotFound:    fiber.StatusNotFound,
-	webhook.EConflict:    fiber.StatusConflict,
-	webhook.ETooLarge:    fiber.StatusRequestEntityTooLarge,
-	webhook.ERateLimited: fiber.StatusTooManyRequests,
-	webhook.EUnavailable: fiber.StatusServiceUnavailable,
-	webhook.EInternal:    fiber.StatusInternalServerError,
+	webhook.EInvalid:      fiber.StatusBadRequest,
+	webhook.EValidation:   fiber.StatusUnprocessableEntity,
+	webhook.EUnauthorized: fiber.StatusUnauthorized,
+	webhook.EForbidden:    fiber.StatusForbidden,
+	webhook.ENotFound:     fiber.StatusNotFound,
+	webhook.EConflict:     fiber.StatusConflict,
+	webhook.ETooLarge:     fiber.StatusRequestEntityTooLarge,
+	webhook.ERateLimited:  fiber.StatusTooManyRequests,
+	webhook.EUnavailable:  fiber.StatusServiceUnavailable,
+	webhook.EInternal:     fiber.StatusInternalServerError,
 }
 
 // codeOf names the errors Fiber raises itself (unknown route, body too large).

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/apikey"
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/store"
@@ -32,6 +33,7 @@ type fixture struct {
 	t     *testing.T
 	base  string
 	store *store.Store
+	key   string // an admin API key, sent with every request by do
 }
 
 func closedAddr(t *testing.T) string {
@@ -67,7 +69,17 @@ func newFixture(t *testing.T, edits ...func(*api.Config)) *fixture {
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return &fixture{t: t, base: "http://" + ln.Addr().String(), store: s}
+	return &fixture{t: t, base: "http://" + ln.Addr().String(), store: s, key: mustKey(t, s, "test admin", apikey.Admin)}
+}
+
+// mustKey stores a new API key with these scopes and returns it.
+func mustKey(t *testing.T, s *store.Store, name string, scopes ...apikey.Scope) string {
+	t.Helper()
+	secret, k := apikey.New(name, scopes, nil)
+	if err := s.CreateAPIKey(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	return secret
 }
 
 type response struct {
@@ -79,6 +91,21 @@ type response struct {
 
 func (f *fixture) do(method, path, body string) response {
 	f.t.Helper()
+	return f.doAs(f.key, method, path, body)
+}
+
+// doAs makes a request with the given API key ("" for none).
+func (f *fixture) doAs(key, method, path, body string) response {
+	f.t.Helper()
+	if key == "" {
+		return f.doHeader("", method, path, body)
+	}
+	return f.doHeader("Bearer "+key, method, path, body)
+}
+
+// doHeader makes a request with this Authorization header ("" for none).
+func (f *fixture) doHeader(auth, method, path, body string) response {
+	f.t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
@@ -89,6 +116,9 @@ func (f *fixture) do(method, path, body string) response {
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/loki-interceptor/herald/activities"
 	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/apikey"
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/devserver"
 	"github.com/loki-interceptor/herald/ingest"
@@ -41,6 +42,7 @@ import (
 // deletes the webhooks it made so the next sees none of them.
 type stack struct {
 	apiURL   string
+	key      string // an admin API key
 	dbURL    string
 	temporal client.Client
 	store    *store.Store
@@ -159,7 +161,9 @@ func startStack() (*stack, error) {
 	go a.Serve(ln)
 	s.stop = append(s.stop, func() { a.Shutdown(context.Background()) })
 	s.apiURL = "http://" + ln.Addr().String()
-	return s, nil
+	secret, key := apikey.New("e2e admin", []apikey.Scope{apikey.Admin}, nil)
+	s.key = secret
+	return s, s.store.CreateAPIKey(context.Background(), key)
 }
 
 // call makes an API request and decodes the JSON answer into out (if not nil).
@@ -175,6 +179,7 @@ func (s *stack) call(t *testing.T, method, path string, body any, out any) int {
 	}
 	req, _ := http.NewRequest(method, s.apiURL+path, r)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -10,14 +10,16 @@ import (
 type Code string
 
 const (
-	EInvalid     Code = "invalid_request"   // malformed request: bad JSON, bad query parameter
-	EValidation  Code = "validation_failed" // well-formed but not acceptable; Details lists the fields
-	ENotFound    Code = "not_found"
-	EConflict    Code = "conflict"
-	ETooLarge    Code = "payload_too_large"
-	ERateLimited Code = "rate_limited" // a webhook's rate limit has no room now
-	EUnavailable Code = "unavailable"  // a dependency (Temporal, the database) cannot be reached
-	EInternal    Code = "internal"
+	EInvalid      Code = "invalid_request"   // malformed request: bad JSON, bad query parameter
+	EValidation   Code = "validation_failed" // well-formed but not acceptable; Details lists the fields
+	ENotFound     Code = "not_found"
+	EUnauthorized Code = "unauthorized" // no API key, or not a valid one
+	EForbidden    Code = "forbidden"    // a valid API key whose scopes do not allow it
+	EConflict     Code = "conflict"
+	ETooLarge     Code = "payload_too_large"
+	ERateLimited  Code = "rate_limited" // a webhook's rate limit has no room now
+	EUnavailable  Code = "unavailable"  // a dependency (Temporal, the database) cannot be reached
+	EInternal     Code = "internal"
 )
 
 // Error is Herald's error with a code, a message safe to show to API callers,

@@ -88,6 +88,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if _, err := st.Migrate(ctx); err != nil {
 		return err
 	}
+	key, keyFile, newKey, err := devAdminKey(ctx, st, dataDir)
+	if err != nil {
+		return err
+	}
 	sender := newSender()
 	w := worker.New(tc, newActivities(st, tc, sender, log, f.breaker.breaker()), worker.Options{})
 	if err := w.Start(); err != nil {
@@ -103,12 +107,20 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Logger:    log,
 	}, st, tc, sender)
 
-	f.banner(stdout, time.Since(started), ln.Addr().String(), srv, dataDir)
+	keyLine := keyFile + "  (export HERALD_API_KEY=$(cat " + keyFile + "))"
+	if newKey {
+		keyLine = key + "  (admin; shown once"
+		if keyFile != "" {
+			keyLine += ", kept in " + keyFile
+		}
+		keyLine += ")"
+	}
+	f.banner(stdout, time.Since(started), ln.Addr().String(), srv, dataDir, keyLine)
 	return serveAPI(ctx, apiSrv, ln, log)
 }
 
 // banner tells the newcomer what runs where.
-func (f *devFlags) banner(w io.Writer, took time.Duration, apiAddr string, srv *devserver.Server, dataDir string) {
+func (f *devFlags) banner(w io.Writer, took time.Duration, apiAddr string, srv *devserver.Server, dataDir, keyLine string) {
 	where, ui := dataDir, srv.UIURL()+"/namespaces/"+f.namespace+"/workflows"
 	if f.ephemeral {
 		where = "in memory (--ephemeral): nothing is kept"
@@ -120,14 +132,15 @@ func (f *devFlags) banner(w io.Writer, took time.Duration, apiAddr string, srv *
 Herald is running (started in %.1fs).
 
   API          http://%s/api/v1
+  API key      %s
   Temporal UI  %s
   Temporal     %s  (namespace %s)
   Data         %s
 
 http:// webhook URLs are accepted for localhost receivers (dev only).
-Try:  curl -s http://%s/api/v1/event-types
+Try:  curl -s -H "Authorization: Bearer $HERALD_API_KEY" http://%s/api/v1/event-types
 Stop: Ctrl-C
-`, took.Seconds(), apiAddr, ui, srv.Address(), f.namespace, where, apiAddr)
+`, took.Seconds(), apiAddr, keyLine, ui, srv.Address(), f.namespace, where, apiAddr)
 }
 
 // secrets returns the box for stored secrets and the absolute data

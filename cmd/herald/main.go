@@ -29,6 +29,7 @@ Usage:
   herald api       serve the REST API (production role)
   herald worker    run deliveries (production role)
   herald migrate   apply database migrations and register Temporal search attributes
+  herald apikey    create, list and revoke API keys (create|list|revoke)
   herald receive   a local webhook receiver that prints deliveries and checks signatures
   herald version   print the version
 
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runWorker(ctx, rest, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, stdout, stderr)
+	case "apikey":
+		return runAPIKey(ctx, rest, stdout, stderr)
 	case "receive":
 		return runReceive(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":

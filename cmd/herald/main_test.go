@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -82,10 +84,14 @@ func (c *command) stop(t *testing.T) {
 	})
 }
 
-func call(t *testing.T, method, url, body string, out any) int {
+// call makes an API request with an API key ("" for none).
+func call(t *testing.T, key, method, url, body string, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +123,14 @@ func TestDevWalkthrough(t *testing.T) {
 	devArgs := []string{"dev", "--data-dir", dataDir, "--api-addr", "127.0.0.1:0", "--temporal-port", "0", "--ui-port", "0"}
 	dev := start(t, devArgs...)
 	api := waitFor(t, &dev.out, &dev.err, `API\s+(http://\S+)/api/v1`)
+	key := waitFor(t, &dev.out, &dev.err, `API key\s+(hrld_\S+)  \(admin; shown once`)
 	ui := waitFor(t, &dev.out, &dev.err, `Temporal UI\s+(http://\S+)`)
+	if kept, err := os.ReadFile(filepath.Join(dataDir, "admin.key")); err != nil || strings.TrimSpace(string(kept)) != key {
+		t.Fatalf("admin key kept in the data directory: %q %v", kept, err)
+	}
+	if code := call(t, "", "GET", api+"/api/v1/webhooks", "", nil); code != 401 {
+		t.Fatalf("the API without a key answered %d", code)
+	}
 	if resp, err := http.Get(ui); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("Temporal UI at %s: %v %v", ui, resp, err)
 	}
@@ -127,7 +140,7 @@ func TestDevWalkthrough(t *testing.T) {
 		ID     int64  `json:"id"`
 		Secret string `json:"secret"`
 	}
-	code := call(t, "POST", api+"/api/v1/webhooks/", `{"name":"My receiver","url":"http://`+recvAddr+`/hook",
+	code := call(t, key, "POST", api+"/api/v1/webhooks/", `{"name":"My receiver","url":"http://`+recvAddr+`/hook",
 		"event_types":["compliance.alert"],"retry_delay_seconds":1,"jitter_percentage":0}`, &hook)
 	if code != 201 || !strings.HasPrefix(hook.Secret, "whsec_") {
 		t.Fatalf("create webhook: %d %+v", code, hook)
@@ -138,7 +151,7 @@ func TestDevWalkthrough(t *testing.T) {
 	var acc struct {
 		EventID string `json:"event_id"`
 	}
-	code = call(t, "POST", api+"/api/v1/events", `{"event_type":"compliance.alert","source_id":"doc_12345","payload":{
+	code = call(t, key, "POST", api+"/api/v1/events", `{"event_type":"compliance.alert","source_id":"doc_12345","payload":{
 		"alert_level":"critical","alert_type":"gdpr_violation","message":"Personal data found in document",
 		"affected_documents":["doc_12345"],"recommended_actions":["Redact personal data"]}}`, &acc)
 	if code != 202 {
@@ -154,7 +167,7 @@ func TestDevWalkthrough(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for ev.SuccessfulDeliveries != 1 && time.Now().Before(deadline) {
-		call(t, "GET", api+"/api/v1/events/"+acc.EventID, "", &ev)
+		call(t, key, "GET", api+"/api/v1/events/"+acc.EventID, "", &ev)
 		time.Sleep(50 * time.Millisecond)
 	}
 	if ev.SuccessfulDeliveries != 1 {
@@ -165,16 +178,21 @@ func TestDevWalkthrough(t *testing.T) {
 	// Same data directory: the webhook, its secret and the event survive.
 	dev = start(t, devArgs...)
 	api = waitFor(t, &dev.out, &dev.err, `API\s+(http://\S+)/api/v1`)
+	// The key is not shown again, only where it is kept; it still works.
+	waitFor(t, &dev.out, &dev.err, `API key\s+(\S+admin\.key)  \(export HERALD_API_KEY`)
+	if strings.Contains(dev.out.String(), key) {
+		t.Fatal("a restart printed the admin key again")
+	}
 	var again struct {
 		Name string `json:"name"`
 	}
-	if code := call(t, "GET", fmt.Sprintf("%s/api/v1/webhooks/%d", api, hook.ID), "", &again); code != 200 || again.Name != "My receiver" {
+	if code := call(t, key, "GET", fmt.Sprintf("%s/api/v1/webhooks/%d", api, hook.ID), "", &again); code != 200 || again.Name != "My receiver" {
 		t.Fatalf("webhook after restart: %d %+v", code, again)
 	}
-	if code := call(t, "GET", api+"/api/v1/events/"+acc.EventID, "", nil); code != 200 {
+	if code := call(t, key, "GET", api+"/api/v1/events/"+acc.EventID, "", nil); code != 200 {
 		t.Fatalf("event after restart: %d", code)
 	}
-	code = call(t, "POST", api+"/api/v1/events", `{"event_type":"compliance.alert","payload":{"alert_level":"low","alert_type":"t","message":"after restart"}}`, &acc)
+	code = call(t, key, "POST", api+"/api/v1/events", `{"event_type":"compliance.alert","payload":{"alert_level":"low","alert_type":"t","message":"after restart"}}`, &acc)
 	if code != 202 {
 		t.Fatalf("publish after restart: %d", code)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +84,17 @@ func TestProductionRoles(t *testing.T) {
 		t.Fatalf("second migrate: %v\n%s", err, out.String())
 	}
 
+	// The first key comes from the admin CLI, against the store.
+	out = syncBuffer{}
+	if err := run(context.Background(), []string{"apikey", "create", "--name", "ops", "--scopes", "admin"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	key := regexp.MustCompile(`hrld_\S+`).FindString(out.String())
+	out = syncBuffer{}
+	if err := run(context.Background(), []string{"apikey", "list"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "ops") || strings.Contains(out.String(), key) {
+		t.Fatalf("apikey list: %v\n%s", err, out.String())
+	}
+
 	apiAddr := freeAddr(t)
 	apiCmd := start(t, "api", "--listen", apiAddr, "--allow-insecure-urls")
 	start(t, "worker")
@@ -104,7 +116,7 @@ func TestProductionRoles(t *testing.T) {
 		ID     int64  `json:"id"`
 		Secret string `json:"secret"`
 	}
-	if code := call(t, "POST", api+"/api/v1/webhooks/", `{"name":"prod","url":"`+recv.URL+`","event_types":["*"]}`, &hook); code != 201 {
+	if code := call(t, key, "POST", api+"/api/v1/webhooks/", `{"name":"prod","url":"`+recv.URL+`","event_types":["*"]}`, &hook); code != 201 {
 		t.Fatalf("create webhook: %d", code)
 	}
 	// A namespace's new search attributes reach every frontend within its
@@ -127,7 +139,7 @@ func TestProductionRoles(t *testing.T) {
 	var acc struct {
 		EventID string `json:"event_id"`
 	}
-	if code := call(t, "POST", api+"/api/v1/events", `{"event_type":"system.error","payload":{"error_code":"E1","component":"c","severity":"low"}}`, &acc); code != 202 {
+	if code := call(t, key, "POST", api+"/api/v1/events", `{"event_type":"system.error","payload":{"error_code":"E1","component":"c","severity":"low"}}`, &acc); code != 202 {
 		t.Fatalf("publish: %d", code)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -146,5 +158,12 @@ func TestProductionRoles(t *testing.T) {
 	}
 	if !strings.Contains(string(bodies[0]), fmt.Sprintf(`"event_id":%q`, acc.EventID)) {
 		t.Fatalf("body %s", bodies[0])
+	}
+	// A key revoked with the CLI stops working at once.
+	if err := run(context.Background(), []string{"apikey", "revoke", "1"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if code := call(t, key, "GET", api+"/api/v1/webhooks", "", nil); code != 401 {
+		t.Fatalf("a revoked key answered %d", code)
 	}
 }

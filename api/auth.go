@@ -1,0 +1,211 @@
+package api
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/time/rate"
+
+	"github.com/loki-interceptor/herald/apikey"
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// Per-key request rate, unless configured: generous enough for an event
+// source publishing in bursts, low enough that one leaked or runaway key
+// cannot take the API down for everyone.
+const (
+	DefaultKeyRate  = 500
+	DefaultKeyBurst = 1000
+)
+
+// keyLimiters holds one token bucket per API key, in this process.
+type keyLimiters struct {
+	mu    sync.Mutex
+	rate  rate.Limit
+	burst int
+	byKey map[string]*rate.Limiter
+}
+
+func (l *keyLimiters) allow(keyID string, now time.Time) (bool, time.Duration) {
+	if l.rate <= 0 {
+		return true, 0
+	}
+	l.mu.Lock()
+	lim, ok := l.byKey[keyID]
+	if !ok {
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.byKey[keyID] = lim
+	}
+	l.mu.Unlock()
+	r := lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// requiredScope is what a request needs: admin for API keys, events (or
+// write) to publish, read for any GET, write for any other change.
+func requiredScope(c *fiber.Ctx) apikey.Scope {
+	path, method := c.Path(), c.Method()
+	switch {
+	case strings.HasPrefix(path, "/api/v1/api-keys"):
+		return apikey.Admin
+	case method == fiber.MethodGet || method == fiber.MethodHead:
+		return apikey.Read
+	case method == fiber.MethodPost && strings.TrimSuffix(path, "/") == "/api/v1/events":
+		return apikey.Events
+	}
+	return apikey.Write
+}
+
+// authenticate lets a request through only with a usable API key whose
+// scopes allow it, within the key's request rate.
+func (s *Server) authenticate(c *fiber.Ctx) error {
+	k, err := s.apiKey(c)
+	if err != nil {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="herald"`)
+		return err
+	}
+	if need := requiredScope(c); !k.Allows(need) {
+		return webhook.Errorf(webhook.EForbidden, "API key %q (scopes %s) may not do this: it needs the %s scope", k.Name, scopeList(k.Scopes), need)
+	}
+	if ok, wait := s.limiters.allow(k.KeyID, s.cfg.Now()); !ok {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(wait/time.Second)+1))
+		return webhook.Errorf(webhook.ERateLimited, "API key %q is over its request rate; retry after %s", k.Name, wait.Round(time.Millisecond))
+	}
+	if err := s.store.TouchAPIKey(c.UserContext(), k.ID); err != nil {
+		s.cfg.Logger.Warn("cannot record an API key's use", "key_id", k.KeyID, "error", err)
+	}
+	return c.Next()
+}
+
+// apiKey reads and checks the request's bearer key.
+func (s *Server) apiKey(c *fiber.Ctx) (*apikey.Key, error) {
+	scheme, secret, _ := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
+	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
+		return nil, webhook.Errorf(webhook.EUnauthorized, "an API key is required: send Authorization: Bearer <key>")
+	}
+	keyID, ok := apikey.ParseID(strings.TrimSpace(secret))
+	if !ok {
+		return nil, webhook.Errorf(webhook.EUnauthorized, "the API key is malformed (Herald keys begin %s)", apikey.Prefix)
+	}
+	k, err := s.store.APIKey(c.UserContext(), keyID)
+	if webhook.ErrorCode(err) == webhook.ENotFound || err == nil && !k.Matches(strings.TrimSpace(secret)) {
+		return nil, webhook.Errorf(webhook.EUnauthorized, "the API key is not valid")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if why := k.Usable(s.cfg.Now()); why != "" {
+		return nil, webhook.Errorf(webhook.EUnauthorized, "%s", why)
+	}
+	return k, nil
+}
+
+func scopeList(scopes []apikey.Scope) string {
+	out := make([]string, len(scopes))
+	for i, s := range scopes {
+		out[i] = string(s)
+	}
+	return strings.Join(out, ",")
+}
+
+// securityHeaders go on every answer: it is JSON for programs, never a page
+// to frame, sniff or cache.
+func securityHeaders(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
+	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'")
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderStrictTransportSecurity, "max-age=31536000")
+	return c.Next()
+}
+
+type apiKeyInput struct {
+	Name           *string         `json:"name"`
+	Scopes         *[]apikey.Scope `json:"scopes"`
+	ExpiresAt      *time.Time      `json:"expires_at"`
+	ExpiresInHours *int            `json:"expires_in_hours"`
+}
+
+// createdKey is the one answer that carries the key itself.
+type createdKey struct {
+	*apikey.Key
+	Secret string `json:"key"`
+}
+
+func (s *Server) createAPIKey(c *fiber.Ctx) error {
+	var in apiKeyInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	name, scopes, expires, err := in.check(now)
+	if err != nil {
+		return err
+	}
+	secret, k := apikey.New(name, scopes, expires)
+	if err := s.store.CreateAPIKey(c.UserContext(), k); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(createdKey{Key: k, Secret: secret})
+}
+
+func (in *apiKeyInput) check(now time.Time) (string, []apikey.Scope, *time.Time, error) {
+	var fe webhook.FieldErrors
+	name := ""
+	if in.Name != nil {
+		name = strings.TrimSpace(*in.Name)
+	}
+	if name == "" || len(name) > webhook.MaxNameLen || !webhook.PlainText(name, false) {
+		fe.Add("name", "is required: at most %d characters, no control characters", webhook.MaxNameLen)
+	}
+	var scopes []apikey.Scope
+	if in.Scopes == nil || len(*in.Scopes) == 0 {
+		fe.Add("scopes", "must name at least one of read, write, events, admin")
+	} else {
+		for _, sc := range *in.Scopes {
+			if !sc.Valid() {
+				fe.Add("scopes", "unknown scope %q; scopes: read, write, events, admin", sc)
+			}
+		}
+		scopes = *in.Scopes
+	}
+	expires := in.ExpiresAt
+	if in.ExpiresInHours != nil {
+		if *in.ExpiresInHours < 1 || *in.ExpiresInHours > 24*3650 {
+			fe.Add("expires_in_hours", "must be between 1 and 87600")
+		}
+		t := now.Add(time.Duration(*in.ExpiresInHours) * time.Hour)
+		expires = &t
+	}
+	if expires != nil && !expires.After(now) {
+		fe.Add("expires_at", "must be in the future")
+	}
+	return name, scopes, expires, fe.Err("API key")
+}
+
+func (s *Server) listAPIKeys(c *fiber.Ctx) error {
+	keys, err := s.store.ListAPIKeys(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"api_keys": keys, "total": len(keys)})
+}
+
+func (s *Server) revokeAPIKey(c *fiber.Ctx) error {
+	id, err := pathID(c, "id", "API key")
+	if err != nil {
+		return err
+	}
+	if err := s.store.RevokeAPIKey(c.UserContext(), id); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
