@@ -9,7 +9,7 @@ HEAVY    := ./cmd/herald ./e2e
 LIGHT     = $(shell $(GO) list ./... | grep -v -e /cmd/herald -e /e2e -e /devserver)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: dev build test test-unit test-e2e lint fmt-check vet staticcheck tools clean
+.PHONY: dev build test test-unit test-e2e fuzz fuzz-short lint fmt-check vet staticcheck tools clean
 
 ## dev: build and run everything in one process (Temporal + UI + SQLite + worker + API)
 dev: build
@@ -19,14 +19,29 @@ dev: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/herald ./cmd/herald
 
-## test: formatting, vet, unit tests with -race, then the end-to-end tests
-test: fmt-check vet test-unit test-e2e
+## test: formatting, vet, unit tests with -race, the end-to-end tests, a short fuzz
+test: fmt-check vet test-unit test-e2e fuzz-short
 
 test-unit:
 	$(GO) test -race -count=1 $(LIGHT)
 
 test-e2e:
 	$(GO) test -count=1 -timeout 10m $(HEAVY)
+
+# Fuzz targets, package:target. Their seed corpora run in every `go test`;
+# fuzz-short mutates each for FUZZTIME in CI, `make fuzz` for longer.
+FUZZ := ./api:FuzzPublishEvent ./api:FuzzCreateWebhook ./webhook:FuzzVerify ./netguard:FuzzCheckURL
+FUZZTIME ?= 8s
+
+fuzz-short:
+	@log=$$(mktemp); for f in $(FUZZ); do \
+		echo "fuzz $${f#*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) $${f%%:*} >$$log 2>&1 || { cat $$log; rm -f $$log; exit 1; }; \
+	done; rm -f $$log
+
+## fuzz: each fuzz target for five minutes (FUZZTIME=… to change)
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=$(if $(filter 8s,$(FUZZTIME)),5m,$(FUZZTIME))
 
 ## lint: gofmt, go vet, staticcheck
 lint: fmt-check vet staticcheck

@@ -12,39 +12,38 @@ import (
 )
 
 // AddToBatch hands an event to its integration's batch collector, starting
-// the collector if it is not running. The integration's batch settings are
-// read now, so a changed batch_size applies from the next event on; one that
-// no longer batches gets the event directly.
-func (a *Activities) AddToBatch(ctx context.Context, in workflows.AddToBatchInput) (workflows.AddToBatchResult, error) {
+// the collector if it is not running. The batch settings are read now, so a
+// changed batch_size applies from the next event on; an integration that
+// stopped batching since the event started gets it in a batch of one (the
+// event was counted as batched when it started).
+func (a *Activities) AddToBatch(ctx context.Context, in workflows.AddToBatchInput) error {
 	w, err := a.Store.GetWebhook(ctx, in.WebhookID)
 	if webhook.ErrorCode(err) == webhook.ENotFound {
-		return workflows.AddToBatchResult{}, temporal.NewNonRetryableApplicationError("integration was deleted", workflows.ErrWebhookGone, err)
+		return temporal.NewNonRetryableApplicationError("integration was deleted", workflows.ErrWebhookGone, err)
 	}
 	if err != nil {
-		return workflows.AddToBatchResult{}, err
+		return err
 	}
-	if w.Integration == nil {
-		return workflows.AddToBatchResult{Direct: true}, nil
+	item := workflows.BatchItem{EventID: in.EventID, Size: 1, TimeoutSeconds: 1}
+	if w.Integration != nil {
+		c, err := integrations.Parse(w.Integration)
+		if err != nil {
+			return err
+		}
+		if size, timeout, ok := c.Batch(); ok {
+			item.Size, item.TimeoutSeconds = size, timeout
+		}
 	}
-	c, err := integrations.Parse(w.Integration)
-	if err != nil {
-		return workflows.AddToBatchResult{}, err
-	}
-	size, timeout, ok := c.Batch()
-	if !ok {
-		return workflows.AddToBatchResult{Direct: true}, nil
-	}
-	item := workflows.BatchItem{EventID: in.EventID, Size: size, TimeoutSeconds: timeout}
 	_, err = a.Temporal.SignalWithStartWorkflow(ctx, workflows.BatchWorkflowID(w.ID), workflows.SignalBatchAdd, item,
 		client.StartWorkflowOptions{
 			TaskQueue:     workflows.TaskQueue,
 			StaticSummary: "batch collector of integration " + w.Name,
 		}, workflows.BatchWorkflowName, workflows.BatchInput{WebhookID: w.ID})
 	if err != nil {
-		return workflows.AddToBatchResult{}, err
+		return err
 	}
-	a.Logger.DebugContext(ctx, "event added to batch", "event_id", in.EventID, "webhook_id", w.ID, "batch_size", size)
-	return workflows.AddToBatchResult{}, nil
+	a.Logger.DebugContext(ctx, "event added to batch", "event_id", in.EventID, "webhook_id", w.ID, "batch_size", item.Size)
+	return nil
 }
 
 // StartBatch records a batch event and returns its one subscriber, the

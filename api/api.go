@@ -51,6 +51,9 @@ type Config struct {
 	// the defaults; a negative KeyRate: no limit).
 	KeyRate  float64
 	KeyBurst int
+	// SecretOverlap is how long a rotated-out secret keeps signing, unless
+	// a rotation says otherwise (default 24 h).
+	SecretOverlap time.Duration
 }
 
 // Server is the API.
@@ -83,6 +86,9 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.SecretOverlap == 0 {
+		cfg.SecretOverlap = DefaultSecretOverlap
+	}
 	if cfg.KeyRate == 0 {
 		cfg.KeyRate = DefaultKeyRate
 	}
@@ -102,10 +108,13 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 		// Event ids may hold ':' which clients percent-encode in paths.
 		UnescapePath: true,
 		BodyLimit:    max(1<<20, cfg.MaxPayloadBytes+64<<10),
-		ReadTimeout:  30 * time.Second,
-		WriteTimeout: 60 * time.Second,
-		IdleTimeout:  2 * time.Minute,
-		ErrorHandler: srv.errorHandler,
+		// Also the largest request head (line and headers) accepted: a
+		// bigger one is refused with 431 before any handler runs.
+		ReadBufferSize: 8 << 10,
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		ErrorHandler:   srv.errorHandler,
 	})
 	srv.app.Use(recover.New(), securityHeaders)
 	srv.routes()
@@ -136,6 +145,7 @@ func (s *Server) routes() {
 	v1.Get("/webhooks/:id/deliveries/:delivery_id", s.getDelivery)
 	v1.Post("/webhooks/:id/deliveries/:delivery_id/retry", s.retryDelivery)
 	v1.Post("/webhooks/:id/retry", s.retryFailed)
+	v1.Post("/webhooks/:id/rotate-secret", s.rotateSecret)
 	v1.Get("/webhooks/:id/analytics", s.webhookAnalytics)
 	v1.Get("/analytics", s.analytics)
 
@@ -169,6 +179,7 @@ func (s *Server) integrationRoutes(v1 fiber.Router) {
 	v1.Get("/integrations/:name/deliveries/:delivery_id", s.asIntegration(s.getDelivery))
 	v1.Post("/integrations/:name/deliveries/:delivery_id/retry", s.asIntegration(s.retryDelivery))
 	v1.Post("/integrations/:name/retry", s.asIntegration(s.retryFailed))
+	v1.Post("/integrations/:name/rotate-secret", s.asIntegration(s.rotateSecret))
 	v1.Get("/integrations/:name/analytics", s.asIntegration(s.webhookAnalytics))
 }
 
@@ -252,6 +263,9 @@ func decode(c *fiber.Ctx, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return webhook.Errorf(webhook.EInvalid, "request body is required (JSON)")
 	}
+	if depth(body) > MaxJSONDepth {
+		return webhook.Errorf(webhook.EInvalid, "request body nests deeper than %d levels", MaxJSONDepth)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -274,6 +288,31 @@ func decode(c *fiber.Ctx, v any) error {
 		return fe.Err("request")
 	}
 	return webhook.Errorf(webhook.EInvalid, "request body is not valid JSON: %s", trimJSONErr(err))
+}
+
+// MaxJSONDepth bounds how deeply a request's JSON may nest: no payload of
+// LOKI's needs more, and a deeper one costs the decoder for nothing.
+const MaxJSONDepth = 32
+
+// depth is the deepest nesting of objects and arrays in b, read without
+// decoding (so a hostile body costs one pass); strings are skipped.
+func depth(b []byte) int {
+	d, deepest, inString := 0, 0, false
+	for i := 0; i < len(b); i++ {
+		switch ch := b[i]; {
+		case inString && ch == '\\':
+			i++
+		case ch == '"':
+			inString = !inString
+		case inString:
+		case ch == '{' || ch == '[':
+			d++
+			deepest = max(deepest, d)
+		case ch == '}' || ch == ']':
+			d--
+		}
+	}
+	return deepest
 }
 
 func jsonKind(goKind string) string {

@@ -18,6 +18,7 @@ import (
 	"github.com/loki-interceptor/herald/api"
 	"github.com/loki-interceptor/herald/apikey"
 	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/store/storetest"
@@ -30,13 +31,14 @@ import (
 // Temporal are in the e2e package.
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	store *store.Store
 	key   string // an admin API key, sent with every request by do
+	srv   *api.Server
 }
 
-func closedAddr(t *testing.T) string {
+func closedAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +48,7 @@ func closedAddr(t *testing.T) string {
 }
 
 // newFixture starts the API; edits change its configuration (a clock, say).
-func newFixture(t *testing.T, edits ...func(*api.Config)) *fixture {
+func newFixture(t testing.TB, edits ...func(*api.Config)) *fixture {
 	s := storetest.MustOpen(t, schema.SQLite)
 	tc, err := client.NewLazyClient(client.Options{HostPort: closedAddr(t)})
 	if err != nil {
@@ -54,7 +56,7 @@ func newFixture(t *testing.T, edits ...func(*api.Config)) *fixture {
 	}
 	t.Cleanup(tc.Close)
 	cfg := api.Config{
-		URLPolicy:       webhook.URLPolicy{AllowHTTPLoopback: true},
+		URLPolicy:       webhook.URLPolicy{AllowHTTPLoopback: true, Addresses: netguard.Policy{Allow: netguard.Loopback}},
 		MaxPayloadBytes: 1024,
 		StartTimeout:    300 * time.Millisecond,
 		QueryTimeout:    300 * time.Millisecond,
@@ -62,18 +64,18 @@ func newFixture(t *testing.T, edits ...func(*api.Config)) *fixture {
 	for _, edit := range edits {
 		edit(&cfg)
 	}
-	srv := api.New(cfg, s, tc, delivery.NewSender(delivery.Options{}))
+	srv := api.New(cfg, s, tc, delivery.NewSender(delivery.Options{Allow: netguard.Loopback}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return &fixture{t: t, base: "http://" + ln.Addr().String(), store: s, key: mustKey(t, s, "test admin", apikey.Admin)}
+	return &fixture{t: t, base: "http://" + ln.Addr().String(), store: s, key: mustKey(t, s, "test admin", apikey.Admin), srv: srv}
 }
 
 // mustKey stores a new API key with these scopes and returns it.
-func mustKey(t *testing.T, s *store.Store, name string, scopes ...apikey.Scope) string {
+func mustKey(t testing.TB, s *store.Store, name string, scopes ...apikey.Scope) string {
 	t.Helper()
 	secret, k := apikey.New(name, scopes, nil)
 	if err := s.CreateAPIKey(context.Background(), k); err != nil {

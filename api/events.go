@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -43,6 +44,8 @@ func (in *eventInput) validate(maxPayload int, now time.Time) (*webhook.Event, e
 	}
 	if in.EventID != "" && !webhook.ValidEventID(in.EventID) {
 		fe.Add("event_id", "must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit")
+	} else if strings.HasPrefix(strings.ToLower(in.EventID), webhook.ReservedEventIDPrefix) {
+		fe.Add("event_id", "must not begin %q: such ids are Herald's own (batches, pause notices)", webhook.ReservedEventIDPrefix)
 	}
 	if in.Source == "" {
 		in.Source = webhook.DefaultSource

@@ -116,8 +116,10 @@ var reservedNames = []string{"health", "metrics"}
 // checkIntegrationName adds the rules a name in a URL path needs.
 func checkIntegrationName(fe *webhook.FieldErrors, name string) {
 	switch {
-	case strings.Contains(name, "/"):
-		fe.Add("name", "must not contain '/': the name is part of the integration's URL")
+	case strings.ContainsAny(name, "/+%?#"):
+		fe.Add("name", "must not contain '/', '+', '%%', '?' or '#': the name is part of the integration's URL")
+	case name == "." || name == "..":
+		fe.Add("name", "must not be %q: the name is part of the integration's URL", name)
 	case slices.Contains(reservedNames, strings.ToLower(strings.TrimSpace(name))):
 		fe.Add("name", "%q is reserved (it is a route under /api/v1/integrations/)", name)
 	}
@@ -130,7 +132,9 @@ func (s *Server) buildIntegration(w *webhook.Webhook, c *integrations.Connector,
 	if err := c.Decode(in.Credentials, in.Config); err != nil {
 		return err
 	}
-	c.KeepMasked(&old)
+	if err := c.KeepMasked(&old, integrations.Sends(in.Credentials, "smtp_password")); err != nil {
+		return err
+	}
 	if c.Credentials.Secret != "" {
 		w.Secret, c.Credentials.Secret = c.Credentials.Secret, ""
 	}

@@ -63,6 +63,8 @@ func TestIntegrationErrorCases(t *testing.T) {
 		{"bad theme colour", "POST", "/api/v1/integrations/", `{"name":"x","integration_type":"teams","credentials":{"webhook_url":"https://example.webhook.office.com/x"},"config":{"theme_color":"blue"}}`, 422, "validation_failed", "config.theme_color"},
 		{"unknown subscription", "POST", "/api/v1/integrations/", `{"name":"x","integration_type":"slack","credentials":{"webhook_url":"https://hooks.slack.com/services/x"},"event_subscriptions":["nope"]}`, 422, "validation_failed", "event_subscriptions"},
 		{"name with slash", "POST", "/api/v1/integrations/", `{"name":"a/b","integration_type":"slack","credentials":{"webhook_url":"https://hooks.slack.com/services/x"}}`, 422, "validation_failed", "name"},
+		{"name with plus", "POST", "/api/v1/integrations/", `{"name":"C++ Alerts","integration_type":"slack","credentials":{"webhook_url":"https://hooks.slack.com/services/x"}}`, 422, "validation_failed", "name"},
+		{"name dot-dot", "POST", "/api/v1/integrations/", `{"name":"..","integration_type":"slack","credentials":{"webhook_url":"https://hooks.slack.com/services/x"}}`, 422, "validation_failed", "name"},
 		{"reserved name", "POST", "/api/v1/integrations/", `{"name":"health","integration_type":"slack","credentials":{"webhook_url":"https://hooks.slack.com/services/x"}}`, 422, "validation_failed", "name"},
 		{"name taken by integration", "POST", "/api/v1/integrations/", validSlack, 409, "conflict", ""},
 		{"name taken by webhook", "POST", "/api/v1/integrations/", `{"name":"plain-hook","integration_type":"slack","credentials":{"webhook_url":"https://hooks.slack.com/services/x"}}`, 409, "conflict", ""},
@@ -147,13 +149,26 @@ func TestIntegrationLifecycle(t *testing.T) {
 		t.Fatalf("password after a round trip: %s %v", w.Integration.Credentials, err)
 	}
 	// An update sends only what changes.
-	upd = f.do("PUT", "/api/v1/integrations/Email%20Team", `{"credentials":{"smtp_port":465},"config":{"html_format":false},"max_retries":2}`)
+	upd = f.do("PUT", "/api/v1/integrations/Email%20Team", `{"credentials":{"smtp_port":465,"smtp_password":"app-password"},"config":{"html_format":false},"max_retries":2}`)
 	if upd.status != 200 || upd.body["credentials"].(map[string]any)["smtp_port"] != 465.0 || upd.body["max_retries"] != 2.0 ||
 		upd.body["config"].(map[string]any)["html_format"] != false {
 		t.Fatalf("partial update: %s", upd.raw)
 	}
 	if w, _ := f.store.GetWebhookByName(t.Context(), "Email Team"); !strings.Contains(string(w.Integration.Credentials), "smtp.gmail.com") {
 		t.Fatalf("partial update lost the host: %s", w.Integration.Credentials)
+	}
+
+	// The stored password never follows a new server: whoever moves it
+	// must send the password again.
+	for _, body := range []string{`{"credentials":{"smtp_host":"smtp.attacker.example"}}`,
+		`{"credentials":{"smtp_username":"someone-else"}}`,
+		`{"credentials":{"smtp_host":"smtp.attacker.example","smtp_password":"********"}}`} {
+		if r := f.do("PUT", "/api/v1/integrations/Email%20Team", body); r.status != 422 || !strings.Contains(r.raw, "smtp_password") {
+			t.Fatalf("%s: %d %s", body, r.status, r.raw)
+		}
+	}
+	if r := f.do("PUT", "/api/v1/integrations/Email%20Team", `{"credentials":{"smtp_host":"smtp.office365.com","smtp_password":"new-password"}}`); r.status != 200 {
+		t.Fatalf("moving with the password: %d %s", r.status, r.raw)
 	}
 
 	sub := f.do("POST", "/api/v1/integrations/Slack%20Alerts/subscribe/system.error", "")

@@ -41,6 +41,7 @@ type webhookInput struct {
 	ReadOnlyResumedAt           json.RawMessage `json:"resumed_at"`
 	ReadOnlyRetrySchedule       json.RawMessage `json:"retry_schedule_seconds"`
 	ReadOnlyReleased            json.RawMessage `json:"released_deliveries"`
+	ReadOnlyPreviousSecretUntil json.RawMessage `json:"previous_secret_expires_at"`
 }
 
 // deliveryInput is how a subscriber is delivered to: the retry schedule,

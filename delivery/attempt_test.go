@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/store/storetest"
 	"github.com/loki-interceptor/herald/webhook"
@@ -36,7 +37,7 @@ func TestFinishedAttemptIsNotSentAgain(t *testing.T) {
 	if _, err := st.CreateEvent(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	s := delivery.NewSender(delivery.Options{})
+	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
 	plan := delivery.Plan{Attempt: 1, RetryIn: time.Minute}
 	first, err := s.Attempt(ctx, st, w, ev, plan)
 	if err != nil || first.Replayed || first.Delivery.Status != webhook.DeliveryRetrying || first.RetryIn != time.Minute || first.StatusCode() != 503 {

@@ -13,12 +13,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -31,8 +33,14 @@ type Options struct {
 	MaxResponseBody int64
 	// RootCAs replaces the system roots (tests use it to trust a local receiver).
 	RootCAs *x509.CertPool
-	// DialContext replaces the default dialer, the place where an address
-	// filter belongs so that it sees every connection, redirects included.
+	// Allow lists the non-global addresses receivers may have (on-premise
+	// receivers; loopback in herald dev). Every other connection goes only
+	// to global unicast addresses, checked as it is dialled, so a name
+	// that resolves (or re-resolves) to an internal address is refused.
+	Allow []netip.Prefix
+	// Resolver resolves receivers' hosts (default: the system's).
+	Resolver *net.Resolver
+	// DialContext, when set, replaces the guarded dialer altogether (tests).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	Now         func() time.Time
 }
@@ -51,7 +59,8 @@ type Sender struct {
 func NewSender(o Options) *Sender {
 	dial := o.DialContext
 	if dial == nil {
-		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+		dial = netguard.Policy{Allow: o.Allow}.DialContext(dialer, o.Resolver)
 	}
 	transport := &http.Transport{
 		Proxy:                 nil,
@@ -128,7 +137,13 @@ func (s *Sender) NewRequest(w *webhook.Webhook, eventID, eventType string, attem
 	// Standard Webhooks headers are lower-case in the spec; set them as such.
 	h[webhook.HeaderStdID] = []string{eventID}
 	h[webhook.HeaderStdTimestamp] = []string{strconv.FormatInt(now.Unix(), 10)}
-	h[webhook.HeaderStdSignature] = []string{webhook.SignStandard(w.Secret, eventID, now, body)}
+	// While a rotated secret's overlap lasts, both sign: a receiver that
+	// has either secret verifies one of the space-separated signatures.
+	var std []string
+	for _, secret := range w.SigningSecrets(now) {
+		std = append(std, webhook.SignStandard(secret, eventID, now, body))
+	}
+	h[webhook.HeaderStdSignature] = []string{strings.Join(std, " ")}
 	return &Request{URL: w.URL, Header: h, Body: body, Signature: sig, Timeout: w.Timeout()}
 }
 
@@ -205,6 +220,8 @@ func classify(ctx context.Context, err error) webhook.ErrorClass {
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	switch {
+	case netguard.IsBlocked(err):
+		return webhook.ClassBlocked
 	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
 		return webhook.ClassTimeout
 	case errors.As(err, &dnsErr):

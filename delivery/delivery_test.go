@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -39,7 +40,7 @@ func TestSendSignsWhatItSends(t *testing.T) {
 	}))
 	defer srv.Close()
 	pool := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
-	s := delivery.NewSender(delivery.Options{RootCAs: pool, UserAgent: "Herald/test"})
+	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback, RootCAs: pool, UserAgent: "Herald/test"})
 	w := hook(srv.URL + "/hook?x=1")
 	body := []byte(`{"event_id":"evt_1","data":{"a":1}}`)
 	req := s.NewRequest(w, "evt_1", "compliance.alert", 3, body)
@@ -107,7 +108,7 @@ func TestSendClassifies(t *testing.T) {
 	defer tlsSrv.Close()
 	closed := closedPort(t)
 
-	s := delivery.NewSender(delivery.Options{MaxResponseBody: 1 << 10})
+	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback, MaxResponseBody: 1 << 10})
 	tests := []struct {
 		url        string
 		status     int
@@ -183,7 +184,7 @@ func TestRetryAfterIsCapped(t *testing.T) {
 		w.WriteHeader(503)
 	}))
 	defer srv.Close()
-	s := delivery.NewSender(delivery.Options{})
+	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
 	for ra, want := range map[string]time.Duration{
 		"99999999999999999": webhook.MaxRetryAfter, "-5": 0, "soon": 0, "30": 30 * time.Second,
 	} {
@@ -199,11 +200,53 @@ func TestRetryAfterIsCapped(t *testing.T) {
 func TestUnsendableHeaderIsPermanent(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
-	s := delivery.NewSender(delivery.Options{})
+	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
 	w := hook(srv.URL)
 	w.CustomHeaders = map[string]string{"X-Bad": "a\x01b"}
 	res := s.Send(context.Background(), s.NewRequest(w, "e", "system.error", 1, []byte(`{}`)))
 	if res.Class != webhook.ClassRequest || res.Outcome() != webhook.Permanent {
 		t.Fatalf("class %q outcome %v (%s)", res.Class, res.Outcome(), res.Error)
+	}
+}
+
+// During a rotation's overlap a delivery carries a Standard Webhooks
+// signature per secret, so a receiver holding either verifies it; the
+// guide's X-Webhook-Signature is the new secret's. After the overlap only
+// the new secret signs.
+func TestRotatedSecretSignsAlongsideUntilItExpires(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	clock := now
+	s := delivery.NewSender(delivery.Options{Now: func() time.Time { return clock }})
+	w := hook("https://example.com/h")
+	old := w.Secret
+	w.RotateSecret(webhook.NewSecret(), 24*time.Hour, now)
+	body := []byte(`{"event_id":"evt_r"}`)
+	for _, tc := range []struct {
+		at          time.Time
+		oldVerifies bool
+	}{{now.Add(time.Hour), true}, {now.Add(24 * time.Hour), false}} {
+		clock = tc.at
+		req := s.NewRequest(w, "evt_r", "system.error", 1, body)
+		h := http.Header{} // as a receiver sees it: canonical names
+		for k, vs := range req.Header {
+			for _, v := range vs {
+				h.Add(k, v)
+			}
+		}
+		sigs := strings.Fields(h.Get(webhook.HeaderStdSignature))
+		if want := map[bool]int{true: 2, false: 1}[tc.oldVerifies]; len(sigs) != want {
+			t.Fatalf("at %v: %d signatures, want %d", tc.at, len(sigs), want)
+		}
+		if err := webhook.VerifyHeaders(w.Secret, h, body, tc.at); err != nil {
+			t.Fatalf("new secret: %v", err)
+		}
+		err := webhook.VerifyStandard(old, h.Get(webhook.HeaderStdID), h.Get(webhook.HeaderStdTimestamp), body,
+			h.Get(webhook.HeaderStdSignature), tc.at, webhook.DefaultTolerance)
+		if (err == nil) != tc.oldVerifies {
+			t.Fatalf("at %v the old secret verifies: %v, want %v", tc.at, err == nil, tc.oldVerifies)
+		}
+		if err := webhook.Verify(old, body, req.Signature); err == nil {
+			t.Fatal("X-Webhook-Signature made with the old secret")
+		}
 	}
 }

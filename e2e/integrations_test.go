@@ -202,8 +202,16 @@ func TestZapierBatchSurvivesAWorkerRestart(t *testing.T) {
 		t.Fatalf("batch signature %q", sig)
 	}
 	// The batch is an event of its own with its own delivery record.
-	batchID := workflows.BatchEventID(in.ID, ids[0])
-	if res := h.wait(t, batchID); res.Delivered != 1 {
+	var list struct {
+		Deliveries []struct {
+			EventID string `json:"event_id"`
+		} `json:"deliveries"`
+	}
+	h.call(t, "GET", "/api/v1/integrations/e2e%20Zapier/deliveries", nil, &list)
+	if len(list.Deliveries) != 1 || !strings.HasPrefix(list.Deliveries[0].EventID, "herald-batch-") {
+		t.Fatalf("batch deliveries %+v", list.Deliveries)
+	}
+	if res := h.wait(t, list.Deliveries[0].EventID); res.Delivered != 1 {
 		t.Fatalf("batch event %+v", res)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -232,7 +240,7 @@ func (s *stack) pendingBatch(t *testing.T, integrationID int64) []string {
 // AUTH; a temporary refusal is retried on the integration's schedule.
 func TestEmailIntegrationDeliversThroughSMTP(t *testing.T) {
 	h := herald(t)
-	srv := smtptest.Start(t, smtptest.Options{Mode: smtptest.StartTLS, TLS: &tls.Config{Certificates: []tls.Certificate{h.cert}},
+	srv := smtptest.Start(t, smtptest.Options{Mode: smtptest.StartTLS, Host: "::1", TLS: &tls.Config{Certificates: []tls.Certificate{h.cert}},
 		User: "alerts@company.com", Password: "app-password"})
 	h.mustIntegration(t, map[string]any{"name": "e2e Email", "integration_type": "email",
 		"credentials": map[string]any{"smtp_host": srv.Host, "smtp_port": srv.Port, "smtp_username": "alerts@company.com",
@@ -275,7 +283,7 @@ func TestEmailIntegrationDeliversThroughSMTP(t *testing.T) {
 		} `json:"deliveries"`
 	}
 	h.call(t, "GET", "/api/v1/integrations/e2e%20Email/deliveries", nil, &list)
-	if len(list.Deliveries) != 1 || list.Deliveries[0].URL != fmt.Sprintf("smtp://%s:%d", srv.Host, srv.Port) ||
+	if len(list.Deliveries) != 1 || list.Deliveries[0].URL != fmt.Sprintf("smtp://[%s]:%d", srv.Host, srv.Port) ||
 		strings.Contains(string(list.Deliveries[0].RequestBody), "app-password") || !strings.Contains(string(list.Deliveries[0].RequestBody), "cto@company.com") {
 		t.Fatalf("email deliveries %+v", list.Deliveries)
 	}
@@ -287,7 +295,7 @@ func TestEmailIntegrationDeliversThroughSMTP(t *testing.T) {
 func TestEmailTemporaryRefusalIsRetried(t *testing.T) {
 	h := herald(t)
 	refuse := &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
-	down := smtptest.Start(t, smtptest.Options{Mode: smtptest.StartTLS, TLS: &tls.Config{Certificates: []tls.Certificate{h.cert}}, RcptErr: refuse})
+	down := smtptest.Start(t, smtptest.Options{Mode: smtptest.StartTLS, Host: "::1", TLS: &tls.Config{Certificates: []tls.Certificate{h.cert}}, RcptErr: refuse})
 	h.mustIntegration(t, map[string]any{"name": "e2e Email 451", "integration_type": "email",
 		"credentials": map[string]any{"smtp_host": down.Host, "smtp_port": down.Port, "from_address": "loki@company.com"},
 		"config":      map[string]any{"default_recipients": []string{"a@company.com"}},

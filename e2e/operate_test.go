@@ -62,6 +62,8 @@ type deliveryRow struct {
 	EventID       string `json:"event_id"`
 	Status        string `json:"status"`
 	AttemptNumber int    `json:"attempt_number"`
+	ErrorClass    string `json:"error_class"`
+	LastError     string `json:"last_error"`
 }
 
 func (s *stack) deliveries(t *testing.T, webhookID int64) []deliveryRow {

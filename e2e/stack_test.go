@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"sync"
 	"testing"
@@ -30,6 +31,8 @@ import (
 	"github.com/loki-interceptor/herald/devserver"
 	"github.com/loki-interceptor/herald/ingest"
 	"github.com/loki-interceptor/herald/integrations"
+	"github.com/loki-interceptor/herald/netguard"
+	"github.com/loki-interceptor/herald/netguard/dnstest"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/store/storetest"
@@ -47,6 +50,7 @@ type stack struct {
 	temporal client.Client
 	store    *store.Store
 	roots    *x509.CertPool
+	resolver *net.Resolver   // answers evil.test with 127.0.0.1
 	cert     tls.Certificate // the one roots trusts, for servers the tests start
 	stop     []func()
 
@@ -130,8 +134,17 @@ func startStack() (*stack, error) {
 	s.roots.AddCert(probe.Certificate())
 	s.cert = probe.TLS.Certificates[0]
 	probe.Close()
-	mailer := &integrations.Mailer{RootCAs: s.roots}
-	sender := delivery.NewSender(delivery.Options{RootCAs: s.roots, UserAgent: "Herald-Webhooks/e2e"})
+	// Receivers listen on ::1, the one internal address allowed; the
+	// resolver plays an attacker's DNS, sending evil.test to 127.0.0.1.
+	dns, err := dnstest.New(map[string][]netip.Addr{"evil.test": {netip.MustParseAddr("127.0.0.1")}})
+	if err != nil {
+		return s, err
+	}
+	s.stop = append(s.stop, func() { dns.Close() })
+	s.resolver = dns.Resolver()
+	allow := []netip.Prefix{netip.MustParsePrefix("::1/128")}
+	mailer := &integrations.Mailer{RootCAs: s.roots, Allow: allow, Resolver: s.resolver}
+	sender := delivery.NewSender(delivery.Options{RootCAs: s.roots, UserAgent: "Herald-Webhooks/e2e", Allow: allow, Resolver: s.resolver})
 	s.newWorker = func() sdkworker.Worker {
 		acts := &activities.Activities{Store: s.store, Sender: sender, Logger: log, Breaker: activities.DefaultBreaker,
 			Publisher: &ingest.Publisher{Store: s.store, Temporal: s.temporal, Logger: log}, Windows: testWindows,
@@ -157,7 +170,8 @@ func startStack() (*stack, error) {
 	if err != nil {
 		return s, err
 	}
-	a := api.New(api.Config{URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true}, Logger: log, Mailer: mailer}, s.store, s.temporal, sender)
+	a := api.New(api.Config{URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, Addresses: netguard.Policy{Allow: allow}},
+		Logger: log, Mailer: mailer}, s.store, s.temporal, sender)
 	go a.Serve(ln)
 	s.stop = append(s.stop, func() { a.Shutdown(context.Background()) })
 	s.apiURL = "http://" + ln.Addr().String()
@@ -261,7 +275,7 @@ type receiver struct {
 
 func newReceiver(t *testing.T, script ...int) *receiver {
 	r := &receiver{script: script}
-	r.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		status := r.script[min(len(r.got), len(r.script)-1)]
@@ -270,6 +284,13 @@ func newReceiver(t *testing.T, script ...int) *receiver {
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `{"received":true,"status":%d}`, status)
 	}))
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv.Listener.Close()
+	r.srv.Listener = ln
+	r.srv.StartTLS()
 	t.Cleanup(r.srv.Close)
 	return r
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	netmail "net/mail"
+	"net/netip"
 	"net/textproto"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/wneessen/go-mail/smtp"
 
 	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -31,7 +33,13 @@ import (
 type Mailer struct {
 	// RootCAs replaces the system roots when verifying SMTP servers (tests).
 	RootCAs *x509.CertPool
-	// DialContext, when set, makes every SMTP connection (an address filter belongs here).
+	// Allow lists the non-global addresses SMTP servers may have (an
+	// on-premise relay); every other connection goes only to global
+	// unicast addresses, checked as it is dialled.
+	Allow []netip.Prefix
+	// Resolver resolves SMTP hosts (default: the system's).
+	Resolver *net.Resolver
+	// DialContext, when set, replaces the guarded dialer altogether (tests).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	HelloName   string // EHLO name; default "herald"
 }
@@ -434,9 +442,14 @@ var authPreference = []mail.SMTPAuthType{
 func (m *Mailer) dialer(attempt context.Context, tlsConfig *tls.Config, implicit bool) mail.DialContextFunc {
 	dial := m.DialContext
 	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
+		dial = netguard.Policy{Allow: m.Allow}.DialContext(&net.Dialer{}, m.Resolver)
 	}
 	return func(ctx context.Context, _, addr string) (net.Conn, error) {
+		// go-mail joins host and port without brackets; an IPv6 host
+		// needs them.
+		if i := strings.LastIndexByte(addr, ':'); i > 0 && strings.Count(addr, ":") > 1 && !strings.HasPrefix(addr, "[") {
+			addr = net.JoinHostPort(addr[:i], addr[i+1:])
+		}
 		conn, err := dial(ctx, "tcp", addr)
 		if err != nil {
 			return nil, err
@@ -456,12 +469,25 @@ func (m *Mailer) dialer(attempt context.Context, tlsConfig *tls.Config, implicit
 
 // replyRecorder keeps the server's first refusal: go-mail's SendError
 // reports a reply's code but not its text.
-type replyRecorder struct{ reply string }
+// replyRecorder keeps the server's first refusal and its first temporary
+// one: with several recipients some may be refused for now and some for
+// good, and any temporary refusal means the delivery is worth retrying.
+type replyRecorder struct {
+	reply    string
+	temp     string
+	tempCode int
+}
 
 func (r *replyRecorder) HandleError(_, _ string, _ *textproto.Conn, err error) error {
 	var te *textproto.Error
-	if r.reply == "" && errors.As(err, &te) {
+	if !errors.As(err, &te) {
+		return err
+	}
+	if r.reply == "" {
 		r.reply = replyText(te)
+	}
+	if te.Code/100 == 4 && r.tempCode == 0 {
+		r.tempCode, r.temp = te.Code, replyText(te)
 	}
 	return err
 }
@@ -474,6 +500,8 @@ func classifySMTP(ctx context.Context, err error, rec *replyRecorder) (webhook.E
 	var dnsErr *net.DNSError
 	var netErr net.Error
 	switch {
+	case netguard.IsBlocked(err):
+		return webhook.ClassBlocked, reply
 	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
 		return webhook.ClassTimeout, reply
 	case code >= 400 && code < 500:
@@ -499,6 +527,9 @@ func classifySMTP(ctx context.Context, err error, rec *replyRecorder) (webhook.E
 // DATA) is looked at first: it hides its cause, and a later QUIT's reply
 // may be joined to it.
 func serverReply(err error, rec *replyRecorder) (int, string) {
+	if rec.tempCode != 0 {
+		return rec.tempCode, rec.temp
+	}
 	var se *mail.SendError
 	if errors.As(err, &se) && se.ErrorCode() != 0 {
 		return se.ErrorCode(), rec.reply

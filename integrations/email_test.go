@@ -13,6 +13,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/mail"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/integrations/smtptest"
+	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -189,7 +191,7 @@ func TestEmailSTARTTLSWithAuth(t *testing.T) {
 		"note":       `<script>alert("x")</script>`,
 	})
 
-	e, class, errText, reply := sendEmail(t, &integrations.Mailer{RootCAs: srv.RootCAs}, c, ev)
+	e, class, errText, reply := sendEmail(t, &integrations.Mailer{Allow: netguard.Loopback, RootCAs: srv.RootCAs}, c, ev)
 	if class != webhook.ClassNone || errText != "" {
 		t.Fatalf("send failed: %s: %s", class, errText)
 	}
@@ -260,7 +262,7 @@ func TestEmailImplicitTLS(t *testing.T) {
 	c := smtpConnector(srv.Port)
 	c.Config.ImplicitTLS = emailBool(true)
 	var dials atomic.Int32
-	m := &integrations.Mailer{RootCAs: srv.RootCAs, HelloName: "mx.herald.test",
+	m := &integrations.Mailer{Allow: netguard.Loopback, RootCAs: srv.RootCAs, HelloName: "mx.herald.test",
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dials.Add(1)
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
@@ -281,7 +283,7 @@ func TestEmailTextOnly(t *testing.T) {
 	c.Credentials.SMTPUsername, c.Credentials.SMTPPassword = "", ""
 	c.Config.HTMLFormat = emailBool(false)
 
-	if _, class, errText, _ := sendEmail(t, &integrations.Mailer{RootCAs: srv.RootCAs}, c, smtpEvent(t, webhook.ValidationCompleted, nil)); class != webhook.ClassNone {
+	if _, class, errText, _ := sendEmail(t, &integrations.Mailer{Allow: netguard.Loopback, RootCAs: srv.RootCAs}, c, smtpEvent(t, webhook.ValidationCompleted, nil)); class != webhook.ClassNone {
 		t.Fatalf("send failed: %s: %s", class, errText)
 	}
 	_, shape, leaves := parseMail(t, received(t, srv).Data)
@@ -300,7 +302,7 @@ func TestEmailHeaderInjection(t *testing.T) {
 		"recipients":  []string{"a@example.com\r\nBcc: x@y.example"},
 	})
 
-	if _, class, errText, _ := sendEmail(t, &integrations.Mailer{RootCAs: srv.RootCAs}, c, ev); class != webhook.ClassNone {
+	if _, class, errText, _ := sendEmail(t, &integrations.Mailer{Allow: netguard.Loopback, RootCAs: srv.RootCAs}, c, ev); class != webhook.ClassNone {
 		t.Fatalf("send failed: %s: %s", class, errText)
 	}
 	got := received(t, srv)
@@ -349,7 +351,7 @@ func TestEmailFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var srv *smtptest.Server
-			m := &integrations.Mailer{}
+			m := &integrations.Mailer{Allow: netguard.Loopback}
 			port := closedPort(t)
 			if !tt.noServer {
 				srv = smtptest.Start(t, smtptest.Options{Mode: tt.mode, User: smtpTestUser,
@@ -417,14 +419,18 @@ func TestEmailUnreachable(t *testing.T) {
 	dnsFailure := func(context.Context, string, string) (net.Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "mail.example.com", IsNotFound: true}}
 	}
+	silent := silentSMTP(t)
 	tests := []struct {
-		name string
-		port int
-		dial func(context.Context, string, string) (net.Conn, error)
-		want webhook.ErrorClass
+		name  string
+		port  int
+		allow []netip.Prefix
+		dial  func(context.Context, string, string) (net.Conn, error)
+		want  webhook.ErrorClass
 	}{
-		{name: "server never greets", port: silentSMTP(t), want: webhook.ClassTimeout},
+		{name: "server never greets", port: silent, allow: netguard.Loopback, want: webhook.ClassTimeout},
 		{name: "host does not resolve", port: 587, dial: dnsFailure, want: webhook.ClassDNS},
+		// Not allowed, the same server is never dialled: it is loopback.
+		{name: "loopback server, not allowed", port: silent, want: webhook.ClassBlocked},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -433,7 +439,7 @@ func TestEmailUnreachable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := (&integrations.Mailer{DialContext: tt.dial}).Send(context.Background(), c, e, 200*time.Millisecond)
+			res := (&integrations.Mailer{Allow: tt.allow, DialContext: tt.dial}).Send(context.Background(), c, e, 200*time.Millisecond)
 			if res.Class != tt.want || res.Error == "" {
 				t.Errorf("class %q (%s), want %q", res.Class, res.Error, tt.want)
 			}
@@ -506,3 +512,31 @@ func TestRenderEmail(t *testing.T) {
 }
 
 func emailBool(b bool) *bool { return &b }
+
+// With several recipients, one refused for now and one for good, the
+// delivery is retried: the temporary refusal may clear. Refused for good
+// alone, it fails.
+func TestEmailMixedRecipientRefusals(t *testing.T) {
+	grey := &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "greylisted"}
+	gone := &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	for _, tc := range []struct {
+		name    string
+		refuse  map[string]error
+		want    webhook.ErrorClass
+		wantRep string
+	}{
+		{"temporary then permanent", map[string]error{"admin@example.com": grey, "compliance@example.com": gone}, webhook.ClassSMTP, "451"},
+		{"permanent then temporary", map[string]error{"admin@example.com": gone, "compliance@example.com": grey}, webhook.ClassSMTP, "451"},
+		{"permanent only", map[string]error{"compliance@example.com": gone}, webhook.ClassRejected, "550"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := smtptest.Start(t, smtptest.Options{User: smtpTestUser, Password: smtpTestPassword, RcptErrFor: tc.refuse})
+			c := smtpConnector(srv.Port)
+			c.Config.EventRecipients, c.Config.RecipientsFromPayload = nil, false
+			_, class, _, reply := sendEmail(t, &integrations.Mailer{Allow: netguard.Loopback, RootCAs: srv.RootCAs}, c, smtpEvent(t, webhook.SystemError, nil))
+			if class != tc.want || !strings.HasPrefix(reply, tc.wantRep) {
+				t.Fatalf("class %q reply %q, want %q %s…", class, reply, tc.want, tc.wantRep)
+			}
+		})
+	}
+}

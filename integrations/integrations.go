@@ -10,9 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/loki-interceptor/herald/webhook"
@@ -209,8 +212,12 @@ func (c *Connector) Validate(p webhook.URLPolicy) error {
 		switch {
 		case strings.TrimSpace(cr.SMTPHost) == "":
 			fe.Add("credentials.smtp_host", "is required")
-		case strings.ContainsAny(cr.SMTPHost, "/:@ \t\r\n"):
+		case strings.ContainsAny(cr.SMTPHost, "/@[] \t\r\n") || strings.Contains(cr.SMTPHost, ":") && !isIP(cr.SMTPHost):
 			fe.Add("credentials.smtp_host", "must be a host name or address, without scheme or port")
+		default:
+			if msg := p.CheckHost(cr.SMTPHost); msg != "" {
+				fe.Add("credentials.smtp_host", "%s", msg)
+			}
 		}
 		if cr.SMTPPort < 1 || cr.SMTPPort > 65535 {
 			fe.Add("credentials.smtp_port", "must be between 1 and 65535 (587 for STARTTLS, 465 for implicit TLS)")
@@ -279,6 +286,11 @@ func validAddress(s string) bool {
 	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndex(s, "@")+1:], ".")
 }
 
+func isIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}
+
 func isHexColor(s string) bool {
 	s = strings.TrimPrefix(s, "#")
 	if len(s) != 6 {
@@ -313,7 +325,7 @@ func (c *Connector) Batch() (size, timeoutSeconds int, ok bool) {
 // host remain; an SMTP server is smtp://host:port.
 func (c *Connector) DisplayURL() string {
 	if c.Type == Email {
-		return fmt.Sprintf("smtp://%s:%d", c.Credentials.SMTPHost, c.Credentials.SMTPPort)
+		return "smtp://" + net.JoinHostPort(c.Credentials.SMTPHost, strconv.Itoa(c.Credentials.SMTPPort))
 	}
 	return MaskURL(c.Credentials.WebhookURL)
 }
@@ -354,9 +366,20 @@ func (c *Connector) Masked() map[string]any {
 
 // KeepMasked puts back the stored value of every credential an update
 // echoed in its masked form, so that a client may send back what it read.
-func (c *Connector) KeepMasked(old *Connector) {
+// A stored password never follows a changed SMTP server or user: whoever
+// changes where it goes must know it (else the API would hand a password
+// it never shows to a server of the caller's choosing).
+// passwordSent says the update itself carried a password (not a mask).
+func (c *Connector) KeepMasked(old *Connector, passwordSent bool) error {
 	if old == nil {
-		return
+		return nil
+	}
+	o, n := old.Credentials, c.Credentials
+	moved := n.SMTPHost != o.SMTPHost || n.SMTPPort != o.SMTPPort || n.SMTPUsername != o.SMTPUsername
+	if o.SMTPPassword != "" && moved && (!passwordSent || n.SMTPPassword == strings.Repeat("*", 8)) {
+		var fe webhook.FieldErrors
+		fe.Add("credentials.smtp_password", "must be sent again when smtp_host, smtp_port or smtp_username changes")
+		return fe.Err("integration")
 	}
 	if c.Credentials.WebhookURL != "" && c.Credentials.WebhookURL == MaskURL(old.Credentials.WebhookURL) {
 		c.Credentials.WebhookURL = old.Credentials.WebhookURL
@@ -364,6 +387,13 @@ func (c *Connector) KeepMasked(old *Connector) {
 	if c.Credentials.SMTPPassword == strings.Repeat("*", 8) {
 		c.Credentials.SMTPPassword = old.Credentials.SMTPPassword
 	}
+	return nil
+}
+
+// Sends reports whether raw credentials (as a client sent them) hold key.
+func Sends(raw json.RawMessage, key string) bool {
+	var keys map[string]json.RawMessage
+	return json.Unmarshal(raw, &keys) == nil && keys[key] != nil
 }
 
 // Integration is the connector in the form a subscriber stores.

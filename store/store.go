@@ -79,7 +79,7 @@ func parseURL(url string) (driverName, dsn, dialect string, err error) {
 		if path == "" {
 			return "", "", "", errors.New("store: sqlite: URL needs a file path, e.g. sqlite:herald.db")
 		}
-		return "sqlite", "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_time_format=sqlite", schema.SQLite, nil
+		return "sqlite", "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite", schema.SQLite, nil
 	}
 	return "", "", "", fmt.Errorf("store: unsupported database URL %q (want postgres://… or sqlite:<path>)", url)
 }

@@ -39,6 +39,8 @@ type webhookRow struct {
 	CreatedAt           time.Time                  `db:"created_at"`
 	UpdatedAt           time.Time                  `db:"updated_at"`
 	LastTriggeredAt     *time.Time                 `db:"last_triggered_at"`
+	PreviousSecret      string                     `db:"previous_secret"` // sealed, or ''
+	PreviousSecretUntil *time.Time                 `db:"previous_secret_expires_at"`
 	IntegrationType     string                     `db:"integration_type"`
 	Credentials         string                     `db:"credentials"` // sealed JSON
 	Config              string                     `db:"config"`
@@ -48,7 +50,8 @@ const webhookColumns = `id, name, url, description, secret, status, status_reaso
 	consecutive_failures, paused_by_delivery, resumed_at, event_types, retry_strategy,
 	max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds, jitter_percentage,
 	timeout_seconds, rate_limit_per_minute, rate_limit_per_hour, custom_headers, metadata,
-	created_at, updated_at, last_triggered_at, integration_type, credentials, config`
+	created_at, updated_at, last_triggered_at, integration_type, credentials, config,
+	previous_secret, previous_secret_expires_at`
 
 func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 	headers, err := json.Marshal(w.CustomHeaders)
@@ -80,6 +83,10 @@ func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 		UpdatedAt:           w.UpdatedAt,
 		LastTriggeredAt:     w.LastTriggeredAt,
 		Config:              "{}",
+		PreviousSecretUntil: dbTime(w.PreviousSecretExpiresAt),
+	}
+	if w.PreviousSecret != "" {
+		row.PreviousSecret = s.box.Seal(w.PreviousSecret)
 	}
 	if in := w.Integration; in != nil {
 		row.IntegrationType, row.Credentials = in.Type, s.box.Seal(string(in.Credentials))
@@ -129,6 +136,12 @@ func (s *Store) fromRow(r *webhookRow) (*webhook.Webhook, error) {
 	}
 	if w.Metadata == nil {
 		w.Metadata = map[string]any{}
+	}
+	if r.PreviousSecret != "" {
+		if w.PreviousSecret, err = s.box.Open(r.PreviousSecret); err != nil {
+			return nil, fmt.Errorf("store: webhook %d previous secret: %w", r.ID, err)
+		}
+		w.PreviousSecretExpiresAt = utcPtr(r.PreviousSecretUntil)
 	}
 	if r.IntegrationType != "" {
 		creds, err := s.box.Open(r.Credentials)
@@ -278,7 +291,8 @@ func (s *Store) UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.
 			jitter_percentage = :jitter_percentage, timeout_seconds = :timeout_seconds,
 			rate_limit_per_minute = :rate_limit_per_minute, rate_limit_per_hour = :rate_limit_per_hour,
 			custom_headers = :custom_headers, metadata = :metadata, updated_at = :updated_at,
-			credentials = :credentials, config = :config
+			credentials = :credentials, config = :config, previous_secret = :previous_secret,
+			previous_secret_expires_at = :previous_secret_expires_at
 			WHERE id = :id`, row)
 		if err != nil {
 			return err

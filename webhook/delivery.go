@@ -42,6 +42,9 @@ const (
 	ClassRejected ErrorClass = "rejected"
 	// ClassSMTP is a temporary SMTP refusal (a 4xx reply): worth retrying.
 	ClassSMTP ErrorClass = "smtp"
+	// ClassBlocked is a receiver whose address Herald refuses to reach
+	// (loopback, private, cloud metadata, …): not retried.
+	ClassBlocked ErrorClass = "blocked_address"
 )
 
 // Outcome is what an attempt's result means for the delivery.
@@ -58,7 +61,7 @@ const (
 // permanent, since sending the same request again will get the same answer.
 func Classify(statusCode int, class ErrorClass) Outcome {
 	switch {
-	case class == ClassRequest || class == ClassRejected:
+	case class == ClassRequest || class == ClassRejected || class == ClassBlocked:
 		return Permanent
 	case class != ClassNone && class != ClassHTTPStatus:
 		return Retryable

@@ -62,6 +62,11 @@ var eventIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$`)
 // Temporal workflow ID, a header and a URL path.
 func ValidEventID(id string) bool { return eventIDPattern.MatchString(id) }
 
+// ReservedEventIDPrefix begins the ids of Herald's own events (batches,
+// notices of a paused webhook); publishers may not use it, so none of
+// theirs can take the place of one.
+const ReservedEventIDPrefix = "herald-"
+
 // BatchEventType is the type of a batch: Herald's own event that carries a
 // batched integration's events to it as one message. Its payload is a
 // BatchPayload; each batch is delivered, retried and recorded like an event.

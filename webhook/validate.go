@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/loki-interceptor/herald/netguard"
 )
 
 // Limits on webhook fields.
@@ -30,10 +32,29 @@ const (
 	MaxSecretLen         = 256
 )
 
-// URLPolicy says which webhook URLs are acceptable. HTTPS always is.
+// URLPolicy says which webhook URLs are acceptable: HTTPS to a host that
+// is not, in any spelling, an address Herald refuses to reach.
 type URLPolicy struct {
 	AllowHTTP         bool // any http:// URL (--allow-insecure-urls)
 	AllowHTTPLoopback bool // http:// to localhost/127.0.0.0/8/::1 (herald dev)
+	// Addresses decides which literal addresses a URL may name (the
+	// dialer checks again, for names, as it connects).
+	Addresses netguard.Policy
+}
+
+// CheckHost returns why a bare host (an SMTP server) is not acceptable, or "".
+func (p URLPolicy) CheckHost(host string) string {
+	if err := p.Addresses.CheckURL("smtp://" + hostForURL(host)); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func hostForURL(host string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]"
+	}
+	return host
 }
 
 // reservedHeaders are set by Herald or by the HTTP transport, or describe the
@@ -136,6 +157,16 @@ func (p URLPolicy) Check(raw string) string {
 	if u.Fragment != "" {
 		return "must not contain a fragment (#…)"
 	}
+	if msg := p.checkScheme(u); msg != "" {
+		return msg
+	}
+	if err := p.Addresses.CheckURL(raw); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func (p URLPolicy) checkScheme(u *url.URL) string {
 	switch u.Scheme {
 	case "https":
 		return ""
@@ -158,6 +189,14 @@ func isLoopback(host string) bool {
 	}
 	addr, err := netip.ParseAddr(host)
 	return err == nil && addr.IsLoopback()
+}
+
+// CheckSecret says what is wrong with a secret someone chose, or "".
+func CheckSecret(s string) string {
+	if s == "" {
+		return "must not be empty; leave it out to have one generated"
+	}
+	return checkSecret(s)
 }
 
 func checkSecret(s string) string {

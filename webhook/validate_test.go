@@ -3,9 +3,11 @@ package webhook_test
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -31,7 +33,7 @@ func fieldOf(err error) string {
 }
 
 func TestWebhookValidate(t *testing.T) {
-	dev := webhook.URLPolicy{AllowHTTPLoopback: true}
+	dev := webhook.URLPolicy{AllowHTTPLoopback: true, Addresses: netguard.Policy{Allow: netguard.Loopback}}
 	prod := webhook.URLPolicy{}
 	tests := []struct {
 		name   string
@@ -232,5 +234,62 @@ func TestValidEventID(t *testing.T) {
 		if got := webhook.ValidEventID(id); got != want {
 			t.Errorf("ValidEventID(%q) = %v, want %v", id, got, want)
 		}
+	}
+}
+
+// Every spelling of a forbidden address is refused at create time with its
+// reason, in production (and loopback-only ones stay refused in dev only
+// for odd spellings). The dialer checks names again as it connects.
+func TestURLPolicyRefusesInternalAddresses(t *testing.T) {
+	prod := webhook.URLPolicy{}
+	for _, tc := range []struct{ url, reason string }{
+		{"https://127.0.0.1/h", "loopback"},
+		{"https://127.1/h", "loopback"},
+		{"https://2130706433/h", "loopback"},
+		{"https://0177.0.0.1/h", "octal"},
+		{"https://0x7f.1/h", "hex"},
+		{"https://0x7f000001/h", "loopback"},
+		{"https://127.0.0.1./h", "loopback"},
+		{"https://[::1]/h", "loopback"},
+		{"https://[::ffff:127.0.0.1]/h", "loopback"},
+		{"https://[::ffff:7f00:1]/h", "loopback"},
+		{"https://localhost/h", "loopback"},
+		{"https://api.localhost/h", "loopback"},
+		{"https://0.0.0.0/h", "unspecified"},
+		{"https://[::]/h", "unspecified"},
+		{"https://10.0.0.1/h", "private"},
+		{"https://172.16.5.4/h", "private"},
+		{"https://192.168.1.1/h", "private"},
+		{"https://[fd00::1]/h", "private"},
+		{"https://169.254.169.254/latest/meta-data/", "metadata"},
+		{"https://[fe80::1]/h", "link-local"},
+		{"https://100.64.0.1/h", "carrier-grade NAT"},
+		{"https://224.0.0.1/h", "multicast"},
+		{"https://255.255.255.255/h", "broadcast"},
+		{"https://240.0.0.1/h", "reserved"},
+		{"https://[64:ff9b::7f00:1]/h", "loopback"},
+		{"https://[2002:7f00:1::]/h", "loopback"},
+		{"https://good.example@127.0.0.1/h", "credentials"},
+		{"https://127.0.0.1#@good.example/h", "fragment"},
+		{"https://metadata.google.internal/h", "metadata"},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			msg := prod.Check(tc.url)
+			if msg == "" || !strings.Contains(msg, tc.reason) {
+				t.Fatalf("Check(%q) = %q, want a refusal naming %q", tc.url, msg, tc.reason)
+			}
+		})
+	}
+	for _, ok := range []string{"https://example.com/h", "https://8.8.8.8/h", "https://[2606:4700::1111]/h", "https://hooks.slack.com/services/T/B/x"} {
+		if msg := prod.Check(ok); msg != "" {
+			t.Errorf("Check(%q) refused: %s", ok, msg)
+		}
+	}
+	onPrem := webhook.URLPolicy{Addresses: netguard.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}}
+	if msg := onPrem.Check("https://10.1.2.3/h"); msg != "" {
+		t.Errorf("an allowed CIDR refused: %s", msg)
+	}
+	if msg := onPrem.Check("https://10.2.0.1/h"); msg == "" {
+		t.Error("an address outside the allowed CIDR accepted")
 	}
 }

@@ -31,7 +31,12 @@ type Webhook struct {
 	Description string `json:"description"`
 	// Secret keys both signatures. The API shows it in full only once.
 	Secret string `json:"secret"`
-	Status Status `json:"status"`
+	// PreviousSecret is the secret a rotation replaced: until
+	// PreviousSecretExpiresAt every delivery is signed with it too, so a
+	// receiver can switch secrets at its own pace.
+	PreviousSecret          string     `json:"-"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	Status                  Status     `json:"status"`
 	// StatusReason says why a webhook is paused or inactive; PausedAt when.
 	StatusReason string     `json:"status_reason"`
 	PausedAt     *time.Time `json:"paused_at"`
@@ -139,6 +144,26 @@ func (w *Webhook) SetStatus(s Status, reason string, now time.Time) {
 		w.PausedAt = &t
 	}
 	w.Status, w.StatusReason = s, reason
+}
+
+// RotateSecret makes secret the webhook's secret and keeps the current one
+// valid (signing alongside) for overlap.
+func (w *Webhook) RotateSecret(secret string, overlap time.Duration, now time.Time) {
+	w.PreviousSecret, w.Secret = w.Secret, secret
+	t := now.Add(overlap).UTC().Truncate(time.Microsecond)
+	w.PreviousSecretExpiresAt = &t
+	if overlap <= 0 {
+		w.PreviousSecret, w.PreviousSecretExpiresAt = "", nil
+	}
+}
+
+// SigningSecrets are the secrets deliveries are signed with now: the
+// current one, then the previous one while its overlap lasts.
+func (w *Webhook) SigningSecrets(now time.Time) []string {
+	if w.PreviousSecret != "" && w.PreviousSecretExpiresAt != nil && now.Before(*w.PreviousSecretExpiresAt) {
+		return []string{w.Secret, w.PreviousSecret}
+	}
+	return []string{w.Secret}
 }
 
 // RetryPolicy is the part of a webhook that decides its retry schedule.

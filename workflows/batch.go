@@ -1,8 +1,6 @@
 package workflows
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -131,27 +129,23 @@ func (b *batcher) receive(ctx workflow.Context) {
 	}
 }
 
-// settings are the newest item's: the integration's config as last read.
-func (b *batcher) settings() (size int, timeout time.Duration) {
-	last := b.in.Pending[len(b.in.Pending)-1]
-	return max(last.Size, 1), time.Duration(max(last.TimeoutSeconds, 1)) * time.Second
-}
+// size is the newest item's batch size: the integration's config as last
+// read.
+func (b *batcher) size() int { return max(b.in.Pending[len(b.in.Pending)-1].Size, 1) }
 
-func (b *batcher) full() bool {
-	size, _ := b.settings()
-	return len(b.in.Pending) >= size
-}
+func (b *batcher) full() bool { return len(b.in.Pending) >= b.size() }
 
+// due is when the pending batch goes if it does not fill: its first event's
+// timeout after that event came, as configured when it came.
 func (b *batcher) due() time.Time {
-	_, timeout := b.settings()
-	return b.in.Pending[0].AddedAt.Add(timeout)
+	first := b.in.Pending[0]
+	return first.AddedAt.Add(time.Duration(max(first.TimeoutSeconds, 1)) * time.Second)
 }
 
 // flush sends up to a batch's size of the pending events as one batch event,
 // and returns once its delivery workflow has started.
 func (b *batcher) flush(ctx workflow.Context) error {
-	size, _ := b.settings()
-	n := min(size, len(b.in.Pending))
+	n := min(b.size(), len(b.in.Pending))
 	ids := make([]string, n)
 	for i, it := range b.in.Pending[:n] {
 		ids[i] = it.EventID
@@ -161,7 +155,7 @@ func (b *batcher) flush(ctx workflow.Context) error {
 		return err
 	}
 	ev := webhook.Event{
-		EventID: BatchEventID(b.in.WebhookID, ids[0]), EventType: webhook.BatchEventType,
+		EventID: BatchEventID(b.in.WebhookID, workflow.GetInfo(ctx).WorkflowExecution.RunID, b.in.Flushed+1), EventType: webhook.BatchEventType,
 		Source: "herald", SourceID: BatchWorkflowID(b.in.WebhookID), Payload: payload, CreatedAt: workflow.Now(ctx).UTC(),
 	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
@@ -175,7 +169,9 @@ func (b *batcher) flush(ctx workflow.Context) error {
 	child := workflow.ExecuteChildWorkflow(cctx, EventWorkflowName, EventInput{Event: ev, Batch: &BatchDelivery{WebhookID: b.in.WebhookID}})
 	var started workflow.Execution
 	if err := child.GetChildWorkflowExecution().Get(ctx, &started); err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-		return err
+		// Failing the collector would lose what it holds; a panic fails
+		// only this workflow task, which Temporal retries.
+		panic(fmt.Sprintf("batch %s could not start: %v", ev.EventID, err))
 	}
 	b.in.Pending = slices.Delete(b.in.Pending, 0, n)
 	b.in.Recent = append(b.in.Recent, ids...)
@@ -196,13 +192,9 @@ func (b *batcher) query() (BatchState, error) {
 	return st, nil
 }
 
-// BatchEventID names a batch after its integration and first event, which
-// no other batch of that integration has: an event joins one batch.
-func BatchEventID(webhookID int64, firstEventID string) string {
-	id := "batch-" + strconv.FormatInt(webhookID, 10) + "-" + firstEventID
-	if len(id) <= 128 {
-		return id
-	}
-	sum := sha256.Sum256([]byte(firstEventID))
-	return "batch-" + strconv.FormatInt(webhookID, 10) + "-" + hex.EncodeToString(sum[:16])
+// BatchEventID names a batch: its integration, the collector run that sent
+// it and its number in the collector's count, unique by construction. The
+// herald- prefix is reserved: publishers cannot use it.
+func BatchEventID(webhookID int64, runID string, n int) string {
+	return fmt.Sprintf("herald-batch-%d-%s-%d", webhookID, runID, n)
 }

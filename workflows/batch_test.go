@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
 )
@@ -88,13 +90,18 @@ func TestBatchFlushesAtSizeAndAtTimeout(t *testing.T) {
 	if fmt.Sprint(at) != fmt.Sprint([]time.Duration{3 * time.Second, 6 * time.Second, 37 * time.Second}) {
 		t.Fatalf("batches sent at %v after the start", at)
 	}
-	// Each batch is an event of its own, recorded and delivered.
-	for _, b := range want {
-		ev, err := h.store.GetEvent(context.Background(), workflows.BatchEventID(z.ID, b[0]))
+	// Each batch is an event of its own, recorded and delivered, named
+	// after the collector's run and its count.
+	rows, _, err := h.store.ListDeliveries(context.Background(), z.ID, store.DeliveryFilter{})
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("attempt rows %d %v", len(rows), err)
+	}
+	for i, d := range rows {
+		ev, err := h.store.GetEvent(context.Background(), d.EventID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.EventType != webhook.BatchEventType || ev.SuccessfulDeliveries != 1 {
+		if ev.EventType != webhook.BatchEventType || ev.SuccessfulDeliveries != 1 || !strings.HasSuffix(ev.EventID, fmt.Sprintf("-%d", 3-i)) {
 			t.Fatalf("batch event %+v", ev)
 		}
 	}

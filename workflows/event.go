@@ -145,31 +145,26 @@ func (f *fanOut) run(ctx workflow.Context, l *loop, s Subscriber) {
 	f.wg.Add(1)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer f.wg.Done()
-		if s.Batched && f.addToBatch(ctx, l) {
+		if s.Batched {
+			f.addToBatch(ctx, l)
 			return
 		}
 		f.deliver(ctx, l)
 	})
 }
 
-// addToBatch hands the event to a batched subscriber's batch and reports
-// whether it is done with it: false when the subscriber stopped batching
-// and the event is to be delivered here after all.
-func (f *fanOut) addToBatch(ctx workflow.Context, l *loop) bool {
+// addToBatch hands the event to a batched subscriber's batch, which
+// delivers it (with others) as an event of its own.
+func (f *fanOut) addToBatch(ctx workflow.Context, l *loop) {
 	l.state.State = LoopAttempting
 	actx := workflow.WithActivityOptions(ctx, withSummary(fmt.Sprintf("webhook %d (%s): add to batch", l.sub.WebhookID, l.sub.Name)))
-	var res AddToBatchResult
-	err := workflow.ExecuteActivity(actx, ActivityAddToBatch, AddToBatchInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID}).Get(ctx, &res)
-	switch {
-	case err != nil:
+	err := workflow.ExecuteActivity(actx, ActivityAddToBatch, AddToBatchInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID}).Get(ctx, nil)
+	if err != nil {
 		l.state.State, l.state.LastError = LoopCancelled, err.Error()
-	case res.Direct:
-		return false
-	default:
+	} else {
 		l.state.State = LoopBatched
 	}
 	f.publishStatus(ctx)
-	return true
 }
 
 func (f *fanOut) running() int {

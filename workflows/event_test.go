@@ -17,6 +17,7 @@ import (
 	"github.com/loki-interceptor/herald/activities"
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/integrations"
+	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/store/storetest"
@@ -94,7 +95,7 @@ func newHarness(t *testing.T) *harness {
 func newHarnessOn(t *testing.T, s *store.Store) *harness {
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
 	h := &harness{t: t, env: env, store: s, attempts: map[int64][]time.Time{}}
-	sender := delivery.NewSender(delivery.Options{})
+	sender := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
 	h.acts = &activities.Activities{Store: s, Sender: sender, Integrations: &integrations.Deliverer{HTTP: sender},
 		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: env.Now}
 	worker.Register(env, h.acts)

@@ -225,12 +225,6 @@ type AddToBatchInput struct {
 	WebhookID int64  `json:"webhook_id"`
 }
 
-// AddToBatchResult says whether the event joined the batch; Direct when the
-// subscriber no longer batches, and the event is to be attempted as usual.
-type AddToBatchResult struct {
-	Direct bool `json:"direct,omitempty"`
-}
-
 // FinishEventInput names the event whose deliveries have all ended.
 type FinishEventInput struct {
 	EventID string `json:"event_id"`

@@ -11,6 +11,8 @@ import (
 
 	"github.com/loki-interceptor/herald/api"
 	"github.com/loki-interceptor/herald/devserver"
+	"github.com/loki-interceptor/herald/integrations"
+	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
@@ -27,6 +29,8 @@ type devFlags struct {
 	uiPort       int
 	namespace    string
 	insecure     bool
+	allowCIDRs   string
+	limits       apiLimits
 	retention    int
 	breaker      breakerFlags
 	log          logFlags
@@ -43,6 +47,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port; 0 picks a free one, -1 disables the UI")
 	fs.StringVar(&f.namespace, "namespace", "default", "Temporal namespace")
 	fs.BoolVar(&f.insecure, "allow-insecure-urls", false, "accept http:// webhook URLs to any host (localhost is always accepted in dev)")
+	fs.StringVar(&f.allowCIDRs, "allow-cidrs", "", "comma-separated CIDRs receivers may have besides global addresses and loopback")
+	f.limits.register(fs)
 	fs.IntVar(&f.retention, "retention-days", workflows.DefaultRetentionDays, "days attempt rows are kept (daily rollups stay)")
 	f.breaker.register(fs)
 	f.log.register(fs, "text")
@@ -92,8 +98,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	sender := newSender()
-	w := worker.New(tc, newActivities(st, tc, sender, log, f.breaker.breaker()), worker.Options{})
+	// Loopback is allowed so receivers on this machine work; the banner
+	// says so. Anything else internal stays refused unless --allow-cidrs.
+	allow, err := netguard.ParseAllow(f.allowCIDRs)
+	if err != nil {
+		return fmt.Errorf("--allow-cidrs: %w", err)
+	}
+	allow = append(allow, netguard.Loopback...)
+	w := worker.New(tc, newActivities(st, tc, allow, log, f.breaker.breaker()), worker.Options{})
 	if err := w.Start(); err != nil {
 		return err
 	}
@@ -103,9 +115,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("API address: %w", err)
 	}
 	apiSrv := api.New(api.Config{
-		URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, AllowHTTP: f.insecure},
+		URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, AllowHTTP: f.insecure, Addresses: netguard.Policy{Allow: allow}},
 		Logger:    log,
-	}, st, tc, sender)
+		Mailer:    &integrations.Mailer{Allow: allow},
+		KeyRate:   f.limits.rate, KeyBurst: f.limits.burst, SecretOverlap: f.limits.overlap,
+	}, st, tc, newSender(allow))
 
 	keyLine := keyFile + "  (export HERALD_API_KEY=$(cat " + keyFile + "))"
 	if newKey {
@@ -137,7 +151,8 @@ Herald is running (started in %.1fs).
   Temporal     %s  (namespace %s)
   Data         %s
 
-http:// webhook URLs are accepted for localhost receivers (dev only).
+Receivers on loopback (127.0.0.0/8, ::1) are allowed, and http:// for them
+(dev only); other internal addresses are refused unless --allow-cidrs.
 Try:  curl -s -H "Authorization: Bearer $HERALD_API_KEY" http://%s/api/v1/event-types
 Stop: Ctrl-C
 `, took.Seconds(), apiAddr, keyLine, ui, srv.Address(), f.namespace, where, apiAddr)

@@ -30,6 +30,8 @@ Usage:
   herald worker    run deliveries (production role)
   herald migrate   apply database migrations and register Temporal search attributes
   herald apikey    create, list and revoke API keys (create|list|revoke)
+  herald rotate-encryption-key
+                   re-encrypt stored secrets under the first of --encryption-key "new,old"
   herald receive   a local webhook receiver that prints deliveries and checks signatures
   herald version   print the version
 
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runWorker(ctx, rest, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, stdout, stderr)
+	case "rotate-encryption-key":
+		return runRotateKey(ctx, rest, stdout, stderr)
 	case "apikey":
 		return runAPIKey(ctx, rest, stdout, stderr)
 	case "receive":

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/ingest"
 	"github.com/loki-interceptor/herald/integrations"
+	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
@@ -33,15 +35,20 @@ type common struct {
 	secretKeyFile   string
 	temporalAddress string
 	namespace       string
+	allowCIDRs      string
 	log             logFlags
 }
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.databaseURL, "database-url", "", "Herald's database: postgres://… (or sqlite:<file>)")
-	fs.StringVar(&c.secretKey, "secret-key", "", "base64 32-byte key that encrypts stored secrets (openssl rand -base64 32)")
-	fs.StringVar(&c.secretKeyFile, "secret-key-file", "", "file holding --secret-key")
+	fs.StringVar(&c.secretKey, "encryption-key", "", "base64 32-byte key that encrypts stored secrets (openssl rand -base64 32); during a key rotation \"new,old\"")
+	fs.StringVar(&c.secretKeyFile, "encryption-key-file", "", "file holding --encryption-key")
+	// The names of earlier releases, kept working.
+	fs.StringVar(&c.secretKey, "secret-key", "", "same as --encryption-key")
+	fs.StringVar(&c.secretKeyFile, "secret-key-file", "", "same as --encryption-key-file")
 	fs.StringVar(&c.temporalAddress, "temporal-address", "127.0.0.1:7233", "Temporal frontend host:port")
 	fs.StringVar(&c.namespace, "namespace", "default", "Temporal namespace")
+	fs.StringVar(&c.allowCIDRs, "allow-cidrs", "", "comma-separated CIDRs receivers may have besides global addresses (on-premise receivers, e.g. 10.20.0.0/16)")
 	c.log.register(fs, "json")
 }
 
@@ -55,13 +62,13 @@ func (c *common) box() (*secretbox.Box, error) {
 		raw = string(b)
 	}
 	if raw == "" {
-		return nil, errors.New("--secret-key (HERALD_SECRET_KEY) or --secret-key-file is required: it encrypts webhook secrets at rest")
+		return nil, errors.New("--encryption-key (HERALD_ENCRYPTION_KEY) or --encryption-key-file is required: it encrypts webhook secrets and credentials at rest")
 	}
-	key, err := secretbox.ParseKey(raw)
+	key, old, err := secretbox.ParseKeys(raw)
 	if err != nil {
 		return nil, err
 	}
-	return secretbox.New(key)
+	return secretbox.NewWithOld(key, old...)
 }
 
 func (c *common) openStore(ctx context.Context) (*store.Store, error) {
@@ -127,16 +134,39 @@ func (b *breakerFlags) breaker() activities.Breaker {
 	return activities.Breaker{Consecutive: b.consecutive, FailureRate: b.rate, Window: b.window, MinAttempts: b.minAttempts}
 }
 
-func newActivities(st *store.Store, tc client.Client, sender *delivery.Sender, log *slog.Logger, b activities.Breaker) *activities.Activities {
+func newActivities(st *store.Store, tc client.Client, allow []netip.Prefix, log *slog.Logger, b activities.Breaker) *activities.Activities {
+	sender := newSender(allow)
 	return &activities.Activities{
 		Store: st, Sender: sender, Logger: log, Breaker: b, Temporal: tc,
-		Integrations: &integrations.Deliverer{HTTP: sender, Mail: &integrations.Mailer{}},
+		Integrations: &integrations.Deliverer{HTTP: sender, Mail: &integrations.Mailer{Allow: allow}},
 		Publisher:    &ingest.Publisher{Store: st, Temporal: tc, Logger: log},
 	}
 }
 
-func newSender() *delivery.Sender {
-	return delivery.NewSender(delivery.Options{UserAgent: "Herald-Webhooks/" + version})
+// newSender sends to global addresses and those allow lists, nowhere else.
+func newSender(allow []netip.Prefix) *delivery.Sender {
+	return delivery.NewSender(delivery.Options{UserAgent: "Herald-Webhooks/" + version, Allow: allow})
+}
+
+func (c *common) allowed() ([]netip.Prefix, error) {
+	allow, err := netguard.ParseAllow(c.allowCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("--allow-cidrs: %w", err)
+	}
+	return allow, nil
+}
+
+// apiLimits are the API's per-key request rate and secret rotation overlap.
+type apiLimits struct {
+	rate    float64
+	burst   int
+	overlap time.Duration
+}
+
+func (l *apiLimits) register(fs *flag.FlagSet) {
+	fs.Float64Var(&l.rate, "api-key-rate", api.DefaultKeyRate, "requests per second each API key may make (negative: no limit)")
+	fs.IntVar(&l.burst, "api-key-burst", api.DefaultKeyBurst, "requests an API key may make at once above its rate")
+	fs.DurationVar(&l.overlap, "secret-overlap", api.DefaultSecretOverlap, "how long a rotated-out webhook secret keeps signing, unless a rotation says")
 }
 
 // serveAPI serves until ctx ends, then drains requests in flight.
@@ -190,7 +220,13 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	listen := fs.String("listen", ":8080", "address to serve the API on")
 	insecure := fs.Bool("allow-insecure-urls", false, "accept http:// webhook URLs (otherwise https:// only)")
 	maxPayload := fs.Int("max-payload-bytes", api.DefaultMaxPayloadBytes, "largest event payload accepted")
+	var lim apiLimits
+	lim.register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	allow, err := c.allowed()
+	if err != nil {
 		return err
 	}
 	k, err := c.connect(ctx, stderr)
@@ -203,10 +239,14 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	srv := api.New(api.Config{
-		URLPolicy:       webhook.URLPolicy{AllowHTTP: *insecure},
+		URLPolicy:       webhook.URLPolicy{AllowHTTP: *insecure, Addresses: netguard.Policy{Allow: allow}},
 		MaxPayloadBytes: *maxPayload,
 		Logger:          k.log,
-	}, k.store, k.temporal, newSender())
+		Mailer:          &integrations.Mailer{Allow: allow},
+		KeyRate:         lim.rate,
+		KeyBurst:        lim.burst,
+		SecretOverlap:   lim.overlap,
+	}, k.store, k.temporal, newSender(allow))
 	k.log.Info("API listening", "address", ln.Addr().String(), "temporal", c.temporalAddress, "namespace", c.namespace)
 	return serveAPI(ctx, srv, ln, k.log)
 }
@@ -221,12 +261,16 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	allow, err := c.allowed()
+	if err != nil {
+		return err
+	}
 	k, err := c.connect(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer k.close()
-	w := worker.New(k.temporal, newActivities(k.store, k.temporal, newSender(), k.log, b.breaker()), worker.Options{MaxConcurrentActivities: *concurrency})
+	w := worker.New(k.temporal, newActivities(k.store, k.temporal, allow, k.log, b.breaker()), worker.Options{MaxConcurrentActivities: *concurrency})
 	if err := w.Start(); err != nil {
 		return err
 	}

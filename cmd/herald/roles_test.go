@@ -20,6 +20,7 @@ import (
 
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/secretbox"
+	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/store/storetest"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
@@ -51,7 +52,8 @@ func TestProductionRoles(t *testing.T) {
 	t.Setenv("HERALD_DATABASE_URL", dbURL)
 	t.Setenv("HERALD_TEMPORAL_ADDRESS", temporalAddr)
 	t.Setenv("HERALD_NAMESPACE", namespace)
-	t.Setenv("HERALD_SECRET_KEY", secretbox.NewKey())
+	oldKey := secretbox.NewKey()
+	t.Setenv("HERALD_ENCRYPTION_KEY", oldKey)
 
 	var out syncBuffer
 	if err := run(context.Background(), []string{"migrate"}, &out, io.Discard); err != nil {
@@ -96,6 +98,8 @@ func TestProductionRoles(t *testing.T) {
 	}
 
 	apiAddr := freeAddr(t)
+	// The receiver is on loopback: production refuses it unless allowed.
+	t.Setenv("HERALD_ALLOW_CIDRS", "127.0.0.1/32")
 	apiCmd := start(t, "api", "--listen", apiAddr, "--allow-insecure-urls")
 	start(t, "worker")
 	start(t, "worker")
@@ -158,6 +162,24 @@ func TestProductionRoles(t *testing.T) {
 	}
 	if !strings.Contains(string(bodies[0]), fmt.Sprintf(`"event_id":%q`, acc.EventID)) {
 		t.Fatalf("body %s", bodies[0])
+	}
+	// Rotating the encryption key: every secret re-sealed under the new key,
+	// which alone then opens them.
+	newKey := secretbox.NewKey()
+	t.Setenv("HERALD_ENCRYPTION_KEY", newKey+","+oldKey)
+	out = syncBuffer{}
+	if err := run(context.Background(), []string{"rotate-encryption-key"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "1 row(s) re-encrypted") {
+		t.Fatalf("rotate-encryption-key: %v\n%s", err, out.String())
+	}
+	raw, _ := secretbox.ParseKey(newKey)
+	box, _ := secretbox.New(raw)
+	st, err := store.Open(context.Background(), dbURL, box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if w, err := st.GetWebhook(context.Background(), hook.ID); err != nil || w.Secret != hook.Secret {
+		t.Fatalf("after the rotation the new key alone reads %v", err)
 	}
 	// A key revoked with the CLI stops working at once.
 	if err := run(context.Background(), []string{"apikey", "revoke", "1"}, io.Discard, io.Discard); err != nil {

@@ -39,16 +39,21 @@ const (
 // Options configure a Server.
 type Options struct {
 	Mode Mode
+	// Host is the loopback address to listen on: "127.0.0.1" (the
+	// default) or "::1".
+	Host string
 	// TLS is the server's certificate config; nil with StartTLS/Implicit
-	// means: generate a self-signed ECDSA cert for 127.0.0.1 and localhost
+	// means: generate a self-signed ECDSA cert for 127.0.0.1, ::1 and localhost
 	// (see Server.RootCAs). Plain ignores it.
 	TLS *tls.Config
 	// User and Password, when User is set, make the server demand AUTH
 	// PLAIN before MAIL.
 	User, Password string
 	// RcptErr, when set, refuses every RCPT with it (e.g.
-	// &smtp.SMTPError{Code: 451, ...}).
-	RcptErr error
+	// &smtp.SMTPError{Code: 451, ...}); RcptErrFor refuses only the
+	// addresses it names.
+	RcptErr    error
+	RcptErrFor map[string]error
 }
 
 // Message is one message the server accepted.
@@ -66,7 +71,7 @@ func (m Message) clone() Message {
 // Server is a real SMTP server on 127.0.0.1 that records what it is given.
 type Server struct {
 	Port int
-	Host string // "127.0.0.1"
+	Host string // Options.Host: "127.0.0.1" unless asked otherwise
 	// RootCAs trusts the server's certificate: the generated one, or the
 	// leaves of Options.TLS. It is nil for Plain, which has no TLS.
 	RootCAs *x509.CertPool
@@ -88,7 +93,10 @@ type Server struct {
 // Start runs a Server until the test ends (tb.Cleanup closes it).
 func Start(tb testing.TB, o Options) *Server {
 	tb.Helper()
-	s := &Server{Host: "127.0.0.1", opts: o, accepted: make(chan struct{})}
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	s := &Server{Host: o.Host, opts: o, accepted: make(chan struct{})}
 	tlsConfig := s.serverTLS(tb)
 
 	l, err := net.Listen("tcp", net.JoinHostPort(s.Host, "0"))
@@ -244,7 +252,7 @@ func selfSigned(tb testing.TB) (*tls.Config, *x509.CertPool) {
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -313,6 +321,9 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if ss.s.opts.RcptErr != nil {
 		return ss.s.opts.RcptErr
+	}
+	if err := ss.s.opts.RcptErrFor[to]; err != nil {
+		return err
 	}
 	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()

@@ -1,0 +1,106 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/store"
+)
+
+// These fuzz targets drive the API in-process with arbitrary bodies.
+// Temporal is unreachable, so a valid event is refused with 503 and must
+// leave no row behind; anything else must be a 4xx (or a success) with
+// every row it wrote complete. `make fuzz` runs them at length.
+
+// send makes a request in-process and returns the status and answer.
+func (f *fixture) send(t testing.TB, method, path, body string) (int, string) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+f.key)
+	resp, err := f.srv.App().Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
+}
+
+// unlimited lifts the per-key request rate: a fuzzer outruns any.
+func unlimited(c *api.Config) { c.KeyRate = -1 }
+
+func (f *fixture) rows(t testing.TB) (webhooks, events int) {
+	t.Helper()
+	_, webhooks, err := f.store.ListWebhooks(context.Background(), store.WebhookFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, events, err = f.store.ListEvents(context.Background(), store.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return webhooks, events
+}
+
+func FuzzPublishEvent(f *testing.F) {
+	for _, seed := range []string{
+		`{"event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low"}}`,
+		`{"event_id":"evt-1","event_type":"compliance.alert","payload":{"alert_level":"high","alert_type":"x","message":"m"}}`,
+		`{"event_type":"validation.completed","payload":{"document_id":"d","validation_status":"pass","gates_passed":-1}}`,
+		`{"event_type":"report.generated","payload":[]}`, `{"event_type":"x"}`, `[]`, `null`, `{"payload":{"a":"\u0000"}}`,
+		`{"event_id":"../../x","event_type":"system.error","payload":{}}`, `{"event_type":"system.error","source":"\n"}`,
+	} {
+		f.Add(seed)
+	}
+	fx := newFixture(f, unlimited)
+	f.Fuzz(func(t *testing.T, body string) {
+		_, before := fx.rows(t)
+		status, raw := fx.send(t, "POST", "/api/v1/events", body)
+		_, after := fx.rows(t)
+		switch {
+		case status >= 500 && status != 503:
+			t.Fatalf("%d for %q: %s", status, body, raw)
+		case status == 503 && !strings.Contains(raw, `"unavailable"`):
+			t.Fatalf("503 that is not Temporal's absence: %s", raw)
+		case after != before:
+			t.Fatalf("%d left %d event row(s) behind for %q", status, after-before, body)
+		}
+	})
+}
+
+func FuzzCreateWebhook(f *testing.F) {
+	for _, seed := range []string{
+		`{"name":"a","url":"https://example.com/h","event_types":["*"]}`,
+		`{"name":"b","url":"http://127.0.0.1:9/h","event_types":["compliance.alert"],"custom_headers":{"X-A":"1"}}`,
+		`{"name":"c","url":"https://example.com","event_types":["*"],"max_retries":99}`,
+		`{"name":"d","url":"https://example.com","event_types":["*"],"custom_headers":{"Host":"evil"}}`,
+		`{"name":"e","url":"javascript:alert(1)","event_types":["*"]}`, `{"name":1}`, `{}`, `[1]`,
+		`{"name":"f","url":"https://example.com","event_types":["*"],"metadata":{"a":[[[[1]]]]}}`,
+		`{"name":"g","url":"https://example.com","event_types":["*"],"secret":"whsec_!!"}`,
+	} {
+		f.Add(seed)
+	}
+	fx := newFixture(f, unlimited)
+	f.Fuzz(func(t *testing.T, body string) {
+		before, _ := fx.rows(t)
+		status, raw := fx.send(t, "POST", "/api/v1/webhooks", body)
+		after, _ := fx.rows(t)
+		switch {
+		case status >= 500:
+			t.Fatalf("%d for %q: %s", status, body, raw)
+		case status == 201 && after != before+1, status != 201 && after != before:
+			t.Fatalf("%d changed the webhooks from %d to %d for %q", status, before, after, body)
+		}
+		if status == 201 {
+			// A webhook that was accepted reads back whole.
+			if code, got := fx.send(t, "GET", "/api/v1/webhooks?limit=1", ""); code != 200 || !strings.Contains(got, `"retry_schedule_seconds"`) {
+				t.Fatalf("reading back: %d %s", code, got)
+			}
+		}
+	})
+}

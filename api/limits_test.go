@@ -1,0 +1,46 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestHostileInputLimits(t *testing.T) {
+	f := newFixture(t)
+	deep := `{"event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low","details":` +
+		strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40) + `}}`
+	if r := f.do("POST", "/api/v1/events", deep); r.status != 400 || !strings.Contains(r.raw, "nests deeper") {
+		t.Fatalf("deep JSON: %d %s", r.status, r.raw)
+	}
+	// Herald's own event ids cannot be taken by a publisher.
+	if r := f.do("POST", "/api/v1/events", `{"event_id":"herald-batch-1-x","event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low"}}`); r.status != 422 || !strings.Contains(r.raw, "Herald's own") {
+		t.Fatalf("reserved event id: %d %s", r.status, r.raw)
+	}
+	// Brackets inside strings are text, not nesting.
+	shallow := `{"name":"` + strings.Repeat("[{", 50) + `","url":"https://example.com/x","event_types":["*"]}`
+	if r := f.do("POST", "/api/v1/webhooks", shallow); r.status != 201 {
+		t.Fatalf("brackets in a string: %d %s", r.status, r.raw)
+	}
+	req, _ := http.NewRequest("GET", f.base+"/api/v1/webhooks", nil)
+	req.Header.Set("Authorization", "Bearer "+f.key)
+	req.Header.Set("X-Padding", strings.Repeat("p", 20<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("a 20 KiB header: %d", resp.StatusCode)
+	}
+	many, _ := http.NewRequest("GET", f.base+"/api/v1/webhooks", nil)
+	many.Header.Set("Authorization", "Bearer "+f.key)
+	// The head's size bounds the number of headers too.
+	for i := range 1000 {
+		many.Header.Set(fmt.Sprintf("X-H%d", i), "v")
+	}
+	if resp, err := http.DefaultClient.Do(many); err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("1000 headers: %v %v", resp, err)
+	}
+}
