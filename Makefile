@@ -30,7 +30,7 @@ test-e2e:
 
 # Fuzz targets, package:target. Their seed corpora run in every `go test`;
 # fuzz-short mutates each for FUZZTIME in CI, `make fuzz` for longer.
-FUZZ := ./api:FuzzPublishEvent ./api:FuzzCreateWebhook ./webhook:FuzzVerify ./netguard:FuzzCheckURL
+FUZZ := ./api:FuzzPublishEvent ./api:FuzzCreateWebhook ./api:FuzzUpdateWebhook ./webhook:FuzzVerify ./netguard:FuzzCheckURL
 FUZZTIME ?= 8s
 
 fuzz-short:

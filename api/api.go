@@ -107,7 +107,10 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 		Immutable: true,
 		// Event ids may hold ':' which clients percent-encode in paths.
 		UnescapePath: true,
-		BodyLimit:    max(1<<20, cfg.MaxPayloadBytes+64<<10),
+		// One spelling per route: scopes are decided on the path, and
+		// /API/V1/API-KEYS must not be a way around them.
+		CaseSensitive: true,
+		BodyLimit:     max(1<<20, cfg.MaxPayloadBytes+64<<10),
 		// Also the largest request head (line and headers) accepted: a
 		// bigger one is refused with 431 before any handler runs.
 		ReadBufferSize: 8 << 10,
@@ -116,7 +119,7 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 		IdleTimeout:    2 * time.Minute,
 		ErrorHandler:   srv.errorHandler,
 	})
-	srv.app.Use(recover.New(), securityHeaders)
+	srv.app.Use(recover.New(), securityHeaders, identityOnly)
 	srv.routes()
 	return srv
 }
@@ -201,6 +204,7 @@ var statusOf = map[webhook.Code]int{
 	webhook.ENotFound:     fiber.StatusNotFound,
 	webhook.EConflict:     fiber.StatusConflict,
 	webhook.ETooLarge:     fiber.StatusRequestEntityTooLarge,
+	webhook.EUnsupported:  fiber.StatusUnsupportedMediaType,
 	webhook.ERateLimited:  fiber.StatusTooManyRequests,
 	webhook.EUnavailable:  fiber.StatusServiceUnavailable,
 	webhook.EInternal:     fiber.StatusInternalServerError,
@@ -259,7 +263,7 @@ func codeName(status int) string {
 // decode reads a JSON body strictly: one object, no unknown fields. Syntax
 // errors are EInvalid; a field of the wrong type is EValidation naming it.
 func decode(c *fiber.Ctx, v any) error {
-	body := c.Body()
+	body := c.Request().Body() // as sent: never unpacked (identityOnly)
 	if len(bytes.TrimSpace(body)) == 0 {
 		return webhook.Errorf(webhook.EInvalid, "request body is required (JSON)")
 	}

@@ -520,3 +520,36 @@ func TestTestDeliveryWaitsOutAWindowsEnd(t *testing.T) {
 		t.Fatalf("test at a window's end: %d %s", r.status, r.raw)
 	}
 }
+
+// Moving a webhook to another host does not take its stored credentials
+// along: the caller must send them again (it may not know them).
+func TestCredentialHeadersDoNotFollowANewHost(t *testing.T) {
+	f := newFixture(t)
+	created := f.mustCreate(`{"name":"partner","url":"https://partner.example.com/h","event_types":["*"],
+		"custom_headers":{"Authorization":"Bearer TOPSECRET","X-Api-Pass":"also-secret","X-Client-ID":"loki"}}`)
+	path := fmt.Sprintf("/api/v1/webhooks/%v", created["id"])
+	got := f.do("GET", path, "")
+	if strings.Contains(got.raw, "TOPSECRET") || strings.Contains(got.raw, "also-secret") {
+		t.Fatalf("credential headers shown: %s", got.raw)
+	}
+	for _, body := range []string{`{"url":"https://evil.example/h"}`,
+		`{"url":"https://evil.example/h","custom_headers":` + mustJSON(got.body["custom_headers"]) + `}`} {
+		if r := f.do("PUT", path, body); r.status != 422 || !strings.Contains(r.raw, "custom_headers.") {
+			t.Fatalf("%s: %d %s", body, r.status, r.raw)
+		}
+	}
+	if r := f.do("PUT", path, `{"url":"https://partner.example.com/v2"}`); r.status != 200 {
+		t.Fatalf("same host: %d %s", r.status, r.raw)
+	}
+	if r := f.do("PUT", path, `{"url":"https://new.example/h","custom_headers":{"Authorization":"Bearer NEW","X-Client-ID":"loki"}}`); r.status != 200 {
+		t.Fatalf("moving with new credentials: %d %s", r.status, r.raw)
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

@@ -51,7 +51,7 @@ func (l *keyLimiters) allow(keyID string, now time.Time) (bool, time.Duration) {
 // requiredScope is what a request needs: admin for API keys, events (or
 // write) to publish, read for any GET, write for any other change.
 func requiredScope(c *fiber.Ctx) apikey.Scope {
-	path, method := c.Path(), c.Method()
+	path, method := strings.ToLower(c.Path()), c.Method()
 	switch {
 	case strings.HasPrefix(path, "/api/v1/api-keys"):
 		return apikey.Admin
@@ -113,6 +113,16 @@ func scopeList(scopes []apikey.Scope) string {
 		out[i] = string(s)
 	}
 	return strings.Join(out, ",")
+}
+
+// identityOnly refuses compressed request bodies: unpacking them would
+// happen after the size limit checked the compressed length, so a few
+// kilobytes could expand into gigabytes.
+func identityOnly(c *fiber.Ctx) error {
+	if enc := strings.TrimSpace(c.Get(fiber.HeaderContentEncoding)); enc != "" && !strings.EqualFold(enc, "identity") {
+		return webhook.Errorf(webhook.EUnsupported, "Content-Encoding %q is not accepted: send the body uncompressed", enc)
+	}
+	return c.Next()
 }
 
 // securityHeaders go on every answer: it is JSON for programs, never a page

@@ -1,8 +1,12 @@
 package api_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +147,43 @@ func TestSecurityHeaders(t *testing.T) {
 		if !strings.Contains(r.header.Get("Content-Security-Policy"), "default-src 'none'") {
 			t.Errorf("%s: CSP %q", path, r.header.Get("Content-Security-Policy"))
 		}
+	}
+}
+
+// Scopes are decided on the path: no other spelling of a path may reach a
+// route with a lower scope's key.
+func TestPathSpellingsDoNotLowerTheScope(t *testing.T) {
+	f := newFixture(t)
+	write := mustKey(t, f.store, "writer", apikey.Write)
+	for _, path := range []string{"/api/v1/API-KEYS", "/api/v1/Api-keys", "/API/V1/api-keys", "/api/v1/api-keys/", "/api/v1/%61pi-keys"} {
+		for _, method := range []string{"GET", "POST"} {
+			r := f.doAs(write, method, path, `{"name":"esc","scopes":["admin"]}`)
+			if r.status < 400 {
+				t.Fatalf("%s %s with a write key: %d %s", method, path, r.status, r.raw)
+			}
+		}
+	}
+}
+
+// A compressed body is refused before anything unpacks it: its size limit
+// would only have seen the compressed length.
+func TestCompressedBodiesAreRefused(t *testing.T) {
+	f := newFixture(t)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte(`{"event_type":"system.error","payload":{"error_code":"` + strings.Repeat("A", 8<<20) + `"}}`))
+	zw.Close()
+	req, _ := http.NewRequest("POST", f.base+"/api/v1/events", &buf)
+	req.Header.Set("Authorization", "Bearer "+f.key)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 415 || !strings.Contains(string(raw), "unsupported_media_type") {
+		t.Fatalf("gzip body: %d %s", resp.StatusCode, raw)
 	}
 }

@@ -104,3 +104,30 @@ func FuzzCreateWebhook(f *testing.F) {
 		}
 	})
 }
+
+// An update with arbitrary input changes the webhook whole or not at all.
+func FuzzUpdateWebhook(f *testing.F) {
+	for _, seed := range []string{
+		`{"max_retries":3}`, `{"url":"https://example.org/x"}`, `{"url":"http://10.0.0.1/x"}`, `{"secret":""}`,
+		`{"custom_headers":{"Authorization":"Bearer x"},"url":"https://evil.example/x"}`, `{"status":"paused","status_reason":"x"}`,
+		`{"event_types":[]}`, `{"retry_strategy":"nope"}`, `{"rate_limit_per_minute":0}`, `null`, `{"id":5}`,
+	} {
+		f.Add(seed)
+	}
+	fx := newFixture(f, unlimited)
+	status, raw := fx.send(f, "POST", "/api/v1/webhooks", `{"name":"target","url":"https://example.com/h","event_types":["*"],"custom_headers":{"Authorization":"Bearer stored"}}`)
+	if status != 201 {
+		f.Fatalf("create: %d %s", status, raw)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		_, before := fx.send(t, "GET", "/api/v1/webhooks/1", "")
+		status, raw := fx.send(t, "PUT", "/api/v1/webhooks/1", body)
+		_, after := fx.send(t, "GET", "/api/v1/webhooks/1", "")
+		switch {
+		case status >= 500:
+			t.Fatalf("%d for %q: %s", status, body, raw)
+		case status != 200 && after != before:
+			t.Fatalf("a refused update (%d) changed the webhook:\n%s\n%s", status, before, after)
+		}
+	})
+}

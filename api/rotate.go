@@ -38,7 +38,7 @@ func (s *Server) rotateSecret(c *fiber.Ctx) error {
 		return err
 	}
 	var in rotateInput
-	if len(c.Body()) > 0 {
+	if len(c.Request().Body()) > 0 {
 		if err := decode(c, &in); err != nil {
 			return err
 		}
@@ -51,6 +51,12 @@ func (s *Server) rotateSecret(c *fiber.Ctx) error {
 		return webhook.Errorf(webhook.EConflict, "a %s integration is not signed with a secret; only webhooks and zapier or webhook integrations are", t.Type)
 	}
 	w, err := s.store.UpdateWebhook(c.UserContext(), cur.ID, func(w *webhook.Webhook) error {
+		// One previous secret at a time: rotating again inside an overlap
+		// would cut short the one receivers were promised.
+		if len(w.SigningSecrets(s.cfg.Now())) > 1 && overlap > 0 {
+			return webhook.Errorf(webhook.EConflict, "the previous rotation's overlap runs until %s; rotate after it, or with overlap_hours 0 to retire both older secrets now",
+				w.PreviousSecretExpiresAt.Format(time.RFC3339))
+		}
 		w.RotateSecret(secret, overlap, s.cfg.Now())
 		return nil
 	})

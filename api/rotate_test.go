@@ -59,6 +59,10 @@ func TestRotateSecret(t *testing.T) {
 		t.Fatalf("%d webhook-signature values during the overlap, want 2: %q", n, h.Get("Webhook-Signature"))
 	}
 
+	// A second rotation inside the overlap would cut it short: refused.
+	if r := f.do("POST", "/api/v1/webhooks/"+id+"/rotate-secret", `{"overlap_hours":5}`); r.status != 409 {
+		t.Fatalf("rotating inside an overlap: %d %s", r.status, r.raw)
+	}
 	// Rotating with no overlap drops the old secret at once; a chosen
 	// secret is checked like any.
 	if r := f.do("POST", "/api/v1/webhooks/"+id+"/rotate-secret", `{"overlap_hours":0,"secret":"`+strings.Repeat("k", 32)+`"}`); r.status != 200 || r.body["previous_secret_expires_at"] != nil {

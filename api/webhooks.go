@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -111,6 +112,40 @@ func (in *webhookInput) applyTo(w *webhook.Webhook, now time.Time) {
 	if w.Metadata == nil {
 		w.Metadata = map[string]any{}
 	}
+}
+
+// keepsCredentialsFor refuses an update that moves a webhook to another
+// host while keeping a credential-looking header the caller did not send in
+// full: the API never shows those values, and must not hand them to a
+// receiver of the caller's choosing.
+func (in *webhookInput) keepsCredentialsFor(w *webhook.Webhook) error {
+	if in.URL == nil || hostOf(*in.URL) == hostOf(w.URL) {
+		return nil
+	}
+	masked := webhook.RedactHeaders(w.CustomHeaders)
+	for k := range w.CustomHeaders {
+		if masked[k] == w.CustomHeaders[k] {
+			continue // not a credential: shown in full anyway
+		}
+		sent, ok := "", false
+		if in.CustomHeaders != nil {
+			sent, ok = (*in.CustomHeaders)[k]
+		}
+		if in.CustomHeaders == nil || ok && sent == masked[k] {
+			var fe webhook.FieldErrors
+			fe.Add("custom_headers."+k, "must be sent again in full (or left out) when the url moves to another host")
+			return fe.Err("update")
+		}
+	}
+	return nil
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return strings.ToLower(u.Host)
 }
 
 // webhookView is a webhook as the API shows it, with its retry schedule
@@ -222,9 +257,13 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 	var was webhook.Status
 	w, err := s.store.UpdateWebhook(c.UserContext(), id, func(w *webhook.Webhook) error {
 		was = w.Status
+		moved := in.keepsCredentialsFor(w) // read before the update applies
 		in.applyTo(w, s.cfg.Now())
 		if err := w.Validate(s.cfg.URLPolicy); err != nil {
 			return err
+		}
+		if moved != nil {
+			return moved
 		}
 		w.EventTypes = webhook.NormalizeEventTypes(w.EventTypes)
 		return nil
@@ -308,7 +347,7 @@ func (s *Server) testSlot(ctx context.Context, w *webhook.Webhook) (bool, time.T
 // payload of the event type asked for, or of its first subscribed type.
 func (s *Server) sendTest(c *fiber.Ctx, w *webhook.Webhook) error {
 	var in testInput
-	if len(c.Body()) > 0 {
+	if len(c.Request().Body()) > 0 {
 		if err := decode(c, &in); err != nil {
 			return err
 		}

@@ -17,8 +17,9 @@ const (
 	EForbidden    Code = "forbidden"    // a valid API key whose scopes do not allow it
 	EConflict     Code = "conflict"
 	ETooLarge     Code = "payload_too_large"
-	ERateLimited  Code = "rate_limited" // a webhook's rate limit has no room now
-	EUnavailable  Code = "unavailable"  // a dependency (Temporal, the database) cannot be reached
+	EUnsupported  Code = "unsupported_media_type" // a compressed body, say
+	ERateLimited  Code = "rate_limited"           // a webhook's rate limit has no room now
+	EUnavailable  Code = "unavailable"            // a dependency (Temporal, the database) cannot be reached
 	EInternal     Code = "internal"
 )
 

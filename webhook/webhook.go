@@ -232,7 +232,7 @@ func sensitiveHeader(name string) bool {
 	if slices.Contains(reservedHeaders, n) {
 		return false // Herald's own: signatures are not secrets
 	}
-	for _, s := range []string{"authorization", "cookie", "token", "secret", "key", "password", "signature", "auth"} {
+	for _, s := range []string{"authorization", "cookie", "token", "secret", "key", "pass", "signature", "auth", "cred", "session", "private"} {
 		if strings.Contains(n, s) {
 			return true
 		}

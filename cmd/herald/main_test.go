@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/loki-interceptor/herald/secretbox"
 )
 
 // syncBuffer is an io.Writer a command writes to while the test reads it.
@@ -237,5 +239,16 @@ func TestVersionAndUsage(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"api"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--database-url") {
 		t.Fatalf("api without a database: %v", err)
+	}
+}
+
+// The old name of the encryption key must not silently win over the new
+// one: during a rotation that would keep every secret under the old key.
+func TestEncryptionKeyNamesMustAgree(t *testing.T) {
+	t.Setenv("HERALD_ENCRYPTION_KEY", secretbox.NewKey()+","+secretbox.NewKey())
+	t.Setenv("HERALD_SECRET_KEY", secretbox.NewKey())
+	err := run(context.Background(), []string{"rotate-encryption-key", "--database-url", "sqlite::memory:"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "both set and differ") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -53,6 +53,11 @@ func (c *common) register(fs *flag.FlagSet) {
 }
 
 func (c *common) box() (*secretbox.Box, error) {
+	// Both names bind one flag, read in name order: the old one would win
+	// silently, and a key rotation would never happen.
+	if a, b := os.Getenv("HERALD_ENCRYPTION_KEY"), os.Getenv("HERALD_SECRET_KEY"); a != "" && b != "" && a != b {
+		return nil, errors.New("HERALD_ENCRYPTION_KEY and HERALD_SECRET_KEY (its old name) are both set and differ: unset HERALD_SECRET_KEY")
+	}
 	raw := c.secretKey
 	if c.secretKeyFile != "" {
 		b, err := os.ReadFile(c.secretKeyFile)
