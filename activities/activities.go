@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -17,6 +18,7 @@ import (
 	"github.com/loki-interceptor/herald/ingest"
 	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/telemetry"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
 )
@@ -30,6 +32,8 @@ type Activities struct {
 	Integrations *integrations.Deliverer
 	// Temporal hands events to batch workflows.
 	Temporal client.Client
+	// Metrics count attempts, retries and waits (nil: not counted).
+	Metrics *telemetry.Metrics
 	// Publisher emits Herald's own system.error events (a paused webhook).
 	Publisher *ingest.Publisher
 	Logger    *slog.Logger
@@ -168,10 +172,14 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 		if err != nil {
 			return workflows.AttemptResult{}, err
 		}
+		if !made.Replayed {
+			a.count(ctx, w, made)
+		}
 		done, retryIn = made.Delivery, made.RetryIn
 	}
 	a.Logger.DebugContext(ctx, "attempt finished", "event_id", in.EventID, "webhook_id", in.WebhookID, "attempt", in.Attempt,
-		"status", done.Status, "status_code", statusCode(done), "error_class", done.ErrorClass, "retry_in", retryIn)
+		"status", done.Status, "status_code", statusCode(done), "error_class", done.ErrorClass, "retry_in", retryIn,
+		"signature", done.Signature)
 	if done.Status != webhook.DeliveryDelivered {
 		// Also for an attempt recorded by an earlier try of this activity:
 		// the check is idempotent, and that try may have died before it.
@@ -195,6 +203,8 @@ func (a *Activities) send(ctx context.Context, w *webhook.Webhook, in workflows.
 		return nil, err
 	}
 	plan := delivery.Plan{Attempt: in.Attempt, Final: in.Final, RetryIn: in.RetryIn}
+	a.Logger.DebugContext(ctx, "attempt starting", "event_id", in.EventID, "webhook_id", w.ID, "attempt", in.Attempt,
+		"kind", kind(w), "host", hostOf(w.URL), "final", in.Final)
 	if w.Integration == nil {
 		return a.Sender.Attempt(ctx, a.Store, w, ev, plan)
 	}
@@ -225,8 +235,41 @@ func (a *Activities) mayGo(ctx context.Context, w *webhook.Webhook, in workflows
 	if err != nil || !at.After(a.now()) {
 		return nil, err
 	}
-	a.Logger.DebugContext(ctx, "attempt waits for its rate-limit slot", "event_id", in.EventID, "webhook_id", w.ID, "at", at)
+	a.Logger.DebugContext(ctx, "attempt waits for its rate-limit slot", "event_id", in.EventID, "webhook_id", w.ID, "attempt", in.Attempt, "at", at)
+	a.Metrics.RateLimitedWait(ctx)
 	return &workflows.AttemptResult{RateLimitedUntil: &at}, nil
+}
+
+// count records a made attempt in the metrics.
+func (a *Activities) count(ctx context.Context, w *webhook.Webhook, made *delivery.Attempted) {
+	d := made.Delivery
+	k := kind(w)
+	a.Metrics.Attempt(ctx, telemetry.Attempt{Kind: k, Outcome: string(d.Status), ErrorClass: string(d.ErrorClass),
+		StatusCode: made.StatusCode(), Duration: time.Duration(made.DurationMS() * float64(time.Millisecond))})
+	if d.Status == webhook.DeliveryRetrying {
+		a.Metrics.RetryScheduled(ctx, k)
+	}
+	if w.Integration != nil {
+		a.Metrics.IntegrationSend(ctx, w.Integration.Type, string(d.Status))
+	}
+}
+
+// kind is what metrics and logs call a subscriber: webhook, or its
+// integration type.
+func kind(w *webhook.Webhook) string {
+	if w.Integration != nil {
+		return w.Integration.Type
+	}
+	return "webhook"
+}
+
+// hostOf is a URL's host alone: the path and query may hold a token.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 func statusCode(d *webhook.Delivery) int {

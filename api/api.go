@@ -17,8 +17,11 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/utils"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"golang.org/x/time/rate"
@@ -27,6 +30,7 @@ import (
 	"github.com/loki-interceptor/herald/ingest"
 	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/telemetry"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
 )
@@ -54,6 +58,8 @@ type Config struct {
 	// SecretOverlap is how long a rotated-out secret keeps signing, unless
 	// a rotation says otherwise (default 24 h).
 	SecretOverlap time.Duration
+	// Telemetry traces requests and serves /metrics; nil: neither.
+	Telemetry *telemetry.Telemetry
 }
 
 // Server is the API.
@@ -65,6 +71,7 @@ type Server struct {
 	connectors *integrations.Deliverer
 	publisher  *ingest.Publisher
 	limiters   *keyLimiters
+	tracer     trace.Tracer
 	cfg        Config
 }
 
@@ -119,7 +126,13 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 		IdleTimeout:    2 * time.Minute,
 		ErrorHandler:   srv.errorHandler,
 	})
-	srv.app.Use(recover.New(), securityHeaders, identityOnly)
+	srv.tracer = noop.NewTracerProvider().Tracer("")
+	if cfg.Telemetry != nil {
+		srv.tracer = cfg.Telemetry.TracerProvider.Tracer("github.com/loki-interceptor/herald/api")
+		// Outside /api/v1 and its keys: Prometheus scrapes without one.
+		srv.app.Get("/metrics", adaptor.HTTPHandler(cfg.Telemetry.Handler()))
+	}
+	srv.app.Use(recover.New(), securityHeaders, identityOnly, srv.observe)
 	srv.routes()
 	return srv
 }
@@ -221,6 +234,21 @@ type errorBody struct {
 	Code    webhook.Code `json:"code"`
 	Message string       `json:"message"`
 	Details any          `json:"details,omitempty"`
+}
+
+// statusFor is the status the error handler answers err with.
+func (s *Server) statusFor(err error) int {
+	var herr *webhook.Error
+	var ferr *fiber.Error
+	switch {
+	case errors.As(err, &herr):
+		if st, ok := statusOf[herr.Code]; ok {
+			return st
+		}
+	case errors.As(err, &ferr):
+		return ferr.Code
+	}
+	return fiber.StatusInternalServerError
 }
 
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {

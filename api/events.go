@@ -109,6 +109,8 @@ func (s *Server) publishEvent(c *fiber.Ctx) error {
 	status := fiber.StatusAccepted
 	if !created {
 		status = fiber.StatusOK
+	} else {
+		s.metrics().EventAccepted(c.UserContext(), ev.EventType)
 	}
 	return c.Status(status).JSON(acceptedEvent{EventID: ev.EventID, EventType: ev.EventType, Status: "accepted",
 		Duplicate: !created, WorkflowID: workflows.EventWorkflowID(ev.EventID), CreatedAt: ev.CreatedAt})

@@ -42,7 +42,10 @@ type Options struct {
 	Resolver *net.Resolver
 	// DialContext, when set, replaces the guarded dialer altogether (tests).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
-	Now         func() time.Time
+	// WrapTransport, when set, wraps the HTTP transport: tracing makes each
+	// attempt a client span and sends its traceparent to the receiver.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+	Now           func() time.Time
 }
 
 // Sender sends attempts. It is safe for concurrent use and keeps
@@ -73,9 +76,13 @@ func NewSender(o Options) *Sender {
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
+	var rt http.RoundTripper = transport
+	if o.WrapTransport != nil {
+		rt = o.WrapTransport(transport)
+	}
 	s := &Sender{
 		client: &http.Client{
-			Transport: transport,
+			Transport: rt,
 			// A redirect is an answer, not an instruction: following it would
 			// send the signed payload somewhere the subscriber did not name.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

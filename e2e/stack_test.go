@@ -21,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/loki-interceptor/herald/activities"
@@ -36,6 +38,7 @@ import (
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/store/storetest"
+	"github.com/loki-interceptor/herald/telemetry"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/worker"
 	"github.com/loki-interceptor/herald/workflows"
@@ -53,6 +56,9 @@ type stack struct {
 	resolver *net.Resolver   // answers evil.test with 127.0.0.1
 	cert     tls.Certificate // the one roots trusts, for servers the tests start
 	stop     []func()
+
+	tel   *telemetry.Telemetry
+	spans *tracetest.InMemoryExporter
 
 	workers   []sdkworker.Worker
 	newWorker func() sdkworker.Worker
@@ -109,7 +115,17 @@ func startStack() (*stack, error) {
 		return nil, err
 	}
 	s.stop = append(s.stop, srv.Stop)
-	s.temporal, err = client.Dial(client.Options{HostPort: srv.Address(), Namespace: "default"})
+	// Telemetry as production wires it, spans kept in memory to inspect.
+	s.spans = tracetest.NewInMemoryExporter()
+	if s.tel, err = telemetry.Setup(context.Background(), telemetry.Options{SpanExporter: s.spans}); err != nil {
+		return s, err
+	}
+	tracing, err := s.tel.TemporalTracing()
+	if err != nil {
+		return s, err
+	}
+	s.temporal, err = client.Dial(client.Options{HostPort: srv.Address(), Namespace: "default",
+		Interceptors: []interceptor.ClientInterceptor{tracing}, MetricsHandler: s.tel.TemporalMetrics()})
 	if err != nil {
 		return s, err
 	}
@@ -144,11 +160,18 @@ func startStack() (*stack, error) {
 	s.resolver = dns.Resolver()
 	allow := []netip.Prefix{netip.MustParsePrefix("::1/128")}
 	mailer := &integrations.Mailer{RootCAs: s.roots, Allow: allow, Resolver: s.resolver}
-	sender := delivery.NewSender(delivery.Options{RootCAs: s.roots, UserAgent: "Herald-Webhooks/e2e", Allow: allow, Resolver: s.resolver})
+	sender := delivery.NewSender(delivery.Options{RootCAs: s.roots, UserAgent: "Herald-Webhooks/e2e", Allow: allow, Resolver: s.resolver,
+		WrapTransport: s.tel.HTTPTransport})
+	if err := s.tel.Metrics.ObserveState(func(ctx context.Context) (telemetry.State, error) {
+		g, err := s.store.Gauges(ctx)
+		return telemetry.State{DeliveriesWaiting: g.DeliveriesWaiting, WebhooksPaused: g.WebhooksPaused}, err
+	}); err != nil {
+		return s, err
+	}
 	s.newWorker = func() sdkworker.Worker {
 		acts := &activities.Activities{Store: s.store, Sender: sender, Logger: log, Breaker: activities.DefaultBreaker,
 			Publisher: &ingest.Publisher{Store: s.store, Temporal: s.temporal, Logger: log}, Windows: testWindows,
-			Integrations: &integrations.Deliverer{HTTP: sender, Mail: mailer}, Temporal: s.temporal}
+			Integrations: &integrations.Deliverer{HTTP: sender, Mail: mailer}, Temporal: s.temporal, Metrics: s.tel.Metrics}
 		return worker.New(s.temporal, acts, worker.Options{})
 	}
 	for range 2 { // two workers, as production runs them: limits must hold across both
@@ -171,7 +194,7 @@ func startStack() (*stack, error) {
 		return s, err
 	}
 	a := api.New(api.Config{URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, Addresses: netguard.Policy{Allow: allow}},
-		Logger: log, Mailer: mailer}, s.store, s.temporal, sender)
+		Logger: log, Mailer: mailer, Telemetry: s.tel}, s.store, s.temporal, sender)
 	go a.Serve(ln)
 	s.stop = append(s.stop, func() { a.Shutdown(context.Background()) })
 	s.apiURL = "http://" + ln.Addr().String()

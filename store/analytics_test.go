@@ -188,3 +188,26 @@ func TestMergedMinimumIgnoresDaysWithoutAnswers(t *testing.T) {
 		}
 	})
 }
+
+func TestGauges(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w, p := mustWebhook(t, s, "gauged", "*"), mustWebhook(t, s, "held", "*")
+		if _, err := s.PauseWebhook(ctx, p.ID, "test", 0); err != nil {
+			t.Fatal(err)
+		}
+		e1, e2 := mustEvent(t, s, "g1", "compliance.alert"), mustEvent(t, s, "g2", "compliance.alert")
+		a := attempt(w, e1, 1)
+		s.StartAttempt(ctx, a)
+		finish(t, s, a, webhook.DeliveryRetrying, 503) // waiting
+		b := attempt(w, e2, 1)
+		s.StartAttempt(ctx, b)
+		finish(t, s, b, webhook.DeliveryRetrying, 503)
+		b2 := attempt(w, e2, 2)
+		s.StartAttempt(ctx, b2)
+		finish(t, s, b2, webhook.DeliveryDelivered, 200) // no longer waiting
+		g, err := s.Gauges(ctx)
+		if err != nil || g.DeliveriesWaiting != 1 || g.WebhooksPaused != 1 || len(g.Subscribers) != 2 {
+			t.Fatalf("gauges %+v %v", g, err)
+		}
+	})
+}

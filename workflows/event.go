@@ -245,6 +245,8 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 		if l.state.State.done() {
 			return
 		}
+		workflow.GetLogger(ctx).Debug("retry scheduled", "event_id", f.event.EventID, "webhook_id", s.WebhookID,
+			"attempt", n+1, "retry_in", res.RetryIn, "last_status_code", res.StatusCode, "error_class", res.ErrorClass)
 		f.wait(ctx, l.wake, res.RetryIn, fmt.Sprintf("webhook %d retry: attempt %d", s.WebhookID, n+1))
 		n++
 	}

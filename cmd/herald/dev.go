@@ -31,6 +31,7 @@ type devFlags struct {
 	insecure     bool
 	allowCIDRs   string
 	limits       apiLimits
+	traceStdout  bool
 	retention    int
 	breaker      breakerFlags
 	log          logFlags
@@ -49,6 +50,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.BoolVar(&f.insecure, "allow-insecure-urls", false, "accept http:// webhook URLs to any host (localhost is always accepted in dev)")
 	fs.StringVar(&f.allowCIDRs, "allow-cidrs", "", "comma-separated CIDRs receivers may have besides global addresses and loopback")
 	f.limits.register(fs)
+	fs.BoolVar(&f.traceStdout, "trace-stdout", false, "print every span (API request, workflow, activity, HTTP attempt) to stdout")
 	fs.IntVar(&f.retention, "retention-days", workflows.DefaultRetentionDays, "days attempt rows are kept (daily rollups stay)")
 	f.breaker.register(fs)
 	f.log.register(fs, "text")
@@ -77,7 +79,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer srv.Stop()
-	tc, err := dialTemporal(ctx, srv.Address(), f.namespace, log)
+	var traceTo io.Writer
+	if f.traceStdout {
+		traceTo = stdout
+	}
+	tel, err := setupTelemetry(ctx, traceTo)
+	if err != nil {
+		return err
+	}
+	defer shutdownTelemetry(tel, log)
+	tc, err := dialTemporal(ctx, srv.Address(), f.namespace, log, tel)
 	if err != nil {
 		return err
 	}
@@ -98,6 +109,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if err := observeStore(tel, st); err != nil {
+		return err
+	}
 	// Loopback is allowed so receivers on this machine work; the banner
 	// says so. Anything else internal stays refused unless --allow-cidrs.
 	allow, err := netguard.ParseAllow(f.allowCIDRs)
@@ -105,7 +119,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("--allow-cidrs: %w", err)
 	}
 	allow = append(allow, netguard.Loopback...)
-	w := worker.New(tc, newActivities(st, tc, allow, log, f.breaker.breaker()), worker.Options{})
+	w := worker.New(tc, newActivities(st, tc, allow, log, f.breaker.breaker(), tel), worker.Options{})
 	if err := w.Start(); err != nil {
 		return err
 	}
@@ -119,7 +133,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Logger:    log,
 		Mailer:    &integrations.Mailer{Allow: allow},
 		KeyRate:   f.limits.rate, KeyBurst: f.limits.burst, SecretOverlap: f.limits.overlap,
-	}, st, tc, newSender(allow))
+		Telemetry: tel,
+	}, st, tc, newSender(allow, tel))
 
 	keyLine := keyFile + "  (export HERALD_API_KEY=$(cat " + keyFile + "))"
 	if newKey {
@@ -145,7 +160,7 @@ func (f *devFlags) banner(w io.Writer, took time.Duration, apiAddr string, srv *
 	fmt.Fprintf(w, `
 Herald is running (started in %.1fs).
 
-  API          http://%s/api/v1
+  API          http://%s/api/v1   (metrics: /metrics)
   API key      %s
   Temporal UI  %s
   Temporal     %s  (namespace %s)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/loki-interceptor/herald/activities"
@@ -23,6 +24,7 @@ import (
 	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/telemetry"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/worker"
 	"github.com/loki-interceptor/herald/workflows"
@@ -89,13 +91,23 @@ func (c *common) openStore(ctx context.Context) (*store.Store, error) {
 
 // dialTemporal connects an SDK client. Its own logs go through slog, above
 // info unless debugging: the SDK announces every poller otherwise.
-func dialTemporal(ctx context.Context, address, namespace string, log *slog.Logger) (client.Client, error) {
+// With telemetry, workflow starts, workflows and activities join the trace
+// of the request that caused them, and the SDK's metrics go to /metrics.
+func dialTemporal(ctx context.Context, address, namespace string, log *slog.Logger, tel *telemetry.Telemetry) (client.Client, error) {
 	level := slog.LevelWarn
 	if log.Enabled(ctx, slog.LevelDebug) {
 		level = slog.LevelDebug
 	}
 	sdkLogger := slog.New(levelFilter{log.Handler(), level}).With("component", "temporal-sdk")
-	c, err := client.DialContext(ctx, client.Options{HostPort: address, Namespace: namespace, Logger: sdklog.NewStructuredLogger(sdkLogger)})
+	opts := client.Options{HostPort: address, Namespace: namespace, Logger: sdklog.NewStructuredLogger(sdkLogger)}
+	if tel != nil {
+		tracing, err := tel.TemporalTracing()
+		if err != nil {
+			return nil, err
+		}
+		opts.Interceptors, opts.MetricsHandler = []interceptor.ClientInterceptor{tracing}, tel.TemporalMetrics()
+	}
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", address, err)
 	}
@@ -139,18 +151,18 @@ func (b *breakerFlags) breaker() activities.Breaker {
 	return activities.Breaker{Consecutive: b.consecutive, FailureRate: b.rate, Window: b.window, MinAttempts: b.minAttempts}
 }
 
-func newActivities(st *store.Store, tc client.Client, allow []netip.Prefix, log *slog.Logger, b activities.Breaker) *activities.Activities {
-	sender := newSender(allow)
+func newActivities(st *store.Store, tc client.Client, allow []netip.Prefix, log *slog.Logger, b activities.Breaker, tel *telemetry.Telemetry) *activities.Activities {
+	sender := newSender(allow, tel)
 	return &activities.Activities{
-		Store: st, Sender: sender, Logger: log, Breaker: b, Temporal: tc,
+		Store: st, Sender: sender, Logger: log, Breaker: b, Temporal: tc, Metrics: tel.Metrics,
 		Integrations: &integrations.Deliverer{HTTP: sender, Mail: &integrations.Mailer{Allow: allow}},
 		Publisher:    &ingest.Publisher{Store: st, Temporal: tc, Logger: log},
 	}
 }
 
 // newSender sends to global addresses and those allow lists, nowhere else.
-func newSender(allow []netip.Prefix) *delivery.Sender {
-	return delivery.NewSender(delivery.Options{UserAgent: "Herald-Webhooks/" + version, Allow: allow})
+func newSender(allow []netip.Prefix, tel *telemetry.Telemetry) *delivery.Sender {
+	return delivery.NewSender(delivery.Options{UserAgent: "Herald-Webhooks/" + version, Allow: allow, WrapTransport: tel.HTTPTransport})
 }
 
 func (c *common) allowed() ([]netip.Prefix, error) {
@@ -194,6 +206,7 @@ type conns struct {
 	log      *slog.Logger
 	store    *store.Store
 	temporal client.Client
+	tel      *telemetry.Telemetry
 }
 
 func (c *common) connect(ctx context.Context, stderr io.Writer) (*conns, error) {
@@ -205,16 +218,25 @@ func (c *common) connect(ctx context.Context, stderr io.Writer) (*conns, error) 
 	if err != nil {
 		return nil, err
 	}
-	tc, err := dialTemporal(ctx, c.temporalAddress, c.namespace, log)
+	tel, err := setupTelemetry(ctx, nil)
+	if err == nil {
+		err = observeStore(tel, st)
+	}
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	return &conns{log: log, store: st, temporal: tc}, nil
+	tc, err := dialTemporal(ctx, c.temporalAddress, c.namespace, log, tel)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &conns{log: log, store: st, temporal: tc, tel: tel}, nil
 }
 
 func (k *conns) close() {
 	k.temporal.Close()
+	shutdownTelemetry(k.tel, k.log)
 	k.store.Close()
 }
 
@@ -251,7 +273,8 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 		KeyRate:         lim.rate,
 		KeyBurst:        lim.burst,
 		SecretOverlap:   lim.overlap,
-	}, k.store, k.temporal, newSender(allow))
+		Telemetry:       k.tel,
+	}, k.store, k.temporal, newSender(allow, k.tel))
 	k.log.Info("API listening", "address", ln.Addr().String(), "temporal", c.temporalAddress, "namespace", c.namespace)
 	return serveAPI(ctx, srv, ln, k.log)
 }
@@ -261,6 +284,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	var c common
 	c.register(fs)
 	concurrency := fs.Int("max-concurrent-attempts", 200, "attempts in flight at once on this worker")
+	metricsAddr := fs.String("metrics-listen", "", "address to serve Prometheus /metrics on, e.g. :9090 (the API serves its own at /metrics)")
 	var b breakerFlags
 	b.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -275,7 +299,12 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer k.close()
-	w := worker.New(k.temporal, newActivities(k.store, k.temporal, allow, k.log, b.breaker()), worker.Options{MaxConcurrentActivities: *concurrency})
+	if *metricsAddr != "" {
+		if err := serveMetrics(ctx, *metricsAddr, k.tel, k.log); err != nil {
+			return err
+		}
+	}
+	w := worker.New(k.temporal, newActivities(k.store, k.temporal, allow, k.log, b.breaker(), k.tel), worker.Options{MaxConcurrentActivities: *concurrency})
 	if err := w.Start(); err != nil {
 		return err
 	}
@@ -316,7 +345,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *skipTemporal {
 		return nil
 	}
-	tc, err := dialTemporal(ctx, c.temporalAddress, c.namespace, log)
+	tc, err := dialTemporal(ctx, c.temporalAddress, c.namespace, log, nil)
 	if err != nil {
 		return err
 	}
