@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -187,6 +189,12 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 			return workflows.AttemptResult{}, err
 		}
 	}
+	// The attempt's span (from the Temporal tracing interceptor) says which
+	// delivery it was and how it went; never the URL, payload or secret.
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("herald.event_id", in.EventID),
+		attribute.Int64("herald.webhook_id", in.WebhookID), attribute.Int("herald.attempt", in.Attempt),
+		attribute.String("herald.event_type", done.EventType), attribute.Int("http.response.status_code", statusCode(done)),
+		attribute.String("herald.error_class", string(done.ErrorClass)), attribute.String("herald.outcome", string(done.Status)))
 	res := workflows.AttemptResult{DeliveryID: done.ID, Status: done.Status, StatusCode: statusCode(done),
 		ErrorClass: done.ErrorClass, Error: done.LastError, RetryIn: retryIn, NextRetryAt: done.NextRetryAt}
 	if done.DurationMS != nil {

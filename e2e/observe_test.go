@@ -57,6 +57,18 @@ func TestOneTraceFromAPIToReceiver(t *testing.T) {
 	if !api.IsValid() {
 		t.Fatal("no API span")
 	}
+	attempt := map[string]string{}
+	for _, s := range h.spans.GetSpans() {
+		if s.Name == "RunActivity:Attempt" && s.SpanContext.TraceID().String() == traceID {
+			for _, kv := range s.Attributes {
+				attempt[string(kv.Key)] = kv.Value.String()
+			}
+		}
+	}
+	if attempt["herald.event_id"] != id || attempt["herald.attempt"] != "1" || attempt["http.response.status_code"] != "200" ||
+		attempt["herald.event_type"] != "report.generated" || attempt["herald.webhook_id"] == "" {
+		t.Fatalf("attempt span attributes %v", attempt)
+	}
 	// No secret or payload becomes an attribute.
 	for _, s := range h.spans.GetSpans() {
 		for _, kv := range s.Attributes {

@@ -53,6 +53,15 @@ func newMeterProvider(reg *prometheus.Registry, res *resource.Resource) (*sdkmet
 	), nil
 }
 
+// Names are the metrics Herald exports, as Prometheus sees them (a counter
+// or histogram appears once used): what alert rules and dashboards may name.
+var Names = []string{
+	"herald_events_accepted_total", "herald_delivery_attempts_total", "herald_attempt_duration_seconds",
+	"herald_retries_scheduled_total", "herald_rate_limited_waits_total", "herald_integration_sends_total",
+	"herald_api_request_duration_seconds", "herald_deliveries_waiting", "herald_webhooks_paused",
+	"herald_webhook_last_triggered_timestamp_seconds",
+}
+
 // Metrics are Herald's own instruments. A nil *Metrics is a valid no-op, so
 // code paths without telemetry need no checks. Every attribute value must
 // be low-cardinality: never event ids, URLs or secrets.

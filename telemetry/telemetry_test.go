@@ -172,6 +172,18 @@ func TestMetricsScrapeAfterKnownSequence(t *testing.T) {
 	assert.Equal(t, 2.0, series(t, fs, "herald_webhooks_paused", nil).GetGauge().GetValue())
 	assert.Equal(t, 1_700_000_000.0, series(t, fs, "herald_webhook_last_triggered_timestamp_seconds", l{"webhook": "hooky", "status": "active"}).GetGauge().GetValue())
 
+	// Names lists exactly what Herald exports.
+	for _, name := range Names {
+		assert.Contains(t, fs, name)
+	}
+	var herald []string
+	for name := range fs {
+		if strings.HasPrefix(name, "herald_") {
+			herald = append(herald, name)
+		}
+	}
+	assert.ElementsMatch(t, Names, herald)
+
 	// The resource is exported once, not as labels on every series.
 	assert.Equal(t, "herald", labelValue(series(t, fs, "target_info", nil), "service_name"))
 	assert.Empty(t, labelValue(series(t, fs, "herald_rate_limited_waits_total", nil), "otel_scope_name"))
