@@ -104,8 +104,9 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 	}
 	srv := &Server{store: s, temporal: tc, sender: sender, cfg: cfg,
 		connectors: &integrations.Deliverer{HTTP: sender, Mail: cfg.Mailer},
-		limiters:   &keyLimiters{rate: rate.Limit(cfg.KeyRate), burst: cfg.KeyBurst, byKey: map[string]*rate.Limiter{}},
-		publisher:  &ingest.Publisher{Store: s, Temporal: tc, StartTimeout: cfg.StartTimeout, Logger: cfg.Logger}}
+		limiters: &keyLimiters{rate: rate.Limit(cfg.KeyRate), burst: cfg.KeyBurst,
+			byKey: map[string]*rate.Limiter{}, touched: map[string]time.Time{}},
+		publisher: &ingest.Publisher{Store: s, Temporal: tc, StartTimeout: cfg.StartTimeout, Logger: cfg.Logger}}
 	srv.app = fiber.New(fiber.Config{
 		AppName:               "herald",
 		DisableStartupMessage: true,

@@ -21,12 +21,26 @@ const (
 	DefaultKeyBurst = 1000
 )
 
-// keyLimiters holds one token bucket per API key, in this process.
+// keyLimiters holds one token bucket per API key, in this process, and
+// when this process last recorded each key's use.
 type keyLimiters struct {
-	mu    sync.Mutex
-	rate  rate.Limit
-	burst int
-	byKey map[string]*rate.Limiter
+	mu      sync.Mutex
+	rate    rate.Limit
+	burst   int
+	byKey   map[string]*rate.Limiter
+	touched map[string]time.Time
+}
+
+// touchDue reports whether a key's last use should be written now: at most
+// once a minute per key and process, so requests cost no extra write.
+func (l *keyLimiters) touchDue(keyID string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.touched[keyID]) < time.Minute {
+		return false
+	}
+	l.touched[keyID] = now
+	return true
 }
 
 func (l *keyLimiters) allow(keyID string, now time.Time) (bool, time.Duration) {
@@ -78,8 +92,10 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(wait/time.Second)+1))
 		return webhook.Errorf(webhook.ERateLimited, "API key %q is over its request rate; retry after %s", k.Name, wait.Round(time.Millisecond))
 	}
-	if err := s.store.TouchAPIKey(c.UserContext(), k.ID); err != nil {
-		s.cfg.Logger.Warn("cannot record an API key's use", "key_id", k.KeyID, "error", err)
+	if s.limiters.touchDue(k.KeyID, s.cfg.Now()) {
+		if err := s.store.TouchAPIKey(c.UserContext(), k.ID); err != nil {
+			s.cfg.Logger.Warn("cannot record an API key's use", "key_id", k.KeyID, "error", err)
+		}
 	}
 	return c.Next()
 }

@@ -1,9 +1,6 @@
 package secretbox_test
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -14,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/loki-interceptor/herald/secretbox"
+
+	"github.com/loki-interceptor/herald/secretbox/secretboxtest"
 )
 
 func mustBox(t *testing.T) *secretbox.Box {
@@ -88,23 +87,6 @@ func rawKey(t *testing.T) ([]byte, *secretbox.Box) {
 	return key, b
 }
 
-// sealV1 seals as Herald did before key ids existed, to prove such values
-// still open; it is written out here because Seal no longer makes them.
-func sealV1(t *testing.T, key []byte, plain string) string {
-	t.Helper()
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nonce := make([]byte, aead.NonceSize())
-	rand.Read(nonce)
-	return "v1:" + base64.StdEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(plain), nil))
-}
-
 func TestSealFormat(t *testing.T) {
 	key, b := rawKey(t)
 	sum := sha256.Sum256(key)
@@ -135,7 +117,7 @@ func TestOpenV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, key := range map[string][]byte{"primary": keyB, "old": keyA} {
-		v1 := sealV1(t, key, "legacy secret")
+		v1 := secretboxtest.SealV1(t, key, "legacy secret")
 		got, err := rotated.Open(v1)
 		if err != nil || got != "legacy secret" {
 			t.Fatalf("%s: Open(v1) = %q, %v", name, got, err)
@@ -145,7 +127,7 @@ func TestOpenV1(t *testing.T) {
 		}
 	}
 	onlyB, _ := secretbox.New(keyB)
-	if _, err := onlyB.Open(sealV1(t, keyA, "legacy")); !errors.Is(err, secretbox.ErrOpen) {
+	if _, err := onlyB.Open(secretboxtest.SealV1(t, keyA, "legacy")); !errors.Is(err, secretbox.ErrOpen) {
 		t.Fatalf("v1 under a key the box lacks: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,7 +73,7 @@ func TestWebhooksAndIntegrationsListApart(t *testing.T) {
 			for _, w := range ws {
 				ids = append(ids, w.ID)
 			}
-			if total != len(c.want) || !equalIDs(ids, c.want) {
+			if total != len(c.want) || !slices.Equal(ids, c.want) {
 				t.Fatalf("%+v: got %v (total %d), want %v", c.f, ids, total, c.want)
 			}
 		}
@@ -86,18 +87,6 @@ func TestWebhooksAndIntegrationsListApart(t *testing.T) {
 			t.Fatalf("subscribers %d %v", len(subs), err)
 		}
 	})
-}
-
-func equalIDs(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestSubscriberStats(t *testing.T) {

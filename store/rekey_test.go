@@ -1,10 +1,6 @@
 package store_test
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -17,6 +13,8 @@ import (
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/store/storetest"
 	"github.com/loki-interceptor/herald/webhook"
+
+	"github.com/loki-interceptor/herald/secretbox/secretboxtest"
 )
 
 // sealedColumns mirrors the store's list, to read what is at rest.
@@ -72,22 +70,6 @@ func openWith(t *testing.T, url string, box *secretbox.Box) *store.Store {
 	return s
 }
 
-// sealV1 seals as Herald did before key ids, which Seal no longer does.
-func sealV1(t *testing.T, key []byte, plain string) string {
-	t.Helper()
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nonce := make([]byte, aead.NonceSize())
-	rand.Read(nonce)
-	return "v1:" + base64.StdEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(plain), nil))
-}
-
 // atRest reads a row's sealed columns as stored.
 func atRest(t *testing.T, s *store.Store, id int64) map[string]string {
 	t.Helper()
@@ -126,7 +108,7 @@ func TestReencrypt(t *testing.T) {
 		want = append(want, mustIntegration(t, underA, "Slack Alerts", "slack"))
 		// A value from before key ids: re-encryption upgrades it too.
 		legacy := want[1]
-		setAtRest(t, underA, legacy.ID, "secret", sealV1(t, keyA, legacy.Secret))
+		setAtRest(t, underA, legacy.ID, "secret", secretboxtest.SealV1(t, keyA, legacy.Secret))
 
 		rotated := openWith(t, url, mustBoxOf(t, keyB, keyA))
 		// A row written after the rotation began is already current.

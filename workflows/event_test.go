@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -167,18 +168,6 @@ func (h *harness) statuses(webhookID int64) []webhook.DeliveryStatus {
 	return out
 }
 
-func equal[T comparable](a, b []T) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 const (
 	R = webhook.DeliveryRetrying
 	D = webhook.DeliveryDelivered
@@ -228,10 +217,10 @@ func TestDeliveryScenarios(t *testing.T) {
 			if res.Status != tt.status {
 				t.Errorf("status %s, want %s", res.Status, tt.status)
 			}
-			if got := h.statuses(w.ID); !equal(got, tt.rows) {
+			if got := h.statuses(w.ID); !slices.Equal(got, tt.rows) {
 				t.Errorf("attempt rows %v, want %v", got, tt.rows)
 			}
-			if got := h.gaps(w.ID); !equal(got, tt.gaps) {
+			if got := h.gaps(w.ID); !slices.Equal(got, tt.gaps) {
 				t.Errorf("waits between attempts %v, want %v", got, tt.gaps)
 			}
 			if r.count() != tt.received {
@@ -254,7 +243,7 @@ func TestFanOutWithOneFailing(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	for w, want := range map[int64][]webhook.DeliveryStatus{w1.ID: {D}, w2.ID: {R, D}, w3.ID: {F}} {
-		if got := h.statuses(w); !equal(got, want) {
+		if got := h.statuses(w); !slices.Equal(got, want) {
 			t.Errorf("webhook %d rows %v, want %v", w, got, want)
 		}
 	}
@@ -302,7 +291,7 @@ func TestRetrySignalCutsTheWaitShort(t *testing.T) {
 	if res.Status != workflows.StatusDelivered {
 		t.Fatalf("result %+v", res)
 	}
-	if got := h.gaps(w.ID); !equal(got, []time.Duration{10 * time.Minute}) {
+	if got := h.gaps(w.ID); !slices.Equal(got, []time.Duration{10 * time.Minute}) {
 		t.Fatalf("waits %v, want the signal's 10m", got)
 	}
 	if len(during) != 1 || during[0].State != workflows.LoopRetrying || during[0].Attempts != 1 ||

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -184,7 +185,7 @@ func TestRetrySignalRestartsAFailedDelivery(t *testing.T) {
 	if res != (workflows.EventResult{Status: workflows.StatusDelivered, Delivered: 2}) {
 		t.Fatalf("result %+v", res)
 	}
-	if got := h.statuses(wb.ID); !equal(got, []webhook.DeliveryStatus{F, D}) {
+	if got := h.statuses(wb.ID); !slices.Equal(got, []webhook.DeliveryStatus{F, D}) {
 		t.Fatalf("bad webhook rows %v", got)
 	}
 	if g := h.gaps(wb.ID); len(g) != 1 || g[0] != 10*time.Minute {
