@@ -71,6 +71,7 @@ type Server struct {
 	connectors *integrations.Deliverer
 	publisher  *ingest.Publisher
 	limiters   *keyLimiters
+	failures   *keyLimiters // failed authentications, by client address
 	tracer     trace.Tracer
 	cfg        Config
 }
@@ -106,6 +107,7 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 		connectors: &integrations.Deliverer{HTTP: sender, Mail: cfg.Mailer},
 		limiters: &keyLimiters{rate: rate.Limit(cfg.KeyRate), burst: cfg.KeyBurst,
 			byKey: map[string]*rate.Limiter{}, touched: map[string]time.Time{}},
+		failures:  &keyLimiters{rate: failureRate, burst: failureBurst, byKey: map[string]*rate.Limiter{}},
 		publisher: &ingest.Publisher{Store: s, Temporal: tc, StartTimeout: cfg.StartTimeout, Logger: cfg.Logger}}
 	srv.app = fiber.New(fiber.Config{
 		AppName:               "herald",
@@ -427,9 +429,12 @@ func (s *Server) ready(c *fiber.Ctx, workers bool) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
 	defer cancel()
 	checks, ok := fiber.Map{}, true
+	// Readiness answers without a key, so it names what is down but keeps
+	// the details (addresses, driver errors) for the log.
 	check := func(name string, err error, okText string) {
 		if err != nil {
-			checks[name], ok = err.Error(), false
+			s.cfg.Logger.Warn("not ready", "check", name, "error", err)
+			checks[name], ok = "unavailable; see the server log", false
 		} else {
 			checks[name] = okText
 		}
@@ -438,11 +443,14 @@ func (s *Server) ready(c *fiber.Ctx, workers bool) error {
 	_, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
 	check("temporal", err, "ok")
 	if workers && err == nil {
-		n, err := s.pollers(ctx)
-		if err == nil && n == 0 {
-			err = errors.New("no worker has polled task queue " + workflows.TaskQueue + " in the last minute")
+		switch n, err := s.pollers(ctx); {
+		case err != nil:
+			check("worker", err, "")
+		case n == 0:
+			checks["worker"], ok = "no worker has polled task queue "+workflows.TaskQueue+" in the last minute", false
+		default:
+			checks["worker"] = fmt.Sprintf("ok (%d poller(s))", n)
 		}
-		check("worker", err, fmt.Sprintf("ok (%d poller(s))", n))
 	}
 	status := fiber.StatusOK
 	if !ok {

@@ -19,6 +19,10 @@ import (
 const (
 	DefaultKeyRate  = 500
 	DefaultKeyBurst = 1000
+	// Failed authentications per client address: enough for a person
+	// fixing a typo, far too few to guess keys.
+	failureRate  = 1
+	failureBurst = 20
 )
 
 // keyLimiters holds one token bucket per API key, in this process, and
@@ -29,6 +33,30 @@ type keyLimiters struct {
 	burst   int
 	byKey   map[string]*rate.Limiter
 	touched map[string]time.Time
+}
+
+// maxTracked bounds how many limiters are kept: the failure limiters are
+// keyed by client address, which a client does not choose freely but may
+// have many of. Past it they start afresh.
+const maxTracked = 100_000
+
+func (l *keyLimiters) limiter(key string) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, ok := l.byKey[key]
+	if !ok {
+		if len(l.byKey) >= maxTracked {
+			clear(l.byKey)
+		}
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.byKey[key] = lim
+	}
+	return lim
+}
+
+// exhausted reports whether key has no token left, taking none.
+func (l *keyLimiters) exhausted(key string, now time.Time) bool {
+	return l.rate > 0 && l.limiter(key).TokensAt(now) < 1
 }
 
 // touchDue reports whether a key's last use should be written now: at most
@@ -47,13 +75,7 @@ func (l *keyLimiters) allow(keyID string, now time.Time) (bool, time.Duration) {
 	if l.rate <= 0 {
 		return true, 0
 	}
-	l.mu.Lock()
-	lim, ok := l.byKey[keyID]
-	if !ok {
-		lim = rate.NewLimiter(l.rate, l.burst)
-		l.byKey[keyID] = lim
-	}
-	l.mu.Unlock()
+	lim := l.limiter(keyID)
 	r := lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
@@ -80,8 +102,17 @@ func requiredScope(c *fiber.Ctx) apikey.Scope {
 // authenticate lets a request through only with a usable API key whose
 // scopes allow it, within the key's request rate.
 func (s *Server) authenticate(c *fiber.Ctx) error {
+	// A client that keeps failing is slowed before its next key costs a
+	// database lookup: guessing is bounded, and so is its load.
+	if s.failures.exhausted(c.IP(), s.cfg.Now()) {
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return webhook.Errorf(webhook.ERateLimited, "too many requests with a missing or invalid API key from this address")
+	}
 	k, err := s.apiKey(c)
 	if err != nil {
+		if webhook.ErrorCode(err) == webhook.EUnauthorized {
+			s.failures.allow(c.IP(), s.cfg.Now())
+		}
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="herald"`)
 		return err
 	}

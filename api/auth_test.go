@@ -187,3 +187,16 @@ func TestCompressedBodiesAreRefused(t *testing.T) {
 		t.Fatalf("gzip body: %d %s", resp.StatusCode, raw)
 	}
 }
+
+// Guessing keys is slowed: after a burst of failed authentications from
+// one address, its requests are refused before any key lookup.
+func TestFailedAuthenticationsAreRateLimited(t *testing.T) {
+	f := newFixture(t)
+	codes := map[int]int{}
+	for range 30 {
+		codes[f.doHeader("Bearer "+apikey.Prefix+"000000000000_"+strings.Repeat("B", 43), "GET", "/api/v1/webhooks", "").status]++
+	}
+	if codes[401] != 20 || codes[429] != 10 {
+		t.Fatalf("answers to 30 bad keys: %v, want 20 × 401 then 429", codes)
+	}
+}
