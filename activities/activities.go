@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -98,7 +97,7 @@ func (a *Activities) StartEvent(ctx context.Context, ev webhook.Event) (workflow
 	for i, w := range hooks {
 		res.Subscribers[i] = subscriber(w, 1)
 		res.Subscribers[i].Batched = w.Batched()
-		if !w.Batched() {
+		if !res.Subscribers[i].Batched {
 			// A batched integration counts as a subscriber of the batch.
 			ids = append(ids, w.ID)
 		}
@@ -212,7 +211,7 @@ func (a *Activities) send(ctx context.Context, w *webhook.Webhook, in workflows.
 	}
 	plan := delivery.Plan{Attempt: in.Attempt, Final: in.Final, RetryIn: in.RetryIn}
 	a.Logger.DebugContext(ctx, "attempt starting", "event_id", in.EventID, "webhook_id", w.ID, "attempt", in.Attempt,
-		"kind", kind(w), "host", hostOf(w.URL), "final", in.Final)
+		"kind", kind(w), "host", webhook.URLHost(w.URL), "final", in.Final)
 	if w.Integration == nil {
 		return a.Sender.Attempt(ctx, a.Store, w, ev, plan)
 	}
@@ -269,15 +268,6 @@ func kind(w *webhook.Webhook) string {
 		return w.Integration.Type
 	}
 	return "webhook"
-}
-
-// hostOf is a URL's host alone: the path and query may hold a token.
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return u.Host
 }
 
 func statusCode(d *webhook.Delivery) int {

@@ -239,21 +239,6 @@ type errorBody struct {
 	Details any          `json:"details,omitempty"`
 }
 
-// statusFor is the status the error handler answers err with.
-func (s *Server) statusFor(err error) int {
-	var herr *webhook.Error
-	var ferr *fiber.Error
-	switch {
-	case errors.As(err, &herr):
-		if st, ok := statusOf[herr.Code]; ok {
-			return st
-		}
-	case errors.As(err, &ferr):
-		return ferr.Code
-	}
-	return fiber.StatusInternalServerError
-}
-
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	var herr *webhook.Error
 	var ferr *fiber.Error

@@ -25,12 +25,13 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	ctx, span := s.tracer.Start(ctx, c.Method()+" "+c.Path(), trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
 	c.SetUserContext(ctx)
-	err := c.Next()
-	status := c.Response().StatusCode()
-	if err != nil {
-		// The error handler has not run yet: the status it will answer.
-		status = s.statusFor(err)
+	if err := c.Next(); err != nil {
+		// Answer the error here, so the span and the metric see its status.
+		if err := s.errorHandler(c, err); err != nil {
+			return err
+		}
 	}
+	status := c.Response().StatusCode()
 	route := c.Route().Path // the pattern, never the path: bounded labels
 	span.SetName(c.Method() + " " + route)
 	span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status))
@@ -38,7 +39,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		span.SetStatus(codes.Error, "")
 	}
 	s.metrics().APIRequest(ctx, route, c.Method(), status, time.Since(start))
-	return err
+	return nil
 }
 
 // metrics are the API's instruments; nil (no-op) without telemetry.

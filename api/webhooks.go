@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -119,7 +118,7 @@ func (in *webhookInput) applyTo(w *webhook.Webhook, now time.Time) {
 // full: the API never shows those values, and must not hand them to a
 // receiver of the caller's choosing.
 func (in *webhookInput) keepsCredentialsFor(w *webhook.Webhook) error {
-	if in.URL == nil || hostOf(*in.URL) == hostOf(w.URL) {
+	if in.URL == nil || webhook.URLHost(*in.URL) == webhook.URLHost(w.URL) {
 		return nil
 	}
 	masked := webhook.RedactHeaders(w.CustomHeaders)
@@ -138,14 +137,6 @@ func (in *webhookInput) keepsCredentialsFor(w *webhook.Webhook) error {
 		}
 	}
 	return nil
-}
-
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	return strings.ToLower(u.Host)
 }
 
 // webhookView is a webhook as the API shows it, with its retry schedule

@@ -60,7 +60,7 @@ func (s *Sender) AttemptRequest(ctx context.Context, rec Recorder, webhookID int
 		WebhookID: webhookID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: p.Attempt, IsTest: p.Test,
 		URL:            shown,
 		RequestHeaders: webhook.RedactHeaders(FlatHeaders(req.Header)),
-		RequestBody:    req.Recorded(),
+		RequestBody:    req.Body,
 		Signature:      req.Signature,
 		SentAt:         &sent,
 	}

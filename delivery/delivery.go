@@ -113,17 +113,6 @@ type Request struct {
 	// ShownURL, when set, is recorded in place of URL: a connector's URL
 	// carries its token in the path.
 	ShownURL string
-	// Record, when set, is recorded as the request body in place of Body:
-	// an email records a JSON summary of the message, not its MIME.
-	Record []byte
-}
-
-// Recorded is the request body as the attempt row keeps it.
-func (r *Request) Recorded() []byte {
-	if r.Record != nil {
-		return r.Record
-	}
-	return r.Body
 }
 
 // NewRequest builds attempt n of an event to a webhook: its custom headers,
@@ -221,11 +210,6 @@ func (s *Sender) Send(ctx context.Context, r *Request) *Result {
 func classify(ctx context.Context, err error) webhook.ErrorClass {
 	var dnsErr *net.DNSError
 	var netErr net.Error
-	var certErr *tls.CertificateVerificationError
-	var alert tls.AlertError
-	var recErr tls.RecordHeaderError
-	var unknownAuth x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
 	switch {
 	case netguard.IsBlocked(err):
 		return webhook.ClassBlocked
@@ -233,8 +217,7 @@ func classify(ctx context.Context, err error) webhook.ErrorClass {
 		return webhook.ClassTimeout
 	case errors.As(err, &dnsErr):
 		return webhook.ClassDNS
-	case errors.As(err, &certErr), errors.As(err, &alert), errors.As(err, &recErr),
-		errors.As(err, &unknownAuth), errors.As(err, &hostErr), strings.Contains(err.Error(), "tls: "):
+	case IsTLSError(err):
 		return webhook.ClassTLS
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return webhook.ClassTimeout
@@ -244,6 +227,20 @@ func classify(ctx context.Context, err error) webhook.ErrorClass {
 		return webhook.ClassRequest
 	}
 	return webhook.ClassConnection
+}
+
+// IsTLSError reports a failed handshake or certificate check: HTTP and
+// SMTP attempts share the test.
+func IsTLSError(err error) bool {
+	var certErr *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var recErr tls.RecordHeaderError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &certErr) || errors.As(err, &alert) || errors.As(err, &recErr) ||
+		errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &invalid) ||
+		strings.Contains(err.Error(), "tls: ")
 }
 
 // describe drops the "Post <url>:" prefix net/http adds; the URL is recorded

@@ -89,17 +89,21 @@ func RenderEmail(c *Connector, ev *webhook.Event) (*EmailMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("email: from_address: %w", err)
 	}
+	ct := ContentOf(ev)
+	for i := range ct.Facts {
+		ct.Facts[i].Value = Truncate(ct.Facts[i].Value, maxFactValue)
+	}
 	e := &EmailMessage{
 		From:      c.Credentials.FromAddress,
 		To:        to,
-		Subject:   subject(c.Config, ev),
-		Text:      textBody(c.Config, ev),
+		Subject:   subject(c.Config, ct.Title),
+		Text:      textBody(c.Config, ev, ct),
 		messageID: messageID(c, ev.EventID, from.Address),
 		eventID:   ev.EventID,
 		eventType: ev.EventType,
 	}
 	if on(c.Config.HTMLFormat, true) {
-		if e.HTML, err = htmlBody(c.Config, ev); err != nil {
+		if e.HTML, err = htmlBody(c.Config, ev, ct); err != nil {
 			return nil, err
 		}
 	}
@@ -170,8 +174,8 @@ func payloadRecipients(ev *webhook.Event) []string {
 	return out
 }
 
-func subject(cfg Config, ev *webhook.Event) string {
-	s := cmp.Or(cfg.SubjectPrefix, defaultSubjectPrefix) + " " + Title(ev)
+func subject(cfg Config, title string) string {
+	s := cmp.Or(cfg.SubjectPrefix, defaultSubjectPrefix) + " " + title
 	// Payload text reaches the subject through Title: no control character
 	// may survive to end the header line.
 	s = strings.Map(func(r rune) rune {
@@ -183,21 +187,13 @@ func subject(cfg Config, ev *webhook.Event) string {
 	return Truncate(s, maxSubject)
 }
 
-func factsFor(ev *webhook.Event) []Fact {
-	facts := Facts(ev)
-	for i := range facts {
-		facts[i].Value = Truncate(facts[i].Value, maxFactValue)
-	}
-	return facts
-}
-
-func textBody(cfg Config, ev *webhook.Event) string {
+func textBody(cfg Config, ev *webhook.Event, ct Content) string {
 	var b strings.Builder
-	b.WriteString(Title(ev) + "\n")
-	if s := Summary(ev); s != "" {
+	b.WriteString(ct.Title + "\n")
+	if s := ct.Summary; s != "" {
 		b.WriteString("\n" + s + "\n")
 	}
-	if facts := factsFor(ev); len(facts) > 0 {
+	if facts := ct.Facts; len(facts) > 0 {
 		b.WriteString("\n")
 		for _, f := range facts {
 			fmt.Fprintf(&b, "%s: %s\n", f.Name, f.Value)
@@ -240,13 +236,13 @@ var emailHTML = template.Must(template.New("email").Parse(`<!DOCTYPE html>
 </body></html>
 `))
 
-func htmlBody(cfg Config, ev *webhook.Event) (string, error) {
+func htmlBody(cfg Config, ev *webhook.Event, ct Content) (string, error) {
 	var b strings.Builder
 	err := emailHTML.Execute(&b, map[string]any{
-		"Title":   Title(ev),
-		"Summary": Summary(ev),
-		"Facts":   factsFor(ev),
-		"Colour":  SeverityOf(ev).Colour(),
+		"Title":   ct.Title,
+		"Summary": ct.Summary,
+		"Facts":   ct.Facts,
+		"Colour":  ct.Severity.Colour(),
 		"Link":    EventLink(cfg, ev.EventID),
 		"Footer":  Footer(ev, cfg),
 	})
@@ -389,7 +385,7 @@ func redact(s, secret string) string {
 	if secret == "" {
 		return s
 	}
-	return strings.ReplaceAll(s, secret, "********")
+	return strings.ReplaceAll(s, secret, mask)
 }
 
 func (m *Mailer) client(ctx context.Context, c *Connector, timeout time.Duration, rec *replyRecorder) (*mail.Client, error) {
@@ -467,11 +463,10 @@ func (m *Mailer) dialer(attempt context.Context, tlsConfig *tls.Config, implicit
 	}
 }
 
-// replyRecorder keeps the server's first refusal: go-mail's SendError
-// reports a reply's code but not its text.
-// replyRecorder keeps the server's first refusal and its first temporary
-// one: with several recipients some may be refused for now and some for
-// good, and any temporary refusal means the delivery is worth retrying.
+// replyRecorder keeps the server's first refusal (go-mail's SendError
+// reports a reply's code but not its text) and its first temporary one:
+// with several recipients some may be refused for now and some for good,
+// and any temporary refusal means the delivery is worth retrying.
 type replyRecorder struct {
 	reply    string
 	temp     string
@@ -550,14 +545,6 @@ func replyText(te *textproto.Error) string {
 // without the STARTTLS that use_tls requires (go-mail has no sentinel
 // for it), and a login held back because the connection was not encrypted.
 func isTLSError(err error) bool {
-	var certErr *tls.CertificateVerificationError
-	var alert tls.AlertError
-	var recErr tls.RecordHeaderError
-	var unknownAuth x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	return errors.As(err, &certErr) || errors.As(err, &alert) || errors.As(err, &recErr) ||
-		errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &invalid) ||
-		errors.Is(err, smtp.ErrUnencrypted) ||
-		strings.Contains(err.Error(), "tls: ") || strings.Contains(err.Error(), "does not support STARTTLS")
+	return delivery.IsTLSError(err) || errors.Is(err, smtp.ErrUnencrypted) ||
+		strings.Contains(err.Error(), "does not support STARTTLS")
 }

@@ -3,11 +3,9 @@ package integrations
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/loki-interceptor/herald/webhook"
@@ -24,12 +22,40 @@ type Fact struct {
 // order of preference.
 var summaryFields = []string{"message", "error_message"}
 
-// Facts lists an event payload's top-level fields in the order the
-// publisher sent them, except the one shown as the summary. Scalars show
-// as written, lists joined by commas, objects as compact JSON.
-func Facts(ev *webhook.Event) []Fact {
-	_, shown := summary(ev)
-	dec := json.NewDecoder(bytes.NewReader(ev.Payload))
+// Content is what every connector shows of an event: read from its payload
+// once per message.
+type Content struct {
+	Title, Summary string
+	Facts          []Fact
+	Severity       Severity
+}
+
+// ContentOf reads an event for its message.
+func ContentOf(ev *webhook.Event) Content {
+	var p payload
+	_ = json.Unmarshal(ev.Payload, &p) // a payload not an object has no fields
+	summary, field := p.summary()
+	return Content{Title: title(ev.EventType, p), Summary: summary, Facts: facts(ev.Payload, field), Severity: severity(ev.EventType, p)}
+}
+
+// payload is an event payload's top-level fields.
+type payload map[string]json.RawMessage
+
+// get returns the first of the named fields that is present, as text.
+func (p payload) get(names ...string) string {
+	for _, n := range names {
+		if v, ok := p[n]; ok {
+			return factValue(v)
+		}
+	}
+	return ""
+}
+
+// facts lists a payload's top-level fields in the order the publisher sent
+// them, except shown (the summary's). Scalars show as written, lists joined
+// by commas, objects as compact JSON.
+func facts(raw json.RawMessage, shown string) []Fact {
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil
@@ -86,30 +112,25 @@ var titles = map[string]string{
 	webhook.ReportGenerated:     "Report Generated",
 }
 
-// Title is the heading of an event's message, e.g. "Document Validation
+// title is the heading of an event's message, e.g. "Document Validation
 // Completed"; a compliance alert or system error names its level.
-func Title(ev *webhook.Event) string {
-	t, ok := titles[ev.EventType]
+func title(eventType string, p payload) string {
+	t, ok := titles[eventType]
 	if !ok {
-		t = ev.EventType
+		t = eventType
 	}
-	if level := payloadString(ev, "alert_level", "severity"); level != "" &&
-		(ev.EventType == webhook.ComplianceAlert || ev.EventType == webhook.SystemError) {
+	if level := p.get("alert_level", "severity"); level != "" &&
+		(eventType == webhook.ComplianceAlert || eventType == webhook.SystemError) {
 		t += " (" + strings.ToUpper(level) + ")"
 	}
 	return t
 }
 
-// Summary is the event's human-readable message, when its payload has one.
-func Summary(ev *webhook.Event) string {
-	text, _ := summary(ev)
-	return text
-}
-
-// summary is the summary and the payload field it came from.
-func summary(ev *webhook.Event) (text, field string) {
+// summary is the event's human-readable message, when its payload has one,
+// and the field it came from.
+func (p payload) summary() (text, field string) {
 	for _, f := range summaryFields {
-		if text = payloadString(ev, f); text != "" {
+		if text = p.get(f); text != "" {
 			return text, f
 		}
 	}
@@ -127,24 +148,24 @@ const (
 	OK       Severity = "ok"
 )
 
-// SeverityOf reads the payload's own level where it has one (alert_level,
+// severity reads the payload's own level where it has one (alert_level,
 // severity), else judges by the event type and its status fields.
-func SeverityOf(ev *webhook.Event) Severity {
-	switch s := Severity(strings.ToLower(payloadString(ev, "alert_level", "severity"))); s {
+func severity(eventType string, p payload) Severity {
+	switch s := Severity(strings.ToLower(p.get("alert_level", "severity"))); s {
 	case Critical, High, Medium, Low:
 		return s
 	}
-	switch ev.EventType {
+	switch eventType {
 	case webhook.ValidationFailed, webhook.SystemError:
 		return High
 	case webhook.ComplianceAlert:
 		return Medium
 	case webhook.ValidationCompleted:
-		return statusSeverity(payloadString(ev, "validation_status"), "fail", "warning")
+		return statusSeverity(p.get("validation_status"), "fail", "warning")
 	case webhook.DocumentProcessed:
-		return statusSeverity(payloadString(ev, "status"), "failed", "partial")
+		return statusSeverity(p.get("status"), "failed", "partial")
 	case webhook.BatchCompleted:
-		if n, _ := strconv.ParseFloat(payloadString(ev, "failed_documents"), 64); n > 0 {
+		if n, _ := strconv.ParseFloat(p.get("failed_documents"), 64); n > 0 {
 			return Medium
 		}
 	}
@@ -173,23 +194,8 @@ func (s Severity) Colour() string {
 	return "#2EB67D"
 }
 
-// payloadString returns the first of the named top-level payload fields
-// that is present, as text.
-func payloadString(ev *webhook.Event, names ...string) string {
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(ev.Payload, &obj) != nil {
-		return ""
-	}
-	for _, n := range names {
-		if v, ok := obj[n]; ok {
-			return factValue(v)
-		}
-	}
-	return ""
-}
-
-// FooterTimeFormat is the footer's time: "LOKI Interceptor | 2024-01-15 14:30".
-const FooterTimeFormat = "2006-01-02 15:04"
+// footerTimeFormat is the footer's time: "LOKI Interceptor | 2024-01-15 14:30".
+const footerTimeFormat = "2006-01-02 15:04"
 
 // Footer is the line under every card, stamped with the event's time (UTC)
 // unless include_timestamp is false.
@@ -197,7 +203,7 @@ func Footer(ev *webhook.Event, cfg Config) string {
 	if cfg.IncludeTimestamp != nil && !*cfg.IncludeTimestamp {
 		return "LOKI Interceptor"
 	}
-	return "LOKI Interceptor | " + ev.CreatedAt.UTC().Format(FooterTimeFormat)
+	return "LOKI Interceptor | " + ev.CreatedAt.UTC().Format(footerTimeFormat)
 }
 
 // EventLink is where a card's "View event" button leads, "" without a
@@ -229,21 +235,4 @@ func Truncate(s string, n int) string {
 	const marker = "…"
 	r := []rune(s)
 	return string(r[:n-1]) + marker
-}
-
-// TestEvent is what POST /integrations/{name}/test sends: a sample of the
-// integration's first subscribed type, marked as a test.
-func TestEvent(eventType string, now time.Time) *webhook.Event {
-	et, ok := webhook.LookupEventType(eventType)
-	if !ok {
-		et, _ = webhook.LookupEventType(webhook.ValidationCompleted)
-	}
-	return &webhook.Event{
-		EventID:   fmt.Sprintf("test_%d", now.UnixNano()),
-		EventType: et.Name,
-		Source:    "herald",
-		SourceID:  "integration-test",
-		Payload:   et.Example,
-		CreatedAt: now.UTC(),
-	}
 }

@@ -330,18 +330,21 @@ func (c *Connector) DisplayURL() string {
 	return MaskURL(c.Credentials.WebhookURL)
 }
 
+// mask stands for a hidden value in answers; sent back, it means "keep".
+const mask = "********"
+
 // MaskURL keeps a URL's scheme and host and hides its path and query.
 func MaskURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return strings.Repeat("*", 8)
+		return mask
 	}
 	if u.Path == "" || u.Path == "/" {
 		if u.RawQuery == "" {
 			return u.Scheme + "://" + u.Host + u.Path
 		}
 	}
-	return u.Scheme + "://" + u.Host + "/" + strings.Repeat("*", 8)
+	return u.Scheme + "://" + u.Host + "/" + mask
 }
 
 // Masked is the credentials as the API shows them: where and who, with
@@ -356,7 +359,7 @@ func (c *Connector) Masked() map[string]any {
 			out["smtp_username"] = cr.SMTPUsername
 		}
 		if cr.SMTPPassword != "" {
-			out["smtp_password"] = strings.Repeat("*", 8)
+			out["smtp_password"] = mask
 		}
 	default:
 		out["webhook_url"] = MaskURL(cr.WebhookURL)
@@ -376,7 +379,7 @@ func (c *Connector) KeepMasked(old *Connector, passwordSent bool) error {
 	}
 	o, n := old.Credentials, c.Credentials
 	moved := n.SMTPHost != o.SMTPHost || n.SMTPPort != o.SMTPPort || n.SMTPUsername != o.SMTPUsername
-	if o.SMTPPassword != "" && moved && (!passwordSent || n.SMTPPassword == strings.Repeat("*", 8)) {
+	if o.SMTPPassword != "" && moved && (!passwordSent || n.SMTPPassword == mask) {
 		var fe webhook.FieldErrors
 		fe.Add("credentials.smtp_password", "must be sent again when smtp_host, smtp_port or smtp_username changes")
 		return fe.Err("integration")
@@ -384,7 +387,7 @@ func (c *Connector) KeepMasked(old *Connector, passwordSent bool) error {
 	if c.Credentials.WebhookURL != "" && c.Credentials.WebhookURL == MaskURL(old.Credentials.WebhookURL) {
 		c.Credentials.WebhookURL = old.Credentials.WebhookURL
 	}
-	if c.Credentials.SMTPPassword == strings.Repeat("*", 8) {
+	if c.Credentials.SMTPPassword == mask {
 		c.Credentials.SMTPPassword = old.Credentials.SMTPPassword
 	}
 	return nil

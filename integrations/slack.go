@@ -57,14 +57,15 @@ type slackText struct {
 // header with the title, the summary, the payload's key facts as fields
 // and a footer, in an attachment coloured by severity.
 func RenderSlack(ev *webhook.Event, cfg Config) ([]byte, error) {
-	title, summary := Title(ev), Summary(ev)
+	c := ContentOf(ev)
+	title, summary := c.Title, c.Summary
 	blocks := []slackBlock{{Type: "header", Text: &slackText{Type: "plain_text", Text: Truncate(title, slackMaxHeaderText)}}}
 	if summary != "" {
 		blocks = append(blocks, slackBlock{Type: "section", Text: slackMrkdwn(summary, slackMaxSectionText)})
 	}
 	// One block stays free for the trailing context: footer and/or the
 	// note on facts left out.
-	sections, left := slackFactSections(Facts(ev), slackMaxBlocks-len(blocks)-1)
+	sections, left := slackFactSections(c.Facts, slackMaxBlocks-len(blocks)-1)
 	blocks = append(blocks, sections...)
 	if trailer, ok := slackTrailer(ev, cfg, left); ok {
 		blocks = append(blocks, trailer)
@@ -80,7 +81,7 @@ func RenderSlack(ev *webhook.Event, cfg Config) ([]byte, error) {
 		IconEmoji: cfg.IconEmoji,
 		Text:      slackMrkdwn(fallback, slackMaxFallbackText).Text,
 		Attachments: []slackAttachment{{
-			Color:  SeverityOf(ev).Colour(),
+			Color:  c.Severity.Colour(),
 			Blocks: blocks,
 		}},
 	})

@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -99,13 +100,20 @@ type teamsAction struct {
 // container styled by severity, the key facts, a footer and a "View event"
 // button when a dashboard is configured.
 func RenderTeams(ev *webhook.Event, cfg Config) ([]byte, error) {
-	facts := Facts(ev)
+	c := ContentOf(ev)
+	facts := c.Facts
+	// What does not change as facts are dropped to fit is built once.
+	var head []any
+	if cfg.ThemeColor != "" {
+		head = append(head, teamsAccentBar(cfg.ThemeColor))
+	}
+	head = append(head, teamsHeading(c))
 	for shown := min(len(facts), teamsMaxFacts); ; shown-- {
 		body, err := marshalNoHTMLEscape(teamsMessage{
 			Type: "message",
 			Attachments: []teamsAttachment{{
 				ContentType: teamsCardMediaType,
-				Content:     teamsBuildCard(ev, cfg, facts, shown),
+				Content:     teamsBuildCard(ev, cfg, head, facts, shown),
 			}},
 		})
 		if err != nil || len(body) <= teamsMaxBodyBytes || shown == 0 {
@@ -114,13 +122,9 @@ func RenderTeams(ev *webhook.Event, cfg Config) ([]byte, error) {
 	}
 }
 
-// teamsBuildCard is the card showing the first shown facts.
-func teamsBuildCard(ev *webhook.Event, cfg Config, facts []Fact, shown int) teamsCard {
-	var body []any
-	if cfg.ThemeColor != "" {
-		body = append(body, teamsAccentBar(cfg.ThemeColor))
-	}
-	body = append(body, teamsHeading(ev))
+// teamsBuildCard is the card showing head and the first shown facts.
+func teamsBuildCard(ev *webhook.Event, cfg Config, head []any, facts []Fact, shown int) teamsCard {
+	body := slices.Clone(head)
 	if shown > 0 {
 		body = append(body, teamsFacts(facts[:shown]))
 	}
@@ -140,10 +144,10 @@ func teamsBuildCard(ev *webhook.Event, cfg Config, facts []Fact, shown int) team
 
 // teamsHeading is the title and summary in a container whose style, like
 // the title's colour, says how severe the event is.
-func teamsHeading(ev *webhook.Event) teamsContainer {
-	tone := teamsTone(SeverityOf(ev))
-	items := []any{teamsTextBlock{Type: "TextBlock", Text: Truncate(Title(ev), teamsMaxTitle), Weight: "bolder", Size: "medium", Color: tone, Wrap: true}}
-	if s := Summary(ev); s != "" {
+func teamsHeading(c Content) teamsContainer {
+	tone := teamsTone(c.Severity)
+	items := []any{teamsTextBlock{Type: "TextBlock", Text: Truncate(c.Title, teamsMaxTitle), Weight: "bolder", Size: "medium", Color: tone, Wrap: true}}
+	if s := c.Summary; s != "" {
 		items = append(items, teamsTextBlock{Type: "TextBlock", Text: Truncate(s, teamsMaxSummary), Wrap: true})
 	}
 	return teamsContainer{Type: "Container", Style: tone, Items: items}

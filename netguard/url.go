@@ -56,6 +56,14 @@ func (p Policy) CheckURL(raw string) error {
 	return ue
 }
 
+// CheckHost is CheckURL for a bare host, as an SMTP server is given.
+func (p Policy) CheckHost(host string) error {
+	if ue := p.checkHost(host, false); ue != nil {
+		return ue
+	}
+	return nil
+}
+
 // parseCause drops the URL from a url.Error: it may hold a password.
 func parseCause(err error) error {
 	var ue *url.Error

@@ -243,6 +243,20 @@ func (b *Box) Current(sealed string) bool {
 	return err == nil && k == b.primary
 }
 
+// Reseal returns sealed as it should be stored now: unchanged (changed
+// false) when it is already under the primary key in the current format,
+// else re-sealed under it. It opens the value once either way.
+func (b *Box) Reseal(sealed string) (resealed string, changed bool, err error) {
+	plain, k, err := b.open(sealed)
+	if err != nil {
+		return "", false, err
+	}
+	if k == b.primary && strings.HasPrefix(sealed, v2Prefix) {
+		return sealed, false, nil
+	}
+	return b.Seal(plain), true, nil
+}
+
 // open decrypts sealed and says which key opened it.
 func (b *Box) open(sealed string) (string, *boxKey, error) {
 	if rest, ok := strings.CutPrefix(sealed, v1Prefix); ok {

@@ -86,11 +86,3 @@ func (s *Store) TouchAPIKey(ctx context.Context, id int64) error {
 		WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`), now, id, now.Add(-time.Minute))
 	return err
 }
-
-// UsableAPIKeys counts the keys neither revoked nor expired.
-func (s *Store) UsableAPIKeys(ctx context.Context) (int, error) {
-	var n int
-	err := s.db.GetContext(ctx, &n, s.db.Rebind(`SELECT COUNT(*) FROM api_keys
-		WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`), s.now())
-	return n, err
-}

@@ -51,27 +51,38 @@ func (s *Store) SubscriberStats(ctx context.Context, ids []int64) (map[int64]*Su
 			st.Retried = c.N
 		}
 	}
+	last, err := s.latestAttempts(ctx, ids, "")
+	if err != nil {
+		return nil, err
+	}
+	failed, err := s.latestAttempts(ctx, ids, ` AND status IN ('failed', 'retrying')`)
+	if err != nil {
+		return nil, err
+	}
 	for _, id := range ids {
-		if out[id].Last, err = s.latestAttempt(ctx, id, ""); err != nil {
-			return nil, err
-		}
-		if out[id].LastFailure, err = s.latestAttempt(ctx, id, ` AND status IN ('failed', 'retrying')`); err != nil {
-			return nil, err
-		}
+		out[id].Last, out[id].LastFailure = last[id], failed[id]
 	}
 	return out, nil
 }
 
-// latestAttempt is a subscriber's newest finished attempt row matching
-// cond, or nil; the (webhook_id, id DESC) index makes it one probe.
-func (s *Store) latestAttempt(ctx context.Context, webhookID int64, cond string) (*webhook.Delivery, error) {
-	var rows []deliveryRow
-	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
-		WHERE webhook_id = ? AND is_test = FALSE AND status <> 'pending'`+cond+` ORDER BY id DESC LIMIT 1`), webhookID)
-	if err != nil || len(rows) == 0 {
+// latestAttempts are the subscribers' newest finished attempt rows that
+// match cond, by subscriber, in one query.
+func (s *Store) latestAttempts(ctx context.Context, ids []int64, cond string) (map[int64]*webhook.Delivery, error) {
+	q, args, err := sqlx.In(`SELECT `+deliveryColumns+` FROM deliveries WHERE id IN (SELECT MAX(id) FROM deliveries
+		WHERE webhook_id IN (?) AND is_test = FALSE AND status <> 'pending'`+cond+` GROUP BY webhook_id)`, ids)
+	if err != nil {
 		return nil, err
 	}
-	return rows[0].delivery(), nil
+	var rows []deliveryRow
+	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+		return nil, err
+	}
+	out := make(map[int64]*webhook.Delivery, len(rows))
+	for i := range rows {
+		d := rows[i].delivery()
+		out[d.WebhookID] = d
+	}
+	return out, nil
 }
 
 // EventsByID returns the stored events with these ids, in the order asked;

@@ -112,14 +112,16 @@ func (s *Store) reseal(r sealedRow) (map[string]string, error) {
 	updates := map[string]string{}
 	for i, col := range sealedColumns {
 		v := r.values[i]
-		if v == "" || s.box.Current(v) {
+		if v == "" {
 			continue
 		}
-		plain, err := s.box.Open(v)
+		resealed, changed, err := s.box.Reseal(v)
 		if err != nil {
 			return nil, fmt.Errorf("store: re-encrypt webhooks.%s of row %d: %w", col, r.id, err)
 		}
-		updates[col] = s.box.Seal(plain)
+		if changed {
+			updates[col] = resealed
+		}
 	}
 	return updates, nil
 }

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/url"
@@ -112,7 +113,7 @@ func spanProcessor(ctx context.Context, name string, o Options) (sdktrace.SpanPr
 // endpoint is passed explicitly so Options.Getenv is honoured; the exporters
 // still read the other OTEL_EXPORTER_OTLP_* variables (headers, TLS) themselves.
 func otlpExporter(ctx context.Context, getenv func(string) string) (sdktrace.SpanExporter, error) {
-	protocol := firstNonEmpty(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), getenv("OTEL_EXPORTER_OTLP_PROTOCOL"), "http/protobuf")
+	protocol := cmp.Or(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), getenv("OTEL_EXPORTER_OTLP_PROTOCOL"), "http/protobuf")
 	traces := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 	base := getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
 	var (
@@ -122,7 +123,7 @@ func otlpExporter(ctx context.Context, getenv func(string) string) (sdktrace.Spa
 	switch protocol {
 	case "grpc":
 		var opts []otlptracegrpc.Option
-		if ep := firstNonEmpty(traces, base); ep != "" {
+		if ep := cmp.Or(traces, base); ep != "" {
 			opts = append(opts, otlptracegrpc.WithEndpointURL(ep))
 		}
 		exp, err = otlptracegrpc.New(ctx, opts...)
@@ -151,15 +152,6 @@ func httpTracesURL(traces, base string) string {
 		return ""
 	}
 	return strings.TrimSuffix(base, "/") + "/v1/traces"
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // redacting wraps an exporter so URLs leave the process without path or

@@ -44,17 +44,10 @@ type URLPolicy struct {
 
 // CheckHost returns why a bare host (an SMTP server) is not acceptable, or "".
 func (p URLPolicy) CheckHost(host string) string {
-	if err := p.Addresses.CheckURL("smtp://" + hostForURL(host)); err != nil {
+	if err := p.Addresses.CheckHost(host); err != nil {
 		return err.Error()
 	}
 	return ""
-}
-
-func hostForURL(host string) string {
-	if strings.Contains(host, ":") {
-		return "[" + host + "]"
-	}
-	return host
 }
 
 // reservedHeaders are set by Herald or by the HTTP transport, or describe the
@@ -181,6 +174,16 @@ func (p URLPolicy) checkScheme(u *url.URL) string {
 	default:
 		return "must use https://"
 	}
+}
+
+// URLHost is a URL's host (and port), lower-cased: where it goes, without
+// the path and query that may hold a token. "" when it does not parse.
+func URLHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Host)
 }
 
 func isLoopback(host string) bool {
