@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -151,17 +152,11 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 	if err != nil {
 		return workflows.AttemptResult{}, err
 	}
-	// A retry of this activity after the attempt was recorded reports it as
-	// it was, whatever the webhook's state or rate limit now.
-	done, err := a.Store.FinishedAttempt(ctx, in.EventID, in.WebhookID, in.Attempt)
+	made, err := a.recorded(ctx, in)
 	if err != nil {
 		return workflows.AttemptResult{}, err
 	}
-	var retryIn time.Duration
-	if done != nil && done.NextRetryAt != nil {
-		retryIn = max(done.NextRetryAt.Sub(a.now()), 0)
-	}
-	if done == nil {
+	if made == nil {
 		wait, err := a.mayGo(ctx, w, in)
 		if err != nil {
 			return workflows.AttemptResult{}, err
@@ -169,17 +164,16 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 		if wait != nil {
 			return *wait, nil
 		}
-		made, err := a.send(ctx, w, in)
-		if err != nil {
+		if made, err = a.send(ctx, w, in); err != nil {
 			return workflows.AttemptResult{}, err
 		}
 		if !made.Replayed {
 			a.count(ctx, w, made)
 		}
-		done, retryIn = made.Delivery, made.RetryIn
 	}
+	done := made.Delivery
 	a.Logger.DebugContext(ctx, "attempt finished", "event_id", in.EventID, "webhook_id", in.WebhookID, "attempt", in.Attempt,
-		"status", done.Status, "status_code", statusCode(done), "error_class", done.ErrorClass, "retry_in", retryIn,
+		"status", done.Status, "status_code", made.StatusCode(), "error_class", done.ErrorClass, "retry_in", made.RetryIn,
 		"signature", done.Signature)
 	if done.Status != webhook.DeliveryDelivered {
 		// Also for an attempt recorded by an earlier try of this activity:
@@ -192,14 +186,25 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 	// delivery it was and how it went; never the URL, payload or secret.
 	trace.SpanFromContext(ctx).SetAttributes(attribute.String("herald.event_id", in.EventID),
 		attribute.Int64("herald.webhook_id", in.WebhookID), attribute.Int("herald.attempt", in.Attempt),
-		attribute.String("herald.event_type", done.EventType), attribute.Int("http.response.status_code", statusCode(done)),
+		attribute.String("herald.event_type", done.EventType), attribute.Int("http.response.status_code", made.StatusCode()),
 		attribute.String("herald.error_class", string(done.ErrorClass)), attribute.String("herald.outcome", string(done.Status)))
-	res := workflows.AttemptResult{DeliveryID: done.ID, Status: done.Status, StatusCode: statusCode(done),
-		ErrorClass: done.ErrorClass, Error: done.LastError, RetryIn: retryIn, NextRetryAt: done.NextRetryAt}
-	if done.DurationMS != nil {
-		res.DurationMS = *done.DurationMS
+	return workflows.AttemptResult{DeliveryID: done.ID, Status: done.Status, StatusCode: made.StatusCode(),
+		DurationMS: made.DurationMS(), ErrorClass: done.ErrorClass, Error: done.LastError, RetryIn: made.RetryIn,
+		NextRetryAt: done.NextRetryAt}, nil
+}
+
+// recorded returns the attempt as an earlier try of this activity recorded
+// it, to report whatever the webhook's state or rate limit now. A first try
+// has no earlier one to look for.
+func (a *Activities) recorded(ctx context.Context, in workflows.AttemptInput) (*delivery.Attempted, error) {
+	if activity.GetInfo(ctx).Attempt <= 1 {
+		return nil, nil
 	}
-	return res, nil
+	d, err := a.Store.FinishedAttempt(ctx, in.EventID, in.WebhookID, in.Attempt)
+	if d == nil || err != nil {
+		return nil, err
+	}
+	return delivery.Recorded(d, a.now()), nil
 }
 
 // send makes the attempt: over HTTP for a webhook, through its connector
@@ -268,13 +273,6 @@ func kind(w *webhook.Webhook) string {
 		return w.Integration.Type
 	}
 	return "webhook"
-}
-
-func statusCode(d *webhook.Delivery) int {
-	if d.ResponseStatusCode == nil {
-		return 0
-	}
-	return *d.ResponseStatusCode
 }
 
 func heldWhy(w *webhook.Webhook) string {

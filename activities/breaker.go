@@ -47,12 +47,12 @@ func (a *Activities) tripReason(ctx context.Context, w *webhook.Webhook, d *webh
 	}
 	b := a.Breaker
 	if b.Consecutive > 0 && d.Status == webhook.DeliveryFailed {
-		current, err := a.Store.GetWebhook(ctx, w.ID)
+		n, err := a.Store.ConsecutiveFailures(ctx, w.ID)
 		if err != nil {
 			return "", err
 		}
-		if current.ConsecutiveFailures >= b.Consecutive {
-			return fmt.Sprintf("%d deliveries in a row failed", current.ConsecutiveFailures), nil
+		if n >= b.Consecutive {
+			return fmt.Sprintf("%d deliveries in a row failed", n), nil
 		}
 	}
 	if b.FailureRate > 0 && b.Window > 0 {

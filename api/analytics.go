@@ -1,7 +1,6 @@
 package api
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -12,17 +11,7 @@ import (
 
 const maxPeriodDays = 366
 
-func (s *Server) periodDays(c *fiber.Ctx) (int, error) {
-	days := 7
-	if raw := c.Query("period_days"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > maxPeriodDays {
-			return 0, webhook.Errorf(webhook.EInvalid, "period_days must be an integer from 1 to %d", maxPeriodDays)
-		}
-		days = n
-	}
-	return days, nil
-}
+func periodDays(c *fiber.Ctx) (int, error) { return intQuery(c, "period_days", 7, 1, maxPeriodDays) }
 
 type webhookAnalytics struct {
 	WebhookID  int64 `json:"webhook_id"`
@@ -38,7 +27,7 @@ func (s *Server) webhookAnalytics(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	days, err := s.periodDays(c)
+	days, err := periodDays(c)
 	if err != nil {
 		return err
 	}
@@ -60,7 +49,7 @@ type webhookFigures struct {
 // analytics answers the figures across all webhooks, per event type and per
 // webhook; event_type narrows everything to one type.
 func (s *Server) analytics(c *fiber.Ctx) error {
-	days, err := s.periodDays(c)
+	days, err := periodDays(c)
 	if err != nil {
 		return err
 	}
@@ -82,9 +71,9 @@ func (s *Server) analytics(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ids := make([]int64, len(hooks))
-	for i, w := range hooks {
-		ids[i] = w.ID
+	ids, err := s.store.WebhooksWithFigures(ctx, f)
+	if err != nil {
+		return err
 	}
 	each, err := s.store.PeriodStatsEach(ctx, f, ids)
 	if err != nil {

@@ -369,6 +369,19 @@ func pathID(c *fiber.Ctx, name, what string) (int64, error) {
 	return id, nil
 }
 
+// intQuery reads ?name= as an integer from lo to hi, def when absent.
+func intQuery(c *fiber.Ctx, name string, def, lo, hi int) (int, error) {
+	raw := c.Query(name)
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < lo || n > hi {
+		return 0, webhook.Errorf(webhook.EInvalid, "%s must be an integer from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}
+
 // page reads ?limit=&offset=.
 func page(c *fiber.Ctx) (store.Page, error) {
 	var p store.Page

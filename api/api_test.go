@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -499,7 +500,8 @@ func clockAt(second float64) func(*api.Config) {
 
 func TestTestDeliveriesRespectTheRateLimit(t *testing.T) {
 	f := newFixture(t, clockAt(20))
-	recv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	var hits atomic.Int32
+	recv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	defer recv.Close()
 	created := f.mustCreate(`{"name":"slow","url":"` + recv.URL + `","event_types":["*"],"rate_limit_per_minute":1}`)
 	path := fmt.Sprintf("/api/v1/webhooks/%v/test", created["id"])
@@ -511,6 +513,9 @@ func TestTestDeliveriesRespectTheRateLimit(t *testing.T) {
 	code, _ := second.errCode()
 	if second.status != 429 || code != "rate_limited" || second.header.Get("Retry-After") == "" {
 		t.Fatalf("second test in the same minute: %d %s", second.status, second.raw)
+	}
+	if hits.Load() != 1 {
+		t.Fatalf("receiver got %d requests, want the first test's alone", hits.Load())
 	}
 }
 

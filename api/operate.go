@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -61,8 +60,13 @@ func (s *Server) retryDelivery(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	before, _ := s.liveState(ctx, ev.EventID, w.ID)
+	// Only a running workflow is asked: a query to a closed one replays its
+	// whole history on a worker.
+	var before *workflows.DeliveryState
 	running := s.running(ctx, ev.EventID)
+	if running {
+		before, _ = s.liveState(ctx, ev.EventID, w.ID)
+	}
 	if err := s.redeliver(ctx, ev, w.ID); err != nil {
 		return err
 	}
@@ -129,19 +133,13 @@ func (s *Server) retryFailed(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	hours := 24
-	if raw := c.Query("max_age_hours"); raw != "" {
-		hours, err = strconv.Atoi(raw)
-		if err != nil || hours < 1 || hours > 24*90 {
-			return webhook.Errorf(webhook.EInvalid, "max_age_hours must be an integer from 1 to 2160")
-		}
+	hours, err := intQuery(c, "max_age_hours", 24, 1, 24*90)
+	if err != nil {
+		return err
 	}
-	limit := maxBulkRetry
-	if raw := c.Query("limit"); raw != "" {
-		limit, err = strconv.Atoi(raw)
-		if err != nil || limit < 1 || limit > maxBulkRetry {
-			return webhook.Errorf(webhook.EInvalid, "limit must be an integer from 1 to %d", maxBulkRetry)
-		}
+	limit, err := intQuery(c, "limit", maxBulkRetry, 1, maxBulkRetry)
+	if err != nil {
+		return err
 	}
 	if w.Status != webhook.StatusActive {
 		return webhook.Errorf(webhook.EConflict, "webhook %d is %s; set it active first", w.ID, w.Status)

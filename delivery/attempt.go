@@ -69,11 +69,7 @@ func (s *Sender) AttemptRequest(ctx context.Context, rec Recorder, webhookID int
 		return nil, err
 	}
 	if finished != nil {
-		a := &Attempted{Delivery: finished, Replayed: true}
-		if finished.NextRetryAt != nil {
-			a.RetryIn = max(finished.NextRetryAt.Sub(s.now()), 0)
-		}
-		return a, nil
+		return Recorded(finished, s.now()), nil
 	}
 	a := &Attempted{Delivery: d}
 	a.settle(send(ctx, req), p)
@@ -81,6 +77,16 @@ func (s *Sender) AttemptRequest(ctx context.Context, rec Recorder, webhookID int
 		return nil, err
 	}
 	return a, nil
+}
+
+// Recorded is an attempt made and recorded before; a retrying one waits
+// what is left of its wait.
+func Recorded(d *webhook.Delivery, now time.Time) *Attempted {
+	a := &Attempted{Delivery: d, Replayed: true}
+	if d.NextRetryAt != nil {
+		a.RetryIn = max(d.NextRetryAt.Sub(now), 0)
+	}
+	return a
 }
 
 // settle copies the result into the row and decides its status.

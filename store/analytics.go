@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // Stats are delivery figures over a period. A delivery is one event to one
@@ -12,20 +14,25 @@ import (
 // that got an answer or timed out (they have a duration).
 type Stats struct {
 	TotalEvents          int     `json:"total_events" db:"total_events"` // deliveries attempted
-	SuccessfulDeliveries int     `json:"successful_deliveries" db:"successful"`
-	FailedDeliveries     int     `json:"failed_deliveries" db:"failed"`
+	SuccessfulDeliveries int     `json:"successful_deliveries" db:"successful_deliveries"`
+	FailedDeliveries     int     `json:"failed_deliveries" db:"failed_deliveries"`
 	SuccessRate          float64 `json:"success_rate" db:"success_rate"`
-	AvgResponseTimeMS    float64 `json:"avg_response_time_ms" db:"avg_ms"`
-	MinResponseTimeMS    float64 `json:"min_response_time_ms" db:"min_ms"`
-	MaxResponseTimeMS    float64 `json:"max_response_time_ms" db:"max_ms"`
+	AvgResponseTimeMS    float64 `json:"avg_response_time_ms" db:"avg_response_time_ms"`
+	MinResponseTimeMS    float64 `json:"min_response_time_ms" db:"min_response_time_ms"`
+	MaxResponseTimeMS    float64 `json:"max_response_time_ms" db:"max_response_time_ms"`
 	P95ResponseTimeMS    float64 `json:"p95_response_time_ms" db:"p95_response_time_ms"`
-	TotalAttempts        int     `json:"total_attempts" db:"attempts"`
-	RetryCount           int     `json:"retry_count" db:"retries"`
-	HTTP4xxErrors        int     `json:"http_4xx_errors" db:"h4xx"`
-	HTTP5xxErrors        int     `json:"http_5xx_errors" db:"h5xx"`
-	TimeoutErrors        int     `json:"timeout_errors" db:"timeouts"`
-	NetworkErrors        int     `json:"network_errors" db:"network"`
+	TotalAttempts        int     `json:"total_attempts" db:"total_attempts"`
+	RetryCount           int     `json:"retry_count" db:"retry_count"`
+	HTTP4xxErrors        int     `json:"http_4xx_errors" db:"http_4xx_errors"`
+	HTTP5xxErrors        int     `json:"http_5xx_errors" db:"http_5xx_errors"`
+	TimeoutErrors        int     `json:"timeout_errors" db:"timeout_errors"`
+	NetworkErrors        int     `json:"network_errors" db:"network_errors"`
 }
+
+// statsColumns are Stats' columns in webhook_analytics (its db tags).
+var statsColumns = []string{"total_events", "successful_deliveries", "failed_deliveries", "success_rate",
+	"avg_response_time_ms", "min_response_time_ms", "max_response_time_ms", "p95_response_time_ms",
+	"total_attempts", "retry_count", "http_4xx_errors", "http_5xx_errors", "timeout_errors", "network_errors"}
 
 // StatsFilter selects the attempts Stats are over.
 type StatsFilter struct {
@@ -56,18 +63,18 @@ func (s *Store) Stats(ctx context.Context, f StatsFilter) (Stats, error) {
 	}{}
 	pair := "event_id || ':' || webhook_id"
 	err := s.db.GetContext(ctx, &row, s.db.Rebind(`SELECT
-		COUNT(*) AS attempts,
+		COUNT(*) AS total_attempts,
 		COUNT(DISTINCT `+pair+`) AS total_events,
-		COUNT(DISTINCT CASE WHEN status = 'delivered' THEN `+pair+` END) AS successful,
-		COALESCE(SUM(CASE WHEN attempt_number > 1 THEN 1 ELSE 0 END), 0) AS retries,
+		COUNT(DISTINCT CASE WHEN status = 'delivered' THEN `+pair+` END) AS successful_deliveries,
+		COALESCE(SUM(CASE WHEN attempt_number > 1 THEN 1 ELSE 0 END), 0) AS retry_count,
 		COUNT(duration_ms) AS timed,
-		COALESCE(AVG(duration_ms), 0) AS avg_ms,
-		COALESCE(MIN(duration_ms), 0) AS min_ms,
-		COALESCE(MAX(duration_ms), 0) AS max_ms,
-		COALESCE(SUM(CASE WHEN response_status_code BETWEEN 400 AND 499 THEN 1 ELSE 0 END), 0) AS h4xx,
-		COALESCE(SUM(CASE WHEN response_status_code BETWEEN 500 AND 599 THEN 1 ELSE 0 END), 0) AS h5xx,
-		COALESCE(SUM(CASE WHEN error_class = 'timeout' THEN 1 ELSE 0 END), 0) AS timeouts,
-		COALESCE(SUM(CASE WHEN error_class IN ('connection', 'dns', 'tls') THEN 1 ELSE 0 END), 0) AS network
+		COALESCE(AVG(duration_ms), 0) AS avg_response_time_ms,
+		COALESCE(MIN(duration_ms), 0) AS min_response_time_ms,
+		COALESCE(MAX(duration_ms), 0) AS max_response_time_ms,
+		COALESCE(SUM(CASE WHEN response_status_code BETWEEN 400 AND 499 THEN 1 ELSE 0 END), 0) AS http_4xx_errors,
+		COALESCE(SUM(CASE WHEN response_status_code BETWEEN 500 AND 599 THEN 1 ELSE 0 END), 0) AS http_5xx_errors,
+		COALESCE(SUM(CASE WHEN error_class = 'timeout' THEN 1 ELSE 0 END), 0) AS timeout_errors,
+		COALESCE(SUM(CASE WHEN error_class IN ('connection', 'dns', 'tls') THEN 1 ELSE 0 END), 0) AS network_errors
 		FROM deliveries`+where), args...)
 	if err != nil {
 		return Stats{}, err
@@ -130,23 +137,7 @@ func (s *Store) RollupDay(ctx context.Context, t time.Time) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		_, err = s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO webhook_analytics (webhook_id, period_date,
-			total_events, successful_deliveries, failed_deliveries, retry_count, avg_response_time_ms,
-			min_response_time_ms, max_response_time_ms, p95_response_time_ms, http_4xx_errors, http_5xx_errors,
-			timeout_errors, network_errors, success_rate, total_attempts, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (webhook_id, period_date) DO UPDATE SET total_events = excluded.total_events,
-			successful_deliveries = excluded.successful_deliveries, failed_deliveries = excluded.failed_deliveries,
-			retry_count = excluded.retry_count, avg_response_time_ms = excluded.avg_response_time_ms,
-			min_response_time_ms = excluded.min_response_time_ms, max_response_time_ms = excluded.max_response_time_ms,
-			p95_response_time_ms = excluded.p95_response_time_ms, http_4xx_errors = excluded.http_4xx_errors,
-			http_5xx_errors = excluded.http_5xx_errors, timeout_errors = excluded.timeout_errors,
-			network_errors = excluded.network_errors, success_rate = excluded.success_rate,
-			total_attempts = excluded.total_attempts`),
-			id, from, st.TotalEvents, st.SuccessfulDeliveries, st.FailedDeliveries, st.RetryCount,
-			st.AvgResponseTimeMS, st.MinResponseTimeMS, st.MaxResponseTimeMS, st.P95ResponseTimeMS,
-			st.HTTP4xxErrors, st.HTTP5xxErrors, st.TimeoutErrors, st.NetworkErrors, st.SuccessRate,
-			st.TotalAttempts, s.now())
+		err = s.upsertRollup(ctx, DailyStats{WebhookID: id, PeriodDate: from, Stats: st})
 		if err != nil {
 			return 0, err
 		}
@@ -162,11 +153,7 @@ func (s *Store) Rollups(ctx context.Context, webhookID int64, from, to time.Time
 		where, args = where+` AND webhook_id = ?`, append(args, webhookID)
 	}
 	var rows []DailyStats
-	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT webhook_id, period_date,
-		total_events, successful_deliveries AS successful, failed_deliveries AS failed, retry_count AS retries,
-		avg_response_time_ms AS avg_ms, min_response_time_ms AS min_ms, max_response_time_ms AS max_ms,
-		p95_response_time_ms, http_4xx_errors AS h4xx, http_5xx_errors AS h5xx, timeout_errors AS timeouts,
-		network_errors AS network, success_rate, total_attempts AS attempts
+	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT webhook_id, period_date, `+strings.Join(statsColumns, ", ")+`
 		FROM webhook_analytics`+where+` ORDER BY period_date, webhook_id`), args...)
 	for i := range rows {
 		rows[i].PeriodDate = rows[i].PeriodDate.UTC()
@@ -321,3 +308,36 @@ func (s *Store) DaysToRollUp(ctx context.Context, today time.Time) ([]time.Time,
 }
 
 const maxRollupDays = 400
+
+// upsertRollup writes one daily row; a rerun replaces its figures.
+func (s *Store) upsertRollup(ctx context.Context, r DailyStats) error {
+	set := make([]string, len(statsColumns))
+	for i, c := range statsColumns {
+		set[i] = c + " = excluded." + c
+	}
+	q, args, err := sqlx.Named(`INSERT INTO webhook_analytics (webhook_id, period_date, created_at, `+strings.Join(statsColumns, ", ")+`)
+		VALUES (:webhook_id, :period_date, :created_at, :`+strings.Join(statsColumns, ", :")+`)
+		ON CONFLICT (webhook_id, period_date) DO UPDATE SET `+strings.Join(set, ", "), struct {
+		DailyStats
+		CreatedAt time.Time `db:"created_at"`
+	}{r, s.now()})
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.db.Rebind(q), args...)
+	return err
+}
+
+// WebhooksWithFigures lists the webhooks with attempt rows matching f, or
+// (without an event type) a daily rollup in its days.
+func (s *Store) WebhooksWithFigures(ctx context.Context, f StatsFilter) ([]int64, error) {
+	where, args := f.where()
+	q := `SELECT DISTINCT webhook_id FROM deliveries` + where
+	if f.EventType == "" {
+		q += ` UNION SELECT webhook_id FROM webhook_analytics WHERE period_date >= ? AND period_date < ?`
+		args = append(args, f.From.UTC().Truncate(day), f.To.UTC())
+	}
+	var ids []int64
+	err := s.db.SelectContext(ctx, &ids, s.db.Rebind(q), args...)
+	return ids, err
+}

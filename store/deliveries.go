@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -75,7 +77,7 @@ func (r *deliveryRow) delivery() *webhook.Delivery {
 func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished *webhook.Delivery, err error) {
 	d.CreatedAt = s.now()
 	d.Status = webhook.DeliveryPending
-	rows, err := s.db.QueryxContext(ctx, s.db.Rebind(`INSERT INTO deliveries
+	err = s.db.QueryRowxContext(ctx, s.db.Rebind(`INSERT INTO deliveries
 		(webhook_id, event_id, event_type, attempt_number, status, is_test, url, request_headers,
 		request_body, signature, sent_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -88,31 +90,14 @@ func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished
 		RETURNING id`),
 		d.WebhookID, d.EventID, d.EventType, d.AttemptNumber, string(d.Status), d.IsTest, d.URL,
 		jsonColumn[map[string]string]{d.RequestHeaders}, string(d.RequestBody), d.Signature,
-		dbTime(d.SentAt), d.CreatedAt)
-	if isForeignKeyViolation(err) {
+		dbTime(d.SentAt), d.CreatedAt).Scan(&d.ID)
+	switch {
+	case isForeignKeyViolation(err):
 		return nil, webhook.Errorf(webhook.ENotFound, "webhook %d not found", d.WebhookID)
+	case errors.Is(err, sql.ErrNoRows): // the row exists and is no longer pending
+		return s.FinishedAttempt(ctx, d.EventID, d.WebhookID, d.AttemptNumber)
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	if rows.Next() {
-		return nil, rows.Scan(&d.ID)
-	}
-	if err := rows.Err(); err != nil {
-		if isForeignKeyViolation(err) {
-			return nil, webhook.Errorf(webhook.ENotFound, "webhook %d not found", d.WebhookID)
-		}
-		return nil, err
-	}
-	rows.Close()
-	var row deliveryRow
-	err = s.db.GetContext(ctx, &row, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
-		WHERE event_id = ? AND webhook_id = ? AND attempt_number = ?`), d.EventID, d.WebhookID, d.AttemptNumber)
-	if err != nil {
-		return nil, err
-	}
-	return row.delivery(), nil
+	return nil, err
 }
 
 // FinishAttempt records an attempt's outcome. When the outcome is final for
@@ -150,7 +135,7 @@ func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
 		}
 		breaker := `UPDATE webhooks SET consecutive_failures = consecutive_failures + 1 WHERE id = ?`
 		if d.Status == webhook.DeliveryDelivered {
-			breaker = `UPDATE webhooks SET consecutive_failures = 0 WHERE id = ?`
+			breaker = `UPDATE webhooks SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures <> 0`
 		}
 		if _, err := tx.ExecContext(ctx, tx.Rebind(breaker), d.WebhookID); err != nil {
 			return err

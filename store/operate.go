@@ -24,6 +24,14 @@ func (s *Store) PauseWebhook(ctx context.Context, id int64, reason string, byDel
 	return n == 1, err
 }
 
+// ConsecutiveFailures is a webhook's circuit-breaker count, as FinishAttempt
+// keeps it.
+func (s *Store) ConsecutiveFailures(ctx context.Context, id int64) (int, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, s.db.Rebind(`SELECT consecutive_failures FROM webhooks WHERE id = ?`), id)
+	return n, notFound(err, "webhook %d not found", id)
+}
+
 // AttemptCounts returns a webhook's attempts since a time and how many of
 // them failed (test deliveries aside).
 func (s *Store) AttemptCounts(ctx context.Context, id int64, since time.Time) (attempts, failed int, err error) {
@@ -69,15 +77,16 @@ func Limits(w *webhook.Webhook, minute, hour time.Duration) []RateLimit {
 }
 
 func (s *Store) reserve(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time, wait bool) (time.Time, bool, error) {
-	t := now.UTC()
+	start := now.UTC()
 	for _, l := range limits {
-		if end := t.Truncate(l.Window).Add(l.Window); end.Sub(t) <= guard(l.Window) {
-			t = later(t, end)
+		if end := start.Truncate(l.Window).Add(l.Window); end.Sub(start) <= guard(l.Window) {
+			start = later(start, end)
 		}
 	}
 	var at time.Time
 	granted := false
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		t := start // a rerun after a deadlock starts afresh
 		if err := s.lockWebhook(ctx, tx, webhookID); err != nil {
 			return err
 		}
@@ -90,23 +99,13 @@ func (s *Store) reserve(ctx context.Context, webhookID int64, limits []RateLimit
 				at = t // no room now, and asked not to wait
 				return nil
 			}
-			if moved {
-				continue
-			}
-			ok, err := s.take(ctx, tx, webhookID, limits, t)
-			if err != nil {
-				return err
-			}
-			if ok {
+			if !moved {
 				at, granted = t, true
-				return nil
+				return s.take(ctx, tx, webhookID, limits, t)
 			}
 		}
 		return fmt.Errorf("store: no rate-limit room found for webhook %d after %d tries", webhookID, maxReserveTries)
 	})
-	if isForeignKeyViolation(err) {
-		return time.Time{}, false, webhook.Errorf(webhook.ENotFound, "webhook %d not found", webhookID)
-	}
 	return at, granted, err
 }
 
@@ -139,31 +138,19 @@ func (s *Store) firstRoom(ctx context.Context, tx *sqlx.Tx, webhookID int64, lim
 	return moved, nil
 }
 
-// take raises each limit's count for the windows holding t, all or none: a
-// window filled meanwhile by another worker undoes the others.
-func (s *Store) take(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits []RateLimit, t time.Time) (bool, error) {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT reserve`); err != nil {
-		return false, err
-	}
+// take raises each limit's count for the windows holding t. firstRoom has
+// just seen room there, and the webhook's row lock keeps every other
+// reservation out until the transaction ends.
+func (s *Store) take(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits []RateLimit, t time.Time) error {
 	for _, l := range limits {
-		rows, err := tx.QueryxContext(ctx, tx.Rebind(`INSERT INTO rate_windows (webhook_id, window_seconds, window_start, count)
+		_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO rate_windows (webhook_id, window_seconds, window_start, count)
 			VALUES (?, ?, ?, 1) ON CONFLICT (webhook_id, window_seconds, window_start)
-			DO UPDATE SET count = rate_windows.count + 1 WHERE rate_windows.count < ? RETURNING count`),
-			webhookID, int(l.Window/time.Second), t.Truncate(l.Window), l.Max)
+			DO UPDATE SET count = rate_windows.count + 1`), webhookID, int(l.Window/time.Second), t.Truncate(l.Window))
 		if err != nil {
-			return false, err
-		}
-		got := rows.Next()
-		if err := rows.Close(); err != nil {
-			return false, err
-		}
-		if !got {
-			_, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT reserve`)
-			return false, err
+			return err
 		}
 	}
-	_, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT reserve`)
-	return err == nil, err
+	return nil
 }
 
 // guard is the end of a window in which nothing is granted: a fortieth of

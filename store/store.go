@@ -118,10 +118,16 @@ func dbTime(t *time.Time) *time.Time {
 func (s *Store) tx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	var err error
 	for try := range 3 {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(try) * 20 * time.Millisecond):
+			}
+		}
 		if err = s.once(ctx, fn); !isTransient(err) {
 			return err
 		}
-		time.Sleep(time.Duration(try+1) * 20 * time.Millisecond)
 	}
 	return err
 }
