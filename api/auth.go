@@ -112,8 +112,8 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	if err != nil {
 		if webhook.ErrorCode(err) == webhook.EUnauthorized {
 			s.failures.allow(c.IP(), s.cfg.Now())
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="herald"`)
 		}
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="herald"`)
 		return err
 	}
 	if need := requiredScope(c); !k.Allows(need) {
@@ -146,7 +146,11 @@ func (s *Server) apiKey(c *fiber.Ctx) (*apikey.Key, error) {
 		return nil, webhook.Errorf(webhook.EUnauthorized, "the API key is not valid")
 	}
 	if err != nil {
-		return nil, err
+		// Not checked is not refused: a 401 would tell the caller to
+		// replace a good key, a bare error would be a 500. The caller is
+		// not yet known, so the cause goes to the log only.
+		s.cfg.Logger.Error("cannot look up an API key", "key_id", keyID, "error", err)
+		return nil, webhook.Errorf(webhook.EUnavailable, "the API key cannot be checked now (the database is unavailable); retry later")
 	}
 	if why := k.Usable(s.cfg.Now()); why != "" {
 		return nil, webhook.Errorf(webhook.EUnauthorized, "%s", why)

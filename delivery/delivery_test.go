@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,6 +84,14 @@ func TestSendClassifies(t *testing.T) {
 	mux.HandleFunc("/400", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "bad payload", 400) })
 	mux.HandleFunc("/410", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(410) })
 	mux.HandleFunc("/302", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, target.URL, http.StatusFound) })
+	// 307 and 308 would make a client resend the same signed body: the
+	// redirects that matter most not to follow.
+	mux.HandleFunc("/307", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL, http.StatusTemporaryRedirect)
+	})
+	mux.HandleFunc("/308", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL, http.StatusPermanentRedirect)
+	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
@@ -92,6 +102,23 @@ func TestSendClassifies(t *testing.T) {
 		chunk := []byte(strings.Repeat("x", 32<<10))
 		for r.Context().Err() == nil {
 			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	// A receiver that announces 2 GiB and streams it: only the cap is read,
+	// and the connection is dropped rather than drained. The bytes are
+	// ASCII '0', not NUL, so the capped body survives cleanText intact.
+	var hugeWritten atomic.Int64
+	hugeDone := make(chan struct{}, 1)
+	mux.HandleFunc("/huge", func(w http.ResponseWriter, r *http.Request) {
+		defer func() { hugeDone <- struct{}{} }()
+		w.Header().Set("Content-Length", strconv.FormatInt(2<<30, 10))
+		chunk := []byte(strings.Repeat("0", 32<<10))
+		for hugeWritten.Load() < 2<<30 {
+			n, err := w.Write(chunk)
+			hugeWritten.Add(int64(n))
+			if err != nil {
 				return
 			}
 		}
@@ -107,6 +134,7 @@ func TestSendClassifies(t *testing.T) {
 	tlsSrv := httptest.NewTLSServer(mux)
 	defer tlsSrv.Close()
 	closed := closedPort(t)
+	silent := silentPort(t)
 
 	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback, MaxResponseBody: 1 << 10})
 	tests := []struct {
@@ -122,8 +150,12 @@ func TestSendClassifies(t *testing.T) {
 		{srv.URL + "/400", 400, webhook.ClassHTTPStatus, webhook.Permanent, 0, -1},
 		{srv.URL + "/410", 410, webhook.ClassHTTPStatus, webhook.Permanent, 0, -1},
 		{srv.URL + "/302", 302, webhook.ClassHTTPStatus, webhook.Retryable, 0, -1},
+		{srv.URL + "/307", 307, webhook.ClassHTTPStatus, webhook.Retryable, 0, -1},
+		{srv.URL + "/308", 308, webhook.ClassHTTPStatus, webhook.Retryable, 0, -1},
 		{srv.URL + "/slow", 0, webhook.ClassTimeout, webhook.Retryable, 0, -1},
 		{srv.URL + "/endless", 200, webhook.ClassNone, webhook.Delivered, 0, 1 << 10},
+		{srv.URL + "/huge", 200, webhook.ClassNone, webhook.Delivered, 0, 1 << 10},
+		{"http://" + silent + "/accepts-never-answers", 0, webhook.ClassTimeout, webhook.Retryable, 0, -1},
 		{srv.URL + "/nul", 200, webhook.ClassNone, webhook.Delivered, 0, -1},
 		{srv.URL + "/reset", 0, webhook.ClassConnection, webhook.Retryable, 0, -1},
 		{"http://" + closed + "/", 0, webhook.ClassConnection, webhook.Retryable, 0, -1},
@@ -133,7 +165,14 @@ func TestSendClassifies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			res := s.Send(context.Background(), s.NewRequest(hook(tt.url), "e", "system.error", 1, []byte(`{}`)))
+			w := hook(tt.url)
+			began := time.Now()
+			res := s.Send(context.Background(), s.NewRequest(w, "e", "system.error", 1, []byte(`{}`)))
+			// Not a speed check: no receiver may hold an attempt (and the
+			// worker slot it occupies) past its timeout.
+			if took := time.Since(began); took > w.Timeout()+3*time.Second {
+				t.Fatalf("Send took %v with a %v timeout", took, w.Timeout())
+			}
 			if res.StatusCode != tt.status || res.Class != tt.class || res.Outcome() != tt.outcome {
 				t.Fatalf("got status %d class %q outcome %v (%s), want %d %q %v", res.StatusCode, res.Class, res.Outcome(), res.Error, tt.status, tt.class, tt.outcome)
 			}
@@ -154,6 +193,16 @@ func TestSendClassifies(t *testing.T) {
 	if redirectTargetHit.Load() {
 		t.Fatal("redirect was followed")
 	}
+	select {
+	case <-hugeDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the 2 GiB receiver was still writing 10 s after the attempt ended: its connection was not dropped")
+	}
+	// What the receiver got out before its writes failed: the socket
+	// buffers' worth, nowhere near the 2 GiB it announced.
+	if n := hugeWritten.Load(); n >= 64<<20 {
+		t.Fatalf("the receiver wrote %d bytes before the connection closed: the body was drained, not capped", n)
+	}
 	res := s.Send(context.Background(), s.NewRequest(hook(srv.URL+"/nul"), "e", "system.error", 1, []byte(`{}`)))
 	if res.Body != "ab\uFFFDc" {
 		t.Fatalf("body not cleaned: %q", res.Body)
@@ -168,6 +217,37 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// silentPort accepts connections and never reads or answers: a receiver
+// hung after accept.
+func silentPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
 }
 
 func TestFlatHeaders(t *testing.T) {
