@@ -5,11 +5,11 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 # The packages that link the Temporal server test without -race: the race
 # detector multiplies its memory and build time for no finding of ours.
-HEAVY    := ./cmd/herald ./e2e
+HEAVY    := ./cmd/herald ./cmd/herald-bench ./e2e
 LIGHT     = $(shell $(GO) list ./... | grep -v -e /cmd/herald -e /e2e -e /devserver)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: dev build test test-unit test-e2e fuzz fuzz-short lint fmt-check vet staticcheck tools clean
+.PHONY: bench bench-smoke chaos chaos-short dev build test test-unit test-e2e fuzz fuzz-short lint fmt-check vet staticcheck tools clean
 
 ## dev: build and run everything in one process (Temporal + UI + SQLite + worker + API)
 dev: build
@@ -42,6 +42,22 @@ fuzz-short:
 ## fuzz: each fuzz target for five minutes (FUZZTIME=… to change)
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=$(if $(filter 8s,$(FUZZTIME)),5m,$(FUZZTIME))
+
+## bench: Herald, plain Go fan-out and a naive Temporal design on the same receiver (BENCH_FLAGS=… to change)
+bench:
+	$(GO) run ./cmd/herald-bench $(BENCH_FLAGS)
+
+## bench-smoke: a 20-second run that checks correctness, not speed
+bench-smoke:
+	$(GO) run ./cmd/herald-bench -smoke $(BENCH_FLAGS)
+
+## chaos: 10,000 events through real processes while killing and restarting them (CHAOS_FLAGS=… to change)
+chaos: build
+	$(GO) run ./cmd/herald-chaos -herald bin/herald $(CHAOS_FLAGS)
+
+## chaos-short: the CI variant, 300 events and a few faults
+chaos-short: build
+	$(GO) run ./cmd/herald-chaos -herald bin/herald -short $(CHAOS_FLAGS)
 
 ## lint: gofmt, go vet, staticcheck
 lint: fmt-check vet staticcheck

@@ -145,6 +145,12 @@ func (a *Activities) FinishEvent(ctx context.Context, in workflows.FinishEventIn
 // the next attempt of a delivery already under way; and no secret ever
 // enters a Temporal history.
 func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (workflows.AttemptResult, error) {
+	res, err := a.attempt(ctx, in)
+	res.WebhookID, res.Attempt = in.WebhookID, in.Attempt
+	return res, err
+}
+
+func (a *Activities) attempt(ctx context.Context, in workflows.AttemptInput) (workflows.AttemptResult, error) {
 	w, err := a.Store.GetWebhook(ctx, in.WebhookID)
 	if webhook.ErrorCode(err) == webhook.ENotFound {
 		return workflows.AttemptResult{}, temporal.NewNonRetryableApplicationError("webhook was deleted", workflows.ErrWebhookGone, err)
@@ -195,9 +201,10 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 
 // recorded returns the attempt as an earlier try of this activity recorded
 // it, to report whatever the webhook's state or rate limit now. A first try
-// has no earlier one to look for.
+// of a regular activity has no earlier one to look for; a local activity
+// counts its tries afresh on the worker that takes over from a dead one.
 func (a *Activities) recorded(ctx context.Context, in workflows.AttemptInput) (*delivery.Attempted, error) {
-	if activity.GetInfo(ctx).Attempt <= 1 {
+	if info := activity.GetInfo(ctx); info.Attempt <= 1 && !info.IsLocalActivity {
 		return nil, nil
 	}
 	d, err := a.Store.FinishedAttempt(ctx, in.EventID, in.WebhookID, in.Attempt)

@@ -60,6 +60,9 @@ type Config struct {
 	SecretOverlap time.Duration
 	// Telemetry traces requests and serves /metrics; nil: neither.
 	Telemetry *telemetry.Telemetry
+	// EagerStart hands each event's first workflow task straight to a
+	// worker sharing the Temporal client (herald dev), skipping a poll.
+	EagerStart bool
 }
 
 // Server is the API.
@@ -108,7 +111,7 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 		limiters: &keyLimiters{rate: rate.Limit(cfg.KeyRate), burst: cfg.KeyBurst,
 			byKey: map[string]*rate.Limiter{}, touched: map[string]time.Time{}},
 		failures:  &keyLimiters{rate: failureRate, burst: failureBurst, byKey: map[string]*rate.Limiter{}},
-		publisher: &ingest.Publisher{Store: s, Temporal: tc, StartTimeout: cfg.StartTimeout, Logger: cfg.Logger}}
+		publisher: &ingest.Publisher{Store: s, Temporal: tc, StartTimeout: cfg.StartTimeout, Logger: cfg.Logger, EagerStart: cfg.EagerStart}}
 	srv.app = fiber.New(fiber.Config{
 		AppName:               "herald",
 		DisableStartupMessage: true,

@@ -158,6 +158,16 @@ func (s *Server) retryFailed(c *fiber.Ctx) error {
 			underWay++
 			continue
 		}
+		// A retry made a moment ago (by the last call) may have delivered
+		// and closed its run since the list was read; do not reopen it.
+		failed, err := s.store.StillFailed(ctx, id, w.ID)
+		if err != nil {
+			return err
+		}
+		if !failed {
+			underWay++
+			continue
+		}
 		ev, err := s.store.GetEvent(ctx, id)
 		if err != nil {
 			return err

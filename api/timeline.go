@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
@@ -126,6 +127,10 @@ func (s *Server) runTimeline(ctx context.Context, workflowID, runID string) ([]t
 			a := ev.GetActivityTaskFailedEventAttributes()
 			sch := activities[a.GetScheduledEventId()]
 			e.Kind, e.WebhookID, e.Attempt, e.Detail = "activity_failed", sch.attempt.WebhookID, sch.attempt.Attempt, sch.activity+": "+a.GetFailure().GetMessage()
+		case enums.EVENT_TYPE_MARKER_RECORDED:
+			if !describeLocalActivity(dc, ev.GetMarkerRecordedEventAttributes(), &e) {
+				continue
+			}
 		case enums.EVENT_TYPE_TIMER_STARTED:
 			d := ev.GetTimerStartedEventAttributes().GetStartToFireTimeout().AsDuration()
 			until := at.Add(d)
@@ -151,6 +156,29 @@ func (s *Server) runTimeline(ctx context.Context, workflowID, runID string) ([]t
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// describeLocalActivity fills an entry from a local activity's marker: its
+// type is in the marker's data, its outcome in its result or failure. An
+// attempt's result names its webhook and number, as the marker holds no
+// input.
+func describeLocalActivity(dc converter.DataConverter, m *historypb.MarkerRecordedEventAttributes, e *timelineEntry) bool {
+	var data struct {
+		ActivityType string `json:"activityType"`
+	}
+	if m.GetMarkerName() != "LocalActivity" || !fromPayloads(dc, m.GetDetails()["data"], &data) {
+		return false
+	}
+	sch := scheduled{activity: data.ActivityType}
+	var r workflows.AttemptResult
+	if fromPayloads(dc, m.GetDetails()["result"], &r) {
+		sch.attempt.WebhookID, sch.attempt.Attempt = r.WebhookID, r.Attempt
+	}
+	if f := m.GetFailure(); f != nil {
+		e.Kind, e.WebhookID, e.Attempt, e.Detail = "activity_failed", sch.attempt.WebhookID, sch.attempt.Attempt, sch.activity+": "+f.GetMessage()
+		return true
+	}
+	return describeCompletion(dc, sch, m.GetDetails()["result"], e)
 }
 
 // describeCompletion fills an entry for an activity that completed; it

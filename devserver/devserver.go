@@ -40,6 +40,10 @@ type Options struct {
 	// DatabaseFile is the SQLite file holding all Temporal state. Empty keeps
 	// everything in memory: it is gone when the process exits.
 	DatabaseFile string
+	// PostgresURL, when set, keeps Temporal's state in PostgreSQL instead:
+	// postgres://user@host:port/database, visibility in "<database>_visibility".
+	// Both databases are created and migrated as needed.
+	PostgresURL string
 
 	// SearchAttributes are created with the namespace so that the very first
 	// workflow can already carry them.
@@ -165,7 +169,7 @@ func (o *Options) fill() error {
 }
 
 func (o *Options) serverConfig(httpPort int) (*config.Config, error) {
-	sqlConf, err := o.sqlConfig()
+	store, visibility, err := o.stores()
 	if err != nil {
 		return nil, err
 	}
@@ -173,10 +177,10 @@ func (o *Options) serverConfig(httpPort int) (*config.Config, error) {
 	conf := &config.Config{}
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = o.IP
-	conf.Persistence.DefaultStore = "sqlite"
-	conf.Persistence.VisibilityStore = "sqlite"
+	conf.Persistence.DefaultStore = "default"
+	conf.Persistence.VisibilityStore = "visibility"
 	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	conf.Persistence.DataStores = map[string]config.DataStore{"default": {SQL: store}, "visibility": {SQL: visibility}}
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
 		MasterClusterName:        clusterName,
@@ -217,14 +221,41 @@ func (o *Options) serverConfig(httpPort int) (*config.Config, error) {
 	return conf, nil
 }
 
-func (o *Options) sqlConfig() (*config.SQL, error) {
+// stores are the SQL stores of Temporal's state and of its visibility
+// records, with the namespace created in them.
+func (o *Options) stores() (store, visibility *config.SQL, err error) {
+	if o.PostgresURL != "" {
+		store, visibility, err = postgresStores(o.PostgresURL)
+	} else {
+		store, err = o.sqliteStore()
+		visibility = store
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := sqliteschema.NewNamespaceConfig(clusterName, o.Namespace, false, o.SearchAttributes)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The namespace record is plain SQL: the same code writes it to SQLite
+	// and to PostgreSQL.
+	if err := sqliteschema.CreateNamespaces(store, ns); err != nil {
+		return nil, nil, fmt.Errorf("create namespace %s: %w", o.Namespace, err)
+	}
+	return store, visibility, nil
+}
+
+func (o *Options) sqliteStore() (*config.SQL, error) {
 	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
 	if o.DatabaseFile == "" {
 		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
 		// Each in-memory server gets its own database, so tests can run several.
 		conf.DatabaseName = "herald-" + strconv.FormatUint(rand.Uint64(), 36)
 	} else {
-		conf.ConnectAttributes = map[string]string{"mode": "rwc", "_journal_mode": "wal", "_synchronous": "normal"}
+		// Keys that are not query parameters become PRAGMAs as written: WAL,
+		// with every commit synced, so an event answered 202 survives a
+		// power cut too.
+		conf.ConnectAttributes = map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "full"}
 		conf.DatabaseName = o.DatabaseFile
 		if _, err := os.Stat(o.DatabaseFile); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(filepath.Dir(o.DatabaseFile), 0o700); err != nil {
@@ -234,13 +265,6 @@ func (o *Options) sqlConfig() (*config.SQL, error) {
 				return nil, fmt.Errorf("create temporal schema: %w", err)
 			}
 		}
-	}
-	ns, err := sqliteschema.NewNamespaceConfig(clusterName, o.Namespace, false, o.SearchAttributes)
-	if err != nil {
-		return nil, err
-	}
-	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
-		return nil, fmt.Errorf("create namespace %s: %w", o.Namespace, err)
 	}
 	return conf, nil
 }

@@ -195,8 +195,12 @@ func TestBulkRetry(t *testing.T) {
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
-	if n := len(r.arrivals()); n != 6 {
-		t.Fatalf("receiver got %d requests, want 3 failures and 3 redeliveries", n)
+	if got := r.arrivals(); len(got) != 6 {
+		var seen []string
+		for _, a := range got {
+			seen = append(seen, a.header.Get("X-Webhook-ID")+"#"+a.header.Get("X-Webhook-Attempt"))
+		}
+		t.Fatalf("receiver got %d requests (%v), want 3 failures and 3 redeliveries", len(got), seen)
 	}
 	if code := h.call(t, "POST", fmt.Sprintf("/api/v1/webhooks/%d/retry", w.ID), nil, &ans); code != 202 || ans.Retried != 0 {
 		t.Fatalf("nothing left to retry: %d %+v", code, ans)

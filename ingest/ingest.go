@@ -27,6 +27,10 @@ type Publisher struct {
 	// StartTimeout bounds handing an event to Temporal (default 10 s).
 	StartTimeout time.Duration
 	Logger       *slog.Logger
+	// EagerStart asks Temporal to hand the workflow's first task back in
+	// the start call, to a worker on the same client; Temporal falls back
+	// to the task queue when there is none with room.
+	EagerStart bool
 }
 
 // Publish accepts an event: the first time its event_id is seen it is
@@ -79,6 +83,7 @@ func (p *Publisher) start(ctx context.Context, ev *webhook.Event) error {
 		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    workflows.StartAttributes(ev),
+		EnableEagerStart:                         p.EagerStart,
 	}, workflows.EventWorkflowName, workflows.EventInput{Event: *ev})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if err == nil || errors.As(err, &started) {

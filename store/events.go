@@ -111,27 +111,37 @@ func (s *Store) DeleteEvent(ctx context.Context, eventID string) error {
 // SetSubscribers records how many webhooks an event goes to and marks those
 // webhooks triggered.
 func (s *Store) SetSubscribers(ctx context.Context, eventID string, webhookIDs []int64) error {
-	now := s.now()
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
-		// Webhooks before the event: the order every transaction locks in.
-		if len(webhookIDs) > 0 {
-			q, args, err := sqlx.In(`UPDATE webhooks SET last_triggered_at = ? WHERE id IN (?)`, now, webhookIDs)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, tx.Rebind(q), args...); err != nil {
-				return err
-			}
-		}
-		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET total_deliveries = ? WHERE event_id = ?`), len(webhookIDs), eventID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return webhook.Errorf(webhook.ENotFound, "event %q not found", eventID)
-		}
+	if err := s.markTriggered(ctx, webhookIDs); err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE events SET total_deliveries = ? WHERE event_id = ?`), len(webhookIDs), eventID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return webhook.Errorf(webhook.ENotFound, "event %q not found", eventID)
+	}
+	return nil
+}
+
+// markTriggered sets last_triggered_at, in a statement of its own that locks
+// the rows in id order, so it cannot deadlock with another event's. A
+// webhook marked in the last second is left alone, unlocked: every event
+// would otherwise queue on its subscribers' rows behind each attempt's
+// rate-limit reservation.
+func (s *Store) markTriggered(ctx context.Context, webhookIDs []int64) error {
+	if len(webhookIDs) == 0 {
 		return nil
-	})
+	}
+	now := s.now()
+	q, args, err := sqlx.In(`UPDATE webhooks SET last_triggered_at = ? WHERE id IN (
+		SELECT id FROM webhooks WHERE id IN (?) AND (last_triggered_at IS NULL OR last_triggered_at < ?)
+		ORDER BY id`+s.forUpdate()+`)`, now, webhookIDs, now.Add(-time.Second))
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.db.Rebind(q), args...)
+	return err
 }
 
 // FinishEvent records that every delivery of an event has ended: a

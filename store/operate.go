@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -186,6 +188,19 @@ func (s *Store) FailedEvents(ctx context.Context, webhookID int64, since time.Ti
 			WHERE x.event_id = d.event_id AND x.webhook_id = d.webhook_id)
 		ORDER BY d.id`), webhookID, since.UTC())
 	return ids, err
+}
+
+// StillFailed reports whether a webhook's delivery of an event has, as its
+// latest attempt, a failed one: a bulk retry asks again just before it
+// reopens an event, as a retry it made a moment earlier may have delivered.
+func (s *Store) StillFailed(ctx context.Context, eventID string, webhookID int64) (bool, error) {
+	var status string
+	err := s.db.GetContext(ctx, &status, s.db.Rebind(`SELECT status FROM deliveries
+		WHERE event_id = ? AND webhook_id = ? AND is_test = FALSE ORDER BY attempt_number DESC LIMIT 1`), eventID, webhookID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return status == string(webhook.DeliveryFailed), err
 }
 
 // DeleteAttemptsBefore removes attempt rows created before a time, in

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"regexp"
 	"time"
@@ -45,7 +46,12 @@ const TimestampFormat = "2006-01-02T15:04:05.000Z"
 // Body is the exact request body for this event. It depends only on the
 // stored event, so every attempt sends, and signs, the same bytes.
 func (e *Event) Body() ([]byte, error) {
-	return json.Marshal(Envelope{
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	// json.Marshal would rewrite <, > and & inside the payload as \u003c…:
+	// the same JSON, but not the bytes the publisher sent.
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(Envelope{
 		EventID:   e.EventID,
 		EventType: e.EventType,
 		Source:    e.Source,
@@ -53,6 +59,7 @@ func (e *Event) Body() ([]byte, error) {
 		Timestamp: e.CreatedAt.UTC().Format(TimestampFormat),
 		Data:      e.Payload,
 	})
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
 }
 
 var eventIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$`)

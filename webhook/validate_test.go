@@ -224,6 +224,11 @@ func TestEventBodyIsStable(t *testing.T) {
 	if string(a) != want {
 		t.Fatalf("body\n%s\nwant\n%s", a, want)
 	}
+	// The payload's bytes are kept, not HTML-escaped.
+	e.Payload = json.RawMessage("{\"message\":\"a<b && c>d \u2028\"}")
+	if b, _ := e.Body(); !strings.HasSuffix(string(b), `"data":`+string(e.Payload)+`}`) {
+		t.Fatalf("payload rewritten: %s", b)
+	}
 }
 
 func TestValidEventID(t *testing.T) {

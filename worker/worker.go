@@ -49,7 +49,8 @@ func Register(r Registry, acts *activities.Activities) {
 
 // Options tune a worker.
 type Options struct {
-	// MaxConcurrentActivities bounds attempts in flight on this worker.
+	// MaxConcurrentActivities bounds attempts in flight on this worker,
+	// local (event deliveries) and regular (batches, maintenance) each.
 	MaxConcurrentActivities int
 	// StopTimeout is how long Stop lets attempts in flight finish (default
 	// 30 s, above the longest attempt timeout) before cancelling them.
@@ -62,8 +63,9 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 		o.StopTimeout = 30 * time.Second
 	}
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
-		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
-		WorkerStopTimeout:                  o.StopTimeout,
+		MaxConcurrentActivityExecutionSize:      o.MaxConcurrentActivities,
+		MaxConcurrentLocalActivityExecutionSize: o.MaxConcurrentActivities,
+		WorkerStopTimeout:                       o.StopTimeout,
 	})
 	Register(w, acts)
 	return w

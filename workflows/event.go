@@ -15,9 +15,12 @@ import (
 // without limit: giving up would lose the event. The webhook's own retry
 // schedule is the loop below, not this policy.
 var activityRetry = &temporal.RetryPolicy{
-	InitialInterval:        time.Second,
-	BackoffCoefficient:     2,
-	MaximumInterval:        time.Minute,
+	InitialInterval:    time.Second,
+	BackoffCoefficient: 2,
+	// Short, so that a delivery goes again within seconds of the database
+	// coming back, not up to a minute after: the chaos suite counts that
+	// lateness as stuck.
+	MaximumInterval:        10 * time.Second,
 	NonRetryableErrorTypes: []string{ErrWebhookGone},
 }
 
@@ -27,6 +30,24 @@ var activityOptions = workflow.ActivityOptions{
 	RetryPolicy:         activityRetry,
 }
 
+// Event workflows run their activities as local activities: in the worker
+// that runs the workflow task, with no task queue round trip and one marker
+// in the history instead of three events. A worker that dies mid-attempt
+// costs a workflow task timeout (seconds) instead of the activity's 90 s
+// timeout; the attempt is made again by the next worker, which first looks
+// for the row of one that finished.
+var localOptions = workflow.LocalActivityOptions{
+	// Unset, the SDK would take StartToCloseTimeout for it and give up
+	// retrying after 90 s: a database down longer would drop deliveries.
+	ScheduleToCloseTimeout: 10 * 365 * 24 * time.Hour,
+	StartToCloseTimeout:    activityOptions.StartToCloseTimeout,
+	RetryPolicy:            activityRetry,
+}
+
+// versionLocal marks workflows that run activities locally; those started
+// before it replay with the regular activities their histories hold.
+const versionLocal = "local-activities"
+
 // EventWorkflow delivers one event: it records the event and snapshots its
 // subscribers (StartEvent), runs one delivery loop per subscriber, and when
 // every loop has ended records the outcome (FinishEvent). Retry and resume
@@ -35,6 +56,7 @@ var activityOptions = workflow.ActivityOptions{
 func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, activityOptions)
 	f := &fanOut{
+		local:   workflow.GetVersion(ctx, versionLocal, workflow.DefaultVersion, 1) == 1,
 		event:   in.Event,
 		wg:      workflow.NewWaitGroup(ctx),
 		retries: workflow.GetSignalChannel(ctx, SignalRetry),
@@ -47,7 +69,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	}
 	if !in.Reopened {
 		var start StartEventResult
-		if err := startEvent(ctx, in).Get(ctx, &start); err != nil {
+		if err := f.startEvent(ctx, in).Get(ctx, &start); err != nil {
 			return EventResult{}, err
 		}
 		for _, s := range start.Subscribers {
@@ -77,7 +99,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 			return f.result(), nil
 		}
 		started := f.started
-		if err := workflow.ExecuteActivity(ctx, ActivityFinishEvent, FinishEventInput{EventID: in.Event.EventID}).Get(ctx, nil); err != nil {
+		if err := f.activity(ctx, "", ActivityFinishEvent, FinishEventInput{EventID: in.Event.EventID}).Get(ctx, nil); err != nil {
 			return f.result(), err
 		}
 		// Go round once more: a retry that came while finishing starts over.
@@ -90,15 +112,38 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 
 // startEvent records the event and resolves its subscribers: those of its
 // type, or for a batch its one integration.
-func startEvent(ctx workflow.Context, in EventInput) workflow.Future {
+func (f *fanOut) startEvent(ctx workflow.Context, in EventInput) workflow.Future {
 	if in.Batch != nil {
-		return workflow.ExecuteActivity(ctx, ActivityStartBatch, StartBatchInput{Event: in.Event, WebhookID: in.Batch.WebhookID})
+		return f.activity(ctx, "", ActivityStartBatch, StartBatchInput{Event: in.Event, WebhookID: in.Batch.WebhookID})
 	}
-	return workflow.ExecuteActivity(ctx, ActivityStartEvent, in.Event)
+	return f.activity(ctx, "", ActivityStartEvent, in.Event)
+}
+
+// activity runs an activity, locally unless the workflow predates that.
+func (f *fanOut) activity(ctx workflow.Context, summary, name string, in any) workflow.Future {
+	if !f.local {
+		return regularActivity(ctx, summary, name, in)
+	}
+	o := localOptions
+	o.Summary = summary
+	return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, o), name, in)
+}
+
+// regularActivity runs an activity whose result must be in the history
+// before anything after it runs. A local activity's result is recorded with
+// the workflow task that follows it; when that task fails (a signal came
+// in meanwhile), the activity runs again on replay, and one that reads what
+// later steps changed (the next attempt number) or that has an effect of
+// its own (adding to a batch) would then differ or repeat.
+func regularActivity(ctx workflow.Context, summary, name string, in any) workflow.Future {
+	o := activityOptions
+	o.Summary = summary
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), name, in)
 }
 
 // fanOut is the state of one event's deliveries.
 type fanOut struct {
+	local            bool // activities run locally (versionLocal)
 	event            webhook.Event
 	loops            []*loop
 	wg               workflow.WaitGroup
@@ -157,8 +202,8 @@ func (f *fanOut) run(ctx workflow.Context, l *loop, s Subscriber) {
 // delivers it (with others) as an event of its own.
 func (f *fanOut) addToBatch(ctx workflow.Context, l *loop) {
 	l.state.State = LoopAttempting
-	actx := workflow.WithActivityOptions(ctx, withSummary(fmt.Sprintf("webhook %d (%s): add to batch", l.sub.WebhookID, l.sub.Name)))
-	err := workflow.ExecuteActivity(actx, ActivityAddToBatch, AddToBatchInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID}).Get(ctx, nil)
+	summary := fmt.Sprintf("webhook %d (%s): add to batch", l.sub.WebhookID, l.sub.Name)
+	err := regularActivity(ctx, summary, ActivityAddToBatch, AddToBatchInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID}).Get(ctx, nil)
 	if err != nil {
 		l.state.State, l.state.LastError = LoopCancelled, err.Error()
 	} else {
@@ -203,9 +248,9 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 		}
 		l.state.State, l.state.NextAttemptAt = LoopAttempting, nil
 		resumedBefore := f.resumedFor(s.WebhookID)
-		actx := workflow.WithActivityOptions(ctx, withSummary(fmt.Sprintf("webhook %d (%s), attempt %d", s.WebhookID, s.Name, n)))
+		summary := fmt.Sprintf("webhook %d (%s), attempt %d", s.WebhookID, s.Name, n)
 		var res AttemptResult
-		if err := workflow.ExecuteActivity(actx, ActivityAttempt, in).Get(ctx, &res); err != nil {
+		if err := f.activity(ctx, summary, ActivityAttempt, in).Get(ctx, &res); err != nil {
 			// Only a non-retryable error ends up here: the webhook is gone.
 			l.state.State, l.state.LastError = LoopCancelled, err.Error()
 			f.publishStatus(ctx)
@@ -250,12 +295,6 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 		f.wait(ctx, l.wake, res.RetryIn, fmt.Sprintf("webhook %d retry: attempt %d", s.WebhookID, n+1))
 		n++
 	}
-}
-
-func withSummary(summary string) workflow.ActivityOptions {
-	o := activityOptions
-	o.Summary = summary
-	return o
 }
 
 // wait sleeps on a durable timer until d has passed or, when early is not
@@ -321,7 +360,7 @@ func (f *fanOut) retry(ctx workflow.Context, sig WebhookSignal) {
 // delivery from its next attempt number.
 func (f *fanOut) restart(ctx workflow.Context, webhookID int64) {
 	var res LoadSubscriberResult
-	err := workflow.ExecuteActivity(ctx, ActivityLoadSubscriber, LoadSubscriberInput{EventID: f.event.EventID, WebhookID: webhookID}).Get(ctx, &res)
+	err := regularActivity(ctx, "", ActivityLoadSubscriber, LoadSubscriberInput{EventID: f.event.EventID, WebhookID: webhookID}).Get(ctx, &res)
 	if err != nil || !res.Found {
 		return // deleted, or never a subscriber of this event: nothing to retry
 	}

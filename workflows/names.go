@@ -195,6 +195,10 @@ type AttemptInput struct {
 // nor counts as an attempt. Otherwise RetryIn is the wait before the next
 // attempt (the plan, stretched by Retry-After) when Status is retrying.
 type AttemptResult struct {
+	// WebhookID and Attempt repeat the input: a local activity's marker in
+	// the history holds its result, not its input.
+	WebhookID        int64                  `json:"webhook_id,omitempty"`
+	Attempt          int                    `json:"attempt,omitempty"`
 	Held             bool                   `json:"held,omitempty"`
 	HeldReason       string                 `json:"held_reason,omitempty"`
 	RateLimitedUntil *time.Time             `json:"rate_limited_until,omitempty"`

@@ -11,13 +11,14 @@ import (
 
 // TestReplayRecordedHistories replays histories recorded from real runs
 // against today's workflow code; a change that would break workflows already
-// running fails here. The event history has three subscribers: one delivered
-// at once, one after two retries with jitter drawn and timers fired, one
-// failed for good. The batch history is a Zapier collector across a restart
+// running fails here. The event histories have three subscribers: one
+// delivered at once, one after two retries with jitter drawn and timers
+// fired, one failed for good; _v0 is from before versionLocal (regular
+// activities), the other from after it (local ones). The batch history is a Zapier collector across a restart
 // of every worker, with a batch sent. Regenerate with:
-// go test ./e2e -update-replay
+// go test ./e2e -update-replay (which leaves _v0 alone)
 func TestReplayRecordedHistories(t *testing.T) {
-	for _, file := range []string{"event_workflow_history.json", "maintenance_workflow_history.json", "batch_workflow_history.json"} {
+	for _, file := range []string{"event_workflow_history.json", "event_workflow_history_v0.json", "maintenance_workflow_history.json", "batch_workflow_history.json"} {
 		t.Run(file, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})

@@ -133,7 +133,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Logger:    log,
 		Mailer:    &integrations.Mailer{Allow: allow},
 		KeyRate:   f.limits.rate, KeyBurst: f.limits.burst, SecretOverlap: f.limits.overlap,
-		Telemetry: tel,
+		Telemetry: tel, EagerStart: true,
 	}, st, tc, newSender(allow, tel))
 
 	keyLine := keyFile + "  (export HERALD_API_KEY=$(cat " + keyFile + "))"

@@ -29,6 +29,7 @@ Usage:
   herald api       serve the REST API (production role)
   herald worker    run deliveries (production role)
   herald migrate   apply database migrations and register Temporal search attributes
+  herald temporal  run the embedded Temporal server (+ Web UI) alone, on SQLite or PostgreSQL
   herald apikey    create, list and revoke API keys (create|list|revoke)
   herald rotate-encryption-key
                    re-encrypt stored secrets under the first of --encryption-key "new,old"
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runWorker(ctx, rest, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, stdout, stderr)
+	case "temporal":
+		return runTemporal(ctx, rest, stdout, stderr)
 	case "rotate-encryption-key":
 		return runRotateKey(ctx, rest, stdout, stderr)
 	case "apikey":

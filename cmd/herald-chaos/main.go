@@ -1,0 +1,147 @@
+// Command herald-chaos runs Herald as separate processes on loopback — the
+// embedded Temporal server, PostgreSQL as Herald's store, one API, two
+// workers — drives events through it while killing and restarting those
+// processes and letting receivers misbehave, and then judges the run from
+// the receivers' own logs: every accepted event must reach every
+// subscriber, signed, and nothing may wait past its schedule.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	_ "github.com/lib/pq"
+)
+
+const (
+	eventType             = "document.processed"
+	attemptTimeoutSeconds = 2
+)
+
+type config struct {
+	herald     string
+	events     int
+	rate       float64
+	temporalDB string // sqlite | postgres
+	pgBase     string
+	short      bool
+	keep       bool
+	out        string
+	drain      time.Duration
+	grace      time.Duration
+	faults     string
+	sched      schedule
+	workDir    string
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.herald, "herald", "bin/herald", "the herald binary to run")
+	flag.IntVar(&c.events, "events", 10000, "events to publish (each to 3 webhooks)")
+	flag.Float64Var(&c.rate, "rate", 10, "events published per second")
+	flag.StringVar(&c.temporalDB, "temporal-db", "sqlite", "where the Temporal server keeps its state: sqlite or postgres")
+	flag.StringVar(&c.pgBase, "postgres", "postgres://postgres@127.0.0.1:5432", "PostgreSQL server for Herald's store (and Temporal's, with -temporal-db postgres)")
+	flag.BoolVar(&c.short, "short", false, "the CI variant: 300 events, faults within a minute")
+	flag.BoolVar(&c.keep, "keep", false, "keep the work directory and databases")
+	flag.StringVar(&c.out, "out", "", "write the verdict as JSON to this file")
+	flag.StringVar(&c.faults, "faults", "workers,api,temporal,postgres,receiver", "faults to inject: workers (kill -9 every 10 s), api, temporal, postgres (restart once), receiver (down a while)")
+	flag.Parse()
+	c.applyPreset()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	v, err := run(ctx, &c)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "herald-chaos:", err)
+		os.Exit(2)
+	}
+	title := fmt.Sprintf("Chaos run: %d events × 3 webhooks, Temporal on %s", c.events, c.temporalDB)
+	v.print(os.Stdout, title)
+	if c.out != "" {
+		if err := writeJSON(c.out, &c, v); err != nil {
+			fmt.Fprintln(os.Stderr, "herald-chaos:", err)
+		}
+	}
+	if v.failed() {
+		fmt.Println("\nFAIL: see above; work directory", c.workDir)
+		os.Exit(1)
+	}
+	fmt.Println("\nPASS: nothing lost, nothing stuck")
+}
+
+func (c *config) applyPreset() {
+	c.grace, c.drain = time.Minute, 10*time.Minute
+	c.sched = schedule{workerKillEvery: 10 * time.Second, apiRestart: 30 * time.Second, temporalRestart: 60 * time.Second,
+		postgresRestart: 90 * time.Second, receiverDown: 20 * time.Second, receiverDownFor: 2 * time.Minute}
+	if c.short {
+		c.events, c.rate, c.drain = 300, 10, 3*time.Minute
+		c.sched = schedule{workerKillEvery: 10 * time.Second, apiRestart: 8 * time.Second, temporalRestart: 14 * time.Second,
+			postgresRestart: 21 * time.Second, receiverDown: 4 * time.Second, receiverDownFor: 20 * time.Second}
+	}
+	on := map[string]bool{}
+	for _, f := range strings.Split(c.faults, ",") {
+		on[strings.TrimSpace(f)] = true
+	}
+	for kind, at := range map[string]*time.Duration{"workers": &c.sched.workerKillEvery, "api": &c.sched.apiRestart,
+		"temporal": &c.sched.temporalRestart, "postgres": &c.sched.postgresRestart, "receiver": &c.sched.receiverDown} {
+		if !on[kind] {
+			*at = 0
+		}
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func writeJSON(path string, c *config, v *verdict) error {
+	b, err := json.MarshalIndent(map[string]any{"date": time.Now().UTC(), "events": c.events, "rate": c.rate,
+		"temporal_db": c.temporalDB, "short": c.short, "verdict": v, "passed": !v.failed()}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func randomKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// createDatabase makes a fresh database for the run and returns its URL
+// and a function that drops it.
+func createDatabase(ctx context.Context, base, name string) (string, func(), error) {
+	admin, err := sql.Open("postgres", base+"/postgres?sslmode=disable")
+	if err != nil {
+		return "", nil, err
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	drop := func() {
+		db, err := sql.Open("postgres", base+"/postgres?sslmode=disable")
+		if err == nil {
+			_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+			db.Close()
+		}
+	}
+	return base + "/" + name + "?sslmode=disable", drop, nil
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
