@@ -2,13 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"path/filepath"
 	"time"
 
@@ -119,7 +114,7 @@ func dialTemporal(ctx context.Context, address string, log *slog.Logger, tel *te
 func (s *stack) openStore(ctx context.Context, c stackConfig) error {
 	storeURL := "sqlite:" + filepath.Join(c.dir, "herald.db")
 	if c.storeKind == "postgres" {
-		u, drop, err := postgresSchema(c.postgresURL)
+		u, drop, err := store.PostgresSchema(c.postgresURL, "herald_bench_")
 		if err != nil {
 			return err
 		}
@@ -179,35 +174,4 @@ func (s *stack) startAPI(ctx context.Context, c stackConfig, tel *telemetry.Tele
 	secret, key := apikey.New("herald-bench", []apikey.Scope{apikey.Admin}, nil)
 	s.key = secret
 	return s.store.CreateAPIKey(ctx, key)
-}
-
-// postgresSchema makes a schema of its own for this run and returns a URL
-// whose connections use it, and what drops it.
-func postgresSchema(base string) (string, func(), error) {
-	var b [6]byte
-	rand.Read(b[:])
-	name := "herald_bench_" + hex.EncodeToString(b[:])
-	db, err := sql.Open("postgres", base)
-	if err != nil {
-		return "", nil, err
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE SCHEMA ` + name); err != nil {
-		return "", nil, fmt.Errorf("create schema on %s: %w", base, err)
-	}
-	drop := func() {
-		if db, err := sql.Open("postgres", base); err == nil {
-			db.Exec(`DROP SCHEMA ` + name + ` CASCADE`)
-			db.Close()
-		}
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		drop()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
 }

@@ -134,14 +134,7 @@ func createDatabase(ctx context.Context, base, name string) (string, func(), err
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
-	drop := func() {
-		db, err := sql.Open("postgres", base+"/postgres?sslmode=disable")
-		if err == nil {
-			_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			db.Close()
-		}
-	}
-	return base + "/" + name + "?sslmode=disable", drop, nil
+	return base + "/" + name + "?sslmode=disable", dropDatabases(base, name), nil
 }
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}

@@ -4,14 +4,8 @@ package storetest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"net/url"
 	"os"
 	"testing"
-
-	"github.com/jmoiron/sqlx"
 
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/secretbox"
@@ -46,31 +40,7 @@ func PostgresSchema() (string, func(), error) {
 	if base == "" {
 		base = DefaultPostgresURL
 	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "herald_test_" + hex.EncodeToString(b[:])
-	admin, err := sqlx.Open("postgres", base)
-	if err != nil {
-		return "", nil, err
-	}
-	defer admin.Close()
-	if _, err := admin.Exec(`CREATE SCHEMA ` + name); err != nil {
-		return "", nil, fmt.Errorf("create test schema (is PostgreSQL running on 127.0.0.1:5432?): %w", err)
-	}
-	drop := func() {
-		if db, err := sqlx.Open("postgres", base); err == nil {
-			db.Exec(`DROP SCHEMA ` + name + ` CASCADE`)
-			db.Close()
-		}
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
+	return store.PostgresSchema(base, "herald_test_")
 }
 
 // MustOpen opens a migrated store of the dialect, closed at cleanup.
