@@ -244,13 +244,14 @@ func (a *Activities) send(ctx context.Context, w *webhook.Webhook, in workflows.
 // (held), or its rate limit has no room now (a slot is reserved for later).
 func (a *Activities) mayGo(ctx context.Context, w *webhook.Webhook, in workflows.AttemptInput) (*workflows.AttemptResult, error) {
 	if w.Status != webhook.StatusActive {
-		a.Logger.DebugContext(ctx, "attempt held: webhook not active", "event_id", in.EventID, "webhook_id", w.ID, "status", w.Status)
+		a.Logger.DebugContext(ctx, "attempt held: webhook not active", "event_id", in.EventID, "webhook_id", w.ID, "attempt", in.Attempt, "status", w.Status)
 		return &workflows.AttemptResult{Held: true, HeldReason: "webhook is " + string(w.Status) + heldWhy(w)}, nil
 	}
-	if in.Reserved {
+	limits := a.limits(w)
+	if in.Reserved && (in.ReservedAt == nil || store.SlotHolds(limits, *in.ReservedAt, a.now())) {
 		return nil, nil
 	}
-	at, err := a.Store.ReserveSlot(ctx, w.ID, a.limits(w), a.now())
+	at, err := a.Store.ReserveSlot(ctx, w.ID, limits, a.now())
 	if err != nil || !at.After(a.now()) {
 		return nil, err
 	}

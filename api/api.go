@@ -56,7 +56,8 @@ type Config struct {
 	KeyRate  float64
 	KeyBurst int
 	// SecretOverlap is how long a rotated-out secret keeps signing, unless
-	// a rotation says otherwise (default 24 h).
+	// a rotation says otherwise: 0 is the default (24 h), NoSecretOverlap
+	// none.
 	SecretOverlap time.Duration
 	// Telemetry traces requests and serves /metrics; nil: neither.
 	Telemetry *telemetry.Telemetry
@@ -97,8 +98,11 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.SecretOverlap == 0 {
+	switch {
+	case cfg.SecretOverlap == 0:
 		cfg.SecretOverlap = DefaultSecretOverlap
+	case cfg.SecretOverlap < 0:
+		cfg.SecretOverlap = 0
 	}
 	if cfg.KeyRate == 0 {
 		cfg.KeyRate = DefaultKeyRate
@@ -239,7 +243,9 @@ var codeOf = map[int]webhook.Code{
 type errorBody struct {
 	Code    webhook.Code `json:"code"`
 	Message string       `json:"message"`
-	Details any          `json:"details,omitempty"`
+	// Details is always there, an empty object when there is nothing to
+	// add, so clients can read fields of it without a nil check.
+	Details any `json:"details"`
 }
 
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
@@ -261,6 +267,9 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	if status == 0 || status >= 500 && body.Code == webhook.EInternal {
 		s.cfg.Logger.Error("request failed", "method", c.Method(), "path", c.Path(), "error", err)
 		status, body = fiber.StatusInternalServerError, errorBody{Code: webhook.EInternal, Message: "internal error; see the server log"}
+	}
+	if body.Details == nil {
+		body.Details = struct{}{}
 	}
 	return c.Status(status).JSON(fiber.Map{"error": body})
 }

@@ -149,6 +149,9 @@ func (r response) errCode() (string, string) {
 	if msg, _ := e["message"].(string); code != "" && msg == "" {
 		return code + " (no message)", field
 	}
+	if _, ok := e["details"]; code != "" && !ok {
+		return code + " (no details)", field
+	}
 	return code, field
 }
 
@@ -171,6 +174,9 @@ func TestErrorCases(t *testing.T) {
 	hook := f.mustCreate(validWebhook)
 	id := fmt.Sprint(hook["id"])
 	f.mustCreate(`{"name":"Other","url":"https://example.org/x","event_types":["*"]}`)
+	held := f.mustCreate(`{"name":"Held","url":"https://example.org/held","event_types":["*"],"status":"paused"}`)
+	heldID := fmt.Sprint(held["id"])
+	heldDelivery := fmt.Sprint(f.mustAttempt(int64(held["id"].(float64)), "evt-held"))
 	big := fmt.Sprintf(`{"event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low","message":"%s"}}`, strings.Repeat("x", 1100))
 
 	tests := []struct {
@@ -231,6 +237,10 @@ func TestErrorCases(t *testing.T) {
 		{"POST", "/api/v1/webhooks/999/retry", "", 404, "not_found", ""},
 		{"POST", "/api/v1/webhooks/" + id + "/retry?max_age_hours=0", "", 400, "invalid_request", ""},
 		{"POST", "/api/v1/webhooks/" + id + "/retry?max_age_hours=abc", "", 400, "invalid_request", ""},
+		{"POST", "/api/v1/webhooks/" + id + "/retry?limit=0", "", 400, "invalid_request", ""},
+		{"POST", "/api/v1/webhooks/" + id + "/retry?limit=1001", "", 400, "invalid_request", ""},
+		{"POST", "/api/v1/webhooks/" + heldID + "/retry", "", 409, "conflict", ""},
+		{"POST", "/api/v1/webhooks/" + heldID + "/deliveries/" + heldDelivery + "/retry", "", 409, "conflict", ""},
 		{"GET", "/api/v1/webhooks/999/analytics", "", 404, "not_found", ""},
 		{"GET", "/api/v1/webhooks/" + id + "/analytics?period_days=0", "", 400, "invalid_request", ""},
 		{"GET", "/api/v1/webhooks/" + id + "/analytics?period_days=367", "", 400, "invalid_request", ""},
@@ -277,9 +287,37 @@ func TestErrorCases(t *testing.T) {
 		t.Fatalf("webhook changed by refused updates: %s", got.raw)
 	}
 	list := f.do("GET", "/api/v1/webhooks/", "")
-	if list.body["total"] != 2.0 {
+	if list.body["total"] != 3.0 {
 		t.Fatalf("refused creates wrote rows: %s", list.raw)
 	}
+}
+
+// mustAttempt records a failed first attempt of a new event to webhook id,
+// as a worker would, and returns the delivery's id.
+func (f *fixture) mustAttempt(id int64, eventID string) int64 {
+	f.t.Helper()
+	ctx := context.Background()
+	w, err := f.store.GetWebhook(ctx, id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ev := &webhook.Event{EventID: eventID, EventType: "system.error", Source: "loki", SourceID: "s",
+		Payload: json.RawMessage(`{"error_code":"E","component":"c","severity":"low"}`), CreatedAt: time.Now().UTC()}
+	if _, err := f.store.CreateEvent(ctx, ev); err != nil {
+		f.t.Fatal(err)
+	}
+	body, _ := ev.Body()
+	d := &webhook.Delivery{WebhookID: w.ID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: 1, URL: w.URL,
+		RequestBody: body, Signature: webhook.Sign(w.Secret, body)}
+	if _, err := f.store.StartAttempt(ctx, d); err != nil {
+		f.t.Fatal(err)
+	}
+	code := 500
+	d.Status, d.ResponseStatusCode, d.LastError, d.ErrorClass = webhook.DeliveryFailed, &code, "HTTP 500", webhook.ClassHTTPStatus
+	if err := f.store.FinishAttempt(ctx, d); err != nil {
+		f.t.Fatal(err)
+	}
+	return d.ID
 }
 
 // A body far over the server's limit is refused from its Content-Length

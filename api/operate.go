@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -191,30 +192,20 @@ func (s *Server) deliveringAgain(ctx context.Context, eventID string, webhookID 
 }
 
 // releaseHeld signals every running event workflow that delivers to the
-// webhook to resume, oldest event first, so held deliveries go in the order
-// their events arrived. Deliveries the signal misses look again within
-// workflows.HoldPoll by themselves.
+// webhook to resume, in the order its held deliveries fell due: a retry at
+// its planned time, a first attempt when its event arrived. Deliveries the
+// signal misses look again within workflows.HoldPoll by themselves.
 func (s *Server) releaseHeld(ctx context.Context, webhookID int64) (int, error) {
-	query := fmt.Sprintf(`%s = '%d' AND ExecutionStatus = 'Running'`, workflows.SearchWebhookIDs.GetName(), webhookID)
-	type run struct {
-		id    string
-		start time.Time
+	runs, err := s.runningFor(ctx, webhookID)
+	if err != nil {
+		return 0, err
 	}
-	var runs []run
-	var token []byte
-	for {
-		resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
-		if err != nil {
-			return 0, err
+	orderByDue(runs, func(eventID string) *time.Time {
+		if d, err := s.latestAttempt(ctx, eventID, webhookID); err == nil {
+			return d.NextRetryAt
 		}
-		for _, e := range resp.GetExecutions() {
-			runs = append(runs, run{e.GetExecution().GetWorkflowId(), e.GetStartTime().AsTime()})
-		}
-		if token = resp.GetNextPageToken(); len(token) == 0 {
-			break
-		}
-	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].start.Before(runs[j].start) })
+		return nil
+	})
 	for _, r := range runs {
 		err := s.temporal.SignalWorkflow(ctx, r.id, "", workflows.SignalResume, workflows.WebhookSignal{WebhookID: webhookID})
 		var done *serviceerror.NotFound
@@ -223,4 +214,42 @@ func (s *Server) releaseHeld(ctx context.Context, webhookID int64) (int, error) 
 		}
 	}
 	return len(runs), nil
+}
+
+type heldRun struct {
+	id  string
+	due time.Time // when its delivery to the webhook fell due; its start until known better
+}
+
+// orderByDue sorts held runs by when their delivery fell due: the planned
+// retry time its latest attempt recorded, else the event's start.
+func orderByDue(runs []heldRun, nextRetry func(eventID string) *time.Time) {
+	for i := range runs {
+		if at := nextRetry(strings.TrimPrefix(runs[i].id, workflows.EventWorkflowID(""))); at != nil {
+			runs[i].due = *at
+		}
+	}
+	sort.SliceStable(runs, func(i, j int) bool { return runs[i].due.Before(runs[j].due) })
+}
+
+// runningFor lists the running event workflows that may deliver to the
+// webhook: those naming it, and those with too many subscribers to name
+// them all (a resume signal to a workflow not delivering to it is a no-op).
+func (s *Server) runningFor(ctx context.Context, webhookID int64) ([]heldRun, error) {
+	query := fmt.Sprintf(`%s IN ('%d', '%s') AND ExecutionStatus = 'Running'`,
+		workflows.SearchWebhookIDs.GetName(), webhookID, workflows.ManySubscribers)
+	var runs []heldRun
+	var token []byte
+	for {
+		resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range resp.GetExecutions() {
+			runs = append(runs, heldRun{e.GetExecution().GetWorkflowId(), e.GetStartTime().AsTime()})
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return runs, nil
+		}
+	}
 }

@@ -12,6 +12,10 @@ import (
 // DefaultSecretOverlap is how long a rotated-out secret keeps signing.
 const DefaultSecretOverlap = 24 * time.Hour
 
+// NoSecretOverlap in Config.SecretOverlap retires a rotated-out secret at
+// once (a zero Config field means the default).
+const NoSecretOverlap time.Duration = -1
+
 // maxOverlapHours bounds a rotation's overlap: a week to roll a receiver.
 const maxOverlapHours = 7 * 24
 

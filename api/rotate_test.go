@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loki-interceptor/herald/api"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -80,5 +81,23 @@ func TestRotateSecret(t *testing.T) {
 	f.mustIntegration(validSlack)
 	if r := f.do("POST", "/api/v1/integrations/Slack%20Alerts/rotate-secret", ""); r.status != 409 {
 		t.Fatalf("rotating a Slack integration: %d %s", r.status, r.raw)
+	}
+}
+
+// Zapier and webhook integrations are signed, so they rotate like webhooks;
+// an operator who configured no default overlap gets none.
+func TestRotateIntegrationWithoutDefaultOverlap(t *testing.T) {
+	f := newFixture(t, func(c *api.Config) { c.SecretOverlap = api.NoSecretOverlap })
+	created := f.mustIntegration(`{"name":"zap","integration_type":"zapier","credentials":{"webhook_url":"https://hooks.zapier.com/hooks/catch/1/abc"}}`)
+	old, _ := created["secret"].(string)
+	r := f.do("POST", "/api/v1/integrations/zap/rotate-secret", "")
+	if r.status != 200 || r.body["previous_secret_expires_at"] != nil {
+		t.Fatalf("rotate a zapier integration: %d %s", r.status, r.raw)
+	}
+	if s, _ := r.body["secret"].(string); !strings.HasPrefix(s, webhook.SecretPrefix) || s == old {
+		t.Fatalf("new secret %q (old %q)", s, old)
+	}
+	if g := f.do("GET", "/api/v1/integrations/zap", ""); strings.Contains(g.raw, r.body["secret"].(string)) {
+		t.Fatalf("GET shows the rotated secret: %s", g.raw)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -16,8 +17,10 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/api/workflowservice/v1"
 
@@ -255,6 +258,38 @@ func TestRepeatedEventIDDeliversOnce(t *testing.T) {
 		t.Fatalf("same id, other payload: %d, want 409", code)
 	}
 	time.Sleep(200 * time.Millisecond) // any second delivery would be on its way by now
+	if n := len(r.arrivals()); n != 1 {
+		t.Fatalf("receiver got %d deliveries of one event id", n)
+	}
+
+	// Temporal forgets a closed workflow after the namespace's retention;
+	// the event id still holds: a repeat starts nothing.
+	ctx := context.Background()
+	wfID := workflows.EventWorkflowID(id)
+	if _, err := h.temporal.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
+		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: wfID}}); err != nil {
+		t.Fatal(err)
+	}
+	var lastErr error
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		d, err := h.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+		var gone *serviceerror.NotFound
+		if errors.As(err, &gone) {
+			break
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			t.Fatalf("Temporal did not delete the workflow: %v %v", d.GetWorkflowExecutionInfo().GetStatus(), lastErr)
+		}
+	}
+	ev["payload"] = map[string]any{"error_code": "DB_UNAVAILABLE", "component": "validator", "severity": "high"}
+	if code := h.call(t, "POST", "/api/v1/events", ev, &again); code != 200 || !again.Duplicate {
+		t.Fatalf("repeat after Temporal forgot the workflow: %d %+v", code, again)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, err := h.temporal.DescribeWorkflowExecution(ctx, wfID, ""); err == nil {
+		t.Fatal("a repeat publish started the event's workflow again")
+	}
 	if n := len(r.arrivals()); n != 1 {
 		t.Fatalf("receiver got %d deliveries of one event id", n)
 	}

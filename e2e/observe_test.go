@@ -106,8 +106,10 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 			t.Errorf("%s moved by %v, want %v", series, got, want)
 		}
 	}
-	if _, ok := after["herald_deliveries_waiting"]; !ok {
-		t.Error("no herald_deliveries_waiting gauge")
+	for _, gauge := range []string{"herald_deliveries_waiting", "herald_events_waiting", "herald_webhooks_paused"} {
+		if _, ok := after[gauge]; !ok {
+			t.Errorf("no %s gauge", gauge)
+		}
 	}
 	if !hasPrefix(after, "temporal_") {
 		t.Error("no Temporal SDK metrics at /metrics")

@@ -359,3 +359,43 @@ func TestReadyReportsWorkers(t *testing.T) {
 		t.Fatalf("ready: %d %+v", code, ready)
 	}
 }
+
+// An event with more subscribers than HeraldWebhookIDs lists is marked
+// "many", and resuming a webhook past the listed ones still releases its
+// held delivery at once (not at the hold's next look, an hour later).
+func TestResumeReachesEventsWithManySubscribers(t *testing.T) {
+	h := herald(t)
+	crowd, r := newReceiver(t, 200), newReceiver(t, 200)
+	for i := range workflows.MaxSearchWebhookIDs {
+		h.mustWebhook(t, map[string]any{"name": fmt.Sprintf("e2e-crowd-%d", i), "url": crowd.srv.URL, "event_types": []string{"compliance.alert"}})
+	}
+	w := h.mustWebhook(t, map[string]any{"name": "e2e-last", "url": r.srv.URL, "event_types": []string{"compliance.alert"}, "status": "paused"})
+	acc := h.mustPublish(t, alertEvent(uniq("many")))
+	eventually(t, "the last subscriber's delivery to be held", func() bool {
+		v, err := h.temporal.QueryWorkflow(context.Background(), acc.WorkflowID, "", workflows.QueryDeliveries)
+		var st []workflows.DeliveryState
+		if err != nil || v.Get(&st) != nil {
+			return false
+		}
+		for _, s := range st {
+			if s.WebhookID == w.ID {
+				return s.State == workflows.LoopPaused
+			}
+		}
+		return false
+	})
+	eventually(t, "the event to be listed as having many subscribers", func() bool {
+		resp, err := h.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("HeraldWebhookIDs = '%s' AND WorkflowId = '%s'", workflows.ManySubscribers, acc.WorkflowID)})
+		return err == nil && len(resp.Executions) == 1
+	})
+	var upd struct {
+		Released int `json:"released_deliveries"`
+	}
+	if code := h.call(t, "PUT", fmt.Sprintf("/api/v1/webhooks/%d", w.ID), map[string]any{"status": "active"}, &upd); code != 200 || upd.Released != 1 {
+		t.Fatalf("resume: %d %+v", code, upd)
+	}
+	if res := h.wait(t, acc.EventID); res.Status != workflows.StatusDelivered || len(r.arrivals()) != 1 || len(crowd.arrivals()) != workflows.MaxSearchWebhookIDs {
+		t.Fatalf("after resume: %+v, %d arrivals at the last, %d at the crowd", res, len(r.arrivals()), len(crowd.arrivals()))
+	}
+}

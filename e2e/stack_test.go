@@ -164,7 +164,7 @@ func startStack() (*stack, error) {
 		WrapTransport: s.tel.HTTPTransport})
 	if err := s.tel.Metrics.ObserveState(func(ctx context.Context) (telemetry.State, error) {
 		g, err := s.store.Gauges(ctx)
-		return telemetry.State{DeliveriesWaiting: g.DeliveriesWaiting, WebhooksPaused: g.WebhooksPaused}, err
+		return telemetry.State{DeliveriesWaiting: g.DeliveriesWaiting, EventsWaiting: g.EventsWaiting, WebhooksPaused: g.WebhooksPaused}, err
 	}); err != nil {
 		return s, err
 	}

@@ -53,6 +53,12 @@ func (p *Publisher) Publish(ctx context.Context, ev *webhook.Event) (accepted *w
 			return nil, false, webhook.Errorf(webhook.EConflict, "event_id %q was already used for a different event", ev.EventID)
 		}
 		ev = prior
+		if ran(prior) {
+			// Its workflow fanned it out already. Temporal forgets closed
+			// workflows after the namespace's retention, so a start now
+			// could succeed and deliver the event a second time.
+			return ev, false, nil
+		}
 	}
 	if err := p.start(ctx, ev); err != nil {
 		if created {
@@ -99,6 +105,13 @@ func (p *Publisher) start(ctx context.Context, ev *webhook.Event) error {
 		return fmt.Errorf("temporal refused event %s: %w", ev.EventID, err) // a fault of ours, not the caller's
 	}
 	return unavailable(ev, "cannot hand the event to Temporal", err)
+}
+
+// ran says an event's workflow has run: it recorded the event's
+// subscribers, or finished (with none). Until then a repeat publish makes
+// sure the workflow exists, for an earlier accept that failed half-way.
+func ran(ev *webhook.Event) bool {
+	return ev.TotalDeliveries > 0 || ev.ProcessedAt != nil
 }
 
 func unavailable(ev *webhook.Event, what string, err error) error {

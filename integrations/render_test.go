@@ -80,7 +80,7 @@ func checkGolden(t *testing.T, path string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./integrations/ -run TestRenderGolden -update to create it)", err)
+		t.Fatalf("%v (run go test ./integrations/ -run Golden -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("render differs from %s; if the change is intended, rerun with -update and review the diff\ngot:\n%s", path, got)
@@ -401,11 +401,15 @@ func TestSlackMessage(t *testing.T) {
 
 const cardSchemaURL = "http://adaptivecards.io/schemas/adaptive-card.json"
 
+// cardSchemaFile is Microsoft's Adaptive Card 1.4 schema, the version the
+// card declares (see testdata/README.md).
+const cardSchemaFile = "adaptive-card-1.4.schema.json"
+
 // loadCardSchema compiles the vendored Adaptive Card schema (see
-// testdata/README.md) with the fixes patchCardSchema documents.
+// testdata/README.md) with the Teams extension patchCardSchema documents.
 func loadCardSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "adaptive-card.schema.json"))
+	f, err := os.Open(filepath.Join("testdata", cardSchemaFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,6 +420,9 @@ func loadCardSchema(t *testing.T) *jsonschema.Schema {
 	}
 	patchCardSchema(t, doc.(map[string]any))
 	c := jsonschema.NewCompiler()
+	// Draft-06 asserts formats anyway; saying so keeps uri and
+	// uri-reference checked should the schema's draft change.
+	c.AssertFormat()
 	if err := c.AddResource(cardSchemaURL, doc); err != nil {
 		t.Fatal(err)
 	}
@@ -426,35 +433,27 @@ func loadCardSchema(t *testing.T) *jsonschema.Schema {
 	return sch
 }
 
-// patchCardSchema mends two faults of the designer's schema, which dates
-// from Adaptive Cards 1.0. Each first checks the schema still has the
-// fault, so that a refreshed schema makes the test fail rather than be
+// patchCardSchema adds Teams' card extension to the official schema, which
+// closes AdaptiveCard with "additionalProperties": false and so refuses
+// the "msteams" property every Teams card may carry (Microsoft documents
+// it with the Teams card formats, not in the Adaptive Card schema). It is
+// added with the one member Herald uses, width, and the one value Teams
+// defines for it, "Full": stricter than leaving msteams out of the check.
+// The patch first checks the schema still closes the card without
+// msteams, so that a refreshed schema makes the test fail rather than be
 // patched blindly.
-//
-//  1. CardElements gives its element schema in tuple form ("items": [X],
-//     "additionalItems": true), which checks only the first element of a
-//     body or items array and lets every later one through. It becomes
-//     "items": X, as in the official schema: stricter, never looser.
-//  2. Container.style allows only default and emphasis. Adaptive Cards 1.2
-//     added good, attention, warning and accent (ContainerStyle in the
-//     official 1.2+ schemas); the card is version 1.4 and uses them for
-//     severity. Exactly those four are added.
 func patchCardSchema(t *testing.T, doc map[string]any) {
 	t.Helper()
-	defs := doc["definitions"].(map[string]any)
-	elems := defs["CardElements"].(map[string]any)
-	tuple, ok := elems["items"].([]any)
-	if !ok || len(tuple) != 1 || elems["additionalItems"] != true {
-		t.Fatal("schema's CardElements changed; revisit patchCardSchema")
+	card := doc["definitions"].(map[string]any)["AdaptiveCard"].(map[string]any)
+	props := card["properties"].(map[string]any)
+	if _, has := props["msteams"]; has || card["additionalProperties"] != false {
+		t.Fatal("schema's AdaptiveCard changed; revisit patchCardSchema")
 	}
-	elems["items"] = tuple[0]
-	delete(elems, "additionalItems")
-
-	style := defs["Container"].(map[string]any)["properties"].(map[string]any)["style"].(map[string]any)
-	if fmt.Sprint(style["enum"]) != "[default emphasis]" {
-		t.Fatal("schema's Container.style changed; revisit patchCardSchema")
+	props["msteams"] = map[string]any{
+		"type":                 "object",
+		"properties":           map[string]any{"width": map[string]any{"enum": []any{"Full"}}},
+		"additionalProperties": false,
 	}
-	style["enum"] = append(style["enum"].([]any), "good", "attention", "warning", "accent")
 }
 
 // teamsCard checks the Workflows message wrapper around a Teams body and
@@ -522,27 +521,43 @@ func TestTeamsCardsMatchSchema(t *testing.T) {
 }
 
 // TestCardSchemaRejects shows the schema check is not vacuous: a rendered
-// card passes, and each breakage of it fails, wherever in the body the
-// broken element sits.
+// card passes, and each breakage of it fails, wherever in the card the
+// broken part sits. The breakages from "misspelt text property" on all
+// passed the 1.0-era schema Herald vendored before, which left every
+// object open to unknown properties.
 func TestCardSchemaRejects(t *testing.T) {
 	sch := loadCardSchema(t)
 	out, err := integrations.RenderTeams(catalogEvent(t, webhook.ValidationCompleted), teamsConfigs[0].cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	breakages := map[string]func(body []any){
-		"fact without a value":    func(body []any) { delete(firstFact(t, body), "value") },
-		"unknown element type":    func(body []any) { body[1].(map[string]any)["type"] = "Marquee" },
-		"unknown container style": func(body []any) { body[1].(map[string]any)["style"] = "purple" },
-		"unknown text colour":     func(body []any) { body[len(body)-1].(map[string]any)["color"] = "blue" },
+	body := func(card map[string]any) []any { return card["body"].([]any) }
+	breakages := []struct {
+		name      string
+		breakCard func(card map[string]any)
+	}{
+		{"fact without a value", func(card map[string]any) { delete(firstFact(t, body(card)), "value") }},
+		{"unknown element type", func(card map[string]any) { body(card)[1].(map[string]any)["type"] = "Marquee" }},
+		{"unknown container style", func(card map[string]any) { body(card)[1].(map[string]any)["style"] = "purple" }},
+		{"unknown text colour", func(card map[string]any) { body(card)[len(body(card))-1].(map[string]any)["color"] = "blue" }},
+		{"container without items", func(card map[string]any) { delete(body(card)[1].(map[string]any), "items") }},
+		{"link without a url", func(card map[string]any) { delete(card["actions"].([]any)[0].(map[string]any), "url") }},
+		{"misspelt text property", func(card map[string]any) { body(card)[len(body(card))-1].(map[string]any)["wieght"] = "bolder" }},
+		{"unknown card property", func(card map[string]any) { card["theme"] = "dark" }},
+		{"unknown fact property", func(card map[string]any) { firstFact(t, body(card))["colour"] = "red" }},
+		{"unknown fill mode", func(card map[string]any) {
+			body(card)[0].(map[string]any)["backgroundImage"].(map[string]any)["fillMode"] = "tile"
+		}},
+		{"unknown msteams width", func(card map[string]any) { card["msteams"].(map[string]any)["width"] = "Huge" }},
+		{"unknown msteams property", func(card map[string]any) { card["msteams"].(map[string]any)["height"] = "Full" }},
 	}
 	if err := sch.Validate(teamsCard(t, out)); err != nil {
 		t.Fatalf("unbroken card rejected: %v", err)
 	}
-	for name, breakCard := range breakages {
-		t.Run(name, func(t *testing.T) {
+	for _, b := range breakages {
+		t.Run(b.name, func(t *testing.T) {
 			card := teamsCard(t, out)
-			breakCard(card["body"].([]any))
+			b.breakCard(card)
 			if sch.Validate(card) == nil {
 				t.Error("schema accepted the broken card")
 			}

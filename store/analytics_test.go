@@ -195,19 +195,59 @@ func TestGauges(t *testing.T) {
 		if _, err := s.PauseWebhook(ctx, p.ID, "test", 0); err != nil {
 			t.Fatal(err)
 		}
-		e1, e2 := mustEvent(t, s, "g1", "compliance.alert"), mustEvent(t, s, "g2", "compliance.alert")
+		fanOut := func(e *webhook.Event, ids ...int64) {
+			t.Helper()
+			if err := s.SetSubscribers(ctx, e.EventID, ids); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// e1: w retrying, p held before its first attempt: both wait.
+		e1 := mustEvent(t, s, "g1", "compliance.alert")
+		fanOut(e1, w.ID, p.ID)
 		a := attempt(w, e1, 1)
 		s.StartAttempt(ctx, a)
-		finish(t, s, a, webhook.DeliveryRetrying, 503) // waiting
+		finish(t, s, a, webhook.DeliveryRetrying, 503)
+		// e2: w delivered on its second attempt, p held: one waits.
+		e2 := mustEvent(t, s, "g2", "compliance.alert")
+		fanOut(e2, w.ID, p.ID)
 		b := attempt(w, e2, 1)
 		s.StartAttempt(ctx, b)
 		finish(t, s, b, webhook.DeliveryRetrying, 503)
 		b2 := attempt(w, e2, 2)
 		s.StartAttempt(ctx, b2)
-		finish(t, s, b2, webhook.DeliveryDelivered, 200) // no longer waiting
+		finish(t, s, b2, webhook.DeliveryDelivered, 200)
+		// e3: accepted, not yet fanned out.
+		mustEvent(t, s, "g3", "compliance.alert")
+		// e4: failed for good and finished, then reopened by a manual retry.
+		e4 := mustEvent(t, s, "g4", "compliance.alert")
+		fanOut(e4, w.ID)
+		c := attempt(w, e4, 1)
+		s.StartAttempt(ctx, c)
+		finish(t, s, c, webhook.DeliveryFailed, 400)
+		if err := s.FinishEvent(ctx, e4.EventID); err != nil {
+			t.Fatal(err)
+		}
+		c2 := attempt(w, e4, 2)
+		s.StartAttempt(ctx, c2)
+		finish(t, s, c2, webhook.DeliveryRetrying, 503)
+		// e5: delivered and finished.
+		e5 := mustEvent(t, s, "g5", "compliance.alert")
+		fanOut(e5, w.ID)
+		d := attempt(w, e5, 1)
+		s.StartAttempt(ctx, d)
+		finish(t, s, d, webhook.DeliveryDelivered, 200)
+		if err := s.FinishEvent(ctx, e5.EventID); err != nil {
+			t.Fatal(err)
+		}
+
 		g, err := s.Gauges(ctx)
-		if err != nil || g.DeliveriesWaiting != 1 || g.WebhooksPaused != 1 || len(g.Subscribers) != 2 {
-			t.Fatalf("gauges %+v %v", g, err)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := store.Gauges{DeliveriesWaiting: 4, EventsWaiting: 1, WebhooksPaused: 1}
+		if g.DeliveriesWaiting != want.DeliveriesWaiting || g.EventsWaiting != want.EventsWaiting ||
+			g.WebhooksPaused != want.WebhooksPaused || len(g.Subscribers) != 2 {
+			t.Fatalf("gauges %+v, want %+v and 2 subscribers", g, want)
 		}
 	})
 }

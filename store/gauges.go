@@ -7,8 +7,8 @@ import (
 
 // Gauges is the state the metrics' gauges show.
 type Gauges struct {
-	DeliveriesWaiting, WebhooksPaused int64
-	Subscribers                       []Seen
+	DeliveriesWaiting, EventsWaiting, WebhooksPaused int64
+	Subscribers                                      []Seen
 }
 
 // Seen is when a subscriber was last triggered (created, if never).
@@ -17,18 +17,36 @@ type Seen struct {
 	At           time.Time
 }
 
-// Gauges reads what the metrics' gauges show: deliveries waiting for an
-// attempt (their latest attempt pending or retrying), paused webhooks, and
-// when each subscriber was last triggered (created, if never).
+// Gauges reads what the metrics' gauges show: deliveries not yet delivered
+// or failed for good, events accepted but not yet fanned out (their
+// subscriber count is not known yet), paused webhooks, and when each
+// subscriber was last triggered (created, if never).
+//
+// A delivery gets its first attempt row only when that attempt is sent, so
+// the attempt rows alone miss the deliveries a backlog, a pause or a rate
+// limit holds back: an open event's counters say how many of its
+// subscribers have not finished. A finished event that a manual retry
+// reopened is waiting when its latest attempt is.
 func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
 	var st Gauges
-	err := s.db.GetContext(ctx, &st.DeliveriesWaiting, `SELECT COUNT(*) FROM deliveries d
+	err := s.db.QueryRowContext(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN total_deliveries > successful_deliveries + failed_deliveries
+			THEN total_deliveries - successful_deliveries - failed_deliveries ELSE 0 END), 0) AS open_deliveries,
+		COALESCE(SUM(CASE WHEN total_deliveries = 0 THEN 1 ELSE 0 END), 0) AS open_events
+		FROM events WHERE processed_at IS NULL`).Scan(&st.DeliveriesWaiting, &st.EventsWaiting)
+	if err != nil {
+		return st, err
+	}
+	var reopened int64
+	err = s.db.GetContext(ctx, &reopened, `SELECT COUNT(*) FROM deliveries d
+		JOIN events e ON e.event_id = d.event_id AND e.processed_at IS NOT NULL
 		WHERE d.status IN ('pending', 'retrying') AND d.is_test = FALSE AND NOT EXISTS (
 			SELECT 1 FROM deliveries n WHERE n.event_id = d.event_id AND n.webhook_id = d.webhook_id
 			AND n.attempt_number > d.attempt_number)`)
 	if err != nil {
 		return st, err
 	}
+	st.DeliveriesWaiting += reopened
 	var rows []struct {
 		Name      string     `db:"name"`
 		Status    string     `db:"status"`

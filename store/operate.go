@@ -65,6 +65,21 @@ func (s *Store) ReserveSlot(ctx context.Context, webhookID int64, limits []RateL
 	return at, err
 }
 
+// SlotHolds says whether a slot reserved for at may still be used at now:
+// now is in the same window of every limit as at, short of its guard. A
+// slot whose wait overran its windows (workers down or backlogged) must not
+// be used: the attempt would land in a window that never counted it.
+func SlotHolds(limits []RateLimit, at, now time.Time) bool {
+	at, now = at.UTC(), now.UTC()
+	for _, l := range limits {
+		start := at.Truncate(l.Window)
+		if now.Before(start) || now.After(start.Add(l.Window-guard(l.Window))) {
+			return false
+		}
+	}
+	return true
+}
+
 // TakeSlotNow takes a slot only if one is free now; otherwise it takes
 // nothing and says when the next is.
 func (s *Store) TakeSlotNow(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time) (bool, time.Time, error) {

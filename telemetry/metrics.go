@@ -58,7 +58,7 @@ func newMeterProvider(reg *prometheus.Registry, res *resource.Resource) (*sdkmet
 var Names = []string{
 	"herald_events_accepted_total", "herald_delivery_attempts_total", "herald_attempt_duration_seconds",
 	"herald_retries_scheduled_total", "herald_rate_limited_waits_total", "herald_integration_sends_total",
-	"herald_api_request_duration_seconds", "herald_deliveries_waiting", "herald_webhooks_paused",
+	"herald_api_request_duration_seconds", "herald_deliveries_waiting", "herald_events_waiting", "herald_webhooks_paused",
 	"herald_webhook_last_triggered_timestamp_seconds",
 }
 
@@ -76,6 +76,7 @@ type Metrics struct {
 	integrationSends  metric.Int64Counter
 	apiDuration       metric.Float64Histogram
 	deliveriesWaiting metric.Int64ObservableGauge
+	eventsWaiting     metric.Int64ObservableGauge
 	webhooksPaused    metric.Int64ObservableGauge
 	lastTriggered     metric.Float64ObservableGauge
 
@@ -104,6 +105,7 @@ func statusClass(code int) string {
 // State is what the gauges show, read from the store on each scrape.
 type State struct {
 	DeliveriesWaiting int64
+	EventsWaiting     int64
 	WebhooksPaused    int64
 	Webhooks          []WebhookState
 }
@@ -144,7 +146,8 @@ func newMetrics(meter metric.Meter) (*Metrics, error) {
 	m.rateLimitedWaits = counter("herald_rate_limited_waits", "Times a delivery waited for its webhook's rate limit.")
 	m.integrationSends = counter("herald_integration_sends", "Integration sends by integration type and outcome.")
 	m.apiDuration = histogram("herald_api_request_duration_seconds", "Duration of API requests.", apiBuckets)
-	m.deliveriesWaiting = gauge("herald_deliveries_waiting", "Deliveries not yet delivered or failed for good.")
+	m.deliveriesWaiting = gauge("herald_deliveries_waiting", "Deliveries not yet delivered or failed for good: queued, held, rate limited or retrying.")
+	m.eventsWaiting = gauge("herald_events_waiting", "Events accepted whose subscribers are not yet known: their workflows have not run yet.")
 	m.webhooksPaused = gauge("herald_webhooks_paused", "Webhooks currently paused.")
 	lt, err := meter.Float64ObservableGauge("herald_webhook_last_triggered_timestamp_seconds",
 		metric.WithDescription("When an event was last delivered to each webhook (its creation, before the first), Unix seconds."))
@@ -216,7 +219,7 @@ func (m *Metrics) APIRequest(ctx context.Context, route, method string, status i
 }
 
 // ObserveState makes f the source of herald_deliveries_waiting,
-// herald_webhooks_paused and herald_webhook_last_triggered_timestamp_seconds.
+// herald_events_waiting, herald_webhooks_paused and herald_webhook_last_triggered_timestamp_seconds.
 // f runs on every scrape (with a timeout), so the numbers are never stale
 // and cost nothing between scrapes. A later call replaces the earlier one.
 func (m *Metrics) ObserveState(f func(ctx context.Context) (State, error)) error {
@@ -231,13 +234,14 @@ func (m *Metrics) ObserveState(f func(ctx context.Context) (State, error)) error
 			return err
 		}
 		o.ObserveInt64(m.deliveriesWaiting, st.DeliveriesWaiting)
+		o.ObserveInt64(m.eventsWaiting, st.EventsWaiting)
 		o.ObserveInt64(m.webhooksPaused, st.WebhooksPaused)
 		for _, w := range st.Webhooks {
 			o.ObserveFloat64(m.lastTriggered, float64(w.LastTriggered.Unix()), metric.WithAttributes(
 				attribute.String("webhook", w.Name), attribute.String("status", w.Status)))
 		}
 		return nil
-	}, m.deliveriesWaiting, m.webhooksPaused, m.lastTriggered)
+	}, m.deliveriesWaiting, m.eventsWaiting, m.webhooksPaused, m.lastTriggered)
 	if err != nil {
 		return err
 	}

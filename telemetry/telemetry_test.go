@@ -134,7 +134,7 @@ func TestMetricsScrapeAfterKnownSequence(t *testing.T) {
 	m.APIRequest(ctx, "/v1/webhooks/:id", "GET", 404, time.Millisecond)
 	seen := time.Unix(1_700_000_000, 0)
 	require.NoError(t, m.ObserveState(func(context.Context) (State, error) {
-		return State{DeliveriesWaiting: 7, WebhooksPaused: 2, Webhooks: []WebhookState{{Name: "hooky", Status: "active", LastTriggered: seen}}}, nil
+		return State{DeliveriesWaiting: 7, EventsWaiting: 3, WebhooksPaused: 2, Webhooks: []WebhookState{{Name: "hooky", Status: "active", LastTriggered: seen}}}, nil
 	}))
 
 	fs := scrape(t, tel)
@@ -169,6 +169,7 @@ func TestMetricsScrapeAfterKnownSequence(t *testing.T) {
 	assert.Equal(t, uint64(1), histogramCount(t, fs, api, l{"route": "/v1/webhooks/:id", "method": "GET", "status": "404"}))
 
 	assert.Equal(t, 7.0, series(t, fs, "herald_deliveries_waiting", nil).GetGauge().GetValue())
+	assert.Equal(t, 3.0, series(t, fs, "herald_events_waiting", nil).GetGauge().GetValue())
 	assert.Equal(t, 2.0, series(t, fs, "herald_webhooks_paused", nil).GetGauge().GetValue())
 	assert.Equal(t, 1_700_000_000.0, series(t, fs, "herald_webhook_last_triggered_timestamp_seconds", l{"webhook": "hooky", "status": "active"}).GetGauge().GetValue())
 

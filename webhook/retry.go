@@ -73,11 +73,16 @@ func (p RetryPolicy) Backoff(n int) time.Duration {
 }
 
 // NextDelay is Backoff(n) spread by the policy's jitter: u in [0, 1) maps
-// linearly onto [d·(1-Jitter), d·(1+Jitter)). It never goes below one second.
+// linearly onto [d·(1-Jitter), d·(1+Jitter)). It never goes below one second
+// nor above MaxDelay: a draw past the cap is mirrored below it, so retries
+// held at the cap stay spread out instead of all landing on it together.
 func (p RetryPolicy) NextDelay(n int, u float64) time.Duration {
 	d := p.Backoff(n)
 	if p.Jitter > 0 {
 		d += time.Duration(float64(d) * p.Jitter * (2*u - 1))
+	}
+	if p.MaxDelay > 0 && d > p.MaxDelay {
+		d = max(2*p.MaxDelay-d, 0)
 	}
 	d = d.Round(time.Millisecond)
 	if d < time.Second {

@@ -90,6 +90,16 @@ func TestJitterBounds(t *testing.T) {
 	if got := noJitter.NextDelay(3, 0.9); got != 240*time.Second {
 		t.Fatalf("no jitter: %v", got)
 	}
+	// At the cap, jitter spreads retries below it, never past it.
+	capped := webhook.RetryPolicy{Strategy: webhook.ExponentialBackoff, MaxRetries: 20, Delay: 60 * time.Second, Multiplier: 2, MaxDelay: time.Hour, Jitter: 0.1}
+	for _, c := range []struct {
+		u    float64
+		want time.Duration
+	}{{0, 54 * time.Minute}, {0.5, time.Hour}, {0.75, 57 * time.Minute}, {0.999999, 54 * time.Minute}} {
+		if got := capped.NextDelay(12, c.u); (got - c.want).Abs() > time.Millisecond {
+			t.Errorf("capped, u=%v: %v, want %v", c.u, got, c.want)
+		}
+	}
 	tiny := webhook.RetryPolicy{Strategy: webhook.FixedInterval, Delay: time.Second, Jitter: 0.5}
 	if got := tiny.NextDelay(1, 0); got != time.Second {
 		t.Fatalf("delay must not go below one second, got %v", got)

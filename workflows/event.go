@@ -237,9 +237,11 @@ func (f *fanOut) query() ([]DeliveryState, error) {
 func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 	s := l.sub
 	planned, plannedFor := time.Duration(0), 0
-	hold, reserved := HoldPoll, false
+	hold := HoldPoll
+	var reserved *time.Time
 	for n := s.FirstAttempt; ; {
-		in := AttemptInput{EventID: f.event.EventID, WebhookID: s.WebhookID, Attempt: n, Final: n >= l.state.LastAttempt, Reserved: reserved}
+		in := AttemptInput{EventID: f.event.EventID, WebhookID: s.WebhookID, Attempt: n, Final: n >= l.state.LastAttempt,
+			Reserved: reserved != nil, ReservedAt: reserved}
 		if !in.Final {
 			if plannedFor != n {
 				planned, plannedFor = s.Policy.NextDelay(n-s.FirstAttempt+1, jitter(ctx)), n
@@ -256,7 +258,7 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 			f.publishStatus(ctx)
 			return
 		}
-		reserved = false
+		reserved = nil
 		switch {
 		case res.Held:
 			if f.resumedFor(s.WebhookID) != resumedBefore {
@@ -272,7 +274,7 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 			f.publishStatus(ctx)
 			d := max(res.RateLimitedUntil.Sub(workflow.Now(ctx)), time.Millisecond)
 			f.wait(ctx, nil, d, fmt.Sprintf("webhook %d rate limit: attempt %d in its slot", s.WebhookID, n))
-			reserved = true
+			reserved = res.RateLimitedUntil
 			continue
 		}
 		hold = HoldPoll

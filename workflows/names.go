@@ -178,15 +178,17 @@ type LoadSubscriberResult struct {
 
 // AttemptInput asks for one attempt. Final says no attempt follows whatever
 // happens; RetryIn is the planned wait before the next one if this fails.
-// Reserved says a rate-limit slot was already taken for it (it waited for
-// that slot's window).
+// Reserved says a rate-limit slot was already taken for it at ReservedAt
+// (it waited for that slot's window); a slot whose window has passed by the
+// time the attempt runs is not used, and a new one is taken.
 type AttemptInput struct {
-	EventID   string        `json:"event_id"`
-	WebhookID int64         `json:"webhook_id"`
-	Attempt   int           `json:"attempt"`
-	Final     bool          `json:"final"`
-	RetryIn   time.Duration `json:"retry_in"`
-	Reserved  bool          `json:"reserved,omitempty"`
+	EventID    string        `json:"event_id"`
+	WebhookID  int64         `json:"webhook_id"`
+	Attempt    int           `json:"attempt"`
+	Final      bool          `json:"final"`
+	RetryIn    time.Duration `json:"retry_in"`
+	Reserved   bool          `json:"reserved,omitempty"`
+	ReservedAt *time.Time    `json:"reserved_at,omitempty"`
 }
 
 // AttemptResult is one attempt's outcome. When the webhook is paused the
@@ -279,12 +281,26 @@ type EventResult struct {
 
 // MaxSearchWebhookIDs bounds HeraldWebhookIDs: a search attribute value is
 // limited in size (2 KiB by default), and a workflow over it would be refused.
+// An event with more subscribers lists the first MaxSearchWebhookIDs-1 and
+// ManySubscribers, so a query for one webhook can include them all:
+// HeraldWebhookIDs IN ('7', 'many').
 const MaxSearchWebhookIDs = 100
 
+// ManySubscribers in HeraldWebhookIDs marks an event whose subscribers are
+// too many to list.
+const ManySubscribers = "many"
+
 func idKeywords(ids []int64) []string {
-	out := make([]string, 0, min(len(ids), MaxSearchWebhookIDs))
-	for _, id := range ids[:min(len(ids), MaxSearchWebhookIDs)] {
+	n := len(ids)
+	if n > MaxSearchWebhookIDs {
+		n = MaxSearchWebhookIDs - 1
+	}
+	out := make([]string, 0, MaxSearchWebhookIDs)
+	for _, id := range ids[:n] {
 		out = append(out, strconv.FormatInt(id, 10))
+	}
+	if n < len(ids) {
+		out = append(out, ManySubscribers)
 	}
 	return out
 }

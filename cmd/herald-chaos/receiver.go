@@ -23,6 +23,19 @@ const (
 	answerReset = "reset" // connection reset before any answer
 )
 
+// answerCode is the HTTP status Herald can have read from an answer. A slow
+// answer's 200 comes after the attempt timeout, when Herald has stopped
+// listening, and a reset has none: Herald records no status for either.
+func answerCode(answer string) (int, bool) {
+	switch answer {
+	case answerOK:
+		return http.StatusOK, true
+	case answer503:
+		return http.StatusServiceUnavailable, true
+	}
+	return 0, false
+}
+
 // faults are a receiver's odds of misbehaving, per request.
 type faults struct {
 	unavailable float64 // 503

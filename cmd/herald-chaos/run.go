@@ -173,7 +173,7 @@ func (k *cluster) exercise(ctx context.Context, c *config) (*verdict, error) {
 	faultCtx, stopFaults := context.WithCancel(ctx)
 	faultsDone := make(chan struct{})
 	go func() { in.run(faultCtx, logf); close(faultsDone) }()
-	stuck := newStuckWatch(k.store, c.grace)
+	stuck := newStuckWatch(k.store, c.grace, p, hooks)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go stuck.run(watchCtx)
@@ -194,14 +194,16 @@ func (k *cluster) exercise(ctx context.Context, c *config) (*verdict, error) {
 	for _, e := range in.errs {
 		v.FaultErrors = append(v.FaultErrors, e.Error())
 	}
-	v.StuckMax = stuck.max()
+	v.StuckMax, v.NeverStartedMax = stuck.worstSeen()
 	// Rows are read with PostgreSQL back for sure; it may just have restarted.
 	readCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if v.StuckAtEnd, err = retry(readCtx, func() (int, error) { return countStuck(readCtx, k.store, c.grace, pendingGrace) }); err != nil {
+	end, err := retry(readCtx, func() (stuckSample, error) { return stuck.count(readCtx) })
+	if err != nil {
 		return nil, err
 	}
-	if _, err := retry(readCtx, func() (int, error) { return 0, compareRows(readCtx, k.store, hooks, v) }); err != nil {
+	v.StuckAtEnd, v.NeverStartedAtEnd = end.total(), len(end.unstarted)
+	if _, err := retry(readCtx, func() (int, error) { return 0, compareRows(readCtx, k.store, p, hooks, v) }); err != nil {
 		return nil, err
 	}
 	return v, nil

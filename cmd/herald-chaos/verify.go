@@ -11,10 +11,18 @@ import (
 	"time"
 )
 
-// pair is one expected delivery: an event to one webhook's receiver.
-type pair struct {
-	event    string
-	receiver string
+// target is one expected delivery as Herald keys it: an event to one
+// webhook (and so to that webhook's receiver).
+type target struct {
+	webhook int64
+	event   string
+}
+
+// attemptKey is one attempt of a delivery, numbered as Herald numbers it
+// and as the receiver reads it from X-Webhook-Attempt.
+type attemptKey struct {
+	target
+	attempt int
 }
 
 // verdict is the run judged from the receivers' logs, with Herald's rows
@@ -29,8 +37,13 @@ type verdict struct {
 	LatencyP50, LatencyP99     time.Duration
 	Requests                   map[string]int // by answer
 	RowsNotSeen                int            // Herald rows with a response the receiver never gave
+	RowsNoAnswer               map[string]int // Herald rows with no response, by what the receiver logged for that attempt
 	DeliveredWithoutRow        int            // delivered pairs Herald has no delivered row for
-	StuckMax, StuckAtEnd       int
+	SentNotRecorded            int            // pairs a receiver got requests for that Herald has no attempt row for
+	ResentAfterKill            int            // requests beyond their pair's attempt rows: an attempt sent again after a kill
+	StuckMax, StuckAtEnd       int            // rows past their time plus first attempts never started
+	NeverStartedMax            int            // of StuckMax, first attempts never started
+	NeverStartedAtEnd          int            // of StuckAtEnd, first attempts never started
 	Refusals                   map[string]int
 	Faults                     map[string]int
 	FaultErrors                []string
@@ -40,7 +53,7 @@ type verdict struct {
 
 func (v *verdict) failed() bool {
 	return v.Lost > 0 || v.StuckMax > 0 || v.StuckAtEnd > 0 || v.ForeignID > 0 || v.BadSignature > 0 || v.BadBody > 0 ||
-		v.RowsNotSeen > 0 || v.DeliveredWithoutRow > 0 || len(v.FaultErrors) > 0 || v.Accepted < v.Events
+		v.RowsNotSeen > 0 || v.DeliveredWithoutRow > 0 || v.SentNotRecorded > 0 || len(v.FaultErrors) > 0 || v.Accepted < v.Events
 }
 
 // judge reads every receiver's log: a pair is delivered when its receiver
@@ -112,66 +125,161 @@ type row struct {
 	code      sql.NullInt64
 }
 
-// compareRows checks Herald's attempt rows against what receivers saw: a
-// row with a response must match a request the receiver answered so, and
-// every delivered pair must have a delivered row.
-func compareRows(ctx context.Context, db *sql.DB, hooks []*hook, v *verdict) error {
-	rows, err := db.QueryContext(ctx, `SELECT webhook_id, event_id, attempt_number, status, response_status_code FROM deliveries`)
+// compareRows checks Herald's attempt rows against what receivers saw, both
+// ways. Herald writes an attempt's row before it sends the request, so the
+// receivers' requests are read first: every one of them must have its row
+// by the time the rows are read. The answers are read again after the rows,
+// so that every response a row holds was logged by its receiver by then.
+func compareRows(ctx context.Context, db *sql.DB, p *published, hooks []*hook, v *verdict) error {
+	sent := loggedRequests(p, hooks)
+	rows, err := readRows(ctx, db)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	type key struct {
-		webhook int64
-		event   string
-		attempt int
+	answered := loggedRequests(p, hooks)
+	names := map[int64]string{}
+	for _, h := range hooks {
+		names[h.ID] = h.rcv.name
 	}
-	byKey := map[key]row{}
-	delivered := map[pair]bool{}
+	v.disagreeSample = nil
+	v.RowsNotSeen, v.RowsNoAnswer = rowsVsAnswers(rows, answered, func(k attemptKey, r row) {
+		v.sampleDisagreement("%s → %s attempt %d: Herald recorded %d, receiver answered %v",
+			k.event, names[k.webhook], k.attempt, r.code.Int64, answered[k])
+	})
+	v.SentNotRecorded, v.ResentAfterKill = sentVsRecorded(sent, rows, func(t target, n int) {
+		v.sampleDisagreement("%s → %s: receiver got %d requests, Herald has no attempt row", t.event, names[t.webhook], n)
+	})
+	v.DeliveredWithoutRow = deliveredWithoutRow(sent, rows)
+	return nil
+}
+
+func (v *verdict) sampleDisagreement(format string, args ...any) {
+	if len(v.disagreeSample) < 10 {
+		v.disagreeSample = append(v.disagreeSample, fmt.Sprintf(format, args...))
+	}
+}
+
+// readRows reads every attempt row Herald recorded.
+func readRows(ctx context.Context, db *sql.DB) (map[attemptKey]row, error) {
+	rows, err := db.QueryContext(ctx, `SELECT webhook_id, event_id, attempt_number, status, response_status_code FROM deliveries`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[attemptKey]row{}
 	for rows.Next() {
 		var r row
 		if err := rows.Scan(&r.webhookID, &r.eventID, &r.attempt, &r.status, &r.code); err != nil {
-			return err
+			return nil, err
 		}
-		byKey[key{r.webhookID, r.eventID, r.attempt}] = r
+		out[attemptKey{target{r.webhookID, r.eventID}, r.attempt}] = r
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
+	return out, rows.Err()
+}
+
+// loggedRequests is every request the receivers logged for a published
+// event, whatever they answered, by attempt. Requests naming no published
+// event are judge's to count (ForeignID).
+func loggedRequests(p *published, hooks []*hook) map[attemptKey][]string {
+	out := map[attemptKey][]string{}
 	for _, h := range hooks {
-		answered := map[key][]string{}
 		for _, a := range h.rcv.arrivals() {
-			k := key{h.ID, a.EventID, a.Attempt}
-			answered[k] = append(answered[k], a.Answer)
-		}
-		for k, r := range byKey {
-			if k.webhook != h.ID || !r.code.Valid {
-				continue
-			}
-			want := answer503
-			if r.code.Int64 == 200 {
-				want, delivered[pair{k.event, h.rcv.name}] = answerOK, true
-			}
-			if !slices.Contains(answered[k], want) {
-				v.RowsNotSeen++
-				if len(v.disagreeSample) < 10 {
-					v.disagreeSample = append(v.disagreeSample, fmt.Sprintf("%s → %s attempt %d: Herald recorded %d, receiver saw %v", k.event, h.rcv.name, k.attempt, r.code.Int64, answered[k]))
-				}
+			if _, ok := p.payload(a.EventID); ok {
+				k := attemptKey{target{h.ID, a.EventID}, a.Attempt}
+				out[k] = append(out[k], a.Answer)
 			}
 		}
 	}
-	for _, h := range hooks {
-		seen := map[string]bool{}
-		for _, a := range h.rcv.arrivals() {
-			if a.Answer == answerOK && !seen[a.EventID] {
-				seen[a.EventID] = true
-				if !delivered[pair{a.EventID, h.rcv.name}] {
-					v.DeliveredWithoutRow++
-				}
-			}
+	return out
+}
+
+// rowsVsAnswers checks each row's response against the answers its
+// receiver gave that attempt (more than one when a worker was killed
+// mid-attempt and the next sent it again): a status Herald recorded must be
+// one of them, else the row is not seen. Rows with no response are only
+// counted, by why (noAnswerKind).
+func rowsVsAnswers(rows map[attemptKey]row, answered map[attemptKey][]string, notSeen func(attemptKey, row)) (int, map[string]int) {
+	n, noAnswer := 0, map[string]int{}
+	for k, r := range rows {
+		if !r.code.Valid {
+			noAnswer[noAnswerKind(r, answered[k])]++
+			continue
+		}
+		if !gave(answered[k], int(r.code.Int64)) {
+			n++
+			notSeen(k, r)
 		}
 	}
-	return nil
+	return n, noAnswer
+}
+
+// gave tells whether any of a receiver's answers carried the status code.
+func gave(answers []string, code int) bool {
+	return slices.ContainsFunc(answers, func(a string) bool {
+		c, ok := answerCode(a)
+		return ok && c == code
+	})
+}
+
+// noAnswerKind says why a row holds no response, from what its receiver
+// logged for that attempt. None of these disagrees with the receiver: a
+// timeout (the receiver was slow) or a reset leaves no status; a request
+// that never reached the receiver (it was down) leaves nothing in its log;
+// and an answer can be lost with a worker killed before it read it, when
+// the attempt sent again got none.
+func noAnswerKind(r row, answers []string) string {
+	switch {
+	case r.status == "pending":
+		return "in flight"
+	case slices.Contains(answers, answerSlow) || slices.Contains(answers, answerReset):
+		return "slow or reset"
+	case len(answers) == 0:
+		return "not reached"
+	}
+	return "answer lost"
+}
+
+// sentVsRecorded finds what receivers got that Herald did not record. A
+// pair with requests and no attempt row at all is Herald sending what it
+// never wrote down: those are counted, to fail the run. Requests beyond a
+// pair's rows are counted apart: a worker killed mid-attempt leaves its row
+// pending, and the next sends the same attempt again on that same row.
+func sentVsRecorded(sent map[attemptKey][]string, rows map[attemptKey]row, notRecorded func(target, int)) (unrecorded, resent int) {
+	requests, recorded := map[target]int{}, map[target]int{}
+	for k, answers := range sent {
+		requests[k.target] += len(answers)
+	}
+	for k := range rows {
+		recorded[k.target]++
+	}
+	for t, n := range requests {
+		switch m := recorded[t]; {
+		case m == 0:
+			unrecorded++
+			notRecorded(t, n)
+		case n > m:
+			resent += n - m
+		}
+	}
+	return unrecorded, resent
+}
+
+// deliveredWithoutRow counts pairs a receiver answered 2xx that Herald has
+// no delivered row for.
+func deliveredWithoutRow(sent map[attemptKey][]string, rows map[attemptKey]row) int {
+	delivered := map[target]bool{}
+	for k, r := range rows {
+		if r.status == "delivered" {
+			delivered[k.target] = true
+		}
+	}
+	missing := map[target]bool{}
+	for k, answers := range sent {
+		if slices.Contains(answers, answerOK) && !delivered[k.target] {
+			missing[k.target] = true
+		}
+	}
+	return len(missing)
 }
 
 // stuckQuery counts deliveries whose latest attempt row says they should
@@ -197,9 +305,12 @@ func (v *verdict) print(w io.Writer, title string) {
 	row("deliveries expected / delivered / lost", fmt.Sprintf("%d / %d / %d", v.Expected, v.Delivered, v.Lost))
 	row("duplicates (same event id) / rate", fmt.Sprintf("%d / %.2f %%", v.Duplicates, 100*v.DuplicateRate))
 	row("delivery latency p50 / p99 (publish → receiver 2xx)", fmt.Sprintf("%s / %s", v.LatencyP50.Round(time.Millisecond), v.LatencyP99.Round(time.Millisecond)))
-	row("stuck past schedule + grace (max seen / at end)", fmt.Sprintf("%d / %d", v.StuckMax, v.StuckAtEnd))
+	row("stuck past schedule + grace (max seen / at end)", fmt.Sprintf("%d / %d (first attempt never started: %d / %d)",
+		v.StuckMax, v.StuckAtEnd, v.NeverStartedMax, v.NeverStartedAtEnd))
 	row("bad signature / bad body / foreign id", fmt.Sprintf("%d / %d / %d", v.BadSignature, v.BadBody, v.ForeignID))
 	row("Herald rows the receiver never saw / delivered pairs without a row", fmt.Sprintf("%d / %d", v.RowsNotSeen, v.DeliveredWithoutRow))
+	row("pairs receivers got that Herald never recorded / requests re-sent after a kill", fmt.Sprintf("%d / %d", v.SentNotRecorded, v.ResentAfterKill))
+	row("Herald rows without a response, by what the receiver logged", sortedCounts(v.RowsNoAnswer))
 	row("requests by receiver answer", sortedCounts(v.Requests))
 	row("publish refusals before acceptance", sortedCounts(v.Refusals))
 	row("faults injected", sortedCounts(v.Faults))

@@ -132,7 +132,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, AllowHTTP: f.insecure, Addresses: netguard.Policy{Allow: allow}},
 		Logger:    log,
 		Mailer:    &integrations.Mailer{Allow: allow},
-		KeyRate:   f.limits.rate, KeyBurst: f.limits.burst, SecretOverlap: f.limits.overlap,
+		KeyRate:   f.limits.rate, KeyBurst: f.limits.burst, SecretOverlap: f.limits.secretOverlap(),
 		Telemetry: tel, EagerStart: true,
 	}, st, tc, newSender(allow, tel))
 

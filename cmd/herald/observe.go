@@ -22,7 +22,7 @@ func setupTelemetry(ctx context.Context, traceTo io.Writer) (*telemetry.Telemetr
 func observeStore(tel *telemetry.Telemetry, st *store.Store) error {
 	return tel.Metrics.ObserveState(func(ctx context.Context) (telemetry.State, error) {
 		g, err := st.Gauges(ctx)
-		out := telemetry.State{DeliveriesWaiting: g.DeliveriesWaiting, WebhooksPaused: g.WebhooksPaused}
+		out := telemetry.State{DeliveriesWaiting: g.DeliveriesWaiting, EventsWaiting: g.EventsWaiting, WebhooksPaused: g.WebhooksPaused}
 		for _, s := range g.Subscribers {
 			out.Webhooks = append(out.Webhooks, telemetry.WebhookState{Name: s.Name, Status: s.Status, LastTriggered: s.At})
 		}

@@ -183,7 +183,15 @@ type apiLimits struct {
 func (l *apiLimits) register(fs *flag.FlagSet) {
 	fs.Float64Var(&l.rate, "api-key-rate", api.DefaultKeyRate, "requests per second each API key may make (negative: no limit)")
 	fs.IntVar(&l.burst, "api-key-burst", api.DefaultKeyBurst, "requests an API key may make at once above its rate")
-	fs.DurationVar(&l.overlap, "secret-overlap", api.DefaultSecretOverlap, "how long a rotated-out webhook secret keeps signing, unless a rotation says")
+	fs.DurationVar(&l.overlap, "secret-overlap", api.DefaultSecretOverlap, "how long a rotated-out webhook secret keeps signing, unless a rotation says (0: not at all)")
+}
+
+// secretOverlap is the flag's value as the API's configuration takes it.
+func (l *apiLimits) secretOverlap() time.Duration {
+	if l.overlap <= 0 {
+		return api.NoSecretOverlap
+	}
+	return l.overlap
 }
 
 // serveAPI serves until ctx ends, then drains requests in flight.
@@ -272,7 +280,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 		Mailer:          &integrations.Mailer{Allow: allow},
 		KeyRate:         lim.rate,
 		KeyBurst:        lim.burst,
-		SecretOverlap:   lim.overlap,
+		SecretOverlap:   lim.secretOverlap(),
 		Telemetry:       k.tel,
 	}, k.store, k.temporal, newSender(allow, k.tel))
 	k.log.Info("API listening", "address", ln.Addr().String(), "temporal", c.temporalAddress, "namespace", c.namespace)

@@ -1,0 +1,111 @@
+package activities_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/loki-interceptor/herald/activities"
+	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/netguard"
+	"github.com/loki-interceptor/herald/schema"
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/store/storetest"
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/workflows"
+)
+
+// A slot reserved for one window is only used in that window: when the wait
+// for it overran (workers down, a backlog), the attempt takes a new slot
+// instead of landing on top of a later window's count.
+func TestReservedSlotOnlyHoldsInItsWindow(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.MustOpen(t, schema.SQLite)
+	var got atomic.Int32
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+	t.Cleanup(rcv.Close)
+
+	w := webhook.New()
+	w.Name, w.URL, w.Secret, w.EventTypes = "limited", rcv.URL, webhook.NewSecret(), []string{"compliance.alert"}
+	w.RateLimitPerMinute, w.RateLimitPerHour = 1, 1000
+	must(t, s.CreateWebhook(ctx, w))
+	ev := &webhook.Event{EventID: "evt_slot", EventType: "compliance.alert", Source: "loki", SourceID: "d1",
+		Payload: json.RawMessage(`{"alert_level":"low"}`), CreatedAt: time.Now().UTC()}
+	if _, err := s.CreateEvent(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+
+	base := time.Now().UTC().Truncate(time.Minute).Add(10 * time.Minute)
+	now := base
+	acts := &activities.Activities{Store: s, Sender: delivery.NewSender(delivery.Options{Allow: netguard.Loopback}),
+		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: func() time.Time { return now }}
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	limits := store.Limits(w, time.Minute, time.Hour)
+	attempt := func(n int, reservedAt time.Time) workflows.AttemptResult {
+		t.Helper()
+		v, err := env.ExecuteActivity(workflows.ActivityAttempt, workflows.AttemptInput{
+			EventID: ev.EventID, WebhookID: w.ID, Attempt: n, Reserved: true, ReservedAt: &reservedAt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.AttemptResult
+		must(t, v.Get(&res))
+		return res
+	}
+
+	// Reserved for base+1m and run inside that minute: it goes.
+	slot, err := s.ReserveSlot(ctx, w.ID, limits, base.Add(time.Minute))
+	must(t, err)
+	now = slot.Add(5 * time.Second)
+	if res := attempt(1, slot); res.RateLimitedUntil != nil || got.Load() != 1 {
+		t.Fatalf("attempt in its window: %+v, receiver got %d", res, got.Load())
+	}
+
+	// Reserved for base+2m but run at base+5m, whose only slot another
+	// attempt already took: it must wait for base+6m, not send.
+	stale, err := s.ReserveSlot(ctx, w.ID, limits, base.Add(2*time.Minute))
+	must(t, err)
+	_, err = s.ReserveSlot(ctx, w.ID, limits, base.Add(5*time.Minute))
+	must(t, err)
+	now = base.Add(5*time.Minute + 5*time.Second)
+	res := attempt(2, stale)
+	if res.RateLimitedUntil == nil || !res.RateLimitedUntil.Equal(base.Add(6*time.Minute)) || got.Load() != 1 {
+		t.Fatalf("late attempt: %+v, receiver got %d; want a wait until %s and no send", res, got.Load(), base.Add(6*time.Minute))
+	}
+}
+
+func TestSlotHolds(t *testing.T) {
+	at := time.Date(2026, 11, 30, 10, 5, 0, 0, time.UTC)
+	limits := []store.RateLimit{{Max: 10, Window: time.Minute}, {Max: 100, Window: time.Hour}}
+	for _, c := range []struct {
+		name string
+		now  time.Time
+		want bool
+	}{
+		{"at the slot", at, true},
+		{"later in its minute", at.Add(30 * time.Second), true},
+		{"in the minute's guard", at.Add(59*time.Second + 500*time.Millisecond), false},
+		{"the next minute", at.Add(time.Minute), false},
+		{"before its window", at.Add(-time.Second), false},
+		{"next hour, same minute of it", at.Add(time.Hour), false},
+	} {
+		if got := store.SlotHolds(limits, at, c.now); got != c.want {
+			t.Errorf("%s: SlotHolds = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"database/sql"
+	"maps"
+	"testing"
+)
+
+func key(webhook int64, event string, attempt int) attemptKey {
+	return attemptKey{target{webhook, event}, attempt}
+}
+
+func answeredRow(status string, code int64) row {
+	return row{status: status, code: sql.NullInt64{Int64: code, Valid: code != 0}}
+}
+
+func TestRowsVsAnswers(t *testing.T) {
+	rows := map[attemptKey]row{
+		key(1, "a", 1): answeredRow("retrying", 503),  // receiver said 503
+		key(1, "a", 2): answeredRow("delivered", 200), // said 503, then ok to the resend after a kill
+		key(1, "b", 1): answeredRow("delivered", 200), // receiver was slow: Herald cannot have read its 200
+		key(1, "c", 1): answeredRow("retrying", 503),  // receiver said ok
+		key(1, "d", 1): answeredRow("retrying", 0),    // timed out
+		key(1, "e", 1): answeredRow("retrying", 0),    // receiver down
+		key(1, "f", 1): answeredRow("pending", 0),     // in flight
+		key(1, "g", 1): answeredRow("retrying", 0),    // answer lost with a killed worker; the resend got nothing
+	}
+	answered := map[attemptKey][]string{
+		key(1, "a", 1): {answer503},
+		key(1, "a", 2): {answer503, answerOK},
+		key(1, "b", 1): {answerSlow},
+		key(1, "c", 1): {answerOK},
+		key(1, "d", 1): {answerSlow},
+		key(1, "g", 1): {answerOK},
+	}
+	var notSeen []attemptKey
+	n, noAnswer := rowsVsAnswers(rows, answered, func(k attemptKey, _ row) { notSeen = append(notSeen, k) })
+	if n != 2 || len(notSeen) != 2 {
+		t.Errorf("rows not seen = %d %v, want b and c", n, notSeen)
+	}
+	want := map[string]int{"slow or reset": 1, "not reached": 1, "in flight": 1, "answer lost": 1}
+	if !maps.Equal(noAnswer, want) {
+		t.Errorf("rows without an answer = %v, want %v", noAnswer, want)
+	}
+}
+
+func TestSentVsRecorded(t *testing.T) {
+	sent := map[attemptKey][]string{
+		key(1, "a", 1): {answer503},
+		key(1, "a", 2): {answerReset, answerOK}, // sent again after a kill
+		key(2, "b", 1): {answerOK},              // Herald never recorded it
+		key(2, "c", 3): {answer503, answer503, answerOK},
+	}
+	rows := map[attemptKey]row{
+		key(1, "a", 1): answeredRow("retrying", 503),
+		key(1, "a", 2): answeredRow("delivered", 200),
+		key(2, "c", 1): answeredRow("retrying", 0), // receiver down
+		key(2, "c", 2): answeredRow("retrying", 0),
+		key(2, "c", 3): answeredRow("delivered", 200),
+	}
+	var missing []target
+	unrecorded, resent := sentVsRecorded(sent, rows, func(t target, _ int) { missing = append(missing, t) })
+	if unrecorded != 1 || len(missing) != 1 || missing[0] != (target{2, "b"}) {
+		t.Errorf("not recorded = %d %v, want 2/b", unrecorded, missing)
+	}
+	// a: 3 requests, 2 rows; c: 3 requests, 3 rows (the down receiver's
+	// rows offset the resends: the count is per pair).
+	if resent != 1 {
+		t.Errorf("resent = %d, want 1", resent)
+	}
+	if n := deliveredWithoutRow(sent, rows); n != 1 {
+		t.Errorf("delivered without a row = %d, want 1 (2/b)", n)
+	}
+}

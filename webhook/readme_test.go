@@ -1,0 +1,202 @@
+package webhook_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// The README's signature-checking code is what receivers copy, so it runs
+// here against Herald's own signatures: a wrong snippet fails the build.
+
+// readmeSnippet returns the body of the first fenced block of lang in the
+// README's "Verifying signatures" section.
+func readmeSnippet(t *testing.T, lang string) string {
+	t.Helper()
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), "### Verifying signatures")
+	if !ok {
+		t.Fatal("README has no Verifying signatures section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	_, block, ok := strings.Cut(section, "```"+lang+"\n")
+	if !ok {
+		t.Fatalf("README's Verifying signatures has no %s block", lang)
+	}
+	block, _, _ = strings.Cut(block, "```")
+	return block
+}
+
+type snippetCase struct {
+	Name    string            `json:"name"`
+	Secret  string            `json:"secret"`
+	Headers map[string]string `json:"headers"`
+	Body    string            `json:"body"`
+	Want    bool              `json:"want"`
+}
+
+func snippetCases() []snippetCase {
+	body := `{"event_id":"evt_1","data":{"note":"caf\u00e9 <b>"}}`
+	now := time.Now()
+	generated := webhook.NewSecret()
+	chosen := "my-own-chosen-secret-abcdefgh"
+	alnum := "abcdefghijklmnopqrstuvwxyz012345" // decodes as base64, but is not whsec_
+	signed := func(secret string, at time.Time) map[string]string {
+		return map[string]string{
+			"webhook-id":        "evt_1",
+			"webhook-timestamp": strconv.FormatInt(at.Unix(), 10),
+			"webhook-signature": webhook.SignStandard(secret, "evt_1", at, []byte(body)),
+		}
+	}
+	rotated := signed(generated, now)
+	rotated["webhook-signature"] = webhook.SignStandard(webhook.NewSecret(), "evt_1", now, []byte(body)) + " " + rotated["webhook-signature"]
+	return []snippetCase{
+		{Name: "generated secret", Secret: generated, Headers: signed(generated, now), Body: body, Want: true},
+		{Name: "chosen secret", Secret: chosen, Headers: signed(chosen, now), Body: body, Want: true},
+		{Name: "alphanumeric chosen secret", Secret: alnum, Headers: signed(alnum, now), Body: body, Want: true},
+		{Name: "rotation: second signature matches", Secret: generated, Headers: rotated, Body: body, Want: true},
+		{Name: "other secret", Secret: webhook.NewSecret(), Headers: signed(generated, now), Body: body, Want: false},
+		{Name: "body changed", Secret: generated, Headers: signed(generated, now), Body: body + " ", Want: false},
+		{Name: "ten minutes old", Secret: generated, Headers: signed(generated, now.Add(-10*time.Minute)), Body: body, Want: false},
+		{Name: "no headers", Secret: generated, Headers: map[string]string{}, Body: body, Want: false},
+		{Name: "garbage signature", Secret: generated, Headers: map[string]string{
+			"webhook-id": "evt_1", "webhook-timestamp": strconv.FormatInt(now.Unix(), 10), "webhook-signature": "v1,\u00e9 v1,!!! v2,abc",
+		}, Body: body, Want: false},
+	}
+}
+
+func runSnippet(t *testing.T, dir string, cmd ...string) []bool {
+	t.Helper()
+	in, err := json.Marshal(snippetCases())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(cmd[0], cmd[1:]...)
+	c.Dir = dir
+	c.Stdin = strings.NewReader(string(in))
+	out, err := c.Output()
+	if err != nil {
+		stderr := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("%v: %v\n%s", cmd, err, stderr)
+	}
+	var got []bool
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v printed %q: %v", cmd, out, err)
+	}
+	return got
+}
+
+func checkSnippet(t *testing.T, got []bool) {
+	t.Helper()
+	cases := snippetCases()
+	if len(got) != len(cases) {
+		t.Fatalf("%d answers for %d cases", len(got), len(cases))
+	}
+	for i, c := range cases {
+		if got[i] != c.Want {
+			t.Errorf("%s: verify = %v, want %v", c.Name, got[i], c.Want)
+		}
+	}
+}
+
+func TestReadmeVerifyGo(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool")
+	}
+	dir := t.TempDir()
+	prog := `package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+` + readmeSnippet(t, "go") + `
+func main() {
+	var cases []struct {
+		Secret  string
+		Headers map[string]string
+		Body    string
+	}
+	if err := json.NewDecoder(os.Stdin).Decode(&cases); err != nil {
+		panic(err)
+	}
+	var out []bool
+	for _, c := range cases {
+		r, _ := http.NewRequest("POST", "http://receiver/", nil)
+		for k, v := range c.Headers {
+			r.Header.Set(k, v)
+		}
+		out = append(out, verify(c.Secret, r, []byte(c.Body)))
+	}
+	json.NewEncoder(os.Stdout).Encode(out)
+}
+`
+	must(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(prog), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module readmeverify\n\ngo 1.22\n"), 0o644))
+	checkSnippet(t, runSnippet(t, dir, goBin, "run", "."))
+}
+
+func TestReadmeVerifyPython(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	prog := readmeSnippet(t, "python") + `
+import json, sys
+out = []
+for c in json.load(sys.stdin):
+    out.append(verify(c["secret"], c["headers"], c["body"].encode()))
+print(json.dumps(out))
+`
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "verify.py"), []byte(prog), 0o644))
+	checkSnippet(t, runSnippet(t, dir, py, "verify.py"))
+}
+
+func TestReadmeVerifyNode(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("no node")
+	}
+	prog := readmeSnippet(t, "js") + `
+let input = "";
+process.stdin.on("data", (d) => (input += d));
+process.stdin.on("end", () => {
+  const out = JSON.parse(input).map((c) => verify(c.secret, c.headers, Buffer.from(c.body, "utf8")));
+  console.log(JSON.stringify(out));
+});
+`
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "verify.js"), []byte(prog), 0o644))
+	checkSnippet(t, runSnippet(t, dir, node, "verify.js"))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
