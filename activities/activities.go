@@ -83,6 +83,14 @@ func (a *Activities) limits(w *webhook.Webhook) []store.RateLimit {
 	return store.Limits(w, win.Minute, win.Hour)
 }
 
+// StartEvents starts the event workflows of a published batch.
+func (a *Activities) StartEvents(ctx context.Context, in workflows.IngestInput) error {
+	if a.Publisher == nil {
+		return temporal.NewNonRetryableApplicationError("this worker has no publisher to start event workflows with", "NoPublisher", nil)
+	}
+	return a.Publisher.StartRecorded(ctx, in.EventIDs)
+}
+
 // StartEvent records the event (a no-op when the API already did) and
 // snapshots the active webhooks subscribed to its type.
 func (a *Activities) StartEvent(ctx context.Context, ev webhook.Event) (workflows.StartEventResult, error) {

@@ -27,7 +27,7 @@ func (a *Activities) checkBreaker(ctx context.Context, w *webhook.Webhook, d *we
 			return err
 		}
 	} else {
-		a.Logger.WarnContext(ctx, "webhook paused", "webhook_id", w.ID, "reason", reason)
+		a.Logger.WarnContext(ctx, "webhook paused", "event_id", d.EventID, "webhook_id", w.ID, "attempt", d.AttemptNumber, "reason", reason)
 	}
 	if a.Publisher == nil {
 		return nil

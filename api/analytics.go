@@ -1,6 +1,7 @@
 package api
 
 import (
+	"slices"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -67,10 +68,6 @@ func (s *Server) analytics(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	hooks, _, err := s.store.ListWebhooks(ctx, store.WebhookFilter{Page: store.Page{Limit: store.MaxLimit}})
-	if err != nil {
-		return err
-	}
 	ids, err := s.store.WebhooksWithFigures(ctx, f)
 	if err != nil {
 		return err
@@ -79,11 +76,23 @@ func (s *Server) analytics(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	byWebhook := make([]webhookFigures, 0, len(hooks))
-	for _, w := range hooks {
-		if st := each[w.ID]; st.TotalAttempts > 0 {
-			byWebhook = append(byWebhook, webhookFigures{WebhookID: w.ID, Name: w.Name, Status: string(w.Status), Stats: st})
+	// Every subscriber with figures, integrations included; one deleted
+	// since has figures but no row, and is left out.
+	slices.Sort(ids)
+	byWebhook := make([]webhookFigures, 0, len(ids))
+	for _, id := range ids {
+		st := each[id]
+		if st.TotalAttempts == 0 {
+			continue
 		}
+		w, err := s.store.GetWebhook(ctx, id)
+		if webhook.ErrorCode(err) == webhook.ENotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		byWebhook = append(byWebhook, webhookFigures{WebhookID: w.ID, Name: w.Name, Status: string(w.Status), Stats: st})
 	}
 	return c.JSON(fiber.Map{"period_days": days, "event_type": typ, "overall": overall, "by_event_type": byType, "by_webhook": byWebhook})
 }

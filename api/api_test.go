@@ -177,6 +177,7 @@ func TestErrorCases(t *testing.T) {
 	held := f.mustCreate(`{"name":"Held","url":"https://example.org/held","event_types":["*"],"status":"paused"}`)
 	heldID := fmt.Sprint(held["id"])
 	heldDelivery := fmt.Sprint(f.mustAttempt(int64(held["id"].(float64)), "evt-held"))
+	sysErr := `{"event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low"}}`
 	big := fmt.Sprintf(`{"event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low","message":"%s"}}`, strings.Repeat("x", 1100))
 
 	tests := []struct {
@@ -261,6 +262,14 @@ func TestErrorCases(t *testing.T) {
 		{"POST", "/api/v1/events", `{"event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low"},"extra":1}`, 400, "invalid_request", ""},
 		{"POST", "/api/v1/events", big, 413, "payload_too_large", ""},
 		{"POST", "/api/v1/events", `{"event_type":"system.error","source_id":"a\u0000","payload":{"error_code":"E","component":"c","severity":"low"}}`, 422, "validation_failed", "source_id"},
+		// events, in a batch
+		{"POST", "/api/v1/events/batch", "", 400, "invalid_request", ""},
+		{"POST", "/api/v1/events/batch", `{"events":[]}`, 422, "validation_failed", ""},
+		{"POST", "/api/v1/events/batch", `{"events":[` + strings.TrimSuffix(strings.Repeat(sysErr+",", 101), ",") + `]}`, 422, "validation_failed", ""},
+		{"POST", "/api/v1/events/batch", `{"events":[` + sysErr + `,{"event_type":"compliance.alert","payload":{"alert_type":"x","message":"m"}}]}`, 422, "validation_failed", "events[1].payload.alert_level"},
+		{"POST", "/api/v1/events/batch", `{"events":[{"event_id":"twice",` + sysErr[1:] + `,{"event_id":"twice",` + sysErr[1:] + `]}`, 422, "validation_failed", "events[1].event_id"},
+		{"POST", "/api/v1/events/batch", `{"events":[` + sysErr + `],"extra":1}`, 400, "invalid_request", ""},
+		{"POST", "/api/v1/events/batch", `{"events":[` + sysErr + `,` + big + `]}`, 413, "payload_too_large", ""},
 		{"GET", "/api/v1/events/nope", "", 404, "not_found", ""},
 		{"GET", "/api/v1/events/%00", "", 404, "not_found", ""},
 		{"GET", "/api/v1/events?limit=5000", "", 400, "invalid_request", ""},
@@ -350,7 +359,18 @@ func trim(s string) string {
 
 func TestTemporalDownMeansNothingAccepted(t *testing.T) {
 	f := newFixture(t)
-	r := f.do("POST", "/api/v1/events", `{"event_id":"evt-down","event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low"}}`)
+	// A batch is refused whole: none of its events is written.
+	r := f.do("POST", "/api/v1/events/batch", `{"events":[{"event_id":"evt-down-1","event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low"}},
+		{"event_id":"evt-down-2","event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low"}}]}`)
+	if code, _ := r.errCode(); r.status != 503 || code != "unavailable" {
+		t.Fatalf("batch: got %d %s", r.status, r.raw)
+	}
+	for _, id := range []string{"evt-down-1", "evt-down-2"} {
+		if r := f.do("GET", "/api/v1/events/"+id, ""); r.status != 404 {
+			t.Fatalf("batch event written although Temporal refused it: %s", r.raw)
+		}
+	}
+	r = f.do("POST", "/api/v1/events", `{"event_id":"evt-down","event_type":"system.error","payload":{"error_code":"E","component":"c","severity":"low"}}`)
 	if code, _ := r.errCode(); r.status != 503 || code != "unavailable" ||
 		r.body["error"].(map[string]any)["details"].(map[string]any)["event_id"] != "evt-down" {
 		t.Fatalf("got %d %s", r.status, r.raw)
@@ -600,4 +620,28 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// Analytics across webhooks list every subscriber with figures, integrations
+// included.
+func TestAnalyticsListIntegrationsToo(t *testing.T) {
+	f := newFixture(t)
+	hook := f.mustCreate(validWebhook)
+	slack := f.mustIntegration(validSlack)
+	hookID, slackID := int64(hook["id"].(float64)), int64(slack["id"].(float64))
+	f.mustAttempt(hookID, "evt-fig-1")
+	f.mustAttempt(slackID, "evt-fig-2")
+	var all struct {
+		ByWebhook []struct {
+			WebhookID     int64  `json:"webhook_id"`
+			Name          string `json:"name"`
+			TotalAttempts int    `json:"total_attempts"`
+		} `json:"by_webhook"`
+	}
+	r := f.do("GET", "/api/v1/analytics?period_days=1", "")
+	if err := json.Unmarshal([]byte(r.raw), &all); err != nil || r.status != 200 || len(all.ByWebhook) != 2 ||
+		all.ByWebhook[0].WebhookID != hookID || all.ByWebhook[1].WebhookID != slackID ||
+		all.ByWebhook[1].Name != slack["name"] || all.ByWebhook[1].TotalAttempts != 1 {
+		t.Fatalf("by_webhook: %d %s (%v)", r.status, r.raw, err)
+	}
 }

@@ -93,7 +93,7 @@ func requiredScope(c *fiber.Ctx) apikey.Scope {
 		return apikey.Admin
 	case method == fiber.MethodGet || method == fiber.MethodHead:
 		return apikey.Read
-	case method == fiber.MethodPost && strings.TrimSuffix(path, "/") == "/api/v1/events":
+	case method == fiber.MethodPost && (strings.TrimSuffix(path, "/") == "/api/v1/events" || strings.TrimSuffix(path, "/") == "/api/v1/events/batch"):
 		return apikey.Events
 	}
 	return apikey.Write

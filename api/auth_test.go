@@ -52,6 +52,8 @@ func TestEveryRouteNeedsAKeyWithTheRightScope(t *testing.T) {
 		{"read cannot write", read, "", "POST", "/api/v1/webhooks", hook, 403, "forbidden"},
 		{"read cannot publish", read, "", "POST", "/api/v1/events", ev, 403, "forbidden"},
 		{"events publishes", events, "", "POST", "/api/v1/events", ev, 503, "unavailable"}, // past auth; Temporal is down here
+		{"events publishes batches", events, "", "POST", "/api/v1/events/batch", `{"events":[` + ev + `]}`, 503, "unavailable"},
+		{"read cannot publish batches", read, "", "POST", "/api/v1/events/batch", `{"events":[` + ev + `]}`, 403, "forbidden"},
 		{"events cannot read", events, "", "GET", "/api/v1/events", "", 403, "forbidden"},
 		{"events cannot configure", events, "", "POST", "/api/v1/webhooks", hook, 403, "forbidden"},
 		{"write configures", write, "", "POST", "/api/v1/webhooks", hook, 201, ""},

@@ -2,8 +2,10 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -116,6 +118,89 @@ func (s *Server) publishEvent(c *fiber.Ctx) error {
 		Duplicate: !created, WorkflowID: workflows.EventWorkflowID(ev.EventID), CreatedAt: ev.CreatedAt})
 }
 
+type batchInput struct {
+	Events []eventInput `json:"events"`
+}
+
+type acceptedBatch struct {
+	Accepted   int             `json:"accepted"`
+	Duplicates int             `json:"duplicates"`
+	Events     []acceptedEvent `json:"events"`
+}
+
+// publishEvents accepts up to workflows.MaxIngestBatch events at once, all
+// or none: it answers 202 once Temporal holds the one workflow that starts
+// theirs, so from then on none can be lost. One start for the batch instead
+// of one per event is what lets a source publish faster than Temporal
+// starts workflows; deliveries follow at that pace.
+func (s *Server) publishEvents(c *fiber.Ctx) error {
+	var in batchInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	evs, err := in.validate(s.cfg.MaxPayloadBytes, s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	published, err := s.publisher.PublishBatch(c.UserContext(), evs)
+	if err != nil {
+		return err
+	}
+	out := acceptedBatch{Events: make([]acceptedEvent, len(published))}
+	for i, p := range published {
+		ev := p.Event
+		out.Events[i] = acceptedEvent{EventID: ev.EventID, EventType: ev.EventType, Status: "accepted",
+			Duplicate: !p.Created, WorkflowID: workflows.EventWorkflowID(ev.EventID), CreatedAt: ev.CreatedAt}
+		if p.Created {
+			out.Accepted++
+			s.metrics().EventAccepted(c.UserContext(), ev.EventType)
+		} else {
+			out.Duplicates++
+		}
+	}
+	status := fiber.StatusAccepted
+	if out.Accepted == 0 {
+		status = fiber.StatusOK
+	}
+	return c.Status(status).JSON(out)
+}
+
+// validate checks every event of the batch; the errors name each by its
+// index (events[3].payload.alert_level).
+func (in *batchInput) validate(maxPayload int, now time.Time) ([]*webhook.Event, error) {
+	if len(in.Events) == 0 || len(in.Events) > workflows.MaxIngestBatch {
+		return nil, webhook.Errorf(webhook.EValidation, "events must hold 1 to %d events, not %d", workflows.MaxIngestBatch, len(in.Events))
+	}
+	var fe webhook.FieldErrors
+	evs := make([]*webhook.Event, len(in.Events))
+	first := map[string]int{}
+	for i := range in.Events {
+		prefix := fmt.Sprintf("events[%d].", i)
+		ev, err := in.Events[i].validate(maxPayload, now)
+		var herr *webhook.Error
+		switch {
+		case err == nil:
+			evs[i] = ev
+			if j, seen := first[ev.EventID]; seen {
+				fe.Add(prefix+"event_id", "repeats events[%d].event_id", j)
+			}
+			first[ev.EventID] = i
+		case errors.As(err, &herr) && herr.Code == webhook.EValidation:
+			for _, f := range herr.Details.([]webhook.FieldError) {
+				fe.Add(prefix+f.Field, "%s", f.Message)
+			}
+		case errors.As(err, &herr) && herr.Code == webhook.ETooLarge:
+			return nil, webhook.Errorf(webhook.ETooLarge, "events[%d]: %s", i, herr.Message)
+		default:
+			return nil, err
+		}
+	}
+	if err := fe.Err("batch"); err != nil {
+		return nil, err
+	}
+	return evs, nil
+}
+
 type eventView struct {
 	*webhook.Event
 	WorkflowID string `json:"workflow_id"`
@@ -141,7 +226,11 @@ func (s *Server) listEvents(c *fiber.Ctx) error {
 	return listBody[eventView]{Items: views, Total: total, Page: p, Plural: "events"}.send(c)
 }
 
-// subscriberSummary is where one subscriber's delivery of the event stands.
+// subscriberSummary is where one subscriber's delivery of the event stands:
+// its latest attempt row, and while the event's workflow runs, the live
+// state of its delivery loop (State, NextAttemptAt). A subscriber held by a
+// pause or a rate limit before its first attempt has no row yet: it shows
+// with status pending, 0 attempts and its live state.
 type subscriberSummary struct {
 	WebhookID          int64                  `json:"webhook_id"`
 	Status             webhook.DeliveryStatus `json:"status"`
@@ -151,6 +240,8 @@ type subscriberSummary struct {
 	LastError          string                 `json:"last_error"`
 	NextRetryAt        *time.Time             `json:"next_retry_at"`
 	RespondedAt        *time.Time             `json:"responded_at"`
+	State              workflows.LoopState    `json:"state,omitempty"`
+	NextAttemptAt      *time.Time             `json:"next_attempt_at,omitempty"`
 }
 
 func (s *Server) getEvent(c *fiber.Ctx) error {
@@ -171,8 +262,38 @@ func (s *Server) getEvent(c *fiber.Ctx) error {
 		subs[i] = subscriberSummary{WebhookID: d.WebhookID, Status: d.Status, Attempts: d.AttemptNumber, LastDeliveryID: d.ID,
 			ResponseStatusCode: d.ResponseStatusCode, LastError: d.LastError, NextRetryAt: d.NextRetryAt, RespondedAt: d.RespondedAt}
 	}
+	if ev.ProcessedAt == nil || ev.TotalDeliveries > ev.SuccessfulDeliveries+ev.FailedDeliveries {
+		subs = s.withLiveStates(c.UserContext(), ev.EventID, subs)
+	}
 	return c.JSON(struct {
 		eventView
 		Deliveries []subscriberSummary `json:"deliveries"`
 	}{eventView{ev, workflows.EventWorkflowID(ev.EventID)}, subs})
+}
+
+// withLiveStates adds each delivery loop's live state from the event's
+// workflow, and the subscribers that have no attempt row yet. The rows
+// alone are the answer when the workflow cannot be asked (it has ended, or
+// Temporal is slow): they are what is durable.
+func (s *Server) withLiveStates(ctx context.Context, eventID string, subs []subscriberSummary) []subscriberSummary {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	v, err := s.temporal.QueryWorkflow(ctx, workflows.EventWorkflowID(eventID), "", workflows.QueryDeliveries)
+	var states []workflows.DeliveryState
+	if err != nil || v.Get(&states) != nil {
+		return subs
+	}
+	at := make(map[int64]int, len(subs))
+	for i, sub := range subs {
+		at[sub.WebhookID] = i
+	}
+	for _, st := range states {
+		i, ok := at[st.WebhookID]
+		if !ok {
+			subs = append(subs, subscriberSummary{WebhookID: st.WebhookID, Status: webhook.DeliveryPending, LastError: st.LastError})
+			i = len(subs) - 1
+		}
+		subs[i].State, subs[i].NextAttemptAt = st.State, st.NextAttemptAt
+	}
+	return subs
 }

@@ -4,6 +4,7 @@
 package devserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,9 +51,22 @@ type Options struct {
 	SearchAttributes map[string]enumspb.IndexedValueType
 
 	Logger *slog.Logger
-	// LogLevel is the lowest level of the server's own logs that reach Logger.
-	// The server is chatty at info, so the zero value means warn.
-	LogLevel slog.Level
+	// LogLevel is the lowest level of the server's own logs that reach Logger
+	// (which drops what is below its own level too). nil means warn: the
+	// server is chatty at info (services, membership, shards starting) and
+	// floods at debug. `herald dev` and `herald temporal` pass info when run
+	// with --log-level debug; see ServerLogLevel.
+	LogLevel slog.Leveler
+}
+
+// ServerLogLevel is the level of the server's own logs that suits a Herald
+// logger: info when it shows debug lines, else warn. The server's own debug
+// lines are never wanted: a flood about its internals.
+func ServerLogLevel(l *slog.Logger) slog.Level {
+	if l != nil && l.Enabled(context.Background(), slog.LevelDebug) {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
 }
 
 // Server is a running embedded Temporal server.
@@ -85,7 +99,7 @@ func Start(opts Options) (*Server, error) {
 		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(opts.IP, strconv.Itoa(svc.RPC.GRPCPort)))
 	}
 	level := &slog.LevelVar{}
-	level.Set(opts.LogLevel)
+	level.Set(opts.LogLevel.Level())
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
@@ -142,7 +156,7 @@ func (o *Options) fill() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.LogLevel == 0 {
+	if o.LogLevel == nil {
 		o.LogLevel = slog.LevelWarn
 	}
 	if o.Port == 0 {

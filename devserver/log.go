@@ -2,8 +2,10 @@ package devserver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
@@ -11,22 +13,39 @@ import (
 
 // logAdapter routes the Temporal server's tagged logs into slog, dropping
 // everything below level so `herald dev` is not flooded with server chatter.
+//
+// Every line says component=temporal, or temporal/<the server's component>
+// (temporal/matching-engine) when the server names one: one component key,
+// not two. The server repeats tags (a logger's With and the call both give
+// the shard, say); a key is written once, with its last value.
 type logAdapter struct {
 	l     *slog.Logger
 	level *slog.LevelVar
+	tags  []tag.Tag // from With, before the call's own
 }
 
 func newLogAdapter(l *slog.Logger, level *slog.LevelVar) log.Logger {
-	return &logAdapter{l: l.With("component", "temporal"), level: level}
+	return &logAdapter{l: l, level: level}
 }
 
 func (a *logAdapter) log(level slog.Level, msg string, tags []tag.Tag) {
 	if level < a.level.Level() || !a.l.Enabled(context.Background(), level) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, len(tags))
-	for _, t := range tags {
-		attrs = append(attrs, slog.Any(t.Key(), t.Value()))
+	attrs := make([]slog.Attr, 1, 1+len(a.tags)+len(tags))
+	attrs[0] = slog.String("component", "temporal")
+	at := map[string]int{"component": 0}
+	for _, t := range slices.Concat(a.tags, tags) {
+		k, v := t.Key(), slog.AnyValue(t.Value())
+		if k == "component" {
+			v = slog.StringValue(fmt.Sprintf("temporal/%v", t.Value()))
+		}
+		if i, ok := at[k]; ok {
+			attrs[i].Value = v
+			continue
+		}
+		at[k] = len(attrs)
+		attrs = append(attrs, slog.Attr{Key: k, Value: v})
 	}
 	a.l.LogAttrs(context.Background(), level, msg, attrs...)
 }
@@ -46,9 +65,5 @@ func (a *logAdapter) Fatal(msg string, tags ...tag.Tag) {
 }
 
 func (a *logAdapter) With(tags ...tag.Tag) log.Logger {
-	args := make([]any, 0, 2*len(tags))
-	for _, t := range tags {
-		args = append(args, t.Key(), t.Value())
-	}
-	return &logAdapter{l: a.l.With(args...), level: a.level}
+	return &logAdapter{l: a.l, level: a.level, tags: slices.Concat(a.tags, tags)}
 }

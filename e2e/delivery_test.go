@@ -347,3 +347,51 @@ func writeReplayHistory(t *testing.T, workflowID, runID, name string) {
 		t.Fatal(err)
 	}
 }
+
+// A batch is accepted with one workflow start; each of its events is then
+// delivered once, by its own workflow, and a repeat of the batch (or of one
+// of its events published alone before) delivers nothing again.
+func TestBatchPublishDeliversEachEventOnce(t *testing.T) {
+	h := herald(t)
+	r := newReceiver(t, 200)
+	h.mustWebhook(t, map[string]any{"name": "e2e-batch-publish", "url": r.srv.URL, "event_types": []string{"system.error"}})
+	event := func(id string) map[string]any {
+		return map[string]any{"event_id": id, "event_type": "system.error",
+			"payload": map[string]any{"error_code": "E_" + id, "component": "validator", "severity": "low"}}
+	}
+	first := uniqueID("evt-batch-0")
+	h.mustPublish(t, event(first))
+	ids := []string{first, uniqueID("evt-batch-1"), uniqueID("evt-batch-2"), uniqueID("evt-batch-3")}
+	batch := map[string]any{"events": []any{event(ids[0]), event(ids[1]), event(ids[2]), event(ids[3])}}
+	var got struct {
+		Accepted   int        `json:"accepted"`
+		Duplicates int        `json:"duplicates"`
+		Events     []accepted `json:"events"`
+	}
+	if code := h.call(t, "POST", "/api/v1/events/batch", batch, &got); code != 202 || got.Accepted != 3 || got.Duplicates != 1 ||
+		len(got.Events) != 4 || !got.Events[0].Duplicate || got.Events[1].Duplicate || got.Events[3].EventID != ids[3] {
+		t.Fatalf("batch: %d %+v", code, got)
+	}
+	for _, id := range ids {
+		eventually(t, "event "+id+"'s workflow", func() bool {
+			_, err := h.temporal.DescribeWorkflowExecution(context.Background(), workflows.EventWorkflowID(id), "")
+			return err == nil
+		})
+		if res := h.wait(t, id); res.Status != workflows.StatusDelivered && id != first {
+			t.Fatalf("event %s: %+v", id, res)
+		}
+	}
+	if code := h.call(t, "POST", "/api/v1/events/batch", batch, &got); code != 200 || got.Accepted != 0 || got.Duplicates != 4 {
+		t.Fatalf("the same batch again: %d %+v", code, got)
+	}
+	time.Sleep(300 * time.Millisecond) // any second delivery would be on its way by now
+	seen := map[string]int{}
+	for _, a := range r.arrivals() {
+		seen[a.header.Get("X-Webhook-ID")]++
+	}
+	for _, id := range ids {
+		if seen[id] != 1 {
+			t.Fatalf("deliveries per event id %v, want one each of %v", seen, ids)
+		}
+	}
+}

@@ -10,10 +10,14 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/loki-interceptor/herald/integrations/smtptest"
 	"github.com/loki-interceptor/herald/webhook"
@@ -225,17 +229,170 @@ func TestZapierBatchSurvivesAWorkerRestart(t *testing.T) {
 
 // pendingBatch asks an integration's batch workflow what it holds.
 func (s *stack) pendingBatch(t *testing.T, integrationID int64) []string {
+	return s.batchState(t, integrationID).Pending
+}
+
+// batchState asks an integration's batch workflow for its state: the zero
+// state if no worker answers.
+func (s *stack) batchState(t *testing.T, integrationID int64) workflows.BatchState {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	v, err := s.temporal.QueryWorkflow(ctx, workflows.BatchWorkflowID(integrationID), "", workflows.QueryBatch)
 	if err != nil {
-		return nil
+		return workflows.BatchState{}
 	}
 	var st workflows.BatchState
 	if err := v.Get(&st); err != nil {
 		t.Fatal(err)
 	}
-	return st.Pending
+	return st
+}
+
+// A batching Zapier integration whose batch goes by its timeout, not its
+// size: every worker stops while the batch timer is pending and stays down
+// until Temporal has fired the timer, so no process that saw the events is
+// left. Fresh workers rebuild the batch from its history and send it once,
+// as one array, after the timeout.
+func TestZapierBatchTimeoutSurvivesAWorkerRestart(t *testing.T) {
+	// Publishing three events and stopping the workers takes well under a
+	// second; the timeout leaves several seconds of margin for it.
+	const timeout = 5 * time.Second
+	h := herald(t)
+	r := newReceiver(t, 200)
+	in := h.mustIntegration(t, map[string]any{"name": "e2e Zapier timeout", "integration_type": "zapier",
+		"credentials":         map[string]any{"webhook_url": r.srv.URL + "/hooks/catch/1/timeout/"},
+		"config":              map[string]any{"batch_events": true, "batch_size": 50, "batch_timeout_seconds": int(timeout / time.Second)},
+		"event_subscriptions": []string{"batch.completed"}})
+	var ids []string
+	for i := range 3 {
+		id := uniqueID(fmt.Sprintf("evt-zapt-%d", i))
+		h.mustPublish(t, map[string]any{"event_id": id, "event_type": "batch.completed",
+			"payload": map[string]any{"batch_id": fmt.Sprintf("t%d", i), "total_documents": 10}})
+		if res := h.wait(t, id); res.Batched != 1 || res.Status != workflows.StatusDelivered {
+			t.Fatalf("event %s: %+v", id, res)
+		}
+		ids = append(ids, id)
+	}
+	var st workflows.BatchState
+	eventually(t, "three events pending in the batch", func() bool {
+		st = h.batchState(t, in.ID)
+		return fmt.Sprint(st.Pending) == fmt.Sprint(ids)
+	})
+	if st.DueAt == nil {
+		t.Fatalf("batch state %+v has no due time", st)
+	}
+	due := *st.DueAt
+
+	start := h.stopWorkers(t)
+	if left := time.Until(due); left < time.Second {
+		t.Fatalf("the workers stopped only %v before the batch was due: the test needs a longer timeout to show anything", left)
+	} else {
+		t.Logf("every worker stopped %v before the batch was due", left.Round(time.Millisecond))
+	}
+	if n := len(r.arrivals()); n != 0 {
+		t.Fatalf("Zapier got %d requests before the batch was due", n)
+	}
+	// The timer fires at the Temporal server with no worker running.
+	within(t, time.Until(due)+15*time.Second, "the batch timer to fire", func() bool {
+		return hasEvent(history(t, workflows.BatchWorkflowID(in.ID), ""), enumspb.EVENT_TYPE_TIMER_FIRED)
+	})
+	if n := len(r.arrivals()); n != 0 {
+		t.Fatalf("Zapier got %d requests with every worker stopped", n)
+	}
+	restarted := time.Now()
+	start()
+
+	within(t, 30*time.Second, "the batch to arrive", func() bool { return len(r.arrivals()) > 0 })
+	got := r.arrivals()[0]
+	if got.at.Before(restarted) || got.at.Before(due) {
+		t.Fatalf("batch arrived at %v, before the restart (%v) or the due time (%v)", got.at, restarted, due)
+	}
+	var batch []webhook.Envelope
+	if err := json.Unmarshal(got.body, &batch); err != nil {
+		t.Fatalf("Zapier got %s (%v)", got.body, err)
+	}
+	var gotIDs []string
+	for _, env := range batch {
+		if env.EventType != "batch.completed" {
+			t.Fatalf("batch holds %+v", env)
+		}
+		gotIDs = append(gotIDs, env.EventID)
+	}
+	if fmt.Sprint(gotIDs) != fmt.Sprint(ids) {
+		t.Fatalf("batch holds %v, want %v", gotIDs, ids)
+	}
+	if sig := got.header.Get("X-Webhook-Signature"); sig != guideSignature(in.Secret, got.body) {
+		t.Fatalf("batch signature %q", sig)
+	}
+	var list struct {
+		Deliveries []struct {
+			EventID string `json:"event_id"`
+		} `json:"deliveries"`
+	}
+	h.call(t, "GET", "/api/v1/integrations/e2e%20Zapier%20timeout/deliveries", nil, &list)
+	if len(list.Deliveries) != 1 || !strings.HasPrefix(list.Deliveries[0].EventID, "herald-batch-") {
+		t.Fatalf("batch deliveries %+v", list.Deliveries)
+	}
+	if res := h.wait(t, list.Deliveries[0].EventID); res.Delivered != 1 {
+		t.Fatalf("batch event %+v", res)
+	}
+	eventually(t, "the batch to be empty", func() bool {
+		st := h.batchState(t, in.ID)
+		return st.Pending != nil && len(st.Pending) == 0 && st.Flushed == 1
+	})
+	time.Sleep(500 * time.Millisecond)
+	if n := len(r.arrivals()); n != 1 {
+		t.Fatalf("Zapier got %d requests, want the one batch", n)
+	}
+	writeReplayHistory(t, workflows.BatchWorkflowID(in.ID), "", "batch_timeout_workflow_history.json")
+}
+
+// stopWorkers stops every worker and returns a function that starts fresh
+// ones, as restartWorkers does in one go; the test's cleanup starts them if
+// the test did not, so the tests after it have workers.
+func (s *stack) stopWorkers(t *testing.T) (start func()) {
+	t.Helper()
+	for _, w := range s.workers {
+		w.Stop()
+	}
+	// Workers in one process share a cache of workflow state; emptied, it
+	// leaves the fresh workers nothing but Temporal's history to go on, as
+	// a new process would have.
+	sdkworker.PurgeStickyWorkflowCache()
+	var once sync.Once
+	start = func() {
+		once.Do(func() {
+			for i := range s.workers {
+				s.workers[i] = s.newWorker()
+				if err := s.workers[i].Start(); err != nil {
+					t.Errorf("starting a worker: %v", err)
+				}
+			}
+		})
+	}
+	t.Cleanup(start)
+	return start
+}
+
+// within is eventually with its own deadline.
+func within(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func hasEvent(h *historypb.History, typ enumspb.EventType) bool {
+	for _, e := range h.Events {
+		if e.EventType == typ {
+			return true
+		}
+	}
+	return false
 }
 
 // An email integration sends through a real SMTP server with STARTTLS and

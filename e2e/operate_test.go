@@ -224,6 +224,21 @@ func TestPauseHoldsAndResumeReleases(t *testing.T) {
 	if len(r.arrivals()) != 0 {
 		t.Fatal("a paused webhook received a delivery")
 	}
+	// The held delivery has no attempt row yet; the event still shows it.
+	var ev struct {
+		Deliveries []struct {
+			WebhookID int64  `json:"webhook_id"`
+			Status    string `json:"status"`
+			Attempts  int    `json:"attempts"`
+			State     string `json:"state"`
+			LastError string `json:"last_error"`
+		} `json:"deliveries"`
+	}
+	if code := h.call(t, "GET", "/api/v1/events/"+acc.EventID, nil, &ev); code != 200 || len(ev.Deliveries) != 1 ||
+		ev.Deliveries[0].WebhookID != w.ID || ev.Deliveries[0].Status != "pending" || ev.Deliveries[0].Attempts != 0 ||
+		ev.Deliveries[0].State != string(workflows.LoopPaused) || !strings.Contains(ev.Deliveries[0].LastError, "receiver maintenance") {
+		t.Fatalf("held event: %d %+v", code, ev)
+	}
 	eventually(t, "the held event to be listed by its webhook", func() bool {
 		resp, err := h.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
 			Query: fmt.Sprintf("HeraldWebhookIDs = '%d' AND ExecutionStatus = 'Running'", w.ID)})

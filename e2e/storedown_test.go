@@ -47,11 +47,12 @@ import (
 // again. Cutting the store this way leaves PostgreSQL itself, and every
 // other test's connections, alone.
 type tcpProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  map[net.Conn]struct{}
+	ln      net.Listener
+	target  string
+	mu      sync.Mutex
+	down    bool
+	conns   map[net.Conn]struct{}
+	stalled chan struct{} // while open, bytes are held: a network partition
 }
 
 func newTCPProxy(t *testing.T, target string) *tcpProxy {
@@ -94,7 +95,7 @@ func (p *tcpProxy) forward(in net.Conn) {
 	var wg sync.WaitGroup
 	for _, pair := range [][2]net.Conn{{out, in}, {in, out}} {
 		wg.Go(func() {
-			io.Copy(pair[0], pair[1])
+			p.copy(pair[0], pair[1])
 			// Either side ending ends both, as one TCP connection would.
 			pair[0].Close()
 			pair[1].Close()
@@ -117,6 +118,43 @@ func (p *tcpProxy) track(conns ...net.Conn) bool {
 		p.conns[c] = struct{}{}
 	}
 	return true
+}
+
+// copy forwards src to dst, holding what it read while the proxy stalls:
+// the connections stay open and silent, as across a partition.
+func (p *tcpProxy) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			stalled := p.stalled
+			p.mu.Unlock()
+			if stalled != nil {
+				<-stalled
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// stall holds every byte until the returned function is called.
+func (p *tcpProxy) stall() (resume func()) {
+	ch := make(chan struct{})
+	p.mu.Lock()
+	p.stalled = ch
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		p.stalled = nil
+		p.mu.Unlock()
+		close(ch)
+	}
 }
 
 func (p *tcpProxy) cut() {
@@ -380,6 +418,21 @@ func TestStoreDownWhileEventsArrive(t *testing.T) {
 	if want := map[string]int{evA: 2, evB: 1, refused[0]: 1}; !maps.Equal(count, want) {
 		t.Fatalf("receiver got %v, want %v", count, want)
 	}
+	// A partition rather than a refusal: connections open, nothing comes
+	// back. Readiness still answers, in its own time limit.
+	resume := iso.proxy.stall()
+	began := time.Now()
+	code, body = iso.call(t, "GET", "/readyz", "")
+	if took := time.Since(began); code != 503 || !strings.Contains(body, `"database":"unavailable`) || took > 10*time.Second {
+		resume()
+		t.Fatalf("readiness with the store partitioned: %d %s after %v", code, body, took)
+	}
+	resume()
+	waitUntil(t, 30*time.Second, "readiness after the partition", func() bool {
+		code, _ := iso.call(t, "GET", "/readyz", "")
+		return code == 200
+	})
+
 	_, body = iso.call(t, "GET", deliveriesPath+"?event_id="+evA, "")
 	var l deliveryPage
 	if err := decodeJSON(body, &l); err != nil || len(l.Deliveries) != 2 {

@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
@@ -72,14 +74,121 @@ func (p *Publisher) Publish(ctx context.Context, ev *webhook.Event) (accepted *w
 	return ev, created, nil
 }
 
+// Published is one event of a published batch: as accepted, and whether
+// it was new.
+type Published struct {
+	Event   *webhook.Event
+	Created bool
+}
+
+// PublishBatch accepts events together: they are recorded in one
+// transaction and handed to Temporal with one workflow start, an
+// IngestWorkflow that starts each event's own workflow. When it returns
+// without error Temporal holds that workflow, so no event of the batch can
+// be lost. It is all or nothing: a used event_id of a different event is an
+// EConflict and records nothing; on EUnavailable nothing was accepted and
+// the same batch may be published again. Repeats of events already
+// accepted count as in Publish.
+func (p *Publisher) PublishBatch(ctx context.Context, evs []*webhook.Event) ([]Published, error) {
+	created, priors, err := p.Store.CreateEvents(ctx, evs, func(prior, ev *webhook.Event) error {
+		if !Same(prior, ev) {
+			return webhook.Errorf(webhook.EConflict, "event_id %q was already used for a different event", ev.EventID)
+		}
+		return nil
+	})
+	if webhook.ErrorCode(err) == webhook.EConflict {
+		return nil, err
+	}
+	if err != nil {
+		return nil, unavailable(evs[0], "cannot record the events", err)
+	}
+	out := make([]Published, len(evs))
+	var toStart, fresh []string
+	for i, ev := range evs {
+		if !created[i] {
+			ev = priors[ev.EventID]
+		}
+		out[i] = Published{Event: ev, Created: created[i]}
+		if created[i] {
+			fresh = append(fresh, ev.EventID)
+		}
+		if created[i] || !ran(ev) {
+			toStart = append(toStart, ev.EventID)
+		}
+	}
+	if len(toStart) == 0 {
+		return out, nil
+	}
+	if err := p.startBatch(ctx, toStart); err != nil {
+		if derr := p.Store.DeleteEvents(context.WithoutCancel(ctx), fresh); derr != nil && p.Logger != nil {
+			p.Logger.Error("cannot remove events Temporal refused", "events", len(fresh), "error", derr)
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// startBatch starts the IngestWorkflow of a batch, checking a failure
+// against Temporal as start does.
+func (p *Publisher) startBatch(ctx context.Context, eventIDs []string) error {
+	id := workflows.IngestWorkflowID(uuid.Must(uuid.NewV7()).String())
+	startCtx, cancel := context.WithTimeout(ctx, p.startTimeout())
+	defer cancel()
+	_, err := p.Temporal.ExecuteWorkflow(startCtx, client.StartWorkflowOptions{
+		ID:               id,
+		TaskQueue:        workflows.TaskQueue,
+		EnableEagerStart: p.EagerStart,
+	}, workflows.IngestWorkflowName, workflows.IngestInput{EventIDs: eventIDs})
+	if err == nil {
+		return nil
+	}
+	descCtx, cancelDesc := context.WithTimeout(ctx, p.startTimeout())
+	defer cancelDesc()
+	if _, derr := p.Temporal.DescribeWorkflowExecution(descCtx, id, ""); derr == nil {
+		return nil
+	}
+	return &webhook.Error{Code: webhook.EUnavailable,
+		Message: fmt.Sprintf("cannot hand the events to Temporal, so none was accepted (%v); retry with the same event_ids", err)}
+}
+
+// StartRecorded makes sure the workflow of each recorded event exists, for
+// an IngestWorkflow: an event whose workflow already ran is left alone, as
+// in Publish. Starts run a few at a time; an error leaves the rest for the
+// activity's next try, which skips what was done.
+func (p *Publisher) StartRecorded(ctx context.Context, eventIDs []string) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(startsInFlight)
+	for _, id := range eventIDs {
+		g.Go(func() error {
+			ev, err := p.Store.GetEvent(ctx, id)
+			if webhook.ErrorCode(err) == webhook.ENotFound {
+				return nil // its accept was undone: nothing to deliver
+			}
+			if err != nil || ran(ev) {
+				return err
+			}
+			return p.start(ctx, ev)
+		})
+	}
+	return g.Wait()
+}
+
+// startsInFlight bounds one batch's concurrent workflow starts: enough to
+// hide a start's round trip, few enough to leave the frontend to others.
+const startsInFlight = 8
+
+func (p *Publisher) startTimeout() time.Duration {
+	if p.StartTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return p.StartTimeout
+}
+
 // start makes sure the event's workflow exists. A start whose answer was lost
 // may still have happened, so a failure is checked against Temporal before
 // it is reported.
 func (p *Publisher) start(ctx context.Context, ev *webhook.Event) error {
-	timeout := p.StartTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
+	timeout := p.startTimeout()
 	id := workflows.EventWorkflowID(ev.EventID)
 	startCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

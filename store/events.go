@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -60,6 +62,57 @@ func (s *Store) CreateEvent(ctx context.Context, e *webhook.Event) (bool, error)
 	return created, rows.Close()
 }
 
+// CreateEvents records events in one transaction, each as CreateEvent
+// would, and says which were new. For an event_id already recorded, same is
+// called with the recorded event and the new one; its error undoes the
+// whole batch, so a batch is recorded whole or not at all. Priors holds the
+// recorded event of each event that was not new.
+func (s *Store) CreateEvents(ctx context.Context, evs []*webhook.Event, same func(prior, ev *webhook.Event) error) (created []bool, priors map[string]*webhook.Event, err error) {
+	err = s.tx(ctx, func(tx *sqlx.Tx) error {
+		created, priors = make([]bool, len(evs)), map[string]*webhook.Event{}
+		for i, e := range evs {
+			var id int64
+			err := tx.GetContext(ctx, &id, tx.Rebind(`INSERT INTO events
+				(event_id, event_type, source, source_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (event_id) DO NOTHING RETURNING id`),
+				e.EventID, e.EventType, e.Source, e.SourceID, string(e.Payload), *dbTime(&e.CreatedAt))
+			if err == nil {
+				e.ID, created[i] = id, true
+				continue
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			var row eventRow
+			if err := tx.GetContext(ctx, &row, tx.Rebind(`SELECT `+eventColumns+` FROM events WHERE event_id = ?`), e.EventID); err != nil {
+				return err
+			}
+			prior := row.event()
+			if err := same(prior, e); err != nil {
+				return err
+			}
+			priors[e.EventID] = prior
+		}
+		return nil
+	})
+	return created, priors, err
+}
+
+// DeleteEvents removes events nobody has attempted yet: the undo of an
+// accept whose workflow Temporal refused.
+func (s *Store) DeleteEvents(ctx context.Context, eventIDs []string) error {
+	if len(eventIDs) == 0 {
+		return nil
+	}
+	q, args, err := sqlx.In(`DELETE FROM events WHERE event_id IN (?)
+		AND NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.event_id)`, eventIDs)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.db.Rebind(q), args...)
+	return err
+}
+
 // GetEvent returns an event by its event_id.
 func (s *Store) GetEvent(ctx context.Context, eventID string) (*webhook.Event, error) {
 	var row eventRow
@@ -103,9 +156,7 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) ([]*webhook.Event
 // DeleteEvent removes an event nobody has attempted yet: the API's undo when
 // Temporal refused the event it had just recorded.
 func (s *Store) DeleteEvent(ctx context.Context, eventID string) error {
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM events WHERE event_id = ?
-		AND NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.event_id)`), eventID)
-	return err
+	return s.DeleteEvents(ctx, []string{eventID})
 }
 
 // SetSubscribers records how many webhooks an event goes to and marks those

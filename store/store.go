@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -45,7 +46,7 @@ func Open(ctx context.Context, url string, box *secretbox.Box) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlx.Open(driverName, dsn)
+	db, err := openDB(driverName, dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +65,44 @@ func Open(ctx context.Context, url string, box *secretbox.Box) (*Store, error) {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
 	return &Store{db: db, dialect: dialect, box: box, Now: time.Now}, nil
+}
+
+func openDB(driverName, dsn string) (*sqlx.DB, error) {
+	if driverName != "postgres" {
+		return sqlx.Open(driverName, dsn)
+	}
+	c, err := pq.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	c.Dialer(keepAliveDialer{})
+	return sqlx.NewDb(sql.OpenDB(c), driverName), nil
+}
+
+// keepAliveDialer gives up on a PostgreSQL connection cut by a network
+// partition after about half a minute: keepalive probes sooner than Go's
+// default (15 s, then 9 probes 15 s apart) find a silent peer while a query
+// waits for its answer, and (on Linux) a user timeout ends one whose query
+// was never acknowledged.
+type keepAliveDialer struct{}
+
+var pgDialer = net.Dialer{
+	KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 4},
+	Control:         userTimeout(30 * time.Second),
+}
+
+func (keepAliveDialer) Dial(network, address string) (net.Conn, error) {
+	return pgDialer.Dial(network, address)
+}
+
+func (keepAliveDialer) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+	d := pgDialer
+	d.Timeout = timeout
+	return d.Dial(network, address)
+}
+
+func (keepAliveDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return pgDialer.DialContext(ctx, network, address)
 }
 
 func parseURL(url string) (driverName, dsn, dialect string, err error) {

@@ -32,8 +32,10 @@ func Register(r Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.MaintenanceWorkflow, workflow.RegisterOptions{Name: workflows.MaintenanceWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.IngestWorkflow, workflow.RegisterOptions{Name: workflows.IngestWorkflowName})
 	for name, fn := range map[string]any{
 		workflows.ActivityStartEvent:     acts.StartEvent,
+		workflows.ActivityStartEvents:    acts.StartEvents,
 		workflows.ActivityStartBatch:     acts.StartBatch,
 		workflows.ActivityAddToBatch:     acts.AddToBatch,
 		workflows.ActivityLoadSubscriber: acts.LoadSubscriber,

@@ -5,12 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/loki-interceptor/herald/store"
@@ -173,4 +179,218 @@ func TestBatchContinuesAsNewWithItsPendingEvents(t *testing.T) {
 	if got := len(r.batches()); got != 100 {
 		t.Fatalf("%d batches before continuing", got)
 	}
+}
+
+// A worker restart in the middle of a batch. The test environment runs a
+// workflow in one process with no way to stop its worker or to hand its
+// history to another, so this replays histories recorded by the e2e tests
+// across a real restart of every worker (TestZapierBatchSurvivesAWorkerRestart
+// and TestZapierBatchTimeoutSurvivesAWorkerRestart, with -update-replay):
+// today's code, given only Temporal's history as a fresh worker is, must
+// rebuild the collector the workers left (every event handed over, the
+// batch due when it was) and then send the one batch of all the events,
+// when the last event fills it or when the timer fires.
+func TestBatchSurvivesARestartMidBatch(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		sentBy     enumspb.EventType // what woke the collector to send the batch
+	}{
+		{"size flush", "batch_workflow_history.json", enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED},
+		{"timeout flush", "batch_timeout_workflow_history.json", enumspb.EVENT_TYPE_TIMER_FIRED},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := os.Open("testdata/" + tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			hist, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs := hist.Events
+			// The one batch the run sent, and the batch timer pending
+			// before it: the workers stopped with it running.
+			sent, stopped := -1, -1
+			for i, e := range evs {
+				switch e.EventType {
+				case enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+					if sent >= 0 {
+						t.Fatalf("%s holds two batches", tc.file)
+					}
+					sent = i
+				case enumspb.EVENT_TYPE_TIMER_STARTED:
+					if sent < 0 {
+						stopped = i
+					}
+				}
+			}
+			if sent < 0 || stopped < 0 {
+				t.Fatalf("%s holds no batch sent after a timer", tc.file)
+			}
+			if woke := firstNotTask(evs[stopped+1:]); woke == nil || woke.EventType != tc.sentBy {
+				t.Fatalf("the batch was sent after %v, want %v", woke.GetEventType(), tc.sentBy)
+			}
+			// The tasks after the batch went to workers that had not run
+			// the collector before: the history does span a restart.
+			before := stickyQueues(evs[:stopped])
+			for q := range stickyQueues(evs[sent:]) {
+				if before[q] {
+					t.Fatalf("%s: the worker of sticky queue %s ran the collector before and after the batch: no restart recorded", tc.file, q)
+				}
+			}
+
+			// What was handed over, and when the batch is due: the first
+			// event's timeout after the task that took it in.
+			var items []workflows.BatchItem
+			var ids, idsAtStop []string
+			var firstTaken time.Time
+			for i, e := range evs[:sent] {
+				if e.EventType == enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED && len(items) > 0 && firstTaken.IsZero() {
+					firstTaken = e.EventTime.AsTime()
+				}
+				a := e.GetWorkflowExecutionSignaledEventAttributes()
+				if a == nil || a.SignalName != workflows.SignalBatchAdd {
+					continue
+				}
+				var it workflows.BatchItem
+				if err := converter.GetDefaultDataConverter().FromPayloads(a.Input, &it); err != nil {
+					t.Fatal(err)
+				}
+				items = append(items, it)
+				ids = append(ids, it.EventID)
+				if i < stopped {
+					idsAtStop = append(idsAtStop, it.EventID)
+				}
+			}
+			if len(items) < 2 || len(idsAtStop) == 0 || firstTaken.IsZero() {
+				t.Fatalf("%s: %d events handed over, %d before the restart", tc.file, len(items), len(idsAtStop))
+			}
+			due := firstTaken.Add(time.Duration(items[0].TimeoutSeconds) * time.Second)
+			switch full := len(ids) >= items[len(items)-1].Size; tc.sentBy {
+			case enumspb.EVENT_TYPE_TIMER_FIRED:
+				if full || len(idsAtStop) != len(ids) {
+					t.Fatalf("%d of %d events (size %d) before the restart: the timeout case needs all in, not full", len(idsAtStop), len(ids), items[0].Size)
+				}
+				if fired := firstNotTask(evs[stopped+1:]).EventTime.AsTime(); fired.Before(due) {
+					t.Fatalf("timer fired at %v, before the batch was due at %v", fired, due)
+				}
+			default:
+				if !full || len(idsAtStop) == len(ids) {
+					t.Fatalf("%d of %d events (size %d) before the restart: the size case needs the last after it", len(idsAtStop), len(ids), items[0].Size)
+				}
+			}
+
+			// The history as the workers left it, replayed: the collector
+			// a fresh worker rebuilds holds every event and the due time.
+			at := replayBatch(t, &historypb.History{Events: evs[:stopped+1]})
+			if len(at.batches) != 0 {
+				t.Fatalf("batches sent before the restart: %v", at.batches)
+			}
+			st, err := at.query()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(st.Pending) != fmt.Sprint(idsAtStop) || st.DueAt == nil || !st.DueAt.Equal(due) || st.Flushed != 0 {
+				t.Fatalf("rebuilt collector holds %v due %v (%d sent), want %v due %v", st.Pending, st.DueAt, st.Flushed, idsAtStop, due)
+			}
+			// The whole history replayed: one batch of every event.
+			end := replayBatch(t, hist)
+			if fmt.Sprint(end.batches) != fmt.Sprint([][]string{ids}) {
+				t.Fatalf("batches sent %v, want one of %v", end.batches, ids)
+			}
+			if st, _ := end.query(); len(st.Pending) != 0 || st.Flushed != 1 {
+				t.Fatalf("after the batch the collector holds %v (%d sent)", st.Pending, st.Flushed)
+			}
+		})
+	}
+}
+
+// firstNotTask is the first event that is not a workflow task's or a
+// command's outcome: what woke the workflow.
+func firstNotTask(evs []*historypb.HistoryEvent) *historypb.HistoryEvent {
+	for _, e := range evs {
+		switch e.EventType {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+			enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+			enumspb.EVENT_TYPE_TIMER_STARTED, enumspb.EVENT_TYPE_TIMER_CANCELED:
+			continue
+		}
+		return e
+	}
+	return nil
+}
+
+// stickyQueues are the workers' own queues the events' workflow tasks were
+// scheduled on: one per worker.
+func stickyQueues(evs []*historypb.HistoryEvent) map[string]bool {
+	out := map[string]bool{}
+	for _, e := range evs {
+		if q := e.GetWorkflowTaskScheduledEventAttributes().GetTaskQueue(); q.GetKind() == enumspb.TASK_QUEUE_KIND_STICKY {
+			out[q.GetName()] = true
+		}
+	}
+	return out
+}
+
+// replayed is what BatchWorkflow did when replayed: its query handler (to
+// ask the rebuilt collector) and the batches it sent.
+type replayed struct {
+	interceptor.WorkerInterceptorBase
+	query   func() (workflows.BatchState, error)
+	batches [][]string
+}
+
+// replayBatch replays a collector's history with today's code, as a worker
+// with nothing cached does.
+func replayBatch(t *testing.T, hist *historypb.History) *replayed {
+	t.Helper()
+	rec := &replayed{}
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{Interceptors: []interceptor.WorkerInterceptor{rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
+	if err := r.ReplayWorkflowHistory(nil, hist); err != nil {
+		t.Fatal(err)
+	}
+	if rec.query == nil {
+		t.Fatal("the replayed collector set no query handler")
+	}
+	return rec
+}
+
+func (r *replayed) InterceptWorkflow(_ workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &replayedInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, rec: r}
+}
+
+type replayedInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+	rec *replayed
+}
+
+func (i *replayedInbound) Init(out interceptor.WorkflowOutboundInterceptor) error {
+	return i.Next.Init(&replayedOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: out}, rec: i.rec})
+}
+
+type replayedOutbound struct {
+	interceptor.WorkflowOutboundInterceptorBase
+	rec *replayed
+}
+
+func (o *replayedOutbound) SetQueryHandler(ctx workflow.Context, name string, handler any) error {
+	if name == workflows.QueryBatch {
+		o.rec.query, _ = handler.(func() (workflows.BatchState, error))
+	}
+	return o.Next.SetQueryHandler(ctx, name, handler)
+}
+
+func (o *replayedOutbound) ExecuteChildWorkflow(ctx workflow.Context, name string, args ...any) workflow.ChildWorkflowFuture {
+	if in, ok := args[0].(workflows.EventInput); ok && in.Batch != nil {
+		var p webhook.BatchPayload
+		if err := json.Unmarshal(in.Event.Payload, &p); err == nil {
+			o.rec.batches = append(o.rec.batches, p.EventIDs)
+		}
+	}
+	return o.Next.ExecuteChildWorkflow(ctx, name, args...)
 }

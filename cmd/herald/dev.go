@@ -73,7 +73,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	srv, err := devserver.Start(devserver.Options{
 		IP: f.ip, Port: f.temporalPort, UIPort: f.uiPort, Namespace: f.namespace,
-		DatabaseFile: temporalFile, SearchAttributes: workflows.SearchAttributes(), Logger: log,
+		DatabaseFile: temporalFile, SearchAttributes: workflows.SearchAttributes(),
+		Logger: log, LogLevel: devserver.ServerLogLevel(log),
 	})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -175,6 +176,21 @@ func TestDevWalkthrough(t *testing.T) {
 	if ev.SuccessfulDeliveries != 1 {
 		t.Fatalf("event not recorded as delivered: %+v", ev)
 	}
+	walkDeliveries(t, api, key, hook.ID)
+	// The UI server's HTTP API finds the event by Herald's search attribute.
+	var listed struct {
+		Executions []struct {
+			Execution struct {
+				WorkflowID string `json:"workflowId"`
+			} `json:"execution"`
+		} `json:"executions"`
+	}
+	query := url.QueryEscape(fmt.Sprintf("HeraldWebhookIDs = '%d'", hook.ID))
+	uiAPI := strings.TrimSuffix(ui, "/namespaces/default/workflows") + "/api/v1/namespaces/default/workflows?query=" + query
+	if code := call(t, "", "GET", uiAPI, "", &listed); code != 200 || len(listed.Executions) != 1 ||
+		listed.Executions[0].Execution.WorkflowID != "event/"+acc.EventID {
+		t.Fatalf("UI server list by HeraldWebhookIDs: %d %+v", code, listed)
+	}
 	dev.stop(t)
 
 	// Same data directory: the webhook, its secret and the event survive.
@@ -199,6 +215,44 @@ func TestDevWalkthrough(t *testing.T) {
 		t.Fatalf("publish after restart: %d", code)
 	}
 	waitFor(t, &recv.out, &recv.err, `  X-Webhook-Signature  valid\n  webhook-signature    valid\n  \{"event_id":"`+acc.EventID)
+}
+
+// walkDeliveries is the walkthrough's look at the attempt rows: a retried
+// first attempt and a delivered second, the detail with its live state, and
+// a test delivery.
+func walkDeliveries(t *testing.T, api, key string, hookID int64) {
+	t.Helper()
+	var list struct {
+		Deliveries []struct {
+			ID            int64  `json:"id"`
+			AttemptNumber int    `json:"attempt_number"`
+			Status        string `json:"status"`
+			Code          int    `json:"response_status_code"`
+		} `json:"deliveries"`
+	}
+	base := fmt.Sprintf("%s/api/v1/webhooks/%d", api, hookID)
+	if code := call(t, key, "GET", base+"/deliveries?limit=10", "", &list); code != 200 || len(list.Deliveries) != 2 ||
+		list.Deliveries[0].Status != "delivered" || list.Deliveries[0].Code != 200 || list.Deliveries[0].AttemptNumber != 2 ||
+		list.Deliveries[1].Status != "retrying" || list.Deliveries[1].Code != 503 {
+		t.Fatalf("deliveries: %d %+v", code, list)
+	}
+	var detail map[string]any
+	if code := call(t, key, "GET", fmt.Sprintf("%s/deliveries/%d", base, list.Deliveries[0].ID), "", &detail); code != 200 ||
+		detail["request_body"] == nil || detail["response_status_code"] != 200.0 {
+		t.Fatalf("delivery detail: %d %v", code, detail)
+	}
+	if _, ok := detail["live"]; !ok {
+		t.Fatalf("delivery detail has no live state: %v", detail)
+	}
+	var tested struct {
+		Success    bool  `json:"success"`
+		StatusCode int   `json:"status_code"`
+		DeliveryID int64 `json:"delivery_id"`
+	}
+	if code := call(t, key, "POST", base+"/test", `{"event_type":"validation.completed"}`, &tested); code != 200 ||
+		!tested.Success || tested.StatusCode != 200 || tested.DeliveryID != list.Deliveries[0].ID+1 {
+		t.Fatalf("test delivery: %d %+v", code, tested)
+	}
 }
 
 func TestFlagsFromEnvironment(t *testing.T) {

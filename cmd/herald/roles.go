@@ -156,7 +156,9 @@ func newActivities(st *store.Store, tc client.Client, allow []netip.Prefix, log 
 	return &activities.Activities{
 		Store: st, Sender: sender, Logger: log, Breaker: b, Temporal: tc, Metrics: tel.Metrics,
 		Integrations: &integrations.Deliverer{HTTP: sender, Mail: &integrations.Mailer{Allow: allow}},
-		Publisher:    &ingest.Publisher{Store: st, Temporal: tc, Logger: log},
+		// Eager: event workflows a batch's IngestWorkflow starts get their
+		// first task from this worker, which polls the same queue.
+		Publisher: &ingest.Publisher{Store: st, Temporal: tc, Logger: log, EagerStart: true},
 	}
 }
 

@@ -21,8 +21,10 @@ func runTemporal(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	namespace := fs.String("namespace", "default", "namespace created at start")
 	dbFile := fs.String("db-file", ".herald/temporal.db", "SQLite file holding Temporal's state")
 	pgURL := fs.String("postgres-url", "", "keep Temporal's state in PostgreSQL instead: postgres://user@host:port/database (created and migrated as needed)")
+	// JSON like the other production roles; with --log-level debug the
+	// server's own info lines are shown too (devserver.ServerLogLevel).
 	var lf logFlags
-	lf.register(fs, "text")
+	lf.register(fs, "json")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -31,7 +33,8 @@ func runTemporal(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	opts := devserver.Options{IP: *ip, Port: *port, UIPort: *uiPort, Namespace: *namespace,
-		DatabaseFile: *dbFile, PostgresURL: *pgURL, SearchAttributes: workflows.SearchAttributes(), Logger: log}
+		DatabaseFile: *dbFile, PostgresURL: *pgURL, SearchAttributes: workflows.SearchAttributes(),
+		Logger: log, LogLevel: devserver.ServerLogLevel(log)}
 	where := *dbFile
 	if *pgURL != "" {
 		opts.DatabaseFile, where = "", redacted(*pgURL)
