@@ -83,6 +83,16 @@ func (a *Activities) limits(w *webhook.Webhook) []store.RateLimit {
 	return store.Limits(w, win.Minute, win.Hour)
 }
 
+// CancelDelivery records that a cancel signal stopped a delivery.
+func (a *Activities) CancelDelivery(ctx context.Context, in workflows.CancelDeliveryInput) error {
+	_, err := a.Store.CancelDelivery(ctx, in.EventID, in.WebhookID)
+	if webhook.ErrorCode(err) == webhook.ENotFound {
+		return nil // the event's row is gone: nothing shows the delivery as waiting
+	}
+	a.Logger.InfoContext(ctx, "delivery cancelled", "event_id", in.EventID, "webhook_id", in.WebhookID, "attempt", in.Attempt)
+	return err
+}
+
 // StartEvents starts the event workflows of a published batch.
 func (a *Activities) StartEvents(ctx context.Context, in workflows.IngestInput) error {
 	if a.Publisher == nil {

@@ -242,6 +242,9 @@ func TestErrorCases(t *testing.T) {
 		{"POST", "/api/v1/webhooks/" + id + "/retry?limit=1001", "", 400, "invalid_request", ""},
 		{"POST", "/api/v1/webhooks/" + heldID + "/retry", "", 409, "conflict", ""},
 		{"POST", "/api/v1/webhooks/" + heldID + "/deliveries/" + heldDelivery + "/retry", "", 409, "conflict", ""},
+		{"POST", "/api/v1/webhooks/" + id + "/deliveries/999/cancel", "", 404, "not_found", ""},
+		{"POST", "/api/v1/webhooks/999/deliveries/1/cancel", "", 404, "not_found", ""},
+		{"POST", "/api/v1/webhooks/" + heldID + "/deliveries/" + heldDelivery + "/cancel", "", 409, "conflict", ""}, // ended: failed for good
 		{"GET", "/api/v1/webhooks/999/analytics", "", 404, "not_found", ""},
 		{"GET", "/api/v1/webhooks/" + id + "/analytics?period_days=0", "", 400, "invalid_request", ""},
 		{"GET", "/api/v1/webhooks/" + id + "/analytics?period_days=367", "", 400, "invalid_request", ""},

@@ -22,7 +22,7 @@ import (
 type retryAnswer struct {
 	EventID   string                   `json:"event_id"`
 	WebhookID int64                    `json:"webhook_id"`
-	Action    string                   `json:"action"` // "signalled" (its workflow runs) or "reopened" (it had closed)
+	Action    string                   `json:"action"` // "signalled" (its workflow runs), "reopened" (it had closed) or "cancelled"
 	State     *workflows.DeliveryState `json:"state"`
 }
 
@@ -73,6 +73,43 @@ func (s *Server) retryDelivery(c *fiber.Ctx) error {
 	}
 	ans := retryAnswer{EventID: ev.EventID, WebhookID: w.ID, Action: map[bool]string{true: "signalled", false: "reopened"}[running]}
 	ans.State = s.stateAfter(ctx, ev.EventID, w.ID, before)
+	return c.Status(fiber.StatusAccepted).JSON(ans)
+}
+
+// cancelDelivery stops a delivery that has not ended — waiting for its
+// retry, held by a pause or a rate limit — with the cancel signal: no
+// further attempt is made and its latest attempt row is marked failed. A
+// retry starts it over later.
+func (s *Server) cancelDelivery(c *fiber.Ctx) error {
+	w, err := s.webhookFromPath(c)
+	if err != nil {
+		return err
+	}
+	did, err := pathID(c, "delivery_id", "delivery")
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	d, err := s.store.GetDelivery(ctx, w.ID, did)
+	if err != nil {
+		return err
+	}
+	if d.IsTest {
+		return webhook.Errorf(webhook.EConflict, "delivery %d is a test delivery; it is never retried", did)
+	}
+	var before *workflows.DeliveryState
+	if s.running(ctx, d.EventID) {
+		before, _ = s.liveState(ctx, d.EventID, w.ID)
+	}
+	if before == nil || before.State.Done() {
+		return webhook.Errorf(webhook.EConflict, "the delivery of event %s to webhook %d has ended; there is nothing to cancel", d.EventID, w.ID)
+	}
+	err = s.temporal.SignalWorkflow(ctx, workflows.EventWorkflowID(d.EventID), "", workflows.SignalCancel, workflows.WebhookSignal{WebhookID: w.ID})
+	if err != nil {
+		return unavailable("cannot signal the event's workflow", err)
+	}
+	ans := retryAnswer{EventID: d.EventID, WebhookID: w.ID, Action: "cancelled"}
+	ans.State = s.stateAfter(ctx, d.EventID, w.ID, before)
 	return c.Status(fiber.StatusAccepted).JSON(ans)
 }
 

@@ -414,3 +414,40 @@ func TestResumeReachesEventsWithManySubscribers(t *testing.T) {
 		t.Fatalf("after resume: %+v, %d arrivals at the last, %d at the crowd", res, len(r.arrivals()), len(crowd.arrivals()))
 	}
 }
+
+// A delivery waiting an hour for its retry is cancelled on request: no more
+// attempts, its row failed; a retry later starts it over.
+func TestCancelAWaitingDelivery(t *testing.T) {
+	h := herald(t)
+	r := newReceiver(t, 503, 200)
+	w := h.mustWebhook(t, map[string]any{"name": "e2e-cancel", "url": r.srv.URL, "event_types": []string{"compliance.alert"},
+		"retry_delay_seconds": 3600})
+	acc := h.mustPublish(t, alertEvent(uniq("cancel")))
+	eventually(t, "the first attempt to fail", func() bool {
+		ds := h.deliveries(t, w.ID)
+		return len(ds) == 1 && ds[0].Status == "retrying"
+	})
+	first := h.deliveries(t, w.ID)[0]
+	path := fmt.Sprintf("/api/v1/webhooks/%d/deliveries/%d/cancel", w.ID, first.ID)
+	var ans retryAnswer
+	if code := h.call(t, "POST", path, nil, &ans); code != 202 || ans.Action != "cancelled" ||
+		ans.State == nil || ans.State.State != workflows.LoopCancelled {
+		t.Fatalf("cancel: %d %+v", code, ans)
+	}
+	if res := h.wait(t, acc.EventID); res.Status != workflows.StatusFailed || res.Cancelled != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	if ds := h.deliveries(t, w.ID); len(ds) != 1 || ds[0].Status != "failed" || len(r.arrivals()) != 1 {
+		t.Fatalf("after the cancel: rows %+v, %d arrivals", ds, len(r.arrivals()))
+	}
+	if code := h.call(t, "POST", path, nil, nil); code != 409 {
+		t.Fatalf("cancelling an ended delivery: %d, want 409", code)
+	}
+	if code := h.call(t, "POST", fmt.Sprintf("/api/v1/webhooks/%d/deliveries/%d/retry", w.ID, first.ID), nil, &ans); code != 202 || ans.Action != "reopened" {
+		t.Fatalf("retry after the cancel: %d %+v", code, ans)
+	}
+	eventually(t, "the retry to be delivered", func() bool {
+		ds := h.deliveries(t, w.ID)
+		return len(ds) == 2 && ds[0].Status == "delivered"
+	})
+}

@@ -144,6 +144,33 @@ func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
 	})
 }
 
+// CancelDelivery marks a delivery an operator stopped: its latest attempt,
+// if it waits for a retry, becomes failed, with no next retry, and the
+// event's counters count it failed. It reports whether a row changed; a
+// delivery stopped before its first attempt has none.
+func (s *Store) CancelDelivery(ctx context.Context, eventID string, webhookID int64) (bool, error) {
+	changed := false
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		var one int
+		err := tx.GetContext(ctx, &one, tx.Rebind(`SELECT 1 FROM events WHERE event_id = ?`+s.forUpdate()), eventID)
+		if err != nil {
+			return notFound(err, "event %q not found", eventID)
+		}
+		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE deliveries SET status = 'failed', next_retry_at = NULL,
+			last_error = 'cancelled; last error: ' || last_error
+			WHERE event_id = ? AND webhook_id = ? AND is_test = FALSE AND status = 'retrying'
+			AND attempt_number = (SELECT MAX(attempt_number) FROM deliveries
+				WHERE event_id = ? AND webhook_id = ? AND is_test = FALSE)`), eventID, webhookID, eventID, webhookID)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		changed = n > 0
+		return s.recountEvent(ctx, tx, eventID)
+	})
+	return changed, err
+}
+
 // DeliveryFilter narrows ListDeliveries.
 type DeliveryFilter struct {
 	Status  webhook.DeliveryStatus // "" for all

@@ -41,6 +41,7 @@ func Register(r Registry, acts *activities.Activities) {
 		workflows.ActivityLoadSubscriber: acts.LoadSubscriber,
 		workflows.ActivityAttempt:        acts.Attempt,
 		workflows.ActivityFinishEvent:    acts.FinishEvent,
+		workflows.ActivityCancelDelivery: acts.CancelDelivery,
 		workflows.ActivityDaysToRollUp:   acts.DaysToRollUp,
 		workflows.ActivityRollupDay:      acts.RollupDay,
 		workflows.ActivityDeleteAttempts: acts.DeleteOldAttempts,

@@ -61,6 +61,7 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		wg:      workflow.NewWaitGroup(ctx),
 		retries: workflow.GetSignalChannel(ctx, SignalRetry),
 		resumes: workflow.GetSignalChannel(ctx, SignalResume),
+		cancels: workflow.GetSignalChannel(ctx, SignalCancel),
 		resumed: map[int64]int{},
 		status:  StatusDelivering,
 	}
@@ -148,6 +149,7 @@ type fanOut struct {
 	loops            []*loop
 	wg               workflow.WaitGroup
 	retries, resumes workflow.ReceiveChannel
+	cancels          workflow.ReceiveChannel
 	handling         int           // signals being handled (a restart loads its subscriber)
 	started          int           // deliveries started, first runs and restarts
 	retried          int           // retry signals handled
@@ -156,15 +158,17 @@ type fanOut struct {
 }
 
 type loop struct {
-	sub    Subscriber
-	state  DeliveryState
-	wake   workflow.Channel // a retry signal: go now
-	resume workflow.Channel // a resume signal: the webhook is active again
+	sub       Subscriber
+	state     DeliveryState
+	wake      workflow.Channel // a retry signal: go now
+	resume    workflow.Channel // a resume signal: the webhook is active again
+	stop      workflow.Channel // a cancel signal: end every wait
+	cancelled bool             // a cancel signal came for this run of the loop
 }
 
 // settled is true when no signal waits to be handled or is being handled.
 func (f *fanOut) settled() bool {
-	return f.handling == 0 && f.retries.Len() == 0 && f.resumes.Len() == 0
+	return f.handling == 0 && f.retries.Len() == 0 && f.resumes.Len() == 0 && f.cancels.Len() == 0
 }
 
 // loopFor returns the loop of a webhook, creating an idle one.
@@ -172,7 +176,7 @@ func (f *fanOut) loopFor(ctx workflow.Context, webhookID int64) *loop {
 	if l := f.find(webhookID); l != nil {
 		return l
 	}
-	l := &loop{wake: workflow.NewBufferedChannel(ctx, 1), resume: workflow.NewBufferedChannel(ctx, 1)}
+	l := &loop{wake: workflow.NewBufferedChannel(ctx, 1), resume: workflow.NewBufferedChannel(ctx, 1), stop: workflow.NewBufferedChannel(ctx, 1)}
 	l.state.WebhookID = webhookID
 	f.loops = append(f.loops, l)
 	return l
@@ -184,7 +188,9 @@ func (f *fanOut) run(ctx workflow.Context, l *loop, s Subscriber) {
 		s.FirstAttempt = 1
 	}
 	f.started++
-	l.sub = s
+	l.sub, l.cancelled = s, false
+	for l.stop.ReceiveAsync(nil) {
+	}
 	l.state = DeliveryState{WebhookID: s.WebhookID, WebhookName: s.Name, State: LoopScheduled,
 		Attempts: s.FirstAttempt - 1, LastAttempt: s.FirstAttempt + s.Policy.Attempts() - 1}
 	f.wg.Add(1)
@@ -215,7 +221,7 @@ func (f *fanOut) addToBatch(ctx workflow.Context, l *loop) {
 func (f *fanOut) running() int {
 	n := 0
 	for _, l := range f.loops {
-		if !l.state.State.done() {
+		if !l.state.State.Done() {
 			n++
 		}
 	}
@@ -240,6 +246,10 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 	hold := HoldPoll
 	var reserved *time.Time
 	for n := s.FirstAttempt; ; {
+		if l.cancelled {
+			f.stopLoop(ctx, l)
+			return
+		}
 		in := AttemptInput{EventID: f.event.EventID, WebhookID: s.WebhookID, Attempt: n, Final: n >= l.state.LastAttempt,
 			Reserved: reserved != nil, ReservedAt: reserved}
 		if !in.Final {
@@ -266,14 +276,14 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 			}
 			l.state.State, l.state.LastError = LoopPaused, res.HeldReason
 			f.publishStatus(ctx)
-			f.wait(ctx, l.resume, hold, fmt.Sprintf("webhook %d paused: look again", s.WebhookID))
+			f.wait(ctx, l, l.resume, hold, fmt.Sprintf("webhook %d paused: look again", s.WebhookID))
 			hold = min(2*hold, MaxHoldPoll)
 			continue
 		case res.RateLimitedUntil != nil:
 			l.state.State, l.state.NextAttemptAt = LoopRateLimited, res.RateLimitedUntil
 			f.publishStatus(ctx)
 			d := max(res.RateLimitedUntil.Sub(workflow.Now(ctx)), time.Millisecond)
-			f.wait(ctx, nil, d, fmt.Sprintf("webhook %d rate limit: attempt %d in its slot", s.WebhookID, n))
+			f.wait(ctx, l, nil, d, fmt.Sprintf("webhook %d rate limit: attempt %d in its slot", s.WebhookID, n))
 			reserved = res.RateLimitedUntil
 			continue
 		}
@@ -289,19 +299,31 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 			l.state.State, l.state.NextAttemptAt = LoopRetrying, res.NextRetryAt
 		}
 		f.publishStatus(ctx)
-		if l.state.State.done() {
+		if l.state.State.Done() {
 			return
 		}
 		workflow.GetLogger(ctx).Debug("retry scheduled", "event_id", f.event.EventID, "webhook_id", s.WebhookID,
 			"attempt", n+1, "retry_in", res.RetryIn, "last_status_code", res.StatusCode, "error_class", res.ErrorClass)
-		f.wait(ctx, l.wake, res.RetryIn, fmt.Sprintf("webhook %d retry: attempt %d", s.WebhookID, n+1))
+		f.wait(ctx, l, l.wake, res.RetryIn, fmt.Sprintf("webhook %d retry: attempt %d", s.WebhookID, n+1))
 		n++
 	}
 }
 
-// wait sleeps on a durable timer until d has passed or, when early is not
-// nil, a signal arrives on it.
-func (f *fanOut) wait(ctx workflow.Context, early workflow.Channel, d time.Duration, summary string) {
+// stopLoop ends a cancelled delivery: its latest attempt row, if it waits
+// for a retry, is marked failed, so nothing shows it as still waiting.
+func (f *fanOut) stopLoop(ctx workflow.Context, l *loop) {
+	l.state.State, l.state.NextAttemptAt, l.state.LastError = LoopCancelled, nil, "cancelled by a cancel signal"
+	summary := fmt.Sprintf("webhook %d (%s): cancelled", l.sub.WebhookID, l.sub.Name)
+	_ = f.activity(ctx, summary, ActivityCancelDelivery, CancelDeliveryInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID, Attempt: l.state.Attempts}).Get(ctx, nil)
+	f.publishStatus(ctx)
+}
+
+// wait sleeps on a durable timer until d has passed, a signal arrives on
+// early (when not nil), or the loop is cancelled.
+func (f *fanOut) wait(ctx workflow.Context, l *loop, early workflow.Channel, d time.Duration, summary string) {
+	if l.cancelled {
+		return
+	}
 	timerCtx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	sel := workflow.NewSelector(ctx)
@@ -309,6 +331,7 @@ func (f *fanOut) wait(ctx workflow.Context, early workflow.Channel, d time.Durat
 	if early != nil {
 		sel.AddReceive(early, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	}
+	sel.AddReceive(l.stop, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	sel.Select(ctx)
 	if early != nil {
 		// A signal that raced the timer must not cut the next wait short.
@@ -322,7 +345,7 @@ func (f *fanOut) wait(ctx workflow.Context, early workflow.Channel, d time.Durat
 // main loop's settled check, until it is handled.
 func (f *fanOut) routeSignals(ctx workflow.Context) {
 	for {
-		_ = workflow.Await(ctx, func() bool { return f.retries.Len()+f.resumes.Len() > 0 })
+		_ = workflow.Await(ctx, func() bool { return f.retries.Len()+f.resumes.Len()+f.cancels.Len() > 0 })
 		var sig WebhookSignal
 		f.handling++
 		switch {
@@ -330,6 +353,8 @@ func (f *fanOut) routeSignals(ctx workflow.Context) {
 			f.retry(ctx, sig)
 		case f.resumes.ReceiveAsync(&sig):
 			f.resume(sig)
+		case f.cancels.ReceiveAsync(&sig):
+			f.cancel(sig)
 		}
 		f.handling--
 	}
@@ -352,7 +377,7 @@ func (f *fanOut) retry(ctx workflow.Context, sig WebhookSignal) {
 			l.wake.SendAsync(struct{}{})
 		case LoopPaused:
 			l.resume.SendAsync(struct{}{})
-		case LoopFailed:
+		case LoopFailed, LoopCancelled:
 			f.restart(ctx, l.sub.WebhookID)
 		}
 	}
@@ -367,7 +392,7 @@ func (f *fanOut) restart(ctx workflow.Context, webhookID int64) {
 		return // deleted, or never a subscriber of this event: nothing to retry
 	}
 	l := f.loopFor(ctx, webhookID)
-	if l.state.State != "" && !l.state.State.done() {
+	if l.state.State != "" && !l.state.State.Done() {
 		return // started meanwhile by another signal
 	}
 	f.run(ctx, l, res.Subscriber)
@@ -382,6 +407,17 @@ func (f *fanOut) resume(sig WebhookSignal) {
 	for _, l := range f.loops {
 		if (sig.WebhookID == 0 || l.state.WebhookID == sig.WebhookID) && l.state.State == LoopPaused {
 			l.resume.SendAsync(struct{}{})
+		}
+	}
+}
+
+// cancel stops the named webhook's deliveries (0: all) that have not ended:
+// each ends its wait and, before attempting again, stops.
+func (f *fanOut) cancel(sig WebhookSignal) {
+	for _, l := range f.loops {
+		if (sig.WebhookID == 0 || l.state.WebhookID == sig.WebhookID) && !l.state.State.Done() && !l.sub.Batched {
+			l.cancelled = true
+			l.stop.SendAsync(struct{}{})
 		}
 	}
 }

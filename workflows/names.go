@@ -30,6 +30,7 @@ func EventWorkflowID(eventID string) string { return "event/" + eventID }
 //
 //	temporal workflow signal --workflow-id event/<id> --name retry  --input '{"webhook_id": 3}'
 //	temporal workflow signal --workflow-id event/<id> --name resume --input '{"webhook_id": 3}'
+//	temporal workflow signal --workflow-id event/<id> --name cancel --input '{"webhook_id": 3}'
 //	temporal workflow query  --workflow-id event/<id> --type deliveries
 const (
 	// SignalRetry makes a delivery waiting for its next attempt go now, and
@@ -39,6 +40,11 @@ const (
 	// SignalResume releases deliveries held while their webhook was paused
 	// or inactive, once it is active again. Its argument is a WebhookSignal.
 	SignalResume = "resume"
+	// SignalCancel stops deliveries of the named webhook (0: all) that have
+	// not ended: no further attempt is made, and the latest attempt row is
+	// marked failed. An attempt in flight finishes first. A retry signal
+	// starts a cancelled delivery over. Its argument is a WebhookSignal.
+	SignalCancel = "cancel"
 	// QueryDeliveries returns []DeliveryState, one per subscriber.
 	QueryDeliveries = "deliveries"
 )
@@ -51,7 +57,15 @@ const (
 	ActivityLoadSubscriber = "LoadSubscriber"
 	ActivityAttempt        = "Attempt"
 	ActivityFinishEvent    = "FinishEvent"
+	ActivityCancelDelivery = "CancelDelivery"
 )
+
+// CancelDeliveryInput names a delivery a cancel signal stopped.
+type CancelDeliveryInput struct {
+	EventID   string `json:"event_id"`
+	WebhookID int64  `json:"webhook_id"`
+	Attempt   int    `json:"attempt"` // the last attempt made (0: none)
+}
 
 // ErrWebhookGone is the application error type an attempt fails with when its
 // webhook was deleted: the delivery stops, since there is nowhere to send.
@@ -247,13 +261,15 @@ const (
 	LoopPaused      LoopState = "paused"       // held until the webhook is active again
 	LoopDelivered   LoopState = "delivered"
 	LoopFailed      LoopState = "failed"
-	LoopCancelled   LoopState = "cancelled" // stopped: the webhook was deleted
+	LoopCancelled   LoopState = "cancelled" // stopped: the webhook was deleted, or a cancel signal
 	// LoopBatched: handed to the subscriber's batch, which is delivered
 	// as an event of its own (webhook.BatchEventType).
 	LoopBatched LoopState = "batched"
 )
 
-func (s LoopState) done() bool {
+// Done says the delivery has ended: nothing more will be attempted unless
+// a retry starts it over.
+func (s LoopState) Done() bool {
 	return s == LoopDelivered || s == LoopFailed || s == LoopCancelled || s == LoopBatched
 }
 

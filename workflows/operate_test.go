@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -349,5 +350,49 @@ func TestEventInputReadsTheOldForm(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"event":{"event_id":"e2"},"reopened":true}`), &in); err != nil || in.Event.EventID != "e2" || !in.Reopened {
 		t.Fatalf("%+v %v", in, err)
+	}
+}
+
+// A cancel signal stops a delivery waiting for its retry, and one held by
+// a paused webhook, while the event's other deliveries go on; a retry
+// signal afterwards starts a cancelled delivery over.
+func TestCancelSignalStopsWaitingDeliveries(t *testing.T) {
+	h := newHarness(t)
+	failing := h.receiver(reply{503, ""})
+	held := h.receiver(reply{200, ""})
+	again := h.receiver(reply{503, ""}, reply{200, ""})
+	fine := h.receiver(reply{503, ""}, reply{200, ""})
+	wf := h.hook(failing, "failing", func(w *webhook.Webhook) { w.RetryDelaySeconds = 3600 })
+	wh := h.hook(held, "held", func(w *webhook.Webhook) { w.SetStatus(webhook.StatusPaused, "", time.Now()) })
+	wa := h.hook(again, "again", func(w *webhook.Webhook) { w.RetryDelaySeconds = 3600 })
+	h.hook(fine, "fine", func(w *webhook.Webhook) { w.RetryDelaySeconds = 3600 * 2 })
+	for _, id := range []int64{wf.ID, wh.ID, wa.ID} {
+		h.env.RegisterDelayedCallback(func() {
+			h.env.SignalWorkflow(workflows.SignalCancel, workflows.WebhookSignal{WebhookID: id})
+		}, 10*time.Minute)
+	}
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(workflows.SignalRetry, workflows.WebhookSignal{WebhookID: wa.ID})
+	}, 20*time.Minute)
+	res := h.run(event("cancel"))
+	if res != (workflows.EventResult{Status: workflows.StatusPartial, Delivered: 2, Cancelled: 2}) {
+		t.Fatalf("result %+v", res)
+	}
+	if failing.count() != 1 || held.count() != 0 || again.count() != 2 || fine.count() != 2 {
+		t.Fatalf("receivers got %d, %d, %d, %d", failing.count(), held.count(), again.count(), fine.count())
+	}
+	rows, _, err := h.store.ListDeliveries(context.Background(), wf.ID, store.DeliveryFilter{})
+	if err != nil || len(rows) != 1 || rows[0].Status != F || rows[0].NextRetryAt != nil || !strings.HasPrefix(rows[0].LastError, "cancelled") {
+		t.Fatalf("cancelled delivery's row: %+v %v", rows, err)
+	}
+	if got := h.statuses(wa.ID); !slices.Equal(got, []webhook.DeliveryStatus{F, D}) {
+		t.Fatalf("cancelled then retried: rows %v", got)
+	}
+	if g := h.gaps(wa.ID); len(g) != 1 || g[0] != 20*time.Minute {
+		t.Fatalf("retry after the cancel came after %v", g)
+	}
+	ev, _ := h.store.GetEvent(context.Background(), "cancel")
+	if ev.TotalDeliveries != 4 || ev.SuccessfulDeliveries != 2 || ev.FailedDeliveries != 2 {
+		t.Fatalf("event counters %+v", ev)
 	}
 }
