@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -98,7 +99,32 @@ func (a *Activities) StartEvents(ctx context.Context, in workflows.IngestInput) 
 	if a.Publisher == nil {
 		return temporal.NewNonRetryableApplicationError("this worker has no publisher to start event workflows with", "NoPublisher", nil)
 	}
-	return a.Publisher.StartRecorded(ctx, in.EventIDs)
+	skip := 0
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &skip)
+	}
+	// Heartbeat while waiting for a start slot too: other batches may hold
+	// them all for longer than the heartbeat timeout.
+	var settled atomic.Int64
+	settled.Store(int64(skip))
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx, int(settled.Load()))
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return a.Publisher.StartRecorded(ctx, in.EventIDs, skip, func(n int) {
+		settled.Store(int64(n))
+		activity.RecordHeartbeat(ctx, n)
+	})
 }
 
 // StartEvent records the event (a no-op when the API already did) and

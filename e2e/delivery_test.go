@@ -381,6 +381,18 @@ func TestBatchPublishDeliversEachEventOnce(t *testing.T) {
 			t.Fatalf("event %s: %+v", id, res)
 		}
 	}
+	// The batch's IngestWorkflow ends once it has started every event's.
+	eventually(t, "every IngestWorkflow to complete", func() bool {
+		list := func(q string) int {
+			resp, err := h.temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: q})
+			if err != nil {
+				return -1
+			}
+			return len(resp.Executions)
+		}
+		return list("WorkflowType = 'IngestWorkflow' AND ExecutionStatus = 'Completed'") >= 1 &&
+			list("WorkflowType = 'IngestWorkflow' AND ExecutionStatus != 'Completed'") == 0
+	})
 	if code := h.call(t, "POST", "/api/v1/events/batch", batch, &got); code != 200 || got.Accepted != 0 || got.Duplicates != 4 {
 		t.Fatalf("the same batch again: %d %+v", code, got)
 	}

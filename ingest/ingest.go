@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +34,9 @@ type Publisher struct {
 	// the start call, to a worker on the same client; Temporal falls back
 	// to the task queue when there is none with room.
 	EagerStart bool
+
+	slotsOnce sync.Once
+	slots     chan struct{} // batch starts in flight (startsInFlight)
 }
 
 // Publish accepts an event: the first time its event_id is seen it is
@@ -153,29 +157,77 @@ func (p *Publisher) startBatch(ctx context.Context, eventIDs []string) error {
 
 // StartRecorded makes sure the workflow of each recorded event exists, for
 // an IngestWorkflow: an event whose workflow already ran is left alone, as
-// in Publish. Starts run a few at a time; an error leaves the rest for the
-// activity's next try, which skips what was done.
-func (p *Publisher) StartRecorded(ctx context.Context, eventIDs []string) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(startsInFlight)
-	for _, id := range eventIDs {
+// in Publish. The starts go in order, a few at a time across every batch
+// this Publisher serves, so a burst of batches queues here instead of
+// swamping Temporal's frontend. skip is how many of the ids a previous try
+// settled; done is told, after each, how many of the first ids are settled.
+func (p *Publisher) StartRecorded(ctx context.Context, eventIDs []string, skip int, done func(settled int)) error {
+	g, gctx := errgroup.WithContext(ctx)
+	prog := &progress{finished: make([]bool, len(eventIDs)), settled: skip, done: done}
+	for i := skip; i < len(eventIDs) && gctx.Err() == nil; i++ {
+		ev, err := p.Store.GetEvent(gctx, eventIDs[i])
+		if webhook.ErrorCode(err) == webhook.ENotFound || (err == nil && ran(ev)) {
+			prog.finish(i) // its accept was undone, or it has run
+			continue
+		}
+		if err != nil {
+			g.Go(func() error { return err })
+			break
+		}
+		if err := p.acquire(gctx); err != nil {
+			break // g.Wait reports why
+		}
 		g.Go(func() error {
-			ev, err := p.Store.GetEvent(ctx, id)
-			if webhook.ErrorCode(err) == webhook.ENotFound {
-				return nil // its accept was undone: nothing to deliver
-			}
-			if err != nil || ran(ev) {
+			defer p.release()
+			if err := p.start(gctx, ev); err != nil {
 				return err
 			}
-			return p.start(ctx, ev)
+			prog.finish(i)
+			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err() // cancelled before every start was made
 }
 
-// startsInFlight bounds one batch's concurrent workflow starts: enough to
-// hide a start's round trip, few enough to leave the frontend to others.
+// progress counts a batch's settled prefix as its starts finish.
+type progress struct {
+	mu       sync.Mutex
+	finished []bool
+	settled  int
+	done     func(settled int)
+}
+
+func (pr *progress) finish(i int) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.finished[i] = true
+	for pr.settled < len(pr.finished) && pr.finished[pr.settled] {
+		pr.settled++
+	}
+	if pr.done != nil {
+		pr.done(pr.settled)
+	}
+}
+
+// startsInFlight bounds a Publisher's concurrent workflow starts for
+// batches: enough to hide a start's round trip, few enough to leave
+// Temporal's frontend room for everything else.
 const startsInFlight = 8
+
+func (p *Publisher) acquire(ctx context.Context) error {
+	p.slotsOnce.Do(func() { p.slots = make(chan struct{}, startsInFlight) })
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Publisher) release() { <-p.slots }
 
 func (p *Publisher) startTimeout() time.Duration {
 	if p.StartTimeout <= 0 {

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -28,7 +30,15 @@ type IngestInput struct {
 // workflow. Accepting a batch costs one workflow start, however many events
 // it holds; their own starts happen here, retried until every one is done,
 // so the 202 the batch got cannot turn into a lost event.
+//
+// The starts run as a regular activity that heartbeats its progress: a
+// batch's starts can take seconds when Temporal is busy, longer than a
+// workflow task may, and a retry resumes where the last try got to.
 func IngestWorkflow(ctx workflow.Context, in IngestInput) error {
-	ctx = workflow.WithLocalActivityOptions(ctx, localOptions)
-	return workflow.ExecuteLocalActivity(ctx, ActivityStartEvents, in).Get(ctx, nil)
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		HeartbeatTimeout:    30 * time.Second,
+		RetryPolicy:         activityRetry,
+	})
+	return workflow.ExecuteActivity(ctx, ActivityStartEvents, in).Get(ctx, nil)
 }

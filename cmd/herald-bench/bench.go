@@ -78,7 +78,7 @@ func startSystems(ctx context.Context, st *stack, verbose bool, log *slog.Logger
 }
 
 func (b *bench) runAll(ctx context.Context, rep *storeReport) error {
-	for _, sc := range scenarios(b.o.payload) {
+	for _, sc := range scenarios(b.o.payload, b.o.batch) {
 		if b.o.only != "" && !slices.Contains(strings.Split(b.o.only, ","), sc.key) {
 			continue
 		}
@@ -88,7 +88,16 @@ func (b *bench) runAll(ctx context.Context, rep *storeReport) error {
 			rate = rep.steadyRate()
 		}
 		for _, sys := range b.systems {
-			f, err := b.runPhase(ctx, sys, sc, rate)
+			var f *figures
+			var err error
+			switch bi, ok := sys.(batchIngester); {
+			case sc.batch && !ok:
+				continue // the baselines have no batch ingest
+			case sc.batch:
+				f, err = b.runBatchPhase(ctx, bi, sc)
+			default:
+				f, err = b.runPhase(ctx, sys, sc, rate)
+			}
 			if err != nil {
 				return fmt.Errorf("%s, %s: %w", sc.title, sys.label(), err)
 			}
@@ -176,6 +185,10 @@ func (b *bench) report(sc scenario, f *figures) {
 	verdict := "ok"
 	if !f.correct() {
 		verdict = "FAILED"
+	}
+	if f.BatchSize > 0 {
+		verdict = fmt.Sprintf("%d/%d workflows completed, all ran at %.1f ev/s, drain %.1fs  %s",
+			f.WorkflowsCompleted, f.Accepted, f.ProcessedPerSec, f.DrainSeconds, verdict)
 	}
 	fmt.Fprintf(b.progress, "  %-46s %-6s %7d events %7d/%-7d delivered %8.1f ev/s %8.1f del/s  p50 %7.1f ms  p99 %7.1f ms  settled in %5.1fs  %s\n",
 		sc.title, f.System, f.Accepted, f.Delivered, f.Expected, f.EventsPerSec, f.DeliveriesPerSec, f.LatencyMS.P50, f.LatencyMS.P99,

@@ -46,6 +46,24 @@ type figures struct {
 	// event when the scenario has no subscriber), over a sample.
 	HistoryPerDelivery float64            `json:"history_events_per_delivery,omitempty"`
 	HistoryByType      map[string]float64 `json:"history_events_per_delivery_by_type,omitempty"`
+
+	// Batch ingest (scenario ingest-batch, Herald only): ProcessedPerSec
+	// runs to the close of the last event workflow, as Temporal recorded
+	// it, and every accepted event's workflow is described.
+	BatchSize int `json:"batch_size,omitempty"`
+	Batches   int `json:"batches,omitempty"` // answered 202, every event accepted
+	// DrainSeconds is from the last 202 to the last event workflow closed.
+	DrainSeconds float64 `json:"drain_seconds,omitempty"`
+	// WorkflowsCompleted are accepted events whose EventWorkflow completed
+	// with status no_subscribers; WorkflowsNotCompleted the others.
+	WorkflowsCompleted          int    `json:"event_workflows_completed,omitempty"`
+	WorkflowsNotCompleted       int    `json:"event_workflows_not_completed,omitempty"`
+	FirstWorkflowProblem        string `json:"first_workflow_problem,omitempty"`
+	IngestWorkflows             int    `json:"ingest_workflows,omitempty"`
+	IngestWorkflowsNotCompleted int    `json:"ingest_workflows_not_completed,omitempty"`
+	// IngestHistoryPerEvent is the IngestWorkflow's history events per
+	// event it started, over a sample; HistoryPerDelivery includes it.
+	IngestHistoryPerEvent float64 `json:"ingest_history_events_per_event,omitempty"`
 }
 
 type percentiles struct {
@@ -57,7 +75,7 @@ type percentiles struct {
 
 func (f *figures) correct() bool {
 	return f.Accepted > 0 && f.Rejected == 0 && f.Missing == 0 && f.BadSignature == 0 && f.BadBody == 0 && f.Unexpected == 0 &&
-		f.SettleError == ""
+		f.SettleError == "" && f.WorkflowsNotCompleted == 0 && f.IngestWorkflowsNotCompleted == 0
 }
 
 // tally gathers a phase's timings as its events are checked.

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/loki-interceptor/herald/workflows"
 )
 
 type options struct {
@@ -42,6 +44,14 @@ type options struct {
 	cpuProfile   string
 	only         string
 	eager        bool
+	batch        int // events per batch (ingest-batch)
+	// batchConcurrency is ingest-batch's publishers, each waiting for its
+	// answer before the next batch.
+	batchConcurrency int
+	// batchEvents bounds ingest-batch's burst (unless -events is set): the
+	// batch endpoint accepts far faster than Temporal starts workflows, and
+	// the drain of a burst of this size takes a minute or two.
+	batchEvents int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -59,7 +69,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.postgresURL, "postgres-url", "postgres://127.0.0.1:5432/test?sslmode=disable", "PostgreSQL for -store postgres; a schema is made and dropped")
 	fs.BoolVar(&o.temporalFile, "temporal-file", false, "keep Temporal's state in a temporary SQLite file, as `herald dev` does, instead of in memory")
 	fs.BoolVar(&o.verbose, "v", false, "log at info level (Temporal and Herald)")
-	fs.StringVar(&o.only, "only", "", "run only these scenarios, comma-separated: ingest, fanout1, fanout3, fanout10, steady, retry (steady takes its rate from fanout3, else 1 event/s)")
+	fs.StringVar(&o.only, "only", "", "run only these scenarios, comma-separated: ingest, ingest-batch, fanout1, fanout3, fanout10, steady, retry (steady takes its rate from fanout3, else 1 event/s)")
+	fs.IntVar(&o.batch, "batch", workflows.MaxIngestBatch, "events per POST /api/v1/events/batch in scenario ingest-batch (Herald only; 5 with -smoke)")
+	fs.IntVar(&o.batchConcurrency, "batch-concurrency", 4, "publishers of batches, each waiting for its answer before the next (ingest-batch)")
+	fs.IntVar(&o.batchEvents, "batch-events", 10000, "ingest-batch publishes a burst of at most this many events, unless -events is set (its drain runs at Temporal's start rate)")
 	fs.BoolVar(&o.eager, "eager", true, "start event workflows eagerly, as `herald dev` does (false: measure without)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -74,18 +87,28 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 // complete applies what -smoke implies and checks -only.
 func (o *options) complete(fs *flag.FlagSet) error {
 	for _, key := range strings.Split(o.only, ",") {
-		if key != "" && !slices.ContainsFunc(scenarios(0), func(sc scenario) bool { return sc.key == key }) {
+		if key != "" && !slices.ContainsFunc(scenarios(0, 0), func(sc scenario) bool { return sc.key == key }) {
 			return fmt.Errorf("-only: no scenario %q", key)
 		}
 	}
-	outGiven := false
-	fs.Visit(func(f *flag.Flag) { outGiven = outGiven || f.Name == "out" })
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	if o.smoke {
 		// A smoke run's figures are not worth keeping unless asked for.
 		o.events, o.concurrency, o.window = 20, 4, 40
-		if !outGiven {
+		if !given["out"] {
 			o.out = ""
 		}
+		// 20 events in batches of 5: every batch publisher has one.
+		if !given["batch"] {
+			o.batch = 5
+		}
+	}
+	if o.batch < 1 || o.batch > workflows.MaxIngestBatch {
+		return fmt.Errorf("-batch %d: want 1 to %d", o.batch, workflows.MaxIngestBatch)
+	}
+	if o.batchConcurrency < 1 {
+		return fmt.Errorf("-batch-concurrency %d: want at least 1", o.batchConcurrency)
 	}
 	if o.store == "" {
 		o.store = "both"
@@ -170,7 +193,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (bool, error)
 
 func (o options) settings() settings {
 	return settings{Duration: o.duration.String(), Events: o.events, Concurrency: o.concurrency, Window: o.window,
-		PayloadBytes: o.payload, TemporalFile: o.temporalFile, Smoke: o.smoke, EagerStart: o.eager}
+		PayloadBytes: o.payload, TemporalFile: o.temporalFile, Smoke: o.smoke, EagerStart: o.eager,
+		BatchSize: o.batch, BatchConcurrency: o.batchConcurrency, BatchEvents: o.batchEvents}
 }
 
 // startProfile profiles the process, Temporal server included, when asked:

@@ -25,6 +25,7 @@ type phase struct {
 	order     []*sent
 	open      int // events not yet answered, or accepted and not delivered everywhere
 	completed int // deliveries completed (first 200 per event and webhook)
+	batches   int // batches answered 202 with every event accepted
 }
 
 // sent is one published event.

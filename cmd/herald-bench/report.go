@@ -35,6 +35,10 @@ type settings struct {
 	TemporalFile bool   `json:"temporal_sqlite_file"`
 	Smoke        bool   `json:"smoke"`
 	EagerStart   bool   `json:"eager_start"`
+	// ingest-batch: events per batch and publishers of batches.
+	BatchSize        int `json:"batch_size"`
+	BatchConcurrency int `json:"batch_concurrency"`
+	BatchEvents      int `json:"batch_events"` // the burst's size, unless Events is set
 }
 
 type scenarioResult struct {
@@ -93,6 +97,15 @@ func rows(r *storeReport) []row {
 			add("ack p99 ms", func(f *figures) float64 { return f.AckMS.P99 })
 			add("Temporal history events / event", func(f *figures) float64 { return f.HistoryPerDelivery })
 			continue
+		case "ingest-batch":
+			add("events/s acknowledged (202)", func(f *figures) float64 { return f.EventsPerSec })
+			add("events/s until all workflows ran", func(f *figures) float64 { return f.ProcessedPerSec })
+			add("batch ack p50 ms", func(f *figures) float64 { return f.AckMS.P50 })
+			add("batch ack p99 ms", func(f *figures) float64 { return f.AckMS.P99 })
+			add("drain s (last 202 to last workflow closed)", func(f *figures) float64 { return f.DrainSeconds })
+			add("Temporal history events / event (IngestWorkflow's share included)", func(f *figures) float64 { return f.HistoryPerDelivery })
+			add("of which IngestWorkflow", func(f *figures) float64 { return f.IngestHistoryPerEvent })
+			continue
 		case "steady":
 			add("offered events/s (the same for all)", func(f *figures) float64 { return f.OfferedPerSec })
 		}
@@ -106,7 +119,8 @@ func rows(r *storeReport) []row {
 }
 
 // printTable writes the markdown table: Herald, the baselines, and
-// Herald's figure divided by each baseline's.
+// Herald's figure divided by each baseline's; n/a where a system did not
+// run the scenario.
 func printTable(w io.Writer, r *storeReport) {
 	fmt.Fprintf(w, "\n### Herald benchmark — %s store\n\n", r.Store)
 	fmt.Fprintf(w, "%s\n\n", r.Machine.summary())
@@ -119,9 +133,10 @@ func printTable(w io.Writer, r *storeReport) {
 			title = ""
 		}
 		last = rw.s
-		h, p, n := rw.value(rw.s.Systems["herald"]), rw.value(rw.s.Systems["plain"]), rw.value(rw.s.Systems["naive"])
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", title, rw.figure, num(h), num(p), num(n), ratio(h, p), ratio(h, n))
+		h, p, n := rw.cell("herald"), rw.cell("plain"), rw.cell("naive")
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", title, rw.figure, h, p, n, rw.ratio("herald", "plain"), rw.ratio("herald", "naive"))
 	}
+	printBatchVersusSingle(w, r)
 	fmt.Fprintf(w, "\nPeak RSS (VmHWM) of the whole process — Temporal server, Herald, baselines, receiver, load generator: %s;\n"+
 		"after start, before any load: %s.\n", mib(r.PeakRSSBytes), mib(r.IdleRSSBytes))
 	temporal := "in memory"
@@ -130,6 +145,44 @@ func printTable(w io.Writer, r *storeReport) {
 	}
 	fmt.Fprintf(w, "Settings: %d publishers, window %d events in flight, %d-byte payloads, %s per scenario and system; Temporal's state %s.\n",
 		r.Settings.Concurrency, r.Settings.Window, r.Settings.PayloadBytes, loadSize(r.Settings), temporal)
+	if r.scenario("ingest-batch") != nil {
+		burst := r.Settings.Events
+		if burst <= 0 {
+			burst = r.Settings.BatchEvents
+		}
+		fmt.Fprintf(w, "Batch ingest: a burst of %d events, %d publishers of %d-event batches, no window (Herald only: the baselines have no batch endpoint).\n",
+			burst, r.Settings.BatchConcurrency, r.Settings.BatchSize)
+	}
+}
+
+// cell is the row's figure for a system, n/a when it did not run the scenario.
+func (rw row) cell(system string) string {
+	f := rw.s.Systems[system]
+	if f == nil {
+		return "n/a"
+	}
+	return num(rw.value(f))
+}
+
+func (rw row) ratio(a, b string) string {
+	fa, fb := rw.s.Systems[a], rw.s.Systems[b]
+	if fa == nil || fb == nil {
+		return "n/a"
+	}
+	return ratio(rw.value(fa), rw.value(fb))
+}
+
+// printBatchVersusSingle sets Herald's batch ingest beside its single-event
+// ingest, when the run has both.
+func printBatchVersusSingle(w io.Writer, r *storeReport) {
+	single, batch := r.scenario("ingest"), r.scenario("ingest-batch")
+	if single == nil || batch == nil || single.Systems["herald"] == nil || batch.Systems["herald"] == nil {
+		return
+	}
+	s, b := single.Systems["herald"], batch.Systems["herald"]
+	fmt.Fprintf(w, "\nHerald, batches of %d against single events: acknowledged %s against %s events/s (%s); "+
+		"until all workflows ran %s against %s events/s (%s).\n", b.BatchSize, num(b.EventsPerSec), num(s.EventsPerSec),
+		ratio(b.EventsPerSec, s.EventsPerSec), num(b.ProcessedPerSec), num(s.ProcessedPerSec), ratio(b.ProcessedPerSec, s.ProcessedPerSec))
 }
 
 func loadSize(s settings) string {
@@ -146,6 +199,9 @@ func printChecks(w io.Writer, r *storeReport) {
 	for _, s := range r.Scenarios {
 		for _, name := range []string{"herald", "plain", "naive"} {
 			f := s.Systems[name]
+			if f == nil {
+				continue // not run: the scenario is Herald's only
+			}
 			verdict := "ok"
 			if !f.correct() {
 				verdict = "**FAILED**"
@@ -157,6 +213,13 @@ func printChecks(w io.Writer, r *storeReport) {
 			}
 			if f.SettleError != "" {
 				fmt.Fprintf(w, "|  | did not finish its work: %s |\n", strings.ReplaceAll(f.SettleError, "|", "/"))
+			}
+			if f.BatchSize > 0 {
+				fmt.Fprintf(w, "|  | %d batches; event workflows completed (no_subscribers): %d of %d accepted; IngestWorkflows: %d, %d not completed |\n",
+					f.Batches, f.WorkflowsCompleted, f.Accepted, f.IngestWorkflows, f.IngestWorkflowsNotCompleted)
+			}
+			if f.FirstWorkflowProblem != "" {
+				fmt.Fprintf(w, "|  | first event workflow not completed: %s |\n", strings.ReplaceAll(f.FirstWorkflowProblem, "|", "/"))
 			}
 		}
 	}

@@ -17,12 +17,17 @@ type scenario struct {
 	fanOut    int  // webhooks subscribed
 	flaky     int  // of them, how many refuse each event's first attempt
 	steady    bool // open loop at half of fan-out 3's throughput
-	padding   int  // bytes added to each payload
+	// batch publishes through POST /api/v1/events/batch, which only Herald
+	// has. It shares ingest's event type and payloads (nothing subscribes
+	// to either), so that the two compare.
+	batch   bool
+	padding int // bytes added to each payload
 }
 
-func scenarios(payloadBytes int) []scenario {
+func scenarios(payloadBytes, batchSize int) []scenario {
 	list := []scenario{
 		{key: "ingest", title: "(a) ingest only, no subscriber", eventType: webhook.ReportGenerated},
+		{key: "ingest-batch", title: fmt.Sprintf("(a′) ingest in batches of %d, no subscriber", batchSize), eventType: webhook.ReportGenerated, batch: true},
 		{key: "fanout1", title: "(b) fan-out 1", eventType: webhook.ValidationCompleted, fanOut: 1},
 		{key: "fanout3", title: "(b) fan-out 3", eventType: webhook.ValidationFailed, fanOut: 3},
 		{key: "fanout10", title: "(b) fan-out 10", eventType: webhook.DocumentProcessed, fanOut: 10},

@@ -137,7 +137,7 @@ func (s *stack) startWorker(log *slog.Logger, tel *telemetry.Telemetry, sender *
 	acts := &activities.Activities{
 		Store: s.store, Sender: sender, Logger: log, Breaker: activities.DefaultBreaker, Temporal: s.client, Metrics: tel.Metrics,
 		Integrations: &integrations.Deliverer{HTTP: sender, Mail: &integrations.Mailer{Allow: netguard.Loopback}},
-		Publisher:    &ingest.Publisher{Store: s.store, Temporal: s.client, Logger: log},
+		Publisher:    &ingest.Publisher{Store: s.store, Temporal: s.client, Logger: log, EagerStart: true},
 	}
 	w := worker.New(s.client, acts, worker.Options{MaxConcurrentActivities: workerSlots})
 	if err := w.Start(); err != nil {
