@@ -42,16 +42,25 @@ type deliveryView struct {
 	LiveError string                   `json:"live_error,omitempty"`
 }
 
-func (s *Server) getDelivery(c *fiber.Ctx) error {
+// deliveryFromPath reads the webhook and the delivery the path names.
+func (s *Server) deliveryFromPath(c *fiber.Ctx) (*webhook.Webhook, *webhook.Delivery, error) {
 	w, err := s.webhookFromPath(c)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	did, err := pathID(c, "delivery_id", "delivery")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	d, err := s.store.GetDelivery(c.UserContext(), w.ID, did)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, d, nil
+}
+
+func (s *Server) getDelivery(c *fiber.Ctx) error {
+	_, d, err := s.deliveryFromPath(c)
 	if err != nil {
 		return err
 	}

@@ -31,21 +31,13 @@ type retryAnswer struct {
 // retry schedule, in its event's workflow, reopened with signal-with-start
 // if it had closed. Both are the retry signal, as from the Temporal CLI.
 func (s *Server) retryDelivery(c *fiber.Ctx) error {
-	w, err := s.webhookFromPath(c)
-	if err != nil {
-		return err
-	}
-	did, err := pathID(c, "delivery_id", "delivery")
+	w, d, err := s.deliveryFromPath(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	d, err := s.store.GetDelivery(ctx, w.ID, did)
-	if err != nil {
-		return err
-	}
 	if d.IsTest {
-		return webhook.Errorf(webhook.EConflict, "delivery %d is a test delivery; send another test instead", did)
+		return webhook.Errorf(webhook.EConflict, "delivery %d is a test delivery; send another test instead", d.ID)
 	}
 	if w.Status != webhook.StatusActive {
 		return webhook.Errorf(webhook.EConflict, "webhook %d is %s; set it active first (its held deliveries then go by themselves)", w.ID, w.Status)
@@ -81,21 +73,13 @@ func (s *Server) retryDelivery(c *fiber.Ctx) error {
 // further attempt is made and its latest attempt row is marked failed. A
 // retry starts it over later.
 func (s *Server) cancelDelivery(c *fiber.Ctx) error {
-	w, err := s.webhookFromPath(c)
-	if err != nil {
-		return err
-	}
-	did, err := pathID(c, "delivery_id", "delivery")
+	w, d, err := s.deliveryFromPath(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	d, err := s.store.GetDelivery(ctx, w.ID, did)
-	if err != nil {
-		return err
-	}
 	if d.IsTest {
-		return webhook.Errorf(webhook.EConflict, "delivery %d is a test delivery; it is never retried", did)
+		return webhook.Errorf(webhook.EConflict, "delivery %d is a test delivery; it is never retried", d.ID)
 	}
 	var before *workflows.DeliveryState
 	if s.running(ctx, d.EventID) {

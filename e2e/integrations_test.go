@@ -194,37 +194,43 @@ func TestZapierBatchSurvivesAWorkerRestart(t *testing.T) {
 	})
 	ids = append(ids, publish(2))
 	eventually(t, "the batch to arrive", func() bool { return len(r.arrivals()) == 1 })
-	got := r.arrivals()[0]
+	h.checkBatch(t, r.arrivals()[0], in.Secret, ids, "e2e%20Zapier")
+	time.Sleep(200 * time.Millisecond)
+	if n := len(r.arrivals()); n != 1 {
+		t.Fatalf("Zapier got %d requests, want the one batch", n)
+	}
+	writeReplayHistory(t, workflows.BatchWorkflowID(in.ID), "", "batch_workflow_history.json")
+}
+
+// checkBatch checks a batch a Zapier receiver got: a JSON array of the
+// events ids in order, signed as the guide says, and an event of its own
+// with one delivery record, delivered.
+func (s *stack) checkBatch(t *testing.T, got arrival, secret string, ids []string, integrationPath string) {
+	t.Helper()
 	var batch []webhook.Envelope
-	if err := json.Unmarshal(got.body, &batch); err != nil || len(batch) != 3 {
-		t.Fatalf("Zapier got %s (%v)", got.body, err)
+	if err := json.Unmarshal(got.body, &batch); err != nil || len(batch) != len(ids) {
+		t.Fatalf("Zapier got %s (%v), want %d events", got.body, err, len(ids))
 	}
 	for i, env := range batch {
 		if env.EventID != ids[i] || env.EventType != "batch.completed" {
 			t.Fatalf("batch[%d] = %+v, want %s", i, env, ids[i])
 		}
 	}
-	if sig := got.header.Get("X-Webhook-Signature"); sig != guideSignature(in.Secret, got.body) {
+	if sig := got.header.Get("X-Webhook-Signature"); sig != guideSignature(secret, got.body) {
 		t.Fatalf("batch signature %q", sig)
 	}
-	// The batch is an event of its own with its own delivery record.
 	var list struct {
 		Deliveries []struct {
 			EventID string `json:"event_id"`
 		} `json:"deliveries"`
 	}
-	h.call(t, "GET", "/api/v1/integrations/e2e%20Zapier/deliveries", nil, &list)
+	s.call(t, "GET", "/api/v1/integrations/"+integrationPath+"/deliveries", nil, &list)
 	if len(list.Deliveries) != 1 || !strings.HasPrefix(list.Deliveries[0].EventID, "herald-batch-") {
 		t.Fatalf("batch deliveries %+v", list.Deliveries)
 	}
-	if res := h.wait(t, list.Deliveries[0].EventID); res.Delivered != 1 {
+	if res := s.wait(t, list.Deliveries[0].EventID); res.Delivered != 1 {
 		t.Fatalf("batch event %+v", res)
 	}
-	time.Sleep(200 * time.Millisecond)
-	if n := len(r.arrivals()); n != 1 {
-		t.Fatalf("Zapier got %d requests, want the one batch", n)
-	}
-	writeReplayHistory(t, workflows.BatchWorkflowID(in.ID), "", "batch_workflow_history.json")
 }
 
 // pendingBatch asks an integration's batch workflow what it holds.
@@ -307,35 +313,7 @@ func TestZapierBatchTimeoutSurvivesAWorkerRestart(t *testing.T) {
 	if got.at.Before(restarted) || got.at.Before(due) {
 		t.Fatalf("batch arrived at %v, before the restart (%v) or the due time (%v)", got.at, restarted, due)
 	}
-	var batch []webhook.Envelope
-	if err := json.Unmarshal(got.body, &batch); err != nil {
-		t.Fatalf("Zapier got %s (%v)", got.body, err)
-	}
-	var gotIDs []string
-	for _, env := range batch {
-		if env.EventType != "batch.completed" {
-			t.Fatalf("batch holds %+v", env)
-		}
-		gotIDs = append(gotIDs, env.EventID)
-	}
-	if fmt.Sprint(gotIDs) != fmt.Sprint(ids) {
-		t.Fatalf("batch holds %v, want %v", gotIDs, ids)
-	}
-	if sig := got.header.Get("X-Webhook-Signature"); sig != guideSignature(in.Secret, got.body) {
-		t.Fatalf("batch signature %q", sig)
-	}
-	var list struct {
-		Deliveries []struct {
-			EventID string `json:"event_id"`
-		} `json:"deliveries"`
-	}
-	h.call(t, "GET", "/api/v1/integrations/e2e%20Zapier%20timeout/deliveries", nil, &list)
-	if len(list.Deliveries) != 1 || !strings.HasPrefix(list.Deliveries[0].EventID, "herald-batch-") {
-		t.Fatalf("batch deliveries %+v", list.Deliveries)
-	}
-	if res := h.wait(t, list.Deliveries[0].EventID); res.Delivered != 1 {
-		t.Fatalf("batch event %+v", res)
-	}
+	h.checkBatch(t, got, in.Secret, ids, "e2e%20Zapier%20timeout")
 	eventually(t, "the batch to be empty", func() bool {
 		st := h.batchState(t, in.ID)
 		return st.Pending != nil && len(st.Pending) == 0 && st.Flushed == 1

@@ -1,17 +1,9 @@
 package integrations_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"net"
 	"net/smtp"
 	"testing"
-	"time"
 
 	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/integrations/smtptest"
@@ -45,7 +37,7 @@ func TestEmailRefusesOldTLS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := selfSignedTLS(t)
+			cfg, _ := smtptest.SelfSigned(t)
 			cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS10, tt.maxVersion
 			srv := smtptest.Start(t, smtptest.Options{Mode: tt.mode, TLS: cfg, User: smtpTestUser, Password: smtpTestPassword})
 			if tt.refused {
@@ -97,28 +89,4 @@ func oldTLSHandshake(t *testing.T, srv *smtptest.Server, mode smtptest.Mode, ver
 	if state.Version != version {
 		t.Fatalf("control handshake used %s, want %s", tls.VersionName(state.Version), tls.VersionName(version))
 	}
-}
-
-// selfSignedTLS is a server config with a fresh self-signed certificate
-// for 127.0.0.1 (smtptest trusts its leaf in Server.RootCAs).
-func selfSignedTLS(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "herald-test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }

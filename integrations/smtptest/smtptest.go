@@ -207,7 +207,7 @@ func (s *Server) serverTLS(tb testing.TB) *tls.Config {
 		s.RootCAs = leafPool(tb, s.opts.TLS)
 		return s.opts.TLS
 	}
-	cfg, pool := selfSigned(tb)
+	cfg, pool := SelfSigned(tb)
 	s.RootCAs = pool
 	return cfg
 }
@@ -234,9 +234,9 @@ func leafPool(tb testing.TB, cfg *tls.Config) *x509.CertPool {
 	return pool
 }
 
-// selfSigned makes a self-signed ECDSA certificate for 127.0.0.1 and
+// SelfSigned makes a self-signed ECDSA certificate for 127.0.0.1 and
 // localhost: the server's config, and the pool a client trusts it with.
-func selfSigned(tb testing.TB) (*tls.Config, *x509.CertPool) {
+func SelfSigned(tb testing.TB) (*tls.Config, *x509.CertPool) {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

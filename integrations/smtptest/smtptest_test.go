@@ -94,7 +94,7 @@ func equalMessage(a, b Message) bool {
 // TestCustomTLSAndAuth checks RootCAs trusts a caller's certificate, and
 // that AUTH is demanded, judged and reported.
 func TestCustomTLSAndAuth(t *testing.T) {
-	cfg, _ := selfSigned(t)
+	cfg, _ := SelfSigned(t)
 	cfg.Certificates[0].Leaf = nil // make leafPool parse it, as for a loaded key pair
 	srv := Start(t, Options{TLS: cfg, User: "u", Password: "p"})
 
