@@ -86,12 +86,16 @@ func (a *Activities) limits(w *webhook.Webhook) []store.RateLimit {
 
 // CancelDelivery records that a cancel signal stopped a delivery.
 func (a *Activities) CancelDelivery(ctx context.Context, in workflows.CancelDeliveryInput) error {
-	_, err := a.Store.CancelDelivery(ctx, in.EventID, in.WebhookID)
+	changed, err := a.Store.CancelDelivery(ctx, in.EventID, in.WebhookID, in.Attempt)
 	if webhook.ErrorCode(err) == webhook.ENotFound {
 		return nil // the event's row is gone: nothing shows the delivery as waiting
 	}
-	a.Logger.InfoContext(ctx, "delivery cancelled", "event_id", in.EventID, "webhook_id", in.WebhookID, "attempt", in.Attempt)
-	return err
+	if err != nil {
+		return err
+	}
+	a.Logger.InfoContext(ctx, "delivery cancelled", "event_id", in.EventID, "webhook_id", in.WebhookID, "attempt", in.Attempt,
+		"attempt_row_failed", changed)
+	return nil
 }
 
 // StartEvents starts the event workflows of a published batch.

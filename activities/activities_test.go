@@ -94,7 +94,8 @@ func TestSlotHolds(t *testing.T) {
 		{"later in its minute", at.Add(30 * time.Second), true},
 		{"in the minute's guard", at.Add(59*time.Second + 500*time.Millisecond), false},
 		{"the next minute", at.Add(time.Minute), false},
-		{"before its window", at.Add(-time.Second), false},
+		{"a worker's clock a little behind", at.Add(-200 * time.Millisecond), true},
+		{"before its window", at.Add(-2 * time.Second), false},
 		{"next hour, same minute of it", at.Add(time.Hour), false},
 	} {
 		if got := store.SlotHolds(limits, at, c.now); got != c.want {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -439,6 +440,10 @@ func (s *Server) health(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": 
 // ready reports whether the database and Temporal answer and, with
 // workers, whether a worker polls Herald's task queue.
 func (s *Server) ready(c *fiber.Ctx, workers bool) error {
+	// Each dependency has its own time limit: a database that hangs must
+	// not make Temporal look down too.
+	dbCtx, cancelDB := context.WithTimeout(c.UserContext(), 3*time.Second)
+	defer cancelDB()
 	ctx, cancel := context.WithTimeout(c.UserContext(), 3*time.Second)
 	defer cancel()
 	checks, ok := fiber.Map{}, true
@@ -452,8 +457,12 @@ func (s *Server) ready(c *fiber.Ctx, workers bool) error {
 			checks[name] = okText
 		}
 	}
-	check("database", within(ctx, s.store.Ping), "ok")
+	var dbErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { dbErr = within(dbCtx, s.store.Ping) })
 	_, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+	wg.Wait()
+	check("database", dbErr, "ok")
 	check("temporal", err, "ok")
 	if workers && err == nil {
 		switch n, err := s.pollers(ctx); {

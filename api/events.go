@@ -290,7 +290,13 @@ func (s *Server) withLiveStates(ctx context.Context, eventID string, subs []subs
 	for _, st := range states {
 		i, ok := at[st.WebhookID]
 		if !ok {
-			subs = append(subs, subscriberSummary{WebhookID: st.WebhookID, Status: webhook.DeliveryPending, LastError: st.LastError})
+			// No attempt row: pending while its loop runs, else what ended
+			// it (failed, cancelled, batched).
+			status := webhook.DeliveryPending
+			if st.State.Done() {
+				status = webhook.DeliveryStatus(st.State)
+			}
+			subs = append(subs, subscriberSummary{WebhookID: st.WebhookID, Status: status, LastError: st.LastError})
 			i = len(subs) - 1
 		}
 		subs[i].State, subs[i].NextAttemptAt = st.State, st.NextAttemptAt

@@ -83,7 +83,9 @@ func (s *Server) cancelDelivery(c *fiber.Ctx) error {
 	}
 	var before *workflows.DeliveryState
 	if s.running(ctx, d.EventID) {
-		before, _ = s.liveState(ctx, d.EventID, w.ID)
+		if before, err = s.liveState(ctx, d.EventID, w.ID); err != nil {
+			return unavailable("cannot ask the event's workflow where the delivery stands", err)
+		}
 	}
 	if before == nil || before.State.Done() {
 		return webhook.Errorf(webhook.EConflict, "the delivery of event %s to webhook %d has ended; there is nothing to cancel", d.EventID, w.ID)
@@ -221,9 +223,17 @@ func (s *Server) releaseHeld(ctx context.Context, webhookID int64) (int, error) 
 	if err != nil {
 		return 0, err
 	}
+	ids := make([]string, len(runs))
+	for i, r := range runs {
+		ids[i] = strings.TrimPrefix(r.id, workflows.EventWorkflowID(""))
+	}
+	retries, err := s.store.NextRetries(ctx, webhookID, ids)
+	if err != nil {
+		return 0, err
+	}
 	orderByDue(runs, func(eventID string) *time.Time {
-		if d, err := s.latestAttempt(ctx, eventID, webhookID); err == nil {
-			return d.NextRetryAt
+		if at, ok := retries[eventID]; ok {
+			return &at
 		}
 		return nil
 	})

@@ -423,7 +423,8 @@ func TestStoreDownWhileEventsArrive(t *testing.T) {
 	resume := iso.proxy.stall()
 	began := time.Now()
 	code, body = iso.call(t, "GET", "/readyz", "")
-	if took := time.Since(began); code != 503 || !strings.Contains(body, `"database":"unavailable`) || took > 10*time.Second {
+	if took := time.Since(began); code != 503 || !strings.Contains(body, `"database":"unavailable`) ||
+		!strings.Contains(body, `"temporal":"ok"`) || took > 10*time.Second {
 		resume()
 		t.Fatalf("readiness with the store partitioned: %d %s after %v", code, body, took)
 	}

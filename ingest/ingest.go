@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
@@ -104,10 +103,11 @@ func (p *Publisher) PublishBatch(ctx context.Context, evs []*webhook.Event) ([]P
 		return nil, err
 	}
 	if err != nil {
-		return nil, unavailable(evs[0], "cannot record the events", err)
+		return nil, &webhook.Error{Code: webhook.EUnavailable,
+			Message: fmt.Sprintf("cannot record the events, so none was accepted (%v); retry with the same event_ids", err)}
 	}
 	out := make([]Published, len(evs))
-	var toStart, fresh []string
+	var fresh []string
 	for i, ev := range evs {
 		if !created[i] {
 			ev = priors[ev.EventID]
@@ -116,20 +116,34 @@ func (p *Publisher) PublishBatch(ctx context.Context, evs []*webhook.Event) ([]P
 		if created[i] {
 			fresh = append(fresh, ev.EventID)
 		}
-		if created[i] || !ran(ev) {
-			toStart = append(toStart, ev.EventID)
-		}
 	}
-	if len(toStart) == 0 {
-		return out, nil
+	err = p.startRepeats(ctx, out)
+	if err == nil && len(fresh) > 0 {
+		err = p.startBatch(ctx, fresh)
 	}
-	if err := p.startBatch(ctx, toStart); err != nil {
+	if err != nil {
 		if derr := p.Store.DeleteEvents(context.WithoutCancel(ctx), fresh); derr != nil && p.Logger != nil {
 			p.Logger.Error("cannot remove events Temporal refused", "events", len(fresh), "error", derr)
 		}
 		return nil, err
 	}
 	return out, nil
+}
+
+// startRepeats makes sure the workflows of repeated events whose workflow
+// has not run exist, here and with the events themselves: the publish that
+// recorded one may still fail and remove its row, which an IngestWorkflow
+// reading rows would then skip.
+func (p *Publisher) startRepeats(ctx context.Context, published []Published) error {
+	for _, pub := range published {
+		if pub.Created || ran(pub.Event) {
+			continue
+		}
+		if err := p.start(ctx, pub.Event); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // startBatch starts the IngestWorkflow of a batch, checking a failure
@@ -162,42 +176,72 @@ func (p *Publisher) startBatch(ctx context.Context, eventIDs []string) error {
 // swamping Temporal's frontend. skip is how many of the ids a previous try
 // settled; done is told, after each, how many of the first ids are settled.
 func (p *Publisher) StartRecorded(ctx context.Context, eventIDs []string, skip int, done func(settled int)) error {
-	g, gctx := errgroup.WithContext(ctx)
 	prog := &progress{finished: make([]bool, len(eventIDs)), settled: skip, done: done}
-	for i := skip; i < len(eventIDs) && gctx.Err() == nil; i++ {
-		ev, err := p.Store.GetEvent(gctx, eventIDs[i])
+	var wg sync.WaitGroup
+	for i := skip; i < len(eventIDs) && !prog.givingUp() && ctx.Err() == nil; i++ {
+		ev, err := p.Store.GetEvent(ctx, eventIDs[i])
 		if webhook.ErrorCode(err) == webhook.ENotFound || (err == nil && ran(ev)) {
 			prog.finish(i) // its accept was undone, or it has run
 			continue
 		}
 		if err != nil {
-			g.Go(func() error { return err })
+			prog.fail(err)
+			continue
+		}
+		if p.acquire(ctx) != nil {
 			break
 		}
-		if err := p.acquire(gctx); err != nil {
-			break // g.Wait reports why
-		}
-		g.Go(func() error {
+		wg.Go(func() {
 			defer p.release()
-			if err := p.start(gctx, ev); err != nil {
-				return err
+			if err := p.start(ctx, ev); err != nil {
+				prog.fail(err)
+				return
 			}
 			prog.finish(i)
-			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	wg.Wait()
+	if err := prog.err(); err != nil {
 		return err
 	}
 	return ctx.Err() // cancelled before every start was made
 }
 
-// progress counts a batch's settled prefix as its starts finish.
+// progress counts a batch's settled prefix as its starts finish. A start
+// that fails leaves a gap for the next try, and the others go on, so one
+// event Temporal keeps refusing holds up no other; after a few failures
+// (Temporal unreachable, most likely) the rest wait for the next try too.
 type progress struct {
 	mu       sync.Mutex
 	finished []bool
 	settled  int
 	done     func(settled int)
+	failures int
+	first    error
+}
+
+// maxStartFailures is how many failed starts end a try early.
+const maxStartFailures = 3
+
+func (pr *progress) fail(err error) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.failures++
+	if pr.first == nil {
+		pr.first = err
+	}
+}
+
+func (pr *progress) givingUp() bool {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.failures >= maxStartFailures
+}
+
+func (pr *progress) err() error {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.first
 }
 
 func (pr *progress) finish(i int) {

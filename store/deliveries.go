@@ -144,11 +144,11 @@ func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
 	})
 }
 
-// CancelDelivery marks a delivery an operator stopped: its latest attempt,
-// if it waits for a retry, becomes failed, with no next retry, and the
-// event's counters count it failed. It reports whether a row changed; a
-// delivery stopped before its first attempt has none.
-func (s *Store) CancelDelivery(ctx context.Context, eventID string, webhookID int64) (bool, error) {
+// CancelDelivery marks a delivery an operator stopped after its attempt
+// number attempt: that row, if it waits for a retry, becomes failed, with no
+// next retry, and the event's counters count it failed. It reports whether
+// a row changed; a delivery stopped before its first attempt has none.
+func (s *Store) CancelDelivery(ctx context.Context, eventID string, webhookID int64, attempt int) (bool, error) {
 	changed := false
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		var one int
@@ -158,9 +158,8 @@ func (s *Store) CancelDelivery(ctx context.Context, eventID string, webhookID in
 		}
 		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE deliveries SET status = 'failed', next_retry_at = NULL,
 			last_error = 'cancelled; last error: ' || last_error
-			WHERE event_id = ? AND webhook_id = ? AND is_test = FALSE AND status = 'retrying'
-			AND attempt_number = (SELECT MAX(attempt_number) FROM deliveries
-				WHERE event_id = ? AND webhook_id = ? AND is_test = FALSE)`), eventID, webhookID, eventID, webhookID)
+			WHERE event_id = ? AND webhook_id = ? AND attempt_number = ? AND is_test = FALSE AND status = 'retrying'`),
+			eventID, webhookID, attempt)
 		if err != nil {
 			return err
 		}
@@ -169,6 +168,34 @@ func (s *Store) CancelDelivery(ctx context.Context, eventID string, webhookID in
 		return s.recountEvent(ctx, tx, eventID)
 	})
 	return changed, err
+}
+
+// NextRetries says, for each of the events whose latest attempt to the
+// webhook waits for a retry, when that retry is due.
+func (s *Store) NextRetries(ctx context.Context, webhookID int64, eventIDs []string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	for len(eventIDs) > 0 {
+		chunk := eventIDs[:min(len(eventIDs), 500)]
+		eventIDs = eventIDs[len(chunk):]
+		q, args, err := sqlx.In(`SELECT d.event_id, d.next_retry_at FROM deliveries d
+			WHERE d.webhook_id = ? AND d.event_id IN (?) AND d.is_test = FALSE AND d.next_retry_at IS NOT NULL
+			AND d.attempt_number = (SELECT MAX(n.attempt_number) FROM deliveries n
+				WHERE n.event_id = d.event_id AND n.webhook_id = d.webhook_id AND n.is_test = FALSE)`, webhookID, chunk)
+		if err != nil {
+			return nil, err
+		}
+		var rows []struct {
+			EventID string    `db:"event_id"`
+			At      time.Time `db:"next_retry_at"`
+		}
+		if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			out[r.EventID] = r.At.UTC()
+		}
+	}
+	return out, nil
 }
 
 // DeliveryFilter narrows ListDeliveries.

@@ -72,8 +72,10 @@ func (s *Store) ReserveSlot(ctx context.Context, webhookID int64, limits []RateL
 func SlotHolds(limits []RateLimit, at, now time.Time) bool {
 	at, now = at.UTC(), now.UTC()
 	for _, l := range limits {
+		// A worker's clock a little behind the server's (whose timer woke
+		// the attempt) is tolerated up to the guard, as at the window's end.
 		start := at.Truncate(l.Window)
-		if now.Before(start) || now.After(start.Add(l.Window-guard(l.Window))) {
+		if now.Before(start.Add(-guard(l.Window))) || now.After(start.Add(l.Window-guard(l.Window))) {
 			return false
 		}
 	}

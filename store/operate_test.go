@@ -162,3 +162,24 @@ func TestFailedEventsAndNextAttempt(t *testing.T) {
 		}
 	})
 }
+
+func TestNextRetries(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "due", "*")
+		e1, e2 := mustEvent(t, s, "n1", "compliance.alert"), mustEvent(t, s, "n2", "compliance.alert")
+		mustEvent(t, s, "n3", "compliance.alert")
+		a1 := attempt(w, e1, 1)
+		s.StartAttempt(ctx, a1)
+		finish(t, s, a1, webhook.DeliveryRetrying, 503)
+		a2 := attempt(w, e1, 2)
+		s.StartAttempt(ctx, a2)
+		finish(t, s, a2, webhook.DeliveryRetrying, 503)
+		b := attempt(w, e2, 1)
+		s.StartAttempt(ctx, b)
+		finish(t, s, b, webhook.DeliveryDelivered, 200)
+		got, err := s.NextRetries(ctx, w.ID, []string{"n1", "n2", "n3"})
+		if err != nil || len(got) != 1 || !got["n1"].Equal(a2.NextRetryAt.UTC()) {
+			t.Fatalf("next retries %v %v, want n1 at %v", got, err, a2.NextRetryAt)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -558,4 +559,21 @@ func TestCreateEventsIsAllOrNothing(t *testing.T) {
 			}
 		}
 	})
+}
+
+// PostgreSQL over its Unix socket: the dialer's TCP options must not get
+// in the way of a socket that has none.
+func TestOpenOverUnixSocket(t *testing.T) {
+	const dir = "/var/run/postgresql"
+	if _, err := os.Stat(dir + "/.s.PGSQL.5432"); err != nil {
+		t.Skip("no PostgreSQL socket in " + dir)
+	}
+	s, err := store.Open(ctx, "postgres://postgres@/test?host="+dir+"&sslmode=disable", secretbox.Ephemeral())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

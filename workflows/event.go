@@ -48,6 +48,9 @@ var localOptions = workflow.LocalActivityOptions{
 // before it replay with the regular activities their histories hold.
 const versionLocal = "local-activities"
 
+// versionCancel marks workflows that take the cancel signal.
+const versionCancel = "cancel-signal"
+
 // EventWorkflow delivers one event: it records the event and snapshots its
 // subscribers (StartEvent), runs one delivery loop per subscriber, and when
 // every loop has ended records the outcome (FinishEvent). Retry and resume
@@ -62,8 +65,11 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		retries: workflow.GetSignalChannel(ctx, SignalRetry),
 		resumes: workflow.GetSignalChannel(ctx, SignalResume),
 		cancels: workflow.GetSignalChannel(ctx, SignalCancel),
-		resumed: map[int64]int{},
-		status:  StatusDelivering,
+		// Runs started before the cancel signal existed ignore it, and a
+		// retry does not restart their cancelled loops, as they did then.
+		cancellable: workflow.GetVersion(ctx, versionCancel, workflow.DefaultVersion, 1) == 1,
+		resumed:     map[int64]int{},
+		status:      StatusDelivering,
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryDeliveries, f.query); err != nil {
 		return EventResult{}, err
@@ -150,6 +156,7 @@ type fanOut struct {
 	wg               workflow.WaitGroup
 	retries, resumes workflow.ReceiveChannel
 	cancels          workflow.ReceiveChannel
+	cancellable      bool          // versionCancel: cancel signals are handled
 	handling         int           // signals being handled (a restart loads its subscriber)
 	started          int           // deliveries started, first runs and restarts
 	retried          int           // retry signals handled
@@ -168,7 +175,16 @@ type loop struct {
 
 // settled is true when no signal waits to be handled or is being handled.
 func (f *fanOut) settled() bool {
-	return f.handling == 0 && f.retries.Len() == 0 && f.resumes.Len() == 0 && f.cancels.Len() == 0
+	return f.handling == 0 && f.retries.Len() == 0 && f.resumes.Len() == 0 && f.pendingCancels() == 0
+}
+
+// pendingCancels counts cancel signals not yet handled; none for a run
+// that predates them.
+func (f *fanOut) pendingCancels() int {
+	if !f.cancellable {
+		return 0
+	}
+	return f.cancels.Len()
 }
 
 // loopFor returns the loop of a webhook, creating an idle one.
@@ -311,10 +327,13 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 
 // stopLoop ends a cancelled delivery: its latest attempt row, if it waits
 // for a retry, is marked failed, so nothing shows it as still waiting.
+//
+// The loop counts as ended only once that is recorded: a retry signal that
+// comes meanwhile finds it still running, not cancelled and restartable.
 func (f *fanOut) stopLoop(ctx workflow.Context, l *loop) {
-	l.state.State, l.state.NextAttemptAt, l.state.LastError = LoopCancelled, nil, "cancelled by a cancel signal"
 	summary := fmt.Sprintf("webhook %d (%s): cancelled", l.sub.WebhookID, l.sub.Name)
 	_ = f.activity(ctx, summary, ActivityCancelDelivery, CancelDeliveryInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID, Attempt: l.state.Attempts}).Get(ctx, nil)
+	l.state.State, l.state.NextAttemptAt, l.state.LastError = LoopCancelled, nil, "cancelled by a cancel signal"
 	f.publishStatus(ctx)
 }
 
@@ -345,7 +364,7 @@ func (f *fanOut) wait(ctx workflow.Context, l *loop, early workflow.Channel, d t
 // main loop's settled check, until it is handled.
 func (f *fanOut) routeSignals(ctx workflow.Context) {
 	for {
-		_ = workflow.Await(ctx, func() bool { return f.retries.Len()+f.resumes.Len()+f.cancels.Len() > 0 })
+		_ = workflow.Await(ctx, func() bool { return f.retries.Len()+f.resumes.Len()+f.pendingCancels() > 0 })
 		var sig WebhookSignal
 		f.handling++
 		switch {
@@ -353,7 +372,7 @@ func (f *fanOut) routeSignals(ctx workflow.Context) {
 			f.retry(ctx, sig)
 		case f.resumes.ReceiveAsync(&sig):
 			f.resume(sig)
-		case f.cancels.ReceiveAsync(&sig):
+		case f.cancellable && f.cancels.ReceiveAsync(&sig):
 			f.cancel(sig)
 		}
 		f.handling--
@@ -377,8 +396,12 @@ func (f *fanOut) retry(ctx workflow.Context, sig WebhookSignal) {
 			l.wake.SendAsync(struct{}{})
 		case LoopPaused:
 			l.resume.SendAsync(struct{}{})
-		case LoopFailed, LoopCancelled:
+		case LoopFailed:
 			f.restart(ctx, l.sub.WebhookID)
+		case LoopCancelled:
+			if f.cancellable {
+				f.restart(ctx, l.sub.WebhookID)
+			}
 		}
 	}
 }

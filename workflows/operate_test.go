@@ -396,3 +396,21 @@ func TestCancelSignalStopsWaitingDeliveries(t *testing.T) {
 		t.Fatalf("event counters %+v", ev)
 	}
 }
+
+// A run started before the cancel signal existed goes on as it did then: it
+// ignores the signal, so its history replays the same.
+func TestCancelSignalIgnoredByOlderRuns(t *testing.T) {
+	h := newHarness(t)
+	r := h.receiver(reply{503, ""}, reply{200, ""})
+	w := h.hook(r, "old", func(w *webhook.Webhook) { w.RetryDelaySeconds = 3600 })
+	h.env.OnGetVersion("cancel-signal", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(workflows.SignalCancel, workflows.WebhookSignal{WebhookID: w.ID})
+	}, 10*time.Minute)
+	if res := h.run(event("old-run")); res != (workflows.EventResult{Status: workflows.StatusDelivered, Delivered: 1}) {
+		t.Fatalf("result %+v", res)
+	}
+	if g := h.gaps(w.ID); len(g) != 1 || g[0] != time.Hour {
+		t.Fatalf("retry came after %v, want its planned hour", g)
+	}
+}

@@ -18,7 +18,8 @@ import (
 // of every worker, with a batch sent. Regenerate with:
 // go test ./e2e -update-replay (which leaves _v0 alone)
 func TestReplayRecordedHistories(t *testing.T) {
-	for _, file := range []string{"event_workflow_history.json", "event_workflow_history_v0.json", "maintenance_workflow_history.json", "batch_workflow_history.json"} {
+	for _, file := range []string{"event_workflow_history.json", "event_workflow_history_v1.json", "event_workflow_history_v0.json",
+		"maintenance_workflow_history.json", "batch_workflow_history.json", "batch_timeout_workflow_history.json"} {
 		t.Run(file, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
