@@ -107,8 +107,8 @@ func (a *Activities) StartEvents(ctx context.Context, in workflows.IngestInput) 
 	if activity.HasHeartbeatDetails(ctx) {
 		_ = activity.GetHeartbeatDetails(ctx, &skip)
 	}
-	// Heartbeat while waiting for a start slot too: other batches may hold
-	// them all for longer than the heartbeat timeout.
+	// Heartbeat on a clock, not per start: also while waiting for a start
+	// slot, which other batches may hold past the heartbeat timeout.
 	var settled atomic.Int64
 	settled.Store(int64(skip))
 	stop := make(chan struct{})
@@ -125,10 +125,7 @@ func (a *Activities) StartEvents(ctx context.Context, in workflows.IngestInput) 
 			}
 		}
 	}()
-	return a.Publisher.StartRecorded(ctx, in.EventIDs, skip, func(n int) {
-		settled.Store(int64(n))
-		activity.RecordHeartbeat(ctx, n)
-	})
+	return a.Publisher.StartRecorded(ctx, in.EventIDs, skip, func(n int) { settled.Store(int64(n)) })
 }
 
 // StartEvent records the event (a no-op when the API already did) and

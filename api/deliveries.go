@@ -74,8 +74,9 @@ func (s *Server) getDelivery(c *fiber.Ctx) error {
 	return c.JSON(v)
 }
 
-// liveState asks the event's workflow where this webhook's delivery stands.
-func (s *Server) liveState(ctx context.Context, eventID string, webhookID int64) (*workflows.DeliveryState, error) {
+// liveStates asks the event's workflow where each subscriber's delivery
+// stands, within the query timeout.
+func (s *Server) liveStates(ctx context.Context, eventID string) ([]workflows.DeliveryState, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
 	v, err := s.temporal.QueryWorkflow(ctx, workflows.EventWorkflowID(eventID), "", workflows.QueryDeliveries)
@@ -84,6 +85,15 @@ func (s *Server) liveState(ctx context.Context, eventID string, webhookID int64)
 	}
 	var states []workflows.DeliveryState
 	if err := v.Get(&states); err != nil {
+		return nil, err
+	}
+	return states, nil
+}
+
+// liveState asks the event's workflow where this webhook's delivery stands.
+func (s *Server) liveState(ctx context.Context, eventID string, webhookID int64) (*workflows.DeliveryState, error) {
+	states, err := s.liveStates(ctx, eventID)
+	if err != nil {
 		return nil, err
 	}
 	for i := range states {

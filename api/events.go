@@ -276,11 +276,8 @@ func (s *Server) getEvent(c *fiber.Ctx) error {
 // alone are the answer when the workflow cannot be asked (it has ended, or
 // Temporal is slow): they are what is durable.
 func (s *Server) withLiveStates(ctx context.Context, eventID string, subs []subscriberSummary) []subscriberSummary {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
-	defer cancel()
-	v, err := s.temporal.QueryWorkflow(ctx, workflows.EventWorkflowID(eventID), "", workflows.QueryDeliveries)
-	var states []workflows.DeliveryState
-	if err != nil || v.Get(&states) != nil {
+	states, err := s.liveStates(ctx, eventID)
+	if err != nil {
 		return subs
 	}
 	at := make(map[int64]int, len(subs))

@@ -231,12 +231,7 @@ func (s *Server) releaseHeld(ctx context.Context, webhookID int64) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	orderByDue(runs, func(eventID string) *time.Time {
-		if at, ok := retries[eventID]; ok {
-			return &at
-		}
-		return nil
-	})
+	orderByDue(runs, retries)
 	for _, r := range runs {
 		err := s.temporal.SignalWorkflow(ctx, r.id, "", workflows.SignalResume, workflows.WebhookSignal{WebhookID: webhookID})
 		var done *serviceerror.NotFound
@@ -253,11 +248,12 @@ type heldRun struct {
 }
 
 // orderByDue sorts held runs by when their delivery fell due: the planned
-// retry time its latest attempt recorded, else the event's start.
-func orderByDue(runs []heldRun, nextRetry func(eventID string) *time.Time) {
+// retry time its latest attempt recorded (by event id), else the event's
+// start.
+func orderByDue(runs []heldRun, nextRetry map[string]time.Time) {
 	for i := range runs {
-		if at := nextRetry(strings.TrimPrefix(runs[i].id, workflows.EventWorkflowID(""))); at != nil {
-			runs[i].due = *at
+		if at, ok := nextRetry[strings.TrimPrefix(runs[i].id, workflows.EventWorkflowID(""))]; ok {
+			runs[i].due = at
 		}
 	}
 	sort.SliceStable(runs, func(i, j int) bool { return runs[i].due.Before(runs[j].due) })

@@ -17,12 +17,7 @@ func TestOrderByDue(t *testing.T) {
 		{id: "event/d", due: t0.Add(3 * time.Minute)}, // first attempt
 	}
 	retries := map[string]time.Time{"a": t0.Add(10 * time.Minute), "c": t0.Add(5 * time.Minute)}
-	orderByDue(runs, func(eventID string) *time.Time {
-		if at, ok := retries[eventID]; ok {
-			return &at
-		}
-		return nil
-	})
+	orderByDue(runs, retries)
 	var got []string
 	for _, r := range runs {
 		got = append(got, r.id)

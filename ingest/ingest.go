@@ -45,20 +45,16 @@ type Publisher struct {
 // the workflow, so the event cannot be lost. On EUnavailable nothing was
 // accepted and the same event may be published again.
 func (p *Publisher) Publish(ctx context.Context, ev *webhook.Event) (accepted *webhook.Event, created bool, err error) {
-	created, err = p.Store.CreateEvent(ctx, ev)
+	news, priors, err := p.Store.CreateEvents(ctx, []*webhook.Event{ev}, sameOrConflict)
+	if webhook.ErrorCode(err) == webhook.EConflict {
+		return nil, false, err
+	}
 	if err != nil {
 		return nil, false, unavailable(ev, "cannot record the event", err)
 	}
-	if !created {
-		prior, err := p.Store.GetEvent(ctx, ev.EventID)
-		if err != nil {
-			return nil, false, err
-		}
-		if !Same(prior, ev) {
-			return nil, false, webhook.Errorf(webhook.EConflict, "event_id %q was already used for a different event", ev.EventID)
-		}
-		ev = prior
-		if ran(prior) {
+	if created = news[0]; !created {
+		ev = priors[ev.EventID]
+		if ran(ev) {
 			// Its workflow fanned it out already. Temporal forgets closed
 			// workflows after the namespace's retention, so a start now
 			// could succeed and deliver the event a second time.
@@ -93,12 +89,7 @@ type Published struct {
 // the same batch may be published again. Repeats of events already
 // accepted count as in Publish.
 func (p *Publisher) PublishBatch(ctx context.Context, evs []*webhook.Event) ([]Published, error) {
-	created, priors, err := p.Store.CreateEvents(ctx, evs, func(prior, ev *webhook.Event) error {
-		if !Same(prior, ev) {
-			return webhook.Errorf(webhook.EConflict, "event_id %q was already used for a different event", ev.EventID)
-		}
-		return nil
-	})
+	created, priors, err := p.Store.CreateEvents(ctx, evs, sameOrConflict)
 	if webhook.ErrorCode(err) == webhook.EConflict {
 		return nil, err
 	}
@@ -177,15 +168,19 @@ func (p *Publisher) startBatch(ctx context.Context, eventIDs []string) error {
 // settled; done is told, after each, how many of the first ids are settled.
 func (p *Publisher) StartRecorded(ctx context.Context, eventIDs []string, skip int, done func(settled int)) error {
 	prog := &progress{finished: make([]bool, len(eventIDs)), settled: skip, done: done}
+	evs, err := p.Store.EventsByID(ctx, eventIDs[min(skip, len(eventIDs)):])
+	if err != nil {
+		return err
+	}
+	recorded := make(map[string]*webhook.Event, len(evs))
+	for _, ev := range evs {
+		recorded[ev.EventID] = ev
+	}
 	var wg sync.WaitGroup
 	for i := skip; i < len(eventIDs) && !prog.givingUp() && ctx.Err() == nil; i++ {
-		ev, err := p.Store.GetEvent(ctx, eventIDs[i])
-		if webhook.ErrorCode(err) == webhook.ENotFound || (err == nil && ran(ev)) {
+		ev := recorded[eventIDs[i]]
+		if ev == nil || ran(ev) {
 			prog.finish(i) // its accept was undone, or it has run
-			continue
-		}
-		if err != nil {
-			prog.fail(err)
 			continue
 		}
 		if p.acquire(ctx) != nil {
@@ -323,6 +318,14 @@ func unavailable(ev *webhook.Event, what string, err error) error {
 	return &webhook.Error{Code: webhook.EUnavailable,
 		Message: fmt.Sprintf("%s, so it was not accepted (%v); retry with the same event_id", what, err),
 		Details: map[string]string{"event_id": ev.EventID}}
+}
+
+// sameOrConflict refuses a different event under a used event_id.
+func sameOrConflict(prior, ev *webhook.Event) error {
+	if !Same(prior, ev) {
+		return webhook.Errorf(webhook.EConflict, "event_id %q was already used for a different event", ev.EventID)
+	}
+	return nil
 }
 
 // Same tells a repeated publish from a different event under a used id.

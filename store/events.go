@@ -45,21 +45,11 @@ func (r *eventRow) event() *webhook.Event {
 // when an event with that event_id exists. e.CreatedAt must be set (the
 // publisher's acceptance time, which the delivered body carries).
 func (s *Store) CreateEvent(ctx context.Context, e *webhook.Event) (bool, error) {
-	rows, err := s.db.QueryxContext(ctx, s.db.Rebind(`INSERT INTO events
-		(event_id, event_type, source, source_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (event_id) DO NOTHING RETURNING id`),
-		e.EventID, e.EventType, e.Source, e.SourceID, string(e.Payload), *dbTime(&e.CreatedAt))
+	created, _, err := s.CreateEvents(ctx, []*webhook.Event{e}, func(_, _ *webhook.Event) error { return nil })
 	if err != nil {
 		return false, err
 	}
-	defer rows.Close()
-	created := rows.Next()
-	if created {
-		if err := rows.Scan(&e.ID); err != nil {
-			return false, err
-		}
-	}
-	return created, rows.Close()
+	return created[0], nil
 }
 
 // CreateEvents records events in one transaction, each as CreateEvent
