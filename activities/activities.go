@@ -125,24 +125,26 @@ func (a *Activities) StartEvents(ctx context.Context, in workflows.IngestInput) 
 			}
 		}
 	}()
-	return a.Publisher.StartRecorded(ctx, in.EventIDs, skip, func(n int) { settled.Store(int64(n)) })
+	return a.Publisher.StartRecorded(ctx, in, skip, func(n int) { settled.Store(int64(n)) })
 }
 
 // StartEvent records the event (a no-op when the API already did) and
-// snapshots the active webhooks subscribed to its type.
+// snapshots the webhooks subscribed to its type, for an event workflow
+// started by an older Herald, whose subscribers were not recorded when the
+// event was accepted. They are all delivered one workflow per event.
 func (a *Activities) StartEvent(ctx context.Context, ev webhook.Event) (workflows.StartEventResult, error) {
 	if _, err := a.Store.CreateEvent(ctx, &ev); err != nil {
 		return workflows.StartEventResult{}, err
 	}
-	hooks, err := a.Store.SubscribedWebhooks(ctx, ev.EventType)
+	hooks, err := a.Store.Subscribers(ctx, ev.EventType)
 	if err != nil {
 		return workflows.StartEventResult{}, err
 	}
 	res := workflows.StartEventResult{Subscribers: make([]workflows.Subscriber, len(hooks))}
 	ids := make([]int64, 0, len(hooks))
 	for i, w := range hooks {
-		res.Subscribers[i] = subscriber(w, 1)
-		res.Subscribers[i].Batched = w.Batched()
+		res.Subscribers[i] = workflows.SubscriberOf(w, 1)
+		res.Subscribers[i].Mode = ""
 		if !res.Subscribers[i].Batched {
 			// A batched integration counts as a subscriber of the batch.
 			ids = append(ids, w.ID)
@@ -153,10 +155,6 @@ func (a *Activities) StartEvent(ctx context.Context, ev webhook.Event) (workflow
 	}
 	a.Logger.DebugContext(ctx, "event subscribers resolved", "event_id", ev.EventID, "event_type", ev.EventType, "subscribers", len(ids))
 	return res, nil
-}
-
-func subscriber(w *webhook.Webhook, first int) workflows.Subscriber {
-	return workflows.Subscriber{WebhookID: w.ID, Name: w.Name, Policy: w.RetryPolicy(), FirstAttempt: first}
 }
 
 // LoadSubscriber returns a webhook as a subscriber of an event whose
@@ -175,7 +173,14 @@ func (a *Activities) LoadSubscriber(ctx context.Context, in workflows.LoadSubscr
 	if err != nil || !was {
 		return workflows.LoadSubscriberResult{}, err
 	}
-	return workflows.LoadSubscriberResult{Found: true, Subscriber: subscriber(w, next)}, nil
+	if err := a.Store.ReopenDelivery(ctx, in.EventID, in.WebhookID); err != nil {
+		return workflows.LoadSubscriberResult{}, err
+	}
+	// Only a batch has attempt rows to a batching integration: starting
+	// it over resends it, it is not batched again.
+	sub := workflows.SubscriberOf(w, next)
+	sub.Batched = false
+	return workflows.LoadSubscriberResult{Found: true, Subscriber: sub}, nil
 }
 
 // FinishEvent records that all of the event's deliveries have ended.
@@ -198,7 +203,7 @@ func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (wo
 func (a *Activities) attempt(ctx context.Context, in workflows.AttemptInput) (workflows.AttemptResult, error) {
 	w, err := a.Store.GetWebhook(ctx, in.WebhookID)
 	if webhook.ErrorCode(err) == webhook.ENotFound {
-		return workflows.AttemptResult{}, temporal.NewNonRetryableApplicationError("webhook was deleted", workflows.ErrWebhookGone, err)
+		return workflows.AttemptResult{}, a.gone(ctx, in, "webhook was deleted", err)
 	}
 	if err != nil {
 		return workflows.AttemptResult{}, err
@@ -244,6 +249,15 @@ func (a *Activities) attempt(ctx context.Context, in workflows.AttemptInput) (wo
 		NextRetryAt: done.NextRetryAt}, nil
 }
 
+// gone ends a delivery with nowhere to go: it counts failed on its event,
+// and the workflow's loop stops.
+func (a *Activities) gone(ctx context.Context, in workflows.AttemptInput, why string, cause error) error {
+	if err := a.Store.EndDelivery(ctx, in.EventID, in.WebhookID, store.OutcomeFailed); err != nil {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(why, workflows.ErrWebhookGone, cause)
+}
+
 // recorded returns the attempt as an earlier try of this activity recorded
 // it, to report whatever the webhook's state or rate limit now. A first try
 // of a regular activity has no earlier one to look for; a local activity
@@ -263,6 +277,11 @@ func (a *Activities) recorded(ctx context.Context, in workflows.AttemptInput) (*
 // for an integration.
 func (a *Activities) send(ctx context.Context, w *webhook.Webhook, in workflows.AttemptInput) (*delivery.Attempted, error) {
 	ev, err := a.Store.GetEvent(ctx, in.EventID)
+	if webhook.ErrorCode(err) == webhook.ENotFound {
+		// Its accept was undone (Temporal refused part of its group): the
+		// publisher was told to publish it again.
+		return nil, temporal.NewNonRetryableApplicationError("event is no longer recorded", workflows.ErrWebhookGone, err)
+	}
 	if err != nil {
 		return nil, err
 	}

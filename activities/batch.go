@@ -62,5 +62,9 @@ func (a *Activities) StartBatch(ctx context.Context, in workflows.StartBatchInpu
 	if err := a.Store.SetSubscribers(ctx, in.Event.EventID, []int64{w.ID}); err != nil {
 		return workflows.StartEventResult{}, err
 	}
-	return workflows.StartEventResult{Subscribers: []workflows.Subscriber{subscriber(w, 1)}}, nil
+	// The batch itself goes to the integration directly, in its event's
+	// own workflow.
+	sub := workflows.SubscriberOf(w, 1)
+	sub.Batched, sub.Mode = false, ""
+	return workflows.StartEventResult{Subscribers: []workflows.Subscriber{sub}}, nil
 }

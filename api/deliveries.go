@@ -90,8 +90,15 @@ func (s *Server) liveStates(ctx context.Context, eventID string) ([]workflows.De
 	return states, nil
 }
 
-// liveState asks the event's workflow where this webhook's delivery stands.
+// liveState asks the workflow delivering it, the event's or the webhook's
+// stream, where this webhook's delivery stands.
 func (s *Server) liveState(ctx context.Context, eventID string, webhookID int64) (*workflows.DeliveryState, error) {
+	if streamed, err := s.streamed(ctx, eventID, webhookID); err != nil || streamed {
+		if err != nil {
+			return nil, err
+		}
+		return s.streamState(ctx, eventID, webhookID)
+	}
 	states, err := s.liveStates(ctx, eventID)
 	if err != nil {
 		return nil, err

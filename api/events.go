@@ -264,6 +264,12 @@ func (s *Server) getEvent(c *fiber.Ctx) error {
 	}
 	if ev.ProcessedAt == nil || ev.TotalDeliveries > ev.SuccessfulDeliveries+ev.FailedDeliveries {
 		subs = s.withLiveStates(c.UserContext(), ev.EventID, subs)
+	} else {
+		snap, err := s.store.EventSubscribers(c.UserContext(), []string{ev.EventID})
+		if err != nil {
+			return err
+		}
+		subs = mergeStates(subs, nil, snap[ev.EventID])
 	}
 	return c.JSON(struct {
 		eventView
@@ -271,32 +277,62 @@ func (s *Server) getEvent(c *fiber.Ctx) error {
 	}{eventView{ev, workflows.EventWorkflowID(ev.EventID)}, subs})
 }
 
-// withLiveStates adds each delivery loop's live state from the event's
-// workflow, and the subscribers that have no attempt row yet. The rows
-// alone are the answer when the workflow cannot be asked (it has ended, or
-// Temporal is slow): they are what is durable.
+// withLiveStates adds each delivery's live state from the workflow
+// delivering it (the event's, or its subscriber's stream), and the
+// subscribers that have no attempt row yet. The rows alone are the answer
+// when a workflow cannot be asked (it has ended, or Temporal is slow): they
+// are what is durable.
 func (s *Server) withLiveStates(ctx context.Context, eventID string, subs []subscriberSummary) []subscriberSummary {
-	states, err := s.liveStates(ctx, eventID)
+	snap, err := s.store.EventSubscribers(ctx, []string{eventID})
 	if err != nil {
 		return subs
 	}
+	recorded := snap[eventID]
+	var states []workflows.DeliveryState
+	inEventWorkflow := len(recorded) == 0 // recorded before snapshots: all there
+	for _, sub := range recorded {
+		if !sub.Mode.Streamed() {
+			inEventWorkflow = true
+			continue
+		}
+		if st, err := s.streamState(ctx, eventID, sub.WebhookID); err == nil && st != nil {
+			states = append(states, *st)
+		}
+	}
+	if inEventWorkflow {
+		if es, err := s.liveStates(ctx, eventID); err == nil {
+			states = append(states, es...)
+		}
+	}
+	return mergeStates(subs, states, recorded)
+}
+
+// mergeStates adds live states to the subscribers' summaries, and a
+// summary for each subscriber without an attempt row: pending while its
+// delivery is under way, else what ended it (failed, cancelled, batched).
+func mergeStates(subs []subscriberSummary, states []workflows.DeliveryState, recorded []store.SubscriberOf) []subscriberSummary {
 	at := make(map[int64]int, len(subs))
 	for i, sub := range subs {
 		at[sub.WebhookID] = i
 	}
-	for _, st := range states {
-		i, ok := at[st.WebhookID]
-		if !ok {
-			// No attempt row: pending while its loop runs, else what ended
-			// it (failed, cancelled, batched).
-			status := webhook.DeliveryPending
-			if st.State.Done() {
-				status = webhook.DeliveryStatus(st.State)
-			}
-			subs = append(subs, subscriberSummary{WebhookID: st.WebhookID, Status: status, LastError: st.LastError})
-			i = len(subs) - 1
+	row := func(webhookID int64, status webhook.DeliveryStatus, lastError string) int {
+		if i, ok := at[webhookID]; ok {
+			return i
 		}
+		subs = append(subs, subscriberSummary{WebhookID: webhookID, Status: status, LastError: lastError})
+		at[webhookID] = len(subs) - 1
+		return len(subs) - 1
+	}
+	for _, st := range states {
+		status := webhook.DeliveryPending
+		if st.State.Done() {
+			status = webhook.DeliveryStatus(st.State)
+		}
+		i := row(st.WebhookID, status, st.LastError)
 		subs[i].State, subs[i].NextAttemptAt = st.State, st.NextAttemptAt
+	}
+	for _, sub := range recorded {
+		row(sub.WebhookID, webhook.DeliveryStatus(sub.Outcome), "")
 	}
 	return subs
 }

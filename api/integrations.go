@@ -71,6 +71,7 @@ type integrationView struct {
 	TimeoutSeconds      int                   `json:"timeout_seconds"`
 	RateLimitPerMinute  int                   `json:"rate_limit_per_minute"`
 	RateLimitPerHour    int                   `json:"rate_limit_per_hour"`
+	DeliveryMode        webhook.DeliveryMode  `json:"delivery_mode"`
 	Batch               *batchView            `json:"batch,omitempty"`
 	CreatedAt           time.Time             `json:"created_at"`
 	UpdatedAt           time.Time             `json:"updated_at"`
@@ -93,7 +94,7 @@ func integrationOf(w *webhook.Webhook, c *integrations.Connector, full bool) int
 		RetryStrategy: w.RetryStrategy, MaxRetries: w.MaxRetries, RetryDelaySeconds: w.RetryDelaySeconds,
 		BackoffMultiplier: w.BackoffMultiplier, MaxDelaySeconds: w.MaxDelaySeconds, JitterPercentage: w.JitterPercentage,
 		TimeoutSeconds: w.TimeoutSeconds, RateLimitPerMinute: w.RateLimitPerMinute, RateLimitPerHour: w.RateLimitPerHour,
-		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, LastTriggeredAt: w.LastTriggeredAt,
+		DeliveryMode: w.DeliveryMode, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, LastTriggeredAt: w.LastTriggeredAt,
 	}
 	if v.EventSubscriptions == nil {
 		v.EventSubscriptions = []string{}

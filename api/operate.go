@@ -53,6 +53,13 @@ func (s *Server) retryDelivery(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	streamed, err := s.streamed(ctx, ev.EventID, w.ID)
+	if err != nil {
+		return err
+	}
+	if streamed {
+		return s.retryStreamed(c, ev.EventID, w.ID)
+	}
 	// Only a running workflow is asked: a query to a closed one replays its
 	// whole history on a worker.
 	var before *workflows.DeliveryState
@@ -81,18 +88,26 @@ func (s *Server) cancelDelivery(c *fiber.Ctx) error {
 	if d.IsTest {
 		return webhook.Errorf(webhook.EConflict, "delivery %d is a test delivery; it is never retried", d.ID)
 	}
+	streamed, err := s.streamed(ctx, d.EventID, w.ID)
+	if err != nil {
+		return err
+	}
 	var before *workflows.DeliveryState
-	if s.running(ctx, d.EventID) {
+	if streamed || s.running(ctx, d.EventID) {
 		if before, err = s.liveState(ctx, d.EventID, w.ID); err != nil {
-			return unavailable("cannot ask the event's workflow where the delivery stands", err)
+			return unavailable("cannot ask the workflow delivering it where the delivery stands", err)
 		}
 	}
 	if before == nil || before.State.Done() {
 		return webhook.Errorf(webhook.EConflict, "the delivery of event %s to webhook %d has ended; there is nothing to cancel", d.EventID, w.ID)
 	}
-	err = s.temporal.SignalWorkflow(ctx, workflows.EventWorkflowID(d.EventID), "", workflows.SignalCancel, workflows.WebhookSignal{WebhookID: w.ID})
+	if streamed {
+		err = s.temporal.SignalWorkflow(ctx, workflows.StreamWorkflowID(w.ID), "", workflows.SignalCancel, workflows.EventSignal{EventID: d.EventID})
+	} else {
+		err = s.temporal.SignalWorkflow(ctx, workflows.EventWorkflowID(d.EventID), "", workflows.SignalCancel, workflows.WebhookSignal{WebhookID: w.ID})
+	}
 	if err != nil {
-		return unavailable("cannot signal the event's workflow", err)
+		return unavailable("cannot signal the workflow delivering it", err)
 	}
 	ans := retryAnswer{EventID: d.EventID, WebhookID: w.ID, Action: "cancelled"}
 	ans.State = s.stateAfter(ctx, d.EventID, w.ID, before)
@@ -136,16 +151,45 @@ func (s *Server) redeliver(ctx context.Context, ev *webhook.Event, webhookID int
 }
 
 // stateAfter reads the delivery's state once the signal has been taken in,
-// waiting briefly for it to change from what it was.
+// waiting briefly for it to change from what it was. A stream that no
+// longer holds the delivery has ended it: its latest attempt row says how.
 func (s *Server) stateAfter(ctx context.Context, eventID string, webhookID int64, before *workflows.DeliveryState) *workflows.DeliveryState {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		st, _ := s.liveState(ctx, eventID, webhookID)
+		if st == nil && before != nil && before.EventID != "" {
+			if st = s.endedState(ctx, eventID, webhookID); st != nil && before.State != workflows.LoopAttempting {
+				if d := st.State; d == workflows.LoopRetrying || d == workflows.LoopFailed {
+					st.State = workflows.LoopCancelled
+				}
+			}
+			return st
+		}
 		if time.Now().After(deadline) || (st != nil && (before == nil || st.State != before.State || st.Attempts != before.Attempts)) {
 			return st
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// retryStreamed retries a delivery that goes through its subscriber's
+// stream: one waiting goes now, one that ended starts over. The stream is
+// started if it has ended.
+func (s *Server) retryStreamed(c *fiber.Ctx, eventID string, webhookID int64) error {
+	ctx := c.UserContext()
+	before, err := s.streamState(ctx, eventID, webhookID)
+	if err != nil {
+		return unavailable("cannot ask the webhook's stream where the delivery stands", err)
+	}
+	if err := s.signalStream(ctx, webhookID, workflows.SignalRetry, workflows.EventSignal{EventID: eventID}); err != nil {
+		return err
+	}
+	ans := retryAnswer{EventID: eventID, WebhookID: webhookID, Action: "signalled"}
+	ans.State = s.stateAfter(ctx, eventID, webhookID, before)
+	if ans.State == nil {
+		ans.State = s.endedState(ctx, eventID, webhookID)
+	}
+	return c.Status(fiber.StatusAccepted).JSON(ans)
 }
 
 // retryFailed retries every delivery of a webhook that failed for good in
@@ -178,7 +222,11 @@ func (s *Server) retryFailed(c *fiber.Ctx) error {
 		if retried == limit {
 			break
 		}
-		if s.running(ctx, id) && s.deliveringAgain(ctx, id, w.ID) {
+		streamed, err := s.streamed(ctx, id, w.ID)
+		if err != nil {
+			return err
+		}
+		if (streamed || s.running(ctx, id)) && s.deliveringAgain(ctx, id, w.ID) {
 			underWay++
 			continue
 		}
@@ -192,11 +240,12 @@ func (s *Server) retryFailed(c *fiber.Ctx) error {
 			underWay++
 			continue
 		}
-		ev, err := s.store.GetEvent(ctx, id)
-		if err != nil {
-			return err
+		if streamed {
+			err = s.signalStream(ctx, w.ID, workflows.SignalRetry, workflows.EventSignal{EventID: id})
+		} else {
+			err = s.redeliverEvent(ctx, id, w.ID)
 		}
-		if err := s.redeliver(ctx, ev, w.ID); err != nil {
+		if err != nil {
 			return err
 		}
 		retried++
@@ -206,6 +255,14 @@ func (s *Server) retryFailed(c *fiber.Ctx) error {
 }
 
 const maxBulkRetry = 1000
+
+func (s *Server) redeliverEvent(ctx context.Context, eventID string, webhookID int64) error {
+	ev, err := s.store.GetEvent(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	return s.redeliver(ctx, ev, webhookID)
+}
 
 // deliveringAgain reports whether a running event workflow is delivering to
 // the webhook again (started over, waiting for its slot or a resume).
@@ -232,6 +289,12 @@ func (s *Server) releaseHeld(ctx context.Context, webhookID int64) (int, error) 
 		return 0, err
 	}
 	orderByDue(runs, retries)
+	released := len(runs)
+	if ok, err := s.resumeStream(ctx, webhookID); err != nil {
+		return 0, err
+	} else if ok {
+		released++
+	}
 	for _, r := range runs {
 		err := s.temporal.SignalWorkflow(ctx, r.id, "", workflows.SignalResume, workflows.WebhookSignal{WebhookID: webhookID})
 		var done *serviceerror.NotFound
@@ -239,7 +302,7 @@ func (s *Server) releaseHeld(ctx context.Context, webhookID int64) (int, error) 
 			return 0, err
 		}
 	}
-	return len(runs), nil
+	return released, nil
 }
 
 type heldRun struct {
@@ -263,8 +326,8 @@ func orderByDue(runs []heldRun, nextRetry map[string]time.Time) {
 // webhook: those naming it, and those with too many subscribers to name
 // them all (a resume signal to a workflow not delivering to it is a no-op).
 func (s *Server) runningFor(ctx context.Context, webhookID int64) ([]heldRun, error) {
-	query := fmt.Sprintf(`%s IN ('%d', '%s') AND ExecutionStatus = 'Running'`,
-		workflows.SearchWebhookIDs.GetName(), webhookID, workflows.ManySubscribers)
+	query := fmt.Sprintf(`%s IN ('%d', '%s') AND ExecutionStatus = 'Running' AND WorkflowType = '%s'`,
+		workflows.SearchWebhookIDs.GetName(), webhookID, workflows.ManySubscribers, workflows.EventWorkflowName)
 	var runs []heldRun
 	var token []byte
 	for {

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
 )
@@ -42,12 +43,41 @@ func (s *Server) eventTimeline(c *fiber.Ctx) error {
 		return webhook.Errorf(webhook.ENotFound, "event %q not found", id)
 	}
 	ctx := c.UserContext()
-	if _, err := s.store.GetEvent(ctx, id); err != nil {
+	ev, err := s.store.GetEvent(ctx, id)
+	if err != nil {
 		return err
 	}
+	snap, err := s.store.EventSubscribers(ctx, []string{id})
+	if err != nil {
+		return err
+	}
+	entries, note := []timelineEntry{}, ""
+	if ownWorkflow(snap[id]) {
+		if entries, note, err = s.workflowEntries(ctx, id); err != nil {
+			return err
+		}
+	}
+	entries = append(entries, s.streamEntries(ctx, ev, snap[id])...)
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].Time.Before(entries[j].Time) })
+	return c.JSON(fiber.Map{"event_id": id, "workflow_id": workflows.EventWorkflowID(id), "timeline": entries, "note": note})
+}
+
+// ownWorkflow says an event has a workflow of its own: unless every
+// subscriber it was recorded with takes it through a stream.
+func ownWorkflow(recorded []store.SubscriberOf) bool {
+	for _, sub := range recorded {
+		if !sub.Mode.Streamed() {
+			return true
+		}
+	}
+	return len(recorded) == 0
+}
+
+// workflowEntries reads the steps of every run of the event's workflow.
+func (s *Server) workflowEntries(ctx context.Context, id string) ([]timelineEntry, string, error) {
 	runs, err := s.runsOf(ctx, workflows.EventWorkflowID(id))
 	if err != nil {
-		return unavailable("cannot read the event's history from Temporal", err)
+		return nil, "", unavailable("cannot read the event's history from Temporal", err)
 	}
 	entries, note := []timelineEntry{}, ""
 	for _, run := range runs {
@@ -58,11 +88,51 @@ func (s *Server) eventTimeline(c *fiber.Ctx) error {
 			continue
 		}
 		if err != nil {
-			return unavailable("cannot read the event's history from Temporal", err)
+			return nil, "", unavailable("cannot read the event's history from Temporal", err)
 		}
 		entries = append(entries, es...)
 	}
-	return c.JSON(fiber.Map{"event_id": id, "workflow_id": workflows.EventWorkflowID(id), "timeline": entries, "note": note})
+	return entries, note, nil
+}
+
+// streamEntries are the steps of the event's deliveries that went through
+// their subscribers' streams, from its attempt rows: a stream's history
+// holds the steps of thousands of events, and its rows hold this one's.
+func (s *Server) streamEntries(ctx context.Context, ev *webhook.Event, recorded []store.SubscriberOf) []timelineEntry {
+	var out []timelineEntry
+	for _, sub := range recorded {
+		if !sub.Mode.Streamed() {
+			continue
+		}
+		out = append(out, timelineEntry{Time: ev.CreatedAt, Kind: "streamed", WebhookID: sub.WebhookID,
+			Detail: fmt.Sprintf("handed to %s (%s)", workflows.StreamWorkflowID(sub.WebhookID), sub.Mode)})
+		rows, _, err := s.store.ListDeliveries(ctx, sub.WebhookID, store.DeliveryFilter{EventID: ev.EventID, Page: store.Page{Limit: 1000}})
+		if err != nil {
+			continue // deleted since: its rows went with it
+		}
+		last := ev.CreatedAt
+		for i := len(rows) - 1; i >= 0; i-- {
+			e := attemptEntry(rows[i])
+			out, last = append(out, e), e.Time
+		}
+		if sub.Outcome == store.OutcomeCancelled {
+			// The rows keep no time for a cancel: it came after the last attempt.
+			out = append(out, timelineEntry{Time: last, Kind: "cancelled", WebhookID: sub.WebhookID, Detail: "stopped by a cancel signal"})
+		}
+	}
+	return out
+}
+
+func attemptEntry(d *webhook.Delivery) timelineEntry {
+	e := timelineEntry{Time: d.CreatedAt, Kind: "attempt", WebhookID: d.WebhookID, Attempt: d.AttemptNumber,
+		Status: string(d.Status), Until: d.NextRetryAt, Detail: d.LastError}
+	if d.SentAt != nil {
+		e.Time = *d.SentAt
+	}
+	if d.ResponseStatusCode != nil {
+		e.StatusCode = *d.ResponseStatusCode
+	}
+	return e
 }
 
 // runsOf lists a workflow's runs, oldest first.
@@ -112,6 +182,11 @@ func (s *Server) runTimeline(ctx context.Context, workflowID, runID string) ([]t
 				e.Kind, e.Detail = "reopened", "a manual retry reopened the event"
 			}
 			runID = e.RunID
+			if in.Recorded && !in.Reopened {
+				out = append(out, e)
+				e = timelineEntry{Time: at, RunID: runID, Kind: "subscribers",
+					Detail: fmt.Sprintf("%d subscribed webhook(s) delivered in this workflow", len(in.Subscribers))}
+			}
 		case enums.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			a := ev.GetActivityTaskScheduledEventAttributes()
 			sch := scheduled{activity: a.GetActivityType().GetName()}

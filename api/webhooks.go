@@ -56,6 +56,7 @@ type deliveryInput struct {
 	TimeoutSeconds     *int                   `json:"timeout_seconds"`
 	RateLimitPerMinute *int                   `json:"rate_limit_per_minute"`
 	RateLimitPerHour   *int                   `json:"rate_limit_per_hour"`
+	DeliveryMode       *webhook.DeliveryMode  `json:"delivery_mode"`
 }
 
 func (in *deliveryInput) applyTo(w *webhook.Webhook) {
@@ -68,6 +69,7 @@ func (in *deliveryInput) applyTo(w *webhook.Webhook) {
 	set(&w.TimeoutSeconds, in.TimeoutSeconds)
 	set(&w.RateLimitPerMinute, in.RateLimitPerMinute)
 	set(&w.RateLimitPerHour, in.RateLimitPerHour)
+	set(&w.DeliveryMode, in.DeliveryMode)
 }
 
 func set[T any](dst *T, v *T) {

@@ -51,19 +51,7 @@ type Transport func(ctx context.Context, r *Request) *Result
 
 // AttemptRequest is Attempt for a request already built, sent by send.
 func (s *Sender) AttemptRequest(ctx context.Context, rec Recorder, webhookID int64, ev *webhook.Event, req *Request, p Plan, send Transport) (*Attempted, error) {
-	sent := s.now().UTC()
-	shown := req.URL
-	if req.ShownURL != "" {
-		shown = req.ShownURL
-	}
-	d := &webhook.Delivery{
-		WebhookID: webhookID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: p.Attempt, IsTest: p.Test,
-		URL:            shown,
-		RequestHeaders: webhook.RedactHeaders(FlatHeaders(req.Header)),
-		RequestBody:    req.Body,
-		Signature:      req.Signature,
-		SentAt:         &sent,
-	}
+	d := s.pendingRow(webhookID, ev, req, p)
 	finished, err := rec.StartAttempt(ctx, d)
 	if err != nil {
 		return nil, err

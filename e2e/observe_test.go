@@ -49,7 +49,7 @@ func TestOneTraceFromAPIToReceiver(t *testing.T) {
 		}
 		return names["RunActivity:Attempt"] && names["POST /api/v1/events"]
 	})
-	for _, want := range []string{"POST /api/v1/events", "StartWorkflow:EventWorkflow", "RunWorkflow:EventWorkflow", "RunActivity:StartEvent", "RunActivity:Attempt", "HTTP POST"} {
+	for _, want := range []string{"POST /api/v1/events", "StartWorkflow:EventWorkflow", "RunWorkflow:EventWorkflow", "RunActivity:Attempt", "HTTP POST"} {
 		if !names[want] {
 			t.Errorf("no %q span in the receiver's trace %s; spans: %v", want, traceID, names)
 		}

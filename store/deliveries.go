@@ -140,6 +140,9 @@ func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
 		if _, err := tx.ExecContext(ctx, tx.Rebind(breaker), d.WebhookID); err != nil {
 			return err
 		}
+		if err := s.setOutcome(ctx, tx, d.EventID, d.WebhookID, Outcome(d.Status)); err != nil {
+			return err
+		}
 		return s.recountEvent(ctx, tx, d.EventID)
 	})
 }
@@ -165,6 +168,11 @@ func (s *Store) CancelDelivery(ctx context.Context, eventID string, webhookID in
 		}
 		n, _ := res.RowsAffected()
 		changed = n > 0
+		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE event_subscribers SET outcome = 'cancelled'
+			WHERE event_id = ? AND webhook_id = ? AND outcome = 'pending'`), eventID, webhookID)
+		if err != nil {
+			return err
+		}
 		return s.recountEvent(ctx, tx, eventID)
 	})
 	return changed, err

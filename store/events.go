@@ -41,51 +41,26 @@ func (r *eventRow) event() *webhook.Event {
 	}
 }
 
-// CreateEvent records an event once: it reports false, and changes nothing,
-// when an event with that event_id exists. e.CreatedAt must be set (the
-// publisher's acceptance time, which the delivered body carries).
+// CreateEvent records an event once, as handed off: it reports false, and
+// changes nothing, when an event with that event_id exists. e.CreatedAt
+// must be set (the publisher's acceptance time, which the delivered body
+// carries). Publishers record events with RecordEvents; this is for an
+// event that reaches a worker some other way (a workflow started by an
+// older Herald).
 func (s *Store) CreateEvent(ctx context.Context, e *webhook.Event) (bool, error) {
-	created, _, err := s.CreateEvents(ctx, []*webhook.Event{e}, func(_, _ *webhook.Event) error { return nil })
+	var id int64
+	err := s.db.GetContext(ctx, &id, s.db.Rebind(`INSERT INTO events
+		(event_id, event_type, source, source_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (event_id) DO NOTHING RETURNING id`),
+		e.EventID, e.EventType, e.Source, e.SourceID, string(e.Payload), *dbTime(&e.CreatedAt))
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
-	return created[0], nil
-}
-
-// CreateEvents records events in one transaction, each as CreateEvent
-// would, and says which were new. For an event_id already recorded, same is
-// called with the recorded event and the new one; its error undoes the
-// whole batch, so a batch is recorded whole or not at all. Priors holds the
-// recorded event of each event that was not new.
-func (s *Store) CreateEvents(ctx context.Context, evs []*webhook.Event, same func(prior, ev *webhook.Event) error) (created []bool, priors map[string]*webhook.Event, err error) {
-	err = s.tx(ctx, func(tx *sqlx.Tx) error {
-		created, priors = make([]bool, len(evs)), map[string]*webhook.Event{}
-		for i, e := range evs {
-			var id int64
-			err := tx.GetContext(ctx, &id, tx.Rebind(`INSERT INTO events
-				(event_id, event_type, source, source_id, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)
-				ON CONFLICT (event_id) DO NOTHING RETURNING id`),
-				e.EventID, e.EventType, e.Source, e.SourceID, string(e.Payload), *dbTime(&e.CreatedAt))
-			if err == nil {
-				e.ID, created[i] = id, true
-				continue
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			var row eventRow
-			if err := tx.GetContext(ctx, &row, tx.Rebind(`SELECT `+eventColumns+` FROM events WHERE event_id = ?`), e.EventID); err != nil {
-				return err
-			}
-			prior := row.event()
-			if err := same(prior, e); err != nil {
-				return err
-			}
-			priors[e.EventID] = prior
-		}
-		return nil
-	})
-	return created, priors, err
+	e.ID = id
+	return true, nil
 }
 
 // DeleteEvents removes events nobody has attempted yet: the undo of an
@@ -149,28 +124,39 @@ func (s *Store) DeleteEvent(ctx context.Context, eventID string) error {
 	return s.DeleteEvents(ctx, []string{eventID})
 }
 
-// SetSubscribers records how many webhooks an event goes to and marks those
-// webhooks triggered.
+// SetSubscribers records the webhooks an event goes to, one workflow per
+// event, when the workflow resolves them itself (an event accepted by an
+// older Herald, or a batch going to its integration), and marks those
+// webhooks triggered. Recording them again changes nothing.
 func (s *Store) SetSubscribers(ctx context.Context, eventID string, webhookIDs []int64) error {
-	if err := s.markTriggered(ctx, webhookIDs); err != nil {
+	if err := s.MarkTriggered(ctx, webhookIDs); err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE events SET total_deliveries = ? WHERE event_id = ?`), len(webhookIDs), eventID)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return webhook.Errorf(webhook.ENotFound, "event %q not found", eventID)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET total_deliveries = ? WHERE event_id = ?`), len(webhookIDs), eventID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return webhook.Errorf(webhook.ENotFound, "event %q not found", eventID)
+		}
+		for _, id := range webhookIDs {
+			_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO event_subscribers (event_id, webhook_id, delivery_mode, outcome)
+				VALUES (?, ?, 'per_event', 'pending') ON CONFLICT (event_id, webhook_id) DO NOTHING`), eventID, id)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
-// markTriggered sets last_triggered_at, in a statement of its own that locks
+// MarkTriggered sets last_triggered_at, in a statement of its own that locks
 // the rows in id order, so it cannot deadlock with another event's. A
 // webhook marked in the last second is left alone, unlocked: every event
 // would otherwise queue on its subscribers' rows behind each attempt's
 // rate-limit reservation.
-func (s *Store) markTriggered(ctx context.Context, webhookIDs []int64) error {
+func (s *Store) MarkTriggered(ctx context.Context, webhookIDs []int64) error {
 	if len(webhookIDs) == 0 {
 		return nil
 	}
@@ -185,32 +171,41 @@ func (s *Store) markTriggered(ctx context.Context, webhookIDs []int64) error {
 	return err
 }
 
-// FinishEvent records that every delivery of an event has ended: a
-// subscriber counts as successful if any attempt delivered, and every other
-// one as failed (a webhook deleted meanwhile included). processed_at is
+// FinishEvent records that every delivery of an event has ended, for an
+// event workflow that says so at its end: a subscriber whose delivery left
+// no outcome (its webhook was deleted) counts as failed. processed_at is
 // when this last happened: a manual retry that reopens the event moves it.
 func (s *Store) FinishEvent(ctx context.Context, eventID string) error {
-	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE events SET
-		successful_deliveries = (SELECT COUNT(DISTINCT webhook_id) FROM deliveries
-			WHERE deliveries.event_id = events.event_id AND status = 'delivered' AND is_test = FALSE),
-		failed_deliveries = total_deliveries - (SELECT COUNT(DISTINCT webhook_id) FROM deliveries
-			WHERE deliveries.event_id = events.event_id AND status = 'delivered' AND is_test = FALSE),
-		processed_at = ? WHERE event_id = ?`), s.now(), eventID)
-	if err != nil {
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		var one int
+		err := tx.GetContext(ctx, &one, tx.Rebind(`SELECT 1 FROM events WHERE event_id = ?`+s.forUpdate()), eventID)
+		if err != nil {
+			return notFound(err, "event %q not found", eventID)
+		}
+		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE event_subscribers SET outcome = CASE WHEN EXISTS (
+			SELECT 1 FROM deliveries d WHERE d.event_id = event_subscribers.event_id
+			AND d.webhook_id = event_subscribers.webhook_id AND d.status = 'delivered' AND d.is_test = FALSE)
+			THEN 'delivered' ELSE 'failed' END WHERE event_id = ? AND outcome = 'pending'`), eventID)
+		if err != nil {
+			return err
+		}
+		if err := s.recountEvent(ctx, tx, eventID); err != nil {
+			return err
+		}
+		// An event recorded before snapshots has only its count of
+		// subscribers: those not delivered to failed.
+		_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET processed_at = ?,
+			failed_deliveries = CASE WHEN EXISTS (SELECT 1 FROM event_subscribers s WHERE s.event_id = events.event_id)
+				THEN failed_deliveries ELSE total_deliveries - successful_deliveries END
+			WHERE event_id = ?`), s.now(), eventID)
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return webhook.Errorf(webhook.ENotFound, "event %q not found", eventID)
-	}
-	return nil
+	})
 }
 
-// recountEvent keeps an event's counters current while its deliveries run,
+// recountFromAttempts counts an event recorded before snapshots were kept
 // from its attempt rows: a subscriber counts as successful once any attempt
 // delivered, as failed when an attempt failed for good and none delivered.
-// The caller holds the event's row lock, so concurrent finishes cannot both
-// miss each other.
-func (s *Store) recountEvent(ctx context.Context, tx *sqlx.Tx, eventID string) error {
+func (s *Store) recountFromAttempts(ctx context.Context, tx *sqlx.Tx, eventID string) error {
 	_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET
 		successful_deliveries = (SELECT COUNT(DISTINCT webhook_id) FROM deliveries
 			WHERE event_id = ? AND status = 'delivered' AND is_test = FALSE),

@@ -18,9 +18,9 @@ type Seen struct {
 }
 
 // Gauges reads what the metrics' gauges show: deliveries not yet delivered
-// or failed for good, events accepted but not yet fanned out (their
-// subscriber count is not known yet), paused webhooks, and when each
-// subscriber was last triggered (created, if never).
+// or failed for good, events accepted whose deliveries have not begun (no
+// attempt yet: queued behind a backlog, or held), paused webhooks, and when
+// each subscriber was last triggered (created, if never).
 //
 // A delivery gets its first attempt row only when that attempt is sent, so
 // the attempt rows alone miss the deliveries a backlog, a pause or a rate
@@ -32,7 +32,8 @@ func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
 	err := s.db.QueryRowContext(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN total_deliveries > successful_deliveries + failed_deliveries
 			THEN total_deliveries - successful_deliveries - failed_deliveries ELSE 0 END), 0) AS open_deliveries,
-		COALESCE(SUM(CASE WHEN total_deliveries = 0 THEN 1 ELSE 0 END), 0) AS open_events
+		COALESCE(SUM(CASE WHEN total_deliveries = 0 OR NOT EXISTS (
+			SELECT 1 FROM deliveries d WHERE d.event_id = events.event_id) THEN 1 ELSE 0 END), 0) AS open_events
 		FROM events WHERE processed_at IS NULL`).Scan(&st.DeliveriesWaiting, &st.EventsWaiting)
 	if err != nil {
 		return st, err

@@ -82,7 +82,7 @@ func TestWebhooksAndIntegrationsListApart(t *testing.T) {
 		dup.Name = "plain"
 		wantCode(t, s.CreateWebhook(ctx, &dup), webhook.EConflict)
 		// Both subscribe alike.
-		subs, err := s.SubscribedWebhooks(ctx, "compliance.alert")
+		subs, err := s.Subscribers(ctx, "compliance.alert")
 		if err != nil || len(subs) != 3 {
 			t.Fatalf("subscribers %d %v", len(subs), err)
 		}

@@ -96,12 +96,7 @@ func Limits(w *webhook.Webhook, minute, hour time.Duration) []RateLimit {
 }
 
 func (s *Store) reserve(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time, wait bool) (time.Time, bool, error) {
-	start := now.UTC()
-	for _, l := range limits {
-		if end := start.Truncate(l.Window).Add(l.Window); end.Sub(start) <= guard(l.Window) {
-			start = later(start, end)
-		}
-	}
+	start := guardedStart(limits, now)
 	var at time.Time
 	granted := false
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {

@@ -193,7 +193,7 @@ func TestWebhookNameIsUnique(t *testing.T) {
 	})
 }
 
-func TestSubscribedWebhooks(t *testing.T) {
+func TestSubscribers(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
 		alerts := mustWebhook(t, s, "alerts", "compliance.alert", "system.error")
 		all := mustWebhook(t, s, "all", "*")
@@ -210,15 +210,18 @@ func TestSubscribedWebhooks(t *testing.T) {
 			"validation.failed": {all.ID},
 		}
 		for typ, want := range tests {
-			ws, err := s.SubscribedWebhooks(ctx, typ)
+			ws, err := s.Subscribers(ctx, typ)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var ids []int64
 			for _, w := range ws {
 				ids = append(ids, w.ID)
-				if w.Secret == "" {
-					t.Fatal("secret not loaded")
+				if w.Secret != "" || w.URL != "" {
+					t.Fatal("a snapshot holds neither secret nor URL: they are read at each attempt")
+				}
+				if w.RetryPolicy() != alerts.RetryPolicy() || w.DeliveryMode != webhook.PerEvent {
+					t.Fatalf("snapshot %+v lacks the retry policy or mode", w)
 				}
 			}
 			if !reflect.DeepEqual(ids, want) {
@@ -342,8 +345,10 @@ func TestAttemptsAndCounters(t *testing.T) {
 		s.StartAttempt(ctx, b1)
 		finish(t, s, b1, webhook.DeliveryFailed, 400)
 
+		// Each subscriber's last attempt ended its delivery: the event is
+		// processed.
 		got, _ := s.GetEvent(ctx, "e1")
-		if got.SuccessfulDeliveries != 1 || got.FailedDeliveries != 1 || got.ProcessedAt != nil {
+		if got.SuccessfulDeliveries != 1 || got.FailedDeliveries != 1 || got.ProcessedAt == nil {
 			t.Fatalf("counters %+v", got)
 		}
 		// Finishing the same attempt twice (an activity retry) does not double count.
@@ -519,46 +524,6 @@ func TestOpenRejectsUnknownURL(t *testing.T) {
 	if _, err := store.Open(ctx, "sqlite::memory:", nil); err == nil || !strings.Contains(err.Error(), "secret box") {
 		t.Errorf("Open without box: %v", err)
 	}
-}
-
-func TestCreateEventsIsAllOrNothing(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, s *store.Store) {
-		ev := func(id, note string) *webhook.Event {
-			return &webhook.Event{EventID: id, EventType: "system.error", Source: "loki", SourceID: "s",
-				Payload: json.RawMessage(`{"error_code":"E","component":"c","severity":"low","message":"` + note + `"}`), CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
-		}
-		same := func(prior, e *webhook.Event) error {
-			if string(prior.Payload) != string(e.Payload) {
-				return webhook.Errorf(webhook.EConflict, "event_id %q was used for another event", e.EventID)
-			}
-			return nil
-		}
-		mustEvent(t, s, "b0", "system.error")
-		first := []*webhook.Event{ev("b1", "one"), ev("b2", "two")}
-		created, priors, err := s.CreateEvents(ctx, first, same)
-		if err != nil || !created[0] || !created[1] || len(priors) != 0 || first[0].ID == 0 {
-			t.Fatalf("first batch: %v %v %v", created, priors, err)
-		}
-		// A repeat of b2 beside a new b3: b3 is new, b2 is the prior.
-		created, priors, err = s.CreateEvents(ctx, []*webhook.Event{ev("b3", "three"), ev("b2", "two")}, same)
-		if err != nil || !created[0] || created[1] || priors["b2"] == nil || priors["b2"].ID != first[1].ID {
-			t.Fatalf("second batch: %v %v %v", created, priors, err)
-		}
-		// b4 is new but b1 is reused for another event: nothing is written.
-		_, _, err = s.CreateEvents(ctx, []*webhook.Event{ev("b4", "four"), ev("b1", "not one")}, same)
-		wantCode(t, err, webhook.EConflict)
-		if _, err := s.GetEvent(ctx, "b4"); webhook.ErrorCode(err) != webhook.ENotFound {
-			t.Fatalf("b4 written by a refused batch: %v", err)
-		}
-		if err := s.DeleteEvents(ctx, []string{"b1", "b3"}); err != nil {
-			t.Fatal(err)
-		}
-		for id, want := range map[string]webhook.Code{"b0": "", "b1": webhook.ENotFound, "b2": "", "b3": webhook.ENotFound} {
-			if _, err := s.GetEvent(ctx, id); webhook.ErrorCode(err) != want {
-				t.Fatalf("%s after DeleteEvents: %v", id, err)
-			}
-		}
-	})
 }
 
 // PostgreSQL over its Unix socket: the dialer's TCP options must not get

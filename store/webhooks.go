@@ -8,7 +8,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -44,6 +43,7 @@ type webhookRow struct {
 	IntegrationType     string                     `db:"integration_type"`
 	Credentials         string                     `db:"credentials"` // sealed JSON
 	Config              string                     `db:"config"`
+	DeliveryMode        string                     `db:"delivery_mode"`
 }
 
 const webhookColumns = `id, name, url, description, secret, status, status_reason, paused_at,
@@ -51,7 +51,7 @@ const webhookColumns = `id, name, url, description, secret, status, status_reaso
 	max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds, jitter_percentage,
 	timeout_seconds, rate_limit_per_minute, rate_limit_per_hour, custom_headers, metadata,
 	created_at, updated_at, last_triggered_at, integration_type, credentials, config,
-	previous_secret, previous_secret_expires_at`
+	previous_secret, previous_secret_expires_at, delivery_mode`
 
 func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 	headers, err := json.Marshal(w.CustomHeaders)
@@ -77,6 +77,7 @@ func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 		TimeoutSeconds:      w.TimeoutSeconds,
 		RateLimitPerMinute:  w.RateLimitPerMinute,
 		RateLimitPerHour:    w.RateLimitPerHour,
+		DeliveryMode:        string(w.DeliveryMode),
 		CustomHeaders:       s.box.Seal(string(headers)),
 		Metadata:            jsonColumn[map[string]any]{w.Metadata},
 		CreatedAt:           w.CreatedAt,
@@ -84,6 +85,9 @@ func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 		LastTriggeredAt:     w.LastTriggeredAt,
 		Config:              "{}",
 		PreviousSecretUntil: dbTime(w.PreviousSecretExpiresAt),
+	}
+	if row.DeliveryMode == "" {
+		row.DeliveryMode = string(webhook.PerEvent)
 	}
 	if w.PreviousSecret != "" {
 		row.PreviousSecret = s.box.Seal(w.PreviousSecret)
@@ -128,6 +132,7 @@ func (s *Store) fromRow(r *webhookRow) (*webhook.Webhook, error) {
 		TimeoutSeconds:      r.TimeoutSeconds,
 		RateLimitPerMinute:  r.RateLimitPerMinute,
 		RateLimitPerHour:    r.RateLimitPerHour,
+		DeliveryMode:        webhook.DeliveryMode(r.DeliveryMode),
 		CustomHeaders:       headers,
 		Metadata:            r.Metadata.V,
 		CreatedAt:           r.CreatedAt.UTC(),
@@ -186,12 +191,12 @@ func (s *Store) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
 		status_reason, paused_at, consecutive_failures, paused_by_delivery, resumed_at, event_types,
 		retry_strategy, max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds,
 		jitter_percentage, timeout_seconds, rate_limit_per_minute, rate_limit_per_hour,
-		custom_headers, metadata, created_at, updated_at, integration_type, credentials, config)
+		custom_headers, metadata, created_at, updated_at, integration_type, credentials, config, delivery_mode)
 		VALUES (:name, :url, :description, :secret, :status, :status_reason, :paused_at,
 		:consecutive_failures, :paused_by_delivery, :resumed_at, :event_types, :retry_strategy,
 		:max_retries, :retry_delay_seconds, :backoff_multiplier, :max_delay_seconds,
 		:jitter_percentage, :timeout_seconds, :rate_limit_per_minute, :rate_limit_per_hour,
-		:custom_headers, :metadata, :created_at, :updated_at, :integration_type, :credentials, :config) RETURNING id`, row)
+		:custom_headers, :metadata, :created_at, :updated_at, :integration_type, :credentials, :config, :delivery_mode) RETURNING id`, row)
 	if err != nil {
 		return err
 	}
@@ -292,7 +297,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.
 			rate_limit_per_minute = :rate_limit_per_minute, rate_limit_per_hour = :rate_limit_per_hour,
 			custom_headers = :custom_headers, metadata = :metadata, updated_at = :updated_at,
 			credentials = :credentials, config = :config, previous_secret = :previous_secret,
-			previous_secret_expires_at = :previous_secret_expires_at
+			previous_secret_expires_at = :previous_secret_expires_at, delivery_mode = :delivery_mode
 			WHERE id = :id`, row)
 		if err != nil {
 			return err
@@ -331,21 +336,4 @@ func (s *Store) DeleteWebhook(ctx context.Context, id int64) error {
 		}
 		return nil
 	})
-}
-
-// SubscribedWebhooks returns the webhooks that take events of this type,
-// oldest first: active ones, and paused ones, whose deliveries wait until
-// they are active again. Inactive webhooks subscribe to nothing.
-func (s *Store) SubscribedWebhooks(ctx context.Context, eventType string) ([]*webhook.Webhook, error) {
-	match := `EXISTS (SELECT 1 FROM json_each(webhooks.event_types) WHERE json_each.value IN (?, '*'))`
-	if s.dialect == schema.Postgres {
-		match = `(event_types @> jsonb_build_array(?::text) OR event_types @> '["*"]')`
-	}
-	var rows []webhookRow
-	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+webhookColumns+` FROM webhooks
-		WHERE status IN ('active', 'paused') AND `+match+` ORDER BY id`), eventType)
-	if err != nil {
-		return nil, err
-	}
-	return s.fromRows(rows)
 }

@@ -96,6 +96,12 @@ func (w *Webhook) Validate(p URLPolicy) error {
 		CheckEventTypes(&fe, "event_subscriptions", w.EventTypes)
 	}
 	w.checkRetry(&fe)
+	switch {
+	case !w.DeliveryMode.Valid():
+		fe.Add("delivery_mode", "must be one of per_event, stream, ordered")
+	case w.DeliveryMode.Streamed() && w.Batched():
+		fe.Add("delivery_mode", "must be per_event while batch_events is on: each batch is delivered as an event of its own")
+	}
 	checkRange(&fe, "rate_limit_per_minute", w.RateLimitPerMinute, 1, MaxRatePerMinute)
 	checkRange(&fe, "rate_limit_per_hour", w.RateLimitPerHour, 1, MaxRatePerHour)
 	checkHeaders(&fe, w.CustomHeaders)

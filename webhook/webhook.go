@@ -23,6 +23,28 @@ func (s Status) Valid() bool {
 	return s == StatusActive || s == StatusInactive || s == StatusPaused
 }
 
+// DeliveryMode is how a subscriber's events travel through Temporal.
+type DeliveryMode string
+
+const (
+	// PerEvent delivers each event in a workflow of its own, event/<id>:
+	// deliveries to one subscriber run side by side, each step in the
+	// event's history.
+	PerEvent DeliveryMode = "per_event"
+	// Stream delivers through one long-running workflow per subscriber,
+	// stream/<webhook id>, fed groups of events: many deliveries per
+	// workflow task, for throughput.
+	Stream DeliveryMode = "stream"
+	// Ordered is a stream that delivers one event at a time, in the order
+	// they were accepted: event n+1 is attempted once event n has ended.
+	Ordered DeliveryMode = "ordered"
+)
+
+func (m DeliveryMode) Valid() bool { return m == PerEvent || m == Stream || m == Ordered }
+
+// Streamed says the mode delivers through a subscriber's stream workflow.
+func (m DeliveryMode) Streamed() bool { return m == Stream || m == Ordered }
+
 // Webhook is a subscriber endpoint and how to deliver to it.
 type Webhook struct {
 	ID          int64  `json:"id"`
@@ -59,6 +81,10 @@ type Webhook struct {
 
 	RateLimitPerMinute int `json:"rate_limit_per_minute"`
 	RateLimitPerHour   int `json:"rate_limit_per_hour"`
+
+	// DeliveryMode is how events travel to this subscriber; a change
+	// applies to events accepted after it.
+	DeliveryMode DeliveryMode `json:"delivery_mode"`
 
 	CustomHeaders map[string]string `json:"custom_headers"`
 	Metadata      map[string]any    `json:"metadata"`
@@ -119,6 +145,7 @@ func New() *Webhook {
 		TimeoutSeconds:     DefaultTimeoutSeconds,
 		RateLimitPerMinute: DefaultRateLimitPerMinute,
 		RateLimitPerHour:   DefaultRateLimitPerHour,
+		DeliveryMode:       PerEvent,
 		CustomHeaders:      map[string]string{},
 		Metadata:           map[string]any{},
 	}

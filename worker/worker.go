@@ -33,6 +33,7 @@ func Register(r Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.MaintenanceWorkflow, workflow.RegisterOptions{Name: workflows.MaintenanceWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.IngestWorkflow, workflow.RegisterOptions{Name: workflows.IngestWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.StreamWorkflow, workflow.RegisterOptions{Name: workflows.StreamWorkflowName})
 	for name, fn := range map[string]any{
 		workflows.ActivityStartEvent:     acts.StartEvent,
 		workflows.ActivityStartEvents:    acts.StartEvents,
@@ -40,6 +41,7 @@ func Register(r Registry, acts *activities.Activities) {
 		workflows.ActivityAddToBatch:     acts.AddToBatch,
 		workflows.ActivityLoadSubscriber: acts.LoadSubscriber,
 		workflows.ActivityAttempt:        acts.Attempt,
+		workflows.ActivityAttemptStream:  acts.AttemptStream,
 		workflows.ActivityFinishEvent:    acts.FinishEvent,
 		workflows.ActivityCancelDelivery: acts.CancelDelivery,
 		workflows.ActivityDaysToRollUp:   acts.DaysToRollUp,

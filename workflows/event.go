@@ -75,14 +75,9 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		return EventResult{}, err
 	}
 	if !in.Reopened {
-		var start StartEventResult
-		if err := f.startEvent(ctx, in).Get(ctx, &start); err != nil {
+		if err := f.begin(ctx, in); err != nil {
 			return EventResult{}, err
 		}
-		for _, s := range start.Subscribers {
-			f.run(ctx, f.loopFor(ctx, s.WebhookID), s)
-		}
-		f.publishWebhooks(ctx)
 	}
 	workflow.Go(ctx, f.routeSignals)
 	if in.Reopened {
@@ -102,7 +97,9 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 			finished = false
 			continue
 		}
-		if finished {
+		if finished || in.Recorded {
+			// A recorded event's outcomes were recorded with each
+			// delivery's last attempt: there is nothing left to record.
 			return f.result(), nil
 		}
 		started := f.started
@@ -115,6 +112,29 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		finished = f.started == started ||
 			workflow.GetVersion(ctx, "finish-after-restart", workflow.DefaultVersion, 1) == workflow.DefaultVersion
 	}
+}
+
+// begin starts a delivery loop per subscriber: those recorded when the
+// event was accepted, whose search attributes the workflow started with, or
+// else those StartEvent resolves now.
+func (f *fanOut) begin(ctx workflow.Context, in EventInput) error {
+	subs := in.Subscribers
+	if !in.Recorded {
+		var start StartEventResult
+		if err := f.startEvent(ctx, in).Get(ctx, &start); err != nil {
+			return err
+		}
+		subs = start.Subscribers
+	}
+	for _, s := range subs {
+		f.run(ctx, f.loopFor(ctx, s.WebhookID), s)
+	}
+	if in.Recorded {
+		f.status = f.aggregate()
+		return nil
+	}
+	f.publishWebhooks(ctx)
+	return nil
 }
 
 // startEvent records the event and resolves its subscribers: those of its

@@ -46,11 +46,19 @@ type receiver struct {
 	script []reply
 	got    [][]byte
 	hook   *webhook.Webhook
+	// by, when set, answers each event from its own script (answerBy);
+	// ids are the event ids of the requests, in order.
+	by      func(eventID string, n int) reply
+	ids     []string
+	byEvent map[string]int
 }
 
 func (h *harness) receiver(script ...reply) *receiver {
 	t := h.t
-	r := &receiver{t: t, h: h, script: script}
+	if len(script) == 0 {
+		script = []reply{{200, ""}}
+	}
+	r := &receiver{t: t, h: h, script: script, byEvent: map[string]int{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
@@ -58,8 +66,15 @@ func (h *harness) receiver(script ...reply) *receiver {
 		if err := webhook.VerifyHeaders(r.hook.Secret, req.Header, body, time.Now()); err != nil {
 			t.Errorf("receiver %s: bad signature: %v", r.hook.Name, err)
 		}
-		rep := r.script[min(len(r.got), len(r.script)-1)]
-		r.got = append(r.got, body)
+		id := req.Header.Get(webhook.HeaderID)
+		var rep reply
+		if r.by != nil {
+			rep = r.by(id, r.byEvent[id])
+			r.byEvent[id]++
+		} else {
+			rep = r.script[min(len(r.got), len(r.script)-1)]
+		}
+		r.got, r.ids = append(r.got, body), append(r.ids, id)
 		r.h.mu.Lock()
 		r.h.attempts[r.hook.ID] = append(r.h.attempts[r.hook.ID], r.h.env.Now())
 		r.h.mu.Unlock()
@@ -85,6 +100,7 @@ type harness struct {
 	acts     *activities.Activities
 	mu       sync.Mutex
 	attempts map[int64][]time.Time // webhook id → workflow time of each attempt that was sent
+	started  time.Time             // workflow time a test notes as its start
 }
 
 func newHarness(t *testing.T) *harness {
@@ -125,8 +141,26 @@ func event(id string) webhook.Event {
 		CreatedAt: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
 }
 
+// run delivers an event as Herald does: recorded with its subscribers, as
+// the API records it, then its workflow started with them.
 func (h *harness) run(ev webhook.Event) workflows.EventResult {
-	return h.runInput(workflows.EventInput{Event: ev})
+	return h.runInput(h.recorded(ev))
+}
+
+// recorded records an event as the API does and returns its workflow's
+// input: the subscribers it goes to one workflow per event.
+func (h *harness) recorded(ev webhook.Event) workflows.EventInput {
+	recs, err := h.store.RecordEvents(context.Background(), []*webhook.Event{&ev}, func(_, _ *webhook.Event) error { return nil })
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	in := workflows.EventInput{Event: *recs[0].Event, Recorded: true}
+	for _, w := range recs[0].Subscribers {
+		if sub := workflows.SubscriberOf(w, 1); !sub.Mode.Streamed() {
+			in.Subscribers = append(in.Subscribers, sub)
+		}
+	}
+	return in
 }
 
 func (h *harness) runInput(in workflows.EventInput) workflows.EventResult {
@@ -337,13 +371,38 @@ func TestDeletedWebhookStopsItsDelivery(t *testing.T) {
 }
 
 func TestNoSubscribers(t *testing.T) {
+	for name, in := range map[string]func(h *harness, ev webhook.Event) workflows.EventInput{
+		"recorded at accept":     (*harness).recorded,
+		"resolved by StartEvent": func(_ *harness, ev webhook.Event) workflows.EventInput { return workflows.EventInput{Event: ev} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			res := h.runInput(in(h, event("nobody")))
+			if res.Status != workflows.StatusNoSubscribers {
+				t.Fatalf("result %+v", res)
+			}
+			stored, _ := h.store.GetEvent(context.Background(), "nobody")
+			if stored == nil || stored.ProcessedAt == nil || stored.TotalDeliveries != 0 {
+				t.Fatalf("event %+v", stored)
+			}
+		})
+	}
+}
+
+// An event workflow started by an older Herald resolves its subscribers
+// and records its finish itself.
+func TestEventResolvedByStartEvent(t *testing.T) {
 	h := newHarness(t)
-	res := h.run(event("nobody"))
-	if res.Status != workflows.StatusNoSubscribers {
+	ok, bad := h.receiver(reply{200, ""}), h.receiver(reply{404, ""})
+	h.hook(ok, "ok", nil)
+	h.hook(bad, "bad", nil)
+	ev := event("legacy")
+	res := h.runInput(workflows.EventInput{Event: ev})
+	if res != (workflows.EventResult{Status: workflows.StatusPartial, Delivered: 1, Failed: 1}) {
 		t.Fatalf("result %+v", res)
 	}
-	stored, _ := h.store.GetEvent(context.Background(), "nobody")
-	if stored == nil || stored.ProcessedAt == nil || stored.TotalDeliveries != 0 {
-		t.Fatalf("event %+v", stored)
+	stored, _ := h.store.GetEvent(context.Background(), "legacy")
+	if stored.TotalDeliveries != 2 || stored.SuccessfulDeliveries != 1 || stored.FailedDeliveries != 1 || stored.ProcessedAt == nil {
+		t.Fatalf("event counters %+v", stored)
 	}
 }

@@ -113,6 +113,26 @@ func StartAttributes(ev *webhook.Event, webhookIDs ...int64) temporal.SearchAttr
 	return temporal.NewSearchAttributes(updates...)
 }
 
+// RecordedAttributes are the search attributes of an event workflow whose
+// subscribers were recorded when the event was accepted: all of them known
+// at start, so the workflow upserts nothing until its status changes.
+func RecordedAttributes(ev *webhook.Event, subs []Subscriber) temporal.SearchAttributes {
+	ids := make([]int64, len(subs))
+	for i, s := range subs {
+		ids[i] = s.WebhookID
+	}
+	status := StatusDelivering
+	if len(subs) == 0 {
+		status = StatusNoSubscribers
+	}
+	return temporal.NewSearchAttributes(
+		SearchEventType.ValueSet(ev.EventType),
+		SearchSource.ValueSet(ev.Source),
+		SearchStatus.ValueSet(status),
+		SearchWebhookIDs.ValueSet(idKeywords(ids)),
+	)
+}
+
 // Event workflow statuses, as HeraldStatus and EventResult.Status.
 const (
 	StatusDelivering    = "delivering"     // attempts under way
@@ -123,14 +143,23 @@ const (
 	StatusFailed        = "failed"         // no subscriber got it
 	StatusPartial       = "partial"        // some did, some did not
 	StatusNoSubscribers = "no_subscribers" // nobody subscribed to the type
+	StatusIdle          = "idle"           // a stream holding no delivery
 )
 
 // EventInput starts an EventWorkflow. Reopened is set when a manual retry
 // starts the workflow of a finished event again: the subscribers then come
 // from the retry signals, not from a new snapshot.
+//
+// Recorded says the event's subscribers were recorded when it was
+// accepted: Subscribers are those delivered one workflow per event (none
+// may be left), each delivery's outcome is recorded with its last attempt,
+// and the workflow neither resolves subscribers nor records a finish.
+// Workflows started by an older Herald have neither field and do both.
 type EventInput struct {
-	Event    webhook.Event `json:"event"`
-	Reopened bool          `json:"reopened,omitempty"`
+	Event       webhook.Event `json:"event"`
+	Reopened    bool          `json:"reopened,omitempty"`
+	Recorded    bool          `json:"recorded,omitempty"`
+	Subscribers []Subscriber  `json:"subscribers,omitempty"`
 	// Batch is set when the event is a batch (webhook.BatchEventType): it
 	// goes to that one integration, not to the type's subscribers.
 	Batch *BatchDelivery `json:"batch,omitempty"`
@@ -169,6 +198,18 @@ type Subscriber struct {
 	// Batched says the subscriber collects events into batches: the
 	// event is handed to its BatchWorkflow instead of attempted here.
 	Batched bool `json:"batched,omitempty"`
+	// Mode is how the subscriber's events travel (empty: per_event).
+	Mode webhook.DeliveryMode `json:"mode,omitempty"`
+}
+
+// SubscriberOf is a webhook as a delivery starting now snapshots it, its
+// first attempt numbered first.
+func SubscriberOf(w *webhook.Webhook, first int) Subscriber {
+	s := Subscriber{WebhookID: w.ID, Name: w.Name, Policy: w.RetryPolicy(), FirstAttempt: first, Batched: w.Batched()}
+	if w.DeliveryMode.Streamed() && !s.Batched {
+		s.Mode = w.DeliveryMode
+	}
+	return s
 }
 
 // StartEventResult is what the StartEvent activity returns.
@@ -211,10 +252,16 @@ type AttemptInput struct {
 // nor counts as an attempt. Otherwise RetryIn is the wait before the next
 // attempt (the plan, stretched by Retry-After) when Status is retrying.
 type AttemptResult struct {
-	// WebhookID and Attempt repeat the input: a local activity's marker in
-	// the history holds its result, not its input.
-	WebhookID        int64                  `json:"webhook_id,omitempty"`
-	Attempt          int                    `json:"attempt,omitempty"`
+	// WebhookID, EventID and Attempt repeat the input: a local
+	// activity's marker in the history holds its result, not its input.
+	WebhookID int64  `json:"webhook_id,omitempty"`
+	EventID   string `json:"event_id,omitempty"`
+	Attempt   int    `json:"attempt,omitempty"`
+	// NotMade and Ended are a stream batch's: the attempt was not made
+	// (StreamAttemptResult), or the delivery had ended before, as Status
+	// says.
+	NotMade          bool                   `json:"not_made,omitempty"`
+	Ended            bool                   `json:"ended,omitempty"`
 	Held             bool                   `json:"held,omitempty"`
 	HeldReason       string                 `json:"held_reason,omitempty"`
 	RateLimitedUntil *time.Time             `json:"rate_limited_until,omitempty"`
@@ -273,8 +320,13 @@ func (s LoopState) Done() bool {
 	return s == LoopDelivered || s == LoopFailed || s == LoopCancelled || s == LoopBatched
 }
 
-// DeliveryState is QueryDeliveries' answer for one subscriber.
+// DeliveryState is QueryDeliveries' answer for one subscriber, and a
+// stream's for one event.
 type DeliveryState struct {
+	// EventID and BlockedBy are a stream's: the event, and in ordered mode
+	// the event it waits for.
+	EventID        string     `json:"event_id,omitempty"`
+	BlockedBy      string     `json:"blocked_by,omitempty"`
 	WebhookID      int64      `json:"webhook_id"`
 	WebhookName    string     `json:"webhook_name"`
 	State          LoopState  `json:"state"`

@@ -21,12 +21,12 @@ import (
 // burst runs one EventWorkflow per event, as the API would start them, and
 // waits for all: the test environment runs a single top-level workflow.
 // With sequential set it starts each after the previous ended.
-func burst(ctx workflow.Context, events []webhook.Event, sequential bool) ([]workflows.EventResult, error) {
+func burst(ctx workflow.Context, ins []workflows.EventInput, sequential bool) ([]workflows.EventResult, error) {
 	var futures []workflow.ChildWorkflowFuture
-	results := make([]workflows.EventResult, len(events))
-	for i, ev := range events {
-		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: workflows.EventWorkflowID(ev.EventID)})
-		f := workflow.ExecuteChildWorkflow(cctx, workflows.EventWorkflowName, workflows.EventInput{Event: ev})
+	results := make([]workflows.EventResult, len(ins))
+	for i, in := range ins {
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: workflows.EventWorkflowID(in.Event.EventID)})
+		f := workflow.ExecuteChildWorkflow(cctx, workflows.EventWorkflowName, in)
 		if sequential {
 			if err := f.Get(ctx, &results[i]); err != nil {
 				return nil, err
@@ -44,13 +44,22 @@ func burst(ctx workflow.Context, events []webhook.Event, sequential bool) ([]wor
 }
 
 func (h *harness) burst(events []webhook.Event, sequential bool) []workflows.EventResult {
-	h.env.ExecuteWorkflow(burst, events, sequential)
+	h.env.ExecuteWorkflow(burst, h.inputs(events), sequential)
 	if err := h.env.GetWorkflowError(); err != nil {
 		h.t.Fatal(err)
 	}
 	var res []workflows.EventResult
 	h.env.GetWorkflowResult(&res)
 	return res
+}
+
+// inputs records events as the API does and returns their workflows' inputs.
+func (h *harness) inputs(events []webhook.Event) []workflows.EventInput {
+	ins := make([]workflows.EventInput, len(events))
+	for i, ev := range events {
+		ins[i] = h.recorded(ev)
+	}
+	return ins
 }
 
 func events(prefix string, n int) []webhook.Event {
@@ -268,7 +277,7 @@ func TestCircuitBreaker(t *testing.T) {
 			h.acts.Breaker = tt.breaker
 			r := h.receiver(tt.script...)
 			w := h.hook(r, "failing", func(w *webhook.Webhook) { w.RetryDelaySeconds, w.MaxRetries = 1, 3 })
-			h.env.ExecuteWorkflow(burst, events("trip", tt.events), true)
+			h.env.ExecuteWorkflow(burst, h.inputs(events("trip", tt.events)), true)
 			got, _ := h.store.GetWebhook(context.Background(), w.ID)
 			if got.Status != webhook.StatusPaused || got.StatusReason != tt.reason {
 				t.Fatalf("webhook %s: %q", got.Status, got.StatusReason)
@@ -306,7 +315,8 @@ func TestResumeDuringAHeldAttempt(t *testing.T) {
 
 // A retry signal that arrives while the event is being finished, either
 // while FinishEvent runs or together with its completion, still starts the
-// delivery over.
+// delivery over. Only an event workflow started by an older Herald records
+// a finish; a recorded event's deliveries record their own outcomes.
 func TestRetryWhileFinishing(t *testing.T) {
 	for _, slowLoad := range []bool{false, true} {
 		t.Run(fmt.Sprintf("slow load %v", slowLoad), func(t *testing.T) {
@@ -330,7 +340,7 @@ func TestRetryWhileFinishing(t *testing.T) {
 				}
 				return h.acts.LoadSubscriber(ctx, in)
 			})
-			res := h.run(event("finishing"))
+			res := h.runInput(workflows.EventInput{Event: event("finishing")})
 			if res.Status != workflows.StatusDelivered || bad.count() != 2 || calls != 2 {
 				t.Fatalf("result %+v, receiver got %d, FinishEvent ran %d times", res, bad.count(), calls)
 			}

@@ -42,6 +42,7 @@ type config struct {
 	drain      time.Duration
 	grace      time.Duration
 	faults     string
+	modes      []string
 	sched      schedule
 	workDir    string
 }
@@ -57,7 +58,9 @@ func main() {
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory and databases")
 	flag.StringVar(&c.out, "out", "", "write the verdict as JSON to this file")
 	flag.StringVar(&c.faults, "faults", "workers,api,temporal,postgres,receiver", "faults to inject: workers (kill -9 every 10 s), api, temporal, postgres (restart once), receiver (down a while)")
+	modes := flag.String("modes", "per_event,stream,ordered", "the webhooks' delivery modes, one each, in turn")
 	flag.Parse()
+	c.modes = strings.Split(*modes, ",")
 	c.applyPreset()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	v, err := run(ctx, &c)
@@ -66,7 +69,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "herald-chaos:", err)
 		os.Exit(2)
 	}
-	title := fmt.Sprintf("Chaos run: %d events × 3 webhooks, Temporal on %s", c.events, c.temporalDB)
+	title := fmt.Sprintf("Chaos run: %d events × 3 webhooks (%s), Temporal on %s", c.events, strings.Join(c.modes, ", "), c.temporalDB)
 	v.print(os.Stdout, title)
 	if c.out != "" {
 		if err := writeJSON(c.out, &c, v); err != nil {
@@ -106,7 +109,7 @@ func logf(format string, args ...any) {
 }
 
 func writeJSON(path string, c *config, v *verdict) error {
-	b, err := json.MarshalIndent(map[string]any{"date": time.Now().UTC(), "events": c.events, "rate": c.rate,
+	b, err := json.MarshalIndent(map[string]any{"date": time.Now().UTC(), "events": c.events, "rate": c.rate, "modes": c.modes,
 		"temporal_db": c.temporalDB, "short": c.short, "verdict": v, "passed": !v.failed()}, "", "  ")
 	if err != nil {
 		return err

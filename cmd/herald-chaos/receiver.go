@@ -44,6 +44,14 @@ type faults struct {
 	slowFor     time.Duration
 }
 
+// The receivers' misbehaviour: a fifth of requests refused, a twentieth
+// too slow, a fiftieth reset; an ordered subscriber's receiver a tenth as
+// often, since every refusal holds back every later event.
+var (
+	mixed         = faults{unavailable: 0.20, slow: 0.05, reset: 0.02, slowFor: (attemptTimeoutSeconds + 1) * time.Second}
+	orderedFaults = faults{unavailable: 0.02, slow: 0.005, reset: 0.002, slowFor: (attemptTimeoutSeconds + 1) * time.Second}
+)
+
 // arrival is one request as the receiver saw it: the log the run is judged by.
 type arrival struct {
 	At        time.Time

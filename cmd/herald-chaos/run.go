@@ -159,7 +159,7 @@ func (k *cluster) adminKey(ctx context.Context, c *config, env []string) (string
 // for every delivery, and judges.
 func (k *cluster) exercise(ctx context.Context, c *config) (*verdict, error) {
 	p := newPublished()
-	hooks, err := k.hooks(ctx, p)
+	hooks, err := k.hooks(ctx, p, c.modes)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +179,7 @@ func (k *cluster) exercise(ctx context.Context, c *config) (*verdict, error) {
 	go stuck.run(watchCtx)
 
 	go progress(watchCtx, p, hooks)
-	logf("publishing %d events at %.0f/s to 3 webhooks", c.events, c.rate)
+	logf("publishing %d events at %.0f/s to 3 webhooks (%s)", c.events, c.rate, strings.Join(c.modes, ", "))
 	k.client.drive(ctx, c.events, c.rate, p)
 	logf("published: %d accepted; faults stop once the scheduled ones are done", p.published)
 	waitOneOffs(ctx, c.sched, began)
@@ -209,10 +209,10 @@ func (k *cluster) exercise(ctx context.Context, c *config) (*verdict, error) {
 	return v, nil
 }
 
-// hooks makes three webhooks with different retry strategies, each with
-// its misbehaving receiver. The first is the one that goes down.
-func (k *cluster) hooks(ctx context.Context, p *published) ([]*hook, error) {
-	mixed := faults{unavailable: 0.20, slow: 0.05, reset: 0.02, slowFor: (attemptTimeoutSeconds + 1) * time.Second}
+// hooks makes three webhooks with different retry strategies, one in each
+// delivery mode given, each with its misbehaving receiver. The first is the
+// one that goes down.
+func (k *cluster) hooks(ctx context.Context, p *published, modes []string) ([]*hook, error) {
 	specs := []map[string]any{
 		{"retry_strategy": "exponential_backoff", "max_retries": 20, "retry_delay_seconds": 2, "backoff_multiplier": 2, "max_delay_seconds": 30},
 		{"retry_strategy": "linear_backoff", "max_retries": 20, "retry_delay_seconds": 1, "max_delay_seconds": 20},
@@ -220,7 +220,14 @@ func (k *cluster) hooks(ctx context.Context, p *published) ([]*hook, error) {
 	}
 	var hooks []*hook
 	for i, spec := range specs {
-		r, err := newReceiver(fmt.Sprintf("r%d", i+1), mixed, p.payload)
+		spec["delivery_mode"] = modes[i%len(modes)]
+		f := mixed
+		if spec["delivery_mode"] == "ordered" {
+			// One at a time, a fifth refused with 3-second retries would
+			// deliver about one event a second, a tenth of what is published.
+			f, spec["retry_delay_seconds"] = orderedFaults, 1
+		}
+		r, err := newReceiver(fmt.Sprintf("r%d", i+1), f, p.payload)
 		if err != nil {
 			return nil, err
 		}

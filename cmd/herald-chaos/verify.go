@@ -32,6 +32,7 @@ type verdict struct {
 	Expected, Delivered, Lost  int
 	Duplicates                 int
 	DuplicateRate              float64
+	OrderViolations            int // ordered webhooks: requests out of turn, and events delivered before one accepted earlier
 	ForeignID                  int // a request whose ids disagree, or that names no published event
 	BadSignature, BadBody      int
 	LatencyP50, LatencyP99     time.Duration
@@ -52,7 +53,7 @@ type verdict struct {
 }
 
 func (v *verdict) failed() bool {
-	return v.Lost > 0 || v.StuckMax > 0 || v.StuckAtEnd > 0 || v.ForeignID > 0 || v.BadSignature > 0 || v.BadBody > 0 ||
+	return v.Lost > 0 || v.OrderViolations > 0 || v.StuckMax > 0 || v.StuckAtEnd > 0 || v.ForeignID > 0 || v.BadSignature > 0 || v.BadBody > 0 ||
 		v.RowsNotSeen > 0 || v.DeliveredWithoutRow > 0 || v.SentNotRecorded > 0 || len(v.FaultErrors) > 0 || v.Accepted < v.Events
 }
 
@@ -88,6 +89,9 @@ func judge(p *published, hooks []*hook) *verdict {
 			}
 			first[a.EventID] = a.At
 			latencies = append(latencies, a.At.Sub(p.askedAt[a.EventID]))
+		}
+		if h.spec["delivery_mode"] == "ordered" {
+			v.OrderViolations += interleaved(h.rcv.arrivals()) + outOfOrder(first, p.askedAt, p.accepted)
 		}
 		for id := range p.accepted {
 			v.Expected++
@@ -304,6 +308,7 @@ func (v *verdict) print(w io.Writer, title string) {
 	row("events published / accepted (202)", fmt.Sprintf("%d / %d", v.Events, v.Accepted))
 	row("deliveries expected / delivered / lost", fmt.Sprintf("%d / %d / %d", v.Expected, v.Delivered, v.Lost))
 	row("duplicates (same event id) / rate", fmt.Sprintf("%d / %.2f %%", v.Duplicates, 100*v.DuplicateRate))
+	row("order violations (ordered webhooks)", v.OrderViolations)
 	row("delivery latency p50 / p99 (publish → receiver 2xx)", fmt.Sprintf("%s / %s", v.LatencyP50.Round(time.Millisecond), v.LatencyP99.Round(time.Millisecond)))
 	row("stuck past schedule + grace (max seen / at end)", fmt.Sprintf("%d / %d (first attempt never started: %d / %d)",
 		v.StuckMax, v.StuckAtEnd, v.NeverStartedMax, v.NeverStartedAtEnd))

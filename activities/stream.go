@@ -1,0 +1,288 @@
+package activities
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/workflows"
+)
+
+// streamConcurrency bounds the requests one stream batch has in flight.
+const streamConcurrency = 32
+
+// AttemptStream makes the attempts of one batch of a stream, as Attempt
+// does for one, with the batch's reads and writes done together: the
+// webhook once, what was recorded before in one query, rate-limit slots in
+// one transaction, pending rows in one statement and outcomes in one
+// transaction. Attempts recorded by an earlier try of the batch, and
+// deliveries that had ended, are reported, not sent again.
+func (a *Activities) AttemptStream(ctx context.Context, in workflows.StreamAttemptInput) (workflows.StreamAttemptResult, error) {
+	stop := heartbeat(ctx)
+	defer stop()
+	w, err := a.Store.GetWebhook(ctx, in.WebhookID)
+	if webhook.ErrorCode(err) == webhook.ENotFound {
+		return workflows.StreamAttemptResult{Gone: true}, a.Store.EndDeliveriesOf(ctx, in.WebhookID)
+	}
+	if err != nil {
+		return workflows.StreamAttemptResult{}, err
+	}
+	b, err := a.newStreamBatch(ctx, w, in)
+	if err != nil {
+		return workflows.StreamAttemptResult{}, err
+	}
+	if err := b.hold(ctx); err != nil {
+		return workflows.StreamAttemptResult{}, err
+	}
+	if err := b.send(ctx); err != nil {
+		return workflows.StreamAttemptResult{}, err
+	}
+	return workflows.StreamAttemptResult{Results: b.results}, nil
+}
+
+// heartbeat tells Temporal the batch is alive every few seconds, so that a
+// batch whose worker died is retried within the heartbeat timeout.
+func heartbeat(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(5 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// streamBatch is one batch under way: its attempts, the events they are
+// for, and each one's result as it becomes known.
+type streamBatch struct {
+	a       *Activities
+	w       *webhook.Webhook
+	in      workflows.StreamAttemptInput
+	events  map[string]*webhook.Event
+	results []workflows.AttemptResult
+	todo    []int             // attempts still to make, in order
+	slots   map[int]time.Time // the rate-limit slot each attempt to make holds
+}
+
+// newStreamBatch reads what the batch needs and reports the attempts that
+// were made before and the deliveries that had ended.
+func (a *Activities) newStreamBatch(ctx context.Context, w *webhook.Webhook, in workflows.StreamAttemptInput) (*streamBatch, error) {
+	b := &streamBatch{a: a, w: w, in: in, events: map[string]*webhook.Event{}, results: make([]workflows.AttemptResult, len(in.Attempts)),
+		slots: map[int]time.Time{}}
+	ids := make([]string, len(in.Attempts))
+	for i, at := range in.Attempts {
+		ids[i] = at.EventID
+		b.results[i] = workflows.AttemptResult{WebhookID: w.ID, EventID: at.EventID, Attempt: at.Attempt}
+	}
+	prog, err := a.Store.DeliveryProgress(ctx, w.ID, ids)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := a.Store.EventsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, ev := range evs {
+		b.events[ev.EventID] = ev
+	}
+	for i, at := range in.Attempts {
+		r := &b.results[i]
+		if d := prog.Finished[store.AttemptKey{EventID: at.EventID, Attempt: at.Attempt}]; d != nil {
+			b.report(i, delivery.Recorded(d, a.now()))
+			continue
+		}
+		if o := prog.Outcomes[at.EventID]; o != "" && o != store.OutcomePending || b.events[at.EventID] == nil {
+			// Ended before (handed over twice), or its accept was undone.
+			r.Ended, r.Status = true, endedStatus(o)
+			continue
+		}
+		b.todo = append(b.todo, i)
+	}
+	return b, nil
+}
+
+func endedStatus(o store.Outcome) webhook.DeliveryStatus {
+	if o == store.OutcomeDelivered {
+		return webhook.DeliveryDelivered
+	}
+	return webhook.DeliveryFailed
+}
+
+// hold keeps back what may not go now: every attempt while the webhook is
+// not active, and those the rate limit has no room for, which wait for the
+// slots reserved for them. In ordered mode nothing goes past an attempt
+// that waits: the slots of those after it are given back.
+func (b *streamBatch) hold(ctx context.Context) error {
+	if len(b.todo) == 0 {
+		return nil
+	}
+	if b.w.Status != webhook.StatusActive {
+		for _, i := range b.todo {
+			b.results[i].Held, b.results[i].HeldReason = true, "webhook is "+string(b.w.Status)+heldWhy(b.w)
+		}
+		b.todo = nil
+		return nil
+	}
+	limits, now := b.a.limits(b.w), b.a.now()
+	var need []int
+	for _, i := range b.todo {
+		at := b.in.Attempts[i]
+		switch {
+		case !at.Reserved || (at.ReservedAt != nil && !store.SlotHolds(limits, *at.ReservedAt, now)):
+			need = append(need, i)
+		case at.ReservedAt != nil:
+			b.slots[i] = *at.ReservedAt
+		}
+	}
+	slots, err := b.a.Store.ReserveSlots(ctx, b.w.ID, limits, now, len(need))
+	if err != nil {
+		return err
+	}
+	later := map[int]time.Time{}
+	for k, i := range need {
+		if slots[k].After(now) {
+			later[i] = slots[k]
+		} else {
+			b.slots[i] = slots[k]
+		}
+	}
+	return b.keepBack(ctx, limits, later)
+}
+
+// keepBack takes the attempts whose slot is later out of the batch.
+func (b *streamBatch) keepBack(ctx context.Context, limits []store.RateLimit, later map[int]time.Time) error {
+	var going []int
+	var release []time.Time
+	blocked := false
+	for _, i := range b.todo {
+		at, waits := later[i]
+		switch {
+		case blocked:
+			b.results[i].NotMade = true
+			if waits {
+				release = append(release, at)
+			} else if t, ok := b.slots[i]; ok {
+				release = append(release, t)
+			}
+		case waits:
+			t := at
+			b.results[i].RateLimitedUntil = &t
+			b.a.Metrics.RateLimitedWait(ctx)
+			blocked = b.in.Ordered
+		default:
+			going = append(going, i)
+		}
+	}
+	b.todo = going
+	return b.a.Store.ReleaseSlots(ctx, b.w.ID, limits, release)
+}
+
+// send makes the attempts left and reports each.
+func (b *streamBatch) send(ctx context.Context) error {
+	if len(b.todo) == 0 {
+		return nil
+	}
+	made, err := b.attempt(ctx)
+	if err != nil {
+		return err
+	}
+	var lastFailed *webhook.Delivery
+	var release []time.Time
+	for k, i := range b.todo {
+		if made[k] == nil {
+			b.results[i].NotMade = true
+			if t, ok := b.slots[i]; ok {
+				release = append(release, t)
+			}
+			continue
+		}
+		b.report(i, made[k])
+		if !made[k].Replayed {
+			b.a.count(ctx, b.w, made[k])
+		}
+		if made[k].Delivery.Status != webhook.DeliveryDelivered {
+			lastFailed = made[k].Delivery
+		}
+	}
+	if err := b.a.Store.ReleaseSlots(ctx, b.w.ID, b.a.limits(b.w), release); err != nil {
+		return err
+	}
+	if lastFailed != nil {
+		return b.a.checkBreaker(ctx, b.w, lastFailed)
+	}
+	return nil
+}
+
+// attempt sends the batch: a webhook's as one recorded batch, an
+// integration's one attempt at a time through its connector.
+func (b *streamBatch) attempt(ctx context.Context) ([]*delivery.Attempted, error) {
+	evs := make([]*webhook.Event, len(b.todo))
+	plans := make([]delivery.Plan, len(b.todo))
+	for k, i := range b.todo {
+		at := b.in.Attempts[i]
+		evs[k], plans[k] = b.events[at.EventID], delivery.Plan{Attempt: at.Attempt, Final: at.Final, RetryIn: at.RetryIn}
+	}
+	m := delivery.Many{Sequential: b.in.Ordered, Concurrency: streamConcurrency}
+	if d, ok := ctx.Deadline(); ok {
+		m.Deadline = d
+	}
+	if b.w.Integration == nil {
+		return b.a.Sender.AttemptMany(ctx, b.a.Store, b.w, evs, plans, m)
+	}
+	return b.a.attemptEach(ctx, b.w, evs, plans, m)
+}
+
+// attemptEach sends an integration's batch one recorded attempt at a time,
+// side by side or in order as m says.
+func (a *Activities) attemptEach(ctx context.Context, w *webhook.Webhook, evs []*webhook.Event, plans []delivery.Plan, m delivery.Many) ([]*delivery.Attempted, error) {
+	made := make([]*delivery.Attempted, len(evs))
+	errs := make([]error, len(evs))
+	one := func(i int) {
+		made[i], errs[i] = a.Integrations.Attempt(ctx, a.Store, w, evs[i], nil, plans[i])
+	}
+	if m.Sequential {
+		for i := range evs {
+			if i > 0 && (errs[i-1] != nil || made[i-1].Delivery.Status != webhook.DeliveryDelivered) {
+				break
+			}
+			one(i)
+		}
+	} else {
+		slots := make(chan struct{}, max(m.Concurrency, 1))
+		var wg sync.WaitGroup
+		for i := range evs {
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				one(i)
+			})
+		}
+		wg.Wait()
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return made, nil
+}
+
+// report fills in an attempt's result from its row.
+func (b *streamBatch) report(i int, made *delivery.Attempted) {
+	d := made.Delivery
+	r := &b.results[i]
+	r.DeliveryID, r.Status, r.StatusCode, r.DurationMS = d.ID, d.Status, made.StatusCode(), made.DurationMS()
+	r.ErrorClass, r.Error, r.RetryIn, r.NextRetryAt = d.ErrorClass, d.LastError, made.RetryIn, d.NextRetryAt
+}

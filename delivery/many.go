@@ -1,0 +1,104 @@
+package delivery
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// ManyRecorder keeps the attempt rows of a batch to one webhook;
+// *store.Store is one.
+type ManyRecorder interface {
+	StartAttempts(ctx context.Context, ds []*webhook.Delivery) error
+	FinishAttempts(ctx context.Context, webhookID int64, done, unsent []*webhook.Delivery) error
+}
+
+// Many is how a batch is sent: side by side, at most Concurrency at once,
+// or Sequential, one after another, stopping at the first attempt that is
+// not delivered. A sequential batch also stops before an attempt that might
+// outlast Deadline.
+type Many struct {
+	Sequential  bool
+	Concurrency int
+	Deadline    time.Time
+}
+
+// AttemptMany makes a batch of recorded attempts of events to one webhook:
+// pending rows for all of them in one statement, the requests, then every
+// outcome in one transaction. made[i] is nil for an attempt a sequential
+// batch did not make. Only recording can fail.
+func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.Webhook, evs []*webhook.Event, plans []Plan, m Many) (made []*Attempted, err error) {
+	reqs := make([]*Request, len(evs))
+	rows := make([]*webhook.Delivery, len(evs))
+	for i, ev := range evs {
+		body, err := ev.Body()
+		if err != nil {
+			return nil, err
+		}
+		reqs[i] = s.NewRequest(w, ev.EventID, ev.EventType, plans[i].Attempt, body)
+		rows[i] = s.pendingRow(w.ID, ev, reqs[i], plans[i])
+	}
+	if err := rec.StartAttempts(ctx, rows); err != nil {
+		return nil, err
+	}
+	made = make([]*Attempted, len(evs))
+	send := func(i int) {
+		a := &Attempted{Delivery: rows[i]}
+		a.settle(s.Send(ctx, reqs[i]), plans[i])
+		made[i] = a
+	}
+	if m.Sequential {
+		for i := range evs {
+			if i > 0 && (made[i-1].Delivery.Status != webhook.DeliveryDelivered || !m.Deadline.IsZero() && time.Until(m.Deadline) < 2*w.Timeout()) {
+				break
+			}
+			send(i)
+		}
+	} else {
+		s.sendAll(len(evs), max(m.Concurrency, 1), send)
+	}
+	var done, unsent []*webhook.Delivery
+	for i, a := range made {
+		if a == nil {
+			unsent = append(unsent, rows[i])
+		} else {
+			done = append(done, a.Delivery)
+		}
+	}
+	if err := rec.FinishAttempts(ctx, w.ID, done, unsent); err != nil {
+		return nil, err
+	}
+	return made, nil
+}
+
+func (s *Sender) sendAll(n, concurrency int, send func(i int)) {
+	slots := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	for i := range n {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			send(i)
+		})
+	}
+	wg.Wait()
+}
+
+// pendingRow is the attempt row of a request about to be sent.
+func (s *Sender) pendingRow(webhookID int64, ev *webhook.Event, req *Request, p Plan) *webhook.Delivery {
+	sent := s.now().UTC()
+	shown := req.URL
+	if req.ShownURL != "" {
+		shown = req.ShownURL
+	}
+	return &webhook.Delivery{
+		WebhookID: webhookID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: p.Attempt, IsTest: p.Test,
+		URL:            shown,
+		RequestHeaders: webhook.RedactHeaders(FlatHeaders(req.Header)),
+		RequestBody:    req.Body,
+		Signature:      req.Signature,
+		SentAt:         &sent,
+	}
+}

@@ -1,0 +1,203 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/workflows"
+)
+
+// plan is what one group hands to Temporal: each event whose subscribers
+// (or lack of any) call for a workflow of its own, and for each subscriber
+// that delivers through a stream, the group's events for it.
+type plan struct {
+	eventIDs []string
+	perEvent []workflows.IngestEvent
+	subs     map[int64]workflows.Subscriber // every subscriber of a per-event delivery, by webhook id
+	events   map[string]*webhook.Event
+	streams  map[int64]*workflows.StreamEvents // by webhook id, events in the order they were recorded
+}
+
+// add plans an event's hand-off to its subscribers, snapshotted when it
+// was recorded.
+func (pl *plan) add(ev *webhook.Event, subs []*webhook.Webhook) {
+	if pl.events == nil {
+		pl.events, pl.subs, pl.streams = map[string]*webhook.Event{}, map[int64]workflows.Subscriber{}, map[int64]*workflows.StreamEvents{}
+	}
+	pl.eventIDs = append(pl.eventIDs, ev.EventID)
+	pl.events[ev.EventID] = ev
+	own := workflows.IngestEvent{EventID: ev.EventID}
+	for _, w := range subs {
+		s := workflows.SubscriberOf(w, 1)
+		if s.Mode.Streamed() {
+			st := pl.streams[s.WebhookID]
+			if st == nil {
+				st = &workflows.StreamEvents{Subscriber: s}
+				pl.streams[s.WebhookID] = st
+			}
+			st.EventIDs = append(st.EventIDs, ev.EventID)
+			continue
+		}
+		pl.subs[s.WebhookID] = s
+		own.WebhookIDs = append(own.WebhookIDs, s.WebhookID)
+	}
+	// An event nobody subscribes to still gets its workflow: the Temporal
+	// UI shows every event, with status no_subscribers.
+	if len(own.WebhookIDs) > 0 || len(subs) == 0 {
+		pl.perEvent = append(pl.perEvent, own)
+	}
+}
+
+func (pl *plan) webhookIDs() []int64 {
+	ids := make([]int64, 0, len(pl.subs)+len(pl.streams))
+	for id := range pl.subs {
+		ids = append(ids, id)
+	}
+	for id := range pl.streams {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// subscribersOf returns an event's per-event subscribers from the plan.
+func (pl *plan) subscribersOf(e workflows.IngestEvent) []workflows.Subscriber {
+	out := make([]workflows.Subscriber, len(e.WebhookIDs))
+	for i, id := range e.WebhookIDs {
+		out[i] = pl.subs[id]
+	}
+	return out
+}
+
+// handOff gives a group to Temporal: a lone event's workflow is started
+// directly; several events' workflows are started by one IngestWorkflow,
+// which is one start for the group; each stream gets one signal. They go
+// at once, and the group is handed off only when every one is through.
+func (p *Publisher) handOff(ctx context.Context, pl *plan) error {
+	if len(pl.eventIDs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.startTimeout())
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	do := func(f func() error) {
+		wg.Go(func() {
+			if err := f(); err != nil {
+				mu.Lock()
+				first = cmpErr(first, err)
+				mu.Unlock()
+			}
+		})
+	}
+	switch len(pl.perEvent) {
+	case 0:
+	case 1:
+		e := pl.perEvent[0]
+		do(func() error { return p.startEvent(ctx, pl.events[e.EventID], pl.subscribersOf(e)) })
+	default:
+		do(func() error { return p.startIngest(ctx, pl) })
+	}
+	for _, st := range pl.streams {
+		do(func() error { return p.signalStream(ctx, st) })
+	}
+	wg.Wait()
+	return first
+}
+
+// cmpErr keeps the first error, unless a later one is a fault of ours
+// (not EUnavailable), which says more.
+func cmpErr(first, err error) error {
+	if first == nil || webhook.ErrorCode(first) == webhook.EUnavailable && webhook.ErrorCode(err) != webhook.EUnavailable {
+		return err
+	}
+	return first
+}
+
+// startEvent makes sure a recorded event's workflow exists, with its
+// per-event subscribers in its input.
+func (p *Publisher) startEvent(ctx context.Context, ev *webhook.Event, subs []workflows.Subscriber) error {
+	return p.start(ctx, ev, workflows.EventInput{Event: *ev, Recorded: true, Subscribers: subs}, workflows.RecordedAttributes(ev, subs))
+}
+
+// start makes sure an event's workflow exists. A start whose answer was
+// lost may still have happened, so a failure is checked against Temporal
+// before it is reported.
+func (p *Publisher) start(ctx context.Context, ev *webhook.Event, in workflows.EventInput, attrs temporal.SearchAttributes) error {
+	id := workflows.EventWorkflowID(ev.EventID)
+	_, err := p.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                workflows.TaskQueue,
+		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    attrs,
+		EnableEagerStart:                         p.EagerStart,
+	}, workflows.EventWorkflowName, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err == nil || errors.As(err, &started) || p.exists(ctx, id) {
+		return nil
+	}
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) {
+		return fmt.Errorf("temporal refused event %s: %w", ev.EventID, err) // a fault of ours, not the caller's
+	}
+	return unavailable(ev, "cannot hand the event to Temporal", err)
+}
+
+// startIngest starts the IngestWorkflow that starts a group's event
+// workflows.
+func (p *Publisher) startIngest(ctx context.Context, pl *plan) error {
+	in := workflows.IngestInput{Events: pl.perEvent}
+	for _, s := range pl.subs {
+		in.Subscribers = append(in.Subscribers, s)
+	}
+	id := workflows.IngestWorkflowID(uuid.Must(uuid.NewV7()).String())
+	_, err := p.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:               id,
+		TaskQueue:        workflows.TaskQueue,
+		EnableEagerStart: p.EagerStart,
+	}, workflows.IngestWorkflowName, in)
+	if err == nil || p.exists(ctx, id) {
+		return nil
+	}
+	return groupUnavailable("cannot hand the events to Temporal", err)
+}
+
+// signalStream hands a stream its share of the group, starting the stream
+// if it is not running. The stream ignores events it already holds, so a
+// repeated signal delivers nothing twice.
+func (p *Publisher) signalStream(ctx context.Context, st *workflows.StreamEvents) error {
+	id := workflows.StreamWorkflowID(st.Subscriber.WebhookID)
+	_, err := p.Temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalEvents, st, client.StartWorkflowOptions{
+		ID:                    id,
+		TaskQueue:             workflows.TaskQueue,
+		TypedSearchAttributes: workflows.StreamAttributes(st.Subscriber),
+	}, workflows.StreamWorkflowName, workflows.StreamInput{WebhookID: st.Subscriber.WebhookID})
+	if err != nil {
+		return groupUnavailable(fmt.Sprintf("cannot hand the events to the stream of webhook %d", st.Subscriber.WebhookID), err)
+	}
+	return nil
+}
+
+// exists says a workflow with this id exists: a start whose answer was
+// lost may have gone through.
+func (p *Publisher) exists(ctx context.Context, id string) bool {
+	descCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.startTimeout())
+	defer cancel()
+	_, err := p.Temporal.DescribeWorkflowExecution(descCtx, id, "")
+	return err == nil
+}
+
+func groupUnavailable(what string, err error) error {
+	return &webhook.Error{Code: webhook.EUnavailable,
+		Message: fmt.Sprintf("%s, so none was accepted (%v); publish again with the same event_id", what, err)}
+}

@@ -1,0 +1,390 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// A stream delivers many events to one webhook at a time; these record its
+// attempts a batch at a time, with the same rules as StartAttempt and
+// FinishAttempt for one.
+
+// AttemptKey names one attempt of an event to a webhook.
+type AttemptKey struct {
+	EventID string
+	Attempt int
+}
+
+// Progress is where a webhook's deliveries of some events stand: the
+// attempts already finished, by key, and each delivery's recorded outcome.
+type Progress struct {
+	Finished map[AttemptKey]*webhook.Delivery
+	Outcomes map[string]Outcome
+}
+
+// DeliveryProgress reads, for a webhook and a set of events, every finished
+// attempt and each delivery's outcome: what a batch retried by Temporal, or
+// an event handed over twice, must not send again.
+func (s *Store) DeliveryProgress(ctx context.Context, webhookID int64, eventIDs []string) (Progress, error) {
+	p := Progress{Finished: map[AttemptKey]*webhook.Delivery{}, Outcomes: map[string]Outcome{}}
+	if len(eventIDs) == 0 {
+		return p, nil
+	}
+	q, args, err := sqlx.In(`SELECT `+deliveryColumns+` FROM deliveries
+		WHERE webhook_id = ? AND event_id IN (?) AND is_test = FALSE AND status <> 'pending'`, webhookID, eventIDs)
+	if err != nil {
+		return p, err
+	}
+	var rows []deliveryRow
+	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+		return p, err
+	}
+	for i := range rows {
+		d := rows[i].delivery()
+		p.Finished[AttemptKey{d.EventID, d.AttemptNumber}] = d
+	}
+	q, args, err = sqlx.In(`SELECT event_id, outcome FROM event_subscribers WHERE webhook_id = ? AND event_id IN (?)`, webhookID, eventIDs)
+	if err != nil {
+		return p, err
+	}
+	var outs []struct {
+		EventID string `db:"event_id"`
+		Outcome string `db:"outcome"`
+	}
+	if err := s.db.SelectContext(ctx, &outs, s.db.Rebind(q), args...); err != nil {
+		return p, err
+	}
+	for _, o := range outs {
+		p.Outcomes[o.EventID] = Outcome(o.Outcome)
+	}
+	return p, nil
+}
+
+// StartAttempts writes pending rows for attempts about to be sent, setting
+// each ID, as StartAttempt does for one: a pending row of the same attempt
+// (a crash mid-request) is reused. The attempts must be new: their rows,
+// if any, still pending.
+func (s *Store) StartAttempts(ctx context.Context, ds []*webhook.Delivery) error {
+	now := s.now()
+	for start := 0; start < len(ds); start += rowsPerInsert {
+		chunk := ds[start:min(start+rowsPerInsert, len(ds))]
+		var values []string
+		var args []any
+		byKey := map[AttemptKey]*webhook.Delivery{}
+		for _, d := range chunk {
+			d.CreatedAt, d.Status = now, webhook.DeliveryPending
+			values = append(values, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, d.WebhookID, d.EventID, d.EventType, d.AttemptNumber, string(d.Status), d.IsTest, d.URL,
+				jsonColumn[map[string]string]{d.RequestHeaders}, string(d.RequestBody), d.Signature, dbTime(d.SentAt), d.CreatedAt)
+			byKey[AttemptKey{d.EventID, d.AttemptNumber}] = d
+		}
+		rows, err := s.db.QueryxContext(ctx, s.db.Rebind(`INSERT INTO deliveries
+			(webhook_id, event_id, event_type, attempt_number, status, is_test, url, request_headers,
+			request_body, signature, sent_at, created_at)
+			VALUES `+strings.Join(values, ", ")+`
+			ON CONFLICT (event_id, webhook_id, attempt_number) DO UPDATE SET
+			status = excluded.status, url = excluded.url, request_headers = excluded.request_headers,
+			request_body = excluded.request_body, signature = excluded.signature, sent_at = excluded.sent_at,
+			response_status_code = NULL, response_headers = NULL, response_body = '', responded_at = NULL,
+			duration_ms = NULL, next_retry_at = NULL, last_error = '', error_class = ''
+			WHERE deliveries.status = 'pending'
+			RETURNING event_id, attempt_number, id`), args...)
+		if isForeignKeyViolation(err) {
+			return webhook.Errorf(webhook.ENotFound, "webhook %d not found", chunk[0].WebhookID)
+		}
+		if err != nil {
+			return err
+		}
+		if err := scanIDs(rows, byKey); err != nil {
+			return err
+		}
+		for _, d := range chunk {
+			if d.ID == 0 {
+				return fmt.Errorf("store: attempt %d of event %s to webhook %d finished meanwhile", d.AttemptNumber, d.EventID, d.WebhookID)
+			}
+		}
+	}
+	return nil
+}
+
+func scanIDs(rows *sqlx.Rows, byKey map[AttemptKey]*webhook.Delivery) error {
+	defer rows.Close()
+	for rows.Next() {
+		var k AttemptKey
+		var id int64
+		if err := rows.Scan(&k.EventID, &k.Attempt, &id); err != nil {
+			return err
+		}
+		if d := byKey[k]; d != nil {
+			d.ID = id
+		}
+	}
+	return rows.Err()
+}
+
+// FinishAttempts records the outcomes of a webhook's attempts in one
+// transaction, as FinishAttempt does for each: for every delivery that
+// ended, its outcome, its event's counters, and the webhook's
+// circuit-breaker count, in the order the attempts were made. Unsent are
+// attempts started but never sent (an ordered batch stopped before them):
+// their pending rows are removed.
+func (s *Store) FinishAttempts(ctx context.Context, webhookID int64, done, unsent []*webhook.Delivery) error {
+	for _, d := range done {
+		d.SentAt, d.RespondedAt, d.NextRetryAt = dbTime(d.SentAt), dbTime(d.RespondedAt), dbTime(d.NextRetryAt)
+	}
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		ended := endedEvents(done)
+		if len(ended) > 0 {
+			if err := s.lockWebhook(ctx, tx, webhookID); err != nil {
+				return err
+			}
+			if err := s.lockEvents(ctx, tx, ended); err != nil {
+				return err
+			}
+		}
+		for _, d := range done {
+			if err := s.updateAttempt(ctx, tx, d); err != nil {
+				return err
+			}
+			if d.Status.Terminal() {
+				if err := s.setOutcome(ctx, tx, d.EventID, d.WebhookID, Outcome(d.Status)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, d := range unsent {
+			if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM deliveries WHERE id = ? AND status = 'pending'`), d.ID); err != nil {
+				return err
+			}
+		}
+		if err := s.countFailures(ctx, tx, webhookID, done); err != nil {
+			return err
+		}
+		for _, id := range ended {
+			if err := s.recountEvent(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// endedEvents lists, sorted, the events whose delivery one of the attempts
+// ended: their rows are locked in that order, so two batches never wait
+// for each other in a circle.
+func endedEvents(done []*webhook.Delivery) []string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, d := range done {
+		if d.Status.Terminal() && !seen[d.EventID] {
+			seen[d.EventID] = true
+			ids = append(ids, d.EventID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (s *Store) lockEvents(ctx context.Context, tx *sqlx.Tx, eventIDs []string) error {
+	if s.forUpdate() == "" {
+		return nil
+	}
+	q, args, err := sqlx.In(`SELECT id FROM events WHERE event_id IN (?) ORDER BY event_id`+s.forUpdate(), eventIDs)
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	return tx.SelectContext(ctx, &ids, tx.Rebind(q), args...)
+}
+
+func (s *Store) updateAttempt(ctx context.Context, tx *sqlx.Tx, d *webhook.Delivery) error {
+	res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE deliveries SET status = ?, sent_at = ?,
+		response_status_code = ?, response_headers = ?, response_body = ?, responded_at = ?,
+		duration_ms = ?, next_retry_at = ?, last_error = ?, error_class = ? WHERE id = ?`),
+		string(d.Status), d.SentAt, d.ResponseStatusCode, jsonColumn[map[string]string]{d.ResponseHeaders},
+		d.ResponseBody, d.RespondedAt, d.DurationMS, d.NextRetryAt, d.LastError,
+		string(d.ErrorClass), d.ID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return webhook.Errorf(webhook.ENotFound, "delivery %d not found", d.ID)
+	}
+	return nil
+}
+
+// countFailures keeps the circuit breaker's count of deliveries failed for
+// good in a row: a delivery resets it, each failure after it adds one.
+func (s *Store) countFailures(ctx context.Context, tx *sqlx.Tx, webhookID int64, done []*webhook.Delivery) error {
+	reset, failures := false, 0
+	for _, d := range done {
+		switch d.Status {
+		case webhook.DeliveryDelivered:
+			reset, failures = true, 0
+		case webhook.DeliveryFailed:
+			failures++
+		}
+	}
+	q, args := `UPDATE webhooks SET consecutive_failures = consecutive_failures + ? WHERE id = ?`, []any{failures, webhookID}
+	switch {
+	case reset:
+		q = `UPDATE webhooks SET consecutive_failures = ? WHERE id = ?`
+	case failures == 0:
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, tx.Rebind(q), args...)
+	return err
+}
+
+// ReserveSlots takes rate-limit slots for n attempts, as ReserveSlot does
+// for one, in one transaction: as many now as the windows have room for,
+// the rest at the starts of the earliest later windows with room. It
+// returns the time of each slot, in order.
+func (s *Store) ReserveSlots(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time, n int) ([]time.Time, error) {
+	start := guardedStart(limits, now)
+	var out []time.Time
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		out = out[:0]
+		t := start
+		if err := s.lockWebhook(ctx, tx, webhookID); err != nil {
+			return err
+		}
+		for tries := 0; len(out) < n; tries++ {
+			if tries == maxReserveTries+n {
+				return fmt.Errorf("store: no rate-limit room found for webhook %d after %d tries", webhookID, tries)
+			}
+			moved, err := s.firstRoom(ctx, tx, webhookID, limits, &t)
+			if err != nil || moved {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			room, err := s.room(ctx, tx, webhookID, limits, t)
+			if err != nil {
+				return err
+			}
+			k := min(room, n-len(out))
+			if err := s.takeN(ctx, tx, webhookID, limits, t, k); err != nil {
+				return err
+			}
+			for range k {
+				out = append(out, t)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// guardedStart is the earliest time a slot may be granted from now: not in
+// the guard at the end of a window.
+func guardedStart(limits []RateLimit, now time.Time) time.Time {
+	start := now.UTC()
+	for _, l := range limits {
+		if end := start.Truncate(l.Window).Add(l.Window); end.Sub(start) <= guard(l.Window) {
+			start = later(start, end)
+		}
+	}
+	return start
+}
+
+// room is how many more attempts every limit's window holding t admits.
+func (s *Store) room(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits []RateLimit, t time.Time) (int, error) {
+	room := -1
+	for _, l := range limits {
+		var counts []int
+		err := tx.SelectContext(ctx, &counts, tx.Rebind(`SELECT count FROM rate_windows
+			WHERE webhook_id = ? AND window_seconds = ? AND window_start = ?`), webhookID, int(l.Window/time.Second), t.Truncate(l.Window))
+		if err != nil {
+			return 0, err
+		}
+		left := l.Max
+		if len(counts) > 0 {
+			left -= counts[0]
+		}
+		if room < 0 || left < room {
+			room = left
+		}
+	}
+	return max(room, 0), nil
+}
+
+// takeN raises each limit's count for the windows holding t by k.
+func (s *Store) takeN(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits []RateLimit, t time.Time, k int) error {
+	if k <= 0 {
+		return nil
+	}
+	for _, l := range limits {
+		_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO rate_windows (webhook_id, window_seconds, window_start, count)
+			VALUES (?, ?, ?, ?) ON CONFLICT (webhook_id, window_seconds, window_start)
+			DO UPDATE SET count = rate_windows.count + excluded.count`), webhookID, int(l.Window/time.Second), t.Truncate(l.Window), k)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReleaseSlots gives back slots reserved for attempts that were not made.
+func (s *Store) ReleaseSlots(ctx context.Context, webhookID int64, limits []RateLimit, ats []time.Time) error {
+	if len(ats) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.lockWebhook(ctx, tx, webhookID); err != nil {
+			return err
+		}
+		for _, l := range limits {
+			per := map[time.Time]int{}
+			for _, at := range ats {
+				per[at.UTC().Truncate(l.Window)]++
+			}
+			for start, k := range per {
+				_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE rate_windows SET count = count - ?
+					WHERE webhook_id = ? AND window_seconds = ? AND window_start = ? AND count >= ?`),
+					k, webhookID, int(l.Window/time.Second), start, k)
+				if err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// EndDeliveriesOf ends, counted failed, every delivery to a deleted
+// webhook still recorded as pending, and recounts their events.
+func (s *Store) EndDeliveriesOf(ctx context.Context, webhookID int64) error {
+	var ids []string
+	err := s.db.SelectContext(ctx, &ids, s.db.Rebind(`SELECT event_id FROM event_subscribers
+		WHERE webhook_id = ? AND outcome = 'pending' ORDER BY event_id`), webhookID)
+	if err != nil {
+		return err
+	}
+	for start := 0; start < len(ids); start += rowsPerInsert {
+		chunk := ids[start:min(start+rowsPerInsert, len(ids))]
+		err := s.tx(ctx, func(tx *sqlx.Tx) error {
+			for _, id := range chunk {
+				if err := s.setOutcome(ctx, tx, id, webhookID, OutcomeFailed); err != nil {
+					return err
+				}
+				if err := s.recountEvent(ctx, tx, id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package store_test
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+func newEvent(id, typ, note string) *webhook.Event {
+	return &webhook.Event{EventID: id, EventType: typ, Source: "loki", SourceID: "s",
+		Payload: json.RawMessage(`{"note":"` + note + `"}`), CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+}
+
+func conflictUnlessSame(prior, e *webhook.Event) error {
+	if string(prior.Payload) != string(e.Payload) {
+		return webhook.Errorf(webhook.EConflict, "event_id %q was used for another event", e.EventID)
+	}
+	return nil
+}
+
+func TestRecordEventsIsAllOrNothing(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		mustEvent(t, s, "b0", "system.error")
+		first := []*webhook.Event{newEvent("b1", "system.error", "one"), newEvent("b2", "system.error", "two")}
+		recs, err := s.RecordEvents(ctx, first, conflictUnlessSame)
+		if err != nil || !recs[0].New || !recs[1].New || first[0].ID == 0 {
+			t.Fatalf("first batch: %+v %v", recs, err)
+		}
+		// A repeat of b2 beside a new b3: b3 is new, b2 is the prior, not
+		// yet handed off.
+		recs, err = s.RecordEvents(ctx, []*webhook.Event{newEvent("b3", "system.error", "three"), newEvent("b2", "system.error", "two")}, conflictUnlessSame)
+		if err != nil || !recs[0].New || recs[1].New || recs[1].Event.ID != first[1].ID || recs[1].HandedOff {
+			t.Fatalf("second batch: %+v %v", recs, err)
+		}
+		if err := s.MarkHandedOff(ctx, []string{"b2"}); err != nil {
+			t.Fatal(err)
+		}
+		recs, _ = s.RecordEvents(ctx, []*webhook.Event{newEvent("b2", "system.error", "two")}, conflictUnlessSame)
+		if !recs[0].HandedOff {
+			t.Fatalf("b2 after MarkHandedOff: %+v", recs[0])
+		}
+		// b4 is new but b1 is reused for another event: nothing is written.
+		_, err = s.RecordEvents(ctx, []*webhook.Event{newEvent("b4", "system.error", "four"), newEvent("b1", "system.error", "not one")}, conflictUnlessSame)
+		wantCode(t, err, webhook.EConflict)
+		if _, err := s.GetEvent(ctx, "b4"); webhook.ErrorCode(err) != webhook.ENotFound {
+			t.Fatalf("b4 written by a refused batch: %v", err)
+		}
+		if err := s.DeleteEvents(ctx, []string{"b1", "b3"}); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]webhook.Code{"b0": "", "b1": webhook.ENotFound, "b2": "", "b3": webhook.ENotFound} {
+			if _, err := s.GetEvent(ctx, id); webhook.ErrorCode(err) != want {
+				t.Fatalf("%s after DeleteEvents: %v", id, err)
+			}
+		}
+	})
+}
+
+// An event's subscribers are recorded with it, each in its mode, and its
+// counters follow each delivery's outcome however it ends.
+func TestRecordEventsSnapshotsSubscribers(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		a := mustWebhook(t, s, "a", "compliance.alert")
+		b := mustWebhook(t, s, "b", "*")
+		s.UpdateWebhook(ctx, b.ID, func(w *webhook.Webhook) error { w.DeliveryMode = webhook.Ordered; return nil })
+		c := mustWebhook(t, s, "c", "compliance.alert")
+		s.UpdateWebhook(ctx, c.ID, func(w *webhook.Webhook) error { w.Status = webhook.StatusPaused; return nil })
+		off := mustWebhook(t, s, "off", "*")
+		s.UpdateWebhook(ctx, off.ID, func(w *webhook.Webhook) error { w.Status = webhook.StatusInactive; return nil })
+		zap := mustIntegration(t, s, "zap", "zapier")
+		s.UpdateWebhook(ctx, zap.ID, func(w *webhook.Webhook) error {
+			w.EventTypes, w.Integration.Config = []string{"compliance.alert"}, json.RawMessage(`{"batch_events":true}`)
+			return nil
+		})
+
+		recs, err := s.RecordEvents(ctx, []*webhook.Event{newEvent("e1", "compliance.alert", "x"), newEvent("lonely", "report.generated", "y")}, conflictUnlessSame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, w := range recs[0].Subscribers {
+			ids = append(ids, w.ID)
+		}
+		if !slices.Equal(ids, []int64{a.ID, b.ID, c.ID, zap.ID}) {
+			t.Fatalf("subscribers %v", ids)
+		}
+		e1, _ := s.GetEvent(ctx, "e1")
+		if e1.TotalDeliveries != 3 || e1.ProcessedAt != nil {
+			t.Fatalf("e1: %+v (the batched integration counts with its batch)", e1)
+		}
+		// Nobody wants report.generated but b, whose row is still pending.
+		lonely, _ := s.GetEvent(ctx, "lonely")
+		if lonely.TotalDeliveries != 1 {
+			t.Fatalf("lonely: %+v", lonely)
+		}
+		snap, err := s.EventSubscribers(ctx, []string{"e1"})
+		if err != nil || len(snap["e1"]) != 4 {
+			t.Fatalf("snapshot %+v %v", snap, err)
+		}
+		modes := map[int64]store.SubscriberOf{}
+		for _, sub := range snap["e1"] {
+			modes[sub.WebhookID] = sub
+		}
+		if modes[b.ID].Mode != webhook.Ordered || modes[a.ID].Mode != webhook.PerEvent || modes[zap.ID].Outcome != store.OutcomeBatched ||
+			modes[a.ID].Webhook == nil || modes[a.ID].Webhook.Name != "a" {
+			t.Fatalf("snapshot rows %+v", modes)
+		}
+
+		// a delivers, b is cancelled before its first attempt, c's webhook
+		// is deleted while it waits: the event is processed, 1 ok, 2 failed.
+		d := attempt(a, e1, 1)
+		s.StartAttempt(ctx, d)
+		finish(t, s, d, webhook.DeliveryDelivered, 200)
+		if started, err := s.Started(ctx, "e1"); err != nil || !started {
+			t.Fatalf("Started after an attempt: %v %v", started, err)
+		}
+		if _, err := s.CancelDelivery(ctx, "e1", b.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetEvent(ctx, "e1"); got.ProcessedAt != nil || got.SuccessfulDeliveries != 1 || got.FailedDeliveries != 1 {
+			t.Fatalf("e1 with c pending: %+v", got)
+		}
+		s.DeleteWebhook(ctx, c.ID)
+		if err := s.EndDelivery(ctx, "e1", c.ID, store.OutcomeFailed); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.GetEvent(ctx, "e1")
+		if got.ProcessedAt == nil || got.SuccessfulDeliveries != 1 || got.FailedDeliveries != 2 || got.TotalDeliveries != 3 {
+			t.Fatalf("e1 ended: %+v", got)
+		}
+		// A manual retry reopens b's delivery, and its success counts.
+		if err := s.ReopenDelivery(ctx, "e1", b.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetEvent(ctx, "e1"); got.FailedDeliveries != 1 {
+			t.Fatalf("e1 reopened: %+v", got)
+		}
+		d = attempt(b, e1, 1)
+		s.StartAttempt(ctx, d)
+		finish(t, s, d, webhook.DeliveryDelivered, 200)
+		if got, _ := s.GetEvent(ctx, "e1"); got.SuccessfulDeliveries != 2 || got.FailedDeliveries != 1 {
+			t.Fatalf("e1 redelivered: %+v", got)
+		}
+	})
+}
+
+func TestEventNobodyWantsIsProcessedAtOnce(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		recs, err := s.RecordEvents(ctx, []*webhook.Event{newEvent("none", "report.generated", "z")}, conflictUnlessSame)
+		if err != nil || !recs[0].New || len(recs[0].Subscribers) != 0 {
+			t.Fatalf("%+v %v", recs, err)
+		}
+		got, _ := s.GetEvent(ctx, "none")
+		if got.ProcessedAt == nil || got.TotalDeliveries != 0 {
+			t.Fatalf("%+v", got)
+		}
+		if started, _ := s.Started(ctx, "none"); started {
+			t.Fatal("an event nobody wants has not started")
+		}
+	})
+}

@@ -1,0 +1,169 @@
+package workflows
+
+import (
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// StreamWorkflowName is the registered name of StreamWorkflow.
+const StreamWorkflowName = "StreamWorkflow"
+
+// StreamWorkflowID names the stream of a subscriber in stream or ordered
+// mode: one workflow per webhook, whatever events it carries.
+func StreamWorkflowID(webhookID int64) string { return "stream/" + strconv.FormatInt(webhookID, 10) }
+
+// Stream signals and queries, besides SignalRetry, SignalResume and
+// SignalCancel, which a stream takes with an EventSignal:
+//
+//	temporal workflow signal --workflow-id stream/3 --name retry  --input '{"event_id": "evt-1"}'
+//	temporal workflow signal --workflow-id stream/3 --name cancel --input '{"event_id": "evt-1"}'
+//	temporal workflow signal --workflow-id stream/3 --name resume --input '{}'
+//	temporal workflow query  --workflow-id stream/3 --type delivery --input '"evt-1"'
+//	temporal workflow query  --workflow-id stream/3 --type stream
+const (
+	// SignalEvents hands a stream a group of accepted events
+	// (StreamEvents); events it holds already are ignored.
+	SignalEvents = "events"
+	// QueryDelivery returns the DeliveryState of one event the stream
+	// holds, named by its event id.
+	QueryDelivery = "delivery"
+	// QueryStream returns the StreamState: what the stream holds, and in
+	// ordered mode which event blocks the rest and until when.
+	QueryStream = "stream"
+)
+
+// ActivityAttemptStream makes the attempts of a stream's batch.
+const ActivityAttemptStream = "AttemptStream"
+
+// StreamEvents is a group's events for one subscriber, in the order they
+// were recorded, with the subscriber as snapshotted for them.
+type StreamEvents struct {
+	Subscriber Subscriber `json:"subscriber"`
+	EventIDs   []string   `json:"event_ids"`
+}
+
+// EventSignal names the event a stream's retry or cancel signal is for;
+// an empty EventID means every event the stream holds.
+type EventSignal struct {
+	EventID string `json:"event_id"`
+}
+
+// StreamInput starts a stream; Carried is what a run hands to the next
+// when it continues as new.
+type StreamInput struct {
+	WebhookID int64        `json:"webhook_id"`
+	Carried   *StreamCarry `json:"carried,omitempty"`
+	// EventsPerRun is how many events a run takes before it continues as
+	// new (0: StreamEventsPerRun).
+	EventsPerRun int `json:"events_per_run,omitempty"`
+}
+
+// StreamCarry is a stream's state across continue-as-new: every delivery
+// not ended, with its schedule.
+type StreamCarry struct {
+	Mode     webhook.DeliveryMode `json:"mode"`
+	Seq      int64                `json:"seq"`
+	Items    []StreamItem         `json:"items"`
+	Paused   bool                 `json:"paused,omitempty"`
+	HoldPoll time.Duration        `json:"hold_poll,omitempty"`
+}
+
+// StreamState is QueryStream's answer.
+type StreamState struct {
+	WebhookID int64                `json:"webhook_id"`
+	Mode      webhook.DeliveryMode `json:"mode"`
+	Status    string               `json:"status"`
+	Held      int                  `json:"held"`      // deliveries the stream holds, not ended
+	InFlight  int                  `json:"in_flight"` // of them, attempts under way
+	Waiting   int                  `json:"waiting"`   // of them, waiting for a retry or a rate-limit slot
+	Paused    bool                 `json:"paused"`
+	// Head is, in ordered mode, the event every later one waits for.
+	Head *DeliveryState `json:"head,omitempty"`
+	// Deliveries are the first StreamStateMax held, in order of arrival.
+	Deliveries []DeliveryState `json:"deliveries"`
+}
+
+// StreamStateMax bounds the deliveries a QueryStream answer lists.
+const StreamStateMax = 100
+
+// StreamAttemptInput asks for the attempts of one batch of a stream, each
+// as AttemptInput would for one event. Ordered says they are made one
+// after another, stopping at the first that is not delivered.
+type StreamAttemptInput struct {
+	WebhookID int64          `json:"webhook_id"`
+	Ordered   bool           `json:"ordered,omitempty"`
+	Attempts  []AttemptInput `json:"attempts"`
+}
+
+// StreamAttemptResult is a batch's outcome: Gone when the webhook was
+// deleted (its deliveries ended, counted failed), else one result per
+// attempt asked for, in order. A result with NotMade was not attempted
+// (ordered: an earlier one was not delivered, or time ran out); one with
+// Ended names an outcome recorded before (the delivery had ended).
+type StreamAttemptResult struct {
+	Gone    bool            `json:"gone,omitempty"`
+	Results []AttemptResult `json:"results,omitempty"`
+}
+
+// Stream tuning: batches a stream runs at once (one in ordered mode), the
+// events in each, the events one run takes before it continues as new, and
+// how long an idle stream waits before it ends (the next event starts it
+// again).
+const (
+	StreamBatches       = 4
+	StreamBatchSize     = 100
+	StreamEventsPerRun  = 10000
+	StreamIdleTimeout   = time.Hour
+	streamActivityStart = 10 * time.Minute
+)
+
+// StreamAttributes are a stream's search attributes at start, so that
+// filtering the Temporal UI by webhook finds its stream.
+func StreamAttributes(s Subscriber) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(
+		SearchWebhookIDs.ValueSet([]string{strconv.FormatInt(s.WebhookID, 10)}),
+		SearchStatus.ValueSet(StatusIdle),
+	)
+}
+
+// StreamWorkflow delivers a subscriber's events in stream or ordered mode.
+// Events arrive in groups (SignalEvents); the stream attempts them in
+// batches, each a regular activity that records its attempt rows together,
+// with up to StreamBatches in flight (one, in ordered mode, whose events go
+// one after another in the order they arrived). Each event keeps its own
+// retry schedule, on one durable timer for the earliest due. A paused
+// webhook holds the stream; a rate limit's reserved slots wait for their
+// windows. After StreamEventsPerRun events it continues as new, carrying
+// every delivery not ended.
+func StreamWorkflow(ctx workflow.Context, in StreamInput) error {
+	s, err := newStream(ctx, in)
+	if err != nil {
+		return err
+	}
+	for {
+		s.takeDue(ctx)
+		s.dispatch(ctx)
+		if s.quiet() {
+			switch {
+			case s.gone:
+				return nil // nothing to deliver to: its deliveries were counted failed
+			case s.continuing(ctx):
+				if s.drainSignals(ctx) {
+					continue
+				}
+				return workflow.NewContinueAsNewError(ctx, StreamWorkflowName,
+					StreamInput{WebhookID: s.webhookID, Carried: s.carry(), EventsPerRun: in.EventsPerRun})
+			}
+		}
+		if s.await(ctx) && s.idle() && !s.drainSignals(ctx) {
+			s.publishStatus(ctx)
+			return nil // idle too long: the next event starts the stream again
+		}
+		s.publishStatus(ctx)
+	}
+}

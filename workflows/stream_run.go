@@ -1,0 +1,470 @@
+package workflows
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// StreamItem is one event a stream holds until its delivery ends.
+type StreamItem struct {
+	EventID string     `json:"event_id"`
+	Seq     int64      `json:"seq"` // order of arrival
+	Sub     Subscriber `json:"subscriber"`
+	Next    int        `json:"next"` // the number of its next attempt
+	// Planned is the wait after attempt PlannedFor should it fail, drawn
+	// once so that a repeat of the attempt plans the same.
+	Planned    time.Duration `json:"planned,omitempty"`
+	PlannedFor int           `json:"planned_for,omitempty"`
+	// ReservedAt is the rate-limit slot the next attempt waits for.
+	ReservedAt *time.Time `json:"reserved_at,omitempty"`
+	// DueAt is when a waiting delivery goes, in workflow time.
+	DueAt *time.Time    `json:"due_at,omitempty"`
+	State DeliveryState `json:"state"`
+
+	inFlight bool
+	cancel   bool // a cancel signal came while its attempt was in flight
+	ended    bool
+}
+
+// stream is one run's state. Everything it does happens in the workflow's
+// one coroutine: signals, batch results and timers are taken in turn.
+type stream struct {
+	webhookID int64
+	mode      webhook.DeliveryMode
+	seq       int64
+	items     map[string]*StreamItem
+	order     []*StreamItem // by arrival; ended items are dropped lazily
+	ended     int           // ended items still in order
+	ready     []*StreamItem // stream mode: due now, in the order they fell due
+	waiting   dueHeap       // retries and reserved slots, by due time
+	counts    map[LoopState]int
+	paused    bool
+	holdPoll  time.Duration
+	heldUntil *time.Time
+	tasks     []*task // batches and other activities in flight
+	arrived   int     // events taken in this run
+	perRun    int     // events a run takes before it continues as new
+	gone      bool    // the webhook was deleted
+	rng       *rand.Rand
+	status    string
+
+	timer       workflow.Future
+	timerAt     time.Time
+	cancelTimer workflow.CancelFunc
+
+	events, retries, resumes, cancels workflow.ReceiveChannel
+}
+
+// task is an activity in flight and what to do with its result.
+type task struct {
+	future workflow.Future
+	done   func(ctx workflow.Context, f workflow.Future)
+	batch  bool
+}
+
+func newStream(ctx workflow.Context, in StreamInput) (*stream, error) {
+	s := &stream{webhookID: in.WebhookID, mode: webhook.Stream, items: map[string]*StreamItem{}, counts: map[LoopState]int{},
+		holdPoll: HoldPoll, perRun: cmp.Or(in.EventsPerRun, StreamEventsPerRun),
+		events: workflow.GetSignalChannel(ctx, SignalEvents), retries: workflow.GetSignalChannel(ctx, SignalRetry),
+		resumes: workflow.GetSignalChannel(ctx, SignalResume), cancels: workflow.GetSignalChannel(ctx, SignalCancel)}
+	var seed uint64
+	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return rand.Uint64() }).Get(&seed); err != nil {
+		return nil, err
+	}
+	// Jitter is drawn in workflow code, in the order events are handled:
+	// a replay draws the same values from the same seed.
+	s.rng = rand.New(rand.NewPCG(seed, uint64(in.WebhookID)))
+	if c := in.Carried; c != nil {
+		s.restore(ctx, c)
+	}
+	for name, h := range map[string]any{QueryDelivery: s.queryDelivery, QueryStream: s.queryStream, QueryDeliveries: s.queryDeliveries} {
+		if err := workflow.SetQueryHandler(ctx, name, h); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *stream) restore(ctx workflow.Context, c *StreamCarry) {
+	s.mode, s.seq, s.paused = c.Mode, c.Seq, c.Paused
+	if c.HoldPoll > 0 {
+		s.holdPoll = c.HoldPoll
+	}
+	if s.paused {
+		at := workflow.Now(ctx).Add(s.holdPoll)
+		s.heldUntil = &at
+	}
+	for i := range c.Items {
+		it := c.Items[i]
+		s.add(&it)
+		switch {
+		case it.State.State == LoopPaused:
+		case it.DueAt != nil:
+			heap.Push(&s.waiting, due{it: &it, at: *it.DueAt})
+		default:
+			s.setState(&it, LoopScheduled)
+			s.ready = append(s.ready, &it)
+		}
+	}
+}
+
+// add holds a new item.
+func (s *stream) add(it *StreamItem) {
+	s.items[it.EventID] = it
+	s.order = append(s.order, it)
+	s.counts[it.State.State]++
+}
+
+// setState moves an item to a state, keeping the counts the stream's
+// status is made of.
+func (s *stream) setState(it *StreamItem, st LoopState) {
+	s.counts[it.State.State]--
+	it.State.State = st
+	s.counts[st]++
+}
+
+// end drops an item whose delivery ended.
+func (s *stream) end(it *StreamItem) {
+	if it.ended {
+		return
+	}
+	it.ended = true
+	s.counts[it.State.State]--
+	delete(s.items, it.EventID)
+	s.ended++
+	if s.ended > 64 && s.ended > len(s.order)/2 {
+		kept := s.order[:0]
+		for _, x := range s.order {
+			if !x.ended {
+				kept = append(kept, x)
+			}
+		}
+		clear(s.order[len(kept):])
+		s.order, s.ended = kept, 0
+	}
+}
+
+// takeEvents holds a group's events, in its order, after those held.
+func (s *stream) takeEvents(g StreamEvents) {
+	if g.Subscriber.Mode.Streamed() && g.Subscriber.Mode != s.mode {
+		s.switchMode(g.Subscriber.Mode)
+	}
+	for _, id := range g.EventIDs {
+		if s.items[id] != nil {
+			continue // handed over again: it is held already
+		}
+		s.arrived++
+		s.seq++
+		it := &StreamItem{EventID: id, Seq: s.seq, Sub: g.Subscriber, Next: 1,
+			State: DeliveryState{EventID: id, WebhookID: s.webhookID, WebhookName: g.Subscriber.Name,
+				LastAttempt: g.Subscriber.Policy.Attempts()}}
+		s.add(it)
+		s.setState(it, LoopScheduled)
+		s.ready = append(s.ready, it)
+	}
+}
+
+// switchMode changes between stream and ordered for the deliveries not yet
+// attempted: those in flight finish as they began.
+func (s *stream) switchMode(m webhook.DeliveryMode) {
+	s.mode = m
+	s.ready = s.ready[:0]
+	if m == webhook.Ordered {
+		return
+	}
+	for _, it := range s.order {
+		if !it.ended && !it.inFlight && it.State.State == LoopScheduled {
+			s.ready = append(s.ready, it)
+		}
+	}
+}
+
+// head is, in ordered mode, the earliest event held: every later one waits
+// for its delivery to end.
+func (s *stream) head() *StreamItem {
+	for _, it := range s.order {
+		if !it.ended {
+			return it
+		}
+	}
+	return nil
+}
+
+// takeDue readies the deliveries whose wait is over, and looks again at a
+// paused webhook when its hold poll is due.
+func (s *stream) takeDue(ctx workflow.Context) {
+	now := workflow.Now(ctx)
+	if s.paused && s.heldUntil != nil && !s.heldUntil.After(now) {
+		s.holdPoll = min(2*s.holdPoll, MaxHoldPoll)
+		s.unpause()
+	}
+	for s.waiting.Len() > 0 && !s.waiting[0].at.After(now) {
+		d := heap.Pop(&s.waiting).(due)
+		if d.stale() {
+			continue
+		}
+		s.readyNow(d.it)
+	}
+}
+
+// readyNow makes a waiting delivery due now, keeping a reserved slot.
+func (s *stream) readyNow(it *StreamItem) {
+	it.State.NextAttemptAt, it.DueAt = nil, nil
+	s.setState(it, LoopScheduled)
+	if s.mode != webhook.Ordered {
+		s.ready = append(s.ready, it)
+	}
+}
+
+// unpause releases the deliveries a paused webhook held: their next
+// attempt finds out whether it is active again.
+func (s *stream) unpause() {
+	s.paused, s.heldUntil = false, nil
+	for _, it := range s.order {
+		if !it.ended && it.State.State == LoopPaused {
+			it.State.LastError = ""
+			s.readyNow(it)
+		}
+	}
+}
+
+// dispatch starts batches of due deliveries: up to StreamBatches at once,
+// or in ordered mode one, from the head on.
+func (s *stream) dispatch(ctx workflow.Context) {
+	if s.paused || s.gone || s.continuing(ctx) {
+		return
+	}
+	if s.mode == webhook.Ordered {
+		if s.batches() == 0 {
+			s.startBatch(ctx, s.orderedBatch())
+		}
+		return
+	}
+	for s.batches() < StreamBatches {
+		var items []*StreamItem
+		for len(s.ready) > 0 && len(items) < StreamBatchSize {
+			it := s.ready[0]
+			s.ready = s.ready[1:]
+			if !it.ended && !it.inFlight && it.State.State == LoopScheduled {
+				items = append(items, it)
+			}
+		}
+		if len(items) == 0 {
+			return
+		}
+		s.startBatch(ctx, items)
+	}
+}
+
+// orderedBatch is the head, when due, and the due events right after it.
+func (s *stream) orderedBatch() []*StreamItem {
+	var items []*StreamItem
+	for _, it := range s.order {
+		if it.ended {
+			continue
+		}
+		if it.inFlight || it.State.State != LoopScheduled || len(items) == StreamBatchSize {
+			break
+		}
+		items = append(items, it)
+	}
+	return items
+}
+
+func (s *stream) batches() int {
+	n := 0
+	for _, t := range s.tasks {
+		if t.batch {
+			n++
+		}
+	}
+	return n
+}
+
+// startBatch runs the attempts of items as one activity.
+func (s *stream) startBatch(ctx workflow.Context, items []*StreamItem) {
+	if len(items) == 0 {
+		return
+	}
+	in := StreamAttemptInput{WebhookID: s.webhookID, Ordered: s.mode == webhook.Ordered, Attempts: make([]AttemptInput, len(items))}
+	for i, it := range items {
+		in.Attempts[i] = s.attemptInput(it)
+		it.inFlight = true
+		s.setState(it, LoopAttempting)
+	}
+	opts := workflow.ActivityOptions{
+		StartToCloseTimeout: streamActivityStart,
+		// A worker lost mid-batch is noticed in seconds, not minutes: the
+		// batch heartbeats while it sends.
+		HeartbeatTimeout: 20 * time.Second,
+		RetryPolicy:      activityRetry,
+		Summary:          fmt.Sprintf("webhook %d: %d event(s) from %s", s.webhookID, len(items), items[0].EventID),
+	}
+	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), ActivityAttemptStream, in)
+	s.tasks = append(s.tasks, &task{future: f, batch: true, done: func(ctx workflow.Context, f workflow.Future) {
+		var res StreamAttemptResult
+		err := f.Get(ctx, &res)
+		s.finishBatch(ctx, items, res, err)
+	}})
+}
+
+// attemptInput asks for an item's next attempt, planning the wait after it.
+func (s *stream) attemptInput(it *StreamItem) AttemptInput {
+	n := it.Next
+	in := AttemptInput{EventID: it.EventID, WebhookID: s.webhookID, Attempt: n, Final: n >= it.State.LastAttempt,
+		Reserved: it.ReservedAt != nil, ReservedAt: it.ReservedAt}
+	if !in.Final {
+		if it.PlannedFor != n {
+			it.Planned, it.PlannedFor = it.Sub.Policy.NextDelay(n-it.Sub.FirstAttemptOr1()+1, s.rng.Float64()), n
+		}
+		in.RetryIn = it.Planned
+	}
+	return in
+}
+
+// finishBatch applies a batch's results to its items.
+func (s *stream) finishBatch(ctx workflow.Context, items []*StreamItem, res StreamAttemptResult, err error) {
+	if res.Gone {
+		s.gone = true
+	}
+	for i, it := range items {
+		it.inFlight = false
+		switch {
+		case res.Gone:
+			s.end(it)
+		case err != nil || i >= len(res.Results):
+			// Only a fault of ours gets here (activities retry the rest).
+			it.State.LastError = errorText(err, "the batch returned no result")
+			s.setState(it, LoopCancelled)
+			s.end(it)
+		default:
+			s.apply(ctx, it, res.Results[i])
+		}
+		if it.cancel && !it.ended {
+			s.cancelItem(ctx, it)
+		}
+	}
+}
+
+func errorText(err error, otherwise string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return otherwise
+}
+
+// apply records one attempt's result on its item.
+func (s *stream) apply(ctx workflow.Context, it *StreamItem, r AttemptResult) {
+	now := workflow.Now(ctx)
+	switch {
+	case r.Held:
+		it.State.LastError = r.HeldReason
+		s.setState(it, LoopPaused)
+		if !s.paused {
+			s.paused = true
+			at := now.Add(s.holdPoll)
+			s.heldUntil = &at
+		}
+		return
+	case r.RateLimitedUntil != nil:
+		it.ReservedAt = r.RateLimitedUntil
+		s.schedule(it, LoopRateLimited, *r.RateLimitedUntil)
+		return
+	case r.NotMade:
+		s.setState(it, LoopScheduled)
+		if s.mode != webhook.Ordered {
+			s.ready = append([]*StreamItem{it}, s.ready...)
+		}
+		return
+	}
+	it.ReservedAt = nil
+	it.State.Attempts, it.State.LastStatusCode, it.State.LastError, it.State.LastDeliveryID = r.Attempt, r.StatusCode, r.Error, r.DeliveryID
+	switch r.Status {
+	case webhook.DeliveryDelivered:
+		s.setState(it, LoopDelivered)
+		s.end(it)
+	case webhook.DeliveryFailed, "":
+		s.setState(it, LoopFailed)
+		s.end(it)
+	default:
+		it.Next = r.Attempt + 1
+		s.schedule(it, LoopRetrying, now.Add(r.RetryIn))
+		if r.NextRetryAt != nil {
+			it.State.NextAttemptAt = r.NextRetryAt
+		}
+	}
+}
+
+// schedule puts an item on the timer until at.
+func (s *stream) schedule(it *StreamItem, st LoopState, at time.Time) {
+	s.setState(it, st)
+	it.State.NextAttemptAt, it.DueAt = &at, &at
+	heap.Push(&s.waiting, due{it: it, at: at})
+}
+
+// cancelItem stops a delivery: its latest attempt row, if it waits for a
+// retry, is marked failed, and the event counts it failed.
+func (s *stream) cancelItem(ctx workflow.Context, it *StreamItem) {
+	it.State.LastError, it.State.NextAttemptAt = "cancelled by a cancel signal", nil
+	s.setState(it, LoopCancelled)
+	s.end(it)
+	in := CancelDeliveryInput{EventID: it.EventID, WebhookID: s.webhookID, Attempt: it.State.Attempts}
+	f := regularActivity(ctx, fmt.Sprintf("event %s: cancelled", it.EventID), ActivityCancelDelivery, in)
+	s.tasks = append(s.tasks, &task{future: f, done: func(ctx workflow.Context, f workflow.Future) { _ = f.Get(ctx, nil) }})
+}
+
+// restart loads an event whose delivery had ended and holds it again, from
+// its next attempt number, after the events held.
+func (s *stream) restart(ctx workflow.Context, eventID string) {
+	in := LoadSubscriberInput{EventID: eventID, WebhookID: s.webhookID}
+	f := regularActivity(ctx, fmt.Sprintf("event %s: start over", eventID), ActivityLoadSubscriber, in)
+	s.tasks = append(s.tasks, &task{future: f, done: func(ctx workflow.Context, f workflow.Future) {
+		var res LoadSubscriberResult
+		if f.Get(ctx, &res) != nil || !res.Found || s.items[eventID] != nil {
+			return
+		}
+		sub := res.Subscriber
+		s.seq++
+		it := &StreamItem{EventID: eventID, Seq: s.seq, Sub: sub, Next: sub.FirstAttemptOr1(),
+			State: DeliveryState{EventID: eventID, WebhookID: s.webhookID, WebhookName: sub.Name,
+				Attempts: sub.FirstAttemptOr1() - 1, LastAttempt: sub.FirstAttemptOr1() + sub.Policy.Attempts() - 1}}
+		s.add(it)
+		s.setState(it, LoopScheduled)
+		if s.mode != webhook.Ordered {
+			s.ready = append(s.ready, it)
+		}
+	}})
+}
+
+// FirstAttemptOr1 is the number of the subscriber's first attempt.
+func (sub Subscriber) FirstAttemptOr1() int { return max(sub.FirstAttempt, 1) }
+
+// quiet says nothing is in flight.
+func (s *stream) quiet() bool { return len(s.tasks) == 0 }
+
+// idle says the stream holds nothing and does nothing.
+func (s *stream) idle() bool { return len(s.items) == 0 && s.quiet() }
+
+// continuing says this run has taken its share of events (or Temporal
+// suggests a new run): it starts no more batches, and continues as new
+// once those in flight are done.
+func (s *stream) continuing(ctx workflow.Context) bool {
+	return s.arrived >= s.perRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+}
+
+func (s *stream) carry() *StreamCarry {
+	c := &StreamCarry{Mode: s.mode, Seq: s.seq, Paused: s.paused, HoldPoll: s.holdPoll}
+	for _, it := range s.order {
+		if !it.ended {
+			c.Items = append(c.Items, *it)
+		}
+	}
+	return c
+}
