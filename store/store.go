@@ -123,6 +123,13 @@ func parseURL(url string) (driverName, dsn, dialect string, err error) {
 	return "", "", "", fmt.Errorf("store: unsupported database URL %q (want postgres://… or sqlite:<path>)", url)
 }
 
+// CheckURL says whether url names a database Open can open, without
+// connecting to it.
+func CheckURL(url string) error {
+	_, _, _, err := parseURL(url)
+	return err
+}
+
 // Dialect is schema.Postgres or schema.SQLite.
 func (s *Store) Dialect() string { return s.dialect }
 

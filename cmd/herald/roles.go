@@ -79,14 +79,23 @@ func (c *common) box() (*secretbox.Box, error) {
 }
 
 func (c *common) openStore(ctx context.Context) (*store.Store, error) {
-	if c.databaseURL == "" {
-		return nil, errors.New("--database-url (HERALD_DATABASE_URL) is required")
-	}
-	box, err := c.box()
+	box, err := c.storeKey()
 	if err != nil {
 		return nil, err
 	}
 	return store.Open(ctx, c.databaseURL, box)
+}
+
+// storeKey checks the store's settings and returns the box its secrets are
+// sealed with.
+func (c *common) storeKey() (*secretbox.Box, error) {
+	if c.databaseURL == "" {
+		return nil, errors.New("--database-url (HERALD_DATABASE_URL) is required")
+	}
+	if err := store.CheckURL(c.databaseURL); err != nil {
+		return nil, err
+	}
+	return c.box()
 }
 
 // dialTemporal connects an SDK client. Its own logs go through slog, above
@@ -224,7 +233,11 @@ func (c *common) connect(ctx context.Context, stderr io.Writer) (*conns, error) 
 	if err != nil {
 		return nil, err
 	}
-	st, err := c.openStore(ctx)
+	box, err := c.storeKey()
+	if err != nil {
+		return nil, err
+	}
+	st, err := untilUp(ctx, log, "database", func() (*store.Store, error) { return store.Open(ctx, c.databaseURL, box) })
 	if err != nil {
 		return nil, err
 	}
@@ -236,12 +249,36 @@ func (c *common) connect(ctx context.Context, stderr io.Writer) (*conns, error) 
 		st.Close()
 		return nil, err
 	}
-	tc, err := dialTemporal(ctx, c.temporalAddress, c.namespace, log, tel)
+	tc, err := untilUp(ctx, log, "Temporal", func() (client.Client, error) {
+		return dialTemporal(ctx, c.temporalAddress, c.namespace, log, tel)
+	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	return &conns{log: log, store: st, temporal: tc, tel: tel}, nil
+}
+
+// startupPatience is how long a role waits for the database or Temporal to
+// answer at start: a role started while either restarts waits for it, one
+// whose settings are wrong says so within a minute.
+const startupPatience = time.Minute
+
+// untilUp calls connect until it succeeds, for up to startupPatience.
+func untilUp[T any](ctx context.Context, log *slog.Logger, what string, connect func() (T, error)) (T, error) {
+	deadline := time.Now().Add(startupPatience)
+	for wait := 500 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		v, err := connect()
+		if err == nil || time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
+			return v, err
+		}
+		log.Warn("cannot connect yet; trying again", "to", what, "in", wait, "error", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return v, err
+		}
+	}
 }
 
 func (k *conns) close() {
