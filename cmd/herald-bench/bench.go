@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -41,7 +39,7 @@ func runStore(ctx context.Context, o options, kind, runID string, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("start Herald: %w", err)
 	}
-	systems, stop, err := startSystems(ctx, st, o.verbose, log)
+	systems, stop, err := startSystems(ctx, st, o, log)
 	if err != nil {
 		return nil, err
 	}
@@ -55,97 +53,241 @@ func runStore(ctx context.Context, o options, kind, runID string, log *slog.Logg
 	return rep, nil
 }
 
-// startSystems returns Herald and, beside it, the baselines, and what stops
-// the baselines.
-func startSystems(ctx context.Context, st *stack, verbose bool, log *slog.Logger) ([]system, func(), error) {
+// startSystems returns Herald, once per delivery mode asked for, and
+// beside it the baselines, and what stops the baselines.
+func startSystems(ctx context.Context, st *stack, o options, log *slog.Logger) ([]system, func(), error) {
+	var systems []system
+	for _, m := range o.modes {
+		h := &heraldSystem{s: st, http: &http.Client{Timeout: time.Minute}, mode: m}
+		if m != perEvent {
+			if err := h.checkMode(ctx); err != nil {
+				return nil, nil, err
+			}
+		}
+		systems = append(systems, h)
+	}
+	baselines, stop, err := startBaselines(ctx, st.temporal.Address(), o.verbose, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(systems, baselines...), stop, nil
+}
+
+func startBaselines(ctx context.Context, address string, verbose bool, log *slog.Logger) ([]system, func(), error) {
 	plain, err := startPlain()
 	if err != nil {
 		return nil, nil, err
 	}
 	// The SDK logs every failed activity at error level, and scenario (d)
 	// fails one attempt in ten on purpose.
-	naiveLog := slog.New(slog.DiscardHandler)
+	sdkLog := slog.New(slog.DiscardHandler)
 	if verbose {
-		naiveLog = log
+		sdkLog = log
 	}
-	naive, err := startNaive(ctx, st.temporal.Address(), naiveLog)
+	naive, err := startNaive(ctx, address, sdkLog)
 	if err != nil {
 		plain.close()
 		return nil, nil, err
 	}
-	herald := &heraldSystem{s: st, http: &http.Client{Timeout: time.Minute}}
-	return []system{herald, plain, naive}, func() { naive.close(); plain.close() }, nil
+	ceiling, err := startCeiling(ctx, address, sdkLog)
+	if err != nil {
+		naive.close()
+		plain.close()
+		return nil, nil, err
+	}
+	return []system{plain, naive, ceiling}, func() { ceiling.close(); naive.close(); plain.close() }, nil
 }
 
+// runAll runs each scenario selected on each system it applies to, in
+// turn; a scenario that follows another runs with it, on each system.
 func (b *bench) runAll(ctx context.Context, rep *storeReport) error {
-	for _, sc := range scenarios(b.o.payload, b.o.batch) {
-		if b.o.only != "" && !slices.Contains(strings.Split(b.o.only, ","), sc.key) {
+	all := scenarios(b.o)
+	for _, sc := range all {
+		group := b.group(all, sc)
+		if group == nil {
 			continue
 		}
-		res := &scenarioResult{Key: sc.key, Title: sc.title, Systems: map[string]*figures{}}
-		rate := 0.0
-		if sc.steady {
-			rate = rep.steadyRate()
+		if sc.load == openLoad && sc.rate == 0 {
+			group[0].rate = rep.steadyRate()
+		}
+		results := make([]*scenarioResult, len(group))
+		for i, g := range group {
+			results[i] = newResult(g, b.o)
 		}
 		for _, sys := range b.systems {
-			var f *figures
-			var err error
-			switch bi, ok := sys.(batchIngester); {
-			case sc.batch && !ok:
-				continue // the baselines have no batch ingest
-			case sc.batch:
-				f, err = b.runBatchPhase(ctx, bi, sc)
-			default:
-				f, err = b.runPhase(ctx, sys, sc, rate)
+			if !sc.runsOn(sys.name()) {
+				continue
 			}
+			figs, err := b.runOn(ctx, sys, group)
 			if err != nil {
-				return fmt.Errorf("%s, %s: %w", sc.title, sys.label(), err)
+				return fmt.Errorf("%s, %s: %w", sc.title, labelOf(sys.name()), err)
 			}
-			res.Systems[sys.name()] = f
+			for i, f := range figs {
+				results[i].Systems[sys.name()] = f
+			}
 		}
-		rep.Scenarios = append(rep.Scenarios, res)
+		if len(results[0].Systems) > 0 { // else it applies to no system of this run
+			rep.Scenarios = append(rep.Scenarios, results...)
+		}
 	}
 	return nil
 }
 
-// runPhase subscribes the scenario's webhooks, loads the system, waits for
-// it to deliver everything, and checks what arrived.
-func (b *bench) runPhase(ctx context.Context, sys system, sc scenario, rate float64) (*figures, error) {
-	p := newPhase(sys.name(), sc, b.o.window)
-	p.hooks = b.rcv.newHooks(p, sc.fanOut, sc.flaky)
-	if err := sys.subscribe(ctx, sc.eventType, p.hooks); err != nil {
-		return nil, err
+// group is the scenario and the selected ones that follow it, or nil when
+// it does not run here: not selected, nor followed by one selected, or a
+// follow-on itself (it runs in the group of the one it follows).
+func (b *bench) group(all []scenario, sc scenario) []scenario {
+	if sc.follows != "" {
+		return nil
 	}
-	defer b.rcv.forget(p.hooks)
+	group := []scenario{sc}
+	for _, f := range all {
+		if f.follows == sc.key && b.o.wants(f.key) {
+			group = append(group, f)
+		}
+	}
+	if len(group) == 1 && !b.o.wants(sc.key) {
+		return nil
+	}
+	return group
+}
+
+func (b *bench) runOn(ctx context.Context, sys system, group []scenario) ([]*figures, error) {
+	if group[0].load != batchLoad {
+		return b.runPhases(ctx, sys, group)
+	}
+	bi, ok := sys.(batchIngester)
+	if !ok {
+		return nil, fmt.Errorf("%s has no batch endpoint", labelOf(sys.name()))
+	}
+	f, err := b.runBatchPhase(ctx, bi, group[0])
+	return []*figures{f}, err
+}
+
+// runPhases subscribes the webhooks of a group of scenarios, loads the
+// system with each in turn (a follow-on's load starts the moment the one
+// before has its last answer, while that one's backlog drains), waits for
+// the system to deliver everything, and checks what arrived.
+func (b *bench) runPhases(ctx context.Context, sys system, group []scenario) ([]*figures, error) {
+	phases := make([]*phase, len(group))
+	for i, sc := range group {
+		p, err := b.subscribe(ctx, sys, sc)
+		if err != nil {
+			return nil, err
+		}
+		defer b.rcv.forget(p.hooks)
+		phases[i] = p
+	}
 	base, key := sys.ingest()
-	pub := newPublisher(base, key, b.runID, 2*b.o.concurrency)
+	pub := newPublisher(base, key, b.runID, b.conns(group))
 	defer pub.client.CloseIdleConnections()
-	lim := limit{count: b.o.events, until: time.Now().Add(b.o.duration)}
-	if sc.steady {
-		pub.openLoop(ctx, p, rate, lim)
-	} else {
-		pub.closedLoop(ctx, p, b.o.concurrency, lim)
+	loaded := make([]time.Time, len(phases))
+	for i, p := range phases {
+		b.load(ctx, pub, p)
+		loaded[i] = time.Now()
 	}
-	loaded := time.Now()
-	p.drain(ctx, max(2*b.o.duration, time.Minute), 30*time.Second)
-	// A system may take far longer than the load to finish its backlog;
-	// past this limit the phase fails rather than the whole run.
-	settleCtx, cancel := context.WithTimeout(ctx, max(10*b.o.duration, 5*time.Minute))
+	for _, p := range phases {
+		p.drain(ctx, b.drainLimit(p.scenario), 30*time.Second)
+	}
+	settleCtx, cancel := context.WithTimeout(ctx, b.patience())
 	defer cancel()
 	settleErr := sys.settle(settleCtx)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	f := p.figures(time.Now())
-	f.OfferedPerSec, f.SettleSeconds = rate, time.Since(loaded).Seconds()
+	settled := time.Now()
+	figs := make([]*figures, len(phases))
+	for i, p := range phases {
+		figs[i] = b.measure(ctx, sys, p, loaded[i], settled, settleErr)
+	}
+	for _, p := range phases {
+		if err := sys.unsubscribe(ctx, p.hooks); err != nil {
+			return nil, err
+		}
+	}
+	return figs, nil
+}
+
+// conns is how many connections the publishers keep open: two per
+// publisher, and for an open loop a second's worth of events, since a
+// slow system has that many answers outstanding and more.
+func (b *bench) conns(group []scenario) int {
+	n := 2 * max(b.o.concurrency, b.o.burstConcurrency)
+	for _, sc := range group {
+		if sc.load == openLoad {
+			n = max(n, int(sc.rate))
+		}
+	}
+	return n
+}
+
+// subscribe makes a phase of the scenario on the system, its webhooks
+// subscribed. Only the closed loop has a window.
+func (b *bench) subscribe(ctx context.Context, sys system, sc scenario) (*phase, error) {
+	window := 0
+	if sc.load == closedLoad {
+		window = b.o.window
+	}
+	p := newPhase(sys.name(), sc, window)
+	p.hooks = b.rcv.newHooks(p, sc.fanOut, sc.flaky)
+	if err := sys.subscribe(ctx, sc.eventType, p.hooks); err != nil {
+		b.rcv.forget(p.hooks)
+		return nil, err
+	}
+	return p, nil
+}
+
+// load publishes the phase's events and returns once the last is answered.
+func (b *bench) load(ctx context.Context, pub *publisher, p *phase) {
+	switch sc := p.scenario; sc.load {
+	case openLoad:
+		pub.openLoop(ctx, p, sc.rate, b.limit(sc))
+	case burstLoad:
+		pub.closedLoop(ctx, p, b.o.burstConcurrency, limit{count: sc.count})
+	default:
+		pub.closedLoop(ctx, p, b.o.concurrency, b.limit(sc))
+	}
+}
+
+// limit is when a load that is not a burst ends: after the scenario's own
+// duration, else after -events or -duration.
+func (b *bench) limit(sc scenario) limit {
+	if sc.duration > 0 {
+		return limit{until: time.Now().Add(sc.duration)}
+	}
+	return limit{count: b.o.events, until: time.Now().Add(b.o.duration)}
+}
+
+// drainLimit is how long a phase may take to deliver what is left once
+// its load ends. A window leaves little; an open loop or a burst may leave
+// minutes of backlog, and a drain that stops moving ends sooner anyway.
+func (b *bench) drainLimit(sc scenario) time.Duration {
+	if sc.load == closedLoad {
+		return max(2*b.o.duration, time.Minute)
+	}
+	return b.patience()
+}
+
+// patience bounds a system's work after a load: past it the phase fails
+// rather than the whole run.
+func (b *bench) patience() time.Duration { return max(10*b.o.duration, 5*time.Minute) }
+
+// measure checks what reached the receiver in a phase and takes its
+// figures: its load ended at loaded, the system had finished at settled.
+func (b *bench) measure(ctx context.Context, sys system, p *phase, loaded, settled time.Time, settleErr error) *figures {
+	f := p.figures(settled)
+	f.SettleSeconds = settled.Sub(loaded).Seconds()
+	if p.scenario.load == openLoad {
+		f.OfferedPerSec = p.scenario.rate
+	}
 	if settleErr != nil {
 		f.SettleError = settleErr.Error()
 	}
 	if d, ok := sys.(durable); ok {
 		f.HistoryPerDelivery, f.HistoryByType = historyPerDelivery(ctx, d, p)
 	}
-	b.report(sc, f)
-	return f, sys.unsubscribe(ctx, p.hooks)
+	b.report(p.scenario, f)
+	return f
 }
 
 // historyPerDelivery samples the phase's event workflows: their history
@@ -181,16 +323,22 @@ func historyPerDelivery(ctx context.Context, d durable, p *phase) (float64, map[
 	return float64(total) / per, byType
 }
 
+// report prints a phase's line of progress.
 func (b *bench) report(sc scenario, f *figures) {
 	verdict := "ok"
 	if !f.correct() {
 		verdict = "FAILED"
 	}
-	if f.BatchSize > 0 {
+	switch {
+	case f.OrderChecked:
+		verdict = fmt.Sprintf("%d overlapping requests, %d out of order  %s", f.Overlaps, f.OutOfOrder, verdict)
+	case f.BatchSize > 0:
 		verdict = fmt.Sprintf("%d/%d workflows completed, all ran at %.1f ev/s, drain %.1fs  %s",
 			f.WorkflowsCompleted, f.Accepted, f.ProcessedPerSec, f.DrainSeconds, verdict)
+	case sc.load == burstLoad:
+		verdict = fmt.Sprintf("drain %.1fs  %s", f.DrainSeconds, verdict)
 	}
-	fmt.Fprintf(b.progress, "  %-46s %-6s %7d events %7d/%-7d delivered %8.1f ev/s %8.1f del/s  p50 %7.1f ms  p99 %7.1f ms  settled in %5.1fs  %s\n",
-		sc.title, f.System, f.Accepted, f.Delivered, f.Expected, f.EventsPerSec, f.DeliveriesPerSec, f.LatencyMS.P50, f.LatencyMS.P99,
+	fmt.Fprintf(b.progress, "  %-21s %-14s %7d events %7d/%-7d delivered %8.1f ev/s %8.1f del/s  p50 %7.1f ms  p99 %7.1f ms  settled in %5.1fs  %s\n",
+		sc.key, f.System, f.Accepted, f.Delivered, f.Expected, f.EventsPerSec, f.DeliveriesPerSec, f.LatencyMS.P50, f.LatencyMS.P99,
 		f.SettleSeconds, verdict)
 }

@@ -52,7 +52,9 @@ type figures struct {
 	// it, and every accepted event's workflow is described.
 	BatchSize int `json:"batch_size,omitempty"`
 	Batches   int `json:"batches,omitempty"` // answered 202, every event accepted
-	// DrainSeconds is from the last 202 to the last event workflow closed.
+	// DrainSeconds is from the last 202 to the last delivery, or in batch
+	// ingest to the last event workflow closed: the backlog left when the
+	// publishers were done.
 	DrainSeconds float64 `json:"drain_seconds,omitempty"`
 	// WorkflowsCompleted are accepted events whose EventWorkflow completed
 	// with status no_subscribers; WorkflowsNotCompleted the others.
@@ -64,6 +66,13 @@ type figures struct {
 	// IngestHistoryPerEvent is the IngestWorkflow's history events per
 	// event it started, over a sample; HistoryPerDelivery includes it.
 	IngestHistoryPerEvent float64 `json:"ingest_history_events_per_event,omitempty"`
+
+	// Ordered delivery (scenario ordered): requests that reached the
+	// webhook while another was in flight, and events that arrived before
+	// one their publisher had published earlier. Either fails the run.
+	OrderChecked bool `json:"order_checked,omitempty"`
+	Overlaps     int  `json:"overlapping_requests,omitempty"`
+	OutOfOrder   int  `json:"out_of_order,omitempty"`
 }
 
 type percentiles struct {
@@ -75,7 +84,7 @@ type percentiles struct {
 
 func (f *figures) correct() bool {
 	return f.Accepted > 0 && f.Rejected == 0 && f.Missing == 0 && f.BadSignature == 0 && f.BadBody == 0 && f.Unexpected == 0 &&
-		f.SettleError == "" && f.WorkflowsNotCompleted == 0 && f.IngestWorkflowsNotCompleted == 0
+		f.SettleError == "" && f.WorkflowsNotCompleted == 0 && f.IngestWorkflowsNotCompleted == 0 && f.Overlaps == 0 && f.OutOfOrder == 0
 }
 
 // tally gathers a phase's timings as its events are checked.
@@ -110,7 +119,13 @@ func (p *phase) figures(settled time.Time) *figures {
 		p.checkEvent(f, s, &t)
 	}
 	f.Unexpected, f.DeliveredRejected = p.strays()
+	if p.scenario.ordered {
+		f.OrderChecked, f.Overlaps, f.OutOfOrder = true, p.overlaps(), p.outOfOrderArrivals()
+	}
 	f.AckMS, f.LatencyMS = percentilesOf(t.acks), percentilesOf(t.lats)
+	if t.lastArrival.After(t.lastAck) {
+		f.DrainSeconds = t.lastArrival.Sub(t.lastAck).Seconds()
+	}
 	if span := t.lastAck.Sub(t.first).Seconds(); span > 0 {
 		f.Seconds, f.EventsPerSec = span, float64(f.Accepted)/span
 		f.ProcessedPerSec = float64(f.Accepted) / settled.Sub(t.first).Seconds()

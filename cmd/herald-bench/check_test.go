@@ -49,10 +49,10 @@ func TestChecksCatchWhatWentWrong(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := &receiver{hooks: map[string]*hook{}, hosts: []string{"127.0.0.1:1"}}
 			sc := scenario{key: "t", eventType: webhook.ValidationCompleted, fanOut: 1}
-			p := newPhase("test", sc, 1)
+			p := newPhase("test", sc, 0)
 			p.hooks = r.newHooks(p, 1, 0)
 			p.hooks[0].flaky = c.flaky
-			s := p.begin("evt-1", 1, sc.payload(1), false)
+			s := p.begin("evt-1", 1, 0, sc.payload(1))
 			p.answered(s, http.StatusAccepted, time.Now().UTC().Truncate(time.Millisecond), "")
 			c.send(t, r, p.hooks[0], s)
 			if f := p.figures(time.Now()); !c.check(f) {
@@ -66,6 +66,14 @@ func TestChecksCatchWhatWentWrong(t *testing.T) {
 // secret, with data in place of the payload published when not nil, and
 // returns the receiver's answer.
 func deliver(t *testing.T, r *receiver, h *hook, s *sent, secret string, data []byte) int {
+	t.Helper()
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, signedRequest(t, h, s, secret, data))
+	return w.Code
+}
+
+// signedRequest is the request that delivers s to h, as deliver describes.
+func signedRequest(t *testing.T, h *hook, s *sent, secret string, data []byte) *http.Request {
 	t.Helper()
 	if data == nil {
 		data = s.payload
@@ -85,7 +93,5 @@ func deliver(t *testing.T, r *receiver, h *hook, s *sent, secret string, data []
 	req.Header.Set(webhook.HeaderStdID, s.id)
 	req.Header.Set(webhook.HeaderStdTimestamp, strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set(webhook.HeaderStdSignature, webhook.SignStandard(secret, s.id, now, body))
-	w := httptest.NewRecorder()
-	r.ServeHTTP(w, req)
-	return w.Code
+	return req
 }

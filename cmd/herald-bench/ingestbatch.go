@@ -99,7 +99,7 @@ func (pb *publisher) publishBatch(ctx context.Context, p *phase, first, last int
 	req.Header.Set("Authorization", "Bearer "+pb.key)
 	sents := make([]*sent, len(in.Events))
 	for i, ev := range in.Events {
-		sents[i] = p.begin(ev.EventID, first+i, ev.Payload, false)
+		sents[i] = p.begin(ev.EventID, first+i, -1, ev.Payload)
 	}
 	failAll := func(status int, why string) {
 		for _, s := range sents {
@@ -141,7 +141,7 @@ func (pb *publisher) publishBatch(ctx context.Context, p *phase, first, last int
 // accepted event's workflow has completed, and checks each of them and
 // every IngestWorkflow in Temporal.
 func (b *bench) runBatchPhase(ctx context.Context, sys batchIngester, sc scenario) (*figures, error) {
-	p := newPhase(sys.name(), sc, b.o.window)
+	p := newPhase(sys.name(), sc, 0)
 	// Earlier phases published the same event type: their completed
 	// workflows are counted out.
 	before, err := sys.completedEvents(ctx, sc.eventType)
@@ -161,7 +161,7 @@ func (b *bench) runBatchPhase(ctx context.Context, sys batchIngester, sc scenari
 	// The drain may take many times the load: Temporal starts the events'
 	// workflows at its own pace. It fails the phase, not the run, when it
 	// stops moving or passes this limit.
-	drainCtx, cancel := context.WithTimeout(ctx, max(10*b.o.duration, 5*time.Minute))
+	drainCtx, cancel := context.WithTimeout(ctx, b.patience())
 	defer cancel()
 	drainErr := sys.drainBatches(drainCtx, sc.eventType, before+int64(len(ids)), time.Minute, b.progress)
 	if ctx.Err() != nil {

@@ -56,11 +56,11 @@ func TestBatchLoopPublishesEveryEventOnce(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	sc := scenarios(64, 4)[1]
-	if sc.key != "ingest-batch" || !sc.batch {
+	sc := scenarios(options{payload: 64, batch: 4})[2]
+	if sc.key != "ingest-batch" || sc.load != batchLoad || !sc.runsOn(sysHerald) || sc.runsOn(sysNaive) {
 		t.Fatalf("scenario %+v", sc)
 	}
-	p := newPhase("herald", sc, 1)
+	p := newPhase("herald", sc, 0)
 	pb := newPublisher(srv.URL, "k", "run", 4)
 	pb.batchLoop(context.Background(), p, 3, 4, limit{count: 18})
 

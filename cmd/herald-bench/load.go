@@ -42,24 +42,19 @@ func (l limit) done(n int64) bool {
 }
 
 // closedLoop publishes from workers publishers, each waiting for its answer
-// and for a free window slot before the next.
+// and, when the phase has a window, for a free slot in it before the next.
 func (pb *publisher) closedLoop(ctx context.Context, p *phase, workers int, l limit) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
 		wg.Go(func() {
-			for {
-				select {
-				case p.window <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
+			for p.takeSlot(ctx) {
 				n := next.Add(1)
 				if l.done(n) {
-					<-p.window
+					p.giveSlot()
 					return
 				}
-				pb.publish(ctx, p, int(n), true)
+				pb.publish(ctx, p, int(n), w)
 			}
 		})
 	}
@@ -81,14 +76,15 @@ func (pb *publisher) openLoop(ctx context.Context, p *phase, rate float64, l lim
 				return
 			}
 			seq := int(n + 1)
-			wg.Go(func() { pb.publish(ctx, p, seq, false) })
+			wg.Go(func() { pb.publish(ctx, p, seq, -1) })
 		}
 		<-tick.C
 	}
 }
 
-// publish sends event seq of the phase and records the answer.
-func (pb *publisher) publish(ctx context.Context, p *phase, seq int, slot bool) {
+// publish sends event seq of the phase for publisher w (-1 for none) and
+// records the answer.
+func (pb *publisher) publish(ctx context.Context, p *phase, seq, w int) {
 	id := fmt.Sprintf("%s-%s-%d", pb.runID, p.scenario.key, seq)
 	payload := p.scenario.payload(seq)
 	body, _ := json.Marshal(map[string]any{"event_id": id, "event_type": p.scenario.eventType,
@@ -96,7 +92,7 @@ func (pb *publisher) publish(ctx context.Context, p *phase, seq int, slot bool) 
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, pb.url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+pb.key)
-	s := p.begin(id, seq, payload, slot)
+	s := p.begin(id, seq, w, payload)
 	resp, err := pb.client.Do(req)
 	if err != nil {
 		p.answered(s, 0, time.Time{}, err.Error())

@@ -18,6 +18,7 @@ type phase struct {
 	// window bounds the events published and not yet delivered everywhere,
 	// so that a system slower than its ingest drains in seconds, not
 	// minutes; latencies under load are then the window's queueing time.
+	// Nil for the loads that have none: open loops, bursts, batches.
 	window chan struct{}
 
 	mu        sync.Mutex
@@ -32,6 +33,7 @@ type phase struct {
 type sent struct {
 	id        string
 	seq       int
+	publisher int // which of a closed loop's publishers sent it; -1 for none
 	payload   []byte
 	start     time.Time // just before the API call
 	ackAt     time.Time
@@ -43,17 +45,44 @@ type sent struct {
 	finished  bool
 }
 
+// newPhase makes a phase; window 0 is none.
 func newPhase(system string, sc scenario, window int) *phase {
-	return &phase{system: system, scenario: sc, window: make(chan struct{}, max(window, 1)), events: map[string]*sent{}}
+	p := &phase{system: system, scenario: sc, events: map[string]*sent{}}
+	if window > 0 {
+		p.window = make(chan struct{}, window)
+	}
+	return p
+}
+
+// takeSlot waits for room in the window, if the phase has one; false when
+// the run is cancelled first.
+func (p *phase) takeSlot(ctx context.Context) bool {
+	if p.window == nil {
+		return ctx.Err() == nil
+	}
+	select {
+	case p.window <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// giveSlot returns a slot taken for an event that was not published.
+func (p *phase) giveSlot() {
+	if p.window != nil {
+		<-p.window
+	}
 }
 
 func (s *sent) accepted() bool { return s.status == http.StatusAccepted && s.failure == "" }
 
-// begin records an event about to be published.
-func (p *phase) begin(id string, seq int, payload []byte, slot bool) *sent {
+// begin records an event about to be published by publisher (-1 for
+// none); it holds a window slot when the phase has a window.
+func (p *phase) begin(id string, seq, publisher int, payload []byte) *sent {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := &sent{id: id, seq: seq, payload: payload, remaining: p.scenario.fanOut, slot: slot}
+	s := &sent{id: id, seq: seq, publisher: publisher, payload: payload, remaining: p.scenario.fanOut, slot: p.window != nil}
 	p.events[id] = s
 	p.order = append(p.order, s)
 	p.open++

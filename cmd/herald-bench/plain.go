@@ -31,8 +31,7 @@ func startPlain() (*plainSystem, error) {
 	return p, err
 }
 
-func (p *plainSystem) name() string  { return "plain" }
-func (p *plainSystem) label() string { return "Plain Go" }
+func (p *plainSystem) name() string { return sysPlain }
 
 func (p *plainSystem) accept(_ context.Context, ev *webhook.Event, hooks []*hook) error {
 	body, err := ev.Body()

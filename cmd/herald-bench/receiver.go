@@ -38,9 +38,15 @@ type hook struct {
 	flaky     bool   // answers 503 to the first request of each event
 	phase     *phase
 	webhookID int64 // Herald's id, to delete it afterwards
+	// ordered: the webhook must get one request at a time; overlaps
+	// counts those that came while another was in flight.
+	ordered  bool
+	inFlight atomic.Int32
+	overlaps atomic.Int64
 
-	mu  sync.Mutex
-	got map[string]*arrival // by event id
+	mu        sync.Mutex
+	got       map[string]*arrival // by event id
+	delivered int                 // events answered 200, the rank of the last
 }
 
 // arrival is what one webhook got for one event, over all its requests.
@@ -48,6 +54,7 @@ type arrival struct {
 	requests     int
 	ok           int // requests answered 200: more than one is a duplicate
 	firstOK      time.Time
+	rank         int      // of the first 200 among the webhook's events: 1, 2, …
 	body         [32]byte // SHA-256 of the first body
 	bodiesDiffer bool
 	badSignature int
@@ -84,7 +91,7 @@ func (r *receiver) newHooks(p *phase, n, flaky int) []*hook {
 	for i := range hooks {
 		path := fmt.Sprintf("/%s/%s/%d", p.system, p.scenario.key, i)
 		h := &hook{path: path, url: "http://" + r.hosts[i%len(r.hosts)] + path, secret: webhook.NewSecret(),
-			flaky: i < flaky, phase: p, got: map[string]*arrival{}}
+			flaky: i < flaky, ordered: p.scenario.ordered, phase: p, got: map[string]*arrival{}}
 		r.hooks[path] = h
 		hooks[i] = h
 	}
@@ -108,8 +115,16 @@ func (r *receiver) hook(path string) *hook {
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	at := time.Now()
-	body, err := io.ReadAll(req.Body)
 	h := r.hook(req.URL.Path)
+	if h != nil && h.ordered {
+		// Left as the handler returns, before net/http sends the answer:
+		// a sender that waits for it is never counted as overlapping.
+		if h.inFlight.Add(1) > 1 {
+			h.overlaps.Add(1)
+		}
+		defer h.inFlight.Add(-1)
+	}
+	body, err := io.ReadAll(req.Body)
 	if err != nil || h == nil {
 		r.stray.Add(1)
 		http.NotFound(w, req)
@@ -157,7 +172,8 @@ func (h *hook) record(eventID string, at time.Time, sum [32]byte, signed, data b
 	}
 	a.ok++
 	if a.ok == 1 {
-		a.firstOK = at
+		h.delivered++
+		a.firstOK, a.rank = at, h.delivered
 	}
 	return http.StatusOK, a.ok == 1
 }
