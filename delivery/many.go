@@ -26,9 +26,11 @@ type Many struct {
 }
 
 // AttemptMany makes a batch of recorded attempts of events to one webhook:
-// pending rows for all of them in one statement, the requests, then every
-// outcome in one transaction. made[i] is nil for an attempt a sequential
-// batch did not make. Only recording can fail.
+// pending rows for all of them in one statement, the requests, and their
+// outcomes recorded a few at a time as they come in, so that a worker lost
+// mid-batch has recorded every answer but the last few (a slow receiver
+// holds up no other's). made[i] is nil for an attempt a sequential batch
+// did not make. Only recording can fail.
 func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.Webhook, evs []*webhook.Event, plans []Plan, m Many) (made []*Attempted, err error) {
 	reqs := make([]*Request, len(evs))
 	rows := make([]*webhook.Delivery, len(evs))
@@ -44,10 +46,12 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 		return nil, err
 	}
 	made = make([]*Attempted, len(evs))
+	out := startFlusher(ctx, rec, w.ID)
 	send := func(i int) {
 		a := &Attempted{Delivery: rows[i]}
 		a.settle(s.Send(ctx, reqs[i]), plans[i])
 		made[i] = a
+		out.add(a.Delivery)
 	}
 	if m.Sequential {
 		for i := range evs {
@@ -59,18 +63,68 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 	} else {
 		s.sendAll(len(evs), max(m.Concurrency, 1), send)
 	}
-	var done, unsent []*webhook.Delivery
+	var unsent []*webhook.Delivery
 	for i, a := range made {
 		if a == nil {
 			unsent = append(unsent, rows[i])
-		} else {
-			done = append(done, a.Delivery)
 		}
 	}
-	if err := rec.FinishAttempts(ctx, w.ID, done, unsent); err != nil {
+	if err := out.close(unsent); err != nil {
 		return nil, err
 	}
 	return made, nil
+}
+
+// flushEvery is how long a finished attempt waits for others to be
+// recorded with it.
+const flushEvery = 5 * time.Millisecond
+
+// flusher records finished attempts in small groups, in the order they
+// finished, from one goroutine.
+type flusher struct {
+	in   chan *webhook.Delivery
+	last chan []*webhook.Delivery // the attempts never sent, at the end
+	done chan error
+}
+
+func startFlusher(ctx context.Context, rec ManyRecorder, webhookID int64) *flusher {
+	f := &flusher{in: make(chan *webhook.Delivery, 64), last: make(chan []*webhook.Delivery, 1), done: make(chan error, 1)}
+	go func() {
+		var group []*webhook.Delivery
+		var first error
+		flush := func(unsent []*webhook.Delivery) {
+			if (len(group) > 0 || len(unsent) > 0) && first == nil {
+				first = rec.FinishAttempts(ctx, webhookID, group, unsent)
+			}
+			group = group[:0]
+		}
+		tick := time.NewTicker(flushEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case d, ok := <-f.in:
+				if !ok {
+					flush(<-f.last)
+					f.done <- first
+					return
+				}
+				group = append(group, d)
+			case <-tick.C:
+				flush(nil)
+			}
+		}
+	}()
+	return f
+}
+
+func (f *flusher) add(d *webhook.Delivery) { f.in <- d }
+
+// close records what is left and the attempts never sent, and returns the
+// first error recording met.
+func (f *flusher) close(unsent []*webhook.Delivery) error {
+	f.last <- unsent
+	close(f.in)
+	return <-f.done
 }
 
 func (s *Sender) sendAll(n, concurrency int, send func(i int)) {

@@ -90,7 +90,7 @@ func (pb *publisher) publishBatch(ctx context.Context, p *phase, first, last int
 		Events []input `json:"events"`
 	}
 	for seq := first; seq <= last; seq++ {
-		in.Events = append(in.Events, input{EventID: fmt.Sprintf("%s-%s-%d", pb.runID, p.scenario.key, seq),
+		in.Events = append(in.Events, input{EventID: fmt.Sprintf("%s-%s-%s-%d", pb.runID, p.system, p.scenario.key, seq),
 			EventType: p.scenario.eventType, Source: benchSource, SourceID: fmt.Sprint(seq), Payload: p.scenario.payload(seq)})
 	}
 	body, _ := json.Marshal(in)

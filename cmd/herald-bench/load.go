@@ -85,7 +85,8 @@ func (pb *publisher) openLoop(ctx context.Context, p *phase, rate float64, l lim
 // publish sends event seq of the phase for publisher w (-1 for none) and
 // records the answer.
 func (pb *publisher) publish(ctx context.Context, p *phase, seq, w int) {
-	id := fmt.Sprintf("%s-%s-%d", pb.runID, p.scenario.key, seq)
+	// Herald's modes share one store: each system's ids are its own.
+	id := fmt.Sprintf("%s-%s-%s-%d", pb.runID, p.system, p.scenario.key, seq)
 	payload := p.scenario.payload(seq)
 	body, _ := json.Marshal(map[string]any{"event_id": id, "event_type": p.scenario.eventType,
 		"source": benchSource, "source_id": fmt.Sprint(seq), "payload": json.RawMessage(payload)})

@@ -32,6 +32,7 @@ type verdict struct {
 	Expected, Delivered, Lost  int
 	Duplicates                 int
 	DuplicateRate              float64
+	DuplicatesByMode           map[string]int
 	OrderViolations            int // ordered webhooks: requests out of turn, and events delivered before one accepted earlier
 	ForeignID                  int // a request whose ids disagree, or that names no published event
 	BadSignature, BadBody      int
@@ -60,7 +61,7 @@ func (v *verdict) failed() bool {
 // judge reads every receiver's log: a pair is delivered when its receiver
 // answered 2xx to a request with a valid signature and the published body.
 func judge(p *published, hooks []*hook) *verdict {
-	v := &verdict{Requests: map[string]int{}}
+	v := &verdict{Requests: map[string]int{}, DuplicatesByMode: map[string]int{}}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	v.Refusals = maps.Clone(p.refusals)
@@ -85,6 +86,7 @@ func judge(p *published, hooks []*hook) *verdict {
 			}
 			if _, seen := first[a.EventID]; seen {
 				v.Duplicates++
+				v.DuplicatesByMode[fmt.Sprint(h.spec["delivery_mode"])]++
 				continue
 			}
 			first[a.EventID] = a.At
@@ -307,7 +309,7 @@ func (v *verdict) print(w io.Writer, title string) {
 	row := func(k string, val any) { fmt.Fprintf(w, "| %s | %v |\n", k, val) }
 	row("events published / accepted (202)", fmt.Sprintf("%d / %d", v.Events, v.Accepted))
 	row("deliveries expected / delivered / lost", fmt.Sprintf("%d / %d / %d", v.Expected, v.Delivered, v.Lost))
-	row("duplicates (same event id) / rate", fmt.Sprintf("%d / %.2f %%", v.Duplicates, 100*v.DuplicateRate))
+	row("duplicates (same event id) / rate", fmt.Sprintf("%d / %.2f %% (%s)", v.Duplicates, 100*v.DuplicateRate, sortedCounts(v.DuplicatesByMode)))
 	row("order violations (ordered webhooks)", v.OrderViolations)
 	row("delivery latency p50 / p99 (publish → receiver 2xx)", fmt.Sprintf("%s / %s", v.LatencyP50.Round(time.Millisecond), v.LatencyP99.Round(time.Millisecond)))
 	row("stuck past schedule + grace (max seen / at end)", fmt.Sprintf("%d / %d (first attempt never started: %d / %d)",
