@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -241,8 +242,7 @@ func (o *Options) stores() (store, visibility *config.SQL, err error) {
 	if o.PostgresURL != "" {
 		store, visibility, err = postgresStores(o.PostgresURL)
 	} else {
-		store, err = o.sqliteStore()
-		visibility = store
+		store, visibility, err = o.sqliteStores()
 	}
 	if err != nil {
 		return nil, nil, err
@@ -259,28 +259,54 @@ func (o *Options) stores() (store, visibility *config.SQL, err error) {
 	return store, visibility, nil
 }
 
-func (o *Options) sqliteStore() (*config.SQL, error) {
-	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
+// sqliteStores are Temporal's state and its visibility records in two
+// SQLite databases: each has one connection, and visibility's writes
+// (every workflow's start, search attributes and close, each indexed many
+// ways) would otherwise queue behind every history write. A data directory
+// from before the split keeps both in its one file.
+func (o *Options) sqliteStores() (store, visibility *config.SQL, err error) {
 	if o.DatabaseFile == "" {
-		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
-		// Each in-memory server gets its own database, so tests can run several.
-		conf.DatabaseName = "herald-" + strconv.FormatUint(rand.Uint64(), 36)
-	} else {
-		// Keys that are not query parameters become PRAGMAs as written: WAL,
-		// with every commit synced, so an event answered 202 survives a
-		// power cut too.
-		conf.ConnectAttributes = map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "full"}
-		conf.DatabaseName = o.DatabaseFile
-		if _, err := os.Stat(o.DatabaseFile); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(filepath.Dir(o.DatabaseFile), 0o700); err != nil {
-				return nil, err
-			}
-			if err := sqliteschema.SetupSchema(conf); err != nil {
-				return nil, fmt.Errorf("create temporal schema: %w", err)
-			}
-		}
+		// Each in-memory server gets its own databases, so tests can run several.
+		name := "herald-" + strconv.FormatUint(rand.Uint64(), 36)
+		return memoryStore(name), memoryStore(name + "-visibility"), nil
+	}
+	visibilityFile := strings.TrimSuffix(o.DatabaseFile, filepath.Ext(o.DatabaseFile)) + "-visibility" + filepath.Ext(o.DatabaseFile)
+	_, err = os.Stat(visibilityFile)
+	combined := errors.Is(err, os.ErrNotExist) && exists(o.DatabaseFile)
+	if store, err = fileStore(o.DatabaseFile); err != nil || combined {
+		return store, store, err
+	}
+	visibility, err = fileStore(visibilityFile)
+	return store, visibility, err
+}
+
+func memoryStore(name string) *config.SQL {
+	return &config.SQL{PluginName: sqliteplugin.PluginName, DatabaseName: name,
+		ConnectAttributes: map[string]string{"mode": "memory", "cache": "shared"}}
+}
+
+// fileStore is a SQLite file, created with Temporal's schema if missing.
+func fileStore(file string) (*config.SQL, error) {
+	// Keys that are not query parameters become PRAGMAs as written: WAL,
+	// with every commit synced, so an event answered 202 survives a power
+	// cut too.
+	conf := &config.SQL{PluginName: sqliteplugin.PluginName, DatabaseName: file,
+		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "full"}}
+	if exists(file) {
+		return conf, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return nil, err
+	}
+	if err := sqliteschema.SetupSchema(conf); err != nil {
+		return nil, fmt.Errorf("create temporal schema in %s: %w", file, err)
 	}
 	return conf, nil
+}
+
+func exists(file string) bool {
+	_, err := os.Stat(file)
+	return err == nil
 }
 
 func (s *Server) startUI(o Options) error {

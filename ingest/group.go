@@ -19,9 +19,11 @@ type request struct {
 const MaxGroup = 100
 
 // defaultGroups is how many groups commit at once unless Publisher.Groups
-// says otherwise: enough that the database and Temporal each work on one
-// while the next forms, few enough that groups grow under load.
-const defaultGroups = 4
+// says otherwise. A group's time is mostly Temporal's answer to its
+// starts: at moderate load enough groups are under way that each publish
+// starts its event's workflow at once; under a burst the queue outgrows
+// them, groups grow, and each is handed off with one start.
+const defaultGroups = 8
 
 // enqueue adds a publish to the next group, starting a committer when
 // fewer than the limit are at work. A committer takes whatever has queued

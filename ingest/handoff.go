@@ -57,6 +57,12 @@ func (pl *plan) add(ev *webhook.Event, subs []*webhook.Webhook) {
 	}
 }
 
+// directStarts is the most event workflows a group starts itself. Under
+// moderate load groups stay this small and each event's workflow starts at
+// once, as a lone event's does; a burst makes groups larger, and one start
+// of an IngestWorkflow accepts the whole group.
+const directStarts = 4
+
 func (pl *plan) webhookIDs() []int64 {
 	ids := make([]int64, 0, len(pl.subs)+len(pl.streams))
 	for id := range pl.subs {
@@ -77,10 +83,10 @@ func (pl *plan) subscribersOf(e workflows.IngestEvent) []workflows.Subscriber {
 	return out
 }
 
-// handOff gives a group to Temporal: a lone event's workflow is started
-// directly; several events' workflows are started by one IngestWorkflow,
-// which is one start for the group; each stream gets one signal. They go
-// at once, and the group is handed off only when every one is through.
+// handOff gives a group to Temporal: a few events' workflows are started
+// directly, side by side; more are started by one IngestWorkflow, which is
+// one start for the group; each stream gets one signal. They go at once,
+// and the group is handed off only when every one is through.
 func (p *Publisher) handOff(ctx context.Context, pl *plan) error {
 	if len(pl.eventIDs) == 0 {
 		return nil
@@ -99,13 +105,12 @@ func (p *Publisher) handOff(ctx context.Context, pl *plan) error {
 			}
 		})
 	}
-	switch len(pl.perEvent) {
-	case 0:
-	case 1:
-		e := pl.perEvent[0]
-		do(func() error { return p.startEvent(ctx, pl.events[e.EventID], pl.subscribersOf(e)) })
-	default:
+	if len(pl.perEvent) > directStarts {
 		do(func() error { return p.startIngest(ctx, pl) })
+	} else {
+		for _, e := range pl.perEvent {
+			do(func() error { return p.startEvent(ctx, pl.events[e.EventID], pl.subscribersOf(e)) })
+		}
 	}
 	for _, st := range pl.streams {
 		do(func() error { return p.signalStream(ctx, st) })

@@ -139,7 +139,7 @@ func (p *Publisher) accept(ctx context.Context, evs []*webhook.Event, whole bool
 		p.undo(ctx, recs)
 		return nil, err
 	}
-	p.settle(ctx, &pl)
+	go p.settle(context.WithoutCancel(ctx), &pl)
 	return outs, nil
 }
 
@@ -188,7 +188,6 @@ func (p *Publisher) undo(ctx context.Context, recs []store.Recording) {
 // same events may skip: that they were handed off, and that their
 // subscribers were triggered.
 func (p *Publisher) settle(ctx context.Context, pl *plan) {
-	ctx = context.WithoutCancel(ctx)
 	if err := p.Store.MarkHandedOff(ctx, pl.eventIDs); err != nil {
 		p.logger().Warn("cannot mark events handed off; a repeat publish hands them off again", "events", len(pl.eventIDs), "error", err)
 	}

@@ -46,7 +46,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *apikey.Key) error {
 // APIKey finds a key by its public id.
 func (s *Store) APIKey(ctx context.Context, keyID string) (*apikey.Key, error) {
 	var row apiKeyRow
-	err := s.db.GetContext(ctx, &row, s.db.Rebind(`SELECT `+apiKeyColumns+` FROM api_keys WHERE key_id = ?`), keyID)
+	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+apiKeyColumns+` FROM api_keys WHERE key_id = ?`), keyID)
 	if err != nil {
 		return nil, notFound(err, "API key %q not found", keyID)
 	}
@@ -56,7 +56,7 @@ func (s *Store) APIKey(ctx context.Context, keyID string) (*apikey.Key, error) {
 // ListAPIKeys lists every key, revoked ones too, oldest first.
 func (s *Store) ListAPIKeys(ctx context.Context) ([]*apikey.Key, error) {
 	var rows []apiKeyRow
-	if err := s.db.SelectContext(ctx, &rows, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY id`); err != nil {
+	if err := s.read.SelectContext(ctx, &rows, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY id`); err != nil {
 		return nil, err
 	}
 	out := make([]*apikey.Key, len(rows))

@@ -43,7 +43,7 @@ func (s *Store) DeliveryProgress(ctx context.Context, webhookID int64, eventIDs 
 		return p, err
 	}
 	var rows []deliveryRow
-	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+	if err := s.read.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
 		return p, err
 	}
 	for i := range rows {
@@ -58,7 +58,7 @@ func (s *Store) DeliveryProgress(ctx context.Context, webhookID int64, eventIDs 
 		EventID string `db:"event_id"`
 		Outcome string `db:"outcome"`
 	}
-	if err := s.db.SelectContext(ctx, &outs, s.db.Rebind(q), args...); err != nil {
+	if err := s.read.SelectContext(ctx, &outs, s.db.Rebind(q), args...); err != nil {
 		return p, err
 	}
 	for _, o := range outs {
@@ -141,7 +141,10 @@ func (s *Store) FinishAttempts(ctx context.Context, webhookID int64, done, unsen
 	}
 	return s.tx(ctx, func(tx *sqlx.Tx) error {
 		ended := endedEvents(done)
-		if len(ended) > 0 {
+		if len(ended) > 0 && s.forUpdate() != "" {
+			// Webhook first, then events in order: the order every
+			// transaction takes them in, so none waits for another in a
+			// circle. SQLite's one writer needs no locks.
 			if err := s.lockWebhook(ctx, tx, webhookID); err != nil {
 				return err
 			}
@@ -153,7 +156,7 @@ func (s *Store) FinishAttempts(ctx context.Context, webhookID int64, done, unsen
 			if err := s.updateAttempt(ctx, tx, d); err != nil {
 				return err
 			}
-			if d.Status.Terminal() {
+			if ends(d) {
 				if err := s.setOutcome(ctx, tx, d.EventID, d.WebhookID, Outcome(d.Status)); err != nil {
 					return err
 				}
@@ -183,7 +186,7 @@ func endedEvents(done []*webhook.Delivery) []string {
 	seen := map[string]bool{}
 	var ids []string
 	for _, d := range done {
-		if d.Status.Terminal() && !seen[d.EventID] {
+		if ends(d) && !seen[d.EventID] {
 			seen[d.EventID] = true
 			ids = append(ids, d.EventID)
 		}
@@ -191,6 +194,9 @@ func endedEvents(done []*webhook.Delivery) []string {
 	sort.Strings(ids)
 	return ids
 }
+
+// ends says an attempt ended its delivery: it is final, and not a test.
+func ends(d *webhook.Delivery) bool { return d.Status.Terminal() && !d.IsTest }
 
 func (s *Store) lockEvents(ctx context.Context, tx *sqlx.Tx, eventIDs []string) error {
 	if s.forUpdate() == "" {
@@ -225,17 +231,19 @@ func (s *Store) updateAttempt(ctx context.Context, tx *sqlx.Tx, d *webhook.Deliv
 func (s *Store) countFailures(ctx context.Context, tx *sqlx.Tx, webhookID int64, done []*webhook.Delivery) error {
 	reset, failures := false, 0
 	for _, d := range done {
-		switch d.Status {
-		case webhook.DeliveryDelivered:
+		switch {
+		case !ends(d):
+		case d.Status == webhook.DeliveryDelivered:
 			reset, failures = true, 0
-		case webhook.DeliveryFailed:
+		default:
 			failures++
 		}
 	}
 	q, args := `UPDATE webhooks SET consecutive_failures = consecutive_failures + ? WHERE id = ?`, []any{failures, webhookID}
 	switch {
 	case reset:
-		q = `UPDATE webhooks SET consecutive_failures = ? WHERE id = ?`
+		q = `UPDATE webhooks SET consecutive_failures = ? WHERE id = ? AND consecutive_failures <> ?`
+		args = append(args, failures)
 	case failures == 0:
 		return nil
 	}
@@ -317,20 +325,27 @@ func (s *Store) room(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits [
 	return max(room, 0), nil
 }
 
-// takeN raises each limit's count for the windows holding t by k.
+// takeN raises each limit's count for the windows holding t by k, in one
+// statement.
 func (s *Store) takeN(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits []RateLimit, t time.Time, k int) error {
-	if k <= 0 {
+	if k <= 0 || len(limits) == 0 {
 		return nil
 	}
+	var values []string
+	var args []any
+	seen := map[time.Duration]bool{}
 	for _, l := range limits {
-		_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO rate_windows (webhook_id, window_seconds, window_start, count)
-			VALUES (?, ?, ?, ?) ON CONFLICT (webhook_id, window_seconds, window_start)
-			DO UPDATE SET count = rate_windows.count + excluded.count`), webhookID, int(l.Window/time.Second), t.Truncate(l.Window), k)
-		if err != nil {
-			return err
+		if seen[l.Window] {
+			continue // one row per window: a statement may not touch a row twice
 		}
+		seen[l.Window] = true
+		values = append(values, "(?, ?, ?, ?)")
+		args = append(args, webhookID, int(l.Window/time.Second), t.Truncate(l.Window), k)
 	}
-	return nil
+	_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO rate_windows (webhook_id, window_seconds, window_start, count)
+		VALUES `+strings.Join(values, ", ")+` ON CONFLICT (webhook_id, window_seconds, window_start)
+		DO UPDATE SET count = rate_windows.count + excluded.count`), args...)
+	return err
 }
 
 // ReleaseSlots gives back slots reserved for attempts that were not made.

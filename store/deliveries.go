@@ -77,7 +77,8 @@ func (r *deliveryRow) delivery() *webhook.Delivery {
 func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished *webhook.Delivery, err error) {
 	d.CreatedAt = s.now()
 	d.Status = webhook.DeliveryPending
-	err = s.db.QueryRowxContext(ctx, s.db.Rebind(`INSERT INTO deliveries
+	err = s.tx(ctx, func(tx *sqlx.Tx) error {
+		return tx.QueryRowxContext(ctx, tx.Rebind(`INSERT INTO deliveries
 		(webhook_id, event_id, event_type, attempt_number, status, is_test, url, request_headers,
 		request_body, signature, sent_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -88,9 +89,10 @@ func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished
 		duration_ms = NULL, next_retry_at = NULL, last_error = '', error_class = ''
 		WHERE deliveries.status = 'pending'
 		RETURNING id`),
-		d.WebhookID, d.EventID, d.EventType, d.AttemptNumber, string(d.Status), d.IsTest, d.URL,
-		jsonColumn[map[string]string]{d.RequestHeaders}, string(d.RequestBody), d.Signature,
-		dbTime(d.SentAt), d.CreatedAt).Scan(&d.ID)
+			d.WebhookID, d.EventID, d.EventType, d.AttemptNumber, string(d.Status), d.IsTest, d.URL,
+			jsonColumn[map[string]string]{d.RequestHeaders}, string(d.RequestBody), d.Signature,
+			dbTime(d.SentAt), d.CreatedAt).Scan(&d.ID)
+	})
 	switch {
 	case isForeignKeyViolation(err):
 		return nil, webhook.Errorf(webhook.ENotFound, "webhook %d not found", d.WebhookID)
@@ -105,46 +107,7 @@ func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished
 // circuit-breaker count kept (a delivery reset it, a failure adds one), in
 // the same transaction, so each attempt counts once.
 func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
-	d.SentAt, d.RespondedAt, d.NextRetryAt = dbTime(d.SentAt), dbTime(d.RespondedAt), dbTime(d.NextRetryAt)
-	return s.tx(ctx, func(tx *sqlx.Tx) error {
-		recount := d.Status.Terminal() && !d.IsTest
-		if recount {
-			if err := s.lockWebhook(ctx, tx, d.WebhookID); err != nil {
-				return err
-			}
-			var one int
-			err := tx.GetContext(ctx, &one, tx.Rebind(`SELECT 1 FROM events WHERE event_id = ?`+s.forUpdate()), d.EventID)
-			if err != nil {
-				return notFound(err, "event %q not found", d.EventID)
-			}
-		}
-		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE deliveries SET status = ?, sent_at = ?,
-			response_status_code = ?, response_headers = ?, response_body = ?, responded_at = ?,
-			duration_ms = ?, next_retry_at = ?, last_error = ?, error_class = ? WHERE id = ?`),
-			string(d.Status), d.SentAt, d.ResponseStatusCode, jsonColumn[map[string]string]{d.ResponseHeaders},
-			d.ResponseBody, d.RespondedAt, d.DurationMS, d.NextRetryAt, d.LastError,
-			string(d.ErrorClass), d.ID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return webhook.Errorf(webhook.ENotFound, "delivery %d not found", d.ID)
-		}
-		if !recount {
-			return nil
-		}
-		breaker := `UPDATE webhooks SET consecutive_failures = consecutive_failures + 1 WHERE id = ?`
-		if d.Status == webhook.DeliveryDelivered {
-			breaker = `UPDATE webhooks SET consecutive_failures = 0 WHERE id = ? AND consecutive_failures <> 0`
-		}
-		if _, err := tx.ExecContext(ctx, tx.Rebind(breaker), d.WebhookID); err != nil {
-			return err
-		}
-		if err := s.setOutcome(ctx, tx, d.EventID, d.WebhookID, Outcome(d.Status)); err != nil {
-			return err
-		}
-		return s.recountEvent(ctx, tx, d.EventID)
-	})
+	return s.FinishAttempts(ctx, d.WebhookID, []*webhook.Delivery{d}, nil)
 }
 
 // CancelDelivery marks a delivery an operator stopped after its attempt
@@ -196,7 +159,7 @@ func (s *Store) NextRetries(ctx context.Context, webhookID int64, eventIDs []str
 			EventID string    `db:"event_id"`
 			At      time.Time `db:"next_retry_at"`
 		}
-		if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+		if err := s.read.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
 			return nil, err
 		}
 		for _, r := range rows {
@@ -225,11 +188,11 @@ func (s *Store) ListDeliveries(ctx context.Context, webhookID int64, f DeliveryF
 		where, args = where+" AND event_id = ?", append(args, f.EventID)
 	}
 	var total int
-	if err := s.db.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM deliveries`+where), args...); err != nil {
+	if err := s.read.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM deliveries`+where), args...); err != nil {
 		return nil, 0, err
 	}
 	var rows []deliveryRow
-	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries`+where+
+	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries`+where+
 		` ORDER BY id DESC LIMIT ? OFFSET ?`), append(args, f.Limit, f.Offset)...)
 	if err != nil {
 		return nil, 0, err
@@ -240,7 +203,7 @@ func (s *Store) ListDeliveries(ctx context.Context, webhookID int64, f DeliveryF
 // GetDelivery returns one attempt row of a webhook.
 func (s *Store) GetDelivery(ctx context.Context, webhookID, id int64) (*webhook.Delivery, error) {
 	var row deliveryRow
-	err := s.db.GetContext(ctx, &row, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
+	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
 		WHERE webhook_id = ? AND id = ?`), webhookID, id)
 	if err != nil {
 		return nil, notFound(err, "delivery %d of webhook %d not found", id, webhookID)
@@ -252,7 +215,7 @@ func (s *Store) GetDelivery(ctx context.Context, webhookID, id int64) (*webhook.
 // attempt row (whose attempt_number is the number of attempts so far).
 func (s *Store) LatestAttempts(ctx context.Context, eventID string) ([]*webhook.Delivery, error) {
 	var rows []deliveryRow
-	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries d
+	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries d
 		WHERE event_id = ? AND is_test = FALSE AND attempt_number = (SELECT MAX(attempt_number)
 		FROM deliveries x WHERE x.event_id = d.event_id AND x.webhook_id = d.webhook_id)
 		ORDER BY webhook_id`), eventID)
@@ -274,7 +237,7 @@ func deliveries(rows []deliveryRow) []*webhook.Delivery {
 // it was never made or has not finished.
 func (s *Store) FinishedAttempt(ctx context.Context, eventID string, webhookID int64, attempt int) (*webhook.Delivery, error) {
 	var rows []deliveryRow
-	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
+	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
 		WHERE event_id = ? AND webhook_id = ? AND attempt_number = ? AND status <> 'pending'`), eventID, webhookID, attempt)
 	if err != nil || len(rows) == 0 {
 		return nil, err

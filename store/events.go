@@ -81,7 +81,7 @@ func (s *Store) DeleteEvents(ctx context.Context, eventIDs []string) error {
 // GetEvent returns an event by its event_id.
 func (s *Store) GetEvent(ctx context.Context, eventID string) (*webhook.Event, error) {
 	var row eventRow
-	err := s.db.GetContext(ctx, &row, s.db.Rebind(`SELECT `+eventColumns+` FROM events WHERE event_id = ?`), eventID)
+	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+eventColumns+` FROM events WHERE event_id = ?`), eventID)
 	if err != nil {
 		return nil, notFound(err, "event %q not found", eventID)
 	}
@@ -102,11 +102,11 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) ([]*webhook.Event
 		where, args = " WHERE event_type = ?", append(args, f.EventType)
 	}
 	var total int
-	if err := s.db.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM events`+where), args...); err != nil {
+	if err := s.read.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM events`+where), args...); err != nil {
 		return nil, 0, err
 	}
 	var rows []eventRow
-	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+eventColumns+` FROM events`+where+
+	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+eventColumns+` FROM events`+where+
 		` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`), append(args, f.Limit, f.Offset)...)
 	if err != nil {
 		return nil, 0, err

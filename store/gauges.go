@@ -29,7 +29,7 @@ type Seen struct {
 // reopened is waiting when its latest attempt is.
 func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
 	var st Gauges
-	err := s.db.QueryRowContext(ctx, `SELECT
+	err := s.read.QueryRowContext(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN total_deliveries > successful_deliveries + failed_deliveries
 			THEN total_deliveries - successful_deliveries - failed_deliveries ELSE 0 END), 0) AS open_deliveries,
 		COALESCE(SUM(CASE WHEN total_deliveries = 0 OR NOT EXISTS (
@@ -39,7 +39,7 @@ func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
 		return st, err
 	}
 	var reopened int64
-	err = s.db.GetContext(ctx, &reopened, `SELECT COUNT(*) FROM deliveries d
+	err = s.read.GetContext(ctx, &reopened, `SELECT COUNT(*) FROM deliveries d
 		JOIN events e ON e.event_id = d.event_id AND e.processed_at IS NOT NULL
 		WHERE d.status IN ('pending', 'retrying') AND d.is_test = FALSE AND NOT EXISTS (
 			SELECT 1 FROM deliveries n WHERE n.event_id = d.event_id AND n.webhook_id = d.webhook_id
@@ -54,7 +54,7 @@ func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
 		Created   time.Time  `db:"created_at"`
 		Triggered *time.Time `db:"last_triggered_at"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, `SELECT name, status, created_at, last_triggered_at FROM webhooks`); err != nil {
+	if err := s.read.SelectContext(ctx, &rows, `SELECT name, status, created_at, last_triggered_at FROM webhooks`); err != nil {
 		return st, err
 	}
 	for _, r := range rows {

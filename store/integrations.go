@@ -96,7 +96,7 @@ func (s *Store) EventsByID(ctx context.Context, ids []string) ([]*webhook.Event,
 		return nil, err
 	}
 	var rows []eventRow
-	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+	if err := s.read.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
 		return nil, err
 	}
 	byID := make(map[string]*webhook.Event, len(rows))

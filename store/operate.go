@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -30,14 +31,14 @@ func (s *Store) PauseWebhook(ctx context.Context, id int64, reason string, byDel
 // keeps it.
 func (s *Store) ConsecutiveFailures(ctx context.Context, id int64) (int, error) {
 	var n int
-	err := s.db.GetContext(ctx, &n, s.db.Rebind(`SELECT consecutive_failures FROM webhooks WHERE id = ?`), id)
+	err := s.read.GetContext(ctx, &n, s.db.Rebind(`SELECT consecutive_failures FROM webhooks WHERE id = ?`), id)
 	return n, notFound(err, "webhook %d not found", id)
 }
 
 // AttemptCounts returns a webhook's attempts since a time and how many of
 // them failed (test deliveries aside).
 func (s *Store) AttemptCounts(ctx context.Context, id int64, since time.Time) (attempts, failed int, err error) {
-	err = s.db.QueryRowxContext(ctx, s.db.Rebind(`SELECT COUNT(*),
+	err = s.read.QueryRowxContext(ctx, s.db.Rebind(`SELECT COUNT(*),
 		COALESCE(SUM(CASE WHEN status IN ('retrying', 'failed') THEN 1 ELSE 0 END), 0)
 		FROM deliveries WHERE webhook_id = ? AND is_test = FALSE AND created_at >= ?`), id, since.UTC()).Scan(&attempts, &failed)
 	return attempts, failed, err
@@ -126,22 +127,33 @@ func (s *Store) reserve(ctx context.Context, webhookID int64, limits []RateLimit
 const maxReserveTries = 100
 
 // firstRoom moves t past every full window of each limit, reading the full
-// windows ahead in one query per limit; it reports whether t moved.
+// windows ahead of every limit in one query; it reports whether t moved.
 func (s *Store) firstRoom(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits []RateLimit, t *time.Time) (bool, error) {
+	var where []string
+	args := []any{webhookID}
+	for _, l := range limits {
+		where = append(where, "(window_seconds = ? AND window_start >= ? AND count >= ?)")
+		args = append(args, int(l.Window/time.Second), t.Truncate(l.Window), l.Max)
+	}
+	var full []struct {
+		Seconds int       `db:"window_seconds"`
+		Start   time.Time `db:"window_start"`
+	}
+	err := tx.SelectContext(ctx, &full, tx.Rebind(`SELECT window_seconds, window_start FROM rate_windows
+		WHERE webhook_id = ? AND (`+strings.Join(where, " OR ")+`) ORDER BY window_start`), args...)
+	if err != nil {
+		return false, err
+	}
 	moved := false
 	for _, l := range limits {
 		start := t.Truncate(l.Window)
-		var full []time.Time
-		err := tx.SelectContext(ctx, &full, tx.Rebind(`SELECT window_start FROM rate_windows
-			WHERE webhook_id = ? AND window_seconds = ? AND window_start >= ? AND count >= ?
-			ORDER BY window_start`), webhookID, int(l.Window/time.Second), start, l.Max)
-		if err != nil {
-			return false, err
-		}
 		for _, f := range full {
-			if f.UTC().Equal(start) {
+			if f.Seconds != int(l.Window/time.Second) {
+				continue
+			}
+			if f.Start.UTC().Equal(start) {
 				start = start.Add(l.Window)
-			} else if f.UTC().After(start) {
+			} else if f.Start.UTC().After(start) {
 				break
 			}
 		}
@@ -156,15 +168,7 @@ func (s *Store) firstRoom(ctx context.Context, tx *sqlx.Tx, webhookID int64, lim
 // just seen room there, and the webhook's row lock keeps every other
 // reservation out until the transaction ends.
 func (s *Store) take(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits []RateLimit, t time.Time) error {
-	for _, l := range limits {
-		_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO rate_windows (webhook_id, window_seconds, window_start, count)
-			VALUES (?, ?, ?, 1) ON CONFLICT (webhook_id, window_seconds, window_start)
-			DO UPDATE SET count = rate_windows.count + 1`), webhookID, int(l.Window/time.Second), t.Truncate(l.Window))
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.takeN(ctx, tx, webhookID, limits, t, 1)
 }
 
 // guard is the end of a window in which nothing is granted: a fortieth of
@@ -182,7 +186,7 @@ func later(a, b time.Time) time.Time {
 // and whether the webhook was one of the event's subscribers at all.
 func (s *Store) NextAttempt(ctx context.Context, eventID string, webhookID int64) (int, bool, error) {
 	var last *int
-	err := s.db.GetContext(ctx, &last, s.db.Rebind(`SELECT MAX(attempt_number) FROM deliveries
+	err := s.read.GetContext(ctx, &last, s.db.Rebind(`SELECT MAX(attempt_number) FROM deliveries
 		WHERE event_id = ? AND webhook_id = ? AND is_test = FALSE`), eventID, webhookID)
 	if err != nil || last == nil {
 		return 1, false, err
@@ -194,7 +198,7 @@ func (s *Store) NextAttempt(ctx context.Context, eventID string, webhookID int64
 // latest attempt failed) in attempts made since a time, oldest first.
 func (s *Store) FailedEvents(ctx context.Context, webhookID int64, since time.Time) ([]string, error) {
 	var ids []string
-	err := s.db.SelectContext(ctx, &ids, s.db.Rebind(`SELECT d.event_id FROM deliveries d
+	err := s.read.SelectContext(ctx, &ids, s.db.Rebind(`SELECT d.event_id FROM deliveries d
 		WHERE d.webhook_id = ? AND d.is_test = FALSE AND d.status = 'failed' AND d.created_at >= ?
 		AND d.attempt_number = (SELECT MAX(x.attempt_number) FROM deliveries x
 			WHERE x.event_id = d.event_id AND x.webhook_id = d.webhook_id)
@@ -207,7 +211,7 @@ func (s *Store) FailedEvents(ctx context.Context, webhookID int64, since time.Ti
 // reopens an event, as a retry it made a moment earlier may have delivered.
 func (s *Store) StillFailed(ctx context.Context, eventID string, webhookID int64) (bool, error) {
 	var status string
-	err := s.db.GetContext(ctx, &status, s.db.Rebind(`SELECT status FROM deliveries
+	err := s.read.GetContext(ctx, &status, s.db.Rebind(`SELECT status FROM deliveries
 		WHERE event_id = ? AND webhook_id = ? AND is_test = FALSE ORDER BY attempt_number DESC LIMIT 1`), eventID, webhookID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil

@@ -237,7 +237,7 @@ func (r *subscriberRow) webhook() *webhook.Webhook {
 // without secrets: active webhooks, and paused ones, whose deliveries wait
 // until they are active again. Inactive webhooks subscribe to nothing.
 func (s *Store) Subscribers(ctx context.Context, eventType string) ([]*webhook.Webhook, error) {
-	return s.subscribers(ctx, s.db, eventType)
+	return s.subscribers(ctx, s.read, eventType)
 }
 
 func (s *Store) subscribers(ctx context.Context, q sqlx.QueryerContext, eventType string) ([]*webhook.Webhook, error) {
@@ -302,7 +302,7 @@ func (s *Store) EventSubscribers(ctx context.Context, eventIDs []string) (map[st
 		Outcome   string `db:"outcome"`
 		nullableSubscriber
 	}
-	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+	if err := s.read.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
@@ -373,7 +373,7 @@ func (s *Store) MarkHandedOff(ctx context.Context, eventIDs []string) error {
 // even if its row does not say so (the answer to mark it was lost).
 func (s *Store) Started(ctx context.Context, eventID string) (bool, error) {
 	var n int
-	err := s.db.GetContext(ctx, &n, s.db.Rebind(`SELECT
+	err := s.read.GetContext(ctx, &n, s.db.Rebind(`SELECT
 		(SELECT COUNT(*) FROM deliveries WHERE event_id = ?) +
 		(SELECT COUNT(*) FROM event_subscribers WHERE event_id = ? AND outcome NOT IN ('pending', 'batched'))`), eventID, eventID)
 	return n > 0, err
@@ -415,24 +415,36 @@ func (s *Store) setOutcome(ctx context.Context, tx *sqlx.Tx, eventID string, web
 // lock where the dialect has one, so concurrent finishes cannot both miss
 // each other.
 func (s *Store) recountEvent(ctx context.Context, tx *sqlx.Tx, eventID string) error {
-	res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET
-		total_deliveries = (SELECT COUNT(*) FROM event_subscribers s
-			WHERE s.event_id = events.event_id AND s.outcome <> 'batched'),
-		successful_deliveries = (SELECT COUNT(*) FROM event_subscribers s
-			WHERE s.event_id = events.event_id AND s.outcome = 'delivered'),
-		failed_deliveries = (SELECT COUNT(*) FROM event_subscribers s
-			WHERE s.event_id = events.event_id AND s.outcome IN ('failed', 'cancelled')),
-		processed_at = CASE WHEN EXISTS (SELECT 1 FROM event_subscribers s
-			WHERE s.event_id = events.event_id AND s.outcome = 'pending') THEN processed_at ELSE ? END
-		WHERE event_id = ? AND EXISTS (SELECT 1 FROM event_subscribers s WHERE s.event_id = events.event_id)`),
-		s.now(), eventID)
+	var c struct {
+		Total, Delivered, Failed, Pending int
+	}
+	err := tx.QueryRowxContext(ctx, tx.Rebind(`SELECT COUNT(*),
+		COALESCE(SUM(CASE WHEN outcome = 'delivered' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN outcome IN ('failed', 'cancelled') THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN outcome = 'pending' THEN 1 ELSE 0 END), 0)
+		FROM event_subscribers WHERE event_id = ? AND outcome <> 'batched'`), eventID).Scan(&c.Total, &c.Delivered, &c.Failed, &c.Pending)
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil || n > 0 {
-		return err
+	if c.Total == 0 && !s.hasSnapshot(ctx, tx, eventID) {
+		return s.recountFromAttempts(ctx, tx, eventID)
 	}
-	return s.recountFromAttempts(ctx, tx, eventID)
+	processed := ""
+	args := []any{c.Total, c.Delivered, c.Failed}
+	if c.Pending == 0 {
+		processed, args = ", processed_at = ?", append(args, s.now())
+	}
+	_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET total_deliveries = ?, successful_deliveries = ?,
+		failed_deliveries = ?`+processed+` WHERE event_id = ?`), append(args, eventID)...)
+	return err
+}
+
+// hasSnapshot says an event's subscribers were recorded (a batched one's
+// row is all an event may have).
+func (s *Store) hasSnapshot(ctx context.Context, tx *sqlx.Tx, eventID string) bool {
+	var n int
+	err := tx.GetContext(ctx, &n, tx.Rebind(`SELECT COUNT(*) FROM event_subscribers WHERE event_id = ?`), eventID)
+	return err == nil && n > 0
 }
 
 // DeliveryMode says how a subscriber's delivery of an event travels, as
@@ -440,7 +452,7 @@ func (s *Store) recountEvent(ctx context.Context, tx *sqlx.Tx, eventID string) e
 // before snapshots were kept.
 func (s *Store) DeliveryMode(ctx context.Context, eventID string, webhookID int64) (webhook.DeliveryMode, error) {
 	var modes []string
-	err := s.db.SelectContext(ctx, &modes, s.db.Rebind(`SELECT delivery_mode FROM event_subscribers
+	err := s.read.SelectContext(ctx, &modes, s.db.Rebind(`SELECT delivery_mode FROM event_subscribers
 		WHERE event_id = ? AND webhook_id = ?`), eventID, webhookID)
 	if err != nil || len(modes) == 0 {
 		return webhook.PerEvent, err

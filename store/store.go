@@ -28,7 +28,13 @@ func init() { sqlx.BindDriver("sqlite", sqlx.QUESTION) }
 
 // Store is the repository. It is safe for concurrent use.
 type Store struct {
-	db      *sqlx.DB
+	db *sqlx.DB // every write; every read too but on SQLite files
+	// read serves reads on a SQLite file, beside its one writer: in WAL
+	// mode readers never wait for it.
+	read *sqlx.DB
+	// commits groups SQLite's write transactions (nil on PostgreSQL,
+	// whose connections commit side by side).
+	commits *committer
 	dialect string
 	box     *secretbox.Box
 	// Now is the clock for every timestamp the store writes.
@@ -50,12 +56,14 @@ func Open(ctx context.Context, url string, box *secretbox.Box) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s := &Store{db: db, read: db, dialect: dialect, box: box, Now: time.Now}
 	if dialect == schema.SQLite {
 		// SQLite has one writer; one connection turns lock contention into
 		// queueing, and keeps an in-memory database alive.
 		db.SetMaxOpenConns(1)
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
+		s.commits = &committer{db: db}
 	} else {
 		db.SetMaxOpenConns(20)
 		db.SetMaxIdleConns(20)
@@ -64,8 +72,19 @@ func Open(ctx context.Context, url string, box *secretbox.Box) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
-	return &Store{db: db, dialect: dialect, box: box, Now: time.Now}, nil
+	if dialect == schema.SQLite && !strings.Contains(dsn, "mode=memory") {
+		if s.read, err = openDB(driverName, dsn); err != nil {
+			db.Close()
+			return nil, err
+		}
+		s.read.SetMaxOpenConns(readers)
+		s.read.SetMaxIdleConns(readers)
+	}
+	return s, nil
 }
+
+// readers is how many connections read a SQLite file beside its writer.
+const readers = 4
 
 func openDB(driverName, dsn string) (*sqlx.DB, error) {
 	if driverName != "postgres" {
@@ -141,8 +160,13 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-// Close closes the connection pool.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the connection pools.
+func (s *Store) Close() error {
+	if s.read != s.db {
+		s.read.Close()
+	}
+	return s.db.Close()
+}
 
 // now is the store's clock at the precision both dialects keep, so a value
 // written and read back compares equal.
@@ -162,6 +186,9 @@ func dbTime(t *time.Time) *time.Time {
 // them in; should PostgreSQL still find a deadlock (or a serialisation
 // failure), the transaction is run again.
 func (s *Store) tx(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	if s.commits != nil {
+		return s.commits.do(ctx, fn)
+	}
 	var err error
 	for try := range 3 {
 		if try > 0 {

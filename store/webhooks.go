@@ -219,7 +219,7 @@ func nameTaken(w *webhook.Webhook) error {
 // GetWebhook returns one subscriber (webhook or integration), secrets
 // decrypted.
 func (s *Store) GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error) {
-	return s.getWebhook(ctx, s.db, id, "")
+	return s.getWebhook(ctx, s.read, id, "")
 }
 
 func (s *Store) getWebhook(ctx context.Context, q sqlx.QueryerContext, id int64, suffix string) (*webhook.Webhook, error) {
@@ -256,11 +256,11 @@ func (s *Store) ListWebhooks(ctx context.Context, f WebhookFilter) ([]*webhook.W
 		where, args = where+" AND status = ?", append(args, string(f.Status))
 	}
 	var total int
-	if err := s.db.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM webhooks`+where), args...); err != nil {
+	if err := s.read.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM webhooks`+where), args...); err != nil {
 		return nil, 0, err
 	}
 	var rows []webhookRow
-	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+webhookColumns+` FROM webhooks`+where+
+	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+webhookColumns+` FROM webhooks`+where+
 		` ORDER BY id DESC LIMIT ? OFFSET ?`), append(args, f.Limit, f.Offset)...)
 	if err != nil {
 		return nil, 0, err
@@ -317,7 +317,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.
 // GetWebhookByName returns the subscriber with this name.
 func (s *Store) GetWebhookByName(ctx context.Context, name string) (*webhook.Webhook, error) {
 	var row webhookRow
-	err := s.db.GetContext(ctx, &row, s.db.Rebind(`SELECT `+webhookColumns+` FROM webhooks WHERE name = ?`), name)
+	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+webhookColumns+` FROM webhooks WHERE name = ?`), name)
 	if err != nil {
 		return nil, notFound(err, "%q not found", name)
 	}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"time"
 
@@ -59,17 +60,24 @@ const versionCancel = "cancel-signal"
 func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, activityOptions)
 	f := &fanOut{
-		local:   workflow.GetVersion(ctx, versionLocal, workflow.DefaultVersion, 1) == 1,
-		event:   in.Event,
-		wg:      workflow.NewWaitGroup(ctx),
-		retries: workflow.GetSignalChannel(ctx, SignalRetry),
-		resumes: workflow.GetSignalChannel(ctx, SignalResume),
-		cancels: workflow.GetSignalChannel(ctx, SignalCancel),
+		recorded: in.Recorded,
+		event:    in.Event,
+		wg:       workflow.NewWaitGroup(ctx),
+		retries:  workflow.GetSignalChannel(ctx, SignalRetry),
+		resumes:  workflow.GetSignalChannel(ctx, SignalResume),
+		cancels:  workflow.GetSignalChannel(ctx, SignalCancel),
+		resumed:  map[int64]int{},
+		status:   StatusDelivering,
+	}
+	// A recorded event's input says its workflow is of this code: it has
+	// every feature, and no version marker (each would also upsert a
+	// search attribute, a visibility write per event). Older runs ask.
+	f.local, f.cancellable = true, true
+	if !in.Recorded {
+		f.local = workflow.GetVersion(ctx, versionLocal, workflow.DefaultVersion, 1) == 1
 		// Runs started before the cancel signal existed ignore it, and a
 		// retry does not restart their cancelled loops, as they did then.
-		cancellable: workflow.GetVersion(ctx, versionCancel, workflow.DefaultVersion, 1) == 1,
-		resumed:     map[int64]int{},
-		status:      StatusDelivering,
+		f.cancellable = workflow.GetVersion(ctx, versionCancel, workflow.DefaultVersion, 1) == 1
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryDeliveries, f.query); err != nil {
 		return EventResult{}, err
@@ -170,6 +178,7 @@ func regularActivity(ctx workflow.Context, summary, name string, in any) workflo
 
 // fanOut is the state of one event's deliveries.
 type fanOut struct {
+	recorded         bool // EventInput.Recorded
 	local            bool // activities run locally (versionLocal)
 	event            webhook.Event
 	loops            []*loop
@@ -290,7 +299,7 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 			Reserved: reserved != nil, ReservedAt: reserved}
 		if !in.Final {
 			if plannedFor != n {
-				planned, plannedFor = s.Policy.NextDelay(n-s.FirstAttempt+1, jitter(ctx)), n
+				planned, plannedFor = s.Policy.NextDelay(n-s.FirstAttempt+1, f.jitter(ctx, s.WebhookID, n)), n
 			}
 			in.RetryIn = planned
 		}
@@ -476,8 +485,16 @@ func (f *fanOut) find(webhookID int64) *loop {
 	return nil
 }
 
-// jitter draws u in [0, 1) once and records it, so replays see the same value.
-func jitter(ctx workflow.Context) float64 {
+// jitter is u in [0, 1) for the wait after one attempt, the same on every
+// replay. For a recorded event it is a hash of the event, webhook and
+// attempt: spread as a random draw would be, and with no marker in the
+// history. Older runs drew it once and recorded it.
+func (f *fanOut) jitter(ctx workflow.Context, webhookID int64, attempt int) float64 {
+	if f.recorded {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s/%d/%d", f.event.EventID, webhookID, attempt)
+		return float64(h.Sum64()>>11) / (1 << 53)
+	}
 	var u float64
 	_ = workflow.SideEffect(ctx, func(workflow.Context) any { return rand.Float64() }).Get(&u)
 	return u

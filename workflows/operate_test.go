@@ -417,7 +417,7 @@ func TestCancelSignalIgnoredByOlderRuns(t *testing.T) {
 	h.env.RegisterDelayedCallback(func() {
 		h.env.SignalWorkflow(workflows.SignalCancel, workflows.WebhookSignal{WebhookID: w.ID})
 	}, 10*time.Minute)
-	if res := h.run(event("old-run")); res != (workflows.EventResult{Status: workflows.StatusDelivered, Delivered: 1}) {
+	if res := h.runInput(workflows.EventInput{Event: event("old-run")}); res != (workflows.EventResult{Status: workflows.StatusDelivered, Delivered: 1}) {
 		t.Fatalf("result %+v", res)
 	}
 	if g := h.gaps(w.ID); len(g) != 1 || g[0] != time.Hour {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -70,7 +72,13 @@ func startSystems(ctx context.Context, st *stack, o options, log *slog.Logger) (
 	if err != nil {
 		return nil, nil, err
 	}
-	return append(systems, baselines...), stop, nil
+	wanted := strings.Split(o.baselines, ",")
+	for _, b := range baselines {
+		if slices.Contains(wanted, b.name()) {
+			systems = append(systems, b)
+		}
+	}
+	return systems, stop, nil
 }
 
 func startBaselines(ctx context.Context, address string, verbose bool, log *slog.Logger) ([]system, func(), error) {

@@ -59,6 +59,9 @@ type options struct {
 	// own; modesFlag is -modes as given.
 	modes     []deliveryMode
 	modesFlag string
+	// baselines are the baselines to run beside Herald (all unless
+	// profiling Herald alone).
+	baselines string
 	// burstConcurrency is the publishers of burst, burst10k and ordered,
 	// each waiting for its own answer only.
 	burstConcurrency int
@@ -108,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 // steady and ordered scenarios.
 func scenarioFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.modesFlag, "modes", perEvent.value, "Herald's delivery modes to measure, comma-separated: per_event (system herald), stream (herald-stream), ordered (herald-ordered)")
+	fs.StringVar(&o.baselines, "baselines", "plain,naive,ceiling", "baselines to run beside Herald, comma-separated (none: \"\", to profile Herald alone)")
 	fs.IntVar(&o.burstConcurrency, "burst-concurrency", 32, "publishers of burst, burst10k and ordered, each waiting for its own answer before its next event (no window)")
 	fs.IntVar(&o.burstEvents, "burst-events", 3000, "events in scenario burst (20 with -smoke)")
 	fs.IntVar(&o.burst10kEvents, "burst10k-events", 10000, "events in scenario burst10k (40 with -smoke)")

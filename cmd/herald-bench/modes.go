@@ -59,6 +59,9 @@ func parseModes(list string) ([]deliveryMode, error) {
 	given := map[string]bool{}
 	for _, v := range strings.Split(list, ",") {
 		v = strings.TrimSpace(v)
+		if v == "" {
+			continue // -modes "": the baselines alone, to profile them
+		}
 		if !slices.ContainsFunc(deliveryModes, func(m deliveryMode) bool { return m.value == v }) {
 			return nil, fmt.Errorf("-modes: no delivery mode %q (want per_event, stream or ordered, comma-separated)", v)
 		}

@@ -1,10 +1,12 @@
 // Package storetest opens isolated stores for tests: a fresh PostgreSQL
-// schema (dropped at cleanup) or a private in-memory SQLite database.
+// schema (dropped at cleanup) or a SQLite file of its own, as `herald dev`
+// keeps (a writer and readers in WAL mode).
 package storetest
 
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/loki-interceptor/herald/schema"
@@ -23,7 +25,7 @@ var Dialects = []string{schema.Postgres, schema.SQLite}
 func MustURL(t testing.TB, dialect string) string {
 	t.Helper()
 	if dialect == schema.SQLite {
-		return "sqlite::memory:"
+		return "sqlite:" + filepath.Join(t.TempDir(), "herald.db")
 	}
 	u, drop, err := PostgresSchema()
 	if err != nil {

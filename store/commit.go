@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// SQLite has one writer: every transaction waits for the connection, and
+// each commit writes its pages to the log again. The committer runs the
+// transactions that queue up while one commits as one transaction, each in
+// a savepoint of its own, so that one failing undoes only itself: a group
+// commit. Under load, tens of attempts' rows share a commit; alone, a
+// transaction goes at once.
+type committer struct {
+	db *sqlx.DB
+
+	mu      sync.Mutex
+	queue   []*commitOp
+	running bool
+}
+
+type commitOp struct {
+	ctx  context.Context
+	fn   func(*sqlx.Tx) error
+	done chan error
+}
+
+// maxGroupOps bounds the transactions one commit carries, so that none
+// waits behind too long a group.
+const maxGroupOps = 256
+
+func (c *committer) do(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	op := &commitOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	c.mu.Lock()
+	c.queue = append(c.queue, op)
+	start := !c.running
+	c.running = true
+	c.mu.Unlock()
+	if start {
+		go c.run()
+	}
+	select {
+	case err := <-op.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // it may still commit: callers treat this as unknown
+	}
+}
+
+// run commits groups until none is queued.
+func (c *committer) run() {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.running = false
+			c.mu.Unlock()
+			return
+		}
+		n := min(len(c.queue), maxGroupOps)
+		group := c.queue[:n:n]
+		c.queue = c.queue[n:]
+		c.mu.Unlock()
+		c.commit(group)
+	}
+}
+
+// commit runs one group in one transaction and tells each op its outcome.
+func (c *committer) commit(group []*commitOp) {
+	errs := make([]error, len(group))
+	err := c.group(group, errs)
+	for i, op := range group {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+		op.done <- errs[i]
+	}
+}
+
+func (c *committer) group(group []*commitOp, errs []error) error {
+	tx, err := c.db.BeginTxx(context.Background(), nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for i, op := range group {
+		if err := op.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if errs[i] = c.one(op, tx); errs[i] == errCommitBroken {
+			return errs[i]
+		}
+	}
+	return tx.Commit()
+}
+
+var errCommitBroken = fmt.Errorf("store: a group's transaction broke")
+
+// one runs an op in a savepoint: its failure, or its caller giving up
+// midway, rolls back its own writes only.
+func (c *committer) one(op *commitOp, tx *sqlx.Tx) error {
+	if _, err := tx.Exec(`SAVEPOINT op`); err != nil {
+		return errCommitBroken
+	}
+	err := op.fn(tx)
+	if err != nil {
+		if _, rerr := tx.Exec(`ROLLBACK TO SAVEPOINT op`); rerr != nil {
+			return errCommitBroken
+		}
+	}
+	if _, rerr := tx.Exec(`RELEASE SAVEPOINT op`); rerr != nil {
+		return errCommitBroken
+	}
+	return err
+}
