@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/loki-interceptor/herald/ingest"
 	"github.com/loki-interceptor/herald/webhook"
@@ -39,20 +39,28 @@ func (s *stack) publishAll(t *testing.T, evs []map[string]any) []int {
 	return codes
 }
 
-// ingestRuns counts the IngestWorkflows started since a time: one per group
-// of several events.
-func (s *stack) ingestRuns(t *testing.T, since time.Time) int64 {
+// dispatched counts the groups signalled to the dispatcher that hold any
+// of the events: one hand-off to Temporal each.
+func (s *stack) dispatched(t *testing.T, ids []string) int {
 	t.Helper()
-	var n int64
-	eventually(t, "visibility to list the groups", func() bool {
-		resp, err := s.temporal.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{
-			Query: fmt.Sprintf("WorkflowType = '%s' AND StartTime >= '%s'", workflows.IngestWorkflowName, since.UTC().Format(time.RFC3339Nano))})
-		if err != nil {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	n := 0
+	for _, e := range history(t, workflows.DispatchWorkflowID, "").GetEvents() {
+		a := e.GetWorkflowExecutionSignaledEventAttributes()
+		if a == nil {
+			continue
+		}
+		var g workflows.IngestInput
+		if err := converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &g); err != nil {
 			t.Fatal(err)
 		}
-		n = resp.GetCount()
-		return n > 0
-	})
+		if slices.ContainsFunc(g.Events, func(e workflows.IngestEvent) bool { return want[e.EventID] }) {
+			n++
+		}
+	}
 	return n
 }
 
@@ -62,7 +70,6 @@ func TestConcurrentPublishesCommitInGroups(t *testing.T) {
 	h := herald(t)
 	r := newReceiver(t, 200)
 	h.mustWebhook(t, map[string]any{"name": "e2e-groups", "url": r.srv.URL, "event_types": []string{"document.processed"}})
-	since := time.Now()
 	var evs []map[string]any
 	var ids []string
 	for i := range 60 {
@@ -83,8 +90,8 @@ func TestConcurrentPublishesCommitInGroups(t *testing.T) {
 	if !slices.Equal(got, ids) {
 		t.Fatalf("receiver got %d requests for %d events", len(got), len(ids))
 	}
-	if n := h.ingestRuns(t, since); n >= int64(len(ids)) {
-		t.Fatalf("%d hand-offs for %d events: no group was formed", n, len(ids))
+	if n := h.dispatched(t, ids); n == 0 || n >= len(ids) {
+		t.Fatalf("%d groups dispatched for %d events published at once: no group was formed", n, len(ids))
 	}
 }
 

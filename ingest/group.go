@@ -18,12 +18,12 @@ type request struct {
 // their ids, and a stream's signal must stay small.
 const MaxGroup = 100
 
-// defaultGroups is how many groups commit at once unless Publisher.Groups
-// says otherwise. A group's time is mostly Temporal's answer to its
-// starts: at moderate load enough groups are under way that each publish
-// starts its event's workflow at once; under a burst the queue outgrows
-// them, groups grow, and each is handed off with one start.
-const defaultGroups = 8
+// defaultGroups is how many groups are recorded at once unless
+// Publisher.Groups says otherwise. One: each takes everything queued when
+// it starts, and while it is handed off the next is recorded, so a burst
+// makes groups as large as a hand-off is long, and Temporal gets one
+// request per group instead of one per event.
+const defaultGroups = 1
 
 // enqueue adds a publish to the next group, starting a committer when
 // fewer than the limit are at work. A committer takes whatever has queued
@@ -63,8 +63,12 @@ func (p *Publisher) commitLoop() {
 	}
 }
 
-// commit accepts one group and answers each of its publishes. A publish
-// repeating an event id of the same group shares its outcome (not new).
+// commit records one group and passes it on to be handed off, answering
+// each of its publishes when that is done. A publish repeating an event id
+// of the same group shares its outcome (not new). The next group is
+// recorded while this one is handed off: the database and Temporal each
+// work on one group at a time, and the groups are handed off in the order
+// they were recorded.
 func (p *Publisher) commit(group []*request) {
 	first := map[string]*request{}
 	var evs []*webhook.Event
@@ -77,8 +81,72 @@ func (p *Publisher) commit(group []*request) {
 	// The group's calls go on whatever its first caller does; they carry
 	// its trace.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(group[0].ctx), 2*p.startTimeout())
-	defer cancel()
-	outs, err := p.accept(ctx, evs, false)
+	rec, err := p.record(ctx, evs, false)
+	if err != nil {
+		cancel()
+		answer(group, first, evs, nil, err)
+		return
+	}
+	p.queueHandOff(&handOffJob{rec: rec, ctx: ctx, done: func(err error) {
+		cancel()
+		answer(group, first, evs, rec.outs, err)
+	}})
+}
+
+// handOffJob is a recorded group waiting for its hand-off.
+type handOffJob struct {
+	rec  *recorded
+	ctx  context.Context
+	done func(err error)
+}
+
+// queueHandOff queues a recorded group for the hand-off loop, starting the
+// loop when none runs.
+func (p *Publisher) queueHandOff(j *handOffJob) {
+	p.mu.Lock()
+	p.handOffs = append(p.handOffs, j)
+	start := !p.handing
+	p.handing = true
+	p.mu.Unlock()
+	if start {
+		go p.handOffLoop()
+	}
+}
+
+// handOffLoop hands off, one after another, everything recorded while the
+// last hand-off was under way, as one: Temporal gets one request per
+// stream and one for the event workflows, however many groups it holds.
+// Groups are handed off in the order they were recorded.
+func (p *Publisher) handOffLoop() {
+	for {
+		p.mu.Lock()
+		jobs := p.handOffs
+		p.handOffs = nil
+		if len(jobs) == 0 {
+			p.handing = false
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		var pl plan
+		for _, j := range jobs {
+			pl.merge(&j.rec.plan)
+		}
+		err := p.handOff(jobs[0].ctx, &pl)
+		for _, j := range jobs {
+			if err != nil {
+				p.undo(j.ctx, j.rec.recs)
+			}
+			j.done(err)
+		}
+		if err == nil {
+			go p.settle(context.WithoutCancel(jobs[0].ctx), &pl)
+		}
+	}
+}
+
+// answer tells each publish of a group its outcome.
+func answer(group []*request, first map[string]*request, evs []*webhook.Event, outs []outcome, err error) {
 	byID := make(map[string]outcome, len(outs))
 	for i, o := range outs {
 		byID[evs[i].EventID] = o
@@ -89,11 +157,10 @@ func (p *Publisher) commit(group []*request) {
 			continue
 		}
 		o := byID[r.ev.EventID]
-		if first[r.ev.EventID] != r && o.err == nil {
-			if !Same(o.ev, r.ev) {
-				o.err = sameOrConflict(o.ev, r.ev)
-			}
-			o.created = false
+		if first[r.ev.EventID] != r && o.ev != nil {
+			// A repeat within the group is judged against the event
+			// recorded under its id, whatever the first publish was.
+			o = outcome{ev: o.ev, err: sameOrConflict(o.ev, r.ev)}
 		}
 		r.done <- o
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"sync"
 
-	"github.com/google/uuid"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -25,14 +27,48 @@ type plan struct {
 	subs     map[int64]workflows.Subscriber // every subscriber of a per-event delivery, by webhook id
 	events   map[string]*webhook.Event
 	streams  map[int64]*workflows.StreamEvents // by webhook id, events in the order they were recorded
+	// later are streams' shares of a merged group whose subscriber was
+	// snapshotted differently (its settings changed between groups):
+	// signalled after streams, in order.
+	later []*workflows.StreamEvents
+}
+
+// merge adds another group's plan to this one, after it.
+func (pl *plan) merge(o *plan) {
+	pl.init()
+	pl.eventIDs = append(pl.eventIDs, o.eventIDs...)
+	pl.perEvent = append(pl.perEvent, o.perEvent...)
+	maps.Copy(pl.events, o.events)
+	for id, s := range o.subs {
+		if _, ok := pl.subs[id]; !ok {
+			pl.subs[id] = s
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(o.streams)) {
+		st, mine := o.streams[id], pl.streams[id]
+		switch {
+		case mine == nil:
+			cp := *st
+			pl.streams[id] = &cp
+		case reflect.DeepEqual(mine.Subscriber, st.Subscriber) && len(pl.later) == 0:
+			mine.EventIDs = append(mine.EventIDs, st.EventIDs...)
+		default:
+			pl.later = append(pl.later, st)
+		}
+	}
+	pl.later = append(pl.later, o.later...)
+}
+
+func (pl *plan) init() {
+	if pl.events == nil {
+		pl.events, pl.subs, pl.streams = map[string]*webhook.Event{}, map[int64]workflows.Subscriber{}, map[int64]*workflows.StreamEvents{}
+	}
 }
 
 // add plans an event's hand-off to its subscribers, snapshotted when it
 // was recorded.
 func (pl *plan) add(ev *webhook.Event, subs []*webhook.Webhook) {
-	if pl.events == nil {
-		pl.events, pl.subs, pl.streams = map[string]*webhook.Event{}, map[int64]workflows.Subscriber{}, map[int64]*workflows.StreamEvents{}
-	}
+	pl.init()
 	pl.eventIDs = append(pl.eventIDs, ev.EventID)
 	pl.events[ev.EventID] = ev
 	own := workflows.IngestEvent{EventID: ev.EventID}
@@ -84,11 +120,11 @@ func (pl *plan) subscribersOf(e workflows.IngestEvent) []workflows.Subscriber {
 }
 
 // handOff gives a group to Temporal: a few events' workflows are started
-// directly, side by side; more are started by one IngestWorkflow, which is
-// one start for the group; each stream gets one signal. They go at once,
-// and the group is handed off only when every one is through.
+// directly, side by side; more are handed to the dispatcher, one signal
+// for the group; each stream gets one signal. They go at once, and the
+// group is handed off only when every one is through.
 func (p *Publisher) handOff(ctx context.Context, pl *plan) error {
-	if len(pl.eventIDs) == 0 {
+	if len(pl.eventIDs) == 0 && len(pl.later) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.startTimeout())
@@ -106,7 +142,7 @@ func (p *Publisher) handOff(ctx context.Context, pl *plan) error {
 		})
 	}
 	if len(pl.perEvent) > directStarts {
-		do(func() error { return p.startIngest(ctx, pl) })
+		do(func() error { return p.dispatch(ctx, pl) })
 	} else {
 		for _, e := range pl.perEvent {
 			do(func() error { return p.startEvent(ctx, pl.events[e.EventID], pl.subscribersOf(e)) })
@@ -116,6 +152,12 @@ func (p *Publisher) handOff(ctx context.Context, pl *plan) error {
 		do(func() error { return p.signalStream(ctx, st) })
 	}
 	wg.Wait()
+	for _, st := range pl.later {
+		if first != nil {
+			break
+		}
+		first = p.signalStream(ctx, st)
+	}
 	return first
 }
 
@@ -158,23 +200,21 @@ func (p *Publisher) start(ctx context.Context, ev *webhook.Event, in workflows.E
 	return unavailable(ev, "cannot hand the event to Temporal", err)
 }
 
-// startIngest starts the IngestWorkflow that starts a group's event
-// workflows.
-func (p *Publisher) startIngest(ctx context.Context, pl *plan) error {
+// dispatch hands a group's event workflows to the dispatcher, an
+// IngestWorkflow that takes groups as signals (started if it is not
+// running) and starts each event's workflow.
+func (p *Publisher) dispatch(ctx context.Context, pl *plan) error {
 	in := workflows.IngestInput{Events: pl.perEvent}
-	for _, s := range pl.subs {
-		in.Subscribers = append(in.Subscribers, s)
+	for _, id := range slices.Sorted(maps.Keys(pl.subs)) {
+		in.Subscribers = append(in.Subscribers, pl.subs[id])
 	}
-	id := workflows.IngestWorkflowID(uuid.Must(uuid.NewV7()).String())
-	_, err := p.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:               id,
-		TaskQueue:        workflows.TaskQueue,
-		EnableEagerStart: p.EagerStart,
-	}, workflows.IngestWorkflowName, in)
-	if err == nil || p.exists(ctx, id) {
-		return nil
+	_, err := p.Temporal.SignalWithStartWorkflow(ctx, workflows.DispatchWorkflowID, workflows.SignalEvents, in,
+		client.StartWorkflowOptions{ID: workflows.DispatchWorkflowID, TaskQueue: workflows.TaskQueue},
+		workflows.IngestWorkflowName, workflows.IngestInput{Dispatch: true})
+	if err != nil {
+		return groupUnavailable("cannot hand the events to Temporal", err)
 	}
-	return groupUnavailable("cannot hand the events to Temporal", err)
+	return nil
 }
 
 // signalStream hands a stream its share of the group, starting the stream

@@ -34,13 +34,15 @@ type Publisher struct {
 	// start call, to a worker on the same client; Temporal falls back to
 	// the task queue when there is none with room.
 	EagerStart bool
-	// Groups bounds the groups committing at once (default 4): while
-	// they commit, the next publishes queue up to form the next group.
+	// Groups bounds the groups being recorded at once (default 1): while
+	// they are, the next publishes queue up to form the next group.
 	Groups int
 
 	mu        sync.Mutex
 	queue     []*request
 	running   int                 // committers at work
+	handOffs  []*handOffJob       // recorded groups waiting for the hand-off loop
+	handing   bool                // the hand-off loop runs
 	triggered map[int64]time.Time // when this process last marked each webhook triggered
 
 	slotsOnce sync.Once
@@ -95,7 +97,8 @@ func (p *Publisher) PublishBatch(ctx context.Context, evs []*webhook.Event) ([]P
 	return res, nil
 }
 
-// outcome is how accepting one event went.
+// outcome is how accepting one event went: ev is the event recorded under
+// its id (with err, the one it conflicts with).
 type outcome struct {
 	ev      *webhook.Event
 	created bool
@@ -106,6 +109,22 @@ type outcome struct {
 // Temporal those that need it. With whole, a conflict refuses every event;
 // otherwise only its own. The error is the group's: nothing was accepted.
 func (p *Publisher) accept(ctx context.Context, evs []*webhook.Event, whole bool) ([]outcome, error) {
+	r, err := p.record(ctx, evs, whole)
+	if err != nil {
+		return nil, err
+	}
+	return r.outs, p.complete(ctx, r)
+}
+
+// recorded is a group whose rows are written, waiting for its hand-off.
+type recorded struct {
+	recs []store.Recording
+	outs []outcome
+	plan plan
+}
+
+// record writes a group's rows and plans its hand-off.
+func (p *Publisher) record(ctx context.Context, evs []*webhook.Event, whole bool) (*recorded, error) {
 	same := func(prior, ev *webhook.Event) error { return nil }
 	if whole {
 		same = sameOrConflict
@@ -118,29 +137,33 @@ func (p *Publisher) accept(ctx context.Context, evs []*webhook.Event, whole bool
 		return nil, &webhook.Error{Code: webhook.EUnavailable,
 			Message: fmt.Sprintf("cannot record the events, so none was accepted (%v); publish them again with the same event_ids", err)}
 	}
-	outs := make([]outcome, len(evs))
-	var pl plan
+	r := &recorded{recs: recs, outs: make([]outcome, len(evs))}
 	for i, rec := range recs {
-		outs[i] = outcome{ev: rec.Event, created: rec.New}
+		r.outs[i] = outcome{ev: rec.Event, created: rec.New}
 		switch {
 		case rec.New:
-			pl.add(rec.Event, rec.Subscribers)
+			r.plan.add(rec.Event, rec.Subscribers)
 			p.logger().DebugContext(ctx, "event subscribers resolved", "event_id", rec.Event.EventID,
 				"event_type", rec.Event.EventType, "subscribers", len(rec.Subscribers))
 		case !Same(rec.Event, evs[i]):
-			outs[i] = outcome{err: sameOrConflict(rec.Event, evs[i])}
+			r.outs[i] = outcome{ev: rec.Event, err: sameOrConflict(rec.Event, evs[i])}
 		case !rec.HandedOff:
-			if err := p.again(ctx, rec.Event, &pl); err != nil {
+			if err := p.again(ctx, rec.Event, &r.plan); err != nil {
 				return nil, unavailable(rec.Event, "cannot read the event's subscribers", err)
 			}
 		}
 	}
-	if err := p.handOff(ctx, &pl); err != nil {
-		p.undo(ctx, recs)
-		return nil, err
+	return r, nil
+}
+
+// complete hands a recorded group to Temporal, or undoes its rows.
+func (p *Publisher) complete(ctx context.Context, r *recorded) error {
+	if err := p.handOff(ctx, &r.plan); err != nil {
+		p.undo(ctx, r.recs)
+		return err
 	}
-	go p.settle(context.WithoutCancel(ctx), &pl)
-	return outs, nil
+	go p.settle(context.WithoutCancel(ctx), &r.plan)
+	return nil
 }
 
 // again plans a repeated event whose first publish may not have handed it

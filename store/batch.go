@@ -156,11 +156,9 @@ func (s *Store) FinishAttempts(ctx context.Context, webhookID int64, done, unsen
 			if err := s.updateAttempt(ctx, tx, d); err != nil {
 				return err
 			}
-			if ends(d) {
-				if err := s.setOutcome(ctx, tx, d.EventID, d.WebhookID, Outcome(d.Status)); err != nil {
-					return err
-				}
-			}
+		}
+		if err := s.setOutcomes(ctx, tx, done); err != nil {
+			return err
 		}
 		for _, d := range unsent {
 			if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM deliveries WHERE id = ? AND status = 'pending'`), d.ID); err != nil {
@@ -170,13 +168,40 @@ func (s *Store) FinishAttempts(ctx context.Context, webhookID int64, done, unsen
 		if err := s.countFailures(ctx, tx, webhookID, done); err != nil {
 			return err
 		}
-		for _, id := range ended {
-			if err := s.recountEvent(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.recountEvents(ctx, tx, ended)
 	})
+}
+
+// setOutcomes records how the deliveries the attempts ended ended, one
+// statement per webhook and outcome.
+func (s *Store) setOutcomes(ctx context.Context, tx *sqlx.Tx, done []*webhook.Delivery) error {
+	type key struct {
+		webhookID int64
+		outcome   Outcome
+	}
+	events := map[key][]string{}
+	var keys []key
+	for _, d := range done {
+		if !ends(d) {
+			continue
+		}
+		k := key{d.WebhookID, Outcome(d.Status)}
+		if events[k] == nil {
+			keys = append(keys, k)
+		}
+		events[k] = append(events[k], d.EventID)
+	}
+	for _, k := range keys {
+		q, args, err := sqlx.In(`UPDATE event_subscribers SET outcome = ?
+			WHERE webhook_id = ? AND event_id IN (?) AND outcome <> 'batched'`, string(k.outcome), k.webhookID, events[k])
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, tx.Rebind(q), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // endedEvents lists, sorted, the events whose delivery one of the attempts

@@ -415,36 +415,52 @@ func (s *Store) setOutcome(ctx context.Context, tx *sqlx.Tx, eventID string, web
 // lock where the dialect has one, so concurrent finishes cannot both miss
 // each other.
 func (s *Store) recountEvent(ctx context.Context, tx *sqlx.Tx, eventID string) error {
-	var c struct {
-		Total, Delivered, Failed, Pending int
-	}
-	err := tx.QueryRowxContext(ctx, tx.Rebind(`SELECT COUNT(*),
-		COALESCE(SUM(CASE WHEN outcome = 'delivered' THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN outcome IN ('failed', 'cancelled') THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN outcome = 'pending' THEN 1 ELSE 0 END), 0)
-		FROM event_subscribers WHERE event_id = ? AND outcome <> 'batched'`), eventID).Scan(&c.Total, &c.Delivered, &c.Failed, &c.Pending)
-	if err != nil {
-		return err
-	}
-	if c.Total == 0 && !s.hasSnapshot(ctx, tx, eventID) {
-		return s.recountFromAttempts(ctx, tx, eventID)
-	}
-	processed := ""
-	args := []any{c.Total, c.Delivered, c.Failed}
-	if c.Pending == 0 {
-		processed, args = ", processed_at = ?", append(args, s.now())
-	}
-	_, err = tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET total_deliveries = ?, successful_deliveries = ?,
-		failed_deliveries = ?`+processed+` WHERE event_id = ?`), append(args, eventID)...)
-	return err
+	return s.recountEvents(ctx, tx, []string{eventID})
 }
 
-// hasSnapshot says an event's subscribers were recorded (a batched one's
-// row is all an event may have).
-func (s *Store) hasSnapshot(ctx context.Context, tx *sqlx.Tx, eventID string) bool {
-	var n int
-	err := tx.GetContext(ctx, &n, tx.Rebind(`SELECT COUNT(*) FROM event_subscribers WHERE event_id = ?`), eventID)
-	return err == nil && n > 0
+// recountEvents recounts events as recountEvent does, reading the
+// outcomes of all of them in one query.
+func (s *Store) recountEvents(ctx context.Context, tx *sqlx.Tx, eventIDs []string) error {
+	for start := 0; start < len(eventIDs); start += rowsPerInsert {
+		chunk := eventIDs[start:min(start+rowsPerInsert, len(eventIDs))]
+		q, args, err := sqlx.In(`SELECT event_id,
+			COALESCE(SUM(CASE WHEN outcome <> 'batched' THEN 1 ELSE 0 END), 0) AS total,
+			COALESCE(SUM(CASE WHEN outcome = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered,
+			COALESCE(SUM(CASE WHEN outcome IN ('failed', 'cancelled') THEN 1 ELSE 0 END), 0) AS failed,
+			COALESCE(SUM(CASE WHEN outcome = 'pending' THEN 1 ELSE 0 END), 0) AS pending
+			FROM event_subscribers WHERE event_id IN (?) GROUP BY event_id`, chunk)
+		if err != nil {
+			return err
+		}
+		var counts []struct {
+			EventID                           string `db:"event_id"`
+			Total, Delivered, Failed, Pending int
+		}
+		if err := tx.SelectContext(ctx, &counts, tx.Rebind(q), args...); err != nil {
+			return err
+		}
+		snapshotted := map[string]bool{}
+		for _, c := range counts {
+			snapshotted[c.EventID] = true
+			processed, args := "", []any{c.Total, c.Delivered, c.Failed}
+			if c.Pending == 0 {
+				processed, args = ", processed_at = ?", append(args, s.now())
+			}
+			_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET total_deliveries = ?, successful_deliveries = ?,
+				failed_deliveries = ?`+processed+` WHERE event_id = ?`), append(args, c.EventID)...)
+			if err != nil {
+				return err
+			}
+		}
+		for _, id := range chunk {
+			if !snapshotted[id] {
+				if err := s.recountFromAttempts(ctx, tx, id); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // DeliveryMode says how a subscriber's delivery of an event travels, as

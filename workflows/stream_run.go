@@ -58,6 +58,10 @@ type stream struct {
 	timer       workflow.Future
 	timerAt     time.Time
 	cancelTimer workflow.CancelFunc
+	// idleTimer fires StreamIdleTimeout after the stream was last busy
+	// (lastBusy) when it may end; one timer an hour, not one per group.
+	idleTimer workflow.Future
+	lastBusy  time.Time
 
 	events, retries, resumes, cancels workflow.ReceiveChannel
 }
@@ -81,6 +85,7 @@ func newStream(ctx workflow.Context, in StreamInput) (*stream, error) {
 	// Jitter is drawn in workflow code, in the order events are handled:
 	// a replay draws the same values from the same seed.
 	s.rng = rand.New(rand.NewPCG(seed, uint64(in.WebhookID)))
+	s.lastBusy = workflow.Now(ctx)
 	if c := in.Carried; c != nil {
 		s.restore(ctx, c)
 	}
@@ -167,7 +172,9 @@ func (s *stream) takeEvents(g StreamEvents) {
 				LastAttempt: g.Subscriber.Policy.Attempts()}}
 		s.add(it)
 		s.setState(it, LoopScheduled)
-		s.ready = append(s.ready, it)
+		if s.mode != webhook.Ordered {
+			s.ready = append(s.ready, it)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
@@ -352,5 +353,47 @@ func TestStreamEndsWhenItsWebhookIsDeleted(t *testing.T) {
 	}
 	if r.count() != 1 {
 		t.Fatalf("receiver got %d requests", r.count())
+	}
+}
+
+// The dispatcher takes groups as signals and starts their event workflows
+// a batch at a time; a group's subscribers stay with its events.
+func TestDispatcherStartsEverySignalledGroup(t *testing.T) {
+	h := newHarness(t)
+	var started [][]string
+	h.env.OnActivity(workflows.ActivityStartEvents, mock.Anything, mock.Anything).Return(func(_ context.Context, in workflows.IngestInput) error {
+		var ids []string
+		for _, e := range in.Events {
+			ids = append(ids, e.EventID)
+			if len(e.WebhookIDs) != 1 || !slices.ContainsFunc(in.Subscribers, func(s workflows.Subscriber) bool { return s.WebhookID == e.WebhookIDs[0] }) {
+				t.Errorf("event %s without its subscriber: %+v", e.EventID, in)
+			}
+		}
+		started = append(started, ids)
+		return nil
+	})
+	group := func(webhookID int64, ids ...string) workflows.IngestInput {
+		g := workflows.IngestInput{Subscribers: []workflows.Subscriber{{WebhookID: webhookID, Name: "w"}}}
+		for _, id := range ids {
+			g.Events = append(g.Events, workflows.IngestEvent{EventID: id, WebhookIDs: []int64{webhookID}})
+		}
+		return g
+	}
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(workflows.SignalEvents, group(1, "a", "b"))
+		h.env.SignalWorkflow(workflows.SignalEvents, group(2, "c"))
+	}, time.Millisecond)
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(workflows.SignalEvents, group(1, "d")) }, time.Minute)
+	h.env.ExecuteWorkflow(workflows.IngestWorkflowName, workflows.IngestInput{Dispatch: true})
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, ids := range started {
+		all = append(all, ids...)
+	}
+	slices.Sort(all)
+	if !slices.Equal(all, []string{"a", "b", "c", "d"}) {
+		t.Fatalf("started %v", started)
 	}
 }

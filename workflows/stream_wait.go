@@ -27,16 +27,23 @@ func (s *stream) await(ctx workflow.Context) (idleTimedOut bool) {
 	if s.timer != nil {
 		sel.AddFuture(s.timer, func(workflow.Future) { s.timer = nil })
 	}
-	if s.idle() {
-		idleCtx, cancel := workflow.WithCancel(ctx)
-		defer cancel()
-		idle := workflow.NewTimerWithOptions(idleCtx, StreamIdleTimeout, workflow.TimerOptions{Summary: "idle: end unless an event comes"})
-		sel.AddFuture(idle, func(workflow.Future) { idleTimedOut = true })
+	if s.idle() && s.idleTimer == nil {
+		d := max(s.lastBusy.Add(StreamIdleTimeout).Sub(workflow.Now(ctx)), time.Second)
+		s.idleTimer = workflow.NewTimerWithOptions(ctx, d, workflow.TimerOptions{Summary: "idle: end unless an event comes"})
+	}
+	if s.idleTimer != nil {
+		sel.AddFuture(s.idleTimer, func(workflow.Future) {
+			s.idleTimer = nil
+			idleTimedOut = s.idle() && !workflow.Now(ctx).Before(s.lastBusy.Add(StreamIdleTimeout))
+		})
 	}
 	sel.Select(ctx)
 	if finished != nil {
 		s.tasks = slices.DeleteFunc(s.tasks, func(t *task) bool { return t == finished })
 		finished.done(ctx, finished.future)
+	}
+	if !s.idle() {
+		s.lastBusy = workflow.Now(ctx)
 	}
 	return idleTimedOut
 }

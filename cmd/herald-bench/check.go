@@ -58,13 +58,14 @@ type figures struct {
 	DrainSeconds float64 `json:"drain_seconds,omitempty"`
 	// WorkflowsCompleted are accepted events whose EventWorkflow completed
 	// with status no_subscribers; WorkflowsNotCompleted the others.
-	WorkflowsCompleted          int    `json:"event_workflows_completed,omitempty"`
-	WorkflowsNotCompleted       int    `json:"event_workflows_not_completed,omitempty"`
-	FirstWorkflowProblem        string `json:"first_workflow_problem,omitempty"`
-	IngestWorkflows             int    `json:"ingest_workflows,omitempty"`
-	IngestWorkflowsNotCompleted int    `json:"ingest_workflows_not_completed,omitempty"`
-	// IngestHistoryPerEvent is the IngestWorkflow's history events per
-	// event it started, over a sample; HistoryPerDelivery includes it.
+	WorkflowsCompleted    int    `json:"event_workflows_completed,omitempty"`
+	WorkflowsNotCompleted int    `json:"event_workflows_not_completed,omitempty"`
+	FirstWorkflowProblem  string `json:"first_workflow_problem,omitempty"`
+	// DispatchedGroups are the groups (here: batches) the phase's events
+	// were signalled to the dispatcher in.
+	DispatchedGroups int `json:"dispatched_groups,omitempty"`
+	// IngestHistoryPerEvent is the dispatcher's history events per event
+	// it started; HistoryPerDelivery includes it.
 	IngestHistoryPerEvent float64 `json:"ingest_history_events_per_event,omitempty"`
 
 	// Ordered delivery (scenario ordered): requests that reached the
@@ -84,7 +85,7 @@ type percentiles struct {
 
 func (f *figures) correct() bool {
 	return f.Accepted > 0 && f.Rejected == 0 && f.Missing == 0 && f.BadSignature == 0 && f.BadBody == 0 && f.Unexpected == 0 &&
-		f.SettleError == "" && f.WorkflowsNotCompleted == 0 && f.IngestWorkflowsNotCompleted == 0 && f.Overlaps == 0 && f.OutOfOrder == 0
+		f.SettleError == "" && f.WorkflowsNotCompleted == 0 && f.Overlaps == 0 && f.OutOfOrder == 0
 }
 
 // tally gathers a phase's timings as its events are checked.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,8 +34,8 @@ type batchIngester interface {
 	completedEvents(ctx context.Context, eventType string) (int64, error)
 	// checkEventWorkflows describes each event's workflow.
 	checkEventWorkflows(ctx context.Context, ids []string) workflowCheck
-	// checkIngestWorkflows lists every IngestWorkflow and samples histories.
-	checkIngestWorkflows(ctx context.Context) (ingestCheck, error)
+	// checkDispatched reads the dispatcher's history for the events' groups.
+	checkDispatched(ctx context.Context, ids []string) (ingestCheck, error)
 }
 
 // batchLoop publishes batches of size events from workers publishers, each
@@ -169,7 +170,7 @@ func (b *bench) runBatchPhase(ctx context.Context, sys batchIngester, sc scenari
 	}
 	settled := time.Now()
 	wc := sys.checkEventWorkflows(ctx, ids)
-	ic, icErr := sys.checkIngestWorkflows(ctx)
+	ic, icErr := sys.checkDispatched(ctx, ids)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -184,14 +185,14 @@ func (b *bench) runBatchPhase(ctx context.Context, sys batchIngester, sc scenari
 	if lastAck := p.lastAck(); !wc.lastClose.IsZero() && !lastAck.IsZero() {
 		f.DrainSeconds = wc.lastClose.Sub(lastAck).Seconds()
 	}
-	f.IngestWorkflows, f.IngestWorkflowsNotCompleted = ic.total, ic.notCompleted
+	f.DispatchedGroups = ic.groups
 	switch {
 	case drainErr != nil:
 		f.SettleError = drainErr.Error()
 	case icErr != nil:
-		f.SettleError = "list IngestWorkflows: " + icErr.Error()
-	case ic.total != f.Batches:
-		f.SettleError = fmt.Sprintf("%d batches accepted, %d IngestWorkflows in Temporal", f.Batches, ic.total)
+		f.SettleError = "read the dispatcher's history: " + icErr.Error()
+	case ic.groups != f.Batches:
+		f.SettleError = fmt.Sprintf("%d batches accepted, %d handed to the dispatcher", f.Batches, ic.groups)
 	}
 	if d, ok := sys.(durable); ok {
 		f.HistoryPerDelivery, f.HistoryByType = historyPerDelivery(ctx, d, p)
@@ -273,9 +274,6 @@ func (h *heraldSystem) drainBatches(ctx context.Context, eventType string, count
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	if err := noneRunning(ctx, h.s.client, workflows.IngestWorkflowName); err != nil {
-		return err
-	}
 	return noneRunning(ctx, h.s.client, workflows.EventWorkflowName)
 }
 
@@ -340,45 +338,34 @@ func (h *heraldSystem) describeEvent(ctx context.Context, eventID string) (close
 	return info.GetCloseTime().AsTime(), ""
 }
 
-// ingestCheck is what Temporal says of the IngestWorkflows.
+// ingestCheck is what the dispatcher's history says of the phase's
+// events: the groups that held them (one signal, one hand-off each), and
+// its history events per event it dispatched.
 type ingestCheck struct {
-	total, notCompleted int
-	perEvent            float64 // history events per event, over a sample
+	groups   int
+	perEvent float64
 }
 
-// checkIngestWorkflows lists every IngestWorkflow (only this scenario
-// starts them, and each configuration has a Temporal of its own) and
-// samples their histories, divided by the events each started.
-func (h *heraldSystem) checkIngestWorkflows(ctx context.Context) (ingestCheck, error) {
-	const samples = 5
+// checkDispatched reads every run of the dispatcher (the IngestWorkflow
+// groups of events are signalled to) for the groups that held ids.
+func (h *heraldSystem) checkDispatched(ctx context.Context, ids []string) (ingestCheck, error) {
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
 	var ic ingestCheck
-	var sample []string
-	query := fmt.Sprintf("WorkflowType = '%s'", workflows.IngestWorkflowName)
-	var token []byte
-	for {
-		resp, err := h.s.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
-		if err != nil {
-			return ic, err
-		}
-		for _, e := range resp.GetExecutions() {
-			ic.total++
-			if e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-				ic.notCompleted++
-			} else if len(sample) < samples {
-				sample = append(sample, e.GetExecution().GetWorkflowId())
-			}
-		}
-		if token = resp.GetNextPageToken(); len(token) == 0 {
-			break
-		}
+	resp, err := h.s.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("WorkflowId = '%s'", workflows.DispatchWorkflowID)})
+	if err != nil {
+		return ic, err
 	}
 	historyEvents, events := 0, 0
-	for _, id := range sample {
-		n, started, err := ingestHistory(ctx, h, id)
+	for _, e := range resp.GetExecutions() {
+		n, dispatched, ours, err := dispatchHistory(ctx, h, e.GetExecution().GetRunId(), want)
 		if err != nil {
 			return ic, err
 		}
-		historyEvents, events = historyEvents+n, events+started
+		historyEvents, events, ic.groups = historyEvents+n, events+dispatched, ic.groups+ours
 	}
 	if events > 0 {
 		ic.perEvent = float64(historyEvents) / float64(events)
@@ -386,23 +373,28 @@ func (h *heraldSystem) checkIngestWorkflows(ctx context.Context) (ingestCheck, e
 	return ic, nil
 }
 
-// ingestHistory counts an IngestWorkflow's history events and the events
-// its input names.
-func ingestHistory(ctx context.Context, h *heraldSystem, workflowID string) (historyEvents, events int, err error) {
-	it := h.s.client.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+// dispatchHistory counts one dispatcher run's history events, the events
+// signalled to it, and the signals holding any of want.
+func dispatchHistory(ctx context.Context, h *heraldSystem, runID string, want map[string]bool) (historyEvents, events, ours int, err error) {
+	it := h.s.client.GetWorkflowHistory(ctx, workflows.DispatchWorkflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		historyEvents++
-		if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
-			var in workflows.IngestInput
-			if err := converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &in); err != nil {
-				return 0, 0, fmt.Errorf("%s input: %w", workflowID, err)
-			}
-			events = len(in.EventIDs)
+		a := ev.GetWorkflowExecutionSignaledEventAttributes()
+		if a == nil {
+			continue
+		}
+		var in workflows.IngestInput
+		if err := converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &in); err != nil {
+			return 0, 0, 0, fmt.Errorf("dispatcher signal: %w", err)
+		}
+		events += len(in.Events)
+		if slices.ContainsFunc(in.Events, func(e workflows.IngestEvent) bool { return want[e.EventID] }) {
+			ours++
 		}
 	}
-	return historyEvents, events, nil
+	return historyEvents, events, ours, nil
 }

@@ -32,8 +32,8 @@ func figuresOf(key string) []figure {
 	case "ingest-batch":
 		return []figure{acked, processed("events/s until all workflows ran"), {"batch ack p50 ms", ackP50.value}, {"batch ack p99 ms", ackP99.value},
 			{"drain s (last 202 to last workflow closed)", func(f *figures) float64 { return f.DrainSeconds }},
-			{"Temporal history events / event (IngestWorkflow's share included)", history.value},
-			{"of which IngestWorkflow", func(f *figures) float64 { return f.IngestHistoryPerEvent }}}
+			{"Temporal history events / event (the dispatcher's share included)", history.value},
+			{"of which the dispatcher", func(f *figures) float64 { return f.IngestHistoryPerEvent }}}
 	case "burst", "burst10k":
 		return []figure{acked, ackP50, ackP99, {"deliveries/s (first publish to last delivery)", deliveries.value},
 			{"drain s (last 202 to last delivery)", func(f *figures) float64 { return f.DrainSeconds }}, latP50, latP99, history}

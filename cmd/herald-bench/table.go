@@ -173,8 +173,8 @@ func printProblems(w io.Writer, f *figures) {
 		fmt.Fprintf(w, "|  | did not finish its work: %s |\n", strings.ReplaceAll(f.SettleError, "|", "/"))
 	}
 	if f.BatchSize > 0 {
-		fmt.Fprintf(w, "|  | %d batches; event workflows completed (no_subscribers): %d of %d accepted; IngestWorkflows: %d, %d not completed |\n",
-			f.Batches, f.WorkflowsCompleted, f.Accepted, f.IngestWorkflows, f.IngestWorkflowsNotCompleted)
+		fmt.Fprintf(w, "|  | %d batches; event workflows completed (no_subscribers): %d of %d accepted; groups handed to the dispatcher: %d |\n",
+			f.Batches, f.WorkflowsCompleted, f.Accepted, f.DispatchedGroups)
 	}
 	if f.FirstWorkflowProblem != "" {
 		fmt.Fprintf(w, "|  | first event workflow not completed: %s |\n", strings.ReplaceAll(f.FirstWorkflowProblem, "|", "/"))
