@@ -49,6 +49,9 @@ func (a *Activities) AttemptStream(ctx context.Context, in workflows.StreamAttem
 // batch whose worker died is retried within the heartbeat timeout.
 func heartbeat(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
+	if activity.GetInfo(ctx).IsLocalActivity {
+		return func() {} // it lives and dies with its workflow task
+	}
 	go func() {
 		tick := time.NewTicker(5 * time.Second)
 		defer tick.Stop()

@@ -93,11 +93,11 @@ func (pl *plan) add(ev *webhook.Event, subs []*webhook.Webhook) {
 	}
 }
 
-// directStarts is the most event workflows a group starts itself. Under
-// moderate load groups stay this small and each event's workflow starts at
-// once, as a lone event's does; a burst makes groups larger, and one start
-// of an IngestWorkflow accepts the whole group.
-const directStarts = 4
+// directStarts is the most event workflows a hand-off starts itself: a
+// lone event's, at once, as before groups. Anything more goes to the
+// dispatcher: a start costs Temporal several times a signal, and under
+// load its answer takes a hundred milliseconds and more.
+const directStarts = 1
 
 func (pl *plan) webhookIDs() []int64 {
 	ids := make([]int64, 0, len(pl.subs)+len(pl.streams))

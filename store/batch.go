@@ -281,7 +281,7 @@ func (s *Store) countFailures(ctx context.Context, tx *sqlx.Tx, webhookID int64,
 // the rest at the starts of the earliest later windows with room. It
 // returns the time of each slot, in order.
 func (s *Store) ReserveSlots(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time, n int) ([]time.Time, error) {
-	start := guardedStart(limits, now)
+	start := now.UTC()
 	var out []time.Time
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		out = out[:0]
@@ -317,55 +317,53 @@ func (s *Store) ReserveSlots(ctx context.Context, webhookID int64, limits []Rate
 	return out, err
 }
 
-// guardedStart is the earliest time a slot may be granted from now: not in
-// the guard at the end of a window.
-func guardedStart(limits []RateLimit, now time.Time) time.Time {
-	start := now.UTC()
-	for _, l := range limits {
-		if end := start.Truncate(l.Window).Add(l.Window); end.Sub(start) <= guard(l.Window) {
-			start = later(start, end)
-		}
-	}
-	return start
-}
-
-// room is how many more attempts every limit's window holding t admits.
+// room is how many more attempts every window an attempt at t counts in
+// admits.
 func (s *Store) room(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits []RateLimit, t time.Time) (int, error) {
 	room := -1
 	for _, l := range limits {
-		var counts []int
-		err := tx.SelectContext(ctx, &counts, tx.Rebind(`SELECT count FROM rate_windows
-			WHERE webhook_id = ? AND window_seconds = ? AND window_start = ?`), webhookID, int(l.Window/time.Second), t.Truncate(l.Window))
-		if err != nil {
-			return 0, err
-		}
-		left := l.Max
-		if len(counts) > 0 {
-			left -= counts[0]
-		}
-		if room < 0 || left < room {
-			room = left
+		for _, w := range windowsAt(l, t) {
+			var counts []int
+			err := tx.SelectContext(ctx, &counts, tx.Rebind(`SELECT count FROM rate_windows
+				WHERE webhook_id = ? AND window_seconds = ? AND window_start = ?`), webhookID, int(l.Window/time.Second), w)
+			if err != nil {
+				return 0, err
+			}
+			left := l.Max
+			if len(counts) > 0 {
+				left -= counts[0]
+			}
+			if room < 0 || left < room {
+				room = left
+			}
 		}
 	}
 	return max(room, 0), nil
 }
 
-// takeN raises each limit's count for the windows holding t by k, in one
-// statement.
+// takeN raises by k the count of every window an attempt at t counts in,
+// in one statement.
 func (s *Store) takeN(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits []RateLimit, t time.Time, k int) error {
 	if k <= 0 || len(limits) == 0 {
 		return nil
 	}
 	var values []string
 	var args []any
-	seen := map[time.Duration]bool{}
+	type key struct {
+		seconds int
+		start   time.Time
+	}
+	seen := map[key]bool{}
 	for _, l := range limits {
-		if seen[l.Window] {
-			continue // one row per window: a statement may not touch a row twice
+		for _, w := range windowsAt(l, t) {
+			k0 := key{int(l.Window / time.Second), w}
+			if seen[k0] {
+				continue // one row once: a statement may not touch a row twice
+			}
+			seen[k0] = true
+			values = append(values, "(?, ?, ?, ?)")
+			args = append(args, webhookID, k0.seconds, w, k)
 		}
-		seen[l.Window] = true
-		values = append(values, "(?, ?, ?, ?)")
-		args = append(args, webhookID, int(l.Window/time.Second), t.Truncate(l.Window), k)
 	}
 	_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO rate_windows (webhook_id, window_seconds, window_start, count)
 		VALUES `+strings.Join(values, ", ")+` ON CONFLICT (webhook_id, window_seconds, window_start)
@@ -385,7 +383,9 @@ func (s *Store) ReleaseSlots(ctx context.Context, webhookID int64, limits []Rate
 		for _, l := range limits {
 			per := map[time.Time]int{}
 			for _, at := range ats {
-				per[at.UTC().Truncate(l.Window)]++
+				for _, w := range windowsAt(l, at) {
+					per[w]++
+				}
 			}
 			for start, k := range per {
 				_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE rate_windows SET count = count - ?

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,29 +59,51 @@ type RateLimit struct {
 // transaction, so any number of workers share them; an attempt told to wait
 // already holds its slot, so each waits once, in the order they asked.
 //
-// Nothing is granted in the last moments of a window (its guard): an
-// attempt granted then could reach the receiver in the next window, on top
-// of that window's own.
+// An attempt granted in the last moments of a window (its guard) could
+// reach the receiver in the next window: it counts in both, and goes only
+// when both have room.
 func (s *Store) ReserveSlot(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time) (time.Time, error) {
 	at, _, err := s.reserve(ctx, webhookID, limits, now, true)
 	return at, err
 }
 
 // SlotHolds says whether a slot reserved for at may still be used at now:
-// now is in the same window of every limit as at, short of its guard. A
-// slot whose wait overran its windows (workers down or backlogged) must not
-// be used: the attempt would land in a window that never counted it.
+// every window an attempt at now may count in was counted for at. A slot
+// whose wait overran its windows (workers down or backlogged) must not be
+// used: the attempt would land in a window that never counted it.
 func SlotHolds(limits []RateLimit, at, now time.Time) bool {
 	at, now = at.UTC(), now.UTC()
 	for _, l := range limits {
-		// A worker's clock a little behind the server's (whose timer woke
-		// the attempt) is tolerated up to the guard, as at the window's end.
-		start := at.Truncate(l.Window)
-		if now.Before(start.Add(-guard(l.Window))) || now.After(start.Add(l.Window-guard(l.Window))) {
+		if now.Before(at.Add(-guard(l.Window))) {
 			return false
+		}
+		// A worker's clock a little behind the server's (whose timer woke
+		// the attempt) is tolerated up to the guard.
+		counted := windowsAt(l, at)
+		for _, w := range windowsAt(l, latest(now, at)) {
+			if !slices.ContainsFunc(counted, w.Equal) {
+				return false
+			}
 		}
 	}
 	return true
+}
+
+// windowsAt are the starts of the windows of a limit an attempt at t counts
+// in: the one holding t and, in its guard, the next one too.
+func windowsAt(l RateLimit, t time.Time) []time.Time {
+	w := t.UTC().Truncate(l.Window)
+	if next := w.Add(l.Window); next.Sub(t) <= guard(l.Window) {
+		return []time.Time{w, next}
+	}
+	return []time.Time{w}
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // TakeSlotNow takes a slot only if one is free now; otherwise it takes
@@ -97,7 +120,7 @@ func Limits(w *webhook.Webhook, minute, hour time.Duration) []RateLimit {
 }
 
 func (s *Store) reserve(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time, wait bool) (time.Time, bool, error) {
-	start := guardedStart(limits, now)
+	start := now.UTC()
 	var at time.Time
 	granted := false
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
@@ -135,33 +158,34 @@ func (s *Store) firstRoom(ctx context.Context, tx *sqlx.Tx, webhookID int64, lim
 		where = append(where, "(window_seconds = ? AND window_start >= ? AND count >= ?)")
 		args = append(args, int(l.Window/time.Second), t.Truncate(l.Window), l.Max)
 	}
-	var full []struct {
+	var rows []struct {
 		Seconds int       `db:"window_seconds"`
 		Start   time.Time `db:"window_start"`
 	}
-	err := tx.SelectContext(ctx, &full, tx.Rebind(`SELECT window_seconds, window_start FROM rate_windows
-		WHERE webhook_id = ? AND (`+strings.Join(where, " OR ")+`) ORDER BY window_start`), args...)
+	err := tx.SelectContext(ctx, &rows, tx.Rebind(`SELECT window_seconds, window_start FROM rate_windows
+		WHERE webhook_id = ? AND (`+strings.Join(where, " OR ")+`)`), args...)
 	if err != nil {
 		return false, err
 	}
-	moved := false
-	for _, l := range limits {
-		start := t.Truncate(l.Window)
-		for _, f := range full {
-			if f.Seconds != int(l.Window/time.Second) {
-				continue
-			}
-			if f.Start.UTC().Equal(start) {
-				start = start.Add(l.Window)
-			} else if f.Start.UTC().After(start) {
-				break
-			}
+	full := map[int]map[time.Time]bool{}
+	for _, r := range rows {
+		if full[r.Seconds] == nil {
+			full[r.Seconds] = map[time.Time]bool{}
 		}
-		if start.After(*t) {
-			*t, moved = start, true
+		full[r.Seconds][r.Start.UTC()] = true
+	}
+	start := *t
+	for moved := true; moved; {
+		moved = false
+		for _, l := range limits {
+			for _, w := range windowsAt(l, *t) {
+				if full[int(l.Window/time.Second)][w] {
+					*t, moved = w.Add(l.Window), true
+				}
+			}
 		}
 	}
-	return moved, nil
+	return t.After(start), nil
 }
 
 // take raises each limit's count for the windows holding t. firstRoom has

@@ -36,10 +36,27 @@ func TestReserveSlotHoldsBothLimits(t *testing.T) {
 		if at := reserve(base.Add(20 * time.Minute)); !at.Equal(base.Truncate(time.Hour).Add(time.Hour)) {
 			t.Fatalf("slot %v", at)
 		}
-		// In the last second of a window nothing is granted: it waits for the next.
+		// In the last second of a window an attempt could reach the
+		// receiver in the next: it goes now and counts in both.
 		late := base.Add(5 * time.Hour).Truncate(time.Minute).Add(59*time.Second + 500*time.Millisecond)
-		if at := reserve(late); !at.Equal(late.Truncate(time.Minute).Add(time.Minute)) {
-			t.Fatalf("in the guard: slot %v", at)
+		next := late.Truncate(time.Minute).Add(time.Minute)
+		if at := reserve(late); !at.Equal(late) {
+			t.Fatalf("in the guard with room in both windows: slot %v", at)
+		}
+		if a, b, c := reserve(next), reserve(next), reserve(next); !a.Equal(next) || !b.Equal(next) || !c.Equal(next.Add(time.Minute)) {
+			t.Fatalf("the next minute held the guard's attempt and two more: %v %v %v", a, b, c)
+		}
+		// The next minute full, an attempt in this one's guard waits past it.
+		busy := mustWebhook(t, s, "busy", "*")
+		minute := []store.RateLimit{{Max: 3, Window: time.Minute}}
+		for range 3 {
+			s.ReserveSlot(ctx, busy.ID, minute, next)
+		}
+		if at, _ := s.ReserveSlot(ctx, busy.ID, minute, late); !at.Equal(next.Add(time.Minute)) {
+			t.Fatalf("in the guard, the next window full: slot %v", at)
+		}
+		if !store.SlotHolds(minute, late, late.Add(300*time.Millisecond)) || store.SlotHolds(minute, next, next.Add(59*time.Second+500*time.Millisecond)) {
+			t.Fatal("a slot holds in its window's guard only if it counted in the next window too")
 		}
 		other := mustWebhook(t, s, "other", "*")
 		if at, _ := s.ReserveSlot(ctx, other.ID, limits, base); !at.Equal(base) {

@@ -51,6 +51,7 @@ type stream struct {
 	tasks     []*task // batches and other activities in flight
 	arrived   int     // events taken in this run
 	perRun    int     // events a run takes before it continues as new
+	quick     bool    // the receiver answered the last batch quickly
 	gone      bool    // the webhook was deleted
 	rng       *rand.Rand
 	status    string
@@ -75,7 +76,7 @@ type task struct {
 
 func newStream(ctx workflow.Context, in StreamInput) (*stream, error) {
 	s := &stream{webhookID: in.WebhookID, mode: webhook.Stream, items: map[string]*StreamItem{}, counts: map[LoopState]int{},
-		holdPoll: HoldPoll, perRun: cmp.Or(in.EventsPerRun, StreamEventsPerRun),
+		holdPoll: HoldPoll, perRun: cmp.Or(in.EventsPerRun, StreamEventsPerRun), quick: true,
 		events: workflow.GetSignalChannel(ctx, SignalEvents), retries: workflow.GetSignalChannel(ctx, SignalRetry),
 		resumes: workflow.GetSignalChannel(ctx, SignalResume), cancels: workflow.GetSignalChannel(ctx, SignalCancel)}
 	var seed uint64
@@ -306,20 +307,50 @@ func (s *stream) startBatch(ctx workflow.Context, items []*StreamItem) {
 		it.inFlight = true
 		s.setState(it, LoopAttempting)
 	}
-	opts := workflow.ActivityOptions{
-		StartToCloseTimeout: streamActivityStart,
-		// A worker lost mid-batch is noticed in seconds, not minutes: the
-		// batch heartbeats while it sends.
-		HeartbeatTimeout: 20 * time.Second,
-		RetryPolicy:      activityRetry,
-		Summary:          fmt.Sprintf("webhook %d: %d event(s) from %s", s.webhookID, len(items), items[0].EventID),
+	summary := fmt.Sprintf("webhook %d: %d event(s) from %s", s.webhookID, len(items), items[0].EventID)
+	var f workflow.Future
+	if s.quick && s.batches() == 0 && len(items) <= streamLocalMax {
+		o := localOptions
+		o.Summary = summary
+		f = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, o), ActivityAttemptStream, in)
+	} else {
+		opts := workflow.ActivityOptions{
+			StartToCloseTimeout: streamActivityStart,
+			// A worker lost mid-batch is noticed in seconds, not minutes:
+			// the batch heartbeats while it sends.
+			HeartbeatTimeout: 20 * time.Second,
+			RetryPolicy:      activityRetry,
+			Summary:          summary,
+		}
+		f = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), ActivityAttemptStream, in)
 	}
-	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), ActivityAttemptStream, in)
 	s.tasks = append(s.tasks, &task{future: f, batch: true, done: func(ctx workflow.Context, f workflow.Future) {
 		var res StreamAttemptResult
 		err := f.Get(ctx, &res)
+		s.quick = quick(res)
 		s.finishBatch(ctx, items, res, err)
 	}})
+}
+
+// A small batch, with nothing else in flight, to a receiver that answers
+// quickly runs as a local activity: in the workflow task that took its
+// events, with no round trip through Temporal before the requests go. That
+// task stays open until the batch is done, holding up the stream's other
+// work, so a receiver that has been slow gets regular activities, which
+// let the stream go on.
+const (
+	streamLocalMax = 16
+	quickAnswer    = 250 // milliseconds
+)
+
+// quick says a batch's receiver answered quickly: every attempt it made.
+func quick(res StreamAttemptResult) bool {
+	for _, r := range res.Results {
+		if r.DurationMS > quickAnswer || r.ErrorClass == webhook.ClassTimeout {
+			return false
+		}
+	}
+	return true
 }
 
 // attemptInput asks for an item's next attempt, planning the wait after it.

@@ -164,6 +164,9 @@ func (o *options) smokeDefaults(given map[string]bool) {
 			*s.value = s.smoke
 		}
 	}
+	if !given["modes"] {
+		o.modesFlag = "per_event,stream,ordered" // a smoke run checks every mode
+	}
 	if !given["steady150-start-duration"] {
 		o.steadyStart = 3 * time.Second
 	}

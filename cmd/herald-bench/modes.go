@@ -75,3 +75,8 @@ func parseModes(list string) ([]deliveryMode, error) {
 	}
 	return modes, nil
 }
+
+// isHerald says a system is one of Herald's delivery modes, not a baseline.
+func isHerald(system string) bool {
+	return slices.ContainsFunc(deliveryModes, func(m deliveryMode) bool { return m.system == system })
+}

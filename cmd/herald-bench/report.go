@@ -107,11 +107,17 @@ func (r *storeReport) steadyRate() float64 {
 	return 1
 }
 
+// check says whether Herald delivered everything right. A baseline is
+// checked the same way and its table shows it, but its failing does not
+// fail the run: an open-loop load past its capacity makes its own ingest
+// refuse events, which says something of the baseline, not of Herald.
 func (r *storeReport) check() bool {
 	r.Correct = r.Stray == 0
 	for _, s := range r.Scenarios {
-		for _, f := range s.Systems {
-			r.Correct = r.Correct && f.correct()
+		for name, f := range s.Systems {
+			if isHerald(name) {
+				r.Correct = r.Correct && f.correct()
+			}
 		}
 	}
 	return r.Correct

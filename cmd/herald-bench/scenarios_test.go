@@ -104,7 +104,7 @@ func TestParseModes(t *testing.T) {
 func TestScenarioFlags(t *testing.T) {
 	o, err := parseFlags([]string{"-smoke", "-ordered-events", "64"}, io.Discard)
 	if err != nil || o.burstEvents != 20 || o.burst10kEvents != 40 || o.orderedEvents != 64 || o.steadyStart != 3*time.Second ||
-		o.steadyAfterBurst != 3*time.Second || o.burstConcurrency != 32 || len(o.modes) != 1 || o.modes[0] != perEvent {
+		o.steadyAfterBurst != 3*time.Second || o.burstConcurrency != 32 || len(o.modes) != 3 || o.modes[0] != perEvent {
 		t.Errorf("smoke: %+v, %v", o, err)
 	}
 	o, err = parseFlags([]string{"-only", "burst,steady150-after-burst,ordered", "-modes", "per_event,ordered"}, io.Discard)
