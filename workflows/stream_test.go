@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -360,6 +361,7 @@ func TestStreamEndsWhenItsWebhookIsDeleted(t *testing.T) {
 // a batch at a time; a group's subscribers stay with its events.
 func TestDispatcherStartsEverySignalledGroup(t *testing.T) {
 	h := newHarness(t)
+	var mu sync.Mutex
 	var started [][]string
 	h.env.OnActivity(workflows.ActivityStartEvents, mock.Anything, mock.Anything).Return(func(_ context.Context, in workflows.IngestInput) error {
 		var ids []string
@@ -369,7 +371,9 @@ func TestDispatcherStartsEverySignalledGroup(t *testing.T) {
 				t.Errorf("event %s without its subscriber: %+v", e.EventID, in)
 			}
 		}
+		mu.Lock()
 		started = append(started, ids)
+		mu.Unlock()
 		return nil
 	})
 	group := func(webhookID int64, ids ...string) workflows.IngestInput {
