@@ -142,7 +142,7 @@ func (pr *progress) finish(i int) {
 // startsInFlight bounds a Publisher's concurrent workflow starts for
 // groups: enough to hide a start's round trip, few enough to leave
 // Temporal's frontend room for everything else.
-const startsInFlight = 8
+const startsInFlight = 32
 
 func (p *Publisher) acquire(ctx context.Context) error {
 	p.slotsOnce.Do(func() { p.slots = make(chan struct{}, startsInFlight) })
