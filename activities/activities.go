@@ -111,20 +111,8 @@ func (a *Activities) StartEvents(ctx context.Context, in workflows.IngestInput) 
 	// slot, which other batches may hold past the heartbeat timeout.
 	var settled atomic.Int64
 	settled.Store(int64(skip))
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		tick := time.NewTicker(5 * time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-tick.C:
-				activity.RecordHeartbeat(ctx, int(settled.Load()))
-			case <-stop:
-				return
-			}
-		}
-	}()
+	stop := heartbeat(ctx, func() any { return int(settled.Load()) })
+	defer stop()
 	return a.Publisher.StartRecorded(ctx, in, skip, func(n int) { settled.Store(int64(n)) })
 }
 

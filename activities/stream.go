@@ -23,7 +23,7 @@ const streamConcurrency = 32
 // transaction. Attempts recorded by an earlier try of the batch, and
 // deliveries that had ended, are reported, not sent again.
 func (a *Activities) AttemptStream(ctx context.Context, in workflows.StreamAttemptInput) (workflows.StreamAttemptResult, error) {
-	stop := heartbeat(ctx)
+	stop := heartbeat(ctx, nil)
 	defer stop()
 	w, err := a.Store.GetWebhook(ctx, in.WebhookID)
 	if webhook.ErrorCode(err) == webhook.ENotFound {
@@ -45,20 +45,25 @@ func (a *Activities) AttemptStream(ctx context.Context, in workflows.StreamAttem
 	return workflows.StreamAttemptResult{Results: b.results}, nil
 }
 
-// heartbeat tells Temporal the batch is alive every few seconds, so that a
-// batch whose worker died is retried within the heartbeat timeout.
-func heartbeat(ctx context.Context) (stop func()) {
-	done := make(chan struct{})
+// heartbeat tells Temporal an activity is alive every few seconds, with
+// its progress (details, if not nil), so that one whose worker died is
+// retried within its heartbeat timeout.
+func heartbeat(ctx context.Context, details func() any) (stop func()) {
 	if activity.GetInfo(ctx).IsLocalActivity {
 		return func() {} // it lives and dies with its workflow task
 	}
+	done := make(chan struct{})
 	go func() {
 		tick := time.NewTicker(5 * time.Second)
 		defer tick.Stop()
 		for {
 			select {
 			case <-tick.C:
-				activity.RecordHeartbeat(ctx)
+				if details == nil {
+					activity.RecordHeartbeat(ctx)
+				} else {
+					activity.RecordHeartbeat(ctx, details())
+				}
 			case <-done:
 				return
 			}

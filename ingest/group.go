@@ -1,9 +1,11 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 
+	"github.com/loki-interceptor/herald/groupcommit"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -25,42 +27,13 @@ const MaxGroup = 100
 // request per group instead of one per event.
 const defaultGroups = 1
 
-// enqueue adds a publish to the next group, starting a committer when
-// fewer than the limit are at work. A committer takes whatever has queued
-// when it is free, so a lone publish goes at once and a burst forms groups
-// as large as the time the previous ones took.
-func (p *Publisher) enqueue(r *request) {
-	limit := p.Groups
-	if limit <= 0 {
-		limit = defaultGroups
-	}
-	p.mu.Lock()
-	p.queue = append(p.queue, r)
-	start := p.running < limit
-	if start {
-		p.running++
-	}
-	p.mu.Unlock()
-	if start {
-		go p.commitLoop()
-	}
-}
-
-// commitLoop commits groups until the queue is empty.
-func (p *Publisher) commitLoop() {
-	for {
-		p.mu.Lock()
-		if len(p.queue) == 0 {
-			p.running--
-			p.mu.Unlock()
-			return
-		}
-		n := min(len(p.queue), MaxGroup)
-		group := p.queue[:n:n]
-		p.queue = p.queue[n:]
-		p.mu.Unlock()
-		p.commit(group)
-	}
+// queues sets up the Publisher's two queues: publishes waiting to be
+// recorded, and recorded groups waiting to be handed off.
+func (p *Publisher) queues() {
+	p.once.Do(func() {
+		p.records = &groupcommit.Queue[*request]{Run: p.commit, Max: MaxGroup, Workers: cmp.Or(p.Groups, defaultGroups)}
+		p.handOffs = &groupcommit.Queue[*handOffJob]{Run: p.handOffGroups}
+	})
 }
 
 // commit records one group and passes it on to be handed off, answering
@@ -87,7 +60,7 @@ func (p *Publisher) commit(group []*request) {
 		answer(group, first, evs, nil, err)
 		return
 	}
-	p.queueHandOff(&handOffJob{rec: rec, ctx: ctx, done: func(err error) {
+	p.handOffs.Add(&handOffJob{rec: rec, ctx: ctx, done: func(err error) {
 		cancel()
 		answer(group, first, evs, rec.outs, err)
 	}})
@@ -100,48 +73,24 @@ type handOffJob struct {
 	done func(err error)
 }
 
-// queueHandOff queues a recorded group for the hand-off loop, starting the
-// loop when none runs.
-func (p *Publisher) queueHandOff(j *handOffJob) {
-	p.mu.Lock()
-	p.handOffs = append(p.handOffs, j)
-	start := !p.handing
-	p.handing = true
-	p.mu.Unlock()
-	if start {
-		go p.handOffLoop()
+// handOffGroups hands off everything recorded while the last hand-off was
+// under way, as one: Temporal gets one request per stream and one for the
+// event workflows, however many groups it holds. Groups are handed off one
+// after another, in the order they were recorded.
+func (p *Publisher) handOffGroups(jobs []*handOffJob) {
+	var pl plan
+	for _, j := range jobs {
+		pl.merge(&j.rec.plan)
 	}
-}
-
-// handOffLoop hands off, one after another, everything recorded while the
-// last hand-off was under way, as one: Temporal gets one request per
-// stream and one for the event workflows, however many groups it holds.
-// Groups are handed off in the order they were recorded.
-func (p *Publisher) handOffLoop() {
-	for {
-		p.mu.Lock()
-		jobs := p.handOffs
-		p.handOffs = nil
-		if len(jobs) == 0 {
-			p.handing = false
-			p.mu.Unlock()
-			return
+	err := p.handOff(jobs[0].ctx, &pl)
+	for _, j := range jobs {
+		if err != nil {
+			p.undo(j.ctx, j.rec.recs)
 		}
-		p.mu.Unlock()
-		var pl plan
-		for _, j := range jobs {
-			pl.merge(&j.rec.plan)
-		}
-		err := p.handOff(jobs[0].ctx, &pl)
-		for _, j := range jobs {
-			if err != nil {
-				p.undo(j.ctx, j.rec.recs)
-			}
-			j.done(err)
-		}
-		if err == nil {
-			go p.settle(context.WithoutCancel(jobs[0].ctx), &pl)
-		}
+		j.done(err)
+	}
+	if err == nil {
+		go p.settle(context.WithoutCancel(jobs[0].ctx), &pl)
 	}
 }
 

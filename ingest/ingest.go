@@ -19,6 +19,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/loki-interceptor/herald/groupcommit"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
 )
@@ -38,11 +39,11 @@ type Publisher struct {
 	// they are, the next publishes queue up to form the next group.
 	Groups int
 
+	once     sync.Once
+	records  *groupcommit.Queue[*request]    // publishes waiting to be recorded
+	handOffs *groupcommit.Queue[*handOffJob] // recorded groups waiting to be handed off
+
 	mu        sync.Mutex
-	queue     []*request
-	running   int                 // committers at work
-	handOffs  []*handOffJob       // recorded groups waiting for the hand-off loop
-	handing   bool                // the hand-off loop runs
 	triggered map[int64]time.Time // when this process last marked each webhook triggered
 
 	slotsOnce sync.Once
@@ -58,7 +59,8 @@ type Publisher struct {
 // delivered twice.
 func (p *Publisher) Publish(ctx context.Context, ev *webhook.Event) (accepted *webhook.Event, created bool, err error) {
 	r := &request{ctx: ctx, ev: ev, done: make(chan outcome, 1)}
-	p.enqueue(r)
+	p.queues()
+	p.records.Add(r)
 	select {
 	case o := <-r.done:
 		return o.ev, o.created, o.err

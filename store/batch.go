@@ -72,6 +72,25 @@ func (s *Store) DeliveryProgress(ctx context.Context, webhookID int64, eventIDs 
 // (a crash mid-request) is reused. The attempts must be new: their rows,
 // if any, still pending.
 func (s *Store) StartAttempts(ctx context.Context, ds []*webhook.Delivery) error {
+	err := s.tx(ctx, func(tx *sqlx.Tx) error { return s.insertPending(ctx, tx, ds) })
+	if isForeignKeyViolation(err) {
+		return webhook.Errorf(webhook.ENotFound, "webhook %d not found", ds[0].WebhookID)
+	}
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if d.ID == 0 {
+			return fmt.Errorf("store: attempt %d of event %s to webhook %d finished meanwhile", d.AttemptNumber, d.EventID, d.WebhookID)
+		}
+	}
+	return nil
+}
+
+// insertPending writes attempts' rows in state pending and sets their IDs;
+// a row of the same attempt that is still pending is reset and reused, and
+// one that has finished is left as it is (its attempt's ID stays 0).
+func (s *Store) insertPending(ctx context.Context, tx *sqlx.Tx, ds []*webhook.Delivery) error {
 	now := s.now()
 	for start := 0; start < len(ds); start += rowsPerInsert {
 		chunk := ds[start:min(start+rowsPerInsert, len(ds))]
@@ -79,13 +98,13 @@ func (s *Store) StartAttempts(ctx context.Context, ds []*webhook.Delivery) error
 		var args []any
 		byKey := map[AttemptKey]*webhook.Delivery{}
 		for _, d := range chunk {
-			d.CreatedAt, d.Status = now, webhook.DeliveryPending
+			d.ID, d.CreatedAt, d.Status = 0, now, webhook.DeliveryPending
 			values = append(values, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, d.WebhookID, d.EventID, d.EventType, d.AttemptNumber, string(d.Status), d.IsTest, d.URL,
 				jsonColumn[map[string]string]{d.RequestHeaders}, string(d.RequestBody), d.Signature, dbTime(d.SentAt), d.CreatedAt)
 			byKey[AttemptKey{d.EventID, d.AttemptNumber}] = d
 		}
-		rows, err := s.db.QueryxContext(ctx, s.db.Rebind(`INSERT INTO deliveries
+		rows, err := tx.QueryxContext(ctx, tx.Rebind(`INSERT INTO deliveries
 			(webhook_id, event_id, event_type, attempt_number, status, is_test, url, request_headers,
 			request_body, signature, sent_at, created_at)
 			VALUES `+strings.Join(values, ", ")+`
@@ -96,19 +115,11 @@ func (s *Store) StartAttempts(ctx context.Context, ds []*webhook.Delivery) error
 			duration_ms = NULL, next_retry_at = NULL, last_error = '', error_class = ''
 			WHERE deliveries.status = 'pending'
 			RETURNING event_id, attempt_number, id`), args...)
-		if isForeignKeyViolation(err) {
-			return webhook.Errorf(webhook.ENotFound, "webhook %d not found", chunk[0].WebhookID)
-		}
 		if err != nil {
 			return err
 		}
 		if err := scanIDs(rows, byKey); err != nil {
 			return err
-		}
-		for _, d := range chunk {
-			if d.ID == 0 {
-				return fmt.Errorf("store: attempt %d of event %s to webhook %d finished meanwhile", d.AttemptNumber, d.EventID, d.WebhookID)
-			}
 		}
 	}
 	return nil

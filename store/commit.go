@@ -3,9 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/loki-interceptor/herald/groupcommit"
 )
 
 // SQLite has one writer: every transaction waits for the connection, and
@@ -15,11 +16,8 @@ import (
 // commit. Under load, tens of attempts' rows share a commit; alone, a
 // transaction goes at once.
 type committer struct {
-	db *sqlx.DB
-
-	mu      sync.Mutex
-	queue   []*commitOp
-	running bool
+	db    *sqlx.DB
+	queue groupcommit.Queue[*commitOp]
 }
 
 type commitOp struct {
@@ -32,38 +30,20 @@ type commitOp struct {
 // waits behind too long a group.
 const maxGroupOps = 256
 
+func newCommitter(db *sqlx.DB) *committer {
+	c := &committer{db: db}
+	c.queue = groupcommit.Queue[*commitOp]{Run: c.commit, Max: maxGroupOps}
+	return c
+}
+
 func (c *committer) do(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	op := &commitOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	c.mu.Lock()
-	c.queue = append(c.queue, op)
-	start := !c.running
-	c.running = true
-	c.mu.Unlock()
-	if start {
-		go c.run()
-	}
+	c.queue.Add(op)
 	select {
 	case err := <-op.done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err() // it may still commit: callers treat this as unknown
-	}
-}
-
-// run commits groups until none is queued.
-func (c *committer) run() {
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.running = false
-			c.mu.Unlock()
-			return
-		}
-		n := min(len(c.queue), maxGroupOps)
-		group := c.queue[:n:n]
-		c.queue = c.queue[n:]
-		c.mu.Unlock()
-		c.commit(group)
 	}
 }
 

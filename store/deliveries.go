@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -75,31 +73,16 @@ func (r *deliveryRow) delivery() *webhook.Delivery {
 // reset and reused; a row already finished is returned as it stands, so the
 // caller reports it instead of sending again.
 func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished *webhook.Delivery, err error) {
-	d.CreatedAt = s.now()
-	d.Status = webhook.DeliveryPending
-	err = s.tx(ctx, func(tx *sqlx.Tx) error {
-		return tx.QueryRowxContext(ctx, tx.Rebind(`INSERT INTO deliveries
-		(webhook_id, event_id, event_type, attempt_number, status, is_test, url, request_headers,
-		request_body, signature, sent_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (event_id, webhook_id, attempt_number) DO UPDATE SET
-		status = excluded.status, url = excluded.url, request_headers = excluded.request_headers,
-		request_body = excluded.request_body, signature = excluded.signature, sent_at = excluded.sent_at,
-		response_status_code = NULL, response_headers = NULL, response_body = '', responded_at = NULL,
-		duration_ms = NULL, next_retry_at = NULL, last_error = '', error_class = ''
-		WHERE deliveries.status = 'pending'
-		RETURNING id`),
-			d.WebhookID, d.EventID, d.EventType, d.AttemptNumber, string(d.Status), d.IsTest, d.URL,
-			jsonColumn[map[string]string]{d.RequestHeaders}, string(d.RequestBody), d.Signature,
-			dbTime(d.SentAt), d.CreatedAt).Scan(&d.ID)
-	})
+	err = s.tx(ctx, func(tx *sqlx.Tx) error { return s.insertPending(ctx, tx, []*webhook.Delivery{d}) })
 	switch {
 	case isForeignKeyViolation(err):
 		return nil, webhook.Errorf(webhook.ENotFound, "webhook %d not found", d.WebhookID)
-	case errors.Is(err, sql.ErrNoRows): // the row exists and is no longer pending
+	case err != nil:
+		return nil, err
+	case d.ID == 0: // the row exists and is no longer pending
 		return s.FinishedAttempt(ctx, d.EventID, d.WebhookID, d.AttemptNumber)
 	}
-	return nil, err
+	return nil, nil
 }
 
 // FinishAttempt records an attempt's outcome. When the outcome is final for

@@ -63,7 +63,7 @@ func Open(ctx context.Context, url string, box *secretbox.Box) (*Store, error) {
 		db.SetMaxOpenConns(1)
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
-		s.commits = &committer{db: db}
+		s.commits = newCommitter(db)
 	} else {
 		db.SetMaxOpenConns(20)
 		db.SetMaxIdleConns(20)
