@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
@@ -48,7 +49,13 @@ func (s *stack) dispatched(t *testing.T, ids []string) int {
 		want[id] = true
 	}
 	n := 0
-	for _, e := range history(t, workflows.DispatchWorkflowID, "").GetEvents() {
+	var events []*historypb.HistoryEvent
+	for shard := range workflows.DispatchShards {
+		if _, err := s.temporal.DescribeWorkflowExecution(context.Background(), workflows.DispatchWorkflowID(shard), ""); err == nil {
+			events = append(events, history(t, workflows.DispatchWorkflowID(shard), "").GetEvents()...)
+		}
+	}
+	for _, e := range events {
 		a := e.GetWorkflowExecutionSignaledEventAttributes()
 		if a == nil {
 			continue

@@ -208,8 +208,9 @@ func (p *Publisher) dispatch(ctx context.Context, pl *plan) error {
 	for _, id := range slices.Sorted(maps.Keys(pl.subs)) {
 		in.Subscribers = append(in.Subscribers, pl.subs[id])
 	}
-	_, err := p.Temporal.SignalWithStartWorkflow(ctx, workflows.DispatchWorkflowID, workflows.SignalEvents, in,
-		client.StartWorkflowOptions{ID: workflows.DispatchWorkflowID, TaskQueue: workflows.TaskQueue},
+	id := workflows.DispatchWorkflowID(int(p.dispatched.Add(1) % workflows.DispatchShards))
+	_, err := p.Temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalEvents, in,
+		client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue},
 		workflows.IngestWorkflowName, workflows.IngestInput{Dispatch: true})
 	if err != nil {
 		return groupUnavailable("cannot hand the events to Temporal", err)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -39,9 +40,10 @@ type Publisher struct {
 	// they are, the next publishes queue up to form the next group.
 	Groups int
 
-	once     sync.Once
-	records  *groupcommit.Queue[*request]    // publishes waiting to be recorded
-	handOffs *groupcommit.Queue[*handOffJob] // recorded groups waiting to be handed off
+	dispatched atomic.Int64 // groups handed to dispatchers, which take them in turn
+	once       sync.Once
+	records    *groupcommit.Queue[*request]    // publishes waiting to be recorded
+	handOffs   *groupcommit.Queue[*handOffJob] // recorded groups waiting to be handed off
 
 	mu        sync.Mutex
 	triggered map[int64]time.Time // when this process last marked each webhook triggered

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"reflect"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -10,10 +11,15 @@ import (
 // IngestWorkflowName is the registered name of IngestWorkflow.
 const IngestWorkflowName = "IngestWorkflow"
 
-// DispatchWorkflowID is the long-running IngestWorkflow that groups are
-// signalled to: a signal costs Temporal a fraction of a workflow start, so
-// a group is accepted in a few milliseconds however large.
-const DispatchWorkflowID = "ingest/dispatch"
+// DispatchWorkflowID names one of the long-running IngestWorkflows groups
+// are signalled to: a signal costs Temporal a fraction of a workflow
+// start, so a group is accepted in a few milliseconds however large. Each
+// API process hands its groups to the DispatchShards dispatchers in turn,
+// so that none carries every API's signals and starts.
+func DispatchWorkflowID(shard int) string { return "ingest/dispatch-" + strconv.Itoa(shard) }
+
+// DispatchShards is how many dispatchers there are.
+const DispatchShards = 4
 
 // ActivityStartEvents starts the event workflows of a group.
 const ActivityStartEvents = "StartEvents"

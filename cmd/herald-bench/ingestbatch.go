@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
@@ -355,13 +356,13 @@ func (h *heraldSystem) checkDispatched(ctx context.Context, ids []string) (inges
 	}
 	var ic ingestCheck
 	resp, err := h.s.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query: fmt.Sprintf("WorkflowId = '%s'", workflows.DispatchWorkflowID)})
+		Query: "WorkflowId STARTS_WITH '" + workflows.DispatchWorkflowID(0)[:len("ingest/dispatch-")] + "'"})
 	if err != nil {
 		return ic, err
 	}
 	historyEvents, events := 0, 0
 	for _, e := range resp.GetExecutions() {
-		n, dispatched, ours, err := dispatchHistory(ctx, h, e.GetExecution().GetRunId(), want)
+		n, dispatched, ours, err := dispatchHistory(ctx, h, e.GetExecution(), want)
 		if err != nil {
 			return ic, err
 		}
@@ -375,8 +376,8 @@ func (h *heraldSystem) checkDispatched(ctx context.Context, ids []string) (inges
 
 // dispatchHistory counts one dispatcher run's history events, the events
 // signalled to it, and the signals holding any of want.
-func dispatchHistory(ctx context.Context, h *heraldSystem, runID string, want map[string]bool) (historyEvents, events, ours int, err error) {
-	it := h.s.client.GetWorkflowHistory(ctx, workflows.DispatchWorkflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+func dispatchHistory(ctx context.Context, h *heraldSystem, run *commonpb.WorkflowExecution, want map[string]bool) (historyEvents, events, ours int, err error) {
+	it := h.s.client.GetWorkflowHistory(ctx, run.GetWorkflowId(), run.GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
