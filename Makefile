@@ -43,11 +43,11 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=$(if $(filter 8s,$(FUZZTIME)),5m,$(FUZZTIME))
 
-## bench: Herald, plain Go fan-out and a naive Temporal design on the same receiver (BENCH_FLAGS=… to change)
+## bench: Herald in every delivery mode beside plain Go fan-out, the engine's ceiling and a naive Temporal design, on the same receiver (BENCH_FLAGS=… to change)
 bench:
 	$(GO) run ./cmd/herald-bench $(BENCH_FLAGS)
 
-## bench-smoke: a 20-second run that checks correctness, not speed
+## bench-smoke: a two-minute run of every scenario, small, that checks correctness, not speed
 bench-smoke:
 	$(GO) run ./cmd/herald-bench -smoke $(BENCH_FLAGS)
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -15,14 +16,19 @@ import (
 // bench runs every scenario against every system of one configuration.
 type bench struct {
 	o        options
+	kind     string // the store: sqlite or postgres
+	dir      string // each stack's files go in a directory of their own here
+	log      *slog.Logger
 	rcv      *receiver
-	systems  []system
 	runID    string
 	progress io.Writer
+	stacks   int
 }
 
-// runStore starts a fresh Herald on the store, with the baselines beside
-// it and one receiver for all, and runs every scenario.
+// runStore runs every scenario on the store, each system of each scenario
+// on a fresh Herald (and the engine the Temporal baselines share with it),
+// so that no run inherits another's backlog, history or memory, and one
+// receiver for all.
 func runStore(ctx context.Context, o options, kind, runID string, log *slog.Logger, progress io.Writer) (*storeReport, error) {
 	dir, err := os.MkdirTemp("", "herald-bench-")
 	if err != nil {
@@ -35,19 +41,8 @@ func runStore(ctx context.Context, o options, kind, runID string, log *slog.Logg
 		return nil, err
 	}
 	defer rcv.close()
-	fmt.Fprintf(progress, "%s: starting Herald (embedded Temporal, %s store)…\n", kind, kind)
-	st, err := startStack(ctx, stackConfig{storeKind: kind, postgresURL: o.postgresURL, dir: dir, temporalFile: o.temporalFile, eager: o.eager, log: log})
-	defer st.close()
-	if err != nil {
-		return nil, fmt.Errorf("start Herald: %w", err)
-	}
-	systems, stop, err := startSystems(ctx, st, o, log)
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
-	b := &bench{o: o, rcv: rcv, runID: runID, progress: progress, systems: systems}
-	rep := &storeReport{Store: kind, Started: time.Now().UTC(), IdleRSSBytes: rss("VmRSS")}
+	b := &bench{o: o, kind: kind, dir: dir, log: log, rcv: rcv, runID: runID, progress: progress}
+	rep := &storeReport{Store: kind, Started: time.Now().UTC()}
 	if err := b.runAll(ctx, rep); err != nil {
 		return rep, err
 	}
@@ -55,61 +50,96 @@ func runStore(ctx context.Context, o options, kind, runID string, log *slog.Logg
 	return rep, nil
 }
 
-// startSystems returns Herald, once per delivery mode asked for, and
-// beside it the baselines, and what stops the baselines.
-func startSystems(ctx context.Context, st *stack, o options, log *slog.Logger) ([]system, func(), error) {
-	var systems []system
-	for _, m := range o.modes {
+// systemNames is every system the run measures: Herald once per delivery
+// mode asked for, then the baselines asked for.
+func (b *bench) systemNames() []string {
+	var names []string
+	for _, m := range b.o.modes {
+		names = append(names, m.system)
+	}
+	wanted := strings.Split(b.o.baselines, ",")
+	for _, s := range baselines {
+		if slices.Contains(wanted, s) {
+			names = append(names, s)
+		}
+	}
+	return names
+}
+
+// start brings up a fresh system by name and returns it with what stops
+// it. Plain Go needs no engine; the rest get a Herald stack of their own.
+func (b *bench) start(ctx context.Context, name string) (system, func(), error) {
+	if name == sysPlain {
+		p, err := startPlain()
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, p.close, nil
+	}
+	b.stacks++
+	dir := filepath.Join(b.dir, fmt.Sprintf("stack-%d", b.stacks))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	st, err := startStack(ctx, stackConfig{storeKind: b.kind, postgresURL: b.o.postgresURL, dir: dir, temporalFile: b.o.temporalFile, eager: b.o.eager, log: b.log})
+	stop := func() { st.close(); os.RemoveAll(dir) }
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("start Herald: %w", err)
+	}
+	sys, err := b.onStack(ctx, st, name)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return sys, stop, nil
+}
+
+// onStack is the system by name on a running stack: Herald in a delivery
+// mode, or a Temporal baseline on the stack's engine.
+func (b *bench) onStack(ctx context.Context, st *stack, name string) (system, error) {
+	for _, m := range b.o.modes {
+		if m.system != name {
+			continue
+		}
 		h := &heraldSystem{s: st, http: &http.Client{Timeout: time.Minute}, mode: m}
 		if m != perEvent {
 			if err := h.checkMode(ctx); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
-		systems = append(systems, h)
+		return h, nil
 	}
-	baselines, stop, err := startBaselines(ctx, st.temporal.Address(), o.verbose, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	wanted := strings.Split(o.baselines, ",")
-	for _, b := range baselines {
-		if slices.Contains(wanted, b.name()) {
-			systems = append(systems, b)
-		}
-	}
-	return systems, stop, nil
-}
-
-func startBaselines(ctx context.Context, address string, verbose bool, log *slog.Logger) ([]system, func(), error) {
-	plain, err := startPlain()
-	if err != nil {
-		return nil, nil, err
-	}
-	// The SDK logs every failed activity at error level, and scenario (d)
-	// fails one attempt in ten on purpose.
+	// The SDK logs every failed activity at error level, and the flaky
+	// scenario fails one attempt in ten on purpose.
 	sdkLog := slog.New(slog.DiscardHandler)
-	if verbose {
-		sdkLog = log
+	if b.o.verbose {
+		sdkLog = b.log
 	}
-	naive, err := startNaive(ctx, address, sdkLog)
+	var (
+		t   *temporalBaseline
+		err error
+	)
+	switch name {
+	case sysNaive:
+		t, err = startNaive(ctx, st.temporal.Address(), sdkLog)
+	case sysCeiling:
+		t, err = startCeiling(ctx, st.temporal.Address(), sdkLog)
+	default:
+		return nil, fmt.Errorf("no system %q", name)
+	}
 	if err != nil {
-		plain.close()
-		return nil, nil, err
+		return nil, err
 	}
-	ceiling, err := startCeiling(ctx, address, sdkLog)
-	if err != nil {
-		naive.close()
-		plain.close()
-		return nil, nil, err
-	}
-	return []system{plain, naive, ceiling}, func() { ceiling.close(); naive.close(); plain.close() }, nil
+	st.stops = append(st.stops, t.close)
+	return t, nil
 }
 
 // runAll runs each scenario selected on each system it applies to, in
 // turn; a scenario that follows another runs with it, on each system.
 func (b *bench) runAll(ctx context.Context, rep *storeReport) error {
 	all := scenarios(b.o)
+	names := b.systemNames()
 	for _, sc := range all {
 		group := b.group(all, sc)
 		if group == nil {
@@ -122,16 +152,16 @@ func (b *bench) runAll(ctx context.Context, rep *storeReport) error {
 		for i, g := range group {
 			results[i] = newResult(g, b.o)
 		}
-		for _, sys := range b.systems {
-			if !sc.runsOn(sys.name()) {
+		for _, name := range names {
+			if !sc.runsOn(name) {
 				continue
 			}
-			figs, err := b.runOn(ctx, sys, group)
+			figs, err := b.runFresh(ctx, rep, name, group)
 			if err != nil {
-				return fmt.Errorf("%s, %s: %w", sc.title, labelOf(sys.name()), err)
+				return fmt.Errorf("%s, %s: %w", sc.title, labelOf(name), err)
 			}
 			for i, f := range figs {
-				results[i].Systems[sys.name()] = f
+				results[i].Systems[name] = f
 			}
 		}
 		if len(results[0].Systems) > 0 { // else it applies to no system of this run
@@ -139,6 +169,21 @@ func (b *bench) runAll(ctx context.Context, rep *storeReport) error {
 		}
 	}
 	return nil
+}
+
+// runFresh runs a group of scenarios on a fresh system. The first Herald
+// started, before any load, gives the report its idle memory.
+func (b *bench) runFresh(ctx context.Context, rep *storeReport, name string, group []scenario) ([]*figures, error) {
+	fmt.Fprintf(b.progress, "%s: %s on a fresh %s…\n", b.kind, group[0].key, labelOf(name))
+	sys, stop, err := b.start(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	if rep.IdleRSSBytes == 0 && isHerald(name) {
+		rep.IdleRSSBytes = rss("VmRSS")
+	}
+	return b.runOn(ctx, sys, group)
 }
 
 // group is the scenario and the selected ones that follow it, or nil when
