@@ -42,7 +42,33 @@ func (a *Activities) AttemptStream(ctx context.Context, in workflows.StreamAttem
 	if err := b.send(ctx); err != nil {
 		return workflows.StreamAttemptResult{}, err
 	}
+	if b.lastFailed != nil {
+		if err := a.checkBreaker(ctx, w, b.lastFailed); err != nil {
+			return workflows.StreamAttemptResult{}, err
+		}
+	}
 	return workflows.StreamAttemptResult{Results: b.results}, nil
+}
+
+// LoadBacklog reads the next deliveries of a stream's backlog, with the
+// webhook as they start now. A webhook deleted since ends them all.
+func (a *Activities) LoadBacklog(ctx context.Context, in workflows.LoadBacklogInput) (workflows.LoadBacklogResult, error) {
+	w, err := a.Store.GetWebhook(ctx, in.WebhookID)
+	if webhook.ErrorCode(err) == webhook.ENotFound {
+		return workflows.LoadBacklogResult{Gone: true}, a.Store.EndDeliveriesOf(ctx, in.WebhookID)
+	}
+	if err != nil {
+		return workflows.LoadBacklogResult{}, err
+	}
+	entries, err := a.Store.Backlog(ctx, in.WebhookID, in.Skip, in.Limit)
+	if err != nil {
+		return workflows.LoadBacklogResult{}, err
+	}
+	res := workflows.LoadBacklogResult{Subscriber: workflows.SubscriberOf(w, 1)}
+	for _, e := range entries {
+		res.Entries = append(res.Entries, workflows.BacklogEntry{EventID: e.EventID, Next: e.Attempts + 1})
+	}
+	return res, nil
 }
 
 // heartbeat tells Temporal an activity is alive every few seconds, with
@@ -82,6 +108,10 @@ type streamBatch struct {
 	results []workflows.AttemptResult
 	todo    []int             // attempts still to make, in order
 	slots   map[int]time.Time // the rate-limit slot each attempt to make holds
+	// lastFailed is the batch's last attempt that did not deliver, made now
+	// or by an earlier try: the breaker judges by it, once the outcomes
+	// are recorded, on every try until one gets through.
+	lastFailed *webhook.Delivery
 }
 
 // newStreamBatch reads what the batch needs and reports the attempts that
@@ -154,6 +184,9 @@ func (b *streamBatch) hold(ctx context.Context) error {
 			b.slots[i] = *at.ReservedAt
 		}
 	}
+	if len(need) == 0 {
+		return nil
+	}
 	slots, err := b.a.Store.ReserveSlots(ctx, b.w.ID, limits, now, len(need))
 	if err != nil {
 		return err
@@ -206,7 +239,6 @@ func (b *streamBatch) send(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var lastFailed *webhook.Delivery
 	var release []time.Time
 	for k, i := range b.todo {
 		if made[k] == nil {
@@ -220,17 +252,8 @@ func (b *streamBatch) send(ctx context.Context) error {
 		if !made[k].Replayed {
 			b.a.count(ctx, b.w, made[k])
 		}
-		if made[k].Delivery.Status != webhook.DeliveryDelivered {
-			lastFailed = made[k].Delivery
-		}
 	}
-	if err := b.a.Store.ReleaseSlots(ctx, b.w.ID, b.a.limits(b.w), release); err != nil {
-		return err
-	}
-	if lastFailed != nil {
-		return b.a.checkBreaker(ctx, b.w, lastFailed)
-	}
-	return nil
+	return b.a.Store.ReleaseSlots(ctx, b.w.ID, b.a.limits(b.w), release)
 }
 
 // attempt sends the batch: a webhook's as one recorded batch, an
@@ -262,7 +285,7 @@ func (a *Activities) attemptEach(ctx context.Context, w *webhook.Webhook, evs []
 	}
 	if m.Sequential {
 		for i := range evs {
-			if i > 0 && (errs[i-1] != nil || made[i-1].Delivery.Status != webhook.DeliveryDelivered) {
+			if i > 0 && (errs[i-1] != nil || made[i-1].Delivery.Status != webhook.DeliveryDelivered || m.NoRoom(w)) {
 				break
 			}
 			one(i)
@@ -293,4 +316,7 @@ func (b *streamBatch) report(i int, made *delivery.Attempted) {
 	r := &b.results[i]
 	r.DeliveryID, r.Status, r.StatusCode, r.DurationMS = d.ID, d.Status, made.StatusCode(), made.DurationMS()
 	r.ErrorClass, r.Error, r.RetryIn, r.NextRetryAt = d.ErrorClass, d.LastError, made.RetryIn, d.NextRetryAt
+	if d.Status != webhook.DeliveryDelivered {
+		b.lastFailed = d
+	}
 }

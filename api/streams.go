@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -30,8 +31,8 @@ func (s *Server) streamState(ctx context.Context, eventID string, webhookID int6
 	defer cancel()
 	v, err := s.temporal.QueryWorkflow(ctx, workflows.StreamWorkflowID(webhookID), "", workflows.QueryDelivery, eventID)
 	var notRunning *serviceerror.NotFound
-	var notHeld *serviceerror.QueryFailed
-	if errors.As(err, &notRunning) || errors.As(err, &notHeld) {
+	var failed *serviceerror.QueryFailed
+	if errors.As(err, &notRunning) || errors.As(err, &failed) && strings.Contains(failed.Error(), workflows.NotHeld) {
 		return nil, nil
 	}
 	if err != nil {

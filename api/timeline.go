@@ -175,18 +175,10 @@ func (s *Server) runTimeline(ctx context.Context, workflowID, runID string) ([]t
 		e := timelineEntry{Time: at, RunID: runID}
 		switch ev.GetEventType() {
 		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-			e.RunID = ev.GetWorkflowExecutionStartedEventAttributes().GetOriginalExecutionRunId()
-			e.Kind, e.Detail = "accepted", "event workflow started"
-			var in workflows.EventInput
-			if fromPayloads(dc, ev.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in) && in.Reopened {
-				e.Kind, e.Detail = "reopened", "a manual retry reopened the event"
-			}
-			runID = e.RunID
-			if in.Recorded && !in.Reopened {
-				out = append(out, e)
-				e = timelineEntry{Time: at, RunID: runID, Kind: "subscribers",
-					Detail: fmt.Sprintf("%d subscribed webhook(s) delivered in this workflow", len(in.Subscribers))}
-			}
+			started := describeStart(dc, ev)
+			runID = started[0].RunID
+			out = append(out, started...)
+			continue
 		case enums.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			a := ev.GetActivityTaskScheduledEventAttributes()
 			sch := scheduled{activity: a.GetActivityType().GetName()}
@@ -231,6 +223,23 @@ func (s *Server) runTimeline(ctx context.Context, workflowID, runID string) ([]t
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// describeStart is a run's first entries: accepted (or reopened by a
+// retry), and for an event recorded with its subscribers, how many.
+func describeStart(dc converter.DataConverter, ev *historypb.HistoryEvent) []timelineEntry {
+	a := ev.GetWorkflowExecutionStartedEventAttributes()
+	at := ev.GetEventTime().AsTime()
+	e := timelineEntry{Time: at, RunID: a.GetOriginalExecutionRunId(), Kind: "accepted", Detail: "event workflow started"}
+	var in workflows.EventInput
+	if fromPayloads(dc, a.GetInput(), &in) && in.Reopened {
+		e.Kind, e.Detail = "reopened", "a manual retry reopened the event"
+	}
+	if !in.Recorded || in.Reopened {
+		return []timelineEntry{e}
+	}
+	return []timelineEntry{e, {Time: at, RunID: e.RunID, Kind: "subscribers",
+		Detail: fmt.Sprintf("%d subscribed webhook(s) delivered in this workflow", len(in.Subscribers))}}
 }
 
 // describeLocalActivity fills an entry from a local activity's marker: its

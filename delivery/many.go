@@ -25,6 +25,11 @@ type Many struct {
 	Deadline    time.Time
 }
 
+// NoRoom says an attempt to w started now might outlast the deadline.
+func (m Many) NoRoom(w *webhook.Webhook) bool {
+	return !m.Deadline.IsZero() && time.Until(m.Deadline) < 2*w.Timeout()
+}
+
 // AttemptMany makes a batch of recorded attempts of events to one webhook:
 // pending rows for all of them in one statement, the requests, and their
 // outcomes recorded a few at a time as they come in, so that a worker lost
@@ -55,7 +60,7 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 	}
 	if m.Sequential {
 		for i := range evs {
-			if i > 0 && (made[i-1].Delivery.Status != webhook.DeliveryDelivered || !m.Deadline.IsZero() && time.Until(m.Deadline) < 2*w.Timeout()) {
+			if i > 0 && (made[i-1].Delivery.Status != webhook.DeliveryDelivered || m.NoRoom(w)) {
 				break
 			}
 			send(i)

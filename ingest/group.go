@@ -20,6 +20,10 @@ type request struct {
 // their ids, and a stream's signal must stay small.
 const MaxGroup = 100
 
+// maxHandOffGroups bounds the recorded groups one hand-off merges, and so
+// the events one signal carries (Temporal refuses a payload over 2 MB).
+const maxHandOffGroups = 10
+
 // defaultGroups is how many groups are recorded at once unless
 // Publisher.Groups says otherwise. One: each takes everything queued when
 // it starts, and while it is handed off the next is recorded, so a burst
@@ -32,7 +36,7 @@ const defaultGroups = 1
 func (p *Publisher) queues() {
 	p.once.Do(func() {
 		p.records = &groupcommit.Queue[*request]{Run: p.commit, Max: MaxGroup, Workers: cmp.Or(p.Groups, defaultGroups)}
-		p.handOffs = &groupcommit.Queue[*handOffJob]{Run: p.handOffGroups}
+		p.handOffs = &groupcommit.Queue[*handOffJob]{Run: p.handOffGroups, Max: maxHandOffGroups}
 	})
 }
 
@@ -79,18 +83,31 @@ type handOffJob struct {
 // after another, in the order they were recorded.
 func (p *Publisher) handOffGroups(jobs []*handOffJob) {
 	var pl plan
-	for _, j := range jobs {
+	for i, j := range jobs {
+		// A per-event subscriber snapshotted differently in a later group
+		// (its settings changed in between) splits the merge: each event's
+		// workflow gets the subscribers as its own group recorded them.
+		if i > 0 && !pl.agrees(&j.rec.plan) {
+			p.handOffMerged(jobs[:i], &pl)
+			p.handOffGroups(jobs[i:])
+			return
+		}
 		pl.merge(&j.rec.plan)
 	}
-	err := p.handOff(jobs[0].ctx, &pl)
+	p.handOffMerged(jobs, &pl)
+}
+
+// handOffMerged hands off the merged plan of jobs and answers each.
+func (p *Publisher) handOffMerged(jobs []*handOffJob, pl *plan) {
+	some, err := p.handOff(jobs[0].ctx, pl)
 	for _, j := range jobs {
-		if err != nil {
+		if err != nil && !some {
 			p.undo(j.ctx, j.rec.recs)
 		}
 		j.done(err)
 	}
 	if err == nil {
-		go p.settle(context.WithoutCancel(jobs[0].ctx), &pl)
+		go p.settle(context.WithoutCancel(jobs[0].ctx), pl)
 	}
 }
 

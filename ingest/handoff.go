@@ -59,6 +59,17 @@ func (pl *plan) merge(o *plan) {
 	pl.later = append(pl.later, o.later...)
 }
 
+// agrees says the per-event subscribers both plans share were snapshotted
+// alike.
+func (pl *plan) agrees(o *plan) bool {
+	for id, s := range o.subs {
+		if mine, ok := pl.subs[id]; ok && !reflect.DeepEqual(mine, s) {
+			return false
+		}
+	}
+	return true
+}
+
 func (pl *plan) init() {
 	if pl.events == nil {
 		pl.events, pl.subs, pl.streams = map[string]*webhook.Event{}, map[int64]workflows.Subscriber{}, map[int64]*workflows.StreamEvents{}
@@ -94,7 +105,8 @@ func (pl *plan) add(ev *webhook.Event, subs []*webhook.Webhook) {
 }
 
 // directStarts is the most event workflows a hand-off starts itself: a
-// lone event's, at once, as before groups. Anything more goes to the
+// lone event's, at once, since a start answered with its first workflow
+// task (eager) is the shortest way to a delivery. Anything more goes to the
 // dispatcher: a start costs Temporal several times a signal, and under
 // load its answer takes a hundred milliseconds and more.
 const directStarts = 1
@@ -122,10 +134,11 @@ func (pl *plan) subscribersOf(e workflows.IngestEvent) []workflows.Subscriber {
 // handOff gives a group to Temporal: a few events' workflows are started
 // directly, side by side; more are handed to the dispatcher, one signal
 // for the group; each stream gets one signal. They go at once, and the
-// group is handed off only when every one is through.
-func (p *Publisher) handOff(ctx context.Context, pl *plan) error {
+// group is handed off only when every one is through. some says whether
+// any part got through: its deliveries may have begun.
+func (p *Publisher) handOff(ctx context.Context, pl *plan) (some bool, err error) {
 	if len(pl.eventIDs) == 0 && len(pl.later) == 0 {
-		return nil
+		return false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.startTimeout())
 	defer cancel()
@@ -134,10 +147,13 @@ func (p *Publisher) handOff(ctx context.Context, pl *plan) error {
 	var first error
 	do := func(f func() error) {
 		wg.Go(func() {
-			if err := f(); err != nil {
-				mu.Lock()
+			err := f()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
 				first = cmpErr(first, err)
-				mu.Unlock()
+			} else {
+				some = true
 			}
 		})
 	}
@@ -156,9 +172,11 @@ func (p *Publisher) handOff(ctx context.Context, pl *plan) error {
 		if first != nil {
 			break
 		}
-		first = p.signalStream(ctx, st)
+		if first = p.signalStream(ctx, st); first == nil {
+			some = true
+		}
 	}
-	return first
+	return some, first
 }
 
 // cmpErr keeps the first error, unless a later one is a fault of ours

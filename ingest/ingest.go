@@ -160,10 +160,13 @@ func (p *Publisher) record(ctx context.Context, evs []*webhook.Event, whole bool
 	return r, nil
 }
 
-// complete hands a recorded group to Temporal, or undoes its rows.
+// complete hands a recorded group to Temporal, or undoes its rows when no
+// part of the hand-off got through.
 func (p *Publisher) complete(ctx context.Context, r *recorded) error {
-	if err := p.handOff(ctx, &r.plan); err != nil {
-		p.undo(ctx, r.recs)
+	if some, err := p.handOff(ctx, &r.plan); err != nil {
+		if !some {
+			p.undo(ctx, r.recs)
+		}
 		return err
 	}
 	go p.settle(context.WithoutCancel(ctx), &r.plan)
@@ -171,14 +174,11 @@ func (p *Publisher) complete(ctx context.Context, r *recorded) error {
 }
 
 // again plans a repeated event whose first publish may not have handed it
-// off (its answer was lost, or it failed half-way): unless a delivery of
-// it has begun, which proves the hand-off, it is handed off again; every
-// part of a hand-off may be repeated safely.
+// off (its answer was lost, or it failed half-way, some parts through and
+// some not): it is handed off again whole, since every part may be
+// repeated safely (a workflow already started is not started twice, and a
+// stream skips what it holds or has delivered).
 func (p *Publisher) again(ctx context.Context, ev *webhook.Event, pl *plan) error {
-	started, err := p.Store.Started(ctx, ev.EventID)
-	if err != nil || started {
-		return err
-	}
 	snap, err := p.Store.EventSubscribers(ctx, []string{ev.EventID})
 	if err != nil {
 		return err
@@ -196,9 +196,8 @@ func (p *Publisher) again(ctx context.Context, ev *webhook.Event, pl *plan) erro
 	return nil
 }
 
-// undo removes the rows of a group Temporal refused, so that they do not
-// claim events nobody will deliver. A row whose delivery began (part of the
-// hand-off got through) stays: publishing the event again completes it.
+// undo removes the rows of a group Temporal refused whole, so that they do
+// not claim events nobody will deliver. A row whose delivery began stays.
 func (p *Publisher) undo(ctx context.Context, recs []store.Recording) {
 	var fresh []string
 	for _, rec := range recs {

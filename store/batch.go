@@ -439,3 +439,31 @@ func (s *Store) EndDeliveriesOf(ctx context.Context, webhookID int64) error {
 	}
 	return nil
 }
+
+// BacklogEntry is a streamed delivery not ended and the attempts made.
+type BacklogEntry struct {
+	EventID  string `db:"event_id"`
+	Attempts int    `db:"attempts"`
+}
+
+// Backlog returns up to limit of a webhook's streamed deliveries not
+// ended, in the order their events were accepted, but for those in skip.
+func (s *Store) Backlog(ctx context.Context, webhookID int64, skip []string, limit int) ([]BacklogEntry, error) {
+	where, args := "", []any{webhookID}
+	if len(skip) > 0 {
+		where, args = " AND es.event_id NOT IN (?)", append(args, skip)
+	}
+	q, args, err := sqlx.In(`SELECT es.event_id, COALESCE(MAX(d.attempt_number), 0) AS attempts
+		FROM event_subscribers es
+		JOIN events e ON e.event_id = es.event_id
+		LEFT JOIN deliveries d ON d.event_id = es.event_id AND d.webhook_id = es.webhook_id AND d.is_test = FALSE
+		WHERE es.webhook_id = ? AND es.outcome = 'pending' AND es.delivery_mode IN ('stream', 'ordered')`+where+`
+		GROUP BY es.event_id, e.id
+		ORDER BY e.id
+		LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, err
+	}
+	var out []BacklogEntry
+	return out, s.read.SelectContext(ctx, &out, s.db.Rebind(q), args...)
+}

@@ -79,8 +79,9 @@ func (c *committer) group(group []*commitOp, errs []error) error {
 
 var errCommitBroken = fmt.Errorf("store: a group's transaction broke")
 
-// one runs an op in a savepoint: its failure, or its caller giving up
-// midway, rolls back its own writes only.
+// one runs an op in a savepoint: its failure rolls back its own writes
+// only. A caller giving up midway interrupts SQLite, which rolls back the
+// whole transaction: the group then fails whole, and every op hears so.
 func (c *committer) one(op *commitOp, tx *sqlx.Tx) error {
 	if _, err := tx.Exec(`SAVEPOINT op`); err != nil {
 		return errCommitBroken

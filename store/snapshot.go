@@ -368,17 +368,6 @@ func (s *Store) MarkHandedOff(ctx context.Context, eventIDs []string) error {
 	return err
 }
 
-// Started says whether any delivery of the event has begun: an attempt row,
-// or a subscriber whose delivery has ended. Such an event was handed off
-// even if its row does not say so (the answer to mark it was lost).
-func (s *Store) Started(ctx context.Context, eventID string) (bool, error) {
-	var n int
-	err := s.read.GetContext(ctx, &n, s.db.Rebind(`SELECT
-		(SELECT COUNT(*) FROM deliveries WHERE event_id = ?) +
-		(SELECT COUNT(*) FROM event_subscribers WHERE event_id = ? AND outcome NOT IN ('pending', 'batched'))`), eventID, eventID)
-	return n > 0, err
-}
-
 // EndDelivery records how one subscriber's delivery of an event ended when
 // no attempt row says so (its webhook was deleted, or it was cancelled
 // before a first attempt), and recounts the event.

@@ -115,9 +115,6 @@ func TestRecordEventsSnapshotsSubscribers(t *testing.T) {
 		d := attempt(a, e1, 1)
 		s.StartAttempt(ctx, d)
 		finish(t, s, d, webhook.DeliveryDelivered, 200)
-		if started, err := s.Started(ctx, "e1"); err != nil || !started {
-			t.Fatalf("Started after an attempt: %v %v", started, err)
-		}
 		if _, err := s.CancelDelivery(ctx, "e1", b.ID, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -158,8 +155,42 @@ func TestEventNobodyWantsIsProcessedAtOnce(t *testing.T) {
 		if got.ProcessedAt == nil || got.TotalDeliveries != 0 {
 			t.Fatalf("%+v", got)
 		}
-		if started, _ := s.Started(ctx, "none"); started {
-			t.Fatal("an event nobody wants has not started")
+	})
+}
+
+// A stream's backlog is its deliveries not ended, in the order their
+// events were accepted, with the attempts made; per_event deliveries and
+// those the stream holds are not part of it.
+func TestBacklogInAcceptanceOrder(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "streamed", "compliance.alert")
+		s.UpdateWebhook(ctx, w.ID, func(w *webhook.Webhook) error { w.DeliveryMode = webhook.Ordered; return nil })
+		other := mustWebhook(t, s, "per-event", "compliance.alert")
+		var evs []*webhook.Event
+		for _, id := range []string{"q-3", "q-1", "q-4", "q-0", "q-2"} {
+			evs = append(evs, newEvent(id, "compliance.alert", id))
+		}
+		if _, err := s.RecordEvents(ctx, evs, conflictUnlessSame); err != nil {
+			t.Fatal(err)
+		}
+		d := attempt(w, evs[1], 1) // q-1 waits for its second attempt
+		s.StartAttempt(ctx, d)
+		finish(t, s, d, webhook.DeliveryRetrying, 503)
+		d = attempt(w, evs[2], 1) // q-4 is delivered
+		s.StartAttempt(ctx, d)
+		finish(t, s, d, webhook.DeliveryDelivered, 200)
+
+		got, err := s.Backlog(ctx, w.ID, nil, 10)
+		want := []store.BacklogEntry{{EventID: "q-3"}, {EventID: "q-1", Attempts: 1}, {EventID: "q-0"}, {EventID: "q-2"}}
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("backlog %+v %v, want %+v", got, err, want)
+		}
+		got, _ = s.Backlog(ctx, w.ID, []string{"q-3", "q-0"}, 1)
+		if !slices.Equal(got, []store.BacklogEntry{{EventID: "q-1", Attempts: 1}}) {
+			t.Fatalf("backlog skipping q-3 and q-0, one: %+v", got)
+		}
+		if got, _ := s.Backlog(ctx, other.ID, nil, 10); len(got) != 0 {
+			t.Fatalf("a per_event webhook has no backlog: %+v", got)
 		}
 	})
 }

@@ -42,6 +42,7 @@ func Register(r Registry, acts *activities.Activities) {
 		workflows.ActivityLoadSubscriber: acts.LoadSubscriber,
 		workflows.ActivityAttempt:        acts.Attempt,
 		workflows.ActivityAttemptStream:  acts.AttemptStream,
+		workflows.ActivityLoadBacklog:    acts.LoadBacklog,
 		workflows.ActivityFinishEvent:    acts.FinishEvent,
 		workflows.ActivityCancelDelivery: acts.CancelDelivery,
 		workflows.ActivityDaysToRollUp:   acts.DaysToRollUp,

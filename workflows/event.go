@@ -59,6 +59,26 @@ const versionCancel = "cancel-signal"
 // starts it over, here or, once the workflow has closed, in a reopened run.
 func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, activityOptions)
+	f := newFanOut(ctx, in)
+	if err := workflow.SetQueryHandler(ctx, QueryDeliveries, f.query); err != nil {
+		return EventResult{}, err
+	}
+	if !in.Reopened {
+		if err := f.begin(ctx, in); err != nil {
+			return EventResult{}, err
+		}
+	}
+	workflow.Go(ctx, f.routeSignals)
+	if in.Reopened {
+		// The retry signal that reopened the event names what to deliver.
+		if _, err := workflow.AwaitWithTimeout(ctx, time.Minute, func() bool { return f.retried > 0 }); err != nil {
+			return f.result(), err
+		}
+	}
+	return f.untilEnded(ctx, in)
+}
+
+func newFanOut(ctx workflow.Context, in EventInput) *fanOut {
 	f := &fanOut{
 		recorded: in.Recorded,
 		event:    in.Event,
@@ -79,21 +99,12 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 		// retry does not restart their cancelled loops, as they did then.
 		f.cancellable = workflow.GetVersion(ctx, versionCancel, workflow.DefaultVersion, 1) == 1
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryDeliveries, f.query); err != nil {
-		return EventResult{}, err
-	}
-	if !in.Reopened {
-		if err := f.begin(ctx, in); err != nil {
-			return EventResult{}, err
-		}
-	}
-	workflow.Go(ctx, f.routeSignals)
-	if in.Reopened {
-		// The retry signal that reopened the event names what to deliver.
-		if _, err := workflow.AwaitWithTimeout(ctx, time.Minute, func() bool { return f.retried > 0 }); err != nil {
-			return f.result(), err
-		}
-	}
+	return f
+}
+
+// untilEnded waits for every delivery to end, signals taken in, and for an
+// event from before snapshots records that it finished.
+func (f *fanOut) untilEnded(ctx workflow.Context, in EventInput) (EventResult, error) {
 	finished := false
 	for {
 		f.wg.Wait(ctx)
@@ -333,16 +344,7 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 			continue
 		}
 		hold = HoldPoll
-		l.state.Attempts = n
-		l.state.LastStatusCode, l.state.LastError, l.state.LastDeliveryID = res.StatusCode, res.Error, res.DeliveryID
-		switch res.Status {
-		case webhook.DeliveryDelivered:
-			l.state.State = LoopDelivered
-		case webhook.DeliveryFailed:
-			l.state.State = LoopFailed
-		default:
-			l.state.State, l.state.NextAttemptAt = LoopRetrying, res.NextRetryAt
-		}
+		l.took(n, res)
 		f.publishStatus(ctx)
 		if l.state.State.Done() {
 			return
@@ -354,6 +356,20 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 	}
 }
 
+// took records attempt n's result on the loop's state.
+func (l *loop) took(n int, res AttemptResult) {
+	l.state.Attempts = n
+	l.state.LastStatusCode, l.state.LastError, l.state.LastDeliveryID = res.StatusCode, res.Error, res.DeliveryID
+	switch res.Status {
+	case webhook.DeliveryDelivered:
+		l.state.State = LoopDelivered
+	case webhook.DeliveryFailed:
+		l.state.State = LoopFailed
+	default:
+		l.state.State, l.state.NextAttemptAt = LoopRetrying, res.NextRetryAt
+	}
+}
+
 // stopLoop ends a cancelled delivery: its latest attempt row, if it waits
 // for a retry, is marked failed, so nothing shows it as still waiting.
 //
@@ -362,7 +378,7 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 func (f *fanOut) stopLoop(ctx workflow.Context, l *loop) {
 	summary := fmt.Sprintf("webhook %d (%s): cancelled", l.sub.WebhookID, l.sub.Name)
 	_ = f.activity(ctx, summary, ActivityCancelDelivery, CancelDeliveryInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID, Attempt: l.state.Attempts}).Get(ctx, nil)
-	l.state.State, l.state.NextAttemptAt, l.state.LastError = LoopCancelled, nil, "cancelled by a cancel signal"
+	l.state.State, l.state.NextAttemptAt, l.state.LastError = LoopCancelled, nil, cancelledBySignal
 	f.publishStatus(ctx)
 }
 

@@ -99,17 +99,25 @@ func dispatch(ctx workflow.Context, pending []IngestInput) error {
 		}
 	}
 	for {
-		for inFlight < dispatchActivities && len(pending) > 0 {
+		// Continuing, it starts nothing more and waits for what is in
+		// flight: a busy dispatcher would otherwise never have none.
+		continuing := taken >= dispatchGroupsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+		for !continuing && inFlight < dispatchActivities && len(pending) > 0 {
 			var batch IngestInput
 			batch, pending = merged(pending)
 			inFlight++
 			workflow.Go(ctx, func(ctx workflow.Context) {
-				// Retried without limit by activityRetry: it cannot fail.
-				_ = workflow.ExecuteActivity(ctx, ActivityStartEvents, batch).Get(ctx, nil)
+				if err := workflow.ExecuteActivity(ctx, ActivityStartEvents, batch).Get(ctx, nil); err != nil {
+					// Only a worker that cannot start workflows refuses for
+					// good; the batch waits for one that can.
+					workflow.GetLogger(ctx).Error("cannot start a batch's event workflows; trying again in a minute", "events", batch.size(), "error", err)
+					_ = workflow.Sleep(ctx, time.Minute)
+					pending = append(pending, batch)
+				}
 				inFlight, finished = inFlight-1, finished+1
 			})
 		}
-		if inFlight == 0 && (taken >= dispatchGroupsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
+		if continuing && inFlight == 0 {
 			drain()
 			return workflow.NewContinueAsNewError(ctx, IngestWorkflowName, IngestInput{Dispatch: true, Pending: pending})
 		}

@@ -37,6 +37,10 @@ const (
 	QueryStream = "stream"
 )
 
+// NotHeld is in the error QueryDelivery fails with for an event the stream
+// does not hold, which tells it from a stream that cannot answer.
+const NotHeld = "does not hold event"
+
 // ActivityAttemptStream makes the attempts of a stream's batch.
 const ActivityAttemptStream = "AttemptStream"
 
@@ -61,6 +65,9 @@ type StreamInput struct {
 	// EventsPerRun is how many events a run takes before it continues as
 	// new (0: StreamEventsPerRun).
 	EventsPerRun int `json:"events_per_run,omitempty"`
+	// MaxHeld is how many deliveries a stream holds at most (0:
+	// StreamMaxHeld); the rest wait in the store, its backlog.
+	MaxHeld int `json:"max_held,omitempty"`
 }
 
 // StreamCarry is a stream's state across continue-as-new: every delivery
@@ -71,6 +78,8 @@ type StreamCarry struct {
 	Items    []StreamItem         `json:"items"`
 	Paused   bool                 `json:"paused,omitempty"`
 	HoldPoll time.Duration        `json:"hold_poll,omitempty"`
+	// Backlog says more of its events wait in the store than it holds.
+	Backlog bool `json:"backlog,omitempty"`
 }
 
 // StreamState is QueryStream's answer.
@@ -82,6 +91,9 @@ type StreamState struct {
 	InFlight  int                  `json:"in_flight"` // of them, attempts under way
 	Waiting   int                  `json:"waiting"`   // of them, waiting for a retry or a rate-limit slot
 	Paused    bool                 `json:"paused"`
+	// Backlog says more of its events wait in the store, accepted but not
+	// held yet: the stream loads them, in order, as it has room.
+	Backlog bool `json:"backlog,omitempty"`
 	// Head is, in ordered mode, the event every later one waits for.
 	Head *DeliveryState `json:"head,omitempty"`
 	// Deliveries are the first StreamStateMax held, in order of arrival.
@@ -110,14 +122,42 @@ type StreamAttemptResult struct {
 	Results []AttemptResult `json:"results,omitempty"`
 }
 
+// ActivityLoadBacklog reads the next events of a stream's backlog.
+const ActivityLoadBacklog = "LoadBacklog"
+
+// LoadBacklogInput asks for up to Limit of a webhook's streamed deliveries
+// not ended, in the order their events were accepted, but for those in
+// Skip (the stream holds them).
+type LoadBacklogInput struct {
+	WebhookID int64    `json:"webhook_id"`
+	Skip      []string `json:"skip,omitempty"`
+	Limit     int      `json:"limit"`
+}
+
+// LoadBacklogResult is the webhook as a delivery starting now snapshots
+// it, and the deliveries read; Gone when the webhook was deleted.
+type LoadBacklogResult struct {
+	Gone       bool           `json:"gone,omitempty"`
+	Subscriber Subscriber     `json:"subscriber"`
+	Entries    []BacklogEntry `json:"entries,omitempty"`
+}
+
+// BacklogEntry is one delivery of the backlog and its next attempt number.
+type BacklogEntry struct {
+	EventID string `json:"event_id"`
+	Next    int    `json:"next"`
+}
+
 // Stream tuning: batches a stream runs at once (one in ordered mode), the
-// events in each, the events one run takes before it continues as new, and
-// how long an idle stream waits before it ends (the next event starts it
-// again).
+// events in each, the events one run takes before it continues as new, the
+// deliveries it holds at most (what continue-as-new carries must stay well
+// under Temporal's 2 MB a payload), and how long an idle stream waits
+// before it ends (the next event starts it again).
 const (
 	StreamBatches       = 4
 	StreamBatchSize     = 100
 	StreamEventsPerRun  = 10000
+	StreamMaxHeld       = 1000
 	StreamIdleTimeout   = time.Hour
 	streamActivityStart = 10 * time.Minute
 )
@@ -138,8 +178,10 @@ func StreamAttributes(s Subscriber) temporal.SearchAttributes {
 // one after another in the order they arrived). Each event keeps its own
 // retry schedule, on one durable timer for the earliest due. A paused
 // webhook holds the stream; a rate limit's reserved slots wait for their
-// windows. After StreamEventsPerRun events it continues as new, carrying
-// every delivery not ended.
+// windows. It holds at most StreamMaxHeld deliveries: events past that
+// wait in the store and are loaded in order as deliveries end. After
+// StreamEventsPerRun events it continues as new, carrying every delivery
+// it holds.
 func StreamWorkflow(ctx workflow.Context, in StreamInput) error {
 	s, err := newStream(ctx, in)
 	if err != nil {
@@ -151,13 +193,19 @@ func StreamWorkflow(ctx workflow.Context, in StreamInput) error {
 		if s.quiet() {
 			switch {
 			case s.gone:
+				if s.drainSignals(ctx) {
+					// What came since goes the same way: its batch finds
+					// the webhook gone and ends its deliveries too.
+					s.gone = false
+					continue
+				}
 				return nil // nothing to deliver to: its deliveries were counted failed
 			case s.continuing(ctx):
 				if s.drainSignals(ctx) {
 					continue
 				}
 				return workflow.NewContinueAsNewError(ctx, StreamWorkflowName,
-					StreamInput{WebhookID: s.webhookID, Carried: s.carry(), EventsPerRun: in.EventsPerRun})
+					StreamInput{WebhookID: s.webhookID, Carried: s.carry(), EventsPerRun: in.EventsPerRun, MaxHeld: in.MaxHeld})
 			}
 		}
 		if s.await(ctx) && s.idle() && !s.drainSignals(ctx) {

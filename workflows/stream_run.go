@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -53,6 +54,10 @@ type stream struct {
 	perRun    int     // events a run takes before it continues as new
 	quick     bool    // the receiver answered the last batch quickly
 	gone      bool    // the webhook was deleted
+	maxHeld   int     // deliveries held at most; the rest are the backlog
+	backlog   bool    // events wait in the store that it does not hold
+	loading   bool    // a backlog load is in flight
+	left      int     // events left to the backlog as they arrived
 	rng       *rand.Rand
 	status    string
 
@@ -76,7 +81,7 @@ type task struct {
 
 func newStream(ctx workflow.Context, in StreamInput) (*stream, error) {
 	s := &stream{webhookID: in.WebhookID, mode: webhook.Stream, items: map[string]*StreamItem{}, counts: map[LoopState]int{},
-		holdPoll: HoldPoll, perRun: cmp.Or(in.EventsPerRun, StreamEventsPerRun), quick: true,
+		holdPoll: HoldPoll, perRun: cmp.Or(in.EventsPerRun, StreamEventsPerRun), maxHeld: cmp.Or(in.MaxHeld, StreamMaxHeld), quick: true,
 		events: workflow.GetSignalChannel(ctx, SignalEvents), retries: workflow.GetSignalChannel(ctx, SignalRetry),
 		resumes: workflow.GetSignalChannel(ctx, SignalResume), cancels: workflow.GetSignalChannel(ctx, SignalCancel)}
 	var seed uint64
@@ -90,8 +95,11 @@ func newStream(ctx workflow.Context, in StreamInput) (*stream, error) {
 	if c := in.Carried; c != nil {
 		s.restore(ctx, c)
 	}
-	for name, h := range map[string]any{QueryDelivery: s.queryDelivery, QueryStream: s.queryStream, QueryDeliveries: s.queryDeliveries} {
-		if err := workflow.SetQueryHandler(ctx, name, h); err != nil {
+	for _, q := range []struct {
+		name    string
+		handler any
+	}{{QueryDelivery, s.queryDelivery}, {QueryStream, s.queryStream}, {QueryDeliveries, s.queryDeliveries}} {
+		if err := workflow.SetQueryHandler(ctx, q.name, q.handler); err != nil {
 			return nil, err
 		}
 	}
@@ -99,7 +107,7 @@ func newStream(ctx workflow.Context, in StreamInput) (*stream, error) {
 }
 
 func (s *stream) restore(ctx workflow.Context, c *StreamCarry) {
-	s.mode, s.seq, s.paused = c.Mode, c.Seq, c.Paused
+	s.mode, s.seq, s.paused, s.backlog = c.Mode, c.Seq, c.Paused, c.Backlog
 	if c.HoldPoll > 0 {
 		s.holdPoll = c.HoldPoll
 	}
@@ -167,15 +175,14 @@ func (s *stream) takeEvents(g StreamEvents) {
 			continue // handed over again: it is held already
 		}
 		s.arrived++
-		s.seq++
-		it := &StreamItem{EventID: id, Seq: s.seq, Sub: g.Subscriber, Next: 1,
-			State: DeliveryState{EventID: id, WebhookID: s.webhookID, WebhookName: g.Subscriber.Name,
-				LastAttempt: g.Subscriber.Policy.Attempts()}}
-		s.add(it)
-		s.setState(it, LoopScheduled)
-		if s.mode != webhook.Ordered {
-			s.ready = append(s.ready, it)
+		if s.backlog || len(s.items) >= s.maxHeld {
+			// Full: it waits in the store, and so does every later one,
+			// until the backlog is loaded, so that order holds.
+			s.backlog = true
+			s.left++
+			continue
 		}
+		s.hold(id, g.Subscriber, 1)
 	}
 }
 
@@ -249,6 +256,7 @@ func (s *stream) dispatch(ctx workflow.Context) {
 	if s.paused || s.gone || s.continuing(ctx) {
 		return
 	}
+	s.loadBacklog(ctx)
 	if s.mode == webhook.Ordered {
 		if s.batches() == 0 {
 			s.startBatch(ctx, s.orderedBatch())
@@ -378,15 +386,15 @@ func (s *stream) finishBatch(ctx workflow.Context, items []*StreamItem, res Stre
 		case res.Gone:
 			s.end(it)
 		case err != nil || i >= len(res.Results):
-			// Only a fault of ours gets here (activities retry the rest).
-			it.State.LastError = errorText(err, "the batch returned no result")
-			s.setState(it, LoopCancelled)
-			s.end(it)
+			// Only a fault of ours gets here (activities retry the rest):
+			// the delivery ends, recorded as cancelled, for an operator's
+			// retry to start over.
+			s.cancelItem(ctx, it, errorText(err, "the batch returned no result"))
 		default:
 			s.apply(ctx, it, res.Results[i])
 		}
 		if it.cancel && !it.ended {
-			s.cancelItem(ctx, it)
+			s.cancelItem(ctx, it, cancelledBySignal)
 		}
 	}
 }
@@ -416,6 +424,7 @@ func (s *stream) apply(ctx workflow.Context, it *StreamItem, r AttemptResult) {
 		s.schedule(it, LoopRateLimited, *r.RateLimitedUntil)
 		return
 	case r.NotMade:
+		it.ReservedAt = nil // the batch gave its slot back
 		s.setState(it, LoopScheduled)
 		if s.mode != webhook.Ordered {
 			s.ready = append([]*StreamItem{it}, s.ready...)
@@ -447,10 +456,14 @@ func (s *stream) schedule(it *StreamItem, st LoopState, at time.Time) {
 	heap.Push(&s.waiting, due{it: it, at: at})
 }
 
-// cancelItem stops a delivery: its latest attempt row, if it waits for a
-// retry, is marked failed, and the event counts it failed.
-func (s *stream) cancelItem(ctx workflow.Context, it *StreamItem) {
-	it.State.LastError, it.State.NextAttemptAt = "cancelled by a cancel signal", nil
+// cancelledBySignal is a delivery's last error once a cancel signal (the
+// API's cancel, or an operator's) stopped it.
+const cancelledBySignal = "cancelled by a cancel signal"
+
+// cancelItem stops a delivery, saying why: its latest attempt row, if it
+// waits for a retry, is marked failed, and the event counts it failed.
+func (s *stream) cancelItem(ctx workflow.Context, it *StreamItem, why string) {
+	it.State.LastError, it.State.NextAttemptAt = why, nil
 	s.setState(it, LoopCancelled)
 	s.end(it)
 	in := CancelDeliveryInput{EventID: it.EventID, WebhookID: s.webhookID, Attempt: it.State.Attempts}
@@ -468,16 +481,7 @@ func (s *stream) restart(ctx workflow.Context, eventID string) {
 		if f.Get(ctx, &res) != nil || !res.Found || s.items[eventID] != nil {
 			return
 		}
-		sub := res.Subscriber
-		s.seq++
-		it := &StreamItem{EventID: eventID, Seq: s.seq, Sub: sub, Next: sub.FirstAttemptOr1(),
-			State: DeliveryState{EventID: eventID, WebhookID: s.webhookID, WebhookName: sub.Name,
-				Attempts: sub.FirstAttemptOr1() - 1, LastAttempt: sub.FirstAttemptOr1() + sub.Policy.Attempts() - 1}}
-		s.add(it)
-		s.setState(it, LoopScheduled)
-		if s.mode != webhook.Ordered {
-			s.ready = append(s.ready, it)
-		}
+		s.hold(eventID, res.Subscriber, res.Subscriber.FirstAttemptOr1())
 	}})
 }
 
@@ -498,11 +502,67 @@ func (s *stream) continuing(ctx workflow.Context) bool {
 }
 
 func (s *stream) carry() *StreamCarry {
-	c := &StreamCarry{Mode: s.mode, Seq: s.seq, Paused: s.paused, HoldPoll: s.holdPoll}
+	c := &StreamCarry{Mode: s.mode, Seq: s.seq, Paused: s.paused, HoldPoll: s.holdPoll, Backlog: s.backlog}
 	for _, it := range s.order {
 		if !it.ended {
 			c.Items = append(c.Items, *it)
 		}
 	}
 	return c
+}
+
+// loadBacklog reads the next events of the backlog once the stream holds
+// half of what it may. A delivery a cancel ended may still read pending in
+// the store until its CancelDelivery is done, so no load starts while one
+// is in flight.
+func (s *stream) loadBacklog(ctx workflow.Context) {
+	if !s.backlog || s.loading || len(s.items) > s.maxHeld/2 || slices.ContainsFunc(s.tasks, func(t *task) bool { return !t.batch }) {
+		return
+	}
+	in := LoadBacklogInput{WebhookID: s.webhookID, Limit: s.maxHeld - len(s.items)}
+	for _, it := range s.order {
+		if !it.ended {
+			in.Skip = append(in.Skip, it.EventID)
+		}
+	}
+	s.loading = true
+	left := s.left
+	f := regularActivity(ctx, fmt.Sprintf("backlog: next %d", in.Limit), ActivityLoadBacklog, in)
+	s.tasks = append(s.tasks, &task{future: f, done: func(ctx workflow.Context, f workflow.Future) {
+		s.loading = false
+		var res LoadBacklogResult
+		if err := f.Get(ctx, &res); err != nil {
+			return // activities retry until they succeed: the next dispatch asks again
+		}
+		if res.Gone {
+			s.gone = true
+			return
+		}
+		for _, e := range res.Entries {
+			if s.items[e.EventID] == nil { // else a retry signal held it meanwhile
+				s.hold(e.EventID, res.Subscriber, e.Next)
+			}
+		}
+		// Done once a load finds less than it asked for and no event was
+		// left to the backlog while it read: any left since it began may
+		// have been recorded after its read.
+		if len(res.Entries) < in.Limit && s.left == left {
+			s.backlog = false
+		}
+	}})
+}
+
+// hold holds a delivery from attempt next on, after those held: one just
+// arrived, one from the backlog, or one started over.
+func (s *stream) hold(eventID string, sub Subscriber, next int) {
+	sub.FirstAttempt = next
+	s.seq++
+	it := &StreamItem{EventID: eventID, Seq: s.seq, Sub: sub, Next: next,
+		State: DeliveryState{EventID: eventID, WebhookID: s.webhookID, WebhookName: sub.Name,
+			Attempts: next - 1, LastAttempt: next + sub.Policy.Attempts() - 1}}
+	s.add(it)
+	s.setState(it, LoopScheduled)
+	if s.mode != webhook.Ordered {
+		s.ready = append(s.ready, it)
+	}
 }

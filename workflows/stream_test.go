@@ -401,3 +401,52 @@ func TestDispatcherStartsEverySignalledGroup(t *testing.T) {
 		t.Fatalf("started %v", started)
 	}
 }
+
+// A stream holds at most MaxHeld deliveries: the rest wait in the store
+// and are loaded in order as deliveries end, also by the run after a
+// continue-as-new; one cancelled while it waits there is never sent.
+func TestStreamBacklogKeepsOrder(t *testing.T) {
+	h := newHarness(t)
+	r := h.receiver()
+	r.answerBy(map[string][]reply{"b-1": {{503, ""}, {200, ""}}, "b-3": {{503, ""}, {503, ""}, {200, ""}}})
+	w := h.streamHook(r, "backlog", webhook.Ordered, nil)
+	h.sendAt(time.Millisecond, h.group(w, "b-0", "b-1", "b-2", "b-3", "b-4", "b-5", "b-6", "b-7"))
+	h.sendAt(150*time.Second, h.group(w, "b-8")) // the ninth: the run continues as new
+	var during workflows.StreamState
+	h.env.RegisterDelayedCallback(func() {
+		during = h.queryStream()
+		h.env.SignalWorkflow(workflows.SignalCancel, workflows.EventSignal{EventID: "b-6"})
+	}, 30*time.Second)
+	err := h.runStream(workflows.StreamInput{WebhookID: w.ID, MaxHeld: 3, EventsPerRun: 9})
+	var next *workflow.ContinueAsNewError
+	if !errors.As(err, &next) {
+		t.Fatalf("want a continue-as-new, got %v", err)
+	}
+	if !during.Backlog || during.Held != 2 || during.Head == nil || during.Head.EventID != "b-1" {
+		t.Fatalf("stream at 30 s: %+v", during)
+	}
+	var in workflows.StreamInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(next.Input, &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Carried == nil || !in.Carried.Backlog || len(in.Carried.Items) > 3 || in.MaxHeld != 3 {
+		t.Fatalf("carried %+v", in)
+	}
+	h2 := newHarnessOn(t, h.store)
+	r.h = h2
+	if err := h2.runStream(in); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"b-0", "b-1", "b-1", "b-2", "b-3", "b-3", "b-3", "b-4", "b-5", "b-7", "b-8"}
+	if got := r.arrivals(); !slices.Equal(got, want) {
+		t.Fatalf("arrivals %v, want %v", got, want)
+	}
+	if ev := h2.outcome("b-6"); ev.FailedDeliveries != 1 || ev.ProcessedAt == nil {
+		t.Fatalf("b-6, cancelled in the backlog: %+v", ev)
+	}
+	for _, id := range want {
+		if ev := h2.outcome(id); ev.SuccessfulDeliveries != 1 {
+			t.Fatalf("%s: %+v", id, ev)
+		}
+	}
+}

@@ -110,6 +110,14 @@ func (s *stream) retry(ctx workflow.Context, sig EventSignal) {
 // cancelSignal stops the named delivery (every one, for an empty EventID)
 // that has not ended; one whose attempt is in flight stops after it.
 func (s *stream) cancelSignal(ctx workflow.Context, sig EventSignal) {
+	if sig.EventID != "" && s.items[sig.EventID] == nil {
+		// Not held: in the backlog, or its events signal still on the way.
+		// Cancelled in the store, it is reported ended when it comes.
+		in := CancelDeliveryInput{EventID: sig.EventID, WebhookID: s.webhookID}
+		f := regularActivity(ctx, fmt.Sprintf("event %s: cancelled", sig.EventID), ActivityCancelDelivery, in)
+		s.tasks = append(s.tasks, &task{future: f, done: func(ctx workflow.Context, f workflow.Future) { _ = f.Get(ctx, nil) }})
+		return
+	}
 	for _, it := range slices.Clone(s.order) {
 		if it.ended || (sig.EventID != "" && it.EventID != sig.EventID) {
 			continue
@@ -118,7 +126,7 @@ func (s *stream) cancelSignal(ctx workflow.Context, sig EventSignal) {
 			it.cancel = true
 			continue
 		}
-		s.cancelItem(ctx, it)
+		s.cancelItem(ctx, it, cancelledBySignal)
 	}
 }
 
@@ -192,7 +200,7 @@ func (s *stream) state(it *StreamItem) DeliveryState {
 func (s *stream) queryDelivery(eventID string) (DeliveryState, error) {
 	it := s.items[eventID]
 	if it == nil {
-		return DeliveryState{}, fmt.Errorf("stream of webhook %d does not hold event %q: its delivery ended, or has not arrived", s.webhookID, eventID)
+		return DeliveryState{}, fmt.Errorf("stream of webhook %d %s %q: its delivery ended, waits in the backlog, or has not arrived", s.webhookID, NotHeld, eventID)
 	}
 	return s.state(it), nil
 }
@@ -208,7 +216,7 @@ func (s *stream) queryDeliveries() ([]DeliveryState, error) {
 }
 
 func (s *stream) queryStream() (StreamState, error) {
-	st := StreamState{WebhookID: s.webhookID, Mode: s.mode, Status: s.aggregate(), Held: len(s.items), Paused: s.paused,
+	st := StreamState{WebhookID: s.webhookID, Mode: s.mode, Status: s.aggregate(), Held: len(s.items), Paused: s.paused, Backlog: s.backlog,
 		InFlight: s.counts[LoopAttempting], Waiting: s.counts[LoopRetrying] + s.counts[LoopRateLimited], Deliveries: []DeliveryState{}}
 	if h := s.head(); h != nil && s.mode == webhook.Ordered {
 		hs := s.state(h)

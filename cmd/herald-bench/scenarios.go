@@ -83,7 +83,7 @@ func scenarios(o options) []scenario {
 		{key: "steady150-after-burst", title: fmt.Sprintf("(f′) %d events/s × fan-out 3 for %s from the burst's last 202", lowRate, o.steadyAfterBurst),
 			eventType: webhook.CorrectionApplied, fanOut: 3, load: openLoad, rate: lowRate, duration: o.steadyAfterBurst, systems: streamToo, follows: "burst"},
 		{key: "steady500", title: fmt.Sprintf("(g) %g events/s × fan-out 3, open loop", o.steady500Rate), eventType: webhook.ValidationFailed,
-			fanOut: 3, load: openLoad, rate: o.steady500Rate},
+			fanOut: 3, load: openLoad, rate: o.steady500Rate, systems: streamToo},
 		{key: "steady990", title: "(h) 330 events/s × fan-out 3 (990 deliveries/s), open loop", eventType: webhook.ValidationFailed,
 			fanOut: 3, load: openLoad, rate: 330, systems: streamToo},
 		{key: "burst10k", title: fmt.Sprintf("(i) burst of %d events, %d publishers, fan-out 3, no window", o.burst10kEvents, o.burstConcurrency),

@@ -57,7 +57,7 @@ func TestScenarioSystems(t *testing.T) {
 		{"ingest-batch", []string{sysHerald}},
 		{"burst", []string{sysHerald, sysStream, sysPlain, sysNaive, sysCeiling}},
 		{"steady150-start", []string{sysHerald, sysStream, sysPlain, sysNaive, sysCeiling}},
-		{"steady500", []string{sysHerald, sysPlain, sysNaive, sysCeiling}},
+		{"steady500", []string{sysHerald, sysStream, sysPlain, sysNaive, sysCeiling}},
 		{"steady990", []string{sysHerald, sysStream, sysPlain, sysNaive, sysCeiling}},
 		{"burst10k", []string{sysStream}},
 		{"ordered", []string{sysOrdered}},

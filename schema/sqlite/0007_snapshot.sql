@@ -21,3 +21,7 @@ CREATE TABLE event_subscribers (
         CHECK (outcome IN ('pending', 'delivered', 'failed', 'cancelled', 'batched')),
     PRIMARY KEY (event_id, webhook_id)
 ) WITHOUT ROWID;
+
+-- A stream's backlog, and the deliveries a deleted webhook leaves: the
+-- deliveries of one webhook not ended.
+CREATE INDEX event_subscribers_pending ON event_subscribers (webhook_id) WHERE outcome = 'pending';
