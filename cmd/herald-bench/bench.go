@@ -382,6 +382,9 @@ func (b *bench) report(sc scenario, f *figures) {
 	if !f.correct() {
 		verdict = "FAILED"
 	}
+	if f.Shed > 0 {
+		verdict = fmt.Sprintf("%d shed (503)  %s", f.Shed, verdict)
+	}
 	switch {
 	case f.OrderChecked:
 		verdict = fmt.Sprintf("%d overlapping requests, %d out of order  %s", f.Overlaps, f.OutOfOrder, verdict)

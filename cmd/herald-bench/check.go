@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"net/http"
 	"slices"
 	"strconv"
 	"time"
@@ -16,6 +17,11 @@ type figures struct {
 	Accepted       int    `json:"accepted"`
 	Rejected       int    `json:"rejected"`
 	FirstRejection string `json:"first_rejection,omitempty"`
+	// Shed are the rejections that were 503s: Herald, overloaded, told the
+	// publisher that nothing was accepted and to publish again. That is
+	// the answer an overloaded service owes, so it is counted, not failed;
+	// such an event arriving all the same (DeliveredRejected) fails.
+	Shed int `json:"shed"`
 
 	Expected     int `json:"deliveries_expected"`
 	Delivered    int `json:"delivered"`
@@ -84,7 +90,7 @@ type percentiles struct {
 }
 
 func (f *figures) correct() bool {
-	return f.Accepted > 0 && f.Rejected == 0 && f.Missing == 0 && f.BadSignature == 0 && f.BadBody == 0 && f.Unexpected == 0 &&
+	return f.Accepted > 0 && f.Rejected == f.Shed && f.DeliveredRejected == 0 && f.Missing == 0 && f.BadSignature == 0 && f.BadBody == 0 && f.Unexpected == 0 &&
 		f.SettleError == "" && f.WorkflowsNotCompleted == 0 && f.Overlaps == 0 && f.OutOfOrder == 0
 }
 
@@ -109,6 +115,10 @@ func (p *phase) figures(settled time.Time) *figures {
 		}
 		if !s.accepted() {
 			f.Rejected++
+			if s.status == http.StatusServiceUnavailable {
+				f.Shed++
+				continue
+			}
 			if f.FirstRejection == "" {
 				f.FirstRejection = s.failure
 			}

@@ -95,3 +95,42 @@ func signedRequest(t *testing.T, h *hook, s *sent, secret string, data []byte) *
 	req.Header.Set(webhook.HeaderStdSignature, webhook.SignStandard(secret, s.id, now, body))
 	return req
 }
+
+// TestShedPublishes: a 503 tells the publisher nothing was accepted, so
+// an overloaded Herald that answers it is counted, not failed, unless the
+// event arrives all the same; any other refusal fails the run.
+func TestShedPublishes(t *testing.T) {
+	cases := []struct {
+		name      string
+		status    int
+		delivered bool
+		check     func(f *figures) bool
+	}{
+		{"503, not delivered", http.StatusServiceUnavailable, false,
+			func(f *figures) bool { return f.correct() && f.Shed == 1 && f.Rejected == 1 }},
+		{"503, delivered all the same", http.StatusServiceUnavailable, true,
+			func(f *figures) bool { return !f.correct() && f.DeliveredRejected == 1 }},
+		{"500", http.StatusInternalServerError, false,
+			func(f *figures) bool { return !f.correct() && f.Shed == 0 && f.Rejected == 1 }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := &receiver{hooks: map[string]*hook{}, hosts: []string{"127.0.0.1:1"}}
+			sc := scenario{key: "t", eventType: webhook.ValidationCompleted, fanOut: 1}
+			p := newPhase("test", sc, 0)
+			p.hooks = r.newHooks(p, 1, 0)
+			ok := p.begin("evt-1", 1, 0, sc.payload(1))
+			p.answered(ok, http.StatusAccepted, time.Now().UTC().Truncate(time.Millisecond), "")
+			deliver(t, r, p.hooks[0], ok, p.hooks[0].secret, nil)
+			refused := p.begin("evt-2", 2, 0, sc.payload(2))
+			p.answered(refused, c.status, time.Time{}, "HTTP "+strconv.Itoa(c.status))
+			if c.delivered {
+				refused.createdAt = time.Now().UTC().Truncate(time.Millisecond)
+				deliver(t, r, p.hooks[0], refused, p.hooks[0].secret, nil)
+			}
+			if f := p.figures(time.Now()); !c.check(f) {
+				t.Errorf("figures %+v", f)
+			}
+		})
+	}
+}

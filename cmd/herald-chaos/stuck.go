@@ -99,7 +99,8 @@ func (s *stuckWatch) count(ctx context.Context) (stuckSample, error) {
 
 // overdue lists the expected deliveries (every accepted event to every
 // webhook: all three subscribe to its type) accepted before cutoff whose
-// receiver has logged no request for them. The run's rate limits are high
+// receiver has logged no request for them; for an ordered webhook, only
+// while its receiver has logged no request at all since cutoff. The run's rate limits are high
 // and its breaker off, so a first attempt is due when the event is accepted.
 func (s *stuckWatch) overdue(cutoff time.Time) []target {
 	var due []string
@@ -113,8 +114,18 @@ func (s *stuckWatch) overdue(cutoff time.Time) []target {
 	var out []target
 	for _, h := range s.hooks {
 		reached := map[string]bool{}
+		var last time.Time
 		for _, a := range h.rcv.arrivals() {
 			reached[a.EventID] = true
+			if a.At.After(last) {
+				last = a.At
+			}
+		}
+		if h.spec["delivery_mode"] == "ordered" && last.After(cutoff) {
+			// Its events wait their turn behind the head (head-of-line
+			// blocking, as documented); the queue is stuck only when its
+			// receiver has heard nothing for the whole grace.
+			continue
 		}
 		for _, id := range due {
 			if !reached[id] {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -73,21 +74,42 @@ func TestStuckSample(t *testing.T) {
 		p.payloads[id], p.accepted[id] = []byte(`{}`), now.Add(-2*grace)
 	}
 	p.accepted["recent"] = now
-	hooks := []*hook{{ID: 1, rcv: &receiver{name: "r1"}}, {ID: 2, rcv: &receiver{name: "r2"}}}
-	for _, h := range hooks {
-		h.rcv.record(arrival{EventID: "reached", Answer: answerReset})
+	ordered := map[string]any{"delivery_mode": "ordered"}
+	hooks := []*hook{{ID: 1, rcv: &receiver{name: "r1"}}, {ID: 2, rcv: &receiver{name: "r2"}},
+		{ID: 3, rcv: &receiver{name: "r3"}, spec: ordered}, {ID: 4, rcv: &receiver{name: "r4"}, spec: ordered}}
+	for _, h := range hooks[:2] {
+		h.rcv.record(arrival{At: now.Add(-grace / 2), EventID: "reached", Answer: answerReset})
 	}
 	hooks[1].rcv.record(arrival{EventID: "never", Answer: answerOK})
+	// Ordered: r3's queue moves (a request within the grace), so what it
+	// has not got yet waits its turn; r4 heard nothing for longer.
+	hooks[2].rcv.record(arrival{At: now.Add(-grace / 2), EventID: "reached", Answer: answerOK})
+	hooks[3].rcv.record(arrival{At: now.Add(-2 * grace), EventID: "reached", Answer: answerOK})
 
 	got, err := newStuckWatch(db, grace, p, hooks).count(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.rows != 1 || !slices.Equal(got.unstarted, []target{{1, "never"}}) {
-		t.Errorf("stuck = %d rows, never started %v; want 1 row and 1/never", got.rows, got.unstarted)
+	want := []target{{1, "never"}, {4, "late-retry"}, {4, "on-time"}, {4, "never"}}
+	if got.rows != 1 || !sameTargets(got.unstarted, want) {
+		t.Errorf("stuck = %d rows, never started %v; want 1 row and %v", got.rows, got.unstarted, want)
 	}
 	rows, err := readRows(context.Background(), db)
 	if err != nil || len(rows) != 4 {
 		t.Errorf("read %d rows, %v; want 4", len(rows), err)
 	}
+}
+
+func sameTargets(a, b []target) bool {
+	key := func(t target) string { return fmt.Sprint(t.webhook, "/", t.event) }
+	as, bs := make([]string, len(a)), make([]string, len(b))
+	for i, t := range a {
+		as[i] = key(t)
+	}
+	for i, t := range b {
+		bs[i] = key(t)
+	}
+	slices.Sort(as)
+	slices.Sort(bs)
+	return slices.Equal(as, bs)
 }
