@@ -110,3 +110,49 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// An ordered batch tried again (its worker lost after the head's attempt
+// was recorded as failed) must not send past the head: the events after a
+// head that waits for its retry wait too.
+func TestOrderedBatchTriedAgainKeepsTheHead(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.MustOpen(t, schema.SQLite)
+	var got []string
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get(webhook.HeaderID))
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(rcv.Close)
+
+	w := webhook.New()
+	w.Name, w.URL, w.Secret, w.EventTypes = "ordered", rcv.URL, webhook.NewSecret(), []string{"compliance.alert"}
+	w.DeliveryMode = webhook.Ordered
+	must(t, s.CreateWebhook(ctx, w))
+	in := workflows.StreamAttemptInput{WebhookID: w.ID, Ordered: true}
+	for _, id := range []string{"evt_head", "evt_next"} {
+		ev := &webhook.Event{EventID: id, EventType: "compliance.alert", Source: "loki", SourceID: id,
+			Payload: json.RawMessage(`{"alert_level":"low"}`), CreatedAt: time.Now().UTC()}
+		if _, err := s.CreateEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		in.Attempts = append(in.Attempts, workflows.AttemptInput{EventID: id, WebhookID: w.ID, Attempt: 1, RetryIn: time.Second})
+	}
+	acts := &activities.Activities{Store: s, Sender: delivery.NewSender(delivery.Options{Allow: netguard.Loopback}),
+		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: time.Now}
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+
+	for try := 1; try <= 2; try++ {
+		v, err := env.ExecuteActivity(workflows.ActivityAttemptStream, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.StreamAttemptResult
+		must(t, v.Get(&res))
+		head, next := res.Results[0], res.Results[1]
+		if head.Status != webhook.DeliveryRetrying || !next.NotMade || len(got) != 1 || got[0] != "evt_head" {
+			t.Fatalf("try %d: head %+v, next %+v, receiver got %v; want the head retrying, the next not attempted, one request",
+				try, head, next, got)
+		}
+	}
+}

@@ -135,10 +135,19 @@ func (a *Activities) newStreamBatch(ctx context.Context, w *webhook.Webhook, in 
 	for _, ev := range evs {
 		b.events[ev.EventID] = ev
 	}
+	// In ordered mode an attempt an earlier try made, and that is to be
+	// retried, still holds the head: what comes after it waits, as it
+	// would have had that try finished.
+	headWaits := false
 	for i, at := range in.Attempts {
 		r := &b.results[i]
+		if headWaits {
+			r.NotMade = true
+			continue
+		}
 		if d := prog.Finished[store.AttemptKey{EventID: at.EventID, Attempt: at.Attempt}]; d != nil {
 			b.report(i, delivery.Recorded(d, a.now()))
+			headWaits = in.Ordered && d.Status == webhook.DeliveryRetrying
 			continue
 		}
 		if o := prog.Outcomes[at.EventID]; o != "" && o != store.OutcomePending || b.events[at.EventID] == nil {

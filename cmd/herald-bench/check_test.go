@@ -47,12 +47,9 @@ func TestChecksCatchWhatWentWrong(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := &receiver{hooks: map[string]*hook{}, hosts: []string{"127.0.0.1:1"}}
-			sc := scenario{key: "t", eventType: webhook.ValidationCompleted, fanOut: 1}
-			p := newPhase("test", sc, 0)
-			p.hooks = r.newHooks(p, 1, 0)
+			r, p := newCheckedPhase()
 			p.hooks[0].flaky = c.flaky
-			s := p.begin("evt-1", 1, 0, sc.payload(1))
+			s := p.begin("evt-1", 1, 0, p.scenario.payload(1))
 			p.answered(s, http.StatusAccepted, time.Now().UTC().Truncate(time.Millisecond), "")
 			c.send(t, r, p.hooks[0], s)
 			if f := p.figures(time.Now()); !c.check(f) {
@@ -60,6 +57,15 @@ func TestChecksCatchWhatWentWrong(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newCheckedPhase is a phase of one event type with one webhook on a
+// receiver that nothing but the test calls.
+func newCheckedPhase() (*receiver, *phase) {
+	r := &receiver{hooks: map[string]*hook{}, hosts: []string{"127.0.0.1:1"}}
+	p := newPhase("test", scenario{key: "t", eventType: webhook.ValidationCompleted, fanOut: 1}, 0)
+	p.hooks = r.newHooks(p, 1, 0)
+	return r, p
 }
 
 // deliver posts an event to the receiver as Herald would, signed with
@@ -115,10 +121,8 @@ func TestShedPublishes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := &receiver{hooks: map[string]*hook{}, hosts: []string{"127.0.0.1:1"}}
-			sc := scenario{key: "t", eventType: webhook.ValidationCompleted, fanOut: 1}
-			p := newPhase("test", sc, 0)
-			p.hooks = r.newHooks(p, 1, 0)
+			r, p := newCheckedPhase()
+			sc := p.scenario
 			ok := p.begin("evt-1", 1, 0, sc.payload(1))
 			p.answered(ok, http.StatusAccepted, time.Now().UTC().Truncate(time.Millisecond), "")
 			deliver(t, r, p.hooks[0], ok, p.hooks[0].secret, nil)
