@@ -198,27 +198,10 @@ func (s *Server) runTimeline(ctx context.Context, workflowID, runID string) ([]t
 			if !describeLocalActivity(dc, ev.GetMarkerRecordedEventAttributes(), &e) {
 				continue
 			}
-		case enums.EVENT_TYPE_TIMER_STARTED:
-			d := ev.GetTimerStartedEventAttributes().GetStartToFireTimeout().AsDuration()
-			until := at.Add(d)
-			e.Kind, e.Until, e.Detail = "wait", &until, summary(dc, ev.GetUserMetadata().GetSummary())
-		case enums.EVENT_TYPE_TIMER_FIRED:
-			e.Kind = "wait_over"
-		case enums.EVENT_TYPE_TIMER_CANCELED:
-			e.Kind, e.Detail = "wait_cut_short", "a signal ended the wait early"
-		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-			a := ev.GetWorkflowExecutionSignaledEventAttributes()
-			var sig workflows.WebhookSignal
-			fromPayloads(dc, a.GetInput(), &sig)
-			e.Kind, e.WebhookID, e.Detail = "signal", sig.WebhookID, a.GetSignalName()
-		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-			var res workflows.EventResult
-			fromPayloads(dc, ev.GetWorkflowExecutionCompletedEventAttributes().GetResult(), &res)
-			e.Kind, e.Status = "finished", res.Status
-		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enums.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enums.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
-			e.Kind, e.Detail = "ended", ev.GetEventType().String()
 		default:
-			continue
+			if !describeFlow(dc, ev, &e) {
+				continue
+			}
 		}
 		out = append(out, e)
 	}
@@ -240,6 +223,35 @@ func describeStart(dc converter.DataConverter, ev *historypb.HistoryEvent) []tim
 	}
 	return []timelineEntry{e, {Time: at, RunID: e.RunID, Kind: "subscribers",
 		Detail: fmt.Sprintf("%d subscribed webhook(s) delivered in this workflow", len(in.Subscribers))}}
+}
+
+// describeFlow fills in e for the workflow's own steps (waits, signals,
+// its end) and reports whether ev is one the timeline shows.
+func describeFlow(dc converter.DataConverter, ev *historypb.HistoryEvent, e *timelineEntry) bool {
+	switch ev.GetEventType() {
+	case enums.EVENT_TYPE_TIMER_STARTED:
+		d := ev.GetTimerStartedEventAttributes().GetStartToFireTimeout().AsDuration()
+		until := e.Time.Add(d)
+		e.Kind, e.Until, e.Detail = "wait", &until, summary(dc, ev.GetUserMetadata().GetSummary())
+	case enums.EVENT_TYPE_TIMER_FIRED:
+		e.Kind = "wait_over"
+	case enums.EVENT_TYPE_TIMER_CANCELED:
+		e.Kind, e.Detail = "wait_cut_short", "a signal ended the wait early"
+	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+		a := ev.GetWorkflowExecutionSignaledEventAttributes()
+		var sig workflows.WebhookSignal
+		fromPayloads(dc, a.GetInput(), &sig)
+		e.Kind, e.WebhookID, e.Detail = "signal", sig.WebhookID, a.GetSignalName()
+	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+		var res workflows.EventResult
+		fromPayloads(dc, ev.GetWorkflowExecutionCompletedEventAttributes().GetResult(), &res)
+		e.Kind, e.Status = "finished", res.Status
+	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enums.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, enums.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+		e.Kind, e.Detail = "ended", ev.GetEventType().String()
+	default:
+		return false
+	}
+	return true
 }
 
 // describeLocalActivity fills an entry from a local activity's marker: its

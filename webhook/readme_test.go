@@ -13,25 +13,25 @@ import (
 	"github.com/loki-interceptor/herald/webhook"
 )
 
-// The README's signature-checking code is what receivers copy, so it runs
+// The signature-checking code in docs/security.md is what receivers copy, so it runs
 // here against Herald's own signatures: a wrong snippet fails the build.
 
 // readmeSnippet returns the body of the first fenced block of lang in the
-// README's "Verifying signatures" section.
+// "Verifying signatures" section of docs/security.md.
 func readmeSnippet(t *testing.T, lang string) string {
 	t.Helper()
-	raw, err := os.ReadFile("../README.md")
+	raw, err := os.ReadFile("../docs/security.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(raw), "### Verifying signatures")
+	_, section, ok := strings.Cut(string(raw), "## Verifying signatures")
 	if !ok {
-		t.Fatal("README has no Verifying signatures section")
+		t.Fatal("docs/security.md has no Verifying signatures section")
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
 	_, block, ok := strings.Cut(section, "```"+lang+"\n")
 	if !ok {
-		t.Fatalf("README's Verifying signatures has no %s block", lang)
+		t.Fatalf("docs/security.md's Verifying signatures has no %s block", lang)
 	}
 	block, _, _ = strings.Cut(block, "```")
 	return block

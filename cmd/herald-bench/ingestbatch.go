@@ -186,6 +186,14 @@ func (b *bench) runBatchPhase(ctx context.Context, sys batchIngester, sc scenari
 	if lastAck := p.lastAck(); !wc.lastClose.IsZero() && !lastAck.IsZero() {
 		f.DrainSeconds = wc.lastClose.Sub(lastAck).Seconds()
 	}
+	judgeBatches(ctx, sys, p, f, ic, icErr, drainErr)
+	b.report(sc, f)
+	return f, nil
+}
+
+// judgeBatches adds to a batch phase's figures what the dispatcher did:
+// why the phase did not settle, if it did not, and the history it cost.
+func judgeBatches(ctx context.Context, sys batchIngester, p *phase, f *figures, ic ingestCheck, icErr, drainErr error) {
 	f.DispatchedGroups = ic.groups
 	switch {
 	case drainErr != nil:
@@ -202,8 +210,6 @@ func (b *bench) runBatchPhase(ctx context.Context, sys batchIngester, sc scenari
 			f.HistoryPerDelivery += ic.perEvent
 		}
 	}
-	b.report(sc, f)
-	return f, nil
 }
 
 func (p *phase) acceptedIDs() []string {
