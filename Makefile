@@ -30,7 +30,8 @@ test-e2e:
 
 # Fuzz targets, package:target. Their seed corpora run in every `go test`;
 # fuzz-short mutates each for FUZZTIME in CI, `make fuzz` for longer.
-FUZZ := ./api:FuzzPublishEvent ./api:FuzzCreateWebhook ./api:FuzzUpdateWebhook ./webhook:FuzzVerify ./netguard:FuzzCheckURL
+FUZZ := ./api:FuzzPublishEvent ./api:FuzzCreateWebhook ./api:FuzzUpdateWebhook ./webhook:FuzzVerify ./netguard:FuzzCheckURL \
+        ./filter:FuzzFilter ./payload:FuzzRender
 FUZZTIME ?= 8s
 
 fuzz-short:

@@ -157,6 +157,13 @@ func (a *Activities) LoadSubscriber(ctx context.Context, in workflows.LoadSubscr
 	if err != nil {
 		return workflows.LoadSubscriberResult{}, err
 	}
+	ev, err := a.Store.GetEvent(ctx, in.EventID)
+	if webhook.ErrorCode(err) == webhook.ENotFound {
+		return workflows.LoadSubscriberResult{}, nil
+	}
+	if err != nil {
+		return workflows.LoadSubscriberResult{}, err
+	}
 	next, was, err := a.Store.NextAttempt(ctx, in.EventID, in.WebhookID)
 	if err != nil || !was {
 		return workflows.LoadSubscriberResult{}, err
@@ -168,7 +175,7 @@ func (a *Activities) LoadSubscriber(ctx context.Context, in workflows.LoadSubscr
 	// it over resends it, it is not batched again.
 	sub := workflows.SubscriberOf(w, next)
 	sub.Batched = false
-	return workflows.LoadSubscriberResult{Found: true, Subscriber: sub}, nil
+	return workflows.LoadSubscriberResult{Found: true, Subscriber: sub, EventType: ev.EventType}, nil
 }
 
 // FinishEvent records that all of the event's deliveries have ended.

@@ -45,6 +45,9 @@ func (a *Activities) tripReason(ctx context.Context, w *webhook.Webhook, d *webh
 	if d.ResponseStatusCode != nil && *d.ResponseStatusCode == 410 {
 		return "the receiver answered 410 Gone", nil
 	}
+	if d.ErrorClass == webhook.ClassPayload {
+		return "", nil // never sent: the receiver is not to blame
+	}
 	b := a.Breaker
 	if b.Consecutive > 0 && d.Status == webhook.DeliveryFailed {
 		n, err := a.Store.ConsecutiveFailures(ctx, w.ID)

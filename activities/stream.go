@@ -66,7 +66,7 @@ func (a *Activities) LoadBacklog(ctx context.Context, in workflows.LoadBacklogIn
 	}
 	res := workflows.LoadBacklogResult{Subscriber: workflows.SubscriberOf(w, 1)}
 	for _, e := range entries {
-		res.Entries = append(res.Entries, workflows.BacklogEntry{EventID: e.EventID, Next: e.Attempts + 1})
+		res.Entries = append(res.Entries, workflows.BacklogEntry{EventID: e.EventID, EventType: e.EventType, Next: e.Attempts + 1})
 	}
 	return res, nil
 }

@@ -55,8 +55,8 @@ func (s *Server) analytics(c *fiber.Ctx) error {
 		return err
 	}
 	typ := c.Query("event_type")
-	if _, ok := webhook.LookupEventType(typ); typ != "" && !ok {
-		return webhook.Errorf(webhook.EInvalid, "unknown event_type %q", typ)
+	if err := s.checkTypeFilter(c.UserContext(), typ); err != nil {
+		return err
 	}
 	ctx, now := c.UserContext(), s.cfg.Now()
 	f := store.StatsFilter{EventType: typ, From: now.AddDate(0, 0, -days), To: now.Add(time.Second)}
@@ -82,7 +82,7 @@ func (s *Server) analytics(c *fiber.Ctx) error {
 	byWebhook := make([]webhookFigures, 0, len(ids))
 	for _, id := range ids {
 		st := each[id]
-		if st.TotalAttempts == 0 {
+		if st.TotalAttempts == 0 && st.FilteredEvents == 0 {
 			continue
 		}
 		w, err := s.store.GetWebhook(ctx, id)

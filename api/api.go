@@ -28,6 +28,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/ingest"
 	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/store"
@@ -65,6 +66,10 @@ type Config struct {
 	// EagerStart hands each event's first workflow task straight to a
 	// worker sharing the Temporal client (herald dev), skipping a poll.
 	EagerStart bool
+	// EventTypeTTL is how long this process trusts its view of the
+	// operators' event types before re-reading it (0: 2 s): a type
+	// defined through another API process is known here that much later.
+	EventTypeTTL time.Duration
 }
 
 // Server is the API.
@@ -75,6 +80,7 @@ type Server struct {
 	sender     *delivery.Sender
 	connectors *integrations.Deliverer
 	publisher  *ingest.Publisher
+	types      *eventtypes.Registry
 	limiters   *keyLimiters
 	failures   *keyLimiters // failed authentications, by client address
 	tracer     trace.Tracer
@@ -117,6 +123,11 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 			byKey: map[string]*rate.Limiter{}, touched: map[string]time.Time{}},
 		failures:  &keyLimiters{rate: failureRate, burst: failureBurst, byKey: map[string]*rate.Limiter{}},
 		publisher: &ingest.Publisher{Store: s, Temporal: tc, StartTimeout: cfg.StartTimeout, Logger: cfg.Logger, EagerStart: cfg.EagerStart}}
+	srv.types = eventtypes.New(s, eventtypes.Options{TTL: cfg.EventTypeTTL, Now: cfg.Now, Logger: cfg.Logger})
+	if srv.cfg.URLPolicy.EventTypes == nil {
+		// Subscriptions are checked with the URLs: custom types count.
+		srv.cfg.URLPolicy.EventTypes = srv.types
+	}
 	srv.app = fiber.New(fiber.Config{
 		AppName:               "herald",
 		DisableStartupMessage: true,
@@ -180,6 +191,10 @@ func (s *Server) routes() {
 	s.integrationRoutes(v1)
 
 	v1.Get("/event-types", s.listEventTypes)
+	v1.Get("/event-types/:type", s.getEventType)
+	v1.Get("/event-types/:type/schema", s.getEventTypeSchema)
+	v1.Put("/event-types/:type", s.putEventType)
+	v1.Delete("/event-types/:type", s.deleteEventType)
 	v1.Post("/events", s.publishEvent)
 	v1.Post("/events/batch", s.publishEvents)
 	v1.Get("/events", s.listEvents)

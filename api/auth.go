@@ -84,12 +84,15 @@ func (l *keyLimiters) allow(keyID string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
-// requiredScope is what a request needs: admin for API keys, events (or
-// write) to publish, read for any GET, write for any other change.
+// requiredScope is what a request needs: admin for API keys and for
+// defining event types (they decide what every publisher may send), events
+// (or write) to publish, read for any GET, write for any other change.
 func requiredScope(c *fiber.Ctx) apikey.Scope {
 	path, method := strings.ToLower(c.Path()), c.Method()
 	switch {
 	case strings.HasPrefix(path, "/api/v1/api-keys"):
+		return apikey.Admin
+	case strings.HasPrefix(path, "/api/v1/event-types") && method != fiber.MethodGet && method != fiber.MethodHead:
 		return apikey.Admin
 	case method == fiber.MethodGet || method == fiber.MethodHead:
 		return apikey.Read
@@ -97,6 +100,15 @@ func requiredScope(c *fiber.Ctx) apikey.Scope {
 		return apikey.Events
 	}
 	return apikey.Write
+}
+
+// callerKey is where authenticate leaves the request's API key.
+const callerKey = "herald.api_key"
+
+// callerAllows says the request's API key has a scope.
+func callerAllows(c *fiber.Ctx, need apikey.Scope) bool {
+	k, _ := c.Locals(callerKey).(*apikey.Key)
+	return k != nil && k.Allows(need)
 }
 
 // authenticate lets a request through only with a usable API key whose
@@ -123,6 +135,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(wait/time.Second)+1))
 		return webhook.Errorf(webhook.ERateLimited, "API key %q is over its request rate; retry after %s", k.Name, wait.Round(time.Millisecond))
 	}
+	c.Locals(callerKey, k)
 	if s.limiters.touchDue(k.KeyID, s.cfg.Now()) {
 		if err := s.store.TouchAPIKey(c.UserContext(), k.ID); err != nil {
 			s.cfg.Logger.Warn("cannot record an API key's use", "key_id", k.KeyID, "error", err)

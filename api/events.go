@@ -12,14 +12,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
 )
-
-func (s *Server) listEventTypes(c *fiber.Ctx) error {
-	return c.JSON(fiber.Map{"event_types": webhook.EventTypes()})
-}
 
 type eventInput struct {
 	EventID   string          `json:"event_id"`
@@ -31,16 +28,20 @@ type eventInput struct {
 
 const maxSourceLen = 200
 
-// validate checks the request and returns the event to deliver.
-func (in *eventInput) validate(maxPayload int, now time.Time) (*webhook.Event, error) {
+// validate checks the request against its type, built in or custom, and
+// returns the event to deliver.
+func (in *eventInput) validate(ctx context.Context, types *eventtypes.Registry, maxPayload int, now time.Time) (*webhook.Event, error) {
 	if len(in.Payload) > maxPayload {
 		return nil, webhook.Errorf(webhook.ETooLarge, "payload is %d bytes; the limit is %d", len(in.Payload), maxPayload)
 	}
 	var fe webhook.FieldErrors
-	et, known := webhook.LookupEventType(in.EventType)
+	et, err := types.Get(ctx, in.EventType)
+	known := err == nil
 	switch {
 	case in.EventType == "":
 		fe.Add("event_type", "is required")
+	case webhook.ErrorCode(err) == webhook.EUnavailable:
+		return nil, err
 	case !known:
 		fe.Add("event_type", "unknown event type %q; see GET /api/v1/event-types", in.EventType)
 	}
@@ -79,7 +80,9 @@ func (in *eventInput) validate(maxPayload int, now time.Time) (*webhook.Event, e
 	}
 	return &webhook.Event{
 		EventID: in.EventID, EventType: in.EventType, Source: in.Source, SourceID: in.SourceID,
-		Payload: payload.Bytes(), CreatedAt: now.UTC().Truncate(time.Millisecond),
+		// Kept as published, byte for byte: include_raw_payload sends these
+		// bytes, and the standard body compacts them as it always has.
+		Payload: bytes.Clone(in.Payload), CreatedAt: now.UTC().Truncate(time.Millisecond),
 	}, nil
 }
 
@@ -100,7 +103,7 @@ func (s *Server) publishEvent(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	ev, err := in.validate(s.cfg.MaxPayloadBytes, s.cfg.Now())
+	ev, err := in.validate(c.UserContext(), s.types, s.cfg.MaxPayloadBytes, s.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -138,7 +141,7 @@ func (s *Server) publishEvents(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	evs, err := in.validate(s.cfg.MaxPayloadBytes, s.cfg.Now())
+	evs, err := in.validate(c.UserContext(), s.types, s.cfg.MaxPayloadBytes, s.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -167,7 +170,7 @@ func (s *Server) publishEvents(c *fiber.Ctx) error {
 
 // validate checks every event of the batch; the errors name each by its
 // index (events[3].payload.alert_level).
-func (in *batchInput) validate(maxPayload int, now time.Time) ([]*webhook.Event, error) {
+func (in *batchInput) validate(ctx context.Context, types *eventtypes.Registry, maxPayload int, now time.Time) ([]*webhook.Event, error) {
 	if len(in.Events) == 0 || len(in.Events) > workflows.MaxIngestBatch {
 		return nil, webhook.Errorf(webhook.EValidation, "events must hold 1 to %d events, not %d", workflows.MaxIngestBatch, len(in.Events))
 	}
@@ -176,7 +179,7 @@ func (in *batchInput) validate(maxPayload int, now time.Time) ([]*webhook.Event,
 	first := map[string]int{}
 	for i := range in.Events {
 		prefix := fmt.Sprintf("events[%d].", i)
-		ev, err := in.Events[i].validate(maxPayload, now)
+		ev, err := in.Events[i].validate(ctx, types, maxPayload, now)
 		var herr *webhook.Error
 		switch {
 		case err == nil:
@@ -212,8 +215,8 @@ func (s *Server) listEvents(c *fiber.Ctx) error {
 		return err
 	}
 	typ := c.Query("event_type")
-	if _, ok := webhook.LookupEventType(typ); typ != "" && !ok {
-		return webhook.Errorf(webhook.EInvalid, "unknown event_type %q", typ)
+	if err := s.checkTypeFilter(c.UserContext(), typ); err != nil {
+		return err
 	}
 	evs, total, err := s.store.ListEvents(c.UserContext(), store.EventFilter{EventType: typ, Page: p})
 	if err != nil {
@@ -291,6 +294,9 @@ func (s *Server) withLiveStates(ctx context.Context, eventID string, subs []subs
 	var states []workflows.DeliveryState
 	inEventWorkflow := len(recorded) == 0 // recorded before snapshots: all there
 	for _, sub := range recorded {
+		if sub.Outcome == store.OutcomeFiltered {
+			continue // nothing delivers it: its outcome is all there is
+		}
 		if !sub.Mode.Streamed() {
 			inEventWorkflow = true
 			continue

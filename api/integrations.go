@@ -50,32 +50,34 @@ func (in *integrationInput) subscriberFields() *webhookInput {
 
 // integrationView is an integration as the API shows it.
 type integrationView struct {
-	ID                  int64                 `json:"id"`
-	Name                string                `json:"name"`
-	IntegrationType     integrations.Type     `json:"integration_type"`
-	Description         string                `json:"description"`
-	Credentials         map[string]any        `json:"credentials"`
-	Config              json.RawMessage       `json:"config"`
-	EventSubscriptions  []string              `json:"event_subscriptions"`
-	Secret              string                `json:"secret,omitempty"` // signing secret of zapier and webhook types
-	Status              webhook.Status        `json:"status"`
-	StatusReason        string                `json:"status_reason"`
-	PausedAt            *time.Time            `json:"paused_at"`
-	ConsecutiveFailures int                   `json:"consecutive_failures"`
-	RetryStrategy       webhook.RetryStrategy `json:"retry_strategy"`
-	MaxRetries          int                   `json:"max_retries"`
-	RetryDelaySeconds   int                   `json:"retry_delay_seconds"`
-	BackoffMultiplier   float64               `json:"backoff_multiplier"`
-	MaxDelaySeconds     int                   `json:"max_delay_seconds"`
-	JitterPercentage    float64               `json:"jitter_percentage"`
-	TimeoutSeconds      int                   `json:"timeout_seconds"`
-	RateLimitPerMinute  int                   `json:"rate_limit_per_minute"`
-	RateLimitPerHour    int                   `json:"rate_limit_per_hour"`
-	DeliveryMode        webhook.DeliveryMode  `json:"delivery_mode"`
-	Batch               *batchView            `json:"batch,omitempty"`
-	CreatedAt           time.Time             `json:"created_at"`
-	UpdatedAt           time.Time             `json:"updated_at"`
-	LastTriggeredAt     *time.Time            `json:"last_triggered_at"`
+	ID                  int64                            `json:"id"`
+	Name                string                           `json:"name"`
+	IntegrationType     integrations.Type                `json:"integration_type"`
+	Description         string                           `json:"description"`
+	Credentials         map[string]any                   `json:"credentials"`
+	Config              json.RawMessage                  `json:"config"`
+	EventSubscriptions  []string                         `json:"event_subscriptions"`
+	Secret              string                           `json:"secret,omitempty"` // signing secret of zapier and webhook types
+	Status              webhook.Status                   `json:"status"`
+	StatusReason        string                           `json:"status_reason"`
+	PausedAt            *time.Time                       `json:"paused_at"`
+	ConsecutiveFailures int                              `json:"consecutive_failures"`
+	RetryStrategy       webhook.RetryStrategy            `json:"retry_strategy"`
+	MaxRetries          int                              `json:"max_retries"`
+	RetryDelaySeconds   int                              `json:"retry_delay_seconds"`
+	BackoffMultiplier   float64                          `json:"backoff_multiplier"`
+	MaxDelaySeconds     int                              `json:"max_delay_seconds"`
+	JitterPercentage    float64                          `json:"jitter_percentage"`
+	TimeoutSeconds      int                              `json:"timeout_seconds"`
+	RateLimitPerMinute  int                              `json:"rate_limit_per_minute"`
+	RateLimitPerHour    int                              `json:"rate_limit_per_hour"`
+	DeliveryMode        webhook.DeliveryMode             `json:"delivery_mode"`
+	Filter              json.RawMessage                  `json:"filter"`
+	RetryOverrides      map[string]webhook.RetryOverride `json:"retry_overrides"`
+	Batch               *batchView                       `json:"batch,omitempty"`
+	CreatedAt           time.Time                        `json:"created_at"`
+	UpdatedAt           time.Time                        `json:"updated_at"`
+	LastTriggeredAt     *time.Time                       `json:"last_triggered_at"`
 }
 
 type batchView struct {
@@ -95,6 +97,7 @@ func integrationOf(w *webhook.Webhook, c *integrations.Connector, full bool) int
 		BackoffMultiplier: w.BackoffMultiplier, MaxDelaySeconds: w.MaxDelaySeconds, JitterPercentage: w.JitterPercentage,
 		TimeoutSeconds: w.TimeoutSeconds, RateLimitPerMinute: w.RateLimitPerMinute, RateLimitPerHour: w.RateLimitPerHour,
 		DeliveryMode: w.DeliveryMode, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, LastTriggeredAt: w.LastTriggeredAt,
+		Filter: w.Filter, RetryOverrides: w.RetryOverrides,
 	}
 	if v.EventSubscriptions == nil {
 		v.EventSubscriptions = []string{}
@@ -153,7 +156,7 @@ func (s *Server) buildIntegration(w *webhook.Webhook, c *integrations.Connector,
 		return err
 	}
 	w.Integration, w.URL = integ, c.DisplayURL()
-	if err := w.Validate(s.cfg.URLPolicy); err != nil {
+	if err := w.Validate(s.cfg.URLPolicy, subscriberChecks); err != nil {
 		return err
 	}
 	w.EventTypes = webhook.NormalizeEventTypes(w.EventTypes)
@@ -334,9 +337,9 @@ func (s *Server) subscribe(remove bool) fiber.Handler {
 			return err
 		}
 		et := c.Params("event_type")
-		if _, ok := webhook.LookupEventType(et); !ok && et != webhook.AllEvents {
+		if _, ok := s.types.Lookup(et); !ok && et != webhook.AllEvents {
 			var fe webhook.FieldErrors
-			fe.Add("event_type", "unknown event type %q; known: %s, or *", et, strings.Join(webhook.EventTypeNames(), ", "))
+			fe.Add("event_type", "unknown event type %q; known: %s, or *", et, strings.Join(s.types.Names(), ", "))
 			return fe.Err("subscription")
 		}
 		updated, err := s.store.UpdateWebhook(c.UserContext(), w.ID, func(w *webhook.Webhook) error {

@@ -63,14 +63,20 @@ func (s *Server) eventTimeline(c *fiber.Ctx) error {
 }
 
 // ownWorkflow says an event has a workflow of its own: unless every
-// subscriber it was recorded with takes it through a stream.
+// subscriber it goes to (its filter let it through) takes it through a
+// stream. An event that goes to none has one, which says so.
 func ownWorkflow(recorded []store.SubscriberOf) bool {
+	delivered := 0
 	for _, sub := range recorded {
+		if sub.Outcome == store.OutcomeFiltered {
+			continue
+		}
+		delivered++
 		if !sub.Mode.Streamed() {
 			return true
 		}
 	}
-	return len(recorded) == 0
+	return delivered == 0
 }
 
 // workflowEntries reads the steps of every run of the event's workflow.
@@ -101,6 +107,11 @@ func (s *Server) workflowEntries(ctx context.Context, id string) ([]timelineEntr
 func (s *Server) streamEntries(ctx context.Context, ev *webhook.Event, recorded []store.SubscriberOf) []timelineEntry {
 	var out []timelineEntry
 	for _, sub := range recorded {
+		if sub.Outcome == store.OutcomeFiltered {
+			out = append(out, timelineEntry{Time: ev.CreatedAt, Kind: "filtered", WebhookID: sub.WebhookID,
+				Detail: "left out by the subscriber's filter: not delivered"})
+			continue
+		}
 		if !sub.Mode.Streamed() {
 			continue
 		}

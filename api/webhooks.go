@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/url"
@@ -10,7 +11,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/loki-interceptor/herald/apikey"
 	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/filter"
+	"github.com/loki-interceptor/herald/payload"
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
 )
@@ -57,6 +61,9 @@ type deliveryInput struct {
 	RateLimitPerMinute *int                   `json:"rate_limit_per_minute"`
 	RateLimitPerHour   *int                   `json:"rate_limit_per_hour"`
 	DeliveryMode       *webhook.DeliveryMode  `json:"delivery_mode"`
+	// Filter is null or {} for none.
+	Filter         *json.RawMessage                  `json:"filter"`
+	RetryOverrides *map[string]webhook.RetryOverride `json:"retry_overrides"`
 }
 
 func (in *deliveryInput) applyTo(w *webhook.Webhook) {
@@ -70,6 +77,56 @@ func (in *deliveryInput) applyTo(w *webhook.Webhook) {
 	set(&w.RateLimitPerMinute, in.RateLimitPerMinute)
 	set(&w.RateLimitPerHour, in.RateLimitPerHour)
 	set(&w.DeliveryMode, in.DeliveryMode)
+	if in.Filter != nil {
+		w.Filter = compactFilter(*in.Filter)
+	}
+	set(&w.RetryOverrides, in.RetryOverrides)
+	if w.RetryOverrides == nil {
+		w.RetryOverrides = map[string]webhook.RetryOverride{}
+	}
+}
+
+// compactFilter stores a filter without insignificant space; null and {}
+// are no filter. What is not JSON is kept, for validation to refuse.
+func compactFilter(raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	if s := b.String(); s == "null" || s == "{}" {
+		return nil
+	}
+	return b.Bytes()
+}
+
+// templateOf is a webhook's payload template, if any.
+func templateOf(w *webhook.Webhook) string {
+	t, _ := w.Metadata[payload.KeyTemplate].(string)
+	return t
+}
+
+// templateAllowed refuses a new or changed payload template unless the key
+// is an admin's. A template is a program run for every delivery in the
+// workers' processes; its time is bounded between jq steps, but a single
+// step (repeating a string, encoding a deeply shared value) can run long
+// and large, so only those trusted with every webhook may write one.
+func templateAllowed(c *fiber.Ctx, was string, w *webhook.Webhook) error {
+	if now := templateOf(w); now == "" || now == was || callerAllows(c, apikey.Admin) {
+		return nil
+	}
+	return webhook.Errorf(webhook.EForbidden, "metadata.%s is a program run for every delivery: setting or changing it needs an API key with the admin scope", payload.KeyTemplate)
+}
+
+// subscriberChecks validate the parts of a subscriber other packages own:
+// a webhook's payload options (integrations make their own bodies) and
+// the filter.
+func subscriberChecks(w *webhook.Webhook, fe *webhook.FieldErrors) {
+	if w.Integration == nil {
+		_, errs := payload.Parse(w.Metadata)
+		*fe = append(*fe, errs...)
+	}
+	_, errs := filter.Parse(w.Filter, "filter")
+	*fe = append(*fe, errs...)
 }
 
 func set[T any](dst *T, v *T) {
@@ -167,10 +224,13 @@ func (s *Server) createWebhook(c *fiber.Ctx) error {
 	}
 	w := webhook.New()
 	in.applyTo(w, s.cfg.Now())
+	if err := templateAllowed(c, "", w); err != nil {
+		return err
+	}
 	if w.Secret == "" {
 		w.Secret = webhook.NewSecret()
 	}
-	if err := w.Validate(s.cfg.URLPolicy); err != nil {
+	if err := w.Validate(s.cfg.URLPolicy, subscriberChecks); err != nil {
 		return err
 	}
 	w.EventTypes = webhook.NormalizeEventTypes(w.EventTypes)
@@ -251,8 +311,12 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 	w, err := s.store.UpdateWebhook(c.UserContext(), id, func(w *webhook.Webhook) error {
 		was = w.Status
 		moved := in.keepsCredentialsFor(w) // read before the update applies
+		template := templateOf(w)
 		in.applyTo(w, s.cfg.Now())
-		if err := w.Validate(s.cfg.URLPolicy); err != nil {
+		if err := templateAllowed(c, template, w); err != nil {
+			return err
+		}
+		if err := w.Validate(s.cfg.URLPolicy, subscriberChecks); err != nil {
 			return err
 		}
 		if moved != nil {
@@ -301,6 +365,12 @@ type testResult struct {
 	DeliveryID   int64              `json:"delivery_id"`
 	EventID      string             `json:"event_id"`
 	EventType    string             `json:"event_type"`
+	// RequestBody is the body sent, before compression: the payload
+	// options applied.
+	RequestBody json.RawMessage `json:"request_body"`
+	// Filtered says the subscriber's filter would leave this event out;
+	// a test is sent anyway.
+	Filtered bool `json:"filtered"`
 }
 
 // testWebhook sends one real, signed attempt with the event type's example
@@ -351,7 +421,7 @@ func (s *Server) sendTest(c *fiber.Ctx, w *webhook.Webhook) error {
 			in.EventType = w.EventTypes[0]
 		}
 	}
-	et, ok := webhook.LookupEventType(in.EventType)
+	et, ok := s.types.Lookup(in.EventType)
 	if !ok {
 		var fe webhook.FieldErrors
 		fe.Add("event_type", "unknown event type %q", in.EventType)
@@ -370,6 +440,9 @@ func (s *Server) sendTest(c *fiber.Ctx, w *webhook.Webhook) error {
 		return &webhook.Error{Code: webhook.ERateLimited, Message: "the rate limit has no room now; a test would exceed it",
 			Details: fiber.Map{"next_slot_at": next}}
 	}
+	// A filter that cannot be read leaves every event out, as acceptance does.
+	pass, _ := filter.Match(w.Filter, ev)
+	filtered := !pass
 	plan := delivery.Plan{Attempt: 1, Final: true, Test: true}
 	var done *delivery.Attempted
 	if w.Integration != nil {
@@ -391,5 +464,7 @@ func (s *Server) sendTest(c *fiber.Ctx, w *webhook.Webhook) error {
 		DeliveryID:   d.ID,
 		EventID:      ev.EventID,
 		EventType:    ev.EventType,
+		RequestBody:  d.RequestBody,
+		Filtered:     filtered,
 	})
 }

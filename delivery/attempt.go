@@ -37,12 +37,12 @@ type Attempted struct {
 // first (so a crash mid-request still leaves a trace), then the request, then
 // the outcome. Only recording can fail; a failed request is an outcome.
 func (s *Sender) Attempt(ctx context.Context, rec Recorder, w *webhook.Webhook, ev *webhook.Event, p Plan) (*Attempted, error) {
-	body, err := ev.Body()
-	if err != nil {
-		return nil, err
+	req, failed := s.Build(ctx, w, ev, p.Attempt)
+	send := s.Send
+	if failed != nil {
+		send = func(context.Context, *Request) *Result { return failed }
 	}
-	req := s.NewRequest(w, ev.EventID, ev.EventType, p.Attempt, body)
-	return s.AttemptRequest(ctx, rec, w.ID, ev, req, p, s.Send)
+	return s.AttemptRequest(ctx, rec, w.ID, ev, req, p, send)
 }
 
 // Transport sends a prepared request; Sender.Send is the HTTP one, and a

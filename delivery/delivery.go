@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/loki-interceptor/herald/netguard"
+	"github.com/loki-interceptor/herald/payload"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -105,14 +106,51 @@ func NewSender(o Options) *Sender {
 
 // Request is one signed attempt, ready to send.
 type Request struct {
-	URL       string
-	Header    http.Header
+	URL    string
+	Header http.Header
+	// Body is what goes on the wire; Plain, when set, is the body before
+	// compression: what the signatures cover and the attempt row shows.
 	Body      []byte
+	Plain     []byte
 	Signature string // the X-Webhook-Signature value
 	Timeout   time.Duration
 	// ShownURL, when set, is recorded in place of URL: a connector's URL
 	// carries its token in the path.
 	ShownURL string
+}
+
+// Build makes attempt n of an event to a webhook ready to send: the body
+// its payload options make, signed, and compressed when they ask. A body
+// that cannot be made is the attempt's failed result instead, with the
+// request that would have carried it (for the attempt row).
+func (s *Sender) Build(ctx context.Context, w *webhook.Webhook, ev *webhook.Event, attempt int) (*Request, *Result) {
+	opts, err := payload.For(w)
+	if err != nil {
+		// Metadata written before Herald read these keys, never checked by
+		// the API: it meant nothing then, and the standard body is sent.
+		opts = &payload.Options{Format: payload.Standard}
+	}
+	body, err := opts.Render(ctx, ev)
+	if err != nil {
+		now := s.now()
+		req := s.NewRequest(w, ev.EventID, ev.EventType, attempt, nil)
+		class := webhook.ClassPayload
+		if errors.Is(err, payload.ErrRenderTimeout) {
+			class = webhook.ClassTimeout
+		}
+		return req, &Result{SentAt: now, RespondedAt: now, Class: class, Error: err.Error()}
+	}
+	req := s.NewRequest(w, ev.EventID, ev.EventType, attempt, body)
+	if opts.Compression == payload.Gzip {
+		zipped, err := payload.Compress(body)
+		if err != nil {
+			now := s.now()
+			return req, &Result{SentAt: now, RespondedAt: now, Class: webhook.ClassPayload, Error: "gzip: " + err.Error()}
+		}
+		req.Plain, req.Body = body, zipped
+		req.Header.Set("Content-Encoding", payload.Gzip)
+	}
+	return req, nil
 }
 
 // NewRequest builds attempt n of an event to a webhook: its custom headers,

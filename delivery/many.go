@@ -38,13 +38,10 @@ func (m Many) NoRoom(w *webhook.Webhook) bool {
 // did not make. Only recording can fail.
 func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.Webhook, evs []*webhook.Event, plans []Plan, m Many) (made []*Attempted, err error) {
 	reqs := make([]*Request, len(evs))
+	failed := make([]*Result, len(evs)) // bodies that could not be made
 	rows := make([]*webhook.Delivery, len(evs))
 	for i, ev := range evs {
-		body, err := ev.Body()
-		if err != nil {
-			return nil, err
-		}
-		reqs[i] = s.NewRequest(w, ev.EventID, ev.EventType, plans[i].Attempt, body)
+		reqs[i], failed[i] = s.Build(ctx, w, ev, plans[i].Attempt)
 		rows[i] = s.pendingRow(w.ID, ev, reqs[i], plans[i])
 	}
 	if err := rec.StartAttempts(ctx, rows); err != nil {
@@ -54,7 +51,11 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 	out := startFlusher(ctx, rec, w.ID)
 	send := func(i int) {
 		a := &Attempted{Delivery: rows[i]}
-		a.settle(s.Send(ctx, reqs[i]), plans[i])
+		res := failed[i]
+		if res == nil {
+			res = s.Send(ctx, reqs[i])
+		}
+		a.settle(res, plans[i])
 		made[i] = a
 		out.add(a.Delivery)
 	}
@@ -152,11 +153,15 @@ func (s *Sender) pendingRow(webhookID int64, ev *webhook.Event, req *Request, p 
 	if req.ShownURL != "" {
 		shown = req.ShownURL
 	}
+	body := req.Body
+	if req.Plain != nil {
+		body = req.Plain
+	}
 	return &webhook.Delivery{
 		WebhookID: webhookID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: p.Attempt, IsTest: p.Test,
 		URL:            shown,
 		RequestHeaders: webhook.RedactHeaders(FlatHeaders(req.Header)),
-		RequestBody:    req.Body,
+		RequestBody:    body,
 		Signature:      req.Signature,
 		SentAt:         &sent,
 	}

@@ -52,6 +52,7 @@ func (pl *plan) merge(o *plan) {
 			pl.streams[id] = &cp
 		case reflect.DeepEqual(mine.Subscriber, st.Subscriber) && len(pl.later) == 0:
 			mine.EventIDs = append(mine.EventIDs, st.EventIDs...)
+			mine.EventTypes = append(mine.EventTypes, st.EventTypes...)
 		default:
 			pl.later = append(pl.later, st)
 		}
@@ -92,6 +93,9 @@ func (pl *plan) add(ev *webhook.Event, subs []*webhook.Webhook) {
 				pl.streams[s.WebhookID] = st
 			}
 			st.EventIDs = append(st.EventIDs, ev.EventID)
+			if len(s.Overrides) > 0 {
+				st.EventTypes = append(st.EventTypes, ev.EventType)
+			}
 			continue
 		}
 		pl.subs[s.WebhookID] = s

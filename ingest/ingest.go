@@ -12,6 +12,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -185,8 +186,8 @@ func (p *Publisher) again(ctx context.Context, ev *webhook.Event, pl *plan) erro
 	}
 	var subs []*webhook.Webhook
 	for _, s := range snap[ev.EventID] {
-		if s.Webhook == nil {
-			continue // deleted since: nothing to deliver to
+		if s.Webhook == nil || s.Outcome == store.OutcomeFiltered {
+			continue // deleted since, or its filter left the event out
 		}
 		w := *s.Webhook
 		w.DeliveryMode = s.Mode // the mode it was accepted in
@@ -273,6 +274,15 @@ func sameOrConflict(prior, ev *webhook.Event) error {
 }
 
 // Same tells a repeated publish from a different event under a used id.
+// Payloads that differ only in insignificant space are the same.
 func Same(a, b *webhook.Event) bool {
-	return a.EventType == b.EventType && a.Source == b.Source && a.SourceID == b.SourceID && bytes.Equal(a.Payload, b.Payload)
+	return a.EventType == b.EventType && a.Source == b.Source && a.SourceID == b.SourceID && sameJSON(a.Payload, b.Payload)
+}
+
+func sameJSON(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var ca, cb bytes.Buffer
+	return json.Compact(&ca, a) == nil && json.Compact(&cb, b) == nil && bytes.Equal(ca.Bytes(), cb.Bytes())
 }

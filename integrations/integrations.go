@@ -232,7 +232,7 @@ func (c *Connector) Validate(p webhook.URLPolicy) error {
 		}
 		checkRecipients(&fe, "config.default_recipients", cfg.DefaultRecipients)
 		for _, t := range sortedKeys(cfg.EventRecipients) {
-			if _, ok := webhook.LookupEventType(t); !ok && t != webhook.AllEvents {
+			if _, ok := p.KnownEventTypes().Lookup(t); !ok && t != webhook.AllEvents {
 				fe.Add("config.event_recipients", "unknown event type %q", t)
 			}
 			checkRecipients(&fe, "config.event_recipients."+t, cfg.EventRecipients[t])

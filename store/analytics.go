@@ -27,6 +27,9 @@ type Stats struct {
 	HTTP5xxErrors        int     `json:"http_5xx_errors" db:"http_5xx_errors"`
 	TimeoutErrors        int     `json:"timeout_errors" db:"timeout_errors"`
 	NetworkErrors        int     `json:"network_errors" db:"network_errors"`
+	// FilteredEvents counts the events a subscriber's filter left out:
+	// neither attempted nor failed.
+	FilteredEvents int `json:"filtered_events" db:"-"`
 }
 
 // statsColumns are Stats' columns in webhook_analytics (its db tags).
@@ -193,7 +196,11 @@ func (s *Store) PeriodStatsEach(ctx context.Context, f StatsFilter, webhookIDs [
 
 func (s *Store) periodStats(ctx context.Context, f StatsFilter, rawFrom time.Time) (Stats, error) {
 	if !f.From.Before(rawFrom) || f.EventType != "" {
-		return s.Stats(ctx, f)
+		st, err := s.Stats(ctx, f)
+		if err == nil {
+			st.FilteredEvents, err = s.filteredEvents(ctx, f)
+		}
+		return st, err
 	}
 	older, err := s.Rollups(ctx, f.WebhookID, f.From, rawFrom)
 	if err != nil {
@@ -209,7 +216,28 @@ func (s *Store) periodStats(ctx context.Context, f StatsFilter, rawFrom time.Tim
 	for _, r := range older {
 		parts = append(parts, r.Stats)
 	}
-	return merge(parts), nil
+	out := merge(parts)
+	// Filters leave no attempt rows to roll up: counted over the whole
+	// period from the events' snapshots.
+	out.FilteredEvents, err = s.filteredEvents(ctx, f)
+	return out, err
+}
+
+// filteredEvents counts, by the time their events were accepted, the
+// deliveries a filter left out.
+func (s *Store) filteredEvents(ctx context.Context, f StatsFilter) (int, error) {
+	w := []string{"es.outcome = 'filtered'", "e.created_at >= ?", "e.created_at < ?"}
+	args := []any{f.From.UTC(), f.To.UTC()}
+	if f.WebhookID != 0 {
+		w, args = append(w, "es.webhook_id = ?"), append(args, f.WebhookID)
+	}
+	if f.EventType != "" {
+		w, args = append(w, "e.event_type = ?"), append(args, f.EventType)
+	}
+	var n int
+	err := s.db.GetContext(ctx, &n, s.db.Rebind(`SELECT COUNT(*) FROM event_subscribers es
+		JOIN events e ON e.event_id = es.event_id WHERE `+strings.Join(w, " AND ")), args...)
+	return n, err
 }
 
 func merge(parts []Stats) Stats {
@@ -256,6 +284,9 @@ func (s *Store) StatsByEventType(ctx context.Context, f StatsFilter) (map[string
 		g := f
 		g.EventType = t
 		st, err := s.Stats(ctx, g)
+		if err == nil {
+			st.FilteredEvents, err = s.filteredEvents(ctx, g)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -336,6 +367,13 @@ func (s *Store) WebhooksWithFigures(ctx context.Context, f StatsFilter) ([]int64
 	if f.EventType == "" {
 		q += ` UNION SELECT webhook_id FROM webhook_analytics WHERE period_date >= ? AND period_date < ?`
 		args = append(args, f.From.UTC().Truncate(day), f.To.UTC())
+	}
+	// Webhooks whose filters left events out have figures too.
+	q += ` UNION SELECT es.webhook_id FROM event_subscribers es JOIN events e ON e.event_id = es.event_id
+		WHERE es.outcome = 'filtered' AND e.created_at >= ? AND e.created_at < ?`
+	args = append(args, f.From.UTC(), f.To.UTC())
+	if f.EventType != "" {
+		q, args = q+` AND e.event_type = ?`, append(args, f.EventType)
 	}
 	var ids []int64
 	err := s.db.SelectContext(ctx, &ids, s.db.Rebind(q), args...)

@@ -204,7 +204,7 @@ func (s *Store) setOutcomes(ctx context.Context, tx *sqlx.Tx, done []*webhook.De
 	}
 	for _, k := range keys {
 		q, args, err := sqlx.In(`UPDATE event_subscribers SET outcome = ?
-			WHERE webhook_id = ? AND event_id IN (?) AND outcome <> 'batched'`, string(k.outcome), k.webhookID, events[k])
+			WHERE webhook_id = ? AND event_id IN (?) AND outcome NOT IN ('batched', 'filtered')`, string(k.outcome), k.webhookID, events[k])
 		if err != nil {
 			return err
 		}
@@ -268,7 +268,9 @@ func (s *Store) countFailures(ctx context.Context, tx *sqlx.Tx, webhookID int64,
 	reset, failures := false, 0
 	for _, d := range done {
 		switch {
-		case !ends(d):
+		case !ends(d) || d.ErrorClass == webhook.ClassPayload:
+			// Not ended, or never sent: a body the payload options could
+			// not make says nothing about the receiver.
 		case d.Status == webhook.DeliveryDelivered:
 			reset, failures = true, 0
 		default:
@@ -442,8 +444,9 @@ func (s *Store) EndDeliveriesOf(ctx context.Context, webhookID int64) error {
 
 // BacklogEntry is a streamed delivery not ended and the attempts made.
 type BacklogEntry struct {
-	EventID  string `db:"event_id"`
-	Attempts int    `db:"attempts"`
+	EventID   string `db:"event_id"`
+	EventType string `db:"event_type"`
+	Attempts  int    `db:"attempts"`
 }
 
 // Backlog returns up to limit of a webhook's streamed deliveries not
@@ -453,12 +456,12 @@ func (s *Store) Backlog(ctx context.Context, webhookID int64, skip []string, lim
 	if len(skip) > 0 {
 		where, args = " AND es.event_id NOT IN (?)", append(args, skip)
 	}
-	q, args, err := sqlx.In(`SELECT es.event_id, COALESCE(MAX(d.attempt_number), 0) AS attempts
+	q, args, err := sqlx.In(`SELECT es.event_id, e.event_type, COALESCE(MAX(d.attempt_number), 0) AS attempts
 		FROM event_subscribers es
 		JOIN events e ON e.event_id = es.event_id
 		LEFT JOIN deliveries d ON d.event_id = es.event_id AND d.webhook_id = es.webhook_id AND d.is_test = FALSE
 		WHERE es.webhook_id = ? AND es.outcome = 'pending' AND es.delivery_mode IN ('stream', 'ordered')`+where+`
-		GROUP BY es.event_id, e.id
+		GROUP BY es.event_id, e.id, e.event_type
 		ORDER BY e.id
 		LIMIT ?`, append(args, limit)...)
 	if err != nil {

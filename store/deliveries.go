@@ -59,6 +59,9 @@ func (r *deliveryRow) delivery() *webhook.Delivery {
 		ErrorClass:         webhook.ErrorClass(r.ErrorClass),
 		CreatedAt:          r.CreatedAt.UTC(),
 	}
+	if r.RequestBody == "" {
+		d.RequestBody = nil // never made: the payload options failed
+	}
 	// event_data is the envelope's data: derived, not stored twice.
 	var env webhook.Envelope
 	if json.Unmarshal(d.RequestBody, &env) == nil {

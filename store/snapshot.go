@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/loki-interceptor/herald/filter"
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/webhook"
 )
@@ -37,9 +39,16 @@ type Recording struct {
 	// that recorded it; until then a repeat hands it off again.
 	HandedOff bool
 	// Subscribers of a new event, snapshotted as it was recorded: the
-	// webhooks subscribed to its type, active or paused, without secrets.
+	// webhooks subscribed to its type, active or paused, without secrets,
+	// whose filters let it through.
 	Subscribers []*webhook.Webhook
+	// Filtered are the subscribers whose filters left it out: recorded
+	// with outcome filtered, delivered nothing.
+	Filtered []*webhook.Webhook
 }
+
+// OutcomeFiltered marks a subscriber whose filter left the event out.
+const OutcomeFiltered Outcome = "filtered"
 
 // RecordEvents records events in one transaction, each once by its
 // event_id, with the subscribers each goes to. For an event_id already
@@ -51,19 +60,23 @@ func (s *Store) RecordEvents(ctx context.Context, evs []*webhook.Event, same fun
 	var out []Recording
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		out = make([]Recording, len(evs))
-		subs, err := s.subscribersByType(ctx, tx, evs)
+		byType, err := s.subscribersByType(ctx, tx, evs)
 		if err != nil {
 			return err
 		}
-		ids, err := s.insertEvents(ctx, tx, evs, subs)
+		routes := make([]Recording, len(evs))
+		for i, e := range evs {
+			routes[i].Subscribers, routes[i].Filtered = filter.Split(e, byType[e.EventType])
+		}
+		ids, err := s.insertEvents(ctx, tx, evs, routes)
 		if err != nil {
 			return err
 		}
 		var again []string
 		for i, e := range evs {
 			if id, ok := ids[e.EventID]; ok {
-				e.ID, e.TotalDeliveries = id, counted(subs[e.EventType])
-				out[i] = Recording{Event: e, New: true, Subscribers: subs[e.EventType]}
+				e.ID, e.TotalDeliveries = id, counted(routes[i].Subscribers)
+				out[i] = Recording{Event: e, New: true, Subscribers: routes[i].Subscribers, Filtered: routes[i].Filtered}
 			} else {
 				again = append(again, e.EventID)
 			}
@@ -132,14 +145,14 @@ const rowsPerInsert = 500
 // insertEvents inserts the events not yet recorded, each with its
 // subscriber count, and returns the new rows' ids by event_id. An event
 // nobody subscribes to has nothing left to do: it is processed at once.
-func (s *Store) insertEvents(ctx context.Context, tx *sqlx.Tx, evs []*webhook.Event, subs map[string][]*webhook.Webhook) (map[string]int64, error) {
+func (s *Store) insertEvents(ctx context.Context, tx *sqlx.Tx, evs []*webhook.Event, routes []Recording) (map[string]int64, error) {
 	ids := make(map[string]int64, len(evs))
 	for start := 0; start < len(evs); start += rowsPerInsert {
 		chunk := evs[start:min(start+rowsPerInsert, len(evs))]
 		var values []string
 		var args []any
-		for _, e := range chunk {
-			total := counted(subs[e.EventType])
+		for i, e := range chunk {
+			total := counted(routes[start+i].Subscribers)
 			created := dbTime(&e.CreatedAt)
 			var processed *time.Time
 			if total == 0 {
@@ -184,9 +197,12 @@ func (s *Store) insertSubscribers(ctx context.Context, tx *sqlx.Tx, recs []Recor
 		return err
 	}
 	for _, r := range recs {
-		for _, w := range r.Subscribers {
+		for _, w := range slices.Concat(r.Subscribers, r.Filtered) {
 			outcome := OutcomePending
-			if w.Batched() {
+			switch {
+			case slices.Contains(r.Filtered, w):
+				outcome = OutcomeFiltered
+			case w.Batched():
 				outcome = OutcomeBatched
 			}
 			values = append(values, "(?, ?, ?, ?)")
@@ -206,7 +222,7 @@ func (s *Store) insertSubscribers(ctx context.Context, tx *sqlx.Tx, recs []Recor
 // attempt.
 const subscriberColumns = `id, name, status, delivery_mode, retry_strategy, max_retries,
 	retry_delay_seconds, backoff_multiplier, max_delay_seconds, jitter_percentage,
-	integration_type, config`
+	integration_type, config, event_filter, retry_overrides`
 
 type subscriberRow struct {
 	ID                int64   `db:"id"`
@@ -221,6 +237,8 @@ type subscriberRow struct {
 	JitterPercentage  float64 `db:"jitter_percentage"`
 	IntegrationType   string  `db:"integration_type"`
 	Config            string  `db:"config"`
+	EventFilter       string  `db:"event_filter"`
+	RetryOverrides    string  `db:"retry_overrides"`
 }
 
 func (r *subscriberRow) webhook() *webhook.Webhook {
@@ -230,6 +248,12 @@ func (r *subscriberRow) webhook() *webhook.Webhook {
 	if r.IntegrationType != "" {
 		w.Integration = &webhook.Integration{Type: r.IntegrationType, Config: json.RawMessage(r.Config)}
 	}
+	if r.EventFilter != "" {
+		w.Filter = json.RawMessage(r.EventFilter)
+	}
+	// Written by the API from a validated map: a row that does not parse
+	// keeps the subscriber's own schedule for every type.
+	_ = json.Unmarshal([]byte(r.RetryOverrides), &w.RetryOverrides)
 	return w
 }
 
@@ -327,6 +351,8 @@ type nullableSubscriber struct {
 	JitterPercentage  *float64 `db:"jitter_percentage"`
 	IntegrationType   *string  `db:"integration_type"`
 	Config            *string  `db:"config"`
+	EventFilter       *string  `db:"event_filter"`
+	RetryOverrides    *string  `db:"retry_overrides"`
 }
 
 func (n *nullableSubscriber) webhook() *webhook.Webhook {
@@ -335,7 +361,8 @@ func (n *nullableSubscriber) webhook() *webhook.Webhook {
 	}
 	r := subscriberRow{ID: *n.ID, Name: *n.Name, Status: *n.Status, DeliveryMode: *n.DeliveryMode, RetryStrategy: *n.RetryStrategy,
 		MaxRetries: *n.MaxRetries, RetryDelaySeconds: *n.RetryDelaySeconds, BackoffMultiplier: *n.BackoffMultiplier,
-		MaxDelaySeconds: *n.MaxDelaySeconds, JitterPercentage: *n.JitterPercentage, IntegrationType: *n.IntegrationType, Config: *n.Config}
+		MaxDelaySeconds: *n.MaxDelaySeconds, JitterPercentage: *n.JitterPercentage, IntegrationType: *n.IntegrationType, Config: *n.Config,
+		EventFilter: *n.EventFilter, RetryOverrides: *n.RetryOverrides}
 	return r.webhook()
 }
 
@@ -393,7 +420,7 @@ func (s *Store) ReopenDelivery(ctx context.Context, eventID string, webhookID in
 
 func (s *Store) setOutcome(ctx context.Context, tx *sqlx.Tx, eventID string, webhookID int64, outcome Outcome) error {
 	_, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE event_subscribers SET outcome = ?
-		WHERE event_id = ? AND webhook_id = ? AND outcome <> 'batched'`), string(outcome), eventID, webhookID)
+		WHERE event_id = ? AND webhook_id = ? AND outcome NOT IN ('batched', 'filtered')`), string(outcome), eventID, webhookID)
 	return err
 }
 
@@ -413,7 +440,7 @@ func (s *Store) recountEvents(ctx context.Context, tx *sqlx.Tx, eventIDs []strin
 	for start := 0; start < len(eventIDs); start += rowsPerInsert {
 		chunk := eventIDs[start:min(start+rowsPerInsert, len(eventIDs))]
 		q, args, err := sqlx.In(`SELECT event_id,
-			COALESCE(SUM(CASE WHEN outcome <> 'batched' THEN 1 ELSE 0 END), 0) AS total,
+			COALESCE(SUM(CASE WHEN outcome NOT IN ('batched', 'filtered') THEN 1 ELSE 0 END), 0) AS total,
 			COALESCE(SUM(CASE WHEN outcome = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered,
 			COALESCE(SUM(CASE WHEN outcome IN ('failed', 'cancelled') THEN 1 ELSE 0 END), 0) AS failed,
 			COALESCE(SUM(CASE WHEN outcome = 'pending' THEN 1 ELSE 0 END), 0) AS pending

@@ -181,16 +181,71 @@ func TestBacklogInAcceptanceOrder(t *testing.T) {
 		finish(t, s, d, webhook.DeliveryDelivered, 200)
 
 		got, err := s.Backlog(ctx, w.ID, nil, 10)
-		want := []store.BacklogEntry{{EventID: "q-3"}, {EventID: "q-1", Attempts: 1}, {EventID: "q-0"}, {EventID: "q-2"}}
+		const a = "compliance.alert"
+		want := []store.BacklogEntry{{EventID: "q-3", EventType: a}, {EventID: "q-1", EventType: a, Attempts: 1}, {EventID: "q-0", EventType: a}, {EventID: "q-2", EventType: a}}
 		if err != nil || !slices.Equal(got, want) {
 			t.Fatalf("backlog %+v %v, want %+v", got, err, want)
 		}
 		got, _ = s.Backlog(ctx, w.ID, []string{"q-3", "q-0"}, 1)
-		if !slices.Equal(got, []store.BacklogEntry{{EventID: "q-1", Attempts: 1}}) {
+		if !slices.Equal(got, []store.BacklogEntry{{EventID: "q-1", EventType: a, Attempts: 1}}) {
 			t.Fatalf("backlog skipping q-3 and q-0, one: %+v", got)
 		}
 		if got, _ := s.Backlog(ctx, other.ID, nil, 10); len(got) != 0 {
 			t.Fatalf("a per_event webhook has no backlog: %+v", got)
+		}
+	})
+}
+
+// A filter is evaluated as the event is recorded: the subscriber it leaves
+// out is recorded as filtered, not counted among the event's deliveries,
+// counted by analytics, and never handed a delivery. Filter and retry
+// overrides round-trip.
+func TestFilteredSubscribers(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		ptr := func(v int) *int { return &v }
+		pass := mustWebhook(t, s, "pass", "system.error")
+		pass.Filter = json.RawMessage(`{"data.note":{"$regex":"^disk"}}`)
+		pass.RetryOverrides = map[string]webhook.RetryOverride{"system.error": {MaxRetries: ptr(1)}}
+		out := mustWebhook(t, s, "out", "system.error")
+		out.Filter = json.RawMessage(`{"data.note":"memory"}`)
+		for _, w := range []*webhook.Webhook{pass, out} {
+			if _, err := s.UpdateWebhook(ctx, w.ID, func(cur *webhook.Webhook) error {
+				cur.Filter, cur.RetryOverrides = w.Filter, w.RetryOverrides
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.GetWebhook(ctx, pass.ID)
+		if err != nil || string(got.Filter) != string(pass.Filter) || *got.RetryOverrides["system.error"].MaxRetries != 1 {
+			t.Fatalf("round trip: %+v %v", got, err)
+		}
+		from := time.Now().Add(-time.Minute)
+		recs, err := s.RecordEvents(ctx, []*webhook.Event{newEvent("f1", "system.error", "disk full")}, conflictUnlessSame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := recs[0]
+		if len(r.Subscribers) != 1 || r.Subscribers[0].ID != pass.ID || len(r.Filtered) != 1 || r.Filtered[0].ID != out.ID || r.Event.TotalDeliveries != 1 {
+			t.Fatalf("recording %+v", r)
+		}
+		if p := r.Subscribers[0].RetryPolicies()["system.error"]; p.MaxRetries != 1 {
+			t.Fatalf("snapshot's override %+v", p)
+		}
+		snap, err := s.EventSubscribers(ctx, []string{"f1"})
+		if err != nil || len(snap["f1"]) != 2 || snap["f1"][1].Outcome != store.OutcomeFiltered {
+			t.Fatalf("snapshot %+v %v", snap, err)
+		}
+		st, err := s.PeriodStats(ctx, store.StatsFilter{WebhookID: out.ID, From: from, To: time.Now().Add(time.Minute)})
+		if err != nil || st.FilteredEvents != 1 || st.FailedDeliveries != 0 {
+			t.Fatalf("stats %+v %v", st, err)
+		}
+		if err := s.EndDeliveriesOf(ctx, out.ID); err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := s.GetEvent(ctx, "f1")
+		if ev.TotalDeliveries != 1 || ev.FailedDeliveries != 0 {
+			t.Fatalf("event counters %+v", ev)
 		}
 	})
 }

@@ -12,38 +12,40 @@ import (
 )
 
 type webhookRow struct {
-	ID                  int64                      `db:"id"`
-	Name                string                     `db:"name"`
-	URL                 string                     `db:"url"`
-	Description         string                     `db:"description"`
-	Secret              string                     `db:"secret"` // sealed
-	Status              string                     `db:"status"`
-	StatusReason        string                     `db:"status_reason"`
-	PausedAt            *time.Time                 `db:"paused_at"`
-	ConsecutiveFailures int                        `db:"consecutive_failures"`
-	PausedByDelivery    *int64                     `db:"paused_by_delivery"`
-	ResumedAt           *time.Time                 `db:"resumed_at"`
-	EventTypes          jsonColumn[[]string]       `db:"event_types"`
-	RetryStrategy       string                     `db:"retry_strategy"`
-	MaxRetries          int                        `db:"max_retries"`
-	RetryDelaySeconds   int                        `db:"retry_delay_seconds"`
-	BackoffMultiplier   float64                    `db:"backoff_multiplier"`
-	MaxDelaySeconds     int                        `db:"max_delay_seconds"`
-	JitterPercentage    float64                    `db:"jitter_percentage"`
-	TimeoutSeconds      int                        `db:"timeout_seconds"`
-	RateLimitPerMinute  int                        `db:"rate_limit_per_minute"`
-	RateLimitPerHour    int                        `db:"rate_limit_per_hour"`
-	CustomHeaders       string                     `db:"custom_headers"` // sealed JSON
-	Metadata            jsonColumn[map[string]any] `db:"metadata"`
-	CreatedAt           time.Time                  `db:"created_at"`
-	UpdatedAt           time.Time                  `db:"updated_at"`
-	LastTriggeredAt     *time.Time                 `db:"last_triggered_at"`
-	PreviousSecret      string                     `db:"previous_secret"` // sealed, or ''
-	PreviousSecretUntil *time.Time                 `db:"previous_secret_expires_at"`
-	IntegrationType     string                     `db:"integration_type"`
-	Credentials         string                     `db:"credentials"` // sealed JSON
-	Config              string                     `db:"config"`
-	DeliveryMode        string                     `db:"delivery_mode"`
+	ID                  int64                                        `db:"id"`
+	Name                string                                       `db:"name"`
+	URL                 string                                       `db:"url"`
+	Description         string                                       `db:"description"`
+	Secret              string                                       `db:"secret"` // sealed
+	Status              string                                       `db:"status"`
+	StatusReason        string                                       `db:"status_reason"`
+	PausedAt            *time.Time                                   `db:"paused_at"`
+	ConsecutiveFailures int                                          `db:"consecutive_failures"`
+	PausedByDelivery    *int64                                       `db:"paused_by_delivery"`
+	ResumedAt           *time.Time                                   `db:"resumed_at"`
+	EventTypes          jsonColumn[[]string]                         `db:"event_types"`
+	RetryStrategy       string                                       `db:"retry_strategy"`
+	MaxRetries          int                                          `db:"max_retries"`
+	RetryDelaySeconds   int                                          `db:"retry_delay_seconds"`
+	BackoffMultiplier   float64                                      `db:"backoff_multiplier"`
+	MaxDelaySeconds     int                                          `db:"max_delay_seconds"`
+	JitterPercentage    float64                                      `db:"jitter_percentage"`
+	TimeoutSeconds      int                                          `db:"timeout_seconds"`
+	RateLimitPerMinute  int                                          `db:"rate_limit_per_minute"`
+	RateLimitPerHour    int                                          `db:"rate_limit_per_hour"`
+	CustomHeaders       string                                       `db:"custom_headers"` // sealed JSON
+	Metadata            jsonColumn[map[string]any]                   `db:"metadata"`
+	CreatedAt           time.Time                                    `db:"created_at"`
+	UpdatedAt           time.Time                                    `db:"updated_at"`
+	LastTriggeredAt     *time.Time                                   `db:"last_triggered_at"`
+	PreviousSecret      string                                       `db:"previous_secret"` // sealed, or ''
+	PreviousSecretUntil *time.Time                                   `db:"previous_secret_expires_at"`
+	IntegrationType     string                                       `db:"integration_type"`
+	Credentials         string                                       `db:"credentials"` // sealed JSON
+	Config              string                                       `db:"config"`
+	DeliveryMode        string                                       `db:"delivery_mode"`
+	EventFilter         string                                       `db:"event_filter"`
+	RetryOverrides      jsonColumn[map[string]webhook.RetryOverride] `db:"retry_overrides"`
 }
 
 const webhookColumns = `id, name, url, description, secret, status, status_reason, paused_at,
@@ -51,7 +53,7 @@ const webhookColumns = `id, name, url, description, secret, status, status_reaso
 	max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds, jitter_percentage,
 	timeout_seconds, rate_limit_per_minute, rate_limit_per_hour, custom_headers, metadata,
 	created_at, updated_at, last_triggered_at, integration_type, credentials, config,
-	previous_secret, previous_secret_expires_at, delivery_mode`
+	previous_secret, previous_secret_expires_at, delivery_mode, event_filter, retry_overrides`
 
 func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 	headers, err := json.Marshal(w.CustomHeaders)
@@ -80,6 +82,8 @@ func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 		DeliveryMode:        string(w.DeliveryMode),
 		CustomHeaders:       s.box.Seal(string(headers)),
 		Metadata:            jsonColumn[map[string]any]{w.Metadata},
+		EventFilter:         string(w.Filter),
+		RetryOverrides:      jsonColumn[map[string]webhook.RetryOverride]{w.RetryOverrides},
 		CreatedAt:           w.CreatedAt,
 		UpdatedAt:           w.UpdatedAt,
 		LastTriggeredAt:     w.LastTriggeredAt,
@@ -135,12 +139,19 @@ func (s *Store) fromRow(r *webhookRow) (*webhook.Webhook, error) {
 		DeliveryMode:        webhook.DeliveryMode(r.DeliveryMode),
 		CustomHeaders:       headers,
 		Metadata:            r.Metadata.V,
+		RetryOverrides:      r.RetryOverrides.V,
 		CreatedAt:           r.CreatedAt.UTC(),
 		UpdatedAt:           r.UpdatedAt.UTC(),
 		LastTriggeredAt:     utcPtr(r.LastTriggeredAt),
 	}
 	if w.Metadata == nil {
 		w.Metadata = map[string]any{}
+	}
+	if r.EventFilter != "" {
+		w.Filter = json.RawMessage(r.EventFilter)
+	}
+	if w.RetryOverrides == nil {
+		w.RetryOverrides = map[string]webhook.RetryOverride{}
 	}
 	if r.PreviousSecret != "" {
 		if w.PreviousSecret, err = s.box.Open(r.PreviousSecret); err != nil {
@@ -191,12 +202,14 @@ func (s *Store) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
 		status_reason, paused_at, consecutive_failures, paused_by_delivery, resumed_at, event_types,
 		retry_strategy, max_retries, retry_delay_seconds, backoff_multiplier, max_delay_seconds,
 		jitter_percentage, timeout_seconds, rate_limit_per_minute, rate_limit_per_hour,
-		custom_headers, metadata, created_at, updated_at, integration_type, credentials, config, delivery_mode)
+		custom_headers, metadata, created_at, updated_at, integration_type, credentials, config, delivery_mode,
+		event_filter, retry_overrides)
 		VALUES (:name, :url, :description, :secret, :status, :status_reason, :paused_at,
 		:consecutive_failures, :paused_by_delivery, :resumed_at, :event_types, :retry_strategy,
 		:max_retries, :retry_delay_seconds, :backoff_multiplier, :max_delay_seconds,
 		:jitter_percentage, :timeout_seconds, :rate_limit_per_minute, :rate_limit_per_hour,
-		:custom_headers, :metadata, :created_at, :updated_at, :integration_type, :credentials, :config, :delivery_mode) RETURNING id`, row)
+		:custom_headers, :metadata, :created_at, :updated_at, :integration_type, :credentials, :config, :delivery_mode,
+		:event_filter, :retry_overrides) RETURNING id`, row)
 	if err != nil {
 		return err
 	}
@@ -297,7 +310,8 @@ func (s *Store) UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.
 			rate_limit_per_minute = :rate_limit_per_minute, rate_limit_per_hour = :rate_limit_per_hour,
 			custom_headers = :custom_headers, metadata = :metadata, updated_at = :updated_at,
 			credentials = :credentials, config = :config, previous_secret = :previous_secret,
-			previous_secret_expires_at = :previous_secret_expires_at, delivery_mode = :delivery_mode
+			previous_secret_expires_at = :previous_secret_expires_at, delivery_mode = :delivery_mode,
+			event_filter = :event_filter, retry_overrides = :retry_overrides
 			WHERE id = :id`, row)
 		if err != nil {
 			return err

@@ -45,6 +45,10 @@ const (
 	// ClassBlocked is a receiver whose address Herald refuses to reach
 	// (loopback, private, cloud metadata, …): not retried.
 	ClassBlocked ErrorClass = "blocked_address"
+	// ClassPayload is a body Herald could not make from the event with the
+	// subscriber's payload options (a template that fails): not sent, and
+	// not retried, since it would fail the same way.
+	ClassPayload ErrorClass = "payload"
 )
 
 // Outcome is what an attempt's result means for the delivery.
@@ -61,7 +65,7 @@ const (
 // permanent, since sending the same request again will get the same answer.
 func Classify(statusCode int, class ErrorClass) Outcome {
 	switch {
-	case class == ClassRequest || class == ClassRejected || class == ClassBlocked:
+	case class == ClassRequest || class == ClassRejected || class == ClassBlocked || class == ClassPayload:
 		return Permanent
 	case class != ClassNone && class != ClassHTTPStatus:
 		return Retryable

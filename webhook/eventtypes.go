@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // The eight LOKI event types.
@@ -23,12 +26,19 @@ const (
 )
 
 // Payload structs: the typed shape of each event type's data. Tags say which
-// fields are required, their allowed values and ranges, and document them;
-// the catalog and the validator are both read from these tags.
+// fields are required, their allowed values and ranges, other names they
+// are accepted under, and document them; each type's JSON Schema (what
+// payloads are validated against, and what GET /event-types/{type}/schema
+// serves) is generated from these tags.
+//
+// A field is required only where the guide's event table names it (its
+// "Payload" column) and Herald required it before: an event written from
+// the guide is accepted, and so is every event accepted before. Fields the
+// guide shows under another name are accepted under that name too (alias).
 
 type ValidationCompletedEvent struct {
-	DocumentID       string         `json:"document_id" required:"true" doc:"Document that was validated"`
-	ValidationStatus string         `json:"validation_status" required:"true" enum:"pass,fail,warning" doc:"Overall result"`
+	DocumentID       string         `json:"document_id" doc:"Document that was validated (the event's source_id may name it instead)"`
+	ValidationStatus string         `json:"validation_status" required:"true" enum:"pass,fail,warning" doc:"Overall result: the guide's validation results"`
 	GatesPassed      int            `json:"gates_passed" min:"0" doc:"Validation gates passed"`
 	GatesFailed      int            `json:"gates_failed" min:"0" doc:"Validation gates failed"`
 	ProcessingTimeMS float64        `json:"processing_time_ms" min:"0" doc:"Validation time in milliseconds"`
@@ -36,15 +46,15 @@ type ValidationCompletedEvent struct {
 }
 
 type ValidationFailedEvent struct {
-	DocumentID   string         `json:"document_id" required:"true" doc:"Document whose validation failed"`
+	DocumentID   string         `json:"document_id" doc:"Document whose validation failed (the event's source_id may name it instead)"`
 	ErrorCode    string         `json:"error_code" required:"true" doc:"Machine-readable error code"`
-	ErrorMessage string         `json:"error_message" required:"true" doc:"What went wrong"`
+	ErrorMessage string         `json:"error_message" doc:"What went wrong"`
 	StackTrace   string         `json:"stack_trace" doc:"Stack trace, when one exists"`
 	ErrorDetails map[string]any `json:"error_details" doc:"Further details"`
 }
 
 type CorrectionAppliedEvent struct {
-	DocumentID       string           `json:"document_id" required:"true" doc:"Corrected document"`
+	DocumentID       string           `json:"document_id" doc:"Corrected document (the event's source_id may name it instead)"`
 	Changes          []map[string]any `json:"changes" doc:"Changes made, one object per change"`
 	CorrectionsCount int              `json:"corrections_count" min:"0" doc:"Number of corrections"`
 	ConfidenceScore  float64          `json:"confidence_score" min:"0" max:"1" doc:"Confidence in the corrections, 0 to 1"`
@@ -53,7 +63,7 @@ type CorrectionAppliedEvent struct {
 }
 
 type DocumentProcessedEvent struct {
-	DocumentID       string         `json:"document_id" required:"true" doc:"Processed document"`
+	DocumentID       string         `json:"document_id" doc:"Processed document (the event's source_id may name it instead)"`
 	Status           string         `json:"status" required:"true" enum:"completed,failed,partial" doc:"Final processing status"`
 	ProcessingTimeMS float64        `json:"processing_time_ms" min:"0" doc:"Total processing time in milliseconds"`
 	Results          map[string]any `json:"results" doc:"All results"`
@@ -62,7 +72,7 @@ type DocumentProcessedEvent struct {
 type ComplianceAlertEvent struct {
 	AlertLevel         string   `json:"alert_level" required:"true" enum:"low,medium,high,critical" doc:"Severity"`
 	AlertType          string   `json:"alert_type" required:"true" doc:"Kind of violation, e.g. gdpr_violation"`
-	Message            string   `json:"message" required:"true" doc:"Human-readable description"`
+	Message            string   `json:"message" doc:"Human-readable description"`
 	AffectedDocuments  []string `json:"affected_documents" doc:"Documents involved"`
 	RecommendedActions []string `json:"recommended_actions" doc:"What to do about it"`
 }
@@ -76,7 +86,7 @@ type SystemErrorEvent struct {
 }
 
 type BatchCompletedEvent struct {
-	BatchID            string         `json:"batch_id" required:"true" doc:"Batch identifier"`
+	BatchID            string         `json:"batch_id" doc:"Batch identifier (the event's source_id may name it instead)"`
 	TotalDocuments     int            `json:"total_documents" min:"0" doc:"Documents in the batch"`
 	ProcessedDocuments int            `json:"processed_documents" min:"0" doc:"Documents processed successfully"`
 	FailedDocuments    int            `json:"failed_documents" min:"0" doc:"Documents that failed"`
@@ -86,33 +96,102 @@ type BatchCompletedEvent struct {
 }
 
 type ReportGeneratedEvent struct {
-	ReportID      string `json:"report_id" required:"true" doc:"Report identifier"`
+	ReportID      string `json:"report_id" doc:"Report identifier"`
 	ReportType    string `json:"report_type" required:"true" doc:"Kind of report"`
-	ReportURL     string `json:"report_url" required:"true" doc:"Where to download it"`
+	ReportURL     string `json:"report_url" required:"true" alias:"url" doc:"Where to download it"`
 	DocumentCount int    `json:"document_count" min:"0" doc:"Documents covered"`
 	Format        string `json:"format" doc:"File format, e.g. pdf"`
 }
 
-// EventType describes one event type for the catalog.
+// EventType describes one event type: its catalog entry, and the JSON
+// Schema its payloads are validated against.
 type EventType struct {
-	Name          string          `json:"event_type"`
-	Description   string          `json:"description"`
-	TriggeredWhen string          `json:"triggered_when"`
-	Fields        []PayloadField  `json:"fields"`
-	Example       json.RawMessage `json:"example"`
+	Name          string `json:"event_type"`
+	Description   string `json:"description"`
+	TriggeredWhen string `json:"triggered_when,omitempty"`
+	// Builtin types ship with Herald; the others are an operator's.
+	Builtin bool `json:"builtin"`
+	// Extended is a built-in type whose schema an operator extended.
+	Extended bool            `json:"extended"`
+	Fields   []PayloadField  `json:"fields"`
+	Example  json.RawMessage `json:"example"`
+	// Schema is the JSON Schema document payloads are validated against.
+	Schema json.RawMessage `json:"-"`
+	// UpdatedAt is when an operator last defined or extended the type.
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 
-	payload reflect.Type
+	validator *jsonschema.Schema
 }
 
-// PayloadField documents one field of an event type's payload.
+// PayloadField documents one top-level field of an event type's payload.
 type PayloadField struct {
-	Name        string   `json:"name"`
-	Type        string   `json:"type"`
-	Required    bool     `json:"required"`
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Required bool   `json:"required"`
+	// Aliases are other names the field is accepted under (the guide's);
+	// a required field may be sent under any one of its names.
+	Aliases     []string `json:"aliases,omitempty"`
 	Enum        []string `json:"enum,omitempty"`
 	Min         *float64 `json:"min,omitempty"`
 	Max         *float64 `json:"max,omitempty"`
 	Description string   `json:"description"`
+}
+
+// EventTypeDef is an operator's definition, kept in the database: a custom
+// event type, or, under a built-in type's name, an extension of its schema.
+type EventTypeDef struct {
+	Name        string          `json:"event_type"`
+	Description string          `json:"description"`
+	Schema      json.RawMessage `json:"schema"`
+	Example     json.RawMessage `json:"example,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+}
+
+// EventTypeSet is the event types that exist: the built-in catalog
+// (Builtin), or a registry that adds the operator's own.
+type EventTypeSet interface {
+	Lookup(name string) (EventType, bool)
+	Names() []string
+}
+
+// Builtin is the built-in catalog as an EventTypeSet.
+var Builtin EventTypeSet = builtinSet{}
+
+type builtinSet struct{}
+
+func (builtinSet) Lookup(name string) (EventType, bool) { return LookupEventType(name) }
+func (builtinSet) Names() []string                      { return EventTypeNames() }
+
+// KnownEventTypes is the set subscriptions are checked against: the
+// policy's, else the built-in catalog. It travels with the URL policy
+// because every validator that is given one also checks subscriptions.
+func (p URLPolicy) KnownEventTypes() EventTypeSet {
+	if p.EventTypes == nil {
+		return Builtin
+	}
+	return p.EventTypes
+}
+
+// CheckEventTypes is the package-level CheckEventTypes against the
+// policy's event types, so that subscriptions may name custom types.
+func (p URLPolicy) CheckEventTypes(fe *FieldErrors, field string, types []string) {
+	checkEventTypes(fe, field, types, p.KnownEventTypes())
+}
+
+func checkEventTypes(fe *FieldErrors, field string, types []string, known EventTypeSet) {
+	if len(types) == 0 {
+		fe.Add(field, "must name at least one event type (or \"*\")")
+		return
+	}
+	for _, t := range types {
+		if t == AllEvents {
+			continue
+		}
+		if _, ok := known.Lookup(t); !ok {
+			fe.Add(field, "unknown event type %q; known: %s, or *", t, strings.Join(known.Names(), ", "))
+		}
+	}
 }
 
 func eventType(name, desc, when string, example any) EventType {
@@ -121,7 +200,12 @@ func eventType(name, desc, when string, example any) EventType {
 		panic(err)
 	}
 	t := reflect.TypeOf(example)
-	return EventType{Name: name, Description: desc, TriggeredWhen: when, Fields: payloadFields(t), Example: ex, payload: t}
+	et := EventType{Name: name, Description: desc, TriggeredWhen: when, Builtin: true, Fields: payloadFields(t), Example: ex}
+	et.Schema = builtinSchema(et, t)
+	if et, err = et.WithSchema(et.Schema); err != nil {
+		panic(fmt.Sprintf("built-in schema of %s: %v", name, err))
+	}
+	return et
 }
 
 var catalog = []EventType{
@@ -153,10 +237,11 @@ var catalog = []EventType{
 			DocumentCount: 1250, Format: "pdf"}),
 }
 
-// EventTypes lists the catalog in a fixed order.
+// EventTypes lists the built-in catalog in a fixed order.
 func EventTypes() []EventType { return slices.Clone(catalog) }
 
-// LookupEventType finds a catalog entry by name.
+// LookupEventType finds a built-in type by name. Code that must also know
+// an operator's custom types asks an EventTypeSet instead.
 func LookupEventType(name string) (EventType, bool) {
 	for _, t := range catalog {
 		if t.Name == name {
@@ -166,7 +251,7 @@ func LookupEventType(name string) (EventType, bool) {
 	return EventType{}, false
 }
 
-// EventTypeNames lists the catalog's names, for error messages.
+// EventTypeNames lists the built-in names, for error messages.
 func EventTypeNames() []string {
 	names := make([]string, len(catalog))
 	for i, t := range catalog {
@@ -175,56 +260,44 @@ func EventTypeNames() []string {
 	return names
 }
 
-// ValidatePayload checks an event's payload against its type: a JSON object
-// with every required field present and non-empty, each field of its type,
-// enums and ranges respected. Fields the type does not name are allowed and
-// delivered as sent.
+// ValidatePayload checks an event's payload against its type's JSON
+// Schema. Each problem is a field error named by its path in the event
+// (payload.alert_level, payload.changes[0].field). Fields the schema does
+// not name are allowed and delivered as sent, unless an operator's schema
+// says otherwise.
 func (t EventType) ValidatePayload(raw json.RawMessage) error {
-	var fe FieldErrors
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		fe.Add("payload", "must be a JSON object")
-		return fe.Err("payload")
-	}
-	for i := 0; i < t.payload.NumField(); i++ {
-		sf := t.payload.Field(i)
-		name := jsonName(sf)
-		v, present := obj[name]
-		if !present || string(v) == "null" {
-			if sf.Tag.Get("required") == "true" {
-				fe.Add("payload."+name, "is required")
-			}
-			continue
-		}
-		target := reflect.New(sf.Type)
-		if err := json.Unmarshal(v, target.Interface()); err != nil {
-			fe.Add("payload."+name, "must be %s", article(fieldType(sf.Type)))
-			continue
-		}
-		checkField(&fe, "payload."+name, sf, target.Elem())
-	}
-	return fe.Err(t.Name + " payload")
+	return t.CheckJSON("payload", raw).Err(t.Name + " payload")
 }
 
-func checkField(fe *FieldErrors, path string, sf reflect.StructField, v reflect.Value) {
-	switch v.Kind() {
-	case reflect.String:
-		s := v.String()
-		if sf.Tag.Get("required") == "true" && strings.TrimSpace(s) == "" {
-			fe.Add(path, "must not be empty")
-		}
-		if enum := sf.Tag.Get("enum"); enum != "" && !slices.Contains(strings.Split(enum, ","), s) {
-			fe.Add(path, "must be one of %s", strings.ReplaceAll(enum, ",", ", "))
-		}
-	case reflect.Int, reflect.Float64:
-		n := v.Convert(reflect.TypeOf(float64(0))).Float()
-		if lo, ok := tagFloat(sf, "min"); ok && n < lo {
-			fe.Add(path, "must be at least %v", lo)
-		}
-		if hi, ok := tagFloat(sf, "max"); ok && n > hi {
-			fe.Add(path, "must be at most %v", hi)
-		}
+// CheckJSON validates a JSON object against the type's schema, naming the
+// fields it finds wrong under field (payload, example).
+func (t EventType) CheckJSON(field string, raw json.RawMessage) FieldErrors {
+	var fe FieldErrors
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(string(raw)))
+	if _, isObject := v.(map[string]any); err != nil || !isObject {
+		fe.Add(field, "must be a JSON object")
+		return fe
 	}
+	if t.validator == nil {
+		return nil
+	}
+	var verr *jsonschema.ValidationError
+	if errors.As(t.validator.Validate(v), &verr) {
+		collect(&fe, field, v, verr)
+		sortFieldErrors(fe)
+	}
+	return fe
+}
+
+// WithSchema returns the type validating against doc, a JSON Schema
+// document; doc must compile (see CheckSchema for an operator's).
+func (t EventType) WithSchema(doc json.RawMessage) (EventType, error) {
+	sch, err := compileSchema(SchemaID(t.Name), doc)
+	if err != nil {
+		return t, err
+	}
+	t.Schema, t.validator = doc, sch
+	return t, nil
 }
 
 func payloadFields(t reflect.Type) []PayloadField {
@@ -236,6 +309,9 @@ func payloadFields(t reflect.Type) []PayloadField {
 			Type:        fieldType(sf.Type),
 			Required:    sf.Tag.Get("required") == "true",
 			Description: sf.Tag.Get("doc"),
+		}
+		if alias := sf.Tag.Get("alias"); alias != "" {
+			f.Aliases = strings.Split(alias, ",")
 		}
 		if enum := sf.Tag.Get("enum"); enum != "" {
 			f.Enum = strings.Split(enum, ",")

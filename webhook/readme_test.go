@@ -1,6 +1,8 @@
 package webhook_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -41,8 +43,25 @@ type snippetCase struct {
 	Name    string            `json:"name"`
 	Secret  string            `json:"secret"`
 	Headers map[string]string `json:"headers"`
-	Body    string            `json:"body"`
+	Body    []byte            `json:"body"` // base64 in JSON: a gzip body is not text
 	Want    bool              `json:"want"`
+}
+
+func gzipped(s string) []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte(s))
+	zw.Close()
+	return b.Bytes()
+}
+
+// withHeader returns h with one more header.
+func withHeader(h map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for hk, hv := range h {
+		out[hk] = hv
+	}
+	return out
 }
 
 func snippetCases() []snippetCase {
@@ -60,18 +79,27 @@ func snippetCases() []snippetCase {
 	}
 	rotated := signed(generated, now)
 	rotated["webhook-signature"] = webhook.SignStandard(webhook.NewSecret(), "evt_1", now, []byte(body)) + " " + rotated["webhook-signature"]
+	zipped := withHeader(signed(generated, now), "content-encoding", "gzip")
+	// A bomb: signed, but inflating past the snippets' 10 MiB bound.
+	bomb := strings.Repeat(" ", 11<<20)
+	bombHeaders := map[string]string{"content-encoding": "gzip", "webhook-id": "evt_1", "webhook-timestamp": strconv.FormatInt(now.Unix(), 10),
+		"webhook-signature": webhook.SignStandard(generated, "evt_1", now, []byte(bomb))}
 	return []snippetCase{
-		{Name: "generated secret", Secret: generated, Headers: signed(generated, now), Body: body, Want: true},
-		{Name: "chosen secret", Secret: chosen, Headers: signed(chosen, now), Body: body, Want: true},
-		{Name: "alphanumeric chosen secret", Secret: alnum, Headers: signed(alnum, now), Body: body, Want: true},
-		{Name: "rotation: second signature matches", Secret: generated, Headers: rotated, Body: body, Want: true},
-		{Name: "other secret", Secret: webhook.NewSecret(), Headers: signed(generated, now), Body: body, Want: false},
-		{Name: "body changed", Secret: generated, Headers: signed(generated, now), Body: body + " ", Want: false},
-		{Name: "ten minutes old", Secret: generated, Headers: signed(generated, now.Add(-10*time.Minute)), Body: body, Want: false},
-		{Name: "no headers", Secret: generated, Headers: map[string]string{}, Body: body, Want: false},
+		{Name: "generated secret", Secret: generated, Headers: signed(generated, now), Body: []byte(body), Want: true},
+		{Name: "chosen secret", Secret: chosen, Headers: signed(chosen, now), Body: []byte(body), Want: true},
+		{Name: "alphanumeric chosen secret", Secret: alnum, Headers: signed(alnum, now), Body: []byte(body), Want: true},
+		{Name: "rotation: second signature matches", Secret: generated, Headers: rotated, Body: []byte(body), Want: true},
+		{Name: "gzip body, as sent", Secret: generated, Headers: zipped, Body: gzipped(body), Want: true},
+		{Name: "gzip body, decompressed by the framework", Secret: generated, Headers: zipped, Body: []byte(body), Want: true},
+		{Name: "gzip body changed", Secret: generated, Headers: zipped, Body: gzipped(body + " "), Want: false},
+		{Name: "gzip bomb", Secret: generated, Headers: bombHeaders, Body: gzipped(bomb), Want: false},
+		{Name: "other secret", Secret: webhook.NewSecret(), Headers: signed(generated, now), Body: []byte(body), Want: false},
+		{Name: "body changed", Secret: generated, Headers: signed(generated, now), Body: []byte(body + " "), Want: false},
+		{Name: "ten minutes old", Secret: generated, Headers: signed(generated, now.Add(-10*time.Minute)), Body: []byte(body), Want: false},
+		{Name: "no headers", Secret: generated, Headers: map[string]string{}, Body: []byte(body), Want: false},
 		{Name: "garbage signature", Secret: generated, Headers: map[string]string{
 			"webhook-id": "evt_1", "webhook-timestamp": strconv.FormatInt(now.Unix(), 10), "webhook-signature": "v1,\u00e9 v1,!!! v2,abc",
-		}, Body: body, Want: false},
+		}, Body: []byte(body), Want: false},
 	}
 }
 
@@ -121,11 +149,14 @@ func TestReadmeVerifyGo(t *testing.T) {
 	prog := `package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -138,7 +169,7 @@ func main() {
 	var cases []struct {
 		Secret  string
 		Headers map[string]string
-		Body    string
+		Body    []byte
 	}
 	if err := json.NewDecoder(os.Stdin).Decode(&cases); err != nil {
 		panic(err)
@@ -149,7 +180,7 @@ func main() {
 		for k, v := range c.Headers {
 			r.Header.Set(k, v)
 		}
-		out = append(out, verify(c.Secret, r, []byte(c.Body)))
+		out = append(out, verify(c.Secret, r, c.Body))
 	}
 	json.NewEncoder(os.Stdout).Encode(out)
 }
@@ -168,7 +199,7 @@ func TestReadmeVerifyPython(t *testing.T) {
 import json, sys
 out = []
 for c in json.load(sys.stdin):
-    out.append(verify(c["secret"], c["headers"], c["body"].encode()))
+    out.append(verify(c["secret"], c["headers"], base64.b64decode(c["body"])))
 print(json.dumps(out))
 `
 	dir := t.TempDir()
@@ -185,7 +216,7 @@ func TestReadmeVerifyNode(t *testing.T) {
 let input = "";
 process.stdin.on("data", (d) => (input += d));
 process.stdin.on("end", () => {
-  const out = JSON.parse(input).map((c) => verify(c.secret, c.headers, Buffer.from(c.body, "utf8")));
+  const out = JSON.parse(input).map((c) => verify(c.secret, c.headers, Buffer.from(c.body, "base64")));
   console.log(JSON.stringify(out));
 });
 `

@@ -1,12 +1,16 @@
 package webhook
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -134,9 +138,36 @@ func VerifyStandard(secret, msgID, timestamp string, body []byte, signatures str
 // HeaderGetter is satisfied by net/http's Header.
 type HeaderGetter interface{ Get(string) string }
 
+// MaxDecompressed bounds what Decompressed inflates a body to.
+const MaxDecompressed = 10 << 20
+
+// Decompressed returns the body a delivery's signatures cover, which is
+// the body before compression: a gzip body (Content-Encoding: gzip) is
+// inflated, unless the receiver's framework already did so (a JSON body
+// never begins with gzip's magic bytes).
+func Decompressed(h HeaderGetter, body []byte) ([]byte, error) {
+	if !strings.EqualFold(h.Get("Content-Encoding"), "gzip") || !bytes.HasPrefix(body, []byte{0x1f, 0x8b}) {
+		return body, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, MaxDecompressed+1))
+	if err == nil && len(out) > MaxDecompressed {
+		err = fmt.Errorf("webhook: body inflates past %d bytes", MaxDecompressed)
+	}
+	return out, err
+}
+
 // VerifyHeaders checks both of Herald's signatures on a received request:
 // X-Webhook-Signature, and the Standard Webhooks headers with DefaultTolerance.
+// A gzip body may be passed as received or already decompressed.
 func VerifyHeaders(secret string, h HeaderGetter, body []byte, now time.Time) error {
+	body, err := Decompressed(h, body)
+	if err != nil {
+		return ErrBadSignature
+	}
 	if err := Verify(secret, body, h.Get(HeaderSignature)); err != nil {
 		return err
 	}

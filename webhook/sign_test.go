@@ -117,3 +117,28 @@ func TestNewSecret(t *testing.T) {
 		t.Fatalf("non-whsec secret key = %q", got)
 	}
 }
+
+// A gzip delivery is signed before compression: VerifyHeaders accepts its
+// body as received or as a framework decompressed it, and nothing else.
+func TestVerifyHeadersWithGzip(t *testing.T) {
+	secret, body, now := webhook.NewSecret(), []byte(`{"event_id":"evt_1"}`), time.Now()
+	h := http.Header{}
+	h.Set(webhook.HeaderSignature, webhook.Sign(secret, body))
+	h.Set(webhook.HeaderStdID, "evt_1")
+	h.Set(webhook.HeaderStdTimestamp, strconv.FormatInt(now.Unix(), 10))
+	h.Set(webhook.HeaderStdSignature, webhook.SignStandard(secret, "evt_1", now, body))
+	h.Set("Content-Encoding", "gzip")
+	for name, c := range map[string]struct {
+		body []byte
+		ok   bool
+	}{
+		"as sent":            {gzipped(string(body)), true},
+		"decompressed":       {body, true},
+		"changed":            {gzipped(string(body) + " "), false},
+		"not gzip after all": {append([]byte{0x1f, 0x8b}, body...), false},
+	} {
+		if err := webhook.VerifyHeaders(secret, h, c.body, now); (err == nil) != c.ok {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

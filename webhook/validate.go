@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -28,6 +29,7 @@ const (
 	MaxCustomHeaders     = 32
 	MaxHeaderValueLen    = 4096
 	MaxMetadataBytes     = 16 << 10
+	MaxRetryOverrides    = 32
 	MinSecretLen         = 24
 	MaxSecretLen         = 256
 )
@@ -40,6 +42,9 @@ type URLPolicy struct {
 	// Addresses decides which literal addresses a URL may name (the
 	// dialer checks again, for names, as it connects).
 	Addresses netguard.Policy
+	// EventTypes are the event types subscriptions may name (nil: the
+	// built-in catalog); the API sets its registry, which knows custom types.
+	EventTypes EventTypeSet
 }
 
 // CheckHost returns why a bare host (an SMTP server) is not acceptable, or "".
@@ -62,7 +67,9 @@ var reservedHeaders = []string{
 }
 
 // Validate checks a complete webhook (defaults applied, update merged).
-func (w *Webhook) Validate(p URLPolicy) error {
+// more are checks of parts other packages own (payload options, filter),
+// whose field errors join the webhook's own.
+func (w *Webhook) Validate(p URLPolicy, more ...func(*Webhook, *FieldErrors)) error {
 	var fe FieldErrors
 	switch name := strings.TrimSpace(w.Name); {
 	case name == "":
@@ -90,12 +97,14 @@ func (w *Webhook) Validate(p URLPolicy) error {
 		fe.Add("status", "must be one of active, inactive, paused")
 	}
 	if w.Integration == nil {
-		CheckEventTypes(&fe, "event_types", w.EventTypes)
+		p.CheckEventTypes(&fe, "event_types", w.EventTypes)
 	} else if len(w.EventTypes) > 0 {
 		// An integration may subscribe to nothing yet.
-		CheckEventTypes(&fe, "event_subscriptions", w.EventTypes)
+		p.CheckEventTypes(&fe, "event_subscriptions", w.EventTypes)
 	}
-	w.checkRetry(&fe)
+	w.checkRetry(&fe, "")
+	checkRange(&fe, "timeout_seconds", w.TimeoutSeconds, 1, MaxTimeoutSeconds)
+	w.checkOverrides(&fe, p)
 	switch {
 	case !w.DeliveryMode.Valid():
 		fe.Add("delivery_mode", "must be one of per_event, stream, ordered")
@@ -110,26 +119,46 @@ func (w *Webhook) Validate(p URLPolicy) error {
 	} else if hasNUL(w.Metadata) {
 		fe.Add("metadata", "must not contain NUL characters")
 	}
+	for _, check := range more {
+		check(w, &fe)
+	}
 	return fe.Err("webhook")
 }
 
-func (w *Webhook) checkRetry(fe *FieldErrors) {
-	if !w.RetryStrategy.Valid() {
-		fe.Add("retry_strategy", "must be one of exponential_backoff, linear_backoff, fixed_interval, no_retry")
+// checkOverrides checks each event type's retry override as the schedule
+// it makes with the subscriber's other retry fields.
+func (w *Webhook) checkOverrides(fe *FieldErrors, p URLPolicy) {
+	if len(w.RetryOverrides) > MaxRetryOverrides {
+		fe.Add("retry_overrides", "must name at most %d event types", MaxRetryOverrides)
+		return
 	}
-	checkRange(fe, "max_retries", w.MaxRetries, 0, MaxRetriesLimit)
-	checkRange(fe, "retry_delay_seconds", w.RetryDelaySeconds, 1, MaxRetryDelaySeconds)
-	checkRange(fe, "max_delay_seconds", w.MaxDelaySeconds, 1, MaxMaxDelaySeconds)
+	types := slices.Sorted(maps.Keys(w.RetryOverrides))
+	for _, t := range types {
+		if t == AllEvents {
+			fe.Add("retry_overrides", "must name event types, not %q: the subscriber's own retry fields are the schedule of every type", AllEvents)
+			continue
+		}
+		p.CheckEventTypes(fe, "retry_overrides", []string{t})
+		w.withOverride(w.RetryOverrides[t]).checkRetry(fe, "retry_overrides."+t+".")
+	}
+}
+
+func (w *Webhook) checkRetry(fe *FieldErrors, prefix string) {
+	if !w.RetryStrategy.Valid() {
+		fe.Add(prefix+"retry_strategy", "must be one of exponential_backoff, linear_backoff, fixed_interval, no_retry")
+	}
+	checkRange(fe, prefix+"max_retries", w.MaxRetries, 0, MaxRetriesLimit)
+	checkRange(fe, prefix+"retry_delay_seconds", w.RetryDelaySeconds, 1, MaxRetryDelaySeconds)
+	checkRange(fe, prefix+"max_delay_seconds", w.MaxDelaySeconds, 1, MaxMaxDelaySeconds)
 	if w.MaxDelaySeconds >= 1 && w.MaxDelaySeconds < w.RetryDelaySeconds {
-		fe.Add("max_delay_seconds", "must not be less than retry_delay_seconds (%d)", w.RetryDelaySeconds)
+		fe.Add(prefix+"max_delay_seconds", "must not be less than retry_delay_seconds (%d)", w.RetryDelaySeconds)
 	}
 	if !(w.BackoffMultiplier >= 1 && w.BackoffMultiplier <= MaxBackoffMultiplier) {
-		fe.Add("backoff_multiplier", "must be between 1 and %d", MaxBackoffMultiplier)
+		fe.Add(prefix+"backoff_multiplier", "must be between 1 and %d", MaxBackoffMultiplier)
 	}
 	if !(w.JitterPercentage >= 0 && w.JitterPercentage <= MaxJitter) {
-		fe.Add("jitter_percentage", "must be between 0 and %v", MaxJitter)
+		fe.Add(prefix+"jitter_percentage", "must be between 0 and %v", MaxJitter)
 	}
-	checkRange(fe, "timeout_seconds", w.TimeoutSeconds, 1, MaxTimeoutSeconds)
 }
 
 func checkRange(fe *FieldErrors, field string, v, lo, hi int) {
@@ -232,20 +261,10 @@ func checkSecret(s string) string {
 }
 
 // CheckEventTypes adds an error under field for an empty list or an event
-// type that is not in the catalog.
+// type that is not in the built-in catalog; URLPolicy.CheckEventTypes also
+// knows the operator's custom types.
 func CheckEventTypes(fe *FieldErrors, field string, types []string) {
-	if len(types) == 0 {
-		fe.Add(field, "must name at least one event type (or \"*\")")
-		return
-	}
-	for _, t := range types {
-		if t == AllEvents {
-			continue
-		}
-		if _, ok := LookupEventType(t); !ok {
-			fe.Add(field, "unknown event type %q; known: %s, or *", t, strings.Join(EventTypeNames(), ", "))
-		}
-	}
+	checkEventTypes(fe, field, types, Builtin)
 }
 
 // NormalizeEventTypes sorts and dedupes, and reduces to ["*"] when "*" is present.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/webhook"
@@ -194,7 +195,9 @@ func TestValidatePayload(t *testing.T) {
 		{"correction.applied", `{"document_id":"d","before":{"any":"shape"},"after":"text"}`, ""},
 		{"validation.completed", `{"document_id":"d","validation_status":"pass","gates_passed":"8"}`, "payload.gates_passed"},
 		{"system.error", `{"error_code":"E","component":"c","severity":"high"}`, ""},
-		{"report.generated", `{"report_type":"monthly","report_url":"https://x"}`, "payload.report_id"},
+		// The guide names a report's type, URL and document count, not its
+		// id: report_id is optional (see eventtypes_test.go for each type).
+		{"report.generated", `{"report_type":"monthly","report_url":"https://x"}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.eventType+" "+tt.payload, func(t *testing.T) {
@@ -296,5 +299,39 @@ func TestURLPolicyRefusesInternalAddresses(t *testing.T) {
 	}
 	if msg := onPrem.Check("https://10.2.0.1/h"); msg == "" {
 		t.Error("an address outside the allowed CIDR accepted")
+	}
+}
+
+func TestRetryOverrides(t *testing.T) {
+	ptr := func(v int) *int { return &v }
+	fixed := webhook.FixedInterval
+	tests := []struct {
+		name      string
+		overrides map[string]webhook.RetryOverride
+		field     string
+	}{
+		{"none", nil, ""},
+		{"an alert retried every 10 s", map[string]webhook.RetryOverride{"compliance.alert": {RetryStrategy: &fixed, RetryDelaySeconds: ptr(10)}}, ""},
+		{"unknown type", map[string]webhook.RetryOverride{"no.such": {MaxRetries: ptr(1)}}, "retry_overrides"},
+		{"all types", map[string]webhook.RetryOverride{"*": {MaxRetries: ptr(1)}}, "retry_overrides"},
+		{"out of range", map[string]webhook.RetryOverride{"compliance.alert": {MaxRetries: ptr(99)}}, "retry_overrides.compliance.alert.max_retries"},
+		// A delay above the subscriber's max_delay_seconds (3600) is judged
+		// with the subscriber's other fields.
+		{"delay above the cap", map[string]webhook.RetryOverride{"compliance.alert": {RetryDelaySeconds: ptr(7200)}}, "retry_overrides.compliance.alert.max_delay_seconds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := validWebhook()
+			w.RetryOverrides = tt.overrides
+			if got := fieldOf(w.Validate(webhook.URLPolicy{})); got != tt.field {
+				t.Fatalf("field = %q, want %q", got, tt.field)
+			}
+		})
+	}
+	w := validWebhook()
+	w.RetryOverrides = map[string]webhook.RetryOverride{"compliance.alert": {RetryStrategy: &fixed, RetryDelaySeconds: ptr(10), MaxRetries: ptr(2)}}
+	p := w.RetryPolicies()["compliance.alert"]
+	if p.Strategy != webhook.FixedInterval || p.Delay != 10*time.Second || p.MaxRetries != 2 || p.MaxDelay != time.Duration(w.MaxDelaySeconds)*time.Second {
+		t.Fatalf("alert policy %+v", p)
 	}
 }

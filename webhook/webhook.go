@@ -87,7 +87,16 @@ type Webhook struct {
 	DeliveryMode DeliveryMode `json:"delivery_mode"`
 
 	CustomHeaders map[string]string `json:"custom_headers"`
-	Metadata      map[string]any    `json:"metadata"`
+	// Metadata is the subscriber's own, and holds the payload options the
+	// guide puts there (package payload reads them).
+	Metadata map[string]any `json:"metadata"`
+	// Filter, when set, lets through only the events that match it
+	// (package filter); the rest are recorded as filtered for this
+	// subscriber and not delivered.
+	Filter json.RawMessage `json:"filter"`
+	// RetryOverrides replace parts of the retry schedule for some event
+	// types: an alert and a nightly report deserve different schedules.
+	RetryOverrides map[string]RetryOverride `json:"retry_overrides"`
 
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
@@ -148,6 +157,7 @@ func New() *Webhook {
 		DeliveryMode:       PerEvent,
 		CustomHeaders:      map[string]string{},
 		Metadata:           map[string]any{},
+		RetryOverrides:     map[string]RetryOverride{},
 	}
 }
 
@@ -203,6 +213,48 @@ func (w *Webhook) RetryPolicy() RetryPolicy {
 		MaxDelay:   time.Duration(w.MaxDelaySeconds) * time.Second,
 		Jitter:     w.JitterPercentage,
 	}
+}
+
+// RetryOverride is the retry schedule of one event type where it differs
+// from the subscriber's: a field left out keeps the subscriber's value.
+type RetryOverride struct {
+	RetryStrategy     *RetryStrategy `json:"retry_strategy,omitempty"`
+	MaxRetries        *int           `json:"max_retries,omitempty"`
+	RetryDelaySeconds *int           `json:"retry_delay_seconds,omitempty"`
+	BackoffMultiplier *float64       `json:"backoff_multiplier,omitempty"`
+	MaxDelaySeconds   *int           `json:"max_delay_seconds,omitempty"`
+	JitterPercentage  *float64       `json:"jitter_percentage,omitempty"`
+}
+
+// withOverride is the webhook with an event type's override applied to
+// its retry fields.
+func (w *Webhook) withOverride(o RetryOverride) *Webhook {
+	c := *w
+	setIf(&c.RetryStrategy, o.RetryStrategy)
+	setIf(&c.MaxRetries, o.MaxRetries)
+	setIf(&c.RetryDelaySeconds, o.RetryDelaySeconds)
+	setIf(&c.BackoffMultiplier, o.BackoffMultiplier)
+	setIf(&c.MaxDelaySeconds, o.MaxDelaySeconds)
+	setIf(&c.JitterPercentage, o.JitterPercentage)
+	return &c
+}
+
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// RetryPolicies are the schedules of the event types with an override.
+func (w *Webhook) RetryPolicies() map[string]RetryPolicy {
+	if len(w.RetryOverrides) == 0 {
+		return nil
+	}
+	out := make(map[string]RetryPolicy, len(w.RetryOverrides))
+	for t, o := range w.RetryOverrides {
+		out[t] = w.withOverride(o).RetryPolicy()
+	}
+	return out
 }
 
 // Timeout is how long one attempt may take, connect to last body byte.

@@ -248,7 +248,7 @@ func (f *fanOut) run(ctx workflow.Context, l *loop, s Subscriber) {
 	for l.stop.ReceiveAsync(nil) {
 	}
 	l.state = DeliveryState{WebhookID: s.WebhookID, WebhookName: s.Name, State: LoopScheduled,
-		Attempts: s.FirstAttempt - 1, LastAttempt: s.FirstAttempt + s.Policy.Attempts() - 1}
+		Attempts: s.FirstAttempt - 1, LastAttempt: s.FirstAttempt + s.PolicyFor(f.event.EventType).Attempts() - 1}
 	f.wg.Add(1)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer f.wg.Done()
@@ -310,7 +310,7 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 			Reserved: reserved != nil, ReservedAt: reserved}
 		if !in.Final {
 			if plannedFor != n {
-				planned, plannedFor = s.Policy.NextDelay(n-s.FirstAttempt+1, f.jitter(ctx, s.WebhookID, n)), n
+				planned, plannedFor = s.PolicyFor(f.event.EventType).NextDelay(n-s.FirstAttempt+1, f.jitter(ctx, s.WebhookID, n)), n
 			}
 			in.RetryIn = planned
 		}

@@ -200,12 +200,24 @@ type Subscriber struct {
 	Batched bool `json:"batched,omitempty"`
 	// Mode is how the subscriber's events travel (empty: per_event).
 	Mode webhook.DeliveryMode `json:"mode,omitempty"`
+	// Overrides are the schedules of event types whose retry_overrides
+	// differ from Policy.
+	Overrides map[string]webhook.RetryPolicy `json:"overrides,omitempty"`
+}
+
+// PolicyFor is the retry schedule of an event of this type.
+func (s Subscriber) PolicyFor(eventType string) webhook.RetryPolicy {
+	if p, ok := s.Overrides[eventType]; ok {
+		return p
+	}
+	return s.Policy
 }
 
 // SubscriberOf is a webhook as a delivery starting now snapshots it, its
 // first attempt numbered first.
 func SubscriberOf(w *webhook.Webhook, first int) Subscriber {
-	s := Subscriber{WebhookID: w.ID, Name: w.Name, Policy: w.RetryPolicy(), FirstAttempt: first, Batched: w.Batched()}
+	s := Subscriber{WebhookID: w.ID, Name: w.Name, Policy: w.RetryPolicy(), FirstAttempt: first, Batched: w.Batched(),
+		Overrides: w.RetryPolicies()}
 	if w.DeliveryMode.Streamed() && !s.Batched {
 		s.Mode = w.DeliveryMode
 	}
@@ -229,6 +241,8 @@ type LoadSubscriberInput struct {
 type LoadSubscriberResult struct {
 	Found      bool       `json:"found"`
 	Subscriber Subscriber `json:"subscriber"`
+	// EventType is the event's, for the subscriber's retry overrides.
+	EventType string `json:"event_type,omitempty"`
 }
 
 // AttemptInput asks for one attempt. Final says no attempt follows whatever

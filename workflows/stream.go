@@ -49,6 +49,17 @@ const ActivityAttemptStream = "AttemptStream"
 type StreamEvents struct {
 	Subscriber Subscriber `json:"subscriber"`
 	EventIDs   []string   `json:"event_ids"`
+	// EventTypes are the events' types, in the same order, when the
+	// subscriber has retry overrides: they pick each event's schedule.
+	EventTypes []string `json:"event_types,omitempty"`
+}
+
+// TypeOf is the type of the i-th event, when the group carries types.
+func (g StreamEvents) TypeOf(i int) string {
+	if i < len(g.EventTypes) {
+		return g.EventTypes[i]
+	}
+	return ""
 }
 
 // EventSignal names the event a stream's retry or cancel signal is for;
@@ -144,8 +155,9 @@ type LoadBacklogResult struct {
 
 // BacklogEntry is one delivery of the backlog and its next attempt number.
 type BacklogEntry struct {
-	EventID string `json:"event_id"`
-	Next    int    `json:"next"`
+	EventID   string `json:"event_id"`
+	EventType string `json:"event_type,omitempty"`
+	Next      int    `json:"next"`
 }
 
 // Stream tuning: batches a stream runs at once (one in ordered mode), the

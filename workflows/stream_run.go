@@ -15,10 +15,13 @@ import (
 
 // StreamItem is one event a stream holds until its delivery ends.
 type StreamItem struct {
-	EventID string     `json:"event_id"`
-	Seq     int64      `json:"seq"` // order of arrival
-	Sub     Subscriber `json:"subscriber"`
-	Next    int        `json:"next"` // the number of its next attempt
+	EventID string `json:"event_id"`
+	// EventType picks the item's retry schedule among the subscriber's
+	// overrides (empty: the subscriber's own).
+	EventType string     `json:"event_type,omitempty"`
+	Seq       int64      `json:"seq"` // order of arrival
+	Sub       Subscriber `json:"subscriber"`
+	Next      int        `json:"next"` // the number of its next attempt
 	// Planned is the wait after attempt PlannedFor should it fail, drawn
 	// once so that a repeat of the attempt plans the same.
 	Planned    time.Duration `json:"planned,omitempty"`
@@ -170,7 +173,7 @@ func (s *stream) takeEvents(g StreamEvents) {
 	if g.Subscriber.Mode.Streamed() && g.Subscriber.Mode != s.mode {
 		s.switchMode(g.Subscriber.Mode)
 	}
-	for _, id := range g.EventIDs {
+	for i, id := range g.EventIDs {
 		if s.items[id] != nil {
 			continue // handed over again: it is held already
 		}
@@ -182,7 +185,7 @@ func (s *stream) takeEvents(g StreamEvents) {
 			s.left++
 			continue
 		}
-		s.hold(id, g.Subscriber, 1)
+		s.hold(id, g.TypeOf(i), g.Subscriber, 1)
 	}
 }
 
@@ -368,7 +371,7 @@ func (s *stream) attemptInput(it *StreamItem) AttemptInput {
 		Reserved: it.ReservedAt != nil, ReservedAt: it.ReservedAt}
 	if !in.Final {
 		if it.PlannedFor != n {
-			it.Planned, it.PlannedFor = it.Sub.Policy.NextDelay(n-it.Sub.FirstAttemptOr1()+1, s.rng.Float64()), n
+			it.Planned, it.PlannedFor = it.Sub.PolicyFor(it.EventType).NextDelay(n-it.Sub.FirstAttemptOr1()+1, s.rng.Float64()), n
 		}
 		in.RetryIn = it.Planned
 	}
@@ -481,7 +484,7 @@ func (s *stream) restart(ctx workflow.Context, eventID string) {
 		if f.Get(ctx, &res) != nil || !res.Found || s.items[eventID] != nil {
 			return
 		}
-		s.hold(eventID, res.Subscriber, res.Subscriber.FirstAttemptOr1())
+		s.hold(eventID, res.EventType, res.Subscriber, res.Subscriber.FirstAttemptOr1())
 	}})
 }
 
@@ -540,7 +543,7 @@ func (s *stream) loadBacklog(ctx workflow.Context) {
 		}
 		for _, e := range res.Entries {
 			if s.items[e.EventID] == nil { // else a retry signal held it meanwhile
-				s.hold(e.EventID, res.Subscriber, e.Next)
+				s.hold(e.EventID, e.EventType, res.Subscriber, e.Next)
 			}
 		}
 		// Done once a load finds less than it asked for and no event was
@@ -554,12 +557,14 @@ func (s *stream) loadBacklog(ctx workflow.Context) {
 
 // hold holds a delivery from attempt next on, after those held: one just
 // arrived, one from the backlog, or one started over.
-func (s *stream) hold(eventID string, sub Subscriber, next int) {
-	sub.FirstAttempt = next
+func (s *stream) hold(eventID, eventType string, sub Subscriber, next int) {
+	// Each held item keeps its own schedule only: a thousand items each
+	// carrying every override would swell what continue-as-new carries.
+	sub.FirstAttempt, sub.Policy, sub.Overrides = next, sub.PolicyFor(eventType), nil
 	s.seq++
-	it := &StreamItem{EventID: eventID, Seq: s.seq, Sub: sub, Next: next,
+	it := &StreamItem{EventID: eventID, EventType: eventType, Seq: s.seq, Sub: sub, Next: next,
 		State: DeliveryState{EventID: eventID, WebhookID: s.webhookID, WebhookName: sub.Name,
-			Attempts: next - 1, LastAttempt: next + sub.Policy.Attempts() - 1}}
+			Attempts: next - 1, LastAttempt: next + sub.PolicyFor(eventType).Attempts() - 1}}
 	s.add(it)
 	s.setState(it, LoopScheduled)
 	if s.mode != webhook.Ordered {

@@ -52,6 +52,9 @@ type printer struct {
 
 func (p *printer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err == nil {
+		body, err = webhook.Decompressed(r.Header, body) // signed before compression
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

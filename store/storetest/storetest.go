@@ -5,13 +5,17 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/webhook"
 )
 
 // DefaultPostgresURL is the machine's PostgreSQL; HERALD_TEST_POSTGRES_URL
@@ -57,4 +61,76 @@ func MustOpen(t testing.TB, dialect string) *store.Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// EventTypeCases is the store's part of operators' event types, for every
+// dialect's store: definitions round-trip byte for byte, a second put
+// replaces, a delete is gone, and the subscribers of a type are found.
+func EventTypeCases(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	if defs, err := s.ListEventTypes(ctx); err != nil || len(defs) != 0 {
+		t.Fatalf("fresh store lists %v, %v", defs, err)
+	}
+	// Key order and spacing inside are kept: the schema is served back as written.
+	sch := json.RawMessage(`{"type":"object","required":["order_id"],"properties":{"order_id":{"type":"string"}, "amount":{"minimum":0}}}`)
+	d := &webhook.EventTypeDef{Name: "billing.invoice_paid", Description: "An invoice is paid", Schema: sch, Example: json.RawMessage(`{"order_id":"o1"}`)}
+	if created, err := s.PutEventType(ctx, d); err != nil || !created || d.CreatedAt.IsZero() || !d.UpdatedAt.Equal(d.CreatedAt) {
+		t.Fatalf("first put: created %v, %v, %+v", created, err, d)
+	}
+	got, err := s.GetEventType(ctx, d.Name)
+	if err != nil || string(got.Schema) != string(sch) || string(got.Example) != `{"order_id":"o1"}` ||
+		got.Description != d.Description || !got.CreatedAt.Equal(d.CreatedAt) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	first := d.CreatedAt
+	time.Sleep(2 * time.Millisecond)
+	d2 := &webhook.EventTypeDef{Name: d.Name, Description: "replaced", Schema: json.RawMessage(`{"type":"object"}`)}
+	if created, err := s.PutEventType(ctx, d2); err != nil || created || !d2.CreatedAt.Equal(first) || !d2.UpdatedAt.After(first) {
+		t.Fatalf("second put: created %v, %v, %+v", created, err, d2)
+	}
+	if got, _ := s.GetEventType(ctx, d.Name); got.Description != "replaced" || got.Example != nil || string(got.Schema) != `{"type":"object"}` {
+		t.Fatalf("not replaced: %+v", got)
+	}
+	ext := &webhook.EventTypeDef{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"required":["tenant_id"]}`)}
+	if _, err := s.PutEventType(ctx, ext); err != nil {
+		t.Fatal(err)
+	}
+	defs, err := s.ListEventTypes(ctx)
+	if err != nil || len(defs) != 2 || defs[0].Name != d.Name || defs[1].Name != webhook.ComplianceAlert {
+		t.Fatalf("list: %v, %v", defs, err)
+	}
+	eventTypeSubscribers(t, s, d.Name)
+	if err := s.DeleteEventType(ctx, d.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetEventType(ctx, d.Name); webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if err := s.DeleteEventType(ctx, d.Name); webhook.ErrorCode(err) != webhook.ENotFound {
+		t.Fatalf("second delete: %v", err)
+	}
+}
+
+// eventTypeSubscribers checks that only subscriptions naming the type
+// itself count: not "*", not a type whose name merely contains it.
+func eventTypeSubscribers(t *testing.T, s *store.Store, name string) {
+	ctx := context.Background()
+	for _, sub := range []struct {
+		name  string
+		types []string
+	}{{"named", []string{webhook.ComplianceAlert, name}}, {"everything", []string{webhook.AllEvents}},
+		{"lookalike", []string{name + "_v2"}}, {"other", []string{webhook.ComplianceAlert}}} {
+		w := webhook.New()
+		w.Name, w.URL, w.Secret, w.EventTypes = sub.name, "https://example.com/"+sub.name, webhook.NewSecret(), sub.types
+		if err := s.CreateWebhook(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names, err := s.EventTypeSubscribers(ctx, name)
+	if err != nil || !slices.Equal(names, []string{"named"}) {
+		t.Fatalf("subscribers of %s: %v, %v", name, names, err)
+	}
+	if names, err := s.EventTypeSubscribers(ctx, "nothing.subscribes"); err != nil || names == nil || len(names) != 0 {
+		t.Fatalf("subscribers of an unsubscribed type: %#v, %v", names, err)
+	}
 }

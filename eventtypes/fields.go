@@ -1,0 +1,113 @@
+package eventtypes
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+// property is what the catalog shows of one property of a schema.
+type property struct {
+	Type        any      `json:"type"`
+	Enum        []any    `json:"enum"`
+	Minimum     *float64 `json:"minimum"`
+	Maximum     *float64 `json:"maximum"`
+	Description string   `json:"description"`
+}
+
+// fieldsOf documents the top-level properties of an operator's schema, in
+// the order written, and the required names it has no property for. It
+// reads what a catalog can show; the schema itself is the full story.
+func fieldsOf(doc json.RawMessage) []webhook.PayloadField {
+	var top struct {
+		Properties json.RawMessage `json:"properties"`
+		Required   []string        `json:"required"`
+	}
+	json.Unmarshal(doc, &top)
+	out := []webhook.PayloadField{}
+	for _, m := range members(top.Properties) {
+		var p property
+		json.Unmarshal(m.raw, &p)
+		f := webhook.PayloadField{Name: m.name, Type: typeName(p.Type), Required: slices.Contains(top.Required, m.name),
+			Min: p.Minimum, Max: p.Maximum, Description: p.Description}
+		for _, v := range p.Enum {
+			if v != nil {
+				f.Enum = append(f.Enum, fmt.Sprint(v))
+			}
+		}
+		out = append(out, f)
+	}
+	for _, name := range top.Required {
+		if !slices.ContainsFunc(out, func(f webhook.PayloadField) bool { return f.Name == name }) {
+			out = append(out, webhook.PayloadField{Name: name, Type: "any", Required: true})
+		}
+	}
+	return out
+}
+
+type member struct {
+	name string
+	raw  json.RawMessage
+}
+
+// members lists a JSON object's members in order (a Go map would not).
+func members(obj json.RawMessage) []member {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	var out []member
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return out
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return out
+		}
+		out = append(out, member{tok.(string), raw})
+	}
+	return out
+}
+
+// typeName shows a property's type: its types other than null, or any.
+func typeName(t any) string {
+	var types []string
+	switch t := t.(type) {
+	case string:
+		types = []string{t}
+	case []any:
+		for _, v := range t {
+			if s, ok := v.(string); ok && s != "null" {
+				types = append(types, s)
+			}
+		}
+	}
+	if len(types) == 0 {
+		return "any"
+	}
+	return strings.Join(types, " or ")
+}
+
+// mergeFields is a built-in type's fields with an extension's: a field the
+// extension requires is required, one it adds is added.
+func mergeFields(base, ext []webhook.PayloadField) []webhook.PayloadField {
+	out := slices.Clone(base)
+	for _, f := range ext {
+		i := slices.IndexFunc(out, func(b webhook.PayloadField) bool { return b.Name == f.Name || slices.Contains(b.Aliases, f.Name) })
+		if i < 0 {
+			out = append(out, f)
+			continue
+		}
+		out[i].Required = out[i].Required || f.Required
+		if out[i].Description == "" {
+			out[i].Description = f.Description
+		}
+	}
+	return out
+}
