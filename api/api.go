@@ -334,7 +334,7 @@ func decode(c *fiber.Ctx, v any) error {
 		var fe webhook.FieldErrors
 		// encoding/json names an embedded struct's fields with its Go name
 		// in front; the client knows them by their JSON names alone.
-		field := strings.TrimPrefix(typeErr.Field, "deliveryInput.")
+		field := strings.TrimPrefix(strings.TrimPrefix(typeErr.Field, "deliveryInput."), "RetryOverride.")
 		fe.Add(field, "must be %s", jsonKind(typeErr.Type.Kind().String()))
 		return fe.Err("request")
 	}

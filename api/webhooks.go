@@ -51,28 +51,18 @@ type webhookInput struct {
 // deliveryInput is how a subscriber is delivered to: the retry schedule,
 // timeout and rate limits webhooks and integrations share.
 type deliveryInput struct {
-	RetryStrategy      *webhook.RetryStrategy `json:"retry_strategy"`
-	MaxRetries         *int                   `json:"max_retries"`
-	RetryDelaySeconds  *int                   `json:"retry_delay_seconds"`
-	BackoffMultiplier  *float64               `json:"backoff_multiplier"`
-	MaxDelaySeconds    *int                   `json:"max_delay_seconds"`
-	JitterPercentage   *float64               `json:"jitter_percentage"`
-	TimeoutSeconds     *int                   `json:"timeout_seconds"`
-	RateLimitPerMinute *int                   `json:"rate_limit_per_minute"`
-	RateLimitPerHour   *int                   `json:"rate_limit_per_hour"`
-	DeliveryMode       *webhook.DeliveryMode  `json:"delivery_mode"`
+	webhook.RetryOverride                       // the retry fields
+	TimeoutSeconds        *int                  `json:"timeout_seconds"`
+	RateLimitPerMinute    *int                  `json:"rate_limit_per_minute"`
+	RateLimitPerHour      *int                  `json:"rate_limit_per_hour"`
+	DeliveryMode          *webhook.DeliveryMode `json:"delivery_mode"`
 	// Filter is null or {} for none.
 	Filter         *json.RawMessage                  `json:"filter"`
 	RetryOverrides *map[string]webhook.RetryOverride `json:"retry_overrides"`
 }
 
 func (in *deliveryInput) applyTo(w *webhook.Webhook) {
-	set(&w.RetryStrategy, in.RetryStrategy)
-	set(&w.MaxRetries, in.MaxRetries)
-	set(&w.RetryDelaySeconds, in.RetryDelaySeconds)
-	set(&w.BackoffMultiplier, in.BackoffMultiplier)
-	set(&w.MaxDelaySeconds, in.MaxDelaySeconds)
-	set(&w.JitterPercentage, in.JitterPercentage)
+	w.SetRetry(in.RetryOverride)
 	set(&w.TimeoutSeconds, in.TimeoutSeconds)
 	set(&w.RateLimitPerMinute, in.RateLimitPerMinute)
 	set(&w.RateLimitPerHour, in.RateLimitPerHour)

@@ -84,6 +84,16 @@ func TestPayloadOptionsReachTheReceiver(t *testing.T) {
 			if len(rows) != 1 || !jsonEqual(rows[0], plainBody(t, minimal.arrivals()[0])) {
 				t.Fatalf("recorded bodies %s", rows)
 			}
+			// A test delivery carries the transformed body, as the receiver gets it.
+			var test struct {
+				Success     bool            `json:"success"`
+				RequestBody json.RawMessage `json:"request_body"`
+			}
+			h.call(t, "POST", fmt.Sprintf("/api/v1/webhooks/%d/test", mh.ID), map[string]any{"event_type": "compliance.alert"}, &test)
+			sent := verified(t, minimal.arrivals()[1], mh.Secret)
+			if !test.Success || string(test.RequestBody) != string(sent) || !bytes.HasPrefix(sent, []byte(`{"data":{"affected_documents":`)) {
+				t.Fatalf("test %+v, receiver got %s", test, sent)
+			}
 		})
 	}
 }

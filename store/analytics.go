@@ -44,17 +44,32 @@ type StatsFilter struct {
 	From, To  time.Time
 }
 
+// where selects the filter's attempt rows.
 func (f StatsFilter) where() (string, []any) {
-	w := []string{"is_test = FALSE", "created_at >= ?", "created_at < ?"}
+	return f.conditions("is_test = FALSE", "created_at", "webhook_id", "event_type")
+}
+
+// conditions is a WHERE clause selecting the filter's rows: first, then
+// the period, webhook and event type on the columns named.
+func (f StatsFilter) conditions(first, created, webhookID, eventType string) (string, []any) {
+	w := []string{first, created + " >= ?", created + " < ?"}
 	args := []any{f.From.UTC(), f.To.UTC()}
 	if f.WebhookID != 0 {
-		w, args = append(w, "webhook_id = ?"), append(args, f.WebhookID)
+		w, args = append(w, webhookID+" = ?"), append(args, f.WebhookID)
 	}
 	if f.EventType != "" {
-		w, args = append(w, "event_type = ?"), append(args, f.EventType)
+		w, args = append(w, eventType+" = ?"), append(args, f.EventType)
 	}
 	return " WHERE " + strings.Join(w, " AND "), args
 }
+
+// filteredWhere selects, by the time their events were accepted, the
+// deliveries a filter left out (event_subscribers es JOIN events e).
+func (f StatsFilter) filteredWhere() (string, []any) {
+	return f.conditions("es.outcome = 'filtered'", "e.created_at", "es.webhook_id", "e.event_type")
+}
+
+const filteredFrom = ` FROM event_subscribers es JOIN events e ON e.event_id = es.event_id`
 
 // Stats computes figures from the attempt rows. The 95th percentile is the
 // nearest-rank one over the period's attempts, the same on both dialects.
@@ -226,17 +241,9 @@ func (s *Store) periodStats(ctx context.Context, f StatsFilter, rawFrom time.Tim
 // filteredEvents counts, by the time their events were accepted, the
 // deliveries a filter left out.
 func (s *Store) filteredEvents(ctx context.Context, f StatsFilter) (int, error) {
-	w := []string{"es.outcome = 'filtered'", "e.created_at >= ?", "e.created_at < ?"}
-	args := []any{f.From.UTC(), f.To.UTC()}
-	if f.WebhookID != 0 {
-		w, args = append(w, "es.webhook_id = ?"), append(args, f.WebhookID)
-	}
-	if f.EventType != "" {
-		w, args = append(w, "e.event_type = ?"), append(args, f.EventType)
-	}
+	where, args := f.filteredWhere()
 	var n int
-	err := s.db.GetContext(ctx, &n, s.db.Rebind(`SELECT COUNT(*) FROM event_subscribers es
-		JOIN events e ON e.event_id = es.event_id WHERE `+strings.Join(w, " AND ")), args...)
+	err := s.db.GetContext(ctx, &n, s.db.Rebind(`SELECT COUNT(*)`+filteredFrom+where), args...)
 	return n, err
 }
 
@@ -369,12 +376,8 @@ func (s *Store) WebhooksWithFigures(ctx context.Context, f StatsFilter) ([]int64
 		args = append(args, f.From.UTC().Truncate(day), f.To.UTC())
 	}
 	// Webhooks whose filters left events out have figures too.
-	q += ` UNION SELECT es.webhook_id FROM event_subscribers es JOIN events e ON e.event_id = es.event_id
-		WHERE es.outcome = 'filtered' AND e.created_at >= ? AND e.created_at < ?`
-	args = append(args, f.From.UTC(), f.To.UTC())
-	if f.EventType != "" {
-		q, args = q+` AND e.event_type = ?`, append(args, f.EventType)
-	}
+	filtered, more := f.filteredWhere()
+	q, args = q+` UNION SELECT es.webhook_id`+filteredFrom+filtered, append(args, more...)
 	var ids []int64
 	err := s.db.SelectContext(ctx, &ids, s.db.Rebind(q), args...)
 	return ids, err

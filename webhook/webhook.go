@@ -226,16 +226,21 @@ type RetryOverride struct {
 	JitterPercentage  *float64       `json:"jitter_percentage,omitempty"`
 }
 
+// SetRetry sets the retry fields o gives, and keeps the others.
+func (w *Webhook) SetRetry(o RetryOverride) {
+	setIf(&w.RetryStrategy, o.RetryStrategy)
+	setIf(&w.MaxRetries, o.MaxRetries)
+	setIf(&w.RetryDelaySeconds, o.RetryDelaySeconds)
+	setIf(&w.BackoffMultiplier, o.BackoffMultiplier)
+	setIf(&w.MaxDelaySeconds, o.MaxDelaySeconds)
+	setIf(&w.JitterPercentage, o.JitterPercentage)
+}
+
 // withOverride is the webhook with an event type's override applied to
 // its retry fields.
 func (w *Webhook) withOverride(o RetryOverride) *Webhook {
 	c := *w
-	setIf(&c.RetryStrategy, o.RetryStrategy)
-	setIf(&c.MaxRetries, o.MaxRetries)
-	setIf(&c.RetryDelaySeconds, o.RetryDelaySeconds)
-	setIf(&c.BackoffMultiplier, o.BackoffMultiplier)
-	setIf(&c.MaxDelaySeconds, o.MaxDelaySeconds)
-	setIf(&c.JitterPercentage, o.JitterPercentage)
+	c.SetRetry(o)
 	return &c
 }
 
