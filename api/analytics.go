@@ -20,7 +20,7 @@ type webhookAnalytics struct {
 	store.Stats
 }
 
-// webhookAnalytics answers the guide's analytics for one webhook over the
+// webhookAnalytics answers the LOKI guide's analytics for one webhook over the
 // last period_days days (from the attempts, and the daily rollup for days
 // beyond their retention).
 func (s *Server) webhookAnalytics(c *fiber.Ctx) error {

@@ -168,6 +168,7 @@ func (s *Server) routes() {
 	v1 := s.app.Group("/api/v1")
 	v1.Get("/health", s.health)
 	v1.Get("/ready", func(c *fiber.Ctx) error { return s.ready(c, true) })
+	v1.Get("/openapi.json", s.openAPIDocument)
 	// Everything below needs an API key: these routes are matched after it.
 	v1.Use(s.authenticate)
 	v1.Post("/api-keys", s.createAPIKey)
@@ -202,7 +203,7 @@ func (s *Server) routes() {
 	v1.Get("/events/:event_id/timeline", s.eventTimeline)
 }
 
-// integrationRoutes are the guide's integration endpoints, plus the
+// integrationRoutes are the LOKI guide's integration endpoints, plus the
 // delivery history, retries and analytics webhooks have, by name. The
 // guide writes the collection with a trailing slash; routing is not strict,
 // so both forms work.

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/api/openapitest"
 	"github.com/loki-interceptor/herald/apikey"
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/netguard"
@@ -106,7 +107,8 @@ func (f *fixture) doAs(key, method, path, body string) response {
 	return f.doHeader("Bearer "+key, method, path, body)
 }
 
-// doHeader makes a request with this Authorization header ("" for none).
+// doHeader makes a request with this Authorization header ("" for none),
+// and checks the answer against the OpenAPI document.
 func (f *fixture) doHeader(auth, method, path, body string) response {
 	f.t.Helper()
 	var r io.Reader
@@ -129,6 +131,7 @@ func (f *fixture) doHeader(auth, method, path, body string) response {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	openapitest.CheckExchange(f.t, req, body, resp, raw)
 	out := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out.body); err != nil {
@@ -421,7 +424,7 @@ func TestWebhookLifecycle(t *testing.T) {
 	if got.status != 200 || got.body["secret"] == secret || strings.Contains(got.raw, secret[10:]) || strings.Contains(got.raw, "token-xyz") {
 		t.Fatalf("GET shows a secret: %s", got.raw)
 	}
-	// The guide's update example: three fields, everything else kept.
+	// The LOKI guide's update example: three fields, everything else kept.
 	upd := f.do("PUT", "/api/v1/webhooks/"+id, `{"status":"paused","max_retries":10,"metadata":{"updated_reason":"Receiver maintenance"}}`)
 	if upd.status != 200 || upd.body["status"] != "paused" || upd.body["max_retries"] != 10.0 || upd.body["name"] != "Compliance Alerts" ||
 		upd.body["metadata"].(map[string]any)["updated_reason"] != "Receiver maintenance" {

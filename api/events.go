@@ -171,10 +171,12 @@ func (s *Server) publishEvents(c *fiber.Ctx) error {
 // validate checks every event of the batch; the errors name each by its
 // index (events[3].payload.alert_level).
 func (in *batchInput) validate(ctx context.Context, types *eventtypes.Registry, maxPayload int, now time.Time) ([]*webhook.Event, error) {
-	if len(in.Events) == 0 || len(in.Events) > workflows.MaxIngestBatch {
-		return nil, webhook.Errorf(webhook.EValidation, "events must hold 1 to %d events, not %d", workflows.MaxIngestBatch, len(in.Events))
-	}
 	var fe webhook.FieldErrors
+	if len(in.Events) == 0 || len(in.Events) > workflows.MaxIngestBatch {
+		// A field list like every validation_failed, so clients read one shape.
+		fe.Add("events", "must hold 1 to %d events, not %d", workflows.MaxIngestBatch, len(in.Events))
+		return nil, fe.Err("batch")
+	}
 	evs := make([]*webhook.Event, len(in.Events))
 	first := map[string]int{}
 	for i := range in.Events {

@@ -42,7 +42,7 @@ func TestEventTypeSchemaEndpoint(t *testing.T) {
 	if r.status != 200 || r.header.Get("Content-Type") != "application/schema+json" || r.body["$id"] != "urn:herald:event-type:report.generated" {
 		t.Fatalf("%d %s %s", r.status, r.header.Get("Content-Type"), r.raw)
 	}
-	// It is a schema a client can use as it is: the guide's own report
+	// It is a schema a client can use as it is: the LOKI guide's own report
 	// passes it, one without a URL does not.
 	sch := compile(t, r.raw)
 	for payload, valid := range map[string]bool{
@@ -201,7 +201,7 @@ func TestTestDeliveryOfCustomEventType(t *testing.T) {
 }
 
 // An extension adds to a built-in type; deleting it restores the built-in
-// schema. The guide's requirements hold throughout.
+// schema. The LOKI guide's requirements hold throughout.
 func TestExtendBuiltinEventType(t *testing.T) {
 	f := newFixture(t)
 	const ext = `{"description":"Alerts name their tenant","schema":{"required":["tenant_id"],"properties":{"tenant_id":{"type":"string"}}}}`

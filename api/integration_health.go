@@ -53,7 +53,7 @@ func (s *Server) allIntegrations(ctx context.Context) ([]*webhook.Webhook, map[i
 	return all, stats, err
 }
 
-// integrationHealth is the guide's integration_health(): an overall status
+// integrationHealth is the LOKI guide's integration_health(): an overall status
 // and, per integration, its status, last event and last error.
 func (s *Server) integrationHealth(c *fiber.Ctx) error {
 	all, stats, err := s.allIntegrations(c.UserContext())
@@ -104,7 +104,7 @@ type integrationMetric struct {
 	SuccessRate     *float64 `json:"success_rate"`
 }
 
-// integrationMetrics is the guide's get_metrics(): totals, and per
+// integrationMetrics is the LOKI guide's get_metrics(): totals, and per
 // integration what it sent and what failed (test deliveries aside).
 func (s *Server) integrationMetrics(c *fiber.Ctx) error {
 	all, stats, err := s.allIntegrations(c.UserContext())

@@ -19,6 +19,7 @@ import (
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
+	otelsdktrace "go.opentelemetry.io/otel/sdk/trace"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
@@ -28,9 +29,19 @@ import (
 	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+	"go.uber.org/fx"
 )
 
 const clusterName = "active"
+
+// serverModule is Temporal's own, but for its trace exporters: the
+// embedded server exports none of its own spans. It would read
+// OTEL_TRACES_EXPORTER, which Herald's telemetry reads too, and refuse
+// every value but otlp (console, the standard one for trying tracing out,
+// stopped the server); and its internal spans are not what a Herald user
+// follows: Herald's own trace runs from the API through the workflow to
+// the receiver.
+var serverModule = fx.Options(temporal.TopLevelModule, fx.Replace([]otelsdktrace.SpanExporter(nil)))
 
 // Options says where the server listens and what it keeps.
 type Options struct {
@@ -101,7 +112,7 @@ func Start(opts Options) (*Server, error) {
 	}
 	level := &slog.LevelVar{}
 	level.Set(opts.LogLevel.Level())
-	srv, err := temporal.NewServer(
+	srv, err := temporal.NewServerFx(serverModule,
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(hosts),

@@ -203,7 +203,7 @@ func TestZapierBatchSurvivesAWorkerRestart(t *testing.T) {
 }
 
 // checkBatch checks a batch a Zapier receiver got: a JSON array of the
-// events ids in order, signed as the guide says, and an event of its own
+// events ids in order, signed as the LOKI guide says, and an event of its own
 // with one delivery record, delivered.
 func (s *stack) checkBatch(t *testing.T, got arrival, secret string, ids []string, integrationPath string) {
 	t.Helper()

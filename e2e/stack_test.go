@@ -28,6 +28,7 @@ import (
 
 	"github.com/loki-interceptor/herald/activities"
 	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/api/openapitest"
 	"github.com/loki-interceptor/herald/apikey"
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/devserver"
@@ -207,12 +208,13 @@ func startStack() (*stack, error) {
 func (s *stack) call(t *testing.T, method, path string, body any, out any) int {
 	t.Helper()
 	var r io.Reader
+	var sent []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r = bytes.NewReader(b)
+		r, sent = bytes.NewReader(b), b
 	}
 	req, _ := http.NewRequest(method, s.apiURL+path, r)
 	req.Header.Set("Content-Type", "application/json")
@@ -223,6 +225,9 @@ func (s *stack) call(t *testing.T, method, path string, body any, out any) int {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	// Every answer the end-to-end tests get, those that need Temporal
+	// (publishing, retries, timelines) included, fits the OpenAPI document.
+	openapitest.CheckExchange(t, req, string(sent), resp, raw)
 	if out != nil && len(raw) > 0 {
 		if err := json.Unmarshal(raw, out); err != nil {
 			t.Fatalf("%s %s: %v: %s", method, path, err, raw)

@@ -29,7 +29,7 @@ const ReservedPrefix = "herald."
 // /event-types/{type}) and returns the type it defines. Under a built-in
 // type's name it is an extension: the payload must then satisfy both the
 // built-in schema and the operator's, so an extension can add requirements
-// but cannot drop the guide's.
+// but cannot drop the LOKI guide's.
 func Check(d *webhook.EventTypeDef) (webhook.EventType, error) {
 	var fe webhook.FieldErrors
 	_, builtin := webhook.LookupEventType(d.Name)

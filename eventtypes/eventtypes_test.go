@@ -97,7 +97,7 @@ func TestCustomTypeValidates(t *testing.T) {
 }
 
 // An extension adds to a built-in type's schema; it cannot take away what
-// the guide requires, however it is written.
+// the LOKI guide requires, however it is written.
 func TestExtensionKeepsTheGuidesRequirements(t *testing.T) {
 	d := &webhook.EventTypeDef{Name: webhook.ComplianceAlert, Description: "Alerts name their tenant",
 		Schema: json.RawMessage(`{"required":["tenant_id"],"properties":{"tenant_id":{"$ref":"#/$defs/tenant"},"alert_level":{"type":"string"}},

@@ -2,7 +2,7 @@
 // the standard envelope, narrowed by the subscriber's transformation rules,
 // with the published payload's own bytes added when asked, or a body of
 // the subscriber's own made by a jq program; and gzip-compressed when
-// asked. The options live in the webhook's metadata, where the guide puts
+// asked. The options live in the webhook's metadata, where the LOKI guide puts
 // them.
 package payload
 
@@ -36,7 +36,7 @@ const (
 	Standard Format = "standard"
 	// Custom is the output of the subscriber's jq program (payload_template)
 	// run on the standard envelope; without a program, the envelope itself
-	// re-encoded, as the guide's example (custom, raw payload, gzip) asks.
+	// re-encoded, as the LOKI guide's example (custom, raw payload, gzip) asks.
 	Custom Format = "custom"
 )
 

@@ -9,7 +9,7 @@ import (
 // Path is a dot path into the delivered JSON: "event_type", "data.alert_level",
 // "data.changes.field". Its first segment names a field of the envelope
 // (event_id, event_type, source, source_id, timestamp, data); any other
-// first segment is looked for under data, so that the guide's
+// first segment is looked for under data, so that the LOKI guide's
 // include_fields: ["status"] means data.status. A segment met by an array
 // applies to each of its elements, unless it is a number, which picks the
 // element at that index (from 0).

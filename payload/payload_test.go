@@ -62,7 +62,7 @@ func TestTransformationRules(t *testing.T) {
 	cases := []struct {
 		name, md, want string
 	}{
-		{"the guide's example: bare names are under data", `{"transformation_rules": {"include_fields": ["event_type", "status", "timestamp"], "exclude_fields": ["stack_trace", "request_body"]}}`,
+		{"the LOKI guide's example: bare names are under data", `{"transformation_rules": {"include_fields": ["event_type", "status", "timestamp"], "exclude_fields": ["stack_trace", "request_body"]}}`,
 			`{"data":{"status":"completed"},"event_type":"document.processed","timestamp":"2026-12-04T10:00:00.000Z"}`},
 		{"exclude only", `{"transformation_rules": {"exclude_fields": ["data.stack_trace", "data.changes", "data.results.fca", "source", "source_id", "event_id", "timestamp", "data.note", "data.document_id", "data.status"]}}`,
 			`{"data":{"big":12345678901234567890,"results":{"gdpr":"pass"}},"event_type":"document.processed"}`},
@@ -133,7 +133,7 @@ func TestCustomTemplate(t *testing.T) {
 	}
 }
 
-// The guide's own example: custom, no template, the raw payload, gzip.
+// The LOKI guide's own example: custom, no template, the raw payload, gzip.
 func TestCustomWithoutTemplateIsTheEnvelope(t *testing.T) {
 	body := render(t, `{"payload_format": "custom", "include_raw_payload": true, "compression": "gzip"}`)
 	var got map[string]any

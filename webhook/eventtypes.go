@@ -31,14 +31,14 @@ const (
 // payloads are validated against, and what GET /event-types/{type}/schema
 // serves) is generated from these tags.
 //
-// A field is required only where the guide's event table names it (its
+// A field is required only where the LOKI guide's event table names it (its
 // "Payload" column) and Herald required it before: an event written from
-// the guide is accepted, and so is every event accepted before. Fields the
+// the LOKI guide is accepted, and so is every event accepted before. Fields the
 // guide shows under another name are accepted under that name too (alias).
 
 type ValidationCompletedEvent struct {
 	DocumentID       string         `json:"document_id" doc:"Document that was validated (the event's source_id may name it instead)"`
-	ValidationStatus string         `json:"validation_status" required:"true" enum:"pass,fail,warning" doc:"Overall result: the guide's validation results"`
+	ValidationStatus string         `json:"validation_status" required:"true" enum:"pass,fail,warning" doc:"Overall result: the LOKI guide's validation results"`
 	GatesPassed      int            `json:"gates_passed" min:"0" doc:"Validation gates passed"`
 	GatesFailed      int            `json:"gates_failed" min:"0" doc:"Validation gates failed"`
 	ProcessingTimeMS float64        `json:"processing_time_ms" min:"0" doc:"Validation time in milliseconds"`
@@ -128,7 +128,7 @@ type PayloadField struct {
 	Name     string `json:"name"`
 	Type     string `json:"type"`
 	Required bool   `json:"required"`
-	// Aliases are other names the field is accepted under (the guide's);
+	// Aliases are other names the field is accepted under (the LOKI guide's);
 	// a required field may be sent under any one of its names.
 	Aliases     []string `json:"aliases,omitempty"`
 	Enum        []string `json:"enum,omitempty"`

@@ -12,14 +12,14 @@ import (
 	"github.com/loki-interceptor/herald/webhook"
 )
 
-// Each built-in type against the guide's event table ("Payload" column)
-// and its examples: what the guide writes is accepted under the guide's
+// Each built-in type against the LOKI guide's event table ("Payload" column)
+// and its examples: what the LOKI guide writes is accepted under the LOKI guide's
 // names, and only what the table names is required.
 var payloadCases = []struct {
 	eventType, why, payload string
 	field                   string // first field refused; "" = valid
 }{
-	{"validation.completed", "the guide's Slack example", `{"document_id":"doc_12345","validation_status":"pass","gates_passed":8,"gates_failed":0,"processing_time_ms":523.45}`, ""},
+	{"validation.completed", "the LOKI guide's Slack example", `{"document_id":"doc_12345","validation_status":"pass","gates_passed":8,"gates_failed":0,"processing_time_ms":523.45}`, ""},
 	{"validation.completed", "the document named by source_id only", `{"validation_status":"fail","gates_passed":6,"gates_failed":2}`, ""},
 	{"validation.completed", "optional fields may be null", `{"validation_status":"warning","results":null,"document_id":null}`, ""},
 	{"validation.completed", "the result is required", `{"gates_passed":8,"gates_failed":0}`, "payload.validation_status"},
@@ -42,7 +42,7 @@ var payloadCases = []struct {
 	{"document.processed", "the status is required", `{"processing_time_ms":1820.5}`, "payload.status"},
 	{"document.processed", "and one of completed, failed, partial", `{"status":"done"}`, "payload.status"},
 
-	{"compliance.alert", "the guide's Example 1", `{"alert_level":"critical","alert_type":"gdpr_violation","message":"Personal data found in document","affected_documents":["doc_12345"],"recommended_actions":["Redact personal data","Review GDPR compliance"]}`, ""},
+	{"compliance.alert", "the LOKI guide's Example 1", `{"alert_level":"critical","alert_type":"gdpr_violation","message":"Personal data found in document","affected_documents":["doc_12345"],"recommended_actions":["Redact personal data","Review GDPR compliance"]}`, ""},
 	{"compliance.alert", "alert level, type, affected documents: no message", `{"alert_level":"high","alert_type":"fca_violation","affected_documents":["doc_001","doc_002"]}`, ""},
 	{"compliance.alert", "unknown fields are delivered as sent", `{"alert_level":"low","alert_type":"x","extra":{"kept":true}}`, ""},
 	{"compliance.alert", "the level is required", `{"alert_type":"gdpr_violation"}`, "payload.alert_level"},
@@ -54,12 +54,12 @@ var payloadCases = []struct {
 	{"system.error", "the component is required", `{"error_code":"E","severity":"high"}`, "payload.component"},
 	{"system.error", "the severity is one of low, medium, high, critical", `{"error_code":"E","component":"c","severity":"fatal"}`, "payload.severity"},
 
-	{"batch.completed", "the guide's Example 3", `{"batch_id":"batch_daily_001","total_documents":500,"processed_documents":498,"failed_documents":2,"processing_time_ms":45230.5,"results_summary":{"compliance_issues":12}}`, ""},
+	{"batch.completed", "the LOKI guide's Example 3", `{"batch_id":"batch_daily_001","total_documents":500,"processed_documents":498,"failed_documents":2,"processing_time_ms":45230.5,"results_summary":{"compliance_issues":12}}`, ""},
 	{"batch.completed", "documents processed, success rate; the batch named by source_id", `{"processed_documents":498,"success_rate":99.6}`, ""},
 	{"batch.completed", "a success rate is a percentage", `{"success_rate":101}`, "payload.success_rate"},
 	{"batch.completed", "document counts are whole", `{"total_documents":1.5}`, "payload.total_documents"},
 
-	{"report.generated", "report type, URL, document count, in the guide's words", `{"report_type":"monthly_compliance","url":"https://loki.example.com/r.pdf","document_count":1250}`, ""},
+	{"report.generated", "report type, URL, document count, in the LOKI guide's words", `{"report_type":"monthly_compliance","url":"https://loki.example.com/r.pdf","document_count":1250}`, ""},
 	{"report.generated", "the URL under Herald's name", `{"report_type":"monthly_compliance","report_url":"https://loki.example.com/r.pdf"}`, ""},
 	{"report.generated", "no report id needed", `{"report_type":"monthly","report_url":"https://x","report_id":null}`, ""},
 	{"report.generated", "the URL is required under one name or the other", `{"report_type":"monthly","document_count":3}`, "payload.report_url"},
@@ -106,7 +106,7 @@ func independentlyValid(t *testing.T, schema json.RawMessage, payload string) bo
 	return sch.Validate(v) == nil
 }
 
-// What each type requires: the guide's table, no more.
+// What each type requires: the LOKI guide's table, no more.
 func TestBuiltinSchemasRequire(t *testing.T) {
 	want := map[string][]string{
 		"validation.completed": {"validation_status"},

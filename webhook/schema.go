@@ -74,7 +74,7 @@ func builtinSchema(et EventType, t reflect.Type) json.RawMessage {
 			aliases = strings.Split(a, ",")
 		}
 		for _, a := range aliases {
-			props = append(props, Member{a, propertySchema(sf, req, fmt.Sprintf("%s (the guide's name for %s)", sf.Tag.Get("doc"), name))})
+			props = append(props, Member{a, propertySchema(sf, req, fmt.Sprintf("%s (the LOKI guide's name for %s)", sf.Tag.Get("doc"), name))})
 		}
 		switch {
 		case req && len(aliases) == 0:

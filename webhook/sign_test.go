@@ -64,7 +64,7 @@ func TestVerifyStandardRejects(t *testing.T) {
 	}
 }
 
-// Sign must agree with the guide's Python receiver:
+// Sign must agree with the LOKI guide's Python receiver:
 // hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest().
 func TestSignMatchesGuideReceiver(t *testing.T) {
 	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

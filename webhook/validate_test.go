@@ -195,7 +195,7 @@ func TestValidatePayload(t *testing.T) {
 		{"correction.applied", `{"document_id":"d","before":{"any":"shape"},"after":"text"}`, ""},
 		{"validation.completed", `{"document_id":"d","validation_status":"pass","gates_passed":"8"}`, "payload.gates_passed"},
 		{"system.error", `{"error_code":"E","component":"c","severity":"high"}`, ""},
-		// The guide names a report's type, URL and document count, not its
+		// The LOKI guide names a report's type, URL and document count, not its
 		// id: report_id is optional (see eventtypes_test.go for each type).
 		{"report.generated", `{"report_type":"monthly","report_url":"https://x"}`, ""},
 	}

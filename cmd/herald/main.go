@@ -38,6 +38,16 @@ Usage:
 
 Run 'herald <command> -h' for a command's flags. Every flag can also be set
 with an environment variable: --database-url is HERALD_DATABASE_URL.
+
+Clients of a running Herald, which read only HERALD_URL (default
+http://127.0.0.1:8080) and HERALD_API_KEY; tables for people, --json for scripts:
+  herald webhooks      list|get|create|update|delete|test
+  herald events        send|get|list
+  herald deliveries    list|get|retry|cancel
+  herald integrations  list|get|create|delete|test|health
+  herald analytics     [--webhook ID] [--days N]
+  herald listen        --forward-to http://localhost:3000/hook: deliveries to a local
+                       app, signatures checked, through a webhook removed on Ctrl-C
 `
 
 func main() {
@@ -76,6 +86,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAPIKey(ctx, rest, stdout, stderr)
 	case "receive":
 		return runReceive(ctx, rest, stdout, stderr)
+	case "webhooks":
+		return runWebhooks(ctx, rest, stdout, stderr)
+	case "events":
+		return runEvents(ctx, rest, stdout, stderr)
+	case "deliveries":
+		return runDeliveries(ctx, rest, stdout, stderr)
+	case "integrations":
+		return runIntegrations(ctx, rest, stdout, stderr)
+	case "analytics":
+		return runAnalytics(ctx, rest, stdout, stderr)
+	case "listen":
+		return runListen(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "herald %s (%s, %s/%s, temporal sdk %s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, depVersion("go.temporal.io/sdk"))
 		return nil

@@ -51,30 +51,61 @@ type printer struct {
 }
 
 func (p *printer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err == nil {
-		body, err = webhook.Decompressed(r.Header, body) // signed before compression
-	}
+	in, status, err := readInbound(r)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		http.Error(w, err.Error(), status)
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.seen++
-	status := p.status
+	status = p.status
 	if p.seen <= p.failFirst {
 		status = http.StatusServiceUnavailable
 	}
-	fmt.Fprintf(p.out, "\n%s %s %s  event=%s id=%s attempt=%s → answering %d\n", time.Now().Format("15:04:05"), r.Method, r.URL.Path,
-		r.Header.Get(webhook.HeaderEvent), r.Header.Get(webhook.HeaderID), r.Header.Get(webhook.HeaderAttempt), status)
-	if p.secret != "" {
-		fmt.Fprintf(p.out, "  X-Webhook-Signature  %s\n", verdict(webhook.Verify(p.secret, body, r.Header.Get(webhook.HeaderSignature))))
-		fmt.Fprintf(p.out, "  webhook-signature    %s\n", verdict(webhook.VerifyStandard(p.secret, r.Header.Get(webhook.HeaderStdID),
-			r.Header.Get(webhook.HeaderStdTimestamp), body, r.Header.Get(webhook.HeaderStdSignature), time.Now(), webhook.DefaultTolerance)))
-	}
-	fmt.Fprintf(p.out, "  %s\n", body)
+	in.print(p.out, p.secret, status)
 	w.WriteHeader(status)
+}
+
+// inbound is one delivery as a receiver got it (receive, listen).
+type inbound struct {
+	at     time.Time
+	method string
+	path   string
+	header http.Header
+	raw    []byte // as sent: gzip stays gzip
+	body   []byte // what the signatures cover: raw, decompressed
+}
+
+// readInbound reads a delivery, refusing one over webhook.MaxDecompressed
+// (413) or whose gzip does not inflate (400), with the status to answer.
+func readInbound(r *http.Request) (*inbound, int, error) {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, webhook.MaxDecompressed+1))
+	if err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+	if len(raw) > webhook.MaxDecompressed {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", webhook.MaxDecompressed)
+	}
+	body, err := webhook.Decompressed(r.Header, raw) // signed before compression
+	if err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+	return &inbound{at: time.Now(), method: r.Method, path: r.URL.Path, header: r.Header, raw: raw, body: body}, 0, nil
+}
+
+// print shows the delivery: what it is, each signature's verdict when the
+// secret is known, and the body.
+func (in *inbound) print(w io.Writer, secret string, answer int) {
+	h := in.header
+	fmt.Fprintf(w, "\n%s %s %s  event=%s id=%s attempt=%s → answering %d\n", in.at.Format("15:04:05"), in.method, in.path,
+		h.Get(webhook.HeaderEvent), h.Get(webhook.HeaderID), h.Get(webhook.HeaderAttempt), answer)
+	if secret != "" {
+		fmt.Fprintf(w, "  X-Webhook-Signature  %s\n", verdict(webhook.Verify(secret, in.body, h.Get(webhook.HeaderSignature))))
+		fmt.Fprintf(w, "  webhook-signature    %s\n", verdict(webhook.VerifyStandard(secret, h.Get(webhook.HeaderStdID),
+			h.Get(webhook.HeaderStdTimestamp), in.body, h.Get(webhook.HeaderStdSignature), in.at, webhook.DefaultTolerance)))
+	}
+	fmt.Fprintf(w, "  %s\n", in.body)
 }
 
 func verdict(err error) string {

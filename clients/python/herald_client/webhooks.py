@@ -1,0 +1,364 @@
+"""Webhooks: create, change, test, publish to, and look at deliveries.
+
+:class:`WebhookManager` is the LOKI guide's ``WebhookManager`` over Herald's
+REST API (``/api/v1/webhooks``, ``/api/v1/events``, ``/api/v1/analytics``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .client import HeraldClient, event_body, segment
+from .event_types import BaseEvent
+from .models import (
+    AcceptedEvent,
+    Analytics,
+    AnalyticsOverview,
+    BatchAccepted,
+    BulkRetry,
+    Delivery,
+    DeliveryAction,
+    Event,
+    EventTypeInfo,
+    Page,
+    SecretRotation,
+    TestResult,
+    Timeline,
+    TriggerResult,
+    Webhook,
+    _record,
+)
+from .retry_handler import RetryConfig, RetryHandler, RetryStrategy
+
+
+class WebhookManager:
+    """Webhooks and events on one Herald.
+
+    With no ``client``, connects to ``HERALD_URL`` with ``HERALD_API_KEY``
+    (or ``base_url``/``api_key``). A ``config`` is the retry schedule of the
+    webhooks :meth:`create_webhook` makes, where a call does not give one.
+    """
+
+    def __init__(
+        self,
+        client: HeraldClient | None = None,
+        *,
+        config: RetryConfig | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.client = client or HeraldClient(base_url, api_key, timeout=timeout)
+        self.config = config
+        #: Webhooks as last loaded through this manager, by id.
+        self.webhooks: dict[int, Webhook] = {}
+        self.retry_handler = RetryHandler(config or RetryConfig(), self.webhooks)
+
+    async def __aenter__(self) -> WebhookManager:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def _keep(self, w: Webhook) -> Webhook:
+        self.webhooks[w.id] = w
+        return w
+
+    # Webhooks
+
+    async def create_webhook(
+        self,
+        name: str,
+        url: str,
+        event_types: Sequence[str] | None = None,
+        *,
+        description: str | None = None,
+        secret: str | None = None,
+        status: str | None = None,
+        retry_strategy: RetryStrategy | str | None = None,
+        max_retries: int | None = None,
+        retry_delay_seconds: int | None = None,
+        backoff_multiplier: float | None = None,
+        max_delay_seconds: int | None = None,
+        jitter_percentage: float | None = None,
+        timeout_seconds: int | None = None,
+        rate_limit_per_minute: int | None = None,
+        rate_limit_per_hour: int | None = None,
+        delivery_mode: str | None = None,
+        custom_headers: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        filter: Mapping[str, Any] | None = None,
+        retry_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Webhook:
+        """Creates a webhook; the answer holds its whole ``secret``, the only
+        one that does.
+
+        ``event_types`` are names from the catalog, or ``["*"]`` for every
+        event. Retry fields left out come from the manager's ``config``, then
+        from Herald's defaults (exponential backoff, 5 retries from 60 s).
+        """
+        body: dict[str, Any] = {}
+        if self.config is not None:
+            body.update(self.config.webhook_fields())
+        body.update(
+            _given(
+                name=name,
+                url=url,
+                event_types=list(event_types) if event_types is not None else None,
+                description=description,
+                secret=secret,
+                status=status,
+                retry_strategy=retry_strategy,
+                max_retries=max_retries,
+                retry_delay_seconds=retry_delay_seconds,
+                backoff_multiplier=backoff_multiplier,
+                max_delay_seconds=max_delay_seconds,
+                jitter_percentage=jitter_percentage,
+                timeout_seconds=timeout_seconds,
+                rate_limit_per_minute=rate_limit_per_minute,
+                rate_limit_per_hour=rate_limit_per_hour,
+                delivery_mode=delivery_mode,
+                custom_headers=custom_headers,
+                metadata=metadata,
+                filter=filter,
+                retry_overrides=retry_overrides,
+            )
+        )
+        if self.config is not None and max_delay_seconds is None and retry_delay_seconds is not None:
+            # The config's cap may be below the delay this call asks for.
+            body["max_delay_seconds"] = max(self.config.max_delay_seconds, retry_delay_seconds)
+        return self._keep(Webhook.from_dict(await self.client.request("POST", "/webhooks", body=body)))
+
+    async def list_webhooks(self, status: str | None = None, *, limit: int = 50, offset: int = 0) -> Page[Webhook]:
+        """Webhooks, newest first; ``status`` is active, inactive or paused."""
+        data = await self.client.request("GET", "/webhooks", query={"status": status, "limit": limit, "offset": offset})
+        page = Page.of(data, "webhooks", Webhook)
+        for w in page:
+            self._keep(w)
+        return page
+
+    async def get_webhook(self, webhook_id: int) -> Webhook:
+        """One webhook (secret and credential-looking headers masked)."""
+        return self._keep(Webhook.from_dict(await self.client.request("GET", f"/webhooks/{segment(webhook_id)}")))
+
+    async def update_webhook(
+        self,
+        webhook_id: int,
+        *,
+        name: str | None = None,
+        url: str | None = None,
+        event_types: Sequence[str] | None = None,
+        description: str | None = None,
+        secret: str | None = None,
+        status: str | None = None,
+        status_reason: str | None = None,
+        retry_strategy: RetryStrategy | str | None = None,
+        max_retries: int | None = None,
+        retry_delay_seconds: int | None = None,
+        backoff_multiplier: float | None = None,
+        max_delay_seconds: int | None = None,
+        jitter_percentage: float | None = None,
+        timeout_seconds: int | None = None,
+        rate_limit_per_minute: int | None = None,
+        rate_limit_per_hour: int | None = None,
+        delivery_mode: str | None = None,
+        custom_headers: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        filter: Mapping[str, Any] | None = None,
+        retry_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Webhook:
+        """Changes the fields given, and only those. A change applies to
+        deliveries that start after it; making a paused webhook active
+        releases the deliveries it held."""
+        body = _given(
+            name=name,
+            url=url,
+            event_types=list(event_types) if event_types is not None else None,
+            description=description,
+            secret=secret,
+            status=status,
+            status_reason=status_reason,
+            retry_strategy=retry_strategy,
+            max_retries=max_retries,
+            retry_delay_seconds=retry_delay_seconds,
+            backoff_multiplier=backoff_multiplier,
+            max_delay_seconds=max_delay_seconds,
+            jitter_percentage=jitter_percentage,
+            timeout_seconds=timeout_seconds,
+            rate_limit_per_minute=rate_limit_per_minute,
+            rate_limit_per_hour=rate_limit_per_hour,
+            delivery_mode=delivery_mode,
+            custom_headers=custom_headers,
+            metadata=metadata,
+            filter=filter,
+            retry_overrides=retry_overrides,
+        )
+        data = await self.client.request("PUT", f"/webhooks/{segment(webhook_id)}", body=body)
+        return self._keep(Webhook.from_dict(data))
+
+    async def pause_webhook(self, webhook_id: int, reason: str = "") -> Webhook:
+        """Holds new deliveries until the webhook is resumed."""
+        return await self.update_webhook(webhook_id, status="paused", status_reason=reason)
+
+    async def resume_webhook(self, webhook_id: int) -> Webhook:
+        """Makes the webhook active again and releases what it held."""
+        return await self.update_webhook(webhook_id, status="active", status_reason="")
+
+    async def delete_webhook(self, webhook_id: int) -> None:
+        """Deletes the webhook."""
+        await self.client.request("DELETE", f"/webhooks/{segment(webhook_id)}")
+        self.webhooks.pop(webhook_id, None)
+
+    async def rotate_secret(
+        self, webhook_id: int, *, overlap_hours: int | None = None, secret: str | None = None
+    ) -> SecretRotation:
+        """Replaces the signing secret (a new one, or ``secret``); the old one
+        keeps signing beside it for ``overlap_hours`` (default 24)."""
+        body = _given(overlap_hours=overlap_hours, secret=secret)
+        data = await self.client.request("POST", f"/webhooks/{segment(webhook_id)}/rotate-secret", body=body)
+        return SecretRotation.from_dict(data)
+
+    async def test_webhook(self, webhook_id: int, event_type: str | None = None) -> TestResult:
+        """Sends one real, signed attempt with the type's example payload
+        (default: the webhook's first type), without retry, recorded as a
+        test delivery."""
+        body = {"event_type": event_type} if event_type else None
+        return TestResult.from_dict(
+            await self.client.request("POST", f"/webhooks/{segment(webhook_id)}/test", body=body)
+        )
+
+    # Deliveries
+
+    async def get_webhook_deliveries(
+        self,
+        webhook_id: int,
+        status_filter: str | None = None,
+        limit: int = 100,
+        *,
+        offset: int = 0,
+        event_id: str | None = None,
+    ) -> Page[Delivery]:
+        """Attempt rows, newest first; ``status_filter`` is pending,
+        delivered, retrying or failed."""
+        query = {"status": status_filter, "event_id": event_id, "limit": limit, "offset": offset}
+        data = await self.client.request("GET", f"/webhooks/{segment(webhook_id)}/deliveries", query=query)
+        return Page.of(data, "deliveries", Delivery)
+
+    async def get_delivery_details(self, webhook_id: int, delivery_id: int) -> Delivery:
+        """One attempt row, with its delivery loop's live state (``live``)."""
+        path = f"/webhooks/{segment(webhook_id)}/deliveries/{segment(delivery_id)}"
+        return Delivery.from_dict(await self.client.request("GET", path))
+
+    async def retry_delivery(self, webhook_id: int, delivery_id: int) -> DeliveryAction:
+        """Retries the delivery now: a waiting one at once, a failed one by
+        reopening its event."""
+        path = f"/webhooks/{segment(webhook_id)}/deliveries/{segment(delivery_id)}/retry"
+        return DeliveryAction.from_dict(await self.client.request("POST", path))
+
+    async def cancel_delivery(self, webhook_id: int, delivery_id: int) -> DeliveryAction:
+        """Stops a delivery that has not ended."""
+        path = f"/webhooks/{segment(webhook_id)}/deliveries/{segment(delivery_id)}/cancel"
+        return DeliveryAction.from_dict(await self.client.request("POST", path))
+
+    async def retry_failed_deliveries(
+        self, webhook_id: int, max_age_hours: int = 24, *, limit: int | None = None
+    ) -> BulkRetry:
+        """Retries every delivery that failed for good in the last
+        ``max_age_hours``."""
+        query = {"max_age_hours": max_age_hours, "limit": limit}
+        return BulkRetry.from_dict(
+            await self.client.request("POST", f"/webhooks/{segment(webhook_id)}/retry", query=query)
+        )
+
+    # Analytics
+
+    async def get_delivery_analytics(self, webhook_id: int, period_days: int = 7) -> Analytics:
+        """One webhook's figures over the last ``period_days`` days."""
+        path = f"/webhooks/{segment(webhook_id)}/analytics"
+        return Analytics.from_dict(await self.client.request("GET", path, query={"period_days": period_days}))
+
+    async def get_analytics(self, period_days: int = 7, event_type: str | None = None) -> AnalyticsOverview:
+        """Figures across every subscriber, per event type and per webhook."""
+        query = {"period_days": period_days, "event_type": event_type}
+        return AnalyticsOverview.from_dict(await self.client.request("GET", "/analytics", query=query))
+
+    # Events
+
+    async def trigger_event(
+        self,
+        event: BaseEvent | str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        event_id: str | None = None,
+        source: str | None = None,
+        source_id: str | None = None,
+        wait: float | None = None,
+    ) -> TriggerResult:
+        """Publishes an event to every subscriber of its type: a typed event
+        (``ComplianceAlertEvent(...)``), or an event type and its payload.
+
+        The answer says how many subscribers (webhooks and integrations)
+        the event goes to (``deliveries``). Delivery itself goes on in
+        Herald, retries included; with ``wait`` (seconds) the call waits for
+        every delivery to end, at most that long, and the answer counts
+        ``successful`` and ``failed`` ones.
+        """
+        body = event_body(event, payload, event_id=event_id, source=source, source_id=source_id)
+        accepted = AcceptedEvent.from_dict(await self.client.request("POST", "/events", body=body))
+        if wait:
+            ev = await self.client.wait_for_event(accepted.event_id, timeout=wait)
+        else:
+            ev = await self.client.get_event(accepted.event_id)
+        return _record(
+            TriggerResult,
+            event_id=accepted.event_id,
+            event_type=accepted.event_type,
+            duplicate=accepted.duplicate,
+            deliveries=ev.total_deliveries,
+            subscriber_ids=[d.webhook_id for d in ev.deliveries if d.status != "filtered"],
+            successful=ev.successful_deliveries,
+            failed=ev.failed_deliveries,
+            event=ev,
+        )
+
+    async def trigger_events(self, events: Iterable[BaseEvent | Mapping[str, Any]]) -> BatchAccepted:
+        """Publishes 1-100 events at once, all or none."""
+        return await self.client.publish_events(events)
+
+    async def get_event(self, event_id: str) -> Event:
+        """The event, its counters and each subscriber's delivery."""
+        return await self.client.get_event(event_id)
+
+    async def get_event_timeline(self, event_id: str) -> Timeline:
+        """The event's delivery timeline from Temporal."""
+        return await self.client.get_event_timeline(event_id)
+
+    async def get_recent_webhook_events(self, limit: int = 10, event_type: str | None = None) -> Page[Event]:
+        """Recent events, newest first."""
+        return await self.client.list_events(event_type, limit=limit)
+
+    async def wait_for_event(self, event_id: str, timeout: float = 60.0) -> Event:
+        """Waits until every delivery of the event has ended."""
+        return await self.client.wait_for_event(event_id, timeout=timeout)
+
+    async def list_event_types(self) -> list[EventTypeInfo]:
+        """The event types webhooks can subscribe to."""
+        return await self.client.list_event_types()
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields a call gave (not None), enums as their values."""
+    out: dict[str, Any] = {}
+    for k, v in fields.items():
+        if v is None:
+            continue
+        if isinstance(v, RetryStrategy):
+            v = v.value
+        elif isinstance(v, Mapping):
+            v = dict(v)
+        out[k] = v
+    return out
+
+
+__all__ = ["WebhookManager"]

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/loki-interceptor/herald/client"
+)
+
+var integrationVerbs = []verb{
+	{"list", "[--type slack|teams|email|zapier|webhook] [--limit N] [--offset N]", integrationsList},
+	{"get", "NAME", integrationsGet},
+	{"create", "--name NAME --type TYPE --credentials JSON [--config JSON] [--events a,b] [settings]", integrationsCreate},
+	{"delete", "NAME", integrationsDelete},
+	{"test", "NAME [--event-type TYPE]", integrationsTest},
+	{"health", "", integrationsHealth},
+}
+
+func runIntegrations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runGroup(ctx, "integrations", integrationVerbs, args, stdout, stderr)
+}
+
+func integrationsList(c *cliCmd, args []string) error {
+	var o client.IntegrationListOptions
+	c.fs.StringVar(&o.IntegrationType, "type", "", "only integrations of this type")
+	c.fs.IntVar(&o.Limit, "limit", 0, "how many (1-1000; default 50)")
+	c.fs.IntVar(&o.Offset, "offset", 0, "how many to skip")
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	l, err := c.api.ListIntegrations(c.ctx, o)
+	if err != nil {
+		return err
+	}
+	return c.show(l, func(w io.Writer) {
+		fmt.Fprintln(w, "NAME\tTYPE\tSTATUS\tEVENTS\tCREATED")
+		for _, i := range l.Integrations {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", i.Name, i.IntegrationType, i.Status, or(strings.Join(i.EventSubscriptions, ",")), when(&i.CreatedAt))
+		}
+		fmt.Fprintf(w, "(%d of %d)\n", len(l.Integrations), l.Total)
+	})
+}
+
+func integrationsGet(c *cliCmd, args []string) error {
+	pos, err := c.parse(args, "NAME")
+	if err != nil {
+		return err
+	}
+	i, err := c.api.GetIntegration(c.ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return c.show(i, func(w io.Writer) { integrationTable(w, i) })
+}
+
+func integrationTable(w io.Writer, i *client.Integration) {
+	fmt.Fprintf(w, "Name\t%s\nType\t%s\nID\t%d\n", i.Name, i.IntegrationType, i.ID)
+	status := string(i.Status)
+	if i.StatusReason != "" {
+		status += " (" + i.StatusReason + ")"
+	}
+	fmt.Fprintf(w, "Status\t%s\nEvents\t%s\n", status, or(strings.Join(i.EventSubscriptions, ", ")))
+	fmt.Fprintf(w, "Credentials\t%s\nConfig\t%s\n", compactJSON(i.Credentials), compactJSON(i.Config))
+	fmt.Fprintf(w, "Retries\t%s, %d retries from %d s\nRate limit\t%d/min, %d/h\n", i.RetryStrategy, i.MaxRetries, i.RetryDelaySeconds,
+		i.RateLimitPerMinute, i.RateLimitPerHour)
+	if i.Batch != nil {
+		fmt.Fprintf(w, "Batch\t%d events or %d s (workflow %s)\n", i.Batch.Size, i.Batch.TimeoutSeconds, i.Batch.WorkflowID)
+	}
+	fmt.Fprintf(w, "Created\t%s\nLast triggered\t%s\n", when(&i.CreatedAt), when(i.LastTriggeredAt))
+}
+
+func integrationsCreate(c *cliCmd, args []string) error {
+	var in client.IntegrationInput
+	var d deliveryFlags
+	c.fs.StringVar(&in.Name, "name", "", "name (unique; part of the integration's URL)")
+	c.fs.StringVar(&in.IntegrationType, "type", "", "slack, teams, email, zapier or webhook")
+	creds := c.fs.String("credentials", "", `credentials, a JSON object: {"webhook_url": "…"}, SMTP settings for email; @file reads a file`)
+	config := c.fs.String("config", "", "config, a JSON object (docs/integrations.md); @file reads a file")
+	events := c.fs.String("events", "", "event types, comma-separated, or *")
+	description := c.fs.String("description", "", "what it is for")
+	d.register(c.fs)
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	set := c.set()
+	s, err := d.input(set)
+	if err != nil {
+		return err
+	}
+	in.RetryStrategy, in.MaxRetries, in.RetryDelaySeconds, in.BackoffMultiplier = s.RetryStrategy, s.MaxRetries, s.RetryDelaySeconds, s.BackoffMultiplier
+	in.MaxDelaySeconds, in.JitterPercentage, in.TimeoutSeconds = s.MaxDelaySeconds, s.JitterPercentage, s.TimeoutSeconds
+	in.RateLimitPerMinute, in.RateLimitPerHour, in.DeliveryMode, in.Filter = s.RateLimitPerMinute, s.RateLimitPerHour, s.DeliveryMode, s.Filter
+	in.EventSubscriptions = csv(*events)
+	if set["description"] {
+		in.Description = description
+	}
+	if in.Credentials, err = jsonObject("credentials", *creds); err != nil {
+		return err
+	}
+	if in.Config, err = jsonObject("config", *config); err != nil {
+		return err
+	}
+	i, err := c.api.RegisterIntegration(c.ctx, in)
+	if err != nil {
+		return err
+	}
+	return c.show(i, func(w io.Writer) {
+		integrationTable(w, i)
+		if i.Secret != "" {
+			fmt.Fprintf(w, "Secret\t%s\t(shown this once: the receiver verifies signatures with it)\n", i.Secret)
+		}
+	})
+}
+
+func integrationsDelete(c *cliCmd, args []string) error {
+	pos, err := c.parse(args, "NAME")
+	if err != nil {
+		return err
+	}
+	if err := c.api.DeleteIntegration(c.ctx, pos[0]); err != nil {
+		return err
+	}
+	return c.say(map[string]any{"deleted": pos[0]}, "integration %q deleted", pos[0])
+}
+
+func integrationsTest(c *cliCmd, args []string) error {
+	eventType := c.fs.String("event-type", "", "event type of the example (default: the integration's first subscription)")
+	pos, err := c.parse(args, "NAME")
+	if err != nil {
+		return err
+	}
+	r, err := c.api.TestIntegration(c.ctx, pos[0], *eventType)
+	if err != nil {
+		return err
+	}
+	return c.show(r, func(w io.Writer) { testTable(w, r) })
+}
+
+func integrationsHealth(c *cliCmd, args []string) error {
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	h, err := c.api.IntegrationHealth(c.ctx)
+	if err != nil {
+		return err
+	}
+	return c.show(h, func(w io.Writer) {
+		fmt.Fprintf(w, "Overall: %s (%d integrations)\n\n", h.Status, h.Total)
+		fmt.Fprintln(w, "NAME\tTYPE\tHEALTH\tLAST EVENT\tERROR")
+		names := make([]string, 0, len(h.Integrations))
+		for name := range h.Integrations {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			s := h.Integrations[name]
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", name, s.IntegrationType, s.Status, when(s.LastEvent), or(oneLine(s.Error)))
+		}
+	})
+}

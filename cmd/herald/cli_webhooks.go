@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/loki-interceptor/herald/client"
+	"github.com/loki-interceptor/herald/webhook"
+)
+
+var webhookVerbs = []verb{
+	{"list", "[--status active|inactive|paused] [--limit N] [--offset N]", webhooksList},
+	{"get", "ID", webhooksGet},
+	{"create", "--name NAME --url URL --events a,b|* [settings]", webhooksCreate},
+	{"update", "ID [settings]  (only the flags given change)", webhooksUpdate},
+	{"delete", "ID", webhooksDelete},
+	{"test", "ID [--event-type TYPE]", webhooksTest},
+}
+
+func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runGroup(ctx, "webhooks", webhookVerbs, args, stdout, stderr)
+}
+
+func webhooksList(c *cliCmd, args []string) error {
+	status := c.fs.String("status", "", "only webhooks in this status")
+	limit := c.fs.Int("limit", 0, "how many (1-1000; default 50)")
+	offset := c.fs.Int("offset", 0, "how many to skip")
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	l, err := c.api.ListWebhooks(c.ctx, client.WebhookListOptions{Status: webhook.Status(*status), Limit: *limit, Offset: *offset})
+	if err != nil {
+		return err
+	}
+	return c.show(l, func(w io.Writer) {
+		fmt.Fprintln(w, "ID\tNAME\tSTATUS\tMODE\tEVENTS\tURL")
+		for _, h := range l.Webhooks {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Name, h.Status, h.DeliveryMode, strings.Join(h.EventTypes, ","), h.URL)
+		}
+		fmt.Fprintf(w, "(%d of %d)\n", len(l.Webhooks), l.Total)
+	})
+}
+
+func webhooksGet(c *cliCmd, args []string) error {
+	pos, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	id, err := parseID("webhook", pos[0])
+	if err != nil {
+		return err
+	}
+	h, err := c.api.GetWebhook(c.ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.show(h, func(w io.Writer) { webhookTable(w, h) })
+}
+
+// webhookFlags are create's and update's.
+type webhookFlags struct {
+	name, url, events, description, secret, status, reason, metadata string
+	headers                                                          kvFlag
+	delivery                                                         deliveryFlags
+}
+
+func (f *webhookFlags) register(c *cliCmd) {
+	c.fs.StringVar(&f.name, "name", "", "name (unique)")
+	c.fs.StringVar(&f.url, "url", "", "where to deliver: https://… (http:// for loopback in herald dev)")
+	c.fs.StringVar(&f.events, "events", "", "event types, comma-separated, or * for all")
+	c.fs.StringVar(&f.description, "description", "", "what it is for")
+	c.fs.StringVar(&f.secret, "secret", "", "signing secret (generated when left out)")
+	c.fs.StringVar(&f.status, "status", "", "active, inactive or paused")
+	c.fs.StringVar(&f.reason, "status-reason", "", "why it is paused or inactive")
+	c.fs.StringVar(&f.metadata, "metadata", "", "metadata, a JSON object (payload options: docs/payloads.md); @file reads a file")
+	f.headers = kvFlag{}
+	c.fs.Var(f.headers, "header", "custom header K=V, repeatable (replaces all custom headers)")
+	f.delivery.register(c.fs)
+}
+
+func (f *webhookFlags) input(set map[string]bool) (client.WebhookInput, error) {
+	in, err := f.delivery.input(set)
+	if err != nil {
+		return in, err
+	}
+	in.Name, in.URL, in.EventTypes, in.Secret = f.name, f.url, csv(f.events), f.secret
+	in.Status, in.StatusReason = webhook.Status(f.status), f.reason
+	if set["description"] {
+		in.Description = &f.description
+	}
+	if set["header"] {
+		in.CustomHeaders = f.headers
+	}
+	in.Metadata, err = jsonObject("metadata", f.metadata)
+	return in, err
+}
+
+func webhooksCreate(c *cliCmd, args []string) error {
+	var f webhookFlags
+	f.register(c)
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	in, err := f.input(c.set())
+	if err != nil {
+		return err
+	}
+	h, err := c.api.CreateWebhook(c.ctx, in)
+	if err != nil {
+		return err
+	}
+	return c.show(h, func(w io.Writer) {
+		webhookTable(w, h)
+		fmt.Fprintf(w, "Secret\t%s\t(shown this once: give it to the receiver, which verifies signatures with it)\n", h.Secret)
+	})
+}
+
+func webhooksUpdate(c *cliCmd, args []string) error {
+	var f webhookFlags
+	f.register(c)
+	pos, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	id, err := parseID("webhook", pos[0])
+	if err != nil {
+		return err
+	}
+	in, err := f.input(c.set())
+	if err != nil {
+		return err
+	}
+	h, err := c.api.UpdateWebhook(c.ctx, id, in)
+	if err != nil {
+		return err
+	}
+	return c.show(h, func(w io.Writer) { webhookTable(w, h) })
+}
+
+func webhooksDelete(c *cliCmd, args []string) error {
+	pos, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	id, err := parseID("webhook", pos[0])
+	if err != nil {
+		return err
+	}
+	if err := c.api.DeleteWebhook(c.ctx, id); err != nil {
+		return err
+	}
+	return c.say(map[string]any{"deleted": id}, "webhook %d deleted", id)
+}
+
+func webhooksTest(c *cliCmd, args []string) error {
+	eventType := c.fs.String("event-type", "", "event type of the example payload (default: the webhook's first)")
+	pos, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	id, err := parseID("webhook", pos[0])
+	if err != nil {
+		return err
+	}
+	r, err := c.api.TestWebhook(c.ctx, id, *eventType)
+	if err != nil {
+		return err
+	}
+	return c.show(r, func(w io.Writer) { testTable(w, r) })
+}
+
+// testTable shows a test delivery's outcome.
+func testTable(w io.Writer, r *client.TestResult) {
+	outcome := "delivered"
+	if !r.Success {
+		outcome = "FAILED"
+	}
+	fmt.Fprintf(w, "Test\t%s (%s, delivery %d)\n", outcome, r.EventType, r.DeliveryID)
+	if r.StatusCode != 0 {
+		fmt.Fprintf(w, "Answer\t%d in %.0f ms\n", r.StatusCode, r.DurationMS)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "Error\t%s (%s)\n", r.Error, r.ErrorClass)
+	}
+	if r.Filtered {
+		fmt.Fprintf(w, "Filter\twould leave this event out (a test is sent anyway)\n")
+	}
+	fmt.Fprintf(w, "Response\t%s\n", or(oneLine(r.ResponseBody)))
+}
+
+func webhookTable(w io.Writer, h *client.Webhook) {
+	fmt.Fprintf(w, "ID\t%d\nName\t%s\nURL\t%s\n", h.ID, h.Name, h.URL)
+	status := string(h.Status)
+	if h.StatusReason != "" {
+		status += " (" + h.StatusReason + ")"
+	}
+	fmt.Fprintf(w, "Status\t%s\nEvent types\t%s\nDelivery mode\t%s\n", status, strings.Join(h.EventTypes, ", "), h.DeliveryMode)
+	if h.Description != "" {
+		fmt.Fprintf(w, "Description\t%s\n", h.Description)
+	}
+	fmt.Fprintf(w, "Retries\t%s, %d retries, waits %s s\n", h.RetryStrategy, h.MaxRetries, seconds(h.RetryScheduleSeconds))
+	fmt.Fprintf(w, "Timeout\t%d s\nRate limit\t%d/min, %d/h\n", h.TimeoutSeconds, h.RateLimitPerMinute, h.RateLimitPerHour)
+	fmt.Fprintf(w, "Headers\t%s\nMetadata\t%s\nFilter\t%s\n", sortedPairs(h.CustomHeaders), compactJSON(h.Metadata), compactJSON(h.Filter))
+	fmt.Fprintf(w, "Created\t%s\nLast triggered\t%s\n", when(&h.CreatedAt), when(h.LastTriggeredAt))
+}
+
+func seconds(s []float64) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(s))
+	for i, v := range s {
+		parts[i] = fmt.Sprintf("%g", v)
+	}
+	return strings.Join(parts, " ")
+}
+
+// oneLine keeps a body to one line of at most 200 characters.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}

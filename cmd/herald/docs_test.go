@@ -1,0 +1,42 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// docs/architecture.md's package map lists exactly the packages `go list`
+// finds: a package added or removed without its row fails here.
+func TestArchitecturePackageMapIsComplete(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(raw), "## Packages")
+	if !ok {
+		t.Fatal("docs/architecture.md has no Packages section")
+	}
+	var documented []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z0-9/-]+)` \\|").FindAllStringSubmatch(table, -1) {
+		documented = append(documented, m[1])
+	}
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}", "../../...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, p := range strings.Fields(string(out)) {
+		if rel, ok := strings.CutPrefix(p, "github.com/loki-interceptor/herald/"); ok {
+			listed = append(listed, rel)
+		}
+	}
+	slices.Sort(documented)
+	slices.Sort(listed)
+	if !slices.Equal(documented, listed) {
+		t.Fatalf("docs/architecture.md lists\n  %v\ngo list finds\n  %v", documented, listed)
+	}
+}
