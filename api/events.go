@@ -86,14 +86,7 @@ func (in *eventInput) validate(ctx context.Context, types *eventtypes.Registry, 
 	}, nil
 }
 
-type acceptedEvent struct {
-	EventID    string    `json:"event_id"`
-	EventType  string    `json:"event_type"`
-	Status     string    `json:"status"`
-	Duplicate  bool      `json:"duplicate"`
-	WorkflowID string    `json:"workflow_id"`
-	CreatedAt  time.Time `json:"created_at"`
-}
+type acceptedEvent = webhook.AcceptedEvent
 
 // publishEvent accepts an event. It answers 202 only once Temporal holds its
 // workflow: from then on the event cannot be lost. A repeated event_id
@@ -231,23 +224,8 @@ func (s *Server) listEvents(c *fiber.Ctx) error {
 	return listBody[eventView]{Items: views, Total: total, Page: p, Plural: "events"}.send(c)
 }
 
-// subscriberSummary is where one subscriber's delivery of the event stands:
-// its latest attempt row, and while the event's workflow runs, the live
-// state of its delivery loop (State, NextAttemptAt). A subscriber held by a
-// pause or a rate limit before its first attempt has no row yet: it shows
-// with status pending, 0 attempts and its live state.
-type subscriberSummary struct {
-	WebhookID          int64                  `json:"webhook_id"`
-	Status             webhook.DeliveryStatus `json:"status"`
-	Attempts           int                    `json:"attempts"`
-	LastDeliveryID     int64                  `json:"last_delivery_id"`
-	ResponseStatusCode *int                   `json:"response_status_code"`
-	LastError          string                 `json:"last_error"`
-	NextRetryAt        *time.Time             `json:"next_retry_at"`
-	RespondedAt        *time.Time             `json:"responded_at"`
-	State              workflows.LoopState    `json:"state,omitempty"`
-	NextAttemptAt      *time.Time             `json:"next_attempt_at,omitempty"`
-}
+// subscriberSummary is where one subscriber's delivery of the event stands.
+type subscriberSummary = webhook.SubscriberDelivery
 
 func (s *Server) getEvent(c *fiber.Ctx) error {
 	id := c.Params("event_id")
@@ -337,7 +315,7 @@ func mergeStates(subs []subscriberSummary, states []workflows.DeliveryState, rec
 			status = webhook.DeliveryStatus(st.State)
 		}
 		i := row(st.WebhookID, status, st.LastError)
-		subs[i].State, subs[i].NextAttemptAt = st.State, st.NextAttemptAt
+		subs[i].State, subs[i].NextAttemptAt = string(st.State), st.NextAttemptAt
 	}
 	for _, sub := range recorded {
 		row(sub.WebhookID, webhook.DeliveryStatus(sub.Outcome), "")

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -49,48 +48,15 @@ func (in *integrationInput) subscriberFields() *webhookInput {
 }
 
 // integrationView is an integration as the API shows it.
-type integrationView struct {
-	ID                  int64                            `json:"id"`
-	Name                string                           `json:"name"`
-	IntegrationType     integrations.Type                `json:"integration_type"`
-	Description         string                           `json:"description"`
-	Credentials         map[string]any                   `json:"credentials"`
-	Config              json.RawMessage                  `json:"config"`
-	EventSubscriptions  []string                         `json:"event_subscriptions"`
-	Secret              string                           `json:"secret,omitempty"` // signing secret of zapier and webhook types
-	Status              webhook.Status                   `json:"status"`
-	StatusReason        string                           `json:"status_reason"`
-	PausedAt            *time.Time                       `json:"paused_at"`
-	ConsecutiveFailures int                              `json:"consecutive_failures"`
-	RetryStrategy       webhook.RetryStrategy            `json:"retry_strategy"`
-	MaxRetries          int                              `json:"max_retries"`
-	RetryDelaySeconds   int                              `json:"retry_delay_seconds"`
-	BackoffMultiplier   float64                          `json:"backoff_multiplier"`
-	MaxDelaySeconds     int                              `json:"max_delay_seconds"`
-	JitterPercentage    float64                          `json:"jitter_percentage"`
-	TimeoutSeconds      int                              `json:"timeout_seconds"`
-	RateLimitPerMinute  int                              `json:"rate_limit_per_minute"`
-	RateLimitPerHour    int                              `json:"rate_limit_per_hour"`
-	DeliveryMode        webhook.DeliveryMode             `json:"delivery_mode"`
-	Filter              json.RawMessage                  `json:"filter"`
-	RetryOverrides      map[string]webhook.RetryOverride `json:"retry_overrides"`
-	Batch               *batchView                       `json:"batch,omitempty"`
-	CreatedAt           time.Time                        `json:"created_at"`
-	UpdatedAt           time.Time                        `json:"updated_at"`
-	LastTriggeredAt     *time.Time                       `json:"last_triggered_at"`
-}
+type integrationView = webhook.IntegrationView
 
-type batchView struct {
-	Size           int    `json:"batch_size"`
-	TimeoutSeconds int    `json:"batch_timeout_seconds"`
-	WorkflowID     string `json:"workflow_id"`
-}
+type batchView = webhook.IntegrationBatch
 
 // integrationOf shows w; the signing secret in full only when full is set
 // (the create response).
 func integrationOf(w *webhook.Webhook, c *integrations.Connector, full bool) integrationView {
 	v := integrationView{
-		ID: w.ID, Name: w.Name, IntegrationType: c.Type, Description: w.Description,
+		ID: w.ID, Name: w.Name, IntegrationType: string(c.Type), Description: w.Description,
 		Credentials: c.Masked(), Config: w.Integration.Config, EventSubscriptions: w.EventTypes,
 		Status: w.Status, StatusReason: w.StatusReason, PausedAt: w.PausedAt, ConsecutiveFailures: w.ConsecutiveFailures,
 		RetryStrategy: w.RetryStrategy, MaxRetries: w.MaxRetries, RetryDelaySeconds: w.RetryDelaySeconds,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	commonpb "go.temporal.io/api/common/v1"
@@ -21,18 +20,8 @@ import (
 )
 
 // timelineEntry is one step of an event's delivery, read from its workflow
-// history: what happened, when, to which webhook.
-type timelineEntry struct {
-	Time       time.Time  `json:"time"`
-	Kind       string     `json:"kind"`
-	WebhookID  int64      `json:"webhook_id,omitempty"`
-	Attempt    int        `json:"attempt,omitempty"`
-	Status     string     `json:"status,omitempty"`
-	StatusCode int        `json:"status_code,omitempty"`
-	Until      *time.Time `json:"until,omitempty"`
-	Detail     string     `json:"detail,omitempty"`
-	RunID      string     `json:"run_id"`
-}
+// history.
+type timelineEntry = webhook.TimelineEntry
 
 // eventTimeline answers the event's delivery timeline from Temporal: every
 // attempt, wait, signal, hold and rate-limit pause, across every run of its

@@ -345,23 +345,7 @@ type testInput struct {
 	EventType string `json:"event_type"`
 }
 
-type testResult struct {
-	Success      bool               `json:"success"`
-	StatusCode   int                `json:"status_code"`
-	DurationMS   float64            `json:"duration_ms"`
-	ResponseBody string             `json:"response_body"`
-	Error        string             `json:"error"`
-	ErrorClass   webhook.ErrorClass `json:"error_class"`
-	DeliveryID   int64              `json:"delivery_id"`
-	EventID      string             `json:"event_id"`
-	EventType    string             `json:"event_type"`
-	// RequestBody is the body sent, before compression: the payload
-	// options applied.
-	RequestBody json.RawMessage `json:"request_body"`
-	// Filtered says the subscriber's filter would leave this event out;
-	// a test is sent anyway.
-	Filtered bool `json:"filtered"`
-}
+type testResult = webhook.TestResult
 
 // testWebhook sends one real, signed attempt with the event type's example
 // payload, without retry, and records it as a test delivery.

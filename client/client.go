@@ -139,6 +139,31 @@ func (o ListOptions) query() url.Values {
 	return q
 }
 
+// call sends one request (in, when not nil, as JSON) and decodes a 2xx
+// answer into a new T.
+func call[T any](ctx context.Context, c *Client, method, p string, q url.Values, in any) (*T, error) {
+	var v T
+	return &v, c.do(ctx, method, p, q, in, &v)
+}
+
+// list reads a page of the list at p into a new L: limit and offset page
+// it, filters are name-value pairs of the query, those with value "" left out.
+func list[L any](ctx context.Context, c *Client, p string, limit, offset int, filters ...string) (*L, error) {
+	q := ListOptions{limit, offset}.query()
+	for i := 0; i+1 < len(filters); i += 2 {
+		setString(q, filters[i], filters[i+1])
+	}
+	return call[L](ctx, c, http.MethodGet, p, q, nil)
+}
+
+// period is the query of analytics over the last days days (0: the API's
+// default).
+func period(days int) url.Values {
+	q := url.Values{}
+	setInt(q, "period_days", days)
+	return q
+}
+
 func setInt(q url.Values, name string, v int) {
 	if v != 0 {
 		q.Set(name, strconv.Itoa(v))

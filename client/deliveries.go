@@ -25,11 +25,8 @@ type DeliveryList struct {
 
 // ListDeliveries lists a webhook's attempts.
 func (c *Client) ListDeliveries(ctx context.Context, webhookID int64, o DeliveryListOptions) (*DeliveryList, error) {
-	q := ListOptions{o.Limit, o.Offset}.query()
-	setString(q, "status", string(o.Status))
-	setString(q, "event_id", o.EventID)
-	var l DeliveryList
-	return &l, c.do(ctx, http.MethodGet, path("webhooks", id(webhookID), "deliveries"), q, nil, &l)
+	return list[DeliveryList](ctx, c, path("webhooks", id(webhookID), "deliveries"), o.Limit, o.Offset,
+		"status", string(o.Status), "event_id", o.EventID)
 }
 
 // DeliveryState is where a delivery loop stands, from the workflow running
@@ -59,8 +56,7 @@ type DeliveryDetail struct {
 
 // GetDelivery reads one attempt of a webhook.
 func (c *Client) GetDelivery(ctx context.Context, webhookID, deliveryID int64) (*DeliveryDetail, error) {
-	var d DeliveryDetail
-	return &d, c.do(ctx, http.MethodGet, path("webhooks", id(webhookID), "deliveries", id(deliveryID)), nil, nil, &d)
+	return call[DeliveryDetail](ctx, c, http.MethodGet, path("webhooks", id(webhookID), "deliveries", id(deliveryID)), nil, nil)
 }
 
 // RetryResult says what a retry or cancel did: Action is "signalled" (the
@@ -76,15 +72,13 @@ type RetryResult struct {
 // waits for its next attempt, from the start of the retry schedule if it
 // failed for good. One already delivered is an *Error conflict.
 func (c *Client) RetryDelivery(ctx context.Context, webhookID, deliveryID int64) (*RetryResult, error) {
-	var r RetryResult
-	return &r, c.do(ctx, http.MethodPost, path("webhooks", id(webhookID), "deliveries", id(deliveryID), "retry"), nil, nil, &r)
+	return call[RetryResult](ctx, c, http.MethodPost, path("webhooks", id(webhookID), "deliveries", id(deliveryID), "retry"), nil, nil)
 }
 
 // CancelDelivery stops a delivery that has not ended; its latest attempt is
 // marked failed. One that has ended is an *Error conflict.
 func (c *Client) CancelDelivery(ctx context.Context, webhookID, deliveryID int64) (*RetryResult, error) {
-	var r RetryResult
-	return &r, c.do(ctx, http.MethodPost, path("webhooks", id(webhookID), "deliveries", id(deliveryID), "cancel"), nil, nil, &r)
+	return call[RetryResult](ctx, c, http.MethodPost, path("webhooks", id(webhookID), "deliveries", id(deliveryID), "cancel"), nil, nil)
 }
 
 // RetryFailedOptions bound RetryFailed: failures of the last MaxAgeHours
@@ -109,6 +103,5 @@ func (c *Client) RetryFailed(ctx context.Context, webhookID int64, o RetryFailed
 	q := url.Values{}
 	setInt(q, "max_age_hours", o.MaxAgeHours)
 	setInt(q, "limit", o.Limit)
-	var r BulkRetry
-	return &r, c.do(ctx, http.MethodPost, path("webhooks", id(webhookID), "retry"), q, nil, &r)
+	return call[BulkRetry](ctx, c, http.MethodPost, path("webhooks", id(webhookID), "retry"), q, nil)
 }

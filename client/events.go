@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/loki-interceptor/herald/webhook"
 )
@@ -23,20 +22,12 @@ type EventInput struct {
 // Accepted is Herald's receipt for an event: from it on, the event cannot
 // be lost. Duplicate says the event id had been accepted before, and
 // nothing is delivered again.
-type Accepted struct {
-	EventID    string    `json:"event_id"`
-	EventType  string    `json:"event_type"`
-	Status     string    `json:"status"`
-	Duplicate  bool      `json:"duplicate"`
-	WorkflowID string    `json:"workflow_id"`
-	CreatedAt  time.Time `json:"created_at"`
-}
+type Accepted = webhook.AcceptedEvent
 
 // PublishEvent hands one event to Herald, which delivers it to every
 // subscriber of its type (webhooks and integrations).
 func (c *Client) PublishEvent(ctx context.Context, ev EventInput) (*Accepted, error) {
-	var a Accepted
-	return &a, c.do(ctx, http.MethodPost, "/events", nil, ev, &a)
+	return call[Accepted](ctx, c, http.MethodPost, "/events", nil, ev)
 }
 
 // BatchAccepted is the receipt for a batch, one Accepted per event in the
@@ -72,18 +63,7 @@ type Event struct {
 
 // SubscriberDelivery is where one subscriber's delivery of an event stands:
 // its latest attempt and, while it is under way, its live State.
-type SubscriberDelivery struct {
-	WebhookID          int64                  `json:"webhook_id"`
-	Status             webhook.DeliveryStatus `json:"status"`
-	Attempts           int                    `json:"attempts"`
-	LastDeliveryID     int64                  `json:"last_delivery_id"`
-	ResponseStatusCode *int                   `json:"response_status_code"`
-	LastError          string                 `json:"last_error"`
-	NextRetryAt        *time.Time             `json:"next_retry_at"`
-	RespondedAt        *time.Time             `json:"responded_at"`
-	State              string                 `json:"state,omitempty"`
-	NextAttemptAt      *time.Time             `json:"next_attempt_at,omitempty"`
-}
+type SubscriberDelivery = webhook.SubscriberDelivery
 
 // EventDetail is an event and each subscriber's delivery of it.
 type EventDetail struct {
@@ -93,8 +73,7 @@ type EventDetail struct {
 
 // GetEvent reads an event by its id.
 func (c *Client) GetEvent(ctx context.Context, eventID string) (*EventDetail, error) {
-	var e EventDetail
-	return &e, c.do(ctx, http.MethodGet, path("events", eventID), nil, nil, &e)
+	return call[EventDetail](ctx, c, http.MethodGet, path("events", eventID), nil, nil)
 }
 
 // EventListOptions select and page ListEvents.
@@ -112,25 +91,12 @@ type EventList struct {
 
 // ListEvents lists recent events.
 func (c *Client) ListEvents(ctx context.Context, o EventListOptions) (*EventList, error) {
-	q := ListOptions{o.Limit, o.Offset}.query()
-	setString(q, "event_type", o.EventType)
-	var l EventList
-	return &l, c.do(ctx, http.MethodGet, "/events", q, nil, &l)
+	return list[EventList](ctx, c, "/events", o.Limit, o.Offset, "event_type", o.EventType)
 }
 
 // TimelineEntry is one step of an event's delivery from its workflow
 // history: an attempt, a wait, a signal, a hold.
-type TimelineEntry struct {
-	Time       time.Time  `json:"time"`
-	Kind       string     `json:"kind"`
-	WebhookID  int64      `json:"webhook_id,omitempty"`
-	Attempt    int        `json:"attempt,omitempty"`
-	Status     string     `json:"status,omitempty"`
-	StatusCode int        `json:"status_code,omitempty"`
-	Until      *time.Time `json:"until,omitempty"`
-	Detail     string     `json:"detail,omitempty"`
-	RunID      string     `json:"run_id"`
-}
+type TimelineEntry = webhook.TimelineEntry
 
 // Timeline is an event's delivery, step by step, oldest first.
 type Timeline struct {
@@ -142,8 +108,7 @@ type Timeline struct {
 
 // EventTimeline reads an event's delivery timeline from Temporal.
 func (c *Client) EventTimeline(ctx context.Context, eventID string) (*Timeline, error) {
-	var t Timeline
-	return &t, c.do(ctx, http.MethodGet, path("events", eventID, "timeline"), nil, nil, &t)
+	return call[Timeline](ctx, c, http.MethodGet, path("events", eventID, "timeline"), nil, nil)
 }
 
 // EventType is a catalog entry: the type, its payload fields, an example,
@@ -164,8 +129,7 @@ func (c *Client) ListEventTypes(ctx context.Context) ([]EventType, error) {
 
 // GetEventType reads one event type.
 func (c *Client) GetEventType(ctx context.Context, name string) (*EventType, error) {
-	var t EventType
-	return &t, c.do(ctx, http.MethodGet, path("event-types", name), nil, nil, &t)
+	return call[EventType](ctx, c, http.MethodGet, path("event-types", name), nil, nil)
 }
 
 // EventTypeSchema reads the JSON Schema (draft 2020-12) payloads of the type

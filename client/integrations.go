@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/loki-interceptor/herald/webhook"
@@ -22,43 +21,10 @@ const (
 // Integration is a connector as the API shows it: credentials masked, the
 // signing secret (zapier, webhook) masked except in RegisterIntegration's
 // answer.
-type Integration struct {
-	ID                  int64                            `json:"id"`
-	Name                string                           `json:"name"`
-	IntegrationType     string                           `json:"integration_type"`
-	Description         string                           `json:"description"`
-	Credentials         map[string]any                   `json:"credentials"`
-	Config              json.RawMessage                  `json:"config"`
-	EventSubscriptions  []string                         `json:"event_subscriptions"`
-	Secret              string                           `json:"secret,omitempty"`
-	Status              webhook.Status                   `json:"status"`
-	StatusReason        string                           `json:"status_reason"`
-	PausedAt            *time.Time                       `json:"paused_at"`
-	ConsecutiveFailures int                              `json:"consecutive_failures"`
-	RetryStrategy       webhook.RetryStrategy            `json:"retry_strategy"`
-	MaxRetries          int                              `json:"max_retries"`
-	RetryDelaySeconds   int                              `json:"retry_delay_seconds"`
-	BackoffMultiplier   float64                          `json:"backoff_multiplier"`
-	MaxDelaySeconds     int                              `json:"max_delay_seconds"`
-	JitterPercentage    float64                          `json:"jitter_percentage"`
-	TimeoutSeconds      int                              `json:"timeout_seconds"`
-	RateLimitPerMinute  int                              `json:"rate_limit_per_minute"`
-	RateLimitPerHour    int                              `json:"rate_limit_per_hour"`
-	DeliveryMode        webhook.DeliveryMode             `json:"delivery_mode"`
-	Filter              json.RawMessage                  `json:"filter"`
-	RetryOverrides      map[string]webhook.RetryOverride `json:"retry_overrides"`
-	Batch               *IntegrationBatch                `json:"batch,omitempty"`
-	CreatedAt           time.Time                        `json:"created_at"`
-	UpdatedAt           time.Time                        `json:"updated_at"`
-	LastTriggeredAt     *time.Time                       `json:"last_triggered_at"`
-}
+type Integration = webhook.IntegrationView
 
 // IntegrationBatch is a batching connector's settings and its workflow.
-type IntegrationBatch struct {
-	Size           int    `json:"batch_size"`
-	TimeoutSeconds int    `json:"batch_timeout_seconds"`
-	WorkflowID     string `json:"workflow_id"`
-}
+type IntegrationBatch = webhook.IntegrationBatch
 
 // IntegrationInput registers an integration (Name and IntegrationType
 // required) or updates one: as with WebhookInput, zero fields are not sent;
@@ -90,8 +56,7 @@ type IntegrationInput struct {
 
 // RegisterIntegration creates an integration.
 func (c *Client) RegisterIntegration(ctx context.Context, in IntegrationInput) (*Integration, error) {
-	var i Integration
-	return &i, c.do(ctx, http.MethodPost, "/integrations", nil, in, &i)
+	return call[Integration](ctx, c, http.MethodPost, "/integrations", nil, in)
 }
 
 // IntegrationListOptions select and page ListIntegrations.
@@ -109,22 +74,17 @@ type IntegrationList struct {
 
 // ListIntegrations lists integrations.
 func (c *Client) ListIntegrations(ctx context.Context, o IntegrationListOptions) (*IntegrationList, error) {
-	q := ListOptions{o.Limit, o.Offset}.query()
-	setString(q, "integration_type", o.IntegrationType)
-	var l IntegrationList
-	return &l, c.do(ctx, http.MethodGet, "/integrations", q, nil, &l)
+	return list[IntegrationList](ctx, c, "/integrations", o.Limit, o.Offset, "integration_type", o.IntegrationType)
 }
 
 // GetIntegration reads an integration by name.
 func (c *Client) GetIntegration(ctx context.Context, name string) (*Integration, error) {
-	var i Integration
-	return &i, c.do(ctx, http.MethodGet, path("integrations", name), nil, nil, &i)
+	return call[Integration](ctx, c, http.MethodGet, path("integrations", name), nil, nil)
 }
 
 // UpdateIntegration changes what in sets (a new Name renames it).
 func (c *Client) UpdateIntegration(ctx context.Context, name string, in IntegrationInput) (*Integration, error) {
-	var i Integration
-	return &i, c.do(ctx, http.MethodPatch, path("integrations", name), nil, in, &i)
+	return call[Integration](ctx, c, http.MethodPatch, path("integrations", name), nil, in)
 }
 
 // DeleteIntegration removes an integration.
@@ -135,8 +95,7 @@ func (c *Client) DeleteIntegration(ctx context.Context, name string) error {
 // TestIntegration sends one real message with an example of eventType (""
 // the integration's first subscription), recorded as a test delivery.
 func (c *Client) TestIntegration(ctx context.Context, name, eventType string) (*TestResult, error) {
-	var r TestResult
-	return &r, c.do(ctx, http.MethodPost, path("integrations", name, "test"), nil, testInput{eventType}, &r)
+	return call[TestResult](ctx, c, http.MethodPost, path("integrations", name, "test"), nil, testInput{eventType})
 }
 
 // Subscriptions are an integration's event types.
@@ -148,21 +107,18 @@ type Subscriptions struct {
 
 // Subscriptions reads an integration's event types.
 func (c *Client) Subscriptions(ctx context.Context, name string) (*Subscriptions, error) {
-	var s Subscriptions
-	return &s, c.do(ctx, http.MethodGet, path("integrations", name, "subscriptions"), nil, nil, &s)
+	return call[Subscriptions](ctx, c, http.MethodGet, path("integrations", name, "subscriptions"), nil, nil)
 }
 
 // Subscribe adds an event type ("*": all) to an integration; adding one it
 // has changes nothing.
 func (c *Client) Subscribe(ctx context.Context, name, eventType string) (*Subscriptions, error) {
-	var s Subscriptions
-	return &s, c.do(ctx, http.MethodPost, path("integrations", name, "subscribe", eventType), nil, nil, &s)
+	return call[Subscriptions](ctx, c, http.MethodPost, path("integrations", name, "subscribe", eventType), nil, nil)
 }
 
 // Unsubscribe removes an event type; one it does not have is not_found.
 func (c *Client) Unsubscribe(ctx context.Context, name, eventType string) (*Subscriptions, error) {
-	var s Subscriptions
-	return &s, c.do(ctx, http.MethodDelete, path("integrations", name, "subscribe", eventType), nil, nil, &s)
+	return call[Subscriptions](ctx, c, http.MethodDelete, path("integrations", name, "subscribe", eventType), nil, nil)
 }
 
 // IntegrationStatus is one integration's health: healthy (its latest
@@ -189,8 +145,7 @@ type IntegrationHealth struct {
 
 // IntegrationHealth reads every integration's health.
 func (c *Client) IntegrationHealth(ctx context.Context) (*IntegrationHealth, error) {
-	var h IntegrationHealth
-	return &h, c.do(ctx, http.MethodGet, "/integrations/health", nil, nil, &h)
+	return call[IntegrationHealth](ctx, c, http.MethodGet, "/integrations/health", nil, nil)
 }
 
 // IntegrationMetric is what one integration sent (tests aside).
@@ -217,15 +172,11 @@ type IntegrationMetrics struct {
 
 // IntegrationMetrics reads the integrations' totals.
 func (c *Client) IntegrationMetrics(ctx context.Context) (*IntegrationMetrics, error) {
-	var m IntegrationMetrics
-	return &m, c.do(ctx, http.MethodGet, "/integrations/metrics", nil, nil, &m)
+	return call[IntegrationMetrics](ctx, c, http.MethodGet, "/integrations/metrics", nil, nil)
 }
 
 // IntegrationAnalytics answers an integration's figures over the last
 // periodDays days, as WebhookAnalytics does for a webhook.
 func (c *Client) IntegrationAnalytics(ctx context.Context, name string, periodDays int) (*WebhookAnalytics, error) {
-	q := url.Values{}
-	setInt(q, "period_days", periodDays)
-	var a WebhookAnalytics
-	return &a, c.do(ctx, http.MethodGet, path("integrations", name, "analytics"), q, nil, &a)
+	return call[WebhookAnalytics](ctx, c, http.MethodGet, path("integrations", name, "analytics"), period(periodDays), nil)
 }

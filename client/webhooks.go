@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/loki-interceptor/herald/webhook"
@@ -63,8 +62,7 @@ type WebhookInput struct {
 // CreateWebhook registers a webhook. The answer is the only one that shows
 // the whole secret.
 func (c *Client) CreateWebhook(ctx context.Context, in WebhookInput) (*Webhook, error) {
-	var w Webhook
-	return &w, c.do(ctx, http.MethodPost, "/webhooks", nil, in, &w)
+	return call[Webhook](ctx, c, http.MethodPost, "/webhooks", nil, in)
 }
 
 // WebhookListOptions selects and pages ListWebhooks.
@@ -82,23 +80,18 @@ type WebhookList struct {
 
 // ListWebhooks lists webhooks (integrations have ListIntegrations).
 func (c *Client) ListWebhooks(ctx context.Context, o WebhookListOptions) (*WebhookList, error) {
-	q := ListOptions{o.Limit, o.Offset}.query()
-	setString(q, "status", string(o.Status))
-	var l WebhookList
-	return &l, c.do(ctx, http.MethodGet, "/webhooks", q, nil, &l)
+	return list[WebhookList](ctx, c, "/webhooks", o.Limit, o.Offset, "status", string(o.Status))
 }
 
 // GetWebhook reads one webhook; its secret and credential-looking header
 // values come masked.
 func (c *Client) GetWebhook(ctx context.Context, webhookID int64) (*Webhook, error) {
-	var w Webhook
-	return &w, c.do(ctx, http.MethodGet, path("webhooks", id(webhookID)), nil, nil, &w)
+	return call[Webhook](ctx, c, http.MethodGet, path("webhooks", id(webhookID)), nil, nil)
 }
 
 // UpdateWebhook changes the fields set in in and returns the result.
 func (c *Client) UpdateWebhook(ctx context.Context, webhookID int64, in WebhookInput) (*Webhook, error) {
-	var w Webhook
-	return &w, c.do(ctx, http.MethodPut, path("webhooks", id(webhookID)), nil, in, &w)
+	return call[Webhook](ctx, c, http.MethodPut, path("webhooks", id(webhookID)), nil, in)
 }
 
 // DeleteWebhook removes a webhook; deliveries under way stop.
@@ -108,19 +101,7 @@ func (c *Client) DeleteWebhook(ctx context.Context, webhookID int64) error {
 
 // TestResult is one real, signed test attempt with an event type's example
 // payload, recorded with is_test.
-type TestResult struct {
-	Success      bool               `json:"success"`
-	StatusCode   int                `json:"status_code"`
-	DurationMS   float64            `json:"duration_ms"`
-	ResponseBody string             `json:"response_body"`
-	Error        string             `json:"error"`
-	ErrorClass   webhook.ErrorClass `json:"error_class"`
-	DeliveryID   int64              `json:"delivery_id"`
-	EventID      string             `json:"event_id"`
-	EventType    string             `json:"event_type"`
-	RequestBody  json.RawMessage    `json:"request_body"` // before compression
-	Filtered     bool               `json:"filtered"`     // the filter would have left it out
-}
+type TestResult = webhook.TestResult
 
 type testInput struct {
 	EventType string `json:"event_type,omitempty"`
@@ -129,8 +110,7 @@ type testInput struct {
 // TestWebhook sends one test delivery of eventType ("": the webhook's first
 // subscribed type). A rate limit without room now is an *Error rate_limited.
 func (c *Client) TestWebhook(ctx context.Context, webhookID int64, eventType string) (*TestResult, error) {
-	var r TestResult
-	return &r, c.do(ctx, http.MethodPost, path("webhooks", id(webhookID), "test"), nil, testInput{eventType}, &r)
+	return call[TestResult](ctx, c, http.MethodPost, path("webhooks", id(webhookID), "test"), nil, testInput{eventType})
 }
 
 // RotateOptions shape a secret rotation.
@@ -150,8 +130,7 @@ type RotatedSecret struct {
 
 // RotateSecret gives the webhook a new signing secret.
 func (c *Client) RotateSecret(ctx context.Context, webhookID int64, o RotateOptions) (*RotatedSecret, error) {
-	var r RotatedSecret
-	return &r, c.do(ctx, http.MethodPost, path("webhooks", id(webhookID), "rotate-secret"), nil, o, &r)
+	return call[RotatedSecret](ctx, c, http.MethodPost, path("webhooks", id(webhookID), "rotate-secret"), nil, o)
 }
 
 // Stats are delivery figures over a period (test deliveries aside).
@@ -183,10 +162,7 @@ type WebhookAnalytics struct {
 // WebhookAnalytics answers a webhook's figures over the last periodDays
 // days (1–366; 0: 7).
 func (c *Client) WebhookAnalytics(ctx context.Context, webhookID int64, periodDays int) (*WebhookAnalytics, error) {
-	q := url.Values{}
-	setInt(q, "period_days", periodDays)
-	var a WebhookAnalytics
-	return &a, c.do(ctx, http.MethodGet, path("webhooks", id(webhookID), "analytics"), q, nil, &a)
+	return call[WebhookAnalytics](ctx, c, http.MethodGet, path("webhooks", id(webhookID), "analytics"), period(periodDays), nil)
 }
 
 // AnalyticsOptions select Analytics' period (days, 0: 7) and event type.
@@ -215,9 +191,7 @@ type WebhookFigures struct {
 // Analytics answers the figures across webhooks and integrations, per
 // event type and per subscriber.
 func (c *Client) Analytics(ctx context.Context, o AnalyticsOptions) (*Analytics, error) {
-	q := url.Values{}
-	setInt(q, "period_days", o.PeriodDays)
+	q := period(o.PeriodDays)
 	setString(q, "event_type", o.EventType)
-	var a Analytics
-	return &a, c.do(ctx, http.MethodGet, "/analytics", q, nil, &a)
+	return call[Analytics](ctx, c, http.MethodGet, "/analytics", q, nil)
 }

@@ -7,9 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -155,6 +156,39 @@ func parseID(what, s string) (int64, error) {
 	return n, nil
 }
 
+// parseIDArg reads the one argument name, the id of a what (webhook, …).
+func (c *cliCmd) parseIDArg(args []string, what, name string) (int64, error) {
+	pos, err := c.parse(args, name)
+	if err != nil {
+		return 0, err
+	}
+	return parseID(what, pos[0])
+}
+
+// pageFlags registers a list's --limit and --offset.
+func (c *cliCmd) pageFlags(limit, offset *int) {
+	c.fs.IntVar(limit, "limit", 0, "how many (1-1000; default 50)")
+	c.fs.IntVar(offset, "offset", 0, "how many to skip")
+}
+
+// pageLine ends a list's table: n shown of the total.
+func pageLine(w io.Writer, n int, p client.Page) {
+	fmt.Fprintf(w, "(%d of %d)\n", n, p.Total)
+}
+
+// withReason shows a status and, when given, why it was set.
+func withReason(status webhook.Status, reason string) string {
+	if reason != "" {
+		return string(status) + " (" + reason + ")"
+	}
+	return string(status)
+}
+
+// sortedKeys are m's keys in order, for a table of a map.
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
 // csv splits a comma-separated flag value ("" is none).
 func csv(s string) []string {
 	var out []string
@@ -285,11 +319,7 @@ func compactJSON(v any) string {
 
 // sortedPairs shows a map as K: V, sorted.
 func sortedPairs(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := sortedKeys(m)
 	for i, k := range keys {
 		keys[i] = k + ": " + m[k]
 	}

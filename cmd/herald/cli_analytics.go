@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 
 	"github.com/loki-interceptor/herald/client"
 )
@@ -67,13 +66,8 @@ func overallTable(w io.Writer, a *client.Analytics) {
 		fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%d\t%.1f\t%.0f\t%.0f\n", f.WebhookID, f.Name, f.Status, f.TotalEvents, f.SuccessfulDeliveries,
 			f.FailedDeliveries, f.SuccessRate, f.AvgResponseTimeMS, f.P95ResponseTimeMS)
 	}
-	types := make([]string, 0, len(a.ByEventType))
-	for t := range a.ByEventType {
-		types = append(types, t)
-	}
-	sort.Strings(types)
 	fmt.Fprintln(w, "\nEVENT TYPE\tDELIVERIES\tDELIVERED\tFAILED\tSUCCESS %")
-	for _, t := range types {
+	for _, t := range sortedKeys(a.ByEventType) {
 		s := a.ByEventType[t]
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.1f\n", t, s.TotalEvents, s.SuccessfulDeliveries, s.FailedDeliveries, s.SuccessRate)
 	}

@@ -24,13 +24,8 @@ func deliveriesList(c *cliCmd, args []string) error {
 	var o client.DeliveryListOptions
 	status := c.fs.String("status", "", "only attempts in this status")
 	c.fs.StringVar(&o.EventID, "event", "", "only this event's attempts")
-	c.fs.IntVar(&o.Limit, "limit", 0, "how many (1-1000; default 50)")
-	c.fs.IntVar(&o.Offset, "offset", 0, "how many to skip")
-	pos, err := c.parse(args, "WEBHOOK_ID")
-	if err != nil {
-		return err
-	}
-	id, err := parseID("webhook", pos[0])
+	c.pageFlags(&o.Limit, &o.Offset)
+	id, err := c.parseIDArg(args, "webhook", "WEBHOOK_ID")
 	if err != nil {
 		return err
 	}
@@ -53,7 +48,7 @@ func deliveriesList(c *cliCmd, args []string) error {
 			fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%s%s\t%s\t%s\t%s\t%s\n", d.ID, d.EventID, d.EventType, d.AttemptNumber, d.Status, test,
 				statusCode(d.ResponseStatusCode), ms, when(&d.CreatedAt), or(oneLine(d.LastError)))
 		}
-		fmt.Fprintf(w, "(%d of %d)\n", len(l.Deliveries), l.Total)
+		pageLine(w, len(l.Deliveries), l.Page)
 	})
 }
 

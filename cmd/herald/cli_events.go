@@ -164,8 +164,7 @@ func blank(n int64) string {
 func eventsList(c *cliCmd, args []string) error {
 	var o client.EventListOptions
 	c.fs.StringVar(&o.EventType, "type", "", "only events of this type")
-	c.fs.IntVar(&o.Limit, "limit", 0, "how many (1-1000; default 50)")
-	c.fs.IntVar(&o.Offset, "offset", 0, "how many to skip")
+	c.pageFlags(&o.Limit, &o.Offset)
 	if _, err := c.parse(args); err != nil {
 		return err
 	}
@@ -179,6 +178,6 @@ func eventsList(c *cliCmd, args []string) error {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", e.EventID, e.EventType, e.Source, e.SuccessfulDeliveries, e.FailedDeliveries,
 				e.TotalDeliveries, when(&e.CreatedAt))
 		}
-		fmt.Fprintf(w, "(%d of %d)\n", len(l.Events), l.Total)
+		pageLine(w, len(l.Events), l.Page)
 	})
 }

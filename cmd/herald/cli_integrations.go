@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/loki-interceptor/herald/client"
@@ -26,8 +25,7 @@ func runIntegrations(ctx context.Context, args []string, stdout, stderr io.Write
 func integrationsList(c *cliCmd, args []string) error {
 	var o client.IntegrationListOptions
 	c.fs.StringVar(&o.IntegrationType, "type", "", "only integrations of this type")
-	c.fs.IntVar(&o.Limit, "limit", 0, "how many (1-1000; default 50)")
-	c.fs.IntVar(&o.Offset, "offset", 0, "how many to skip")
+	c.pageFlags(&o.Limit, &o.Offset)
 	if _, err := c.parse(args); err != nil {
 		return err
 	}
@@ -40,7 +38,7 @@ func integrationsList(c *cliCmd, args []string) error {
 		for _, i := range l.Integrations {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", i.Name, i.IntegrationType, i.Status, or(strings.Join(i.EventSubscriptions, ",")), when(&i.CreatedAt))
 		}
-		fmt.Fprintf(w, "(%d of %d)\n", len(l.Integrations), l.Total)
+		pageLine(w, len(l.Integrations), l.Page)
 	})
 }
 
@@ -58,11 +56,7 @@ func integrationsGet(c *cliCmd, args []string) error {
 
 func integrationTable(w io.Writer, i *client.Integration) {
 	fmt.Fprintf(w, "Name\t%s\nType\t%s\nID\t%d\n", i.Name, i.IntegrationType, i.ID)
-	status := string(i.Status)
-	if i.StatusReason != "" {
-		status += " (" + i.StatusReason + ")"
-	}
-	fmt.Fprintf(w, "Status\t%s\nEvents\t%s\n", status, or(strings.Join(i.EventSubscriptions, ", ")))
+	fmt.Fprintf(w, "Status\t%s\nEvents\t%s\n", withReason(i.Status, i.StatusReason), or(strings.Join(i.EventSubscriptions, ", ")))
 	fmt.Fprintf(w, "Credentials\t%s\nConfig\t%s\n", compactJSON(i.Credentials), compactJSON(i.Config))
 	fmt.Fprintf(w, "Retries\t%s, %d retries from %d s\nRate limit\t%d/min, %d/h\n", i.RetryStrategy, i.MaxRetries, i.RetryDelaySeconds,
 		i.RateLimitPerMinute, i.RateLimitPerHour)
@@ -150,12 +144,7 @@ func integrationsHealth(c *cliCmd, args []string) error {
 	return c.show(h, func(w io.Writer) {
 		fmt.Fprintf(w, "Overall: %s (%d integrations)\n\n", h.Status, h.Total)
 		fmt.Fprintln(w, "NAME\tTYPE\tHEALTH\tLAST EVENT\tERROR")
-		names := make([]string, 0, len(h.Integrations))
-		for name := range h.Integrations {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
+		for _, name := range sortedKeys(h.Integrations) {
 			s := h.Integrations[name]
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", name, s.IntegrationType, s.Status, when(s.LastEvent), or(oneLine(s.Error)))
 		}

@@ -24,13 +24,14 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func webhooksList(c *cliCmd, args []string) error {
+	var o client.WebhookListOptions
 	status := c.fs.String("status", "", "only webhooks in this status")
-	limit := c.fs.Int("limit", 0, "how many (1-1000; default 50)")
-	offset := c.fs.Int("offset", 0, "how many to skip")
+	c.pageFlags(&o.Limit, &o.Offset)
 	if _, err := c.parse(args); err != nil {
 		return err
 	}
-	l, err := c.api.ListWebhooks(c.ctx, client.WebhookListOptions{Status: webhook.Status(*status), Limit: *limit, Offset: *offset})
+	o.Status = webhook.Status(*status)
+	l, err := c.api.ListWebhooks(c.ctx, o)
 	if err != nil {
 		return err
 	}
@@ -39,16 +40,12 @@ func webhooksList(c *cliCmd, args []string) error {
 		for _, h := range l.Webhooks {
 			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Name, h.Status, h.DeliveryMode, strings.Join(h.EventTypes, ","), h.URL)
 		}
-		fmt.Fprintf(w, "(%d of %d)\n", len(l.Webhooks), l.Total)
+		pageLine(w, len(l.Webhooks), l.Page)
 	})
 }
 
 func webhooksGet(c *cliCmd, args []string) error {
-	pos, err := c.parse(args, "ID")
-	if err != nil {
-		return err
-	}
-	id, err := parseID("webhook", pos[0])
+	id, err := c.parseIDArg(args, "webhook", "ID")
 	if err != nil {
 		return err
 	}
@@ -120,11 +117,7 @@ func webhooksCreate(c *cliCmd, args []string) error {
 func webhooksUpdate(c *cliCmd, args []string) error {
 	var f webhookFlags
 	f.register(c)
-	pos, err := c.parse(args, "ID")
-	if err != nil {
-		return err
-	}
-	id, err := parseID("webhook", pos[0])
+	id, err := c.parseIDArg(args, "webhook", "ID")
 	if err != nil {
 		return err
 	}
@@ -140,11 +133,7 @@ func webhooksUpdate(c *cliCmd, args []string) error {
 }
 
 func webhooksDelete(c *cliCmd, args []string) error {
-	pos, err := c.parse(args, "ID")
-	if err != nil {
-		return err
-	}
-	id, err := parseID("webhook", pos[0])
+	id, err := c.parseIDArg(args, "webhook", "ID")
 	if err != nil {
 		return err
 	}
@@ -156,11 +145,7 @@ func webhooksDelete(c *cliCmd, args []string) error {
 
 func webhooksTest(c *cliCmd, args []string) error {
 	eventType := c.fs.String("event-type", "", "event type of the example payload (default: the webhook's first)")
-	pos, err := c.parse(args, "ID")
-	if err != nil {
-		return err
-	}
-	id, err := parseID("webhook", pos[0])
+	id, err := c.parseIDArg(args, "webhook", "ID")
 	if err != nil {
 		return err
 	}
@@ -192,11 +177,7 @@ func testTable(w io.Writer, r *client.TestResult) {
 
 func webhookTable(w io.Writer, h *client.Webhook) {
 	fmt.Fprintf(w, "ID\t%d\nName\t%s\nURL\t%s\n", h.ID, h.Name, h.URL)
-	status := string(h.Status)
-	if h.StatusReason != "" {
-		status += " (" + h.StatusReason + ")"
-	}
-	fmt.Fprintf(w, "Status\t%s\nEvent types\t%s\nDelivery mode\t%s\n", status, strings.Join(h.EventTypes, ", "), h.DeliveryMode)
+	fmt.Fprintf(w, "Status\t%s\nEvent types\t%s\nDelivery mode\t%s\n", withReason(h.Status, h.StatusReason), strings.Join(h.EventTypes, ", "), h.DeliveryMode)
 	if h.Description != "" {
 		fmt.Fprintf(w, "Description\t%s\n", h.Description)
 	}

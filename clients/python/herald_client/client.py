@@ -154,6 +154,13 @@ class HeraldClient:
         body = event_body(event, payload, event_id=event_id, source=source, source_id=source_id)
         return AcceptedEvent.from_dict(await self.request("POST", "/events", body=body))
 
+    async def _read_back(self, event_id: str, wait: float | None) -> Event:
+        """A published event: once every delivery has ended with ``wait``
+        (seconds, at most), else as it stands now."""
+        if wait:
+            return await self.wait_for_event(event_id, timeout=wait)
+        return await self.get_event(event_id)
+
     async def publish_events(self, events: Iterable[BaseEvent | Mapping[str, Any]]) -> BatchAccepted:
         """Publishes 1-100 events at once, all or none."""
         items = [e.to_publish() if isinstance(e, BaseEvent) else dict(e) for e in events]

@@ -12,14 +12,13 @@ delivery of it succeeded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .client import HeraldClient, event_body, segment
 from .errors import HeraldError
 from .event_types import BaseEvent
 from .models import (
-    AcceptedEvent,
     Analytics,
     BulkRetry,
     Delivery,
@@ -33,10 +32,9 @@ from .models import (
     SubscriberDelivery,
     Subscriptions,
     TestResult,
-    _record,
 )
 from .retry_handler import RetryConfig, RetryHandler, RetryStrategy
-from .webhooks import _given
+from .webhooks import _INTEGRATION_SETTINGS, _given, _given_of
 
 #: The integration types Herald knows.
 INTEGRATION_TYPES = ("slack", "teams", "email", "zapier", "webhook")
@@ -102,25 +100,16 @@ class IntegrationManager:
         email, zapier or webhook; ``credentials`` where to send and the
         secrets (sealed at rest, always shown masked); ``config`` its
         formatting (and batching, for Zapier)."""
-        body = _given(
-            name=name,
-            integration_type=integration_type,
-            credentials=credentials,
-            config=config,
-            event_subscriptions=list(event_subscriptions) if event_subscriptions is not None else None,
-            description=description,
-            status=status,
-            retry_strategy=retry_strategy,
-            max_retries=max_retries,
-            retry_delay_seconds=retry_delay_seconds,
-            backoff_multiplier=backoff_multiplier,
-            max_delay_seconds=max_delay_seconds,
-            jitter_percentage=jitter_percentage,
-            timeout_seconds=timeout_seconds,
-            rate_limit_per_minute=rate_limit_per_minute,
-            rate_limit_per_hour=rate_limit_per_hour,
-            filter=filter,
-            retry_overrides=retry_overrides,
+        body = _given_of(
+            locals(),
+            "name",
+            "integration_type",
+            "credentials",
+            "config",
+            "event_subscriptions",
+            "description",
+            "status",
+            *_INTEGRATION_SETTINGS,
         )
         return self._keep(Integration.from_dict(await self.client.request("POST", "/integrations", body=body)))
 
@@ -165,23 +154,16 @@ class IntegrationManager:
         key by key; a masked value sent back keeps the stored one."""
         body = _given(
             name=new_name,
-            credentials=credentials,
-            config=config,
-            event_subscriptions=list(event_subscriptions) if event_subscriptions is not None else None,
-            description=description,
-            status=status,
-            status_reason=status_reason,
-            retry_strategy=retry_strategy,
-            max_retries=max_retries,
-            retry_delay_seconds=retry_delay_seconds,
-            backoff_multiplier=backoff_multiplier,
-            max_delay_seconds=max_delay_seconds,
-            jitter_percentage=jitter_percentage,
-            timeout_seconds=timeout_seconds,
-            rate_limit_per_minute=rate_limit_per_minute,
-            rate_limit_per_hour=rate_limit_per_hour,
-            filter=filter,
-            retry_overrides=retry_overrides,
+            **_given_of(
+                locals(),
+                "credentials",
+                "config",
+                "event_subscriptions",
+                "description",
+                "status",
+                "status_reason",
+                *_INTEGRATION_SETTINGS,
+            ),
         )
         return self._keep(Integration.from_dict(await self.client.request("PATCH", self._path(name), body=body)))
 
@@ -232,23 +214,12 @@ class IntegrationManager:
         ``routed_to`` counts the integrations it goes to. With ``wait``
         (seconds) the call waits for every delivery to end, at most that long.
         """
-        body = event_body(event, data, event_id=event_id, source=source, source_id=source_id)
-        accepted = AcceptedEvent.from_dict(await self.client.request("POST", "/events", body=body))
-        if wait:
-            ev = await self.client.wait_for_event(accepted.event_id, timeout=wait)
-        else:
-            ev = await self.client.get_event(accepted.event_id)
+        accepted = await self.client.publish_event(event, data, event_id=event_id, source=source, source_id=source_id)
+        ev = await self.client._read_back(accepted.event_id, wait)
         names = {i.id: i.name for i in await self._all()}
         routed = [names[d.webhook_id] for d in ev.deliveries if d.webhook_id in names and d.status != "filtered"]
-        return _record(
-            RouteResult,
-            event_id=accepted.event_id,
-            event_type=accepted.event_type,
-            duplicate=accepted.duplicate,
-            routed_to=len(routed),
-            integrations=sorted(routed),
-            total_subscribers=ev.total_deliveries,
-            event=ev,
+        return RouteResult._of(
+            accepted, ev, routed_to=len(routed), integrations=sorted(routed), total_subscribers=ev.total_deliveries
         )
 
     async def wait_for_event(self, event_id: str, timeout: float = 60.0) -> Event:
@@ -325,6 +296,18 @@ class IntegrationManager:
         """The integration's delivery figures over the period."""
         data = await self.client.request("GET", self._path(name, "analytics"), query={"period_days": period_days})
         return Analytics.from_dict(data)
+
+
+def _on(event_type: str) -> Callable[[Connector, Mapping[str, Any]], Coroutine[Any, Any, bool]]:
+    """A :class:`Connector` method that sends an ``event_type`` event."""
+
+    async def on(self: Connector, payload: Mapping[str, Any]) -> bool:
+        return await self.send(event_type, payload)
+
+    on.__name__ = "on_" + event_type.replace(".", "_")
+    on.__qualname__ = "Connector." + on.__name__
+    on.__doc__ = f"Sends a ``{event_type}`` event with this payload."
+    return on
 
 
 class Connector:
@@ -447,119 +430,62 @@ class Connector:
             return False
         return self.last_delivery.status in ("delivered", "batched")
 
-    async def on_validation_completed(self, payload: Mapping[str, Any]) -> bool:
-        """Sends a ``validation.completed`` event with this payload."""
-        return await self.send("validation.completed", payload)
-
-    async def on_validation_failed(self, payload: Mapping[str, Any]) -> bool:
-        """Sends a ``validation.failed`` event with this payload."""
-        return await self.send("validation.failed", payload)
-
-    async def on_correction_applied(self, payload: Mapping[str, Any]) -> bool:
-        """Sends a ``correction.applied`` event with this payload."""
-        return await self.send("correction.applied", payload)
-
-    async def on_document_processed(self, payload: Mapping[str, Any]) -> bool:
-        """Sends a ``document.processed`` event with this payload."""
-        return await self.send("document.processed", payload)
-
-    async def on_compliance_alert(self, payload: Mapping[str, Any]) -> bool:
-        """Sends a ``compliance.alert`` event with this payload."""
-        return await self.send("compliance.alert", payload)
-
-    async def on_system_error(self, payload: Mapping[str, Any]) -> bool:
-        """Sends a ``system.error`` event with this payload."""
-        return await self.send("system.error", payload)
-
-    async def on_batch_completed(self, payload: Mapping[str, Any]) -> bool:
-        """Sends a ``batch.completed`` event with this payload."""
-        return await self.send("batch.completed", payload)
-
-    async def on_report_generated(self, payload: Mapping[str, Any]) -> bool:
-        """Sends a ``report.generated`` event with this payload."""
-        return await self.send("report.generated", payload)
+    on_validation_completed = _on("validation.completed")
+    on_validation_failed = _on("validation.failed")
+    on_correction_applied = _on("correction.applied")
+    on_document_processed = _on("document.processed")
+    on_compliance_alert = _on("compliance.alert")
+    on_system_error = _on("system.error")
+    on_batch_completed = _on("batch.completed")
+    on_report_generated = _on("report.generated")
 
 
-class SlackIntegration(Connector):
+class _URLConnector(Connector):
+    """A connector whose credentials are one URL, its ``webhook_url``."""
+
+    def __init__(
+        self,
+        name: str,
+        webhook_url: str,
+        config: Mapping[str, Any] | None = None,
+        *,
+        event_subscriptions: Sequence[str] | None = None,
+        client: HeraldClient | None = None,
+        **settings: Any,
+    ) -> None:
+        super().__init__(
+            name,
+            {"webhook_url": webhook_url},
+            config,
+            event_subscriptions=event_subscriptions,
+            client=client,
+            **settings,
+        )
+
+
+class SlackIntegration(_URLConnector):
     """Slack through an incoming webhook. Config: ``default_channel``,
     ``thread_ts``, ``username``, ``icon_emoji``, ``include_footer``,
     ``include_timestamp``."""
 
     integration_type: ClassVar[str] = "slack"
 
-    def __init__(
-        self,
-        name: str,
-        webhook_url: str,
-        config: Mapping[str, Any] | None = None,
-        *,
-        event_subscriptions: Sequence[str] | None = None,
-        client: HeraldClient | None = None,
-        **settings: Any,
-    ) -> None:
-        super().__init__(
-            name,
-            {"webhook_url": webhook_url},
-            config,
-            event_subscriptions=event_subscriptions,
-            client=client,
-            **settings,
-        )
 
-
-class TeamsIntegration(Connector):
+class TeamsIntegration(_URLConnector):
     """Microsoft Teams through a Workflows webhook (Adaptive Cards). Config:
     ``theme_color``, ``include_footer``, ``dashboard_url``."""
 
     integration_type: ClassVar[str] = "teams"
 
-    def __init__(
-        self,
-        name: str,
-        webhook_url: str,
-        config: Mapping[str, Any] | None = None,
-        *,
-        event_subscriptions: Sequence[str] | None = None,
-        client: HeraldClient | None = None,
-        **settings: Any,
-    ) -> None:
-        super().__init__(
-            name,
-            {"webhook_url": webhook_url},
-            config,
-            event_subscriptions=event_subscriptions,
-            client=client,
-            **settings,
-        )
 
-
-class ZapierIntegration(Connector):
+class ZapierIntegration(_URLConnector):
     """Zapier through a catch hook; signed like a webhook. Config:
     ``batch_events``, ``batch_size``, ``batch_timeout_seconds``."""
 
     integration_type: ClassVar[str] = "zapier"
 
-    def __init__(
-        self,
-        name: str,
-        webhook_url: str,
-        config: Mapping[str, Any] | None = None,
-        *,
-        event_subscriptions: Sequence[str] | None = None,
-        client: HeraldClient | None = None,
-        **settings: Any,
-    ) -> None:
-        super().__init__(
-            name,
-            {"webhook_url": webhook_url},
-            config,
-            event_subscriptions=event_subscriptions,
-            client=client,
-            **settings,
-        )
 
-
-class WebhookIntegration(Connector):
+class WebhookIntegration(_URLConnector):
     """A signed webhook managed through the integrations API; ``secret``
     sets its signing secret (else Herald makes one)."""
 
@@ -576,10 +502,9 @@ class WebhookIntegration(Connector):
         client: HeraldClient | None = None,
         **settings: Any,
     ) -> None:
-        creds: dict[str, Any] = {"webhook_url": webhook_url}
+        super().__init__(name, webhook_url, config, event_subscriptions=event_subscriptions, client=client, **settings)
         if secret:
-            creds["secret"] = secret
-        super().__init__(name, creds, config, event_subscriptions=event_subscriptions, client=client, **settings)
+            self.credentials["secret"] = secret
 
 
 class EmailIntegration(Connector):

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar, Union
 
 R = TypeVar("R", bound="Record")
+P = TypeVar("P", bound="_Published")
 T = TypeVar("T")
 
 
@@ -475,13 +476,31 @@ class EventTypeInfo(Record):
 
 
 @dataclass(kw_only=True)
-class TriggerResult(Record):
-    """What :meth:`WebhookManager.trigger_event` did: the event accepted and
-    the subscribers (webhooks and integrations) it goes to."""
+class _Published(Record):
+    """What the client answers after publishing an event: the event accepted,
+    then (in each subclass) where it goes and the event as Herald recorded it."""
 
     event_id: str = ""
     event_type: str = ""
     duplicate: bool = False
+
+    @classmethod
+    def _of(cls: type[P], accepted: AcceptedEvent, event: Event, **values: Any) -> P:
+        return _record(
+            cls,
+            event_id=accepted.event_id,
+            event_type=accepted.event_type,
+            duplicate=accepted.duplicate,
+            **values,
+            event=event,
+        )
+
+
+@dataclass(kw_only=True)
+class TriggerResult(_Published):
+    """What :meth:`WebhookManager.trigger_event` did: the event accepted and
+    the subscribers (webhooks and integrations) it goes to."""
+
     #: How many subscribers the event is delivered to.
     deliveries: int = 0
     #: Their ids.
@@ -602,13 +621,10 @@ class IntegrationMetrics(Record):
 
 
 @dataclass(kw_only=True)
-class RouteResult(Record):
+class RouteResult(_Published):
     """What :meth:`IntegrationManager.route_event` did: the event accepted and
     the integrations it goes to."""
 
-    event_id: str = ""
-    event_type: str = ""
-    duplicate: bool = False
     #: How many integrations the event goes to.
     routed_to: int = 0
     #: Their names.

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .client import HeraldClient, event_body, segment
+from .client import HeraldClient, segment
 from .event_types import BaseEvent
 from .models import (
-    AcceptedEvent,
     Analytics,
     AnalyticsOverview,
     BatchAccepted,
@@ -27,7 +26,6 @@ from .models import (
     Timeline,
     TriggerResult,
     Webhook,
-    _record,
 )
 from .retry_handler import RetryConfig, RetryHandler, RetryStrategy
 
@@ -102,28 +100,7 @@ class WebhookManager:
         if self.config is not None:
             body.update(self.config.webhook_fields())
         body.update(
-            _given(
-                name=name,
-                url=url,
-                event_types=list(event_types) if event_types is not None else None,
-                description=description,
-                secret=secret,
-                status=status,
-                retry_strategy=retry_strategy,
-                max_retries=max_retries,
-                retry_delay_seconds=retry_delay_seconds,
-                backoff_multiplier=backoff_multiplier,
-                max_delay_seconds=max_delay_seconds,
-                jitter_percentage=jitter_percentage,
-                timeout_seconds=timeout_seconds,
-                rate_limit_per_minute=rate_limit_per_minute,
-                rate_limit_per_hour=rate_limit_per_hour,
-                delivery_mode=delivery_mode,
-                custom_headers=custom_headers,
-                metadata=metadata,
-                filter=filter,
-                retry_overrides=retry_overrides,
-            )
+            _given_of(locals(), "name", "url", "event_types", "description", "secret", "status", *_WEBHOOK_SETTINGS)
         )
         if self.config is not None and max_delay_seconds is None and retry_delay_seconds is not None:
             # The config's cap may be below the delay this call asks for.
@@ -171,28 +148,16 @@ class WebhookManager:
         """Changes the fields given, and only those. A change applies to
         deliveries that start after it; making a paused webhook active
         releases the deliveries it held."""
-        body = _given(
-            name=name,
-            url=url,
-            event_types=list(event_types) if event_types is not None else None,
-            description=description,
-            secret=secret,
-            status=status,
-            status_reason=status_reason,
-            retry_strategy=retry_strategy,
-            max_retries=max_retries,
-            retry_delay_seconds=retry_delay_seconds,
-            backoff_multiplier=backoff_multiplier,
-            max_delay_seconds=max_delay_seconds,
-            jitter_percentage=jitter_percentage,
-            timeout_seconds=timeout_seconds,
-            rate_limit_per_minute=rate_limit_per_minute,
-            rate_limit_per_hour=rate_limit_per_hour,
-            delivery_mode=delivery_mode,
-            custom_headers=custom_headers,
-            metadata=metadata,
-            filter=filter,
-            retry_overrides=retry_overrides,
+        body = _given_of(
+            locals(),
+            "name",
+            "url",
+            "event_types",
+            "description",
+            "secret",
+            "status",
+            "status_reason",
+            *_WEBHOOK_SETTINGS,
         )
         data = await self.client.request("PUT", f"/webhooks/{segment(webhook_id)}", body=body)
         return self._keep(Webhook.from_dict(data))
@@ -304,22 +269,17 @@ class WebhookManager:
         every delivery to end, at most that long, and the answer counts
         ``successful`` and ``failed`` ones.
         """
-        body = event_body(event, payload, event_id=event_id, source=source, source_id=source_id)
-        accepted = AcceptedEvent.from_dict(await self.client.request("POST", "/events", body=body))
-        if wait:
-            ev = await self.client.wait_for_event(accepted.event_id, timeout=wait)
-        else:
-            ev = await self.client.get_event(accepted.event_id)
-        return _record(
-            TriggerResult,
-            event_id=accepted.event_id,
-            event_type=accepted.event_type,
-            duplicate=accepted.duplicate,
+        accepted = await self.client.publish_event(
+            event, payload, event_id=event_id, source=source, source_id=source_id
+        )
+        ev = await self.client._read_back(accepted.event_id, wait)
+        return TriggerResult._of(
+            accepted,
+            ev,
             deliveries=ev.total_deliveries,
             subscriber_ids=[d.webhook_id for d in ev.deliveries if d.status != "filtered"],
             successful=ev.successful_deliveries,
             failed=ev.failed_deliveries,
-            event=ev,
         )
 
     async def trigger_events(self, events: Iterable[BaseEvent | Mapping[str, Any]]) -> BatchAccepted:
@@ -347,8 +307,27 @@ class WebhookManager:
         return await self.client.list_event_types()
 
 
+#: The fields of a subscriber's retry schedule, timeout and rate limits.
+_RETRY_SETTINGS = (
+    "retry_strategy",
+    "max_retries",
+    "retry_delay_seconds",
+    "backoff_multiplier",
+    "max_delay_seconds",
+    "jitter_percentage",
+    "timeout_seconds",
+    "rate_limit_per_minute",
+    "rate_limit_per_hour",
+)
+#: The delivery settings a webhook's create and update take, in body order.
+_WEBHOOK_SETTINGS = (*_RETRY_SETTINGS, "delivery_mode", "custom_headers", "metadata", "filter", "retry_overrides")
+#: The delivery settings an integration's register and update take, in body order.
+_INTEGRATION_SETTINGS = (*_RETRY_SETTINGS, "filter", "retry_overrides")
+
+
 def _given(**fields: Any) -> dict[str, Any]:
-    """The fields a call gave (not None), enums as their values."""
+    """The fields a call gave (not None): enums as their values, mappings as
+    dicts, sequences (other than strings) as lists."""
     out: dict[str, Any] = {}
     for k, v in fields.items():
         if v is None:
@@ -357,8 +336,16 @@ def _given(**fields: Any) -> dict[str, Any]:
             v = v.value
         elif isinstance(v, Mapping):
             v = dict(v)
+        elif isinstance(v, Sequence) and not isinstance(v, (str, bytes)):
+            v = list(v)
         out[k] = v
     return out
+
+
+def _given_of(args: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """:func:`_given` of the named arguments of a call (its ``locals()``), in
+    the order named."""
+    return _given(**{n: args[n] for n in names})
 
 
 __all__ = ["WebhookManager"]
