@@ -90,33 +90,7 @@ type Server struct {
 // New builds the API over a store, a Temporal client (to start and query
 // event workflows) and a sender (for test deliveries).
 func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) *Server {
-	if cfg.MaxPayloadBytes <= 0 {
-		cfg.MaxPayloadBytes = DefaultMaxPayloadBytes
-	}
-	if cfg.StartTimeout <= 0 {
-		cfg.StartTimeout = 10 * time.Second
-	}
-	if cfg.QueryTimeout <= 0 {
-		cfg.QueryTimeout = 5 * time.Second
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	switch {
-	case cfg.SecretOverlap == 0:
-		cfg.SecretOverlap = DefaultSecretOverlap
-	case cfg.SecretOverlap < 0:
-		cfg.SecretOverlap = 0
-	}
-	if cfg.KeyRate == 0 {
-		cfg.KeyRate = DefaultKeyRate
-	}
-	if cfg.KeyBurst <= 0 {
-		cfg.KeyBurst = max(DefaultKeyBurst, int(cfg.KeyRate))
-	}
+	cfg.defaults()
 	srv := &Server{store: s, temporal: tc, sender: sender, cfg: cfg,
 		connectors: &integrations.Deliverer{HTTP: sender, Mail: cfg.Mailer},
 		limiters: &keyLimiters{rate: rate.Limit(cfg.KeyRate), burst: cfg.KeyBurst,
@@ -157,6 +131,37 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 	srv.app.Use(recover.New(), securityHeaders, identityOnly, srv.observe)
 	srv.routes()
 	return srv
+}
+
+// defaults fills in what a Config leaves out.
+func (c *Config) defaults() {
+	if c.MaxPayloadBytes <= 0 {
+		c.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 10 * time.Second
+	}
+	if c.QueryTimeout <= 0 {
+		c.QueryTimeout = 5 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case c.SecretOverlap == 0:
+		c.SecretOverlap = DefaultSecretOverlap
+	case c.SecretOverlap < 0:
+		c.SecretOverlap = 0
+	}
+	if c.KeyRate == 0 {
+		c.KeyRate = DefaultKeyRate
+	}
+	if c.KeyBurst <= 0 {
+		c.KeyBurst = max(DefaultKeyBurst, int(c.KeyRate))
+	}
 }
 
 func (s *Server) routes() {

@@ -124,12 +124,21 @@ type Request struct {
 // that cannot be made is the attempt's failed result instead, with the
 // request that would have carried it (for the attempt row).
 func (s *Sender) Build(ctx context.Context, w *webhook.Webhook, ev *webhook.Event, attempt int) (*Request, *Result) {
+	return s.build(ctx, w, optionsOf(w), ev, attempt)
+}
+
+// optionsOf reads a webhook's payload options once for all its requests.
+func optionsOf(w *webhook.Webhook) *payload.Options {
 	opts, err := payload.For(w)
 	if err != nil {
 		// Metadata written before Herald read these keys, never checked by
 		// the API: it meant nothing then, and the standard body is sent.
 		opts = &payload.Options{Format: payload.Standard}
 	}
+	return opts
+}
+
+func (s *Sender) build(ctx context.Context, w *webhook.Webhook, opts *payload.Options, ev *webhook.Event, attempt int) (*Request, *Result) {
 	body, err := opts.Render(ctx, ev)
 	if err != nil {
 		now := s.now()

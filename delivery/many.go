@@ -40,8 +40,9 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 	reqs := make([]*Request, len(evs))
 	failed := make([]*Result, len(evs)) // bodies that could not be made
 	rows := make([]*webhook.Delivery, len(evs))
+	opts := optionsOf(w)
 	for i, ev := range evs {
-		reqs[i], failed[i] = s.Build(ctx, w, ev, plans[i].Attempt)
+		reqs[i], failed[i] = s.build(ctx, w, opts, ev, plans[i].Attempt)
 		rows[i] = s.pendingRow(w.ID, ev, reqs[i], plans[i])
 	}
 	if err := rec.StartAttempts(ctx, rows); err != nil {

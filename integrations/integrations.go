@@ -209,37 +209,7 @@ func (c *Connector) Validate(p webhook.URLPolicy) error {
 			fe.Add("credentials.webhook_url", "%s", msg)
 		}
 	case Email:
-		switch {
-		case strings.TrimSpace(cr.SMTPHost) == "":
-			fe.Add("credentials.smtp_host", "is required")
-		case strings.ContainsAny(cr.SMTPHost, "/@[] \t\r\n") || strings.Contains(cr.SMTPHost, ":") && !isIP(cr.SMTPHost):
-			fe.Add("credentials.smtp_host", "must be a host name or address, without scheme or port")
-		default:
-			if msg := p.CheckHost(cr.SMTPHost); msg != "" {
-				fe.Add("credentials.smtp_host", "%s", msg)
-			}
-		}
-		if cr.SMTPPort < 1 || cr.SMTPPort > 65535 {
-			fe.Add("credentials.smtp_port", "must be between 1 and 65535 (587 for STARTTLS, 465 for implicit TLS)")
-		}
-		if cr.SMTPPassword != "" && cr.SMTPUsername == "" {
-			fe.Add("credentials.smtp_username", "is required with smtp_password")
-		}
-		if cr.FromAddress == "" {
-			fe.Add("credentials.from_address", "is required")
-		} else if a, err := mail.ParseAddress(cr.FromAddress); err != nil || strings.ContainsAny(cr.FromAddress, "\r\n") || !validAddress(a.Address) {
-			fe.Add("credentials.from_address", "must be an email address, like alerts@example.com or \"LOKI <alerts@example.com>\"")
-		}
-		checkRecipients(&fe, "config.default_recipients", cfg.DefaultRecipients)
-		for _, t := range sortedKeys(cfg.EventRecipients) {
-			if _, ok := p.KnownEventTypes().Lookup(t); !ok && t != webhook.AllEvents {
-				fe.Add("config.event_recipients", "unknown event type %q", t)
-			}
-			checkRecipients(&fe, "config.event_recipients."+t, cfg.EventRecipients[t])
-		}
-		if len(cfg.DefaultRecipients) == 0 && len(cfg.EventRecipients) == 0 && !cfg.RecipientsFromPayload {
-			fe.Add("config.default_recipients", "must name at least one recipient (or set event_recipients)")
-		}
+		c.checkEmail(&fe, p)
 	}
 	if cfg.ThemeColor != "" && !isHexColor(cfg.ThemeColor) {
 		fe.Add("config.theme_color", "must be a hex colour like 0078D4")
@@ -262,6 +232,42 @@ func (c *Connector) Validate(p webhook.URLPolicy) error {
 		}
 	}
 	return fe.Err("integration")
+}
+
+// checkEmail checks an email connector's SMTP credentials and recipients.
+func (c *Connector) checkEmail(fe *webhook.FieldErrors, p webhook.URLPolicy) {
+	cr, cfg := c.Credentials, c.Config
+	switch {
+	case strings.TrimSpace(cr.SMTPHost) == "":
+		fe.Add("credentials.smtp_host", "is required")
+	case strings.ContainsAny(cr.SMTPHost, "/@[] \t\r\n") || strings.Contains(cr.SMTPHost, ":") && !isIP(cr.SMTPHost):
+		fe.Add("credentials.smtp_host", "must be a host name or address, without scheme or port")
+	default:
+		if msg := p.CheckHost(cr.SMTPHost); msg != "" {
+			fe.Add("credentials.smtp_host", "%s", msg)
+		}
+	}
+	if cr.SMTPPort < 1 || cr.SMTPPort > 65535 {
+		fe.Add("credentials.smtp_port", "must be between 1 and 65535 (587 for STARTTLS, 465 for implicit TLS)")
+	}
+	if cr.SMTPPassword != "" && cr.SMTPUsername == "" {
+		fe.Add("credentials.smtp_username", "is required with smtp_password")
+	}
+	if cr.FromAddress == "" {
+		fe.Add("credentials.from_address", "is required")
+	} else if a, err := mail.ParseAddress(cr.FromAddress); err != nil || strings.ContainsAny(cr.FromAddress, "\r\n") || !validAddress(a.Address) {
+		fe.Add("credentials.from_address", "must be an email address, like alerts@example.com or \"LOKI <alerts@example.com>\"")
+	}
+	checkRecipients(fe, "config.default_recipients", cfg.DefaultRecipients)
+	for _, t := range sortedKeys(cfg.EventRecipients) {
+		if _, ok := p.KnownEventTypes().Lookup(t); !ok && t != webhook.AllEvents {
+			fe.Add("config.event_recipients", "unknown event type %q", t)
+		}
+		checkRecipients(fe, "config.event_recipients."+t, cfg.EventRecipients[t])
+	}
+	if len(cfg.DefaultRecipients) == 0 && len(cfg.EventRecipients) == 0 && !cfg.RecipientsFromPayload {
+		fe.Add("config.default_recipients", "must name at least one recipient (or set event_recipients)")
+	}
 }
 
 func checkRecipients(fe *webhook.FieldErrors, field string, addrs []string) {

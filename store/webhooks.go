@@ -153,20 +153,30 @@ func (s *Store) fromRow(r *webhookRow) (*webhook.Webhook, error) {
 	if w.RetryOverrides == nil {
 		w.RetryOverrides = map[string]webhook.RetryOverride{}
 	}
+	if err := s.openRest(r, w); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// openRest unseals what fromRow has left: a rotated secret still in its
+// overlap, and a connector's credentials.
+func (s *Store) openRest(r *webhookRow, w *webhook.Webhook) error {
 	if r.PreviousSecret != "" {
-		if w.PreviousSecret, err = s.box.Open(r.PreviousSecret); err != nil {
-			return nil, fmt.Errorf("store: webhook %d previous secret: %w", r.ID, err)
+		prev, err := s.box.Open(r.PreviousSecret)
+		if err != nil {
+			return fmt.Errorf("store: webhook %d previous secret: %w", r.ID, err)
 		}
-		w.PreviousSecretExpiresAt = utcPtr(r.PreviousSecretUntil)
+		w.PreviousSecret, w.PreviousSecretExpiresAt = prev, utcPtr(r.PreviousSecretUntil)
 	}
 	if r.IntegrationType != "" {
 		creds, err := s.box.Open(r.Credentials)
 		if err != nil {
-			return nil, fmt.Errorf("store: integration %d credentials: %w", r.ID, err)
+			return fmt.Errorf("store: integration %d credentials: %w", r.ID, err)
 		}
 		w.Integration = &webhook.Integration{Type: r.IntegrationType, Credentials: json.RawMessage(creds), Config: json.RawMessage(r.Config)}
 	}
-	return w, nil
+	return nil
 }
 
 func utcPtr(t *time.Time) *time.Time {
