@@ -7,6 +7,7 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -208,7 +209,7 @@ func (a *Activities) attempt(ctx context.Context, in workflows.AttemptInput) (wo
 		return workflows.AttemptResult{}, err
 	}
 	if made == nil {
-		wait, err := a.mayGo(ctx, w, in)
+		wait, slot, err := a.mayGo(ctx, w, in)
 		if err != nil {
 			return workflows.AttemptResult{}, err
 		}
@@ -216,6 +217,7 @@ func (a *Activities) attempt(ctx context.Context, in workflows.AttemptInput) (wo
 			return *wait, nil
 		}
 		if made, err = a.send(ctx, w, in); err != nil {
+			a.giveBack(ctx, w, slot, err)
 			return workflows.AttemptResult{}, err
 		}
 		if !made.Replayed {
@@ -301,22 +303,37 @@ func (a *Activities) send(ctx context.Context, w *webhook.Webhook, in workflows.
 
 // mayGo returns why an attempt must wait, or nil: the webhook is not active
 // (held), or its rate limit has no room now (a slot is reserved for later).
-func (a *Activities) mayGo(ctx context.Context, w *webhook.Webhook, in workflows.AttemptInput) (*workflows.AttemptResult, error) {
+func (a *Activities) mayGo(ctx context.Context, w *webhook.Webhook, in workflows.AttemptInput) (wait *workflows.AttemptResult, slot *time.Time, err error) {
 	if w.Status != webhook.StatusActive {
 		a.Logger.DebugContext(ctx, "attempt held: webhook not active", "event_id", in.EventID, "webhook_id", w.ID, "attempt", in.Attempt, "status", w.Status)
-		return &workflows.AttemptResult{Held: true, HeldReason: "webhook is " + string(w.Status) + heldWhy(w)}, nil
+		return &workflows.AttemptResult{Held: true, HeldReason: "webhook is " + string(w.Status) + heldWhy(w)}, nil, nil
 	}
 	limits := a.limits(w)
-	if in.Reserved && (in.ReservedAt == nil || store.SlotHolds(limits, *in.ReservedAt, a.now())) {
-		return nil, nil
+	if len(limits) == 0 || in.Reserved && (in.ReservedAt == nil || store.SlotHolds(limits, *in.ReservedAt, a.now())) {
+		return nil, nil, nil
 	}
 	at, err := a.Store.ReserveSlot(ctx, w.ID, limits, a.now())
-	if err != nil || !at.After(a.now()) {
-		return nil, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if !at.After(a.now()) {
+		return nil, &at, nil
 	}
 	a.Logger.DebugContext(ctx, "attempt waits for its rate-limit slot", "event_id", in.EventID, "webhook_id", w.ID, "attempt", in.Attempt, "at", at)
 	a.Metrics.RateLimitedWait(ctx)
-	return &workflows.AttemptResult{RateLimitedUntil: &at}, nil
+	return &workflows.AttemptResult{RateLimitedUntil: &at}, nil, nil
+}
+
+// giveBack returns the rate-limit slot an attempt reserved when the attempt
+// failed before its request went: the activity's retry reserves again, and
+// the slot would otherwise count in its window for nothing.
+func (a *Activities) giveBack(ctx context.Context, w *webhook.Webhook, slot *time.Time, cause error) {
+	if slot == nil || !errors.As(cause, new(*delivery.NotSent)) {
+		return
+	}
+	if err := a.Store.ReleaseSlots(ctx, w.ID, a.limits(w), []time.Time{*slot}); err != nil {
+		a.Logger.WarnContext(ctx, "cannot give back a rate-limit slot", "webhook_id", w.ID, "at", *slot, "error", err)
+	}
 }
 
 // count records a made attempt in the metrics.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -154,5 +155,46 @@ func TestOrderedBatchTriedAgainKeepsTheHead(t *testing.T) {
 			t.Fatalf("try %d: head %+v, next %+v, receiver got %v; want the head retrying, the next not attempted, one request",
 				try, head, next, got)
 		}
+	}
+}
+
+// An attempt that fails before its request goes (here: another executor
+// holds its pending row) gives back the rate-limit slot it reserved, so
+// that its retry does not count twice in the window.
+func TestAttemptNotSentGivesBackItsSlot(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.MustOpen(t, schema.SQLite)
+	var got atomic.Int32
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+	t.Cleanup(rcv.Close)
+	w := webhook.New()
+	w.Name, w.URL, w.Secret, w.EventTypes = "limited", rcv.URL, webhook.NewSecret(), []string{"compliance.alert"}
+	w.RateLimitPerMinute = 1
+	must(t, s.CreateWebhook(ctx, w))
+	ev := &webhook.Event{EventID: "evt_leased", EventType: "compliance.alert", Source: "loki", SourceID: "d1",
+		Payload: json.RawMessage(`{"alert_level":"low"}`), CreatedAt: time.Now().UTC()}
+	if _, err := s.CreateEvent(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now().UTC()
+	held := &webhook.Delivery{WebhookID: w.ID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: 1, URL: w.URL, SentAt: &sent}
+	if _, err := s.StartAttempt(ctx, held); err != nil {
+		t.Fatal(err)
+	}
+
+	now := time.Now().UTC()
+	acts := &activities.Activities{Store: s, Sender: delivery.NewSender(delivery.Options{Allow: netguard.Loopback}),
+		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: func() time.Time { return now }}
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	_, err := env.ExecuteActivity(workflows.ActivityAttempt, workflows.AttemptInput{EventID: ev.EventID, WebhookID: w.ID, Attempt: 1})
+	if err == nil || !strings.Contains(err.Error(), "in flight elsewhere") || got.Load() != 0 {
+		t.Fatalf("attempt while another executor holds it: %v, receiver got %d", err, got.Load())
+	}
+	// The minute's one slot is free again.
+	at, err := s.ReserveSlot(ctx, w.ID, store.Limits(w, time.Minute, time.Hour), now)
+	must(t, err)
+	if at.After(now) {
+		t.Fatalf("the minute's slot is still taken: next one at %s (now %s)", at, now)
 	}
 }

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -108,6 +109,7 @@ type streamBatch struct {
 	results []workflows.AttemptResult
 	todo    []int             // attempts still to make, in order
 	slots   map[int]time.Time // the rate-limit slot each attempt to make holds
+	fresh   map[int]bool      // of them, those this try reserved
 	// lastFailed is the batch's last attempt that did not deliver, made now
 	// or by an earlier try: the breaker judges by it, once the outcomes
 	// are recorded, on every try until one gets through.
@@ -118,7 +120,7 @@ type streamBatch struct {
 // were made before and the deliveries that had ended.
 func (a *Activities) newStreamBatch(ctx context.Context, w *webhook.Webhook, in workflows.StreamAttemptInput) (*streamBatch, error) {
 	b := &streamBatch{a: a, w: w, in: in, events: map[string]*webhook.Event{}, results: make([]workflows.AttemptResult, len(in.Attempts)),
-		slots: map[int]time.Time{}}
+		slots: map[int]time.Time{}, fresh: map[int]bool{}}
 	ids := make([]string, len(in.Attempts))
 	for i, at := range in.Attempts {
 		ids[i] = at.EventID
@@ -205,7 +207,7 @@ func (b *streamBatch) hold(ctx context.Context) error {
 		if slots[k].After(now) {
 			later[i] = slots[k]
 		} else {
-			b.slots[i] = slots[k]
+			b.slots[i], b.fresh[i] = slots[k], true
 		}
 	}
 	return b.keepBack(ctx, limits, later)
@@ -246,6 +248,7 @@ func (b *streamBatch) send(ctx context.Context) error {
 	}
 	made, err := b.attempt(ctx)
 	if err != nil {
+		b.giveBack(ctx, err)
 		return err
 	}
 	var release []time.Time
@@ -263,6 +266,24 @@ func (b *streamBatch) send(ctx context.Context) error {
 		}
 	}
 	return b.a.Store.ReleaseSlots(ctx, b.w.ID, b.a.limits(b.w), release)
+}
+
+// giveBack returns the slots this try reserved when the batch failed before
+// its requests went: its retry reserves again. Slots the stream carried
+// from an earlier batch stay with the attempts they were reserved for.
+func (b *streamBatch) giveBack(ctx context.Context, cause error) {
+	if !errors.As(cause, new(*delivery.NotSent)) {
+		return
+	}
+	var release []time.Time
+	for _, i := range b.todo {
+		if b.fresh[i] {
+			release = append(release, b.slots[i])
+		}
+	}
+	if err := b.a.Store.ReleaseSlots(ctx, b.w.ID, b.a.limits(b.w), release); err != nil {
+		b.a.Logger.WarnContext(ctx, "cannot give back rate-limit slots", "webhook_id", b.w.ID, "slots", len(release), "error", err)
+	}
 }
 
 // attempt sends the batch: a webhook's as one recorded batch, an

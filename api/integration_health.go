@@ -2,12 +2,14 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/workflows"
 )
 
 // Integration health states. An integration is healthy when its latest
@@ -63,6 +65,9 @@ func (s *Server) integrationHealth(c *fiber.Ctx) error {
 	out, counts := map[string]integrationHealth{}, map[string]int{}
 	for _, w := range all {
 		h := healthOf(w, stats[w.ID])
+		if w.Batched() && w.Status == webhook.StatusActive {
+			s.collectorHealth(c.UserContext(), w, &h)
+		}
 		out[w.Name] = h
 		counts[h.Status]++
 	}
@@ -92,6 +97,25 @@ func healthOf(w *webhook.Webhook, st *store.SubscriberStats) integrationHealth {
 		h.Status, h.Error = string(w.Status), w.StatusReason
 	}
 	return h
+}
+
+// collectorHealth marks a batching integration failing while its batch
+// collector cannot start the batch it holds. A collector that is not
+// running, or a Temporal that cannot answer now, leaves the health as the
+// store has it.
+func (s *Server) collectorHealth(ctx context.Context, w *webhook.Webhook, h *integrationHealth) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	defer cancel()
+	v, err := s.temporal.QueryWorkflow(ctx, workflows.BatchWorkflowID(w.ID), "", workflows.QueryBatch)
+	var st workflows.BatchState
+	if err != nil || v.Get(&st) != nil || st.StartFailures == 0 {
+		return
+	}
+	h.Status = healthFailing
+	h.Error = fmt.Sprintf("its batch of %d events could not be started (%d tries): %s", len(st.Pending), st.StartFailures, st.LastError)
+	if st.RetryAt != nil {
+		h.Error += "; next try at " + st.RetryAt.UTC().Format(time.RFC3339)
+	}
 }
 
 type integrationMetric struct {

@@ -33,6 +33,14 @@ type Attempted struct {
 	Replayed bool
 }
 
+// NotSent is an error that stopped an attempt before its request went (its
+// pending row could not be written, or another executor holds it): what the
+// caller reserved for it, a rate-limit slot, is still unused.
+type NotSent struct{ Err error }
+
+func (e *NotSent) Error() string { return e.Err.Error() }
+func (e *NotSent) Unwrap() error { return e.Err }
+
 // Attempt makes one recorded attempt of an event to a webhook: a pending row
 // first (so a crash mid-request still leaves a trace), then the request, then
 // the outcome. Only recording can fail; a failed request is an outcome.
@@ -54,7 +62,7 @@ func (s *Sender) AttemptRequest(ctx context.Context, rec Recorder, webhookID int
 	d := s.pendingRow(webhookID, ev, req, p)
 	finished, err := rec.StartAttempt(ctx, d)
 	if err != nil {
-		return nil, err
+		return nil, &NotSent{err}
 	}
 	if finished != nil {
 		return Recorded(finished, s.now()), nil

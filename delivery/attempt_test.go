@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/schema"
+	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/store/storetest"
 	"github.com/loki-interceptor/herald/webhook"
 )
@@ -25,18 +27,8 @@ func TestFinishedAttemptIsNotSentAgain(t *testing.T) {
 		w.WriteHeader(503)
 	}))
 	defer srv.Close()
-	st := storetest.MustOpen(t, schema.SQLite)
+	st, w, ev := mustRecorded(t, srv.URL)
 	ctx := context.Background()
-	w := hook(srv.URL)
-	w.ID = 0
-	if err := st.CreateWebhook(ctx, w); err != nil {
-		t.Fatal(err)
-	}
-	ev := &webhook.Event{EventID: "e1", EventType: "system.error", Source: "loki",
-		Payload: json.RawMessage(`{"error_code":"E","component":"c","severity":"low"}`), CreatedAt: time.Now()}
-	if _, err := st.CreateEvent(ctx, ev); err != nil {
-		t.Fatal(err)
-	}
 	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
 	plan := delivery.Plan{Attempt: 1, RetryIn: time.Minute}
 	first, err := s.Attempt(ctx, st, w, ev, plan)
@@ -52,5 +44,69 @@ func TestFinishedAttemptIsNotSentAgain(t *testing.T) {
 	}
 	if hits.Load() != 1 {
 		t.Fatalf("receiver hit %d times", hits.Load())
+	}
+}
+
+// mustRecorded stores a webhook pointing at url and an event for it.
+func mustRecorded(t *testing.T, url string) (*store.Store, *webhook.Webhook, *webhook.Event) {
+	t.Helper()
+	st := storetest.MustOpen(t, schema.SQLite)
+	ctx := context.Background()
+	w := hook(url)
+	w.ID = 0
+	if err := st.CreateWebhook(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	ev := &webhook.Event{EventID: "e1", EventType: "system.error", Source: "loki",
+		Payload: json.RawMessage(`{"error_code":"E","component":"c","severity":"low"}`), CreatedAt: time.Now()}
+	if _, err := st.CreateEvent(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	return st, w, ev
+}
+
+// A worker that is slow, not dead, loses its workflow task while its
+// request is in flight, and another worker makes the same attempt: the
+// second sends nothing while the first may still be answered, and once the
+// first has recorded its outcome, the second reports that outcome.
+func TestAttemptInFlightElsewhereIsNotSentTwice(t *testing.T) {
+	var hits atomic.Int32
+	arrived, answer := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			close(arrived)
+			<-answer // the first executor's request hangs until told
+		}
+		w.WriteHeader(200)
+	}))
+	defer srv.Close()
+	var once sync.Once
+	release := func() { once.Do(func() { close(answer) }) }
+	defer release() // before the server closes, should the test fail
+	st, w, ev := mustRecorded(t, srv.URL)
+	ctx := context.Background()
+	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
+	plan := delivery.Plan{Attempt: 1, RetryIn: time.Minute}
+
+	first := make(chan *delivery.Attempted, 1)
+	go func() {
+		a, err := s.Attempt(ctx, st, w, ev, plan)
+		if err != nil {
+			t.Error(err)
+		}
+		first <- a
+	}()
+	<-arrived
+	if a, err := s.Attempt(ctx, st, w, ev, plan); webhook.ErrorCode(err) != webhook.EConflict || a != nil {
+		t.Fatalf("second executor while the first is in flight: %+v %v, want a conflict and nothing sent", a, err)
+	}
+	release()
+	made := <-first
+	again, err := s.Attempt(ctx, st, w, ev, plan)
+	if err != nil || !again.Replayed || again.Delivery.ID != made.Delivery.ID || again.Delivery.Status != webhook.DeliveryDelivered {
+		t.Fatalf("second executor after the first finished: %+v %v", again, err)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Fatalf("receiver hit %d times, want 1", n)
 	}
 }

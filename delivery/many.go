@@ -46,7 +46,7 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 		rows[i] = s.pendingRow(w.ID, ev, reqs[i], plans[i])
 	}
 	if err := rec.StartAttempts(ctx, rows); err != nil {
-		return nil, err
+		return nil, &NotSent{err}
 	}
 	made = make([]*Attempted, len(evs))
 	out := startFlusher(ctx, rec, w.ID)

@@ -69,8 +69,9 @@ func (s *Store) DeliveryProgress(ctx context.Context, webhookID int64, eventIDs 
 
 // StartAttempts writes pending rows for attempts about to be sent, setting
 // each ID, as StartAttempt does for one: a pending row of the same attempt
-// (a crash mid-request) is reused. The attempts must be new: their rows,
-// if any, still pending.
+// whose lease has run out (a crash mid-request) is reused. The attempts
+// must be new: their rows, if any, still pending; one whose row is leased
+// by another executor fails the batch with EConflict, to be tried again.
 func (s *Store) StartAttempts(ctx context.Context, ds []*webhook.Delivery) error {
 	err := s.tx(ctx, func(tx *sqlx.Tx) error { return s.insertPending(ctx, tx, ds) })
 	if isForeignKeyViolation(err) {
@@ -81,17 +82,19 @@ func (s *Store) StartAttempts(ctx context.Context, ds []*webhook.Delivery) error
 	}
 	for _, d := range ds {
 		if d.ID == 0 {
-			return fmt.Errorf("store: attempt %d of event %s to webhook %d finished meanwhile", d.AttemptNumber, d.EventID, d.WebhookID)
+			return inFlight(d) // or finished meanwhile: the batch's retry reports it
 		}
 	}
 	return nil
 }
 
 // insertPending writes attempts' rows in state pending and sets their IDs;
-// a row of the same attempt that is still pending is reset and reused, and
-// one that has finished is left as it is (its attempt's ID stays 0).
+// a row of the same attempt that is still pending past its lease is reset
+// and reused, and one leased or finished is left as it is (its attempt's
+// ID stays 0).
 func (s *Store) insertPending(ctx context.Context, tx *sqlx.Tx, ds []*webhook.Delivery) error {
 	now := s.now()
+	leasedSince := now.Add(-AttemptLease).UTC()
 	for start := 0; start < len(ds); start += rowsPerInsert {
 		chunk := ds[start:min(start+rowsPerInsert, len(ds))]
 		var values []string
@@ -113,8 +116,8 @@ func (s *Store) insertPending(ctx context.Context, tx *sqlx.Tx, ds []*webhook.De
 			request_body = excluded.request_body, signature = excluded.signature, sent_at = excluded.sent_at,
 			response_status_code = NULL, response_headers = NULL, response_body = '', responded_at = NULL,
 			duration_ms = NULL, next_retry_at = NULL, last_error = '', error_class = ''
-			WHERE deliveries.status = 'pending'
-			RETURNING event_id, attempt_number, id`), args...)
+			WHERE deliveries.status = 'pending' AND (deliveries.sent_at IS NULL OR deliveries.sent_at < ?)
+			RETURNING event_id, attempt_number, id`), append(args, leasedSince)...)
 		if err != nil {
 			return err
 		}

@@ -70,11 +70,21 @@ func (r *deliveryRow) delivery() *webhook.Delivery {
 	return d
 }
 
+// AttemptLease is how long a pending attempt row stands for a request in
+// flight: its receiver has at most webhook.MaxTimeoutSeconds to answer, and
+// then its outcome is recorded. A second executor of the same attempt (a
+// worker that lost its workflow task to another while sending, or an
+// activity retried) finds the row leased and waits for it instead of
+// sending again; once the lease has run out, the first is taken for dead.
+const AttemptLease = webhook.MaxTimeoutSeconds*time.Second + 15*time.Second
+
 // StartAttempt writes an attempt row in state pending before the request is
 // sent, and sets d.ID. If the row for (event, webhook, attempt) exists, the
-// activity is being retried: a row still pending (a crash mid-request) is
-// reset and reused; a row already finished is returned as it stands, so the
-// caller reports it instead of sending again.
+// activity is being retried: a row already finished is returned as it
+// stands, so the caller reports it instead of sending again; a row still
+// pending is reset and reused once its lease has run out (a crash
+// mid-request), and before that is an EConflict error: the attempt is in
+// flight elsewhere, and the caller tries again later.
 func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished *webhook.Delivery, err error) {
 	err = s.tx(ctx, func(tx *sqlx.Tx) error { return s.insertPending(ctx, tx, []*webhook.Delivery{d}) })
 	switch {
@@ -82,10 +92,21 @@ func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished
 		return nil, webhook.Errorf(webhook.ENotFound, "webhook %d not found", d.WebhookID)
 	case err != nil:
 		return nil, err
-	case d.ID == 0: // the row exists and is no longer pending
-		return s.FinishedAttempt(ctx, d.EventID, d.WebhookID, d.AttemptNumber)
+	case d.ID != 0:
+		return nil, nil
 	}
-	return nil, nil
+	finished, err = s.FinishedAttempt(ctx, d.EventID, d.WebhookID, d.AttemptNumber)
+	if err == nil && finished == nil {
+		err = inFlight(d)
+	}
+	return finished, err
+}
+
+// inFlight is the error of an attempt whose pending row another executor
+// holds under its lease.
+func inFlight(d *webhook.Delivery) error {
+	return webhook.Errorf(webhook.EConflict, "attempt %d of event %s to webhook %d is in flight elsewhere: it is not sent again while that one may still be answered (up to %s)",
+		d.AttemptNumber, d.EventID, d.WebhookID, AttemptLease)
 }
 
 // FinishAttempt records an attempt's outcome. When the outcome is final for

@@ -324,11 +324,19 @@ func TestAttemptsAndCounters(t *testing.T) {
 		if done, err := s.StartAttempt(ctx, a1); err != nil || done != nil || a1.ID == 0 {
 			t.Fatalf("StartAttempt: %v %v", done, err)
 		}
-		// An activity retried mid-request reuses its pending row.
+		// Another executor of the attempt, while the first may still be
+		// answered, is told it is in flight and sends nothing.
+		if done, err := s.StartAttempt(ctx, attempt(ok, e, 1)); webhook.ErrorCode(err) != webhook.EConflict || done != nil {
+			t.Fatalf("second executor within the lease: %v %v, want conflict", done, err)
+		}
+		// Once the lease has run out (the first crashed mid-request), the
+		// pending row is reused.
+		s.Now = func() time.Time { return time.Now().Add(store.AttemptLease + time.Second) }
 		a1again := attempt(ok, e, 1)
 		if done, err := s.StartAttempt(ctx, a1again); err != nil || done != nil || a1again.ID != a1.ID {
 			t.Fatalf("restart got id %d, want %d (%v %v)", a1again.ID, a1.ID, done, err)
 		}
+		s.Now = time.Now
 		finish(t, s, a1, webhook.DeliveryRetrying, 503)
 		// One retried after the attempt finished gets the finished row back.
 		done, err := s.StartAttempt(ctx, attempt(ok, e, 1))

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -65,7 +66,19 @@ type BatchState struct {
 	Pending []string   `json:"pending"`
 	DueAt   *time.Time `json:"due_at"` // when the pending batch goes if it does not fill first
 	Flushed int        `json:"flushed"`
+	// StartFailures counts the tries in a row whose batch could not be
+	// started; LastError says why, and RetryAt when the next try is.
+	StartFailures int        `json:"start_failures,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+	RetryAt       *time.Time `json:"retry_at,omitempty"`
 }
+
+// A batch that cannot be started is tried again after a wait that doubles
+// from batchRetryFirst up to batchRetryMax; its events stay pending.
+const (
+	batchRetryFirst = time.Second
+	batchRetryMax   = 5 * time.Minute
+)
 
 // BatchWorkflow collects a batched integration's events and sends them as
 // one batch when batch_size have arrived or batch_timeout_seconds have
@@ -101,7 +114,15 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) error {
 			}
 		}
 		if err := b.flush(ctx); err != nil {
-			return err
+			var notStarted *batchNotStarted
+			if !errors.As(err, &notStarted) {
+				return err
+			}
+			b.backOff(ctx, notStarted)
+			if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+				return workflow.NewContinueAsNewError(ctx, BatchWorkflowName, b.in)
+			}
+			continue
 		}
 		if b.in.Flushed-b.runStart >= batchRunFlushes || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			b.receive(ctx)
@@ -114,6 +135,36 @@ type batcher struct {
 	in       BatchInput
 	adds     workflow.ReceiveChannel
 	runStart int
+	// failures counts the flushes in a row whose batch did not start;
+	// lastError and retryAt are the latest one's error and next try.
+	failures  int
+	lastError string
+	retryAt   *time.Time
+}
+
+// batchNotStarted is a flush whose batch's workflow could not be started.
+type batchNotStarted struct {
+	eventID string
+	err     error
+}
+
+func (e *batchNotStarted) Error() string {
+	return fmt.Sprintf("batch %s could not start: %v", e.eventID, e.err)
+}
+
+// backOff waits before the next try of a batch that did not start, keeping
+// its events (and taking new ones meanwhile): a collector that failed its
+// workflow task instead would fail it again on every retry, since the
+// failed start is in its history.
+func (b *batcher) backOff(ctx workflow.Context, e *batchNotStarted) {
+	b.failures++
+	b.lastError = e.Error()
+	wait := min(batchRetryFirst<<min(b.failures-1, 20), batchRetryMax)
+	at := workflow.Now(ctx).Add(wait)
+	b.retryAt = &at
+	workflow.GetLogger(ctx).Warn("batch not started; trying again", "error", b.lastError, "failures", b.failures, "retry_in", wait)
+	_ = workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: "batch start: try again"}).Get(ctx, nil)
+	b.receive(ctx)
 }
 
 // receive takes every event signalled so far, dropping ones already pending
@@ -169,10 +220,9 @@ func (b *batcher) flush(ctx workflow.Context) error {
 	child := workflow.ExecuteChildWorkflow(cctx, EventWorkflowName, EventInput{Event: ev, Batch: &BatchDelivery{WebhookID: b.in.WebhookID}})
 	var started workflow.Execution
 	if err := child.GetChildWorkflowExecution().Get(ctx, &started); err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-		// Failing the collector would lose what it holds; a panic fails
-		// only this workflow task, which Temporal retries.
-		panic(fmt.Sprintf("batch %s could not start: %v", ev.EventID, err))
+		return &batchNotStarted{eventID: ev.EventID, err: err}
 	}
+	b.failures, b.lastError, b.retryAt = 0, "", nil
 	b.in.Pending = slices.Delete(b.in.Pending, 0, n)
 	b.in.Recent = append(b.in.Recent, ids...)
 	b.in.Recent = b.in.Recent[max(len(b.in.Recent)-maxRemembered, 0):]
@@ -181,7 +231,7 @@ func (b *batcher) flush(ctx workflow.Context) error {
 }
 
 func (b *batcher) query() (BatchState, error) {
-	st := BatchState{Pending: []string{}, Flushed: b.in.Flushed}
+	st := BatchState{Pending: []string{}, Flushed: b.in.Flushed, StartFailures: b.failures, LastError: b.lastError, RetryAt: b.retryAt}
 	for _, it := range b.in.Pending {
 		st.Pending = append(st.Pending, it.EventID)
 	}

@@ -394,3 +394,78 @@ func (o *replayedOutbound) ExecuteChildWorkflow(ctx workflow.Context, name strin
 	}
 	return o.Next.ExecuteChildWorkflow(ctx, name, args...)
 }
+
+// A collector whose batch cannot be started (for a reason other than
+// "already started") keeps its events, waits longer after each try, says
+// why in its query, and sends the batch once a start succeeds: it does not
+// fail its workflow task over and over.
+func TestBatchCollectorBacksOffWhenItsBatchCannotStart(t *testing.T) {
+	h := newHarness(t)
+	r := h.receiver()
+	z := h.zapier(r, 2, 10)
+	refuse := &refusedStarts{left: 2}
+	h.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{refuse}})
+	ids := h.feedEvery("refused", 2, 2, 10, 0) // full at 1 s: tries at 1 s, 2 s (after 1 s), 4 s (after 2 s)
+	var during workflows.BatchState
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(workflows.QueryBatch)
+		if err == nil {
+			err = v.Get(&during)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}, 3*time.Second)
+	h.env.ExecuteWorkflow(workflows.BatchWorkflowName, workflows.BatchInput{WebhookID: z.ID})
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if during.StartFailures != 2 || !strings.Contains(during.LastError, "start refused") || during.RetryAt == nil || !slices.Equal(during.Pending, ids) {
+		t.Fatalf("collector state while its batch could not start: %+v", during)
+	}
+	if got := r.batches(); fmt.Sprint(got) != fmt.Sprint([][]string{ids}) {
+		t.Fatalf("batches = %v: want the one batch, once", got)
+	}
+}
+
+// refusedStarts fails the first left child workflow starts of a workflow.
+type refusedStarts struct {
+	interceptor.WorkerInterceptorBase
+	left int
+}
+
+func (r *refusedStarts) InterceptWorkflow(_ workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &refusingInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, r: r}
+}
+
+type refusingInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+	r *refusedStarts
+}
+
+func (i *refusingInbound) Init(out interceptor.WorkflowOutboundInterceptor) error {
+	return i.Next.Init(&refusingOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: out}, r: i.r})
+}
+
+type refusingOutbound struct {
+	interceptor.WorkflowOutboundInterceptorBase
+	r *refusedStarts
+}
+
+func (o *refusingOutbound) ExecuteChildWorkflow(ctx workflow.Context, name string, args ...any) workflow.ChildWorkflowFuture {
+	if o.r.left == 0 {
+		return o.Next.ExecuteChildWorkflow(ctx, name, args...)
+	}
+	o.r.left--
+	f, set := workflow.NewFuture(ctx)
+	set.SetError(errors.New("start refused"))
+	return failedChild{f}
+}
+
+// failedChild is a child workflow whose start failed.
+type failedChild struct{ workflow.Future }
+
+func (c failedChild) GetChildWorkflowExecution() workflow.Future { return c.Future }
+func (c failedChild) SignalChildWorkflow(workflow.Context, string, any) workflow.Future {
+	return c.Future
+}
