@@ -147,6 +147,19 @@ func (s *Sender) sendAll(n, concurrency int, send func(i int)) {
 	wg.Wait()
 }
 
+// leaseMargin is what a pending row's lease adds to its request's timeout:
+// time to read the answer and record it.
+const leaseMargin = 5 * time.Second
+
+// leaseFor is how long a pending row stands for req in flight; 0 (the
+// store's longest) when req has no timeout of its own.
+func leaseFor(req *Request) time.Duration {
+	if req.Timeout <= 0 {
+		return 0
+	}
+	return req.Timeout + leaseMargin
+}
+
 // pendingRow is the attempt row of a request about to be sent.
 func (s *Sender) pendingRow(webhookID int64, ev *webhook.Event, req *Request, p Plan) *webhook.Delivery {
 	sent := s.now().UTC()
@@ -165,5 +178,6 @@ func (s *Sender) pendingRow(webhookID int64, ev *webhook.Event, req *Request, p 
 		RequestBody:    body,
 		Signature:      req.Signature,
 		SentAt:         &sent,
+		Lease:          leaseFor(req),
 	}
 }

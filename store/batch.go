@@ -94,9 +94,15 @@ func (s *Store) StartAttempts(ctx context.Context, ds []*webhook.Delivery) error
 // ID stays 0).
 func (s *Store) insertPending(ctx context.Context, tx *sqlx.Tx, ds []*webhook.Delivery) error {
 	now := s.now()
-	leasedSince := now.Add(-AttemptLease).UTC()
 	for start := 0; start < len(ds); start += rowsPerInsert {
 		chunk := ds[start:min(start+rowsPerInsert, len(ds))]
+		// One webhook's rows share a timeout; the longest lease among
+		// them holds for all.
+		var lease time.Duration
+		for _, d := range chunk {
+			lease = max(lease, leaseOf(d))
+		}
+		leasedSince := now.Add(-lease).UTC()
 		var values []string
 		var args []any
 		byKey := map[AttemptKey]*webhook.Delivery{}

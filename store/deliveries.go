@@ -71,12 +71,21 @@ func (r *deliveryRow) delivery() *webhook.Delivery {
 }
 
 // AttemptLease is how long a pending attempt row stands for a request in
-// flight: its receiver has at most webhook.MaxTimeoutSeconds to answer, and
-// then its outcome is recorded. A second executor of the same attempt (a
-// worker that lost its workflow task to another while sending, or an
-// activity retried) finds the row leased and waits for it instead of
-// sending again; once the lease has run out, the first is taken for dead.
+// flight when its sender did not say (Delivery.Lease): the longest a
+// receiver may take to answer, and then time to record the outcome. A
+// second executor of the same attempt (a worker that took over the
+// workflow task of one that is slow, not dead, or an activity retried)
+// finds the row leased and waits instead of sending again; once the lease
+// has run out, the first is taken for dead.
 const AttemptLease = webhook.MaxTimeoutSeconds*time.Second + 15*time.Second
+
+// leaseOf is a pending row's lease.
+func leaseOf(d *webhook.Delivery) time.Duration {
+	if d.Lease > 0 {
+		return d.Lease
+	}
+	return AttemptLease
+}
 
 // StartAttempt writes an attempt row in state pending before the request is
 // sent, and sets d.ID. If the row for (event, webhook, attempt) exists, the
@@ -105,8 +114,8 @@ func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished
 // inFlight is the error of an attempt whose pending row another executor
 // holds under its lease.
 func inFlight(d *webhook.Delivery) error {
-	return webhook.Errorf(webhook.EConflict, "attempt %d of event %s to webhook %d is in flight elsewhere: it is not sent again while that one may still be answered (up to %s)",
-		d.AttemptNumber, d.EventID, d.WebhookID, AttemptLease)
+	return webhook.Errorf(webhook.EConflict, "attempt %d of event %s to webhook %d is in flight elsewhere: it is not sent again while that one may still be answered (its lease: %s)",
+		d.AttemptNumber, d.EventID, d.WebhookID, leaseOf(d))
 }
 
 // FinishAttempt records an attempt's outcome. When the outcome is final for

@@ -107,4 +107,9 @@ type Delivery struct {
 	LastError   string     `json:"last_error"`
 	ErrorClass  ErrorClass `json:"error_class"`
 	CreatedAt   time.Time  `json:"created_at"`
+
+	// Lease is how long the row, while pending, stands for its request in
+	// flight: the request's timeout and the time to record its answer.
+	// Set by whoever sends it; not stored.
+	Lease time.Duration `json:"-"`
 }

@@ -23,6 +23,8 @@ type proc struct {
 	env   []string
 	dir   string
 	ready func(context.Context) error // nil: started is ready
+	// metrics is its Prometheus endpoint, if it has one.
+	metrics string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -72,6 +74,21 @@ func (p *proc) start(ctx context.Context) error {
 			return fmt.Errorf("%s not ready: %v", p.name, err)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// pid is the running process's id, 0 when none runs.
+func (p *proc) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-p.done:
+		return 0
+	default:
+		return p.cmd.Process.Pid
 	}
 }
 

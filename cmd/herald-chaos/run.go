@@ -107,6 +107,7 @@ func (k *cluster) start(ctx context.Context, c *config) error {
 	}
 	k.api = newProc("api", "api", "--listen", apiAddr, "--allow-insecure-urls", "--api-key-rate", "-1")
 	k.api.ready = answering("http://" + apiAddr + "/healthz")
+	k.api.metrics = "http://" + apiAddr + "/metrics"
 	if err := k.api.start(ctx); err != nil {
 		return err
 	}
@@ -118,7 +119,7 @@ func (k *cluster) start(ctx context.Context, c *config) error {
 		// The failure-rate breaker would pause webhooks the faults make fail;
 		// the run is about what Herald does when it keeps delivering.
 		w := newProc(fmt.Sprintf("worker-%d", i+1), "worker", "--metrics-listen", metrics, "--breaker-failure-rate", "0")
-		w.ready = listening(metrics)
+		w.ready, w.metrics = listening(metrics), "http://"+metrics+"/metrics"
 		if err := w.start(ctx); err != nil {
 			return err
 		}
@@ -159,7 +160,7 @@ func (k *cluster) adminKey(ctx context.Context, c *config, env []string) (string
 // for every delivery, and judges.
 func (k *cluster) exercise(ctx context.Context, c *config) (*verdict, error) {
 	p := newPublished()
-	hooks, err := k.hooks(ctx, p, c.modes)
+	hooks, err := k.hooks(ctx, p, c)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +180,11 @@ func (k *cluster) exercise(ctx context.Context, c *config) (*verdict, error) {
 	go stuck.run(watchCtx)
 
 	go progress(watchCtx, p, hooks)
+	var soak *sampler
+	if c.soak {
+		soak = &sampler{k: k, c: c, interval: time.Minute}
+		go soak.run(watchCtx)
+	}
 	logf("publishing %d events at %.0f/s to 3 webhooks (%s)", c.events, c.rate, strings.Join(c.modes, ", "))
 	k.client.drive(ctx, c.events, c.rate, p)
 	logf("published: %d accepted; faults stop once the scheduled ones are done", p.published)
@@ -203,6 +209,9 @@ func (k *cluster) exercise(ctx context.Context, c *config) (*verdict, error) {
 		return nil, err
 	}
 	v.StuckAtEnd, v.NeverStartedAtEnd = end.total(), len(end.unstarted)
+	if soak != nil {
+		v.Soak = soak.report(began)
+	}
 	if _, err := retry(readCtx, func() (int, error) { return 0, compareRows(readCtx, k.store, p, hooks, v) }); err != nil {
 		return nil, err
 	}
@@ -210,9 +219,9 @@ func (k *cluster) exercise(ctx context.Context, c *config) (*verdict, error) {
 }
 
 // hooks makes three webhooks with different retry strategies, one in each
-// delivery mode given, each with its misbehaving receiver. The first is the
-// one that goes down.
-func (k *cluster) hooks(ctx context.Context, p *published, modes []string) ([]*hook, error) {
+// delivery mode given, each with its misbehaving receiver (in a soak, one
+// that refuses a tenth of requests). The first is the one that goes down.
+func (k *cluster) hooks(ctx context.Context, p *published, c *config) ([]*hook, error) {
 	specs := []map[string]any{
 		{"retry_strategy": "exponential_backoff", "max_retries": 20, "retry_delay_seconds": 2, "backoff_multiplier": 2, "max_delay_seconds": 30},
 		{"retry_strategy": "linear_backoff", "max_retries": 20, "retry_delay_seconds": 1, "max_delay_seconds": 20},
@@ -220,9 +229,12 @@ func (k *cluster) hooks(ctx context.Context, p *published, modes []string) ([]*h
 	}
 	var hooks []*hook
 	for i, spec := range specs {
-		spec["delivery_mode"] = modes[i%len(modes)]
+		spec["delivery_mode"] = c.modes[i%len(c.modes)]
 		f := mixed
-		if spec["delivery_mode"] == "ordered" {
+		switch {
+		case c.soak:
+			f = soakFaults
+		case spec["delivery_mode"] == "ordered":
 			// One at a time, a fifth refused with 3-second retries would
 			// deliver about one event a second, a tenth of what is published.
 			f, spec["retry_delay_seconds"] = orderedFaults, 1

@@ -50,6 +50,7 @@ type verdict struct {
 	Faults                     map[string]int
 	FaultErrors                []string
 	Elapsed                    time.Duration
+	Soak                       *soakReport `json:",omitempty"`
 	lostSample, disagreeSample []string
 }
 
@@ -332,6 +333,9 @@ func (v *verdict) print(w io.Writer, title string) {
 		fmt.Fprintf(w, "\ndisagree: %s", s)
 	}
 	fmt.Fprintln(w)
+	if v.Soak != nil {
+		v.Soak.print(w)
+	}
 }
 
 func sortedCounts(m map[string]int) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"database/sql"
 	"maps"
+	"math"
 	"testing"
 )
 
@@ -70,5 +71,24 @@ func TestSentVsRecorded(t *testing.T) {
 	}
 	if n := deliveredWithoutRow(sent, rows); n != 1 {
 		t.Errorf("delivered without a row = %d, want 1 (2/b)", n)
+	}
+}
+
+func TestLeastSquaresSlope(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		pts         [][2]float64
+		slope, mean float64
+	}{
+		{"flat", [][2]float64{{0, 5}, {1, 5}, {2, 5}}, 0, 5},
+		{"growing 3 per hour", [][2]float64{{0, 1}, {1, 4}, {2, 7}}, 3, 4},
+		{"noise around a flat line", [][2]float64{{0, 4}, {1, 6}, {2, 4}, {3, 6}}, 0.4, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			slope, mean := leastSquares(tc.pts)
+			if math.Abs(slope-tc.slope) > 1e-9 || math.Abs(mean-tc.mean) > 1e-9 {
+				t.Fatalf("slope %v mean %v, want %v %v", slope, mean, tc.slope, tc.mean)
+			}
+		})
 	}
 }
