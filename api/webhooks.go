@@ -129,21 +129,19 @@ func set[T any](dst *T, v *T) {
 // showed it masked (secret, credential-looking header) keeps the stored one,
 // so a client may GET, edit, PUT without knowing the credentials.
 func (in *webhookInput) applyTo(w *webhook.Webhook, now time.Time) {
-	if in.Secret != nil && *in.Secret == webhook.MaskSecret(w.Secret) && w.Secret != "" {
-		in.Secret = nil
+	// in stays as sent: a store may run the edit again (a retried
+	// transaction), and must get the same outcome.
+	secret := in.Secret
+	if secret != nil && *secret == webhook.MaskSecret(w.Secret) && w.Secret != "" {
+		secret = nil
 	}
 	if in.CustomHeaders != nil {
-		masked := webhook.RedactHeaders(w.CustomHeaders)
-		for k, v := range *in.CustomHeaders {
-			if old, ok := w.CustomHeaders[k]; ok && v == masked[k] {
-				(*in.CustomHeaders)[k] = old
-			}
-		}
+		w.CustomHeaders = unmasked(*in.CustomHeaders, w.CustomHeaders)
 	}
 	set(&w.Name, in.Name)
 	set(&w.URL, in.URL)
 	set(&w.Description, in.Description)
-	set(&w.Secret, in.Secret)
+	set(&w.Secret, secret)
 	if in.Status != nil || in.StatusReason != nil {
 		status, reason := w.Status, ""
 		set(&status, in.Status)
@@ -152,7 +150,6 @@ func (in *webhookInput) applyTo(w *webhook.Webhook, now time.Time) {
 	}
 	set(&w.EventTypes, in.EventTypes)
 	in.deliveryInput.applyTo(w)
-	set(&w.CustomHeaders, in.CustomHeaders)
 	set(&w.Metadata, in.Metadata)
 	if w.CustomHeaders == nil {
 		w.CustomHeaders = map[string]string{}
@@ -160,6 +157,20 @@ func (in *webhookInput) applyTo(w *webhook.Webhook, now time.Time) {
 	if w.Metadata == nil {
 		w.Metadata = map[string]any{}
 	}
+}
+
+// unmasked is the headers sent, each sent back masked as the API shows it
+// replaced by its stored value.
+func unmasked(sent, stored map[string]string) map[string]string {
+	masked := webhook.RedactHeaders(stored)
+	out := make(map[string]string, len(sent))
+	for k, v := range sent {
+		if old, ok := stored[k]; ok && v == masked[k] {
+			v = old
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // keepsCredentialsFor refuses an update that moves a webhook to another
