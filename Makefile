@@ -5,11 +5,11 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 # The packages that link the Temporal server test without -race: the race
 # detector multiplies its memory and build time for no finding of ours.
-HEAVY    := ./cmd/herald ./cmd/herald-bench ./cmd/herald-chaos ./e2e
-LIGHT     = $(shell $(GO) list ./... | grep -v -e /cmd/herald -e /e2e -e /devserver)
+HEAVY    := ./cmd/herald ./cmd/herald-bench ./cmd/herald-chaos ./e2e ./dashboard
+LIGHT     = $(shell $(GO) list ./... | grep -v -e /cmd/herald -e /e2e -e /devserver -e /dashboard)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: bench bench-smoke chaos chaos-short dev build test test-unit test-e2e fuzz fuzz-short lint fmt-check vet staticcheck tools clean
+.PHONY: bench bench-smoke chaos chaos-short soak dev build test test-unit test-e2e fuzz fuzz-short lint fmt-check vet staticcheck tools clean
 
 ## dev: build and run everything in one process (Temporal + UI + SQLite + worker + API)
 dev: build
@@ -55,6 +55,10 @@ bench-smoke:
 ## chaos: 10,000 events through real processes while killing and restarting them (CHAOS_FLAGS=… to change)
 chaos: build
 	$(GO) run ./cmd/herald-chaos -herald bin/herald $(CHAOS_FLAGS)
+
+## soak: an hour at 50 events/s x 3 webhooks, a tenth refused, no kills; every process sampled each minute (SOAK_FLAGS=... to change)
+soak: build
+	$(GO) run ./cmd/herald-chaos -herald bin/herald -soak -out bench/results/soak-$$(date -u +%Y%m%dT%H%M%SZ).json $(SOAK_FLAGS)
 
 ## chaos-short: the CI variant, 300 events and a few faults
 chaos-short: build

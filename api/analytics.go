@@ -94,5 +94,65 @@ func (s *Server) analytics(c *fiber.Ctx) error {
 		}
 		byWebhook = append(byWebhook, webhookFigures{WebhookID: w.ID, Name: w.Name, Status: string(w.Status), Stats: st})
 	}
-	return c.JSON(fiber.Map{"period_days": days, "event_type": typ, "overall": overall, "by_event_type": byType, "by_webhook": byWebhook})
+	out := fiber.Map{"period_days": days, "event_type": typ, "overall": overall, "by_event_type": byType, "by_webhook": byWebhook}
+	if err := s.addSeries(c, out, typ, now); err != nil {
+		return err
+	}
+	return c.JSON(out)
+}
+
+// maxSeriesPoints bounds a series: each point costs a few queries of the
+// attempt rows (their created_at index).
+const maxSeriesPoints = 120
+
+// seriesPoint is the figures of one interval of a series.
+type seriesPoint struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	store.Stats
+}
+
+// waiting is what stands undelivered now: a gauge, with no history kept.
+type waiting struct {
+	Deliveries     int64     `json:"deliveries"`
+	Events         int64     `json:"events"`
+	WebhooksPaused int64     `json:"webhooks_paused"`
+	At             time.Time `json:"at"`
+}
+
+// addSeries answers ?series=N&interval_minutes=M: the figures of the N
+// intervals of M minutes ending with the current one (partly gone by),
+// oldest first, from the attempt rows; and what waits now. It is how the
+// dashboard draws its charts, so they come from the one place the
+// analytics do.
+func (s *Server) addSeries(c *fiber.Ctx, out fiber.Map, eventType string, now time.Time) error {
+	n, err := intQuery(c, "series", 0, 1, maxSeriesPoints)
+	if err != nil {
+		return err
+	}
+	mins, err := intQuery(c, "interval_minutes", 1, 1, 1440)
+	if err != nil || n == 0 {
+		if err == nil && c.Query("interval_minutes") != "" {
+			err = webhook.Errorf(webhook.EInvalid, "interval_minutes needs series (how many intervals)")
+		}
+		return err
+	}
+	ctx, step := c.UserContext(), time.Duration(mins)*time.Minute
+	end := now.UTC().Truncate(step).Add(step)
+	points := make([]seriesPoint, n)
+	for i := range points {
+		from := end.Add(-time.Duration(n-i) * step)
+		st, err := s.store.Stats(ctx, store.StatsFilter{EventType: eventType, From: from, To: from.Add(step)})
+		if err != nil {
+			return err
+		}
+		points[i] = seriesPoint{From: from, To: from.Add(step), Stats: st}
+	}
+	g, err := s.store.Gauges(ctx)
+	if err != nil {
+		return err
+	}
+	out["series"], out["interval_minutes"] = points, mins
+	out["waiting"] = waiting{Deliveries: g.DeliveriesWaiting, Events: g.EventsWaiting, WebhooksPaused: g.WebhooksPaused, At: now.UTC()}
+	return nil
 }

@@ -12,9 +12,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -70,6 +72,23 @@ type Config struct {
 	// operators' event types before re-reading it (0: 2 s): a type
 	// defined through another API process is known here that much later.
 	EventTypeTTL time.Duration
+	// Dashboard is the browser dashboard (package dashboard), served at
+	// /ui/, where / leads; nil: none. Its pages use only /api/v1.
+	Dashboard http.Handler
+	// InsecureSessionCookie leaves Secure off the session cookie, for
+	// plain http on loopback (herald dev) only: anywhere else the key it
+	// holds must not cross the network in the clear.
+	InsecureSessionCookie bool
+	// SessionMaxAge bounds a browser session (0: DefaultSessionMaxAge); a
+	// key that expires sooner ends it sooner.
+	SessionMaxAge time.Duration
+	// TemporalUI is the Temporal Web UI's base URL and Namespace the
+	// namespace, for the dashboard's links to workflows ("": no links).
+	TemporalUI string
+	Namespace  string
+	// SignIn, when set, is a one-time code that signs its holder in
+	// (herald dev's dashboard link).
+	SignIn *SignInCode
 }
 
 // Server is the API.
@@ -83,6 +102,7 @@ type Server struct {
 	types      *eventtypes.Registry
 	limiters   *keyLimiters
 	failures   *keyLimiters // failed authentications, by client address
+	signInCode atomic.Pointer[SignInCode]
 	tracer     trace.Tracer
 	cfg        Config
 }
@@ -97,6 +117,7 @@ func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) 
 			byKey: map[string]*rate.Limiter{}, touched: map[string]time.Time{}},
 		failures:  &keyLimiters{rate: failureRate, burst: failureBurst, byKey: map[string]*rate.Limiter{}},
 		publisher: &ingest.Publisher{Store: s, Temporal: tc, StartTimeout: cfg.StartTimeout, Logger: cfg.Logger, EagerStart: cfg.EagerStart}}
+	srv.signInCode.Store(cfg.SignIn)
 	srv.types = eventtypes.New(s, eventtypes.Options{TTL: cfg.EventTypeTTL, Now: cfg.Now, Logger: cfg.Logger})
 	if srv.cfg.URLPolicy.EventTypes == nil {
 		// Subscriptions are checked with the URLs: custom types count.
@@ -162,6 +183,9 @@ func (c *Config) defaults() {
 	if c.KeyBurst <= 0 {
 		c.KeyBurst = max(DefaultKeyBurst, int(c.KeyRate))
 	}
+	if c.SessionMaxAge <= 0 {
+		c.SessionMaxAge = DefaultSessionMaxAge
+	}
 }
 
 func (s *Server) routes() {
@@ -169,13 +193,18 @@ func (s *Server) routes() {
 	// needs to accept events. /api/v1/ready adds the workers, for operators.
 	s.app.Get("/healthz", s.health)
 	s.app.Get("/readyz", func(c *fiber.Ctx) error { return s.ready(c, false) })
+	s.dashboardRoutes()
 
 	v1 := s.app.Group("/api/v1")
 	v1.Get("/health", s.health)
 	v1.Get("/ready", func(c *fiber.Ctx) error { return s.ready(c, true) })
 	v1.Get("/openapi.json", s.openAPIDocument)
+	// Signing in checks the key it is given; signing out needs none.
+	v1.Post("/session", s.signIn)
+	v1.Delete("/session", s.signOut)
 	// Everything below needs an API key: these routes are matched after it.
 	v1.Use(s.authenticate)
+	v1.Get("/session", s.getSession)
 	v1.Post("/api-keys", s.createAPIKey)
 	v1.Get("/api-keys", s.listAPIKeys)
 	v1.Delete("/api-keys/:id", s.revokeAPIKey)
@@ -233,6 +262,29 @@ func (s *Server) integrationRoutes(v1 fiber.Router) {
 	v1.Post("/integrations/:name/rotate-secret", s.asIntegration(s.rotateSecret))
 	v1.Get("/integrations/:name/analytics", s.asIntegration(s.webhookAnalytics))
 }
+
+// dashboardRoutes serve the dashboard's pages and files under /ui/; / leads
+// there.
+func (s *Server) dashboardRoutes() {
+	if s.cfg.Dashboard == nil {
+		return
+	}
+	serve := adaptor.HTTPHandler(s.cfg.Dashboard)
+	s.app.Get("/", func(c *fiber.Ctx) error { return c.Redirect("/ui/", fiber.StatusFound) })
+	s.app.Get("/ui/*", func(c *fiber.Ctx) error {
+		// The pages carry their own policy (scripts and styles from this
+		// origin): securityHeaders' one, for JSON, would block them, and
+		// the adaptor adds the handler's headers rather than replacing.
+		for _, h := range pageHeaders {
+			c.Response().Header.Del(h)
+		}
+		return serve(c)
+	})
+}
+
+// pageHeaders are the security headers the dashboard sets for its pages.
+var pageHeaders = []string{fiber.HeaderContentSecurityPolicy, fiber.HeaderXFrameOptions, fiber.HeaderCacheControl,
+	fiber.HeaderXContentTypeOptions, fiber.HeaderReferrerPolicy}
 
 // App exposes the Fiber app (tests drive it in-process).
 func (s *Server) App() *fiber.App { return s.app }

@@ -116,17 +116,12 @@ func callerAllows(c *fiber.Ctx, need apikey.Scope) bool {
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	// A client that keeps failing is slowed before its next key costs a
 	// database lookup: guessing is bounded, and so is its load.
-	if s.failures.exhausted(c.IP(), s.cfg.Now()) {
-		c.Set(fiber.HeaderRetryAfter, "1")
-		return webhook.Errorf(webhook.ERateLimited, "too many requests with a missing or invalid API key from this address")
+	if err := s.throttled(c); err != nil {
+		return err
 	}
 	k, err := s.apiKey(c)
 	if err != nil {
-		if webhook.ErrorCode(err) == webhook.EUnauthorized {
-			s.failures.allow(c.IP(), s.cfg.Now())
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="herald"`)
-		}
-		return err
+		return s.refused(c, err)
 	}
 	if need := requiredScope(c); !k.Allows(need) {
 		return webhook.Errorf(webhook.EForbidden, "API key %q (scopes %s) may not do this: it needs the %s scope", k.Name, scopeList(k.Scopes), need)
@@ -144,18 +139,61 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// apiKey reads and checks the request's bearer key.
-func (s *Server) apiKey(c *fiber.Ctx) (*apikey.Key, error) {
-	scheme, secret, _ := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
-	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
-		return nil, webhook.Errorf(webhook.EUnauthorized, "an API key is required: send Authorization: Bearer <key>")
+// throttled refuses a client address that has failed to authenticate too
+// often lately.
+func (s *Server) throttled(c *fiber.Ctx) error {
+	if s.failures.exhausted(c.IP(), s.cfg.Now()) {
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return webhook.Errorf(webhook.ERateLimited, "too many requests with a missing or invalid API key from this address")
 	}
-	keyID, ok := apikey.ParseID(strings.TrimSpace(secret))
+	return nil
+}
+
+// refused counts a failed authentication against the client's address and
+// passes err on. A session cookie that holds a key no longer valid is
+// cleared, so the browser stops sending it.
+func (s *Server) refused(c *fiber.Ctx, err error) error {
+	if webhook.ErrorCode(err) == webhook.EUnauthorized {
+		s.failures.allow(c.IP(), s.cfg.Now())
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="herald"`)
+		if c.Locals(viaKey) == viaCookie {
+			s.clearSessionCookie(c)
+		}
+	}
+	return err
+}
+
+// apiKey reads and checks the request's key: the bearer key, or without an
+// Authorization header the session cookie a browser signed in with.
+func (s *Server) apiKey(c *fiber.Ctx) (*apikey.Key, error) {
+	header := c.Get(fiber.HeaderAuthorization)
+	if cookie := c.Cookies(SessionCookie); header == "" && cookie != "" {
+		c.Locals(viaKey, viaCookie)
+		// A browser sends the cookie with whatever a page of another
+		// site makes it send: changes need proof the page is ours.
+		if !safeMethod(c.Method()) {
+			if err := sameOrigin(c); err != nil {
+				return nil, err
+			}
+		}
+		return s.checkKey(c, cookie)
+	}
+	c.Locals(viaKey, viaBearer)
+	scheme, secret, _ := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
+		return nil, webhook.Errorf(webhook.EUnauthorized, "an API key is required: send Authorization: Bearer <key> (or sign in: POST /api/v1/session)")
+	}
+	return s.checkKey(c, strings.TrimSpace(secret))
+}
+
+// checkKey looks a presented key up and says whether it may be used now.
+func (s *Server) checkKey(c *fiber.Ctx, secret string) (*apikey.Key, error) {
+	keyID, ok := apikey.ParseID(secret)
 	if !ok {
 		return nil, webhook.Errorf(webhook.EUnauthorized, "the API key is malformed (Herald keys begin %s)", apikey.Prefix)
 	}
 	k, err := s.store.APIKey(c.UserContext(), keyID)
-	if webhook.ErrorCode(err) == webhook.ENotFound || err == nil && !k.Matches(strings.TrimSpace(secret)) {
+	if webhook.ErrorCode(err) == webhook.ENotFound || err == nil && !k.Matches(secret) {
 		return nil, webhook.Errorf(webhook.EUnauthorized, "the API key is not valid")
 	}
 	if err != nil {

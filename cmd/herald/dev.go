@@ -2,19 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/dashboard"
 	"github.com/loki-interceptor/herald/devserver"
 	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
+	"github.com/loki-interceptor/herald/telemetry"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/worker"
 	"github.com/loki-interceptor/herald/workflows"
@@ -129,13 +135,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("API address: %w", err)
 	}
-	apiSrv := api.New(api.Config{
-		URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, AllowHTTP: f.insecure, Addresses: netguard.Policy{Allow: allow}},
-		Logger:    log,
-		Mailer:    &integrations.Mailer{Allow: allow},
-		KeyRate:   f.limits.rate, KeyBurst: f.limits.burst, SecretOverlap: f.limits.secretOverlap(),
-		Telemetry: tel, EagerStart: true,
-	}, st, tc, newSender(allow, tel))
+	signIn, err := devSignIn(key)
+	if err != nil {
+		return err
+	}
+	apiSrv := api.New(f.apiConfig(log, allow, tel, srv, ln.Addr(), signIn), st, tc, newSender(allow, tel))
 
 	keyLine := keyFile + "  (export HERALD_API_KEY=$(cat " + keyFile + "))"
 	if newKey {
@@ -145,12 +149,47 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		keyLine += ")"
 	}
-	f.banner(stdout, time.Since(started), ln.Addr().String(), srv, dataDir, keyLine)
+	f.banner(stdout, time.Since(started), ln.Addr().String(), srv, dataDir, keyLine, signIn.Code)
 	return serveAPI(ctx, apiSrv, ln, log)
 }
 
+// apiConfig is the API as dev runs it: loopback receivers allowed, the
+// dashboard on, its links to the embedded Temporal UI.
+func (f *devFlags) apiConfig(log *slog.Logger, allow []netip.Prefix, tel *telemetry.Telemetry, srv *devserver.Server,
+	addr net.Addr, signIn *api.SignInCode) api.Config {
+	return api.Config{
+		URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, AllowHTTP: f.insecure, Addresses: netguard.Policy{Allow: allow}},
+		Logger:    log,
+		Mailer:    &integrations.Mailer{Allow: allow},
+		KeyRate:   f.limits.rate, KeyBurst: f.limits.burst, SecretOverlap: f.limits.secretOverlap(),
+		Telemetry: tel, EagerStart: true,
+		Dashboard: dashboard.Handler(), TemporalUI: srv.UIURL(), Namespace: f.namespace, SignIn: signIn,
+		// dev serves plain http: a Secure cookie would never come back.
+		// Only on loopback, though, where the key crosses no network.
+		InsecureSessionCookie: onLoopback(addr),
+	}
+}
+
+// devSignInFor is how long the banner's dashboard link signs in (once).
+const devSignInFor = 15 * time.Minute
+
+// devSignIn makes the one-time code of the banner's dashboard link, which
+// signs the browser that opens it in as the dev admin.
+func devSignIn(key string) (*api.SignInCode, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return &api.SignInCode{Code: base64.RawURLEncoding.EncodeToString(b), Key: key, Expires: time.Now().Add(devSignInFor)}, nil
+}
+
+func onLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
 // banner tells the newcomer what runs where.
-func (f *devFlags) banner(w io.Writer, took time.Duration, apiAddr string, srv *devserver.Server, dataDir, keyLine string) {
+func (f *devFlags) banner(w io.Writer, took time.Duration, apiAddr string, srv *devserver.Server, dataDir, keyLine, signInCode string) {
 	where, ui := dataDir, srv.UIURL()+"/namespaces/"+f.namespace+"/workflows"
 	if f.ephemeral {
 		where = "in memory (--ephemeral): nothing is kept"
@@ -161,6 +200,8 @@ func (f *devFlags) banner(w io.Writer, took time.Duration, apiAddr string, srv *
 	fmt.Fprintf(w, `
 Herald is running (started in %.1fs).
 
+  Dashboard    http://%s/ui/#sign-in=%s
+               (signs you in as the admin; works once, for %d minutes)
   API          http://%s/api/v1   (metrics: /metrics)
   API key      %s
   Temporal UI  %s
@@ -171,7 +212,7 @@ Receivers on loopback (127.0.0.0/8, ::1) are allowed, and http:// for them
 (dev only); other internal addresses are refused unless --allow-cidrs.
 Try:  curl -s -H "Authorization: Bearer $HERALD_API_KEY" http://%s/api/v1/event-types
 Stop: Ctrl-C
-`, took.Seconds(), apiAddr, keyLine, ui, srv.Address(), f.namespace, where, apiAddr)
+`, took.Seconds(), apiAddr, signInCode, int(devSignInFor.Minutes()), apiAddr, keyLine, ui, srv.Address(), f.namespace, where, apiAddr)
 }
 
 // secrets returns the box for stored secrets and the absolute data

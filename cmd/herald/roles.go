@@ -18,6 +18,7 @@ import (
 
 	"github.com/loki-interceptor/herald/activities"
 	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/dashboard"
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/ingest"
 	"github.com/loki-interceptor/herald/integrations"
@@ -205,6 +206,28 @@ func (l *apiLimits) secretOverlap() time.Duration {
 	return l.overlap
 }
 
+// dashboardFlags configure the browser dashboard and its sign-in.
+type dashboardFlags struct {
+	off            bool
+	temporalUI     string
+	insecureCookie bool
+	maxAge         time.Duration
+}
+
+func (d *dashboardFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&d.off, "no-dashboard", false, "do not serve the browser dashboard at /ui/")
+	fs.StringVar(&d.temporalUI, "temporal-ui-url", "", "the Temporal Web UI's base URL, e.g. https://temporal.example.com, for the dashboard's links to workflows")
+	fs.BoolVar(&d.insecureCookie, "insecure-session-cookie", false, "let the dashboard's session cookie travel over plain http (only on a network you trust: it holds the API key)")
+	fs.DurationVar(&d.maxAge, "session-max-age", api.DefaultSessionMaxAge, "how long a browser stays signed in (a key that expires sooner ends it sooner)")
+}
+
+func (d *dashboardFlags) apply(cfg *api.Config) {
+	if !d.off {
+		cfg.Dashboard = dashboard.Handler()
+	}
+	cfg.TemporalUI, cfg.InsecureSessionCookie, cfg.SessionMaxAge = d.temporalUI, d.insecureCookie, d.maxAge
+}
+
 // serveAPI serves until ctx ends, then drains requests in flight.
 func serveAPI(ctx context.Context, srv *api.Server, ln net.Listener, log *slog.Logger) error {
 	errc := make(chan error, 1)
@@ -296,6 +319,8 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	maxPayload := fs.Int("max-payload-bytes", api.DefaultMaxPayloadBytes, "largest event payload accepted")
 	var lim apiLimits
 	lim.register(fs)
+	var ui dashboardFlags
+	ui.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -312,7 +337,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := api.New(api.Config{
+	cfg := api.Config{
 		URLPolicy:       webhook.URLPolicy{AllowHTTP: *insecure, Addresses: netguard.Policy{Allow: allow}},
 		MaxPayloadBytes: *maxPayload,
 		Logger:          k.log,
@@ -321,7 +346,10 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 		KeyBurst:        lim.burst,
 		SecretOverlap:   lim.secretOverlap(),
 		Telemetry:       k.tel,
-	}, k.store, k.temporal, newSender(allow, k.tel))
+		Namespace:       c.namespace,
+	}
+	ui.apply(&cfg)
+	srv := api.New(cfg, k.store, k.temporal, newSender(allow, k.tel))
 	k.log.Info("API listening", "address", ln.Addr().String(), "temporal", c.temporalAddress, "namespace", c.namespace)
 	return serveAPI(ctx, srv, ln, k.log)
 }
