@@ -148,8 +148,10 @@ func (s *Sender) sendAll(n, concurrency int, send func(i int)) {
 }
 
 // leaseMargin is what a pending row's lease adds to its request's timeout:
-// time to read the answer and record it.
-const leaseMargin = 5 * time.Second
+// time to read the answer and record it, and longer than a workflow task's
+// timeout (10 s), after which another worker runs a local activity again
+// while a slow first one may still be sending.
+const leaseMargin = 15 * time.Second
 
 // leaseFor is how long a pending row stands for req in flight; 0 (the
 // store's longest) when req has no timeout of its own.

@@ -73,19 +73,25 @@ func (s *Store) DeliveryProgress(ctx context.Context, webhookID int64, eventIDs 
 // must be new: their rows, if any, still pending; one whose row is leased
 // by another executor fails the batch with EConflict, to be tried again.
 func (s *Store) StartAttempts(ctx context.Context, ds []*webhook.Delivery) error {
-	err := s.tx(ctx, func(tx *sqlx.Tx) error { return s.insertPending(ctx, tx, ds) })
+	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.insertPending(ctx, tx, ds); err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if d.ID == 0 {
+				// Leased elsewhere, or finished meanwhile (the batch's
+				// retry reports it). Nothing is written: a batch that
+				// renewed the leases of its other rows each time one row
+				// held it back would never see them all run out.
+				return inFlight(d)
+			}
+		}
+		return nil
+	})
 	if isForeignKeyViolation(err) {
 		return webhook.Errorf(webhook.ENotFound, "webhook %d not found", ds[0].WebhookID)
 	}
-	if err != nil {
-		return err
-	}
-	for _, d := range ds {
-		if d.ID == 0 {
-			return inFlight(d) // or finished meanwhile: the batch's retry reports it
-		}
-	}
-	return nil
+	return err
 }
 
 // insertPending writes attempts' rows in state pending and sets their IDs;

@@ -550,3 +550,24 @@ func TestOpenOverUnixSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A batch one of whose attempts another executor holds writes nothing: had
+// it written (and so leased) its other rows each time it was tried again,
+// their leases would never all run out together.
+func TestStartAttemptsIsAllOrNothing(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "batch", "*")
+		a, b := mustEvent(t, s, "a", "compliance.alert"), mustEvent(t, s, "b", "compliance.alert")
+		if _, err := s.StartAttempt(ctx, attempt(w, a, 1)); err != nil {
+			t.Fatal(err)
+		}
+		err := s.StartAttempts(ctx, []*webhook.Delivery{attempt(w, a, 1), attempt(w, b, 1)})
+		if webhook.ErrorCode(err) != webhook.EConflict {
+			t.Fatalf("batch with a leased attempt: %v, want a conflict", err)
+		}
+		var n int
+		if err := s.DB().Get(&n, s.DB().Rebind(`SELECT count(*) FROM deliveries WHERE event_id = ?`), "b"); err != nil || n != 0 {
+			t.Fatalf("the batch left %d row(s) for b (%v)", n, err)
+		}
+	})
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
@@ -451,66 +449,4 @@ func TestStreamBacklogKeepsOrder(t *testing.T) {
 			t.Fatalf("%s: %+v", id, ev)
 		}
 	}
-}
-
-// A small group that arrives while a large batch is in flight goes at once
-// as a local activity, in the workflow task that took it, not behind a
-// round trip through Temporal: at a steady load a batch is nearly always
-// in flight.
-func TestStreamSendsASmallGroupLocallyBesideABatchInFlight(t *testing.T) {
-	h := newHarness(t)
-	r := h.receiver()
-	w := h.streamHook(r, "beside", webhook.Stream, nil)
-	var large []string
-	for i := range 20 { // more than a local batch takes
-		large = append(large, fmt.Sprintf("l-%02d", i))
-	}
-	small := h.group(w, "small-1")
-	release := make(chan struct{})
-	var once sync.Once
-	r.srv.Config.Handler = holdUntil(r.srv.Config.Handler, release, func(id string) {
-		switch {
-		case strings.HasPrefix(id, "l-"):
-			// The large batch is in flight: hand the stream the small group.
-			once.Do(func() { h.env.SignalWorkflow(workflows.SignalEvents, small) })
-		case id == "small-1":
-			close(release)
-		}
-	})
-	var mu sync.Mutex
-	var local []string
-	h.env.SetOnLocalActivityStartedListener(func(_ *activity.Info, _ context.Context, args []any) {
-		in := args[0].(workflows.StreamAttemptInput)
-		mu.Lock()
-		defer mu.Unlock()
-		for _, at := range in.Attempts {
-			local = append(local, at.EventID)
-		}
-	})
-	h.sendAt(time.Millisecond, h.group(w, large...))
-	if err := h.runStream(workflows.StreamInput{WebhookID: w.ID}); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(local, "small-1") || slices.Contains(local, "l-00") {
-		t.Fatalf("local batches carried %v: want small-1 and none of the large batch", local)
-	}
-	if got := r.count(); got != 21 {
-		t.Fatalf("receiver got %d requests, want 21", got)
-	}
-}
-
-// holdUntil calls saw with each request's event id, then holds requests
-// for events of the large batch until release is closed (5 s at most).
-func holdUntil(next http.Handler, release chan struct{}, saw func(id string)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		id := req.Header.Get(webhook.HeaderID)
-		saw(id)
-		if strings.HasPrefix(id, "l-") {
-			select {
-			case <-release:
-			case <-time.After(5 * time.Second):
-			}
-		}
-		next.ServeHTTP(w, req)
-	})
 }
