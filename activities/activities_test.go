@@ -29,19 +29,7 @@ import (
 func TestReservedSlotOnlyHoldsInItsWindow(t *testing.T) {
 	ctx := context.Background()
 	s := storetest.MustOpen(t, schema.SQLite)
-	var got atomic.Int32
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
-	t.Cleanup(rcv.Close)
-
-	w := webhook.New()
-	w.Name, w.URL, w.Secret, w.EventTypes = "limited", rcv.URL, webhook.NewSecret(), []string{"compliance.alert"}
-	w.RateLimitPerMinute, w.RateLimitPerHour = 1, 1000
-	must(t, s.CreateWebhook(ctx, w))
-	ev := &webhook.Event{EventID: "evt_slot", EventType: "compliance.alert", Source: "loki", SourceID: "d1",
-		Payload: json.RawMessage(`{"alert_level":"low"}`), CreatedAt: time.Now().UTC()}
-	if _, err := s.CreateEvent(ctx, ev); err != nil {
-		t.Fatal(err)
-	}
+	got, w, ev := mustLimited(t, s, "evt_slot", 1000)
 
 	base := time.Now().UTC().Truncate(time.Minute).Add(10 * time.Minute)
 	now := base
@@ -81,6 +69,29 @@ func TestReservedSlotOnlyHoldsInItsWindow(t *testing.T) {
 	if res.RateLimitedUntil == nil || !res.RateLimitedUntil.Equal(base.Add(6*time.Minute)) || got.Load() != 1 {
 		t.Fatalf("late attempt: %+v, receiver got %d; want a wait until %s and no send", res, got.Load(), base.Add(6*time.Minute))
 	}
+}
+
+// mustLimited stores a webhook limited to one attempt a minute (and perHour
+// an hour, 0 for the default), whose receiver counts requests, and an event
+// for it.
+func mustLimited(t *testing.T, s *store.Store, eventID string, perHour int) (*atomic.Int32, *webhook.Webhook, *webhook.Event) {
+	t.Helper()
+	got := new(atomic.Int32)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+	t.Cleanup(rcv.Close)
+	w := webhook.New()
+	w.Name, w.URL, w.Secret, w.EventTypes = "limited", rcv.URL, webhook.NewSecret(), []string{"compliance.alert"}
+	w.RateLimitPerMinute = 1
+	if perHour > 0 {
+		w.RateLimitPerHour = perHour
+	}
+	must(t, s.CreateWebhook(context.Background(), w))
+	ev := &webhook.Event{EventID: eventID, EventType: "compliance.alert", Source: "loki", SourceID: "d1",
+		Payload: json.RawMessage(`{"alert_level":"low"}`), CreatedAt: time.Now().UTC()}
+	if _, err := s.CreateEvent(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	return got, w, ev
 }
 
 func TestSlotHolds(t *testing.T) {
@@ -164,18 +175,7 @@ func TestOrderedBatchTriedAgainKeepsTheHead(t *testing.T) {
 func TestAttemptNotSentGivesBackItsSlot(t *testing.T) {
 	ctx := context.Background()
 	s := storetest.MustOpen(t, schema.SQLite)
-	var got atomic.Int32
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
-	t.Cleanup(rcv.Close)
-	w := webhook.New()
-	w.Name, w.URL, w.Secret, w.EventTypes = "limited", rcv.URL, webhook.NewSecret(), []string{"compliance.alert"}
-	w.RateLimitPerMinute = 1
-	must(t, s.CreateWebhook(ctx, w))
-	ev := &webhook.Event{EventID: "evt_leased", EventType: "compliance.alert", Source: "loki", SourceID: "d1",
-		Payload: json.RawMessage(`{"alert_level":"low"}`), CreatedAt: time.Now().UTC()}
-	if _, err := s.CreateEvent(ctx, ev); err != nil {
-		t.Fatal(err)
-	}
+	got, w, ev := mustLimited(t, s, "evt_leased", 0)
 	sent := time.Now().UTC()
 	held := &webhook.Delivery{WebhookID: w.ID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: 1, URL: w.URL, SentAt: &sent}
 	if _, err := s.StartAttempt(ctx, held); err != nil {
