@@ -31,13 +31,23 @@ test-e2e:
 # Fuzz targets, package:target. Their seed corpora run in every `go test`;
 # fuzz-short mutates each for FUZZTIME in CI, `make fuzz` for longer.
 FUZZ := ./api:FuzzPublishEvent ./api:FuzzCreateWebhook ./api:FuzzUpdateWebhook ./webhook:FuzzVerify ./netguard:FuzzCheckURL \
-        ./filter:FuzzFilter ./payload:FuzzRender
+        ./filter:FuzzFilter ./payload:FuzzRender ./api:FuzzPublishBatch ./api:FuzzCreateIntegration ./api:FuzzUpdateIntegration \
+        ./api:FuzzSubscribe ./api:FuzzCreateAPIKey ./api:FuzzRevokeAPIKey ./api:FuzzRetryCancel ./api:FuzzPutEventType ./api:FuzzListQuery
 FUZZTIME ?= 8s
 
+# Go 1.26's fuzz coordinator can report its own -fuzztime deadline as a
+# failure ("context deadline exceeded", no failing input written) when a
+# worker is busy as time runs out (go.dev/issue/75804, fixed in Go 1.27):
+# such a run is tried once more; any other failure fails at once.
 fuzz-short:
 	@log=$$(mktemp); for f in $(FUZZ); do \
 		echo "fuzz $${f#*:} for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) $${f%%:*} >$$log 2>&1 || { cat $$log; rm -f $$log; exit 1; }; \
+		for try in 1 2; do \
+			$(GO) test -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) $${f%%:*} >$$log 2>&1 && break; \
+			if [ $$try = 1 ] && grep -q 'context deadline exceeded' $$log && ! grep -q -e 'Failing input written' -e 'panic:' $$log; then \
+				echo "  the fuzz coordinator timed out its own worker (go.dev/issue/75804): once more"; continue; fi; \
+			cat $$log; rm -f $$log; exit 1; \
+		done; \
 	done; rm -f $$log
 
 ## fuzz: each fuzz target for five minutes (FUZZTIME=… to change)
