@@ -111,6 +111,16 @@ func (k *cluster) start(ctx context.Context, c *config) error {
 	if err := k.api.start(ctx); err != nil {
 		return err
 	}
+	if err := k.startWorkers(ctx, newProc); err != nil {
+		return err
+	}
+	k.client = &client{base: "http://" + apiAddr, key: key, http: httpClient}
+	k.store, err = sql.Open("postgres", storeURL)
+	return err
+}
+
+// startWorkers starts two workers, each with its metrics endpoint.
+func (k *cluster) startWorkers(ctx context.Context, newProc func(name string, args ...string) *proc) error {
 	for i := range 2 {
 		metrics, err := freeAddr()
 		if err != nil {
@@ -125,9 +135,7 @@ func (k *cluster) start(ctx context.Context, c *config) error {
 		}
 		k.workers = append(k.workers, w)
 	}
-	k.client = &client{base: "http://" + apiAddr, key: key, http: httpClient}
-	k.store, err = sql.Open("postgres", storeURL)
-	return err
+	return nil
 }
 
 func (k *cluster) heraldCommand(ctx context.Context, c *config, env []string, args ...string) error {

@@ -44,44 +44,20 @@ type devFlags struct {
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("dev", stderr)
-	var f devFlags
-	fs.StringVar(&f.dataDir, "data-dir", ".herald", "where Herald and Temporal keep their SQLite files and the secret key")
-	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep everything in memory; nothing survives a restart")
-	fs.StringVar(&f.apiAddr, "api-addr", "127.0.0.1:8080", "address of Herald's API")
-	fs.StringVar(&f.ip, "ip", "127.0.0.1", "address Temporal and its UI listen on")
-	fs.IntVar(&f.temporalPort, "temporal-port", 7233, "Temporal frontend (gRPC) port; 0 picks a free one")
-	fs.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port; 0 picks a free one, -1 disables the UI")
-	fs.StringVar(&f.namespace, "namespace", "default", "Temporal namespace")
-	fs.BoolVar(&f.insecure, "allow-insecure-urls", false, "accept http:// webhook URLs to any host (localhost is always accepted in dev)")
-	fs.StringVar(&f.allowCIDRs, "allow-cidrs", "", "comma-separated CIDRs receivers may have besides global addresses and loopback")
-	f.limits.register(fs)
-	fs.BoolVar(&f.traceStdout, "trace-stdout", false, "print every span (API request, workflow, activity, HTTP attempt) to stdout")
-	fs.IntVar(&f.retention, "retention-days", workflows.DefaultRetentionDays, "days attempt rows are kept (daily rollups stay)")
-	f.breaker.register(fs)
-	f.log.register(fs, "text")
-	if err := parse(fs, args); err != nil {
+	f, err := parseDevFlags(args, stderr)
+	if err != nil {
 		return err
 	}
 	log, err := f.log.logger(stderr)
 	if err != nil {
 		return err
 	}
-
 	box, dataDir, err := f.secrets()
 	if err != nil {
 		return err
 	}
 	started := time.Now()
-	temporalFile, storeURL := "", "sqlite::memory:"
-	if !f.ephemeral {
-		temporalFile, storeURL = filepath.Join(dataDir, "temporal.db"), "sqlite:"+filepath.Join(dataDir, "herald.db")
-	}
-	srv, err := devserver.Start(devserver.Options{
-		IP: f.ip, Port: f.temporalPort, UIPort: f.uiPort, Namespace: f.namespace,
-		DatabaseFile: temporalFile, SearchAttributes: workflows.SearchAttributes(),
-		Logger: log, LogLevel: devserver.ServerLogLevel(log),
-	})
+	srv, err := f.startTemporal(dataDir, log)
 	if err != nil {
 		return err
 	}
@@ -104,14 +80,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := worker.Prepare(ctx, tc, f.namespace, f.retention); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, storeURL, box)
+	st, err := f.openStore(ctx, dataDir, box)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		return err
-	}
 	key, keyFile, newKey, err := devAdminKey(ctx, st, dataDir)
 	if err != nil {
 		return err
@@ -119,13 +92,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := observeStore(tel, st); err != nil {
 		return err
 	}
-	// Loopback is allowed so receivers on this machine work; the banner
-	// says so. Anything else internal stays refused unless --allow-cidrs.
-	allow, err := netguard.ParseAllow(f.allowCIDRs)
+	allow, err := f.allowed()
 	if err != nil {
-		return fmt.Errorf("--allow-cidrs: %w", err)
+		return err
 	}
-	allow = append(allow, netguard.Loopback...)
 	w := worker.New(tc, newActivities(st, tc, allow, log, f.breaker.breaker(), tel), worker.Options{})
 	if err := w.Start(); err != nil {
 		return err
@@ -140,17 +110,84 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	apiSrv := api.New(f.apiConfig(log, allow, tel, srv, ln.Addr(), signIn), st, tc, newSender(allow, tel))
-
-	keyLine := keyFile + "  (export HERALD_API_KEY=$(cat " + keyFile + "))"
-	if newKey {
-		keyLine = key + "  (admin; shown once"
-		if keyFile != "" {
-			keyLine += ", kept in " + keyFile
-		}
-		keyLine += ")"
-	}
-	f.banner(stdout, time.Since(started), ln.Addr().String(), srv, dataDir, keyLine, signIn.Code)
+	f.banner(stdout, time.Since(started), ln.Addr().String(), srv, dataDir, keyLine(key, keyFile, newKey), signIn.Code)
 	return serveAPI(ctx, apiSrv, ln, log)
+}
+
+func parseDevFlags(args []string, stderr io.Writer) (*devFlags, error) {
+	fs := newFlagSet("dev", stderr)
+	f := &devFlags{}
+	fs.StringVar(&f.dataDir, "data-dir", ".herald", "where Herald and Temporal keep their SQLite files and the secret key")
+	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep everything in memory; nothing survives a restart")
+	fs.StringVar(&f.apiAddr, "api-addr", "127.0.0.1:8080", "address of Herald's API")
+	fs.StringVar(&f.ip, "ip", "127.0.0.1", "address Temporal and its UI listen on")
+	fs.IntVar(&f.temporalPort, "temporal-port", 7233, "Temporal frontend (gRPC) port; 0 picks a free one")
+	fs.IntVar(&f.uiPort, "ui-port", 8233, "Temporal Web UI port; 0 picks a free one, -1 disables the UI")
+	fs.StringVar(&f.namespace, "namespace", "default", "Temporal namespace")
+	fs.BoolVar(&f.insecure, "allow-insecure-urls", false, "accept http:// webhook URLs to any host (localhost is always accepted in dev)")
+	fs.StringVar(&f.allowCIDRs, "allow-cidrs", "", "comma-separated CIDRs receivers may have besides global addresses and loopback")
+	f.limits.register(fs)
+	fs.BoolVar(&f.traceStdout, "trace-stdout", false, "print every span (API request, workflow, activity, HTTP attempt) to stdout")
+	fs.IntVar(&f.retention, "retention-days", workflows.DefaultRetentionDays, "days attempt rows are kept (daily rollups stay)")
+	f.breaker.register(fs)
+	f.log.register(fs, "text")
+	return f, parse(fs, args)
+}
+
+// startTemporal starts the embedded Temporal server, its state in the data
+// directory unless ephemeral.
+func (f *devFlags) startTemporal(dataDir string, log *slog.Logger) (*devserver.Server, error) {
+	file := ""
+	if !f.ephemeral {
+		file = filepath.Join(dataDir, "temporal.db")
+	}
+	return devserver.Start(devserver.Options{
+		IP: f.ip, Port: f.temporalPort, UIPort: f.uiPort, Namespace: f.namespace,
+		DatabaseFile: file, SearchAttributes: workflows.SearchAttributes(),
+		Logger: log, LogLevel: devserver.ServerLogLevel(log),
+	})
+}
+
+// openStore opens and migrates Herald's SQLite store, in the data
+// directory unless ephemeral.
+func (f *devFlags) openStore(ctx context.Context, dataDir string, box *secretbox.Box) (*store.Store, error) {
+	url := "sqlite::memory:"
+	if !f.ephemeral {
+		url = "sqlite:" + filepath.Join(dataDir, "herald.db")
+	}
+	st, err := store.Open(ctx, url, box)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// allowed is where receivers may be: loopback, so that receivers on this
+// machine work (the banner says so), and --allow-cidrs; anything else
+// internal stays refused.
+func (f *devFlags) allowed() ([]netip.Prefix, error) {
+	allow, err := netguard.ParseAllow(f.allowCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("--allow-cidrs: %w", err)
+	}
+	return append(allow, netguard.Loopback...), nil
+}
+
+// keyLine is the banner's line about the admin key: the key itself when it
+// was just made, else where it is kept.
+func keyLine(key, keyFile string, newKey bool) string {
+	if !newKey {
+		return keyFile + "  (export HERALD_API_KEY=$(cat " + keyFile + "))"
+	}
+	line := key + "  (admin; shown once"
+	if keyFile != "" {
+		line += ", kept in " + keyFile
+	}
+	return line + ")"
 }
 
 // apiConfig is the API as dev runs it: loopback receivers allowed, the
