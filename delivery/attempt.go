@@ -69,7 +69,7 @@ func (s *Sender) AttemptRequest(ctx context.Context, rec Recorder, webhookID int
 	}
 	a := &Attempted{Delivery: d}
 	a.settle(send(ctx, req), p)
-	if err := rec.FinishAttempt(ctx, d); err != nil {
+	if err := keepRecording(ctx, func(ctx context.Context) error { return rec.FinishAttempt(ctx, d) }); err != nil {
 		return nil, err
 	}
 	return a, nil

@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -105,6 +106,51 @@ func TestAttemptInFlightElsewhereIsNotSentTwice(t *testing.T) {
 	again, err := s.Attempt(ctx, st, w, ev, plan)
 	if err != nil || !again.Replayed || again.Delivery.ID != made.Delivery.ID || again.Delivery.Status != webhook.DeliveryDelivered {
 		t.Fatalf("second executor after the first finished: %+v %v", again, err)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Fatalf("receiver hit %d times, want 1", n)
+	}
+}
+
+// flakyRecorder is the store, away for its first few FinishAttempt calls
+// (a database restart), during which the caller's deadline also passes.
+type flakyRecorder struct {
+	*store.Store
+	away   int
+	cancel context.CancelFunc
+}
+
+func (r *flakyRecorder) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
+	if r.away > 0 {
+		r.away--
+		r.cancel()
+		return errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+	}
+	return r.Store.FinishAttempt(ctx, d)
+}
+
+// An outcome that could not be recorded at once is kept trying, past the
+// caller's cancellation: left pending, the attempt would be sent again
+// when its lease runs out, a duplicate at the receiver.
+func TestOutcomeIsRecordedThroughAStoreAwayAndPastCancellation(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(200)
+	}))
+	defer srv.Close()
+	st, w, ev := mustRecorded(t, srv.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := &flakyRecorder{Store: st, away: 3, cancel: cancel}
+	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
+	a, err := s.Attempt(ctx, rec, w, ev, delivery.Plan{Attempt: 1, RetryIn: time.Minute})
+	if err != nil || a.Delivery.Status != webhook.DeliveryDelivered {
+		t.Fatalf("attempt: %+v %v", a, err)
+	}
+	again, err := s.Attempt(context.Background(), st, w, ev, delivery.Plan{Attempt: 1, RetryIn: time.Minute})
+	if err != nil || !again.Replayed || again.Delivery.Status != webhook.DeliveryDelivered {
+		t.Fatalf("the attempt as recorded: %+v %v", again, err)
 	}
 	if n := hits.Load(); n != 1 {
 		t.Fatalf("receiver hit %d times, want 1", n)

@@ -101,7 +101,7 @@ func startFlusher(ctx context.Context, rec ManyRecorder, webhookID int64) *flush
 		var first error
 		flush := func(unsent []*webhook.Delivery) {
 			if (len(group) > 0 || len(unsent) > 0) && first == nil {
-				first = rec.FinishAttempts(ctx, webhookID, group, unsent)
+				first = keepRecording(ctx, func(ctx context.Context) error { return rec.FinishAttempts(ctx, webhookID, group, unsent) })
 			}
 			group = group[:0]
 		}

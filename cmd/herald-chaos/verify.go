@@ -33,8 +33,9 @@ type verdict struct {
 	Duplicates                 int
 	DuplicateRate              float64
 	DuplicatesByMode           map[string]int
-	OrderViolations            int // ordered webhooks: requests out of turn, and events delivered before one accepted earlier
-	ForeignID                  int // a request whose ids disagree, or that names no published event
+	DuplicatesByKind           map[string]int // see resentUnrecorded
+	OrderViolations            int            // ordered webhooks: requests out of turn, and events delivered before one accepted earlier
+	ForeignID                  int            // a request whose ids disagree, or that names no published event
 	BadSignature, BadBody      int
 	LatencyP50, LatencyP99     time.Duration
 	Requests                   map[string]int // by answer
@@ -55,14 +56,14 @@ type verdict struct {
 }
 
 func (v *verdict) failed() bool {
-	return v.Lost > 0 || v.OrderViolations > 0 || v.StuckMax > 0 || v.StuckAtEnd > 0 || v.ForeignID > 0 || v.BadSignature > 0 || v.BadBody > 0 ||
+	return v.Lost > 0 || v.DuplicatesByKind[resentInLease] > 0 || v.DuplicatesByKind[laterAttempt] > 0 || v.OrderViolations > 0 || v.StuckMax > 0 || v.StuckAtEnd > 0 || v.ForeignID > 0 || v.BadSignature > 0 || v.BadBody > 0 ||
 		v.RowsNotSeen > 0 || v.DeliveredWithoutRow > 0 || v.SentNotRecorded > 0 || len(v.FaultErrors) > 0 || v.Accepted < v.Events
 }
 
 // judge reads every receiver's log: a pair is delivered when its receiver
 // answered 2xx to a request with a valid signature and the published body.
 func judge(p *published, hooks []*hook) *verdict {
-	v := &verdict{Requests: map[string]int{}, DuplicatesByMode: map[string]int{}}
+	v := &verdict{Requests: map[string]int{}, DuplicatesByMode: map[string]int{}, DuplicatesByKind: map[string]int{}}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	v.Refusals = maps.Clone(p.refusals)
@@ -70,28 +71,9 @@ func judge(p *published, hooks []*hook) *verdict {
 	var latencies []time.Duration
 	for _, h := range hooks {
 		first := map[string]time.Time{}
-		for _, a := range h.rcv.arrivals() {
-			v.Requests[a.Answer]++
-			if _, ok := p.payloads[a.EventID]; !ok || a.StdID != a.EventID {
-				v.ForeignID++
-				continue
-			}
-			if !a.SigValid {
-				v.BadSignature++
-			}
-			if !a.BodyMatch {
-				v.BadBody++
-			}
-			if a.Answer != answerOK || !a.SigValid || !a.BodyMatch {
-				continue
-			}
-			if _, seen := first[a.EventID]; seen {
-				v.Duplicates++
-				v.DuplicatesByMode[fmt.Sprint(h.spec["delivery_mode"])]++
-				continue
-			}
-			first[a.EventID] = a.At
-			latencies = append(latencies, a.At.Sub(p.askedAt[a.EventID]))
+		for id, a := range v.readArrivals(p, h) {
+			first[id] = a.At
+			latencies = append(latencies, a.At.Sub(p.askedAt[id]))
 		}
 		if h.spec["delivery_mode"] == "ordered" {
 			v.OrderViolations += interleaved(h.rcv.arrivals()) + outOfOrder(first, p.askedAt, p.accepted)
@@ -114,6 +96,60 @@ func judge(p *published, hooks []*hook) *verdict {
 	slices.Sort(latencies)
 	v.LatencyP50, v.LatencyP99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
 	return v
+}
+
+// Kinds of duplicate. Only the first is at-least-once delivery as it must
+// be: a worker killed after its request went and before it recorded the
+// answer leaves the attempt pending, and once the row's lease has run out
+// another worker sends it again. The others are faults.
+const (
+	resentUnrecorded = "same attempt, after its lease"
+	resentInLease    = "same attempt, within its lease"
+	laterAttempt     = "a later attempt"
+)
+
+// leaseFloor is the least time between two sends of one attempt by two
+// executors: a row's lease is its request's timeout and 15 s, counted
+// from before the first request, which is answered within the timeout.
+const leaseFloor = 15 * time.Second
+
+// readArrivals counts one receiver's requests and returns, per event, the
+// first request delivered (2xx, valid signature, the published body);
+// every later delivered request of the event is a duplicate, by its kind.
+func (v *verdict) readArrivals(p *published, h *hook) map[string]arrival {
+	first := map[string]arrival{}
+	for _, a := range h.rcv.arrivals() {
+		v.Requests[a.Answer]++
+		if _, ok := p.payloads[a.EventID]; !ok || a.StdID != a.EventID {
+			v.ForeignID++
+			continue
+		}
+		if !a.SigValid {
+			v.BadSignature++
+		}
+		if !a.BodyMatch {
+			v.BadBody++
+		}
+		if a.Answer != answerOK || !a.SigValid || !a.BodyMatch {
+			continue
+		}
+		f, seen := first[a.EventID]
+		if !seen {
+			first[a.EventID] = a
+			continue
+		}
+		v.Duplicates++
+		v.DuplicatesByMode[fmt.Sprint(h.spec["delivery_mode"])]++
+		switch {
+		case a.Attempt != f.Attempt:
+			v.DuplicatesByKind[laterAttempt]++
+		case a.At.Sub(f.At) < leaseFloor:
+			v.DuplicatesByKind[resentInLease]++
+		default:
+			v.DuplicatesByKind[resentUnrecorded]++
+		}
+	}
+	return first
 }
 
 func percentile(sorted []time.Duration, q float64) time.Duration {
@@ -311,6 +347,7 @@ func (v *verdict) print(w io.Writer, title string) {
 	row("events published / accepted (202)", fmt.Sprintf("%d / %d", v.Events, v.Accepted))
 	row("deliveries expected / delivered / lost", fmt.Sprintf("%d / %d / %d", v.Expected, v.Delivered, v.Lost))
 	row("duplicates (same event id) / rate", fmt.Sprintf("%d / %.2f %% (%s)", v.Duplicates, 100*v.DuplicateRate, sortedCounts(v.DuplicatesByMode)))
+	row("duplicates by kind", sortedCounts(v.DuplicatesByKind))
 	row("order violations (ordered webhooks)", v.OrderViolations)
 	row("delivery latency p50 / p99 (publish → receiver 2xx)", fmt.Sprintf("%s / %s", v.LatencyP50.Round(time.Millisecond), v.LatencyP99.Round(time.Millisecond)))
 	row("stuck past schedule + grace (max seen / at end)", fmt.Sprintf("%d / %d (first attempt never started: %d / %d)",

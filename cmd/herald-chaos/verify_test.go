@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"testing"
+	"time"
 )
 
 func key(webhook int64, event string, attempt int) attemptKey {
@@ -90,5 +91,38 @@ func TestLeastSquaresSlope(t *testing.T) {
 				t.Fatalf("slope %v mean %v, want %v %v", slope, mean, tc.slope, tc.mean)
 			}
 		})
+	}
+}
+
+func TestDuplicatesByKind(t *testing.T) {
+	t0 := time.Now()
+	ok := func(attempt int, after time.Duration) arrival {
+		return arrival{At: t0.Add(after), EventID: "e", StdID: "e", Attempt: attempt, SigValid: true, BodyMatch: true, Answer: answerOK}
+	}
+	tests := []struct {
+		name   string
+		log    []arrival
+		kind   string // "" for no duplicate
+		failed bool
+	}{
+		{"delivered once, after a 503", []arrival{{At: t0, EventID: "e", StdID: "e", Attempt: 1, SigValid: true, BodyMatch: true, Answer: answer503}, ok(2, time.Second)}, "", false},
+		{"sent again once its lease ran out", []arrival{ok(1, 0), ok(1, 40*time.Second)}, resentUnrecorded, false},
+		{"sent again by a second executor at once", []arrival{ok(1, 0), ok(1, 2*time.Second)}, resentInLease, true},
+		{"a later attempt after a delivered one", []arrival{ok(1, 0), ok(2, time.Minute)}, laterAttempt, true},
+	}
+	for _, tt := range tests {
+		p := newPublished()
+		p.payloads["e"], p.askedAt["e"], p.accepted["e"] = []byte("{}"), t0, t0
+		h := &hook{rcv: &receiver{name: "r", log: tt.log}, spec: map[string]any{"delivery_mode": "per_event"}}
+		v := judge(p, []*hook{h})
+		if v.Delivered != 1 || v.Lost != 0 {
+			t.Errorf("%s: delivered %d, lost %d", tt.name, v.Delivered, v.Lost)
+		}
+		if got := len(v.DuplicatesByKind); (tt.kind == "" && got != 0) || (tt.kind != "" && (v.DuplicatesByKind[tt.kind] != 1 || v.Duplicates != 1)) {
+			t.Errorf("%s: duplicates %d by kind %v, want one %q", tt.name, v.Duplicates, v.DuplicatesByKind, tt.kind)
+		}
+		if v.failed() != tt.failed {
+			t.Errorf("%s: failed() = %v", tt.name, v.failed())
+		}
 	}
 }
