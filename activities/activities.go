@@ -41,17 +41,11 @@ type Activities struct {
 	// Publisher emits Herald's own system.error events (a paused webhook).
 	Publisher *ingest.Publisher
 	Logger    *slog.Logger
-	// Windows are the rate-limit window lengths: a minute and an hour, unless
-	// a test shortens them.
-	Windows Windows
+	// Windows are the rate-limit window lengths.
+	Windows store.Windows
 	Breaker Breaker
 	// Now is the clock rate-limit windows are read against.
 	Now func() time.Time
-}
-
-// Windows are the lengths of the per-minute and per-hour rate-limit windows.
-type Windows struct {
-	Minute, Hour time.Duration
 }
 
 // Breaker is when a failing webhook is paused: after Consecutive deliveries
@@ -74,16 +68,7 @@ func (a *Activities) now() time.Time {
 	return time.Now()
 }
 
-func (a *Activities) limits(w *webhook.Webhook) []store.RateLimit {
-	win := a.Windows
-	if win.Minute == 0 {
-		win.Minute = time.Minute
-	}
-	if win.Hour == 0 {
-		win.Hour = time.Hour
-	}
-	return store.Limits(w, win.Minute, win.Hour)
-}
+func (a *Activities) limits(w *webhook.Webhook) []store.RateLimit { return a.Windows.Limits(w) }
 
 // CancelDelivery records that a cancel signal stopped a delivery.
 func (a *Activities) CancelDelivery(ctx context.Context, in workflows.CancelDeliveryInput) error {

@@ -37,10 +37,10 @@ func TestReservedSlotOnlyHoldsInItsWindow(t *testing.T) {
 		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: func() time.Time { return now }}
 	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
-	limits := store.Limits(w, time.Minute, time.Hour)
+	limits := store.Windows{}.Limits(w)
 	attempt := func(n int, reservedAt time.Time) workflows.AttemptResult {
 		t.Helper()
-		v, err := env.ExecuteActivity(workflows.ActivityAttempt, workflows.AttemptInput{
+		v, err := env.ExecuteActivity(workflows.ActivityAttempt.Name, workflows.AttemptInput{
 			EventID: ev.EventID, WebhookID: w.ID, Attempt: n, Reserved: true, ReservedAt: &reservedAt})
 		if err != nil {
 			t.Fatal(err)
@@ -155,7 +155,7 @@ func TestOrderedBatchTriedAgainKeepsTheHead(t *testing.T) {
 	env.RegisterActivity(acts)
 
 	for try := 1; try <= 2; try++ {
-		v, err := env.ExecuteActivity(workflows.ActivityAttemptStream, in)
+		v, err := env.ExecuteActivity(workflows.ActivityAttemptStream.Name, in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,12 +187,12 @@ func TestAttemptNotSentGivesBackItsSlot(t *testing.T) {
 		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: func() time.Time { return now }}
 	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
-	_, err := env.ExecuteActivity(workflows.ActivityAttempt, workflows.AttemptInput{EventID: ev.EventID, WebhookID: w.ID, Attempt: 1})
+	_, err := env.ExecuteActivity(workflows.ActivityAttempt.Name, workflows.AttemptInput{EventID: ev.EventID, WebhookID: w.ID, Attempt: 1})
 	if err == nil || !strings.Contains(err.Error(), "in flight elsewhere") || got.Load() != 0 {
 		t.Fatalf("attempt while another executor holds it: %v, receiver got %d", err, got.Load())
 	}
 	// The minute's one slot is free again.
-	at, err := s.ReserveSlot(ctx, w.ID, store.Limits(w, time.Minute, time.Hour), now)
+	at, err := s.ReserveSlot(ctx, w.ID, store.Windows{}.Limits(w), now)
 	must(t, err)
 	if at.After(now) {
 		t.Fatalf("the minute's slot is still taken: next one at %s (now %s)", at, now)

@@ -311,11 +311,14 @@ func (a *Activities) attemptEach(ctx context.Context, w *webhook.Webhook, evs []
 	made := make([]*delivery.Attempted, len(evs))
 	errs := make([]error, len(evs))
 	one := func(i int) {
+		if ctx.Err() != nil {
+			return // cancelled: what has not gone is not made
+		}
 		made[i], errs[i] = a.Integrations.Attempt(ctx, a.Store, w, evs[i], nil, plans[i])
 	}
 	if m.Sequential {
 		for i := range evs {
-			if i > 0 && (errs[i-1] != nil || made[i-1].Delivery.Status != webhook.DeliveryDelivered || m.NoRoom(w)) {
+			if i > 0 && (errs[i-1] != nil || made[i-1] == nil || made[i-1].Delivery.Status != webhook.DeliveryDelivered || m.NoRoom(w)) {
 				break
 			}
 			one(i)

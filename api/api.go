@@ -46,6 +46,9 @@ const DefaultMaxPayloadBytes = 256 << 10
 type Config struct {
 	URLPolicy       webhook.URLPolicy
 	MaxPayloadBytes int
+	// Windows are the rate-limit window lengths, the workers' own: a test
+	// delivery takes its slot in the same windows as attempts.
+	Windows store.Windows
 	// StartTimeout bounds handing an event to Temporal; past it the API
 	// answers 503 and nothing is accepted.
 	StartTimeout time.Duration

@@ -281,12 +281,12 @@ func describeLocalActivity(dc converter.DataConverter, m *historypb.MarkerRecord
 // reports false for those not worth a line.
 func describeCompletion(dc converter.DataConverter, sch scheduled, result *commonpb.Payloads, e *timelineEntry) bool {
 	switch sch.activity {
-	case workflows.ActivityStartEvent:
+	case workflows.ActivityStartEvent.Name:
 		var r workflows.StartEventResult
 		fromPayloads(dc, result, &r)
 		e.Kind, e.Detail = "subscribers", fmt.Sprintf("%d subscribed webhook(s)", len(r.Subscribers))
 		return true
-	case workflows.ActivityAttempt:
+	case workflows.ActivityAttempt.Name:
 		var r workflows.AttemptResult
 		fromPayloads(dc, result, &r)
 		e.WebhookID, e.Attempt = sch.attempt.WebhookID, sch.attempt.Attempt
@@ -299,7 +299,7 @@ func describeCompletion(dc converter.DataConverter, sch scheduled, result *commo
 			e.Kind, e.Status, e.StatusCode, e.Until, e.Detail = "attempt", string(r.Status), r.StatusCode, r.NextRetryAt, r.Error
 		}
 		return true
-	case workflows.ActivityFinishEvent:
+	case workflows.ActivityFinishEvent.Name:
 		e.Kind = "recorded"
 		e.Detail = "every delivery ended; counters recorded"
 		return true

@@ -376,7 +376,7 @@ const testSlotWait = 2 * time.Second
 // testSlot takes a rate-limit slot for a test: a test counts against the
 // limit like any attempt, and goes now (or in a moment) or not at all.
 func (s *Server) testSlot(ctx context.Context, w *webhook.Webhook) (bool, time.Time, error) {
-	limits := store.Limits(w, time.Minute, time.Hour)
+	limits := s.cfg.Windows.Limits(w)
 	ok, next, err := s.store.TakeSlotNow(ctx, w.ID, limits, s.cfg.Now())
 	if ok || err != nil || next.Sub(s.cfg.Now()) > testSlotWait {
 		return ok, next, err

@@ -68,7 +68,9 @@ func (s *Sender) AttemptRequest(ctx context.Context, rec Recorder, webhookID int
 		return Recorded(finished, s.now()), nil
 	}
 	a := &Attempted{Delivery: d}
-	a.settle(send(ctx, req), p)
+	sendCtx, cancel := uncut(ctx, req)
+	defer cancel()
+	a.settle(send(sendCtx, req), p)
 	if err := keepRecording(ctx, func(ctx context.Context) error { return rec.FinishAttempt(ctx, d) }); err != nil {
 		return nil, err
 	}

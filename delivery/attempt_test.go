@@ -156,3 +156,48 @@ func TestOutcomeIsRecordedThroughAStoreAwayAndPastCancellation(t *testing.T) {
 		t.Fatalf("receiver hit %d times, want 1", n)
 	}
 }
+
+// A batch whose caller is cancelled mid-way (Temporal gave its activity to
+// another worker) lets the request in flight finish and records its answer,
+// and sends nothing more: the rows of what did not go are removed, for the
+// next try to make.
+func TestCancelledBatchFinishesWhatWentAndSendsNoMore(t *testing.T) {
+	var hits atomic.Int32
+	arrived, answer := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			close(arrived)
+			<-answer
+		}
+		w.WriteHeader(200)
+	}))
+	defer srv.Close()
+	st, w, first := mustRecorded(t, srv.URL)
+	second := *first
+	second.EventID = "e2"
+	if _, err := st.CreateEvent(context.Background(), &second); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-arrived
+		cancel()
+		close(answer)
+	}()
+	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
+	plans := []delivery.Plan{{Attempt: 1, RetryIn: time.Minute}, {Attempt: 1, RetryIn: time.Minute}}
+	made, err := s.AttemptMany(ctx, st, w, []*webhook.Event{first, &second}, plans, delivery.Many{Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if made[0] == nil || made[0].Delivery.Status != webhook.DeliveryDelivered || made[1] != nil {
+		t.Fatalf("made %+v, want the first delivered and the second not made", made)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Fatalf("receiver hit %d times, want 1", n)
+	}
+	ds, _, err := st.ListDeliveries(context.Background(), w.ID, store.DeliveryFilter{})
+	if err != nil || len(ds) != 1 || ds[0].EventID != "e1" || ds[0].Status != webhook.DeliveryDelivered {
+		t.Fatalf("rows %+v %v, want e1's alone, delivered", ds, err)
+	}
+}

@@ -51,10 +51,15 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 	made = make([]*Attempted, len(evs))
 	out := startFlusher(ctx, rec, w.ID)
 	send := func(i int) {
+		if ctx.Err() != nil {
+			return // cancelled: what has not gone stays unsent, its row given back
+		}
 		a := &Attempted{Delivery: rows[i]}
 		res := failed[i]
 		if res == nil {
-			res = s.Send(ctx, reqs[i])
+			sendCtx, cancel := uncut(ctx, reqs[i])
+			res = s.Send(sendCtx, reqs[i])
+			cancel()
 		}
 		a.settle(res, plans[i])
 		made[i] = a
@@ -62,7 +67,7 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 	}
 	if m.Sequential {
 		for i := range evs {
-			if i > 0 && (made[i-1].Delivery.Status != webhook.DeliveryDelivered || m.NoRoom(w)) {
+			if i > 0 && (made[i-1] == nil || made[i-1].Delivery.Status != webhook.DeliveryDelivered || m.NoRoom(w)) {
 				break
 			}
 			send(i)

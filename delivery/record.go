@@ -7,6 +7,19 @@ import (
 	"github.com/loki-interceptor/herald/webhook"
 )
 
+// uncut is the context of a request once it has started: it runs to its
+// answer or its own timeout whatever becomes of the caller (an activity
+// cancelled because Temporal gave it to another worker, a worker
+// draining). Cut off, its answer would be lost while the receiver may have
+// acted on it, and the attempt made again: a duplicate.
+func uncut(ctx context.Context, req *Request) (context.Context, context.CancelFunc) {
+	limit := req.Timeout
+	if limit <= 0 {
+		limit = webhook.MaxTimeoutSeconds * time.Second
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), limit)
+}
+
 // recordFor bounds how long the outcome of a request already sent is kept
 // trying to reach the store. It is shorter than leaseMargin, so it ends
 // while the pending row's lease still holds and no other executor has sent

@@ -83,10 +83,14 @@ func (s *stack) restartWorkers(t *testing.T) {
 var shared *stack
 
 // testWindows shorten the rate-limit windows so a real run shows several.
-var testWindows = activities.Windows{Minute: 2 * time.Second, Hour: time.Hour}
+var testWindows = store.Windows{Minute: 2 * time.Second, Hour: time.Hour}
 
 func TestMain(m *testing.M) {
 	s, err := startStack()
+	if why := storetest.SkipWithout(err); err != nil && why != "" {
+		fmt.Fprintln(os.Stderr, "e2e:", why)
+		os.Exit(0)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: cannot start Herald:", err)
 		if s != nil {
@@ -195,7 +199,7 @@ func startStack() (*stack, error) {
 		return s, err
 	}
 	a := api.New(api.Config{URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, Addresses: netguard.Policy{Allow: allow}},
-		Logger: log, Mailer: mailer, Telemetry: s.tel}, s.store, s.temporal, sender)
+		Logger: log, Mailer: mailer, Telemetry: s.tel, Windows: testWindows}, s.store, s.temporal, sender)
 	go a.Serve(ln)
 	s.stop = append(s.stop, func() { a.Shutdown(context.Background()) })
 	s.apiURL = "http://" + ln.Addr().String()

@@ -212,11 +212,7 @@ func startIsolatedHerald(t *testing.T, h *stack, namespace string) *isolatedHera
 		}
 	})
 
-	dbURL, drop, err := storetest.PostgresSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(drop)
+	dbURL := storetest.MustPostgresSchema(t)
 	direct, err := store.Open(ctx, dbURL, secretbox.Ephemeral())
 	if err != nil {
 		t.Fatal(err)

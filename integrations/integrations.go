@@ -85,9 +85,9 @@ type Config struct {
 	// to report.generated and batch.completed.
 	AttachEventJSON *bool `json:"attach_event_json,omitempty"`
 	// Zapier
-	BatchEvents         bool `json:"batch_events,omitempty"`
-	BatchSize           int  `json:"batch_size,omitempty"`
-	BatchTimeoutSeconds int  `json:"batch_timeout_seconds,omitempty"`
+	webhook.BatchSwitch
+	BatchSize           int `json:"batch_size,omitempty"`
+	BatchTimeoutSeconds int `json:"batch_timeout_seconds,omitempty"`
 }
 
 // Batch defaults and limits.

@@ -113,10 +113,23 @@ func (s *Store) TakeSlotNow(ctx context.Context, webhookID int64, limits []RateL
 	return ok, at, err
 }
 
-// Limits are a webhook's rate limits over windows of the given lengths (a
-// minute and an hour, unless a test shortens them).
-func Limits(w *webhook.Webhook, minute, hour time.Duration) []RateLimit {
-	return []RateLimit{{Max: w.RateLimitPerMinute, Window: minute}, {Max: w.RateLimitPerHour, Window: hour}}
+// Windows are the lengths of the per-minute and per-hour rate-limit
+// windows: a minute and an hour, where a length is zero (tests shorten
+// them). Every reservation, an attempt's or a test delivery's, reads a
+// webhook's limits through them.
+type Windows struct {
+	Minute, Hour time.Duration
+}
+
+// Limits are a webhook's rate limits over these windows.
+func (win Windows) Limits(w *webhook.Webhook) []RateLimit {
+	if win.Minute == 0 {
+		win.Minute = time.Minute
+	}
+	if win.Hour == 0 {
+		win.Hour = time.Hour
+	}
+	return []RateLimit{{Max: w.RateLimitPerMinute, Window: win.Minute}, {Max: w.RateLimitPerHour, Window: win.Hour}}
 }
 
 func (s *Store) reserve(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time, wait bool) (time.Time, bool, error) {

@@ -117,15 +117,20 @@ type Integration struct {
 	Config      json.RawMessage
 }
 
+// BatchSwitch is the part of a connector's configuration that says its
+// events are collected into batches; the connectors' configuration embeds
+// it, and Batched reads it.
+type BatchSwitch struct {
+	BatchEvents bool `json:"batch_events,omitempty"`
+}
+
 // Batched reports whether deliveries to w go through a batch: a connector
 // configured with batch_events.
 func (w *Webhook) Batched() bool {
 	if w.Integration == nil || len(w.Integration.Config) == 0 {
 		return false
 	}
-	var c struct {
-		BatchEvents bool `json:"batch_events"`
-	}
+	var c BatchSwitch
 	return json.Unmarshal(w.Integration.Config, &c) == nil && c.BatchEvents
 }
 

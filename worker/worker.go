@@ -11,7 +11,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -34,23 +33,19 @@ func Register(r Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.IngestWorkflow, workflow.RegisterOptions{Name: workflows.IngestWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.StreamWorkflow, workflow.RegisterOptions{Name: workflows.StreamWorkflowName})
-	for name, fn := range map[string]any{
-		workflows.ActivityStartEvent:     acts.StartEvent,
-		workflows.ActivityStartEvents:    acts.StartEvents,
-		workflows.ActivityStartBatch:     acts.StartBatch,
-		workflows.ActivityAddToBatch:     acts.AddToBatch,
-		workflows.ActivityLoadSubscriber: acts.LoadSubscriber,
-		workflows.ActivityAttempt:        acts.Attempt,
-		workflows.ActivityAttemptStream:  acts.AttemptStream,
-		workflows.ActivityLoadBacklog:    acts.LoadBacklog,
-		workflows.ActivityFinishEvent:    acts.FinishEvent,
-		workflows.ActivityCancelDelivery: acts.CancelDelivery,
-		workflows.ActivityDaysToRollUp:   acts.DaysToRollUp,
-		workflows.ActivityRollupDay:      acts.RollupDay,
-		workflows.ActivityDeleteAttempts: acts.DeleteOldAttempts,
-	} {
-		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
-	}
+	workflows.ActivityStartEvent.Register(r, acts.StartEvent)
+	workflows.ActivityStartEvents.Register(r, acts.StartEvents)
+	workflows.ActivityStartBatch.Register(r, acts.StartBatch)
+	workflows.ActivityAddToBatch.Register(r, acts.AddToBatch)
+	workflows.ActivityLoadSubscriber.Register(r, acts.LoadSubscriber)
+	workflows.ActivityAttempt.Register(r, acts.Attempt)
+	workflows.ActivityAttemptStream.Register(r, acts.AttemptStream)
+	workflows.ActivityLoadBacklog.Register(r, acts.LoadBacklog)
+	workflows.ActivityFinishEvent.Register(r, acts.FinishEvent)
+	workflows.ActivityCancelDelivery.Register(r, acts.CancelDelivery)
+	workflows.ActivityDaysToRollUp.Register(r, acts.DaysToRollUp)
+	workflows.ActivityRollupDay.Register(r, acts.RollupDay)
+	workflows.ActivityDeleteAttempts.Register(r, acts.DeleteOldAttempts)
 }
 
 // Options tune a worker.

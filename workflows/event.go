@@ -122,7 +122,7 @@ func (f *fanOut) untilEnded(ctx workflow.Context, in EventInput) (EventResult, e
 			return f.result(), nil
 		}
 		started := f.started
-		if err := f.activity(ctx, "", ActivityFinishEvent, FinishEventInput{EventID: in.Event.EventID}).Get(ctx, nil); err != nil {
+		if err := ActivityFinishEvent.Call(ctx, f.call(""), FinishEventInput{EventID: in.Event.EventID}).Get(ctx, nil); err != nil {
 			return f.result(), err
 		}
 		// Go round once more: a retry that came while finishing starts over.
@@ -139,8 +139,8 @@ func (f *fanOut) untilEnded(ctx workflow.Context, in EventInput) (EventResult, e
 func (f *fanOut) begin(ctx workflow.Context, in EventInput) error {
 	subs := in.Subscribers
 	if !in.Recorded {
-		var start StartEventResult
-		if err := f.startEvent(ctx, in).Get(ctx, &start); err != nil {
+		start, err := f.startEvent(ctx, in).Result(ctx)
+		if err != nil {
 			return err
 		}
 		subs = start.Subscribers
@@ -158,34 +158,15 @@ func (f *fanOut) begin(ctx workflow.Context, in EventInput) error {
 
 // startEvent records the event and resolves its subscribers: those of its
 // type, or for a batch its one integration.
-func (f *fanOut) startEvent(ctx workflow.Context, in EventInput) workflow.Future {
+func (f *fanOut) startEvent(ctx workflow.Context, in EventInput) Future[StartEventResult] {
 	if in.Batch != nil {
-		return f.activity(ctx, "", ActivityStartBatch, StartBatchInput{Event: in.Event, WebhookID: in.Batch.WebhookID})
+		return ActivityStartBatch.Call(ctx, f.call(""), StartBatchInput{Event: in.Event, WebhookID: in.Batch.WebhookID})
 	}
-	return f.activity(ctx, "", ActivityStartEvent, in.Event)
+	return ActivityStartEvent.Call(ctx, f.call(""), in.Event)
 }
 
-// activity runs an activity, locally unless the workflow predates that.
-func (f *fanOut) activity(ctx workflow.Context, summary, name string, in any) workflow.Future {
-	if !f.local {
-		return regularActivity(ctx, summary, name, in)
-	}
-	o := localOptions
-	o.Summary = summary
-	return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, o), name, in)
-}
-
-// regularActivity runs an activity whose result must be in the history
-// before anything after it runs. A local activity's result is recorded with
-// the workflow task that follows it; when that task fails (a signal came
-// in meanwhile), the activity runs again on replay, and one that reads what
-// later steps changed (the next attempt number) or that has an effect of
-// its own (adding to a batch) would then differ or repeat.
-func regularActivity(ctx workflow.Context, summary, name string, in any) workflow.Future {
-	o := activityOptions
-	o.Summary = summary
-	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), name, in)
-}
+// call runs an activity locally, unless the workflow predates that.
+func (f *fanOut) call(summary string) call { return call{local: f.local, summary: summary} }
 
 // fanOut is the state of one event's deliveries.
 type fanOut struct {
@@ -265,7 +246,7 @@ func (f *fanOut) run(ctx workflow.Context, l *loop, s Subscriber) {
 func (f *fanOut) addToBatch(ctx workflow.Context, l *loop) {
 	l.state.State = LoopAttempting
 	summary := fmt.Sprintf("webhook %d (%s): add to batch", l.sub.WebhookID, l.sub.Name)
-	err := regularActivity(ctx, summary, ActivityAddToBatch, AddToBatchInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID}).Get(ctx, nil)
+	err := ActivityAddToBatch.Call(ctx, regular(summary), AddToBatchInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID}).Get(ctx, nil)
 	if err != nil {
 		l.state.State, l.state.LastError = LoopCancelled, err.Error()
 	} else {
@@ -317,8 +298,8 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 		l.state.State, l.state.NextAttemptAt = LoopAttempting, nil
 		resumedBefore := f.resumedFor(s.WebhookID)
 		summary := fmt.Sprintf("webhook %d (%s), attempt %d", s.WebhookID, s.Name, n)
-		var res AttemptResult
-		if err := f.activity(ctx, summary, ActivityAttempt, in).Get(ctx, &res); err != nil {
+		res, err := ActivityAttempt.Call(ctx, f.call(summary), in).Result(ctx)
+		if err != nil {
 			// Only a non-retryable error ends up here: the webhook is gone.
 			l.state.State, l.state.LastError = LoopCancelled, err.Error()
 			f.publishStatus(ctx)
@@ -377,7 +358,7 @@ func (l *loop) took(n int, res AttemptResult) {
 // comes meanwhile finds it still running, not cancelled and restartable.
 func (f *fanOut) stopLoop(ctx workflow.Context, l *loop) {
 	summary := fmt.Sprintf("webhook %d (%s): cancelled", l.sub.WebhookID, l.sub.Name)
-	_ = f.activity(ctx, summary, ActivityCancelDelivery, CancelDeliveryInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID, Attempt: l.state.Attempts}).Get(ctx, nil)
+	_ = ActivityCancelDelivery.Call(ctx, f.call(summary), CancelDeliveryInput{EventID: f.event.EventID, WebhookID: l.sub.WebhookID, Attempt: l.state.Attempts}).Get(ctx, nil)
 	l.state.State, l.state.NextAttemptAt, l.state.LastError = LoopCancelled, nil, cancelledBySignal
 	f.publishStatus(ctx)
 }
@@ -454,8 +435,7 @@ func (f *fanOut) retry(ctx workflow.Context, sig WebhookSignal) {
 // restart loads a webhook as a subscriber of this event afresh and runs its
 // delivery from its next attempt number.
 func (f *fanOut) restart(ctx workflow.Context, webhookID int64) {
-	var res LoadSubscriberResult
-	err := regularActivity(ctx, "", ActivityLoadSubscriber, LoadSubscriberInput{EventID: f.event.EventID, WebhookID: webhookID}).Get(ctx, &res)
+	res, err := ActivityLoadSubscriber.Call(ctx, regular(""), LoadSubscriberInput{EventID: f.event.EventID, WebhookID: webhookID}).Result(ctx)
 	if err != nil || !res.Found {
 		return // deleted, or never a subscriber of this event: nothing to retry
 	}

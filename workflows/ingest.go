@@ -22,7 +22,7 @@ func DispatchWorkflowID(shard int) string { return "ingest/dispatch-" + strconv.
 const DispatchShards = 4
 
 // ActivityStartEvents starts the event workflows of a group.
-const ActivityStartEvents = "StartEvents"
+var ActivityStartEvents = Action[IngestInput]{Name: "StartEvents"}
 
 // MaxIngestBatch bounds the events of one POST /api/v1/events/batch.
 const MaxIngestBatch = 100
@@ -81,7 +81,7 @@ var ingestOptions = workflow.ActivityOptions{
 func IngestWorkflow(ctx workflow.Context, in IngestInput) error {
 	ctx = workflow.WithActivityOptions(ctx, ingestOptions)
 	if !in.Dispatch {
-		return workflow.ExecuteActivity(ctx, ActivityStartEvents, in).Get(ctx, nil)
+		return ActivityStartEvents.Run(ctx, in).Get(ctx, nil)
 	}
 	return dispatch(ctx, in.Pending)
 }
@@ -107,7 +107,7 @@ func dispatch(ctx workflow.Context, pending []IngestInput) error {
 			batch, pending = merged(pending)
 			inFlight++
 			workflow.Go(ctx, func(ctx workflow.Context) {
-				if err := workflow.ExecuteActivity(ctx, ActivityStartEvents, batch).Get(ctx, nil); err != nil {
+				if err := ActivityStartEvents.Run(ctx, batch).Get(ctx, nil); err != nil {
 					// Only a worker that cannot start workflows refuses for
 					// good; the batch waits for one that can.
 					workflow.GetLogger(ctx).Error("cannot start a batch's event workflows; trying again in a minute", "events", batch.size(), "error", err)

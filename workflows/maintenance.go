@@ -12,13 +12,17 @@ const MaintenanceWorkflowName = "MaintenanceWorkflow"
 // MaintenanceScheduleID is the Temporal Schedule that runs it daily.
 const MaintenanceScheduleID = "herald-maintenance"
 
-// Maintenance activity names.
-const (
-	ActivityDaysToRollUp   = "DaysToRollUp"
-	ActivityRollupDay      = "RollupDay"
-	ActivityDeleteAttempts = "DeleteOldAttempts"
-	DefaultRetentionDays   = 30
+// The maintenance workflow's activities: the days not rolled up before
+// today, one day's roll-up (its rows), and deleting attempt rows older
+// than a time (how many).
+var (
+	ActivityDaysToRollUp   = Activity[time.Time, []time.Time]{Name: "DaysToRollUp"}
+	ActivityRollupDay      = Activity[time.Time, int]{Name: "RollupDay"}
+	ActivityDeleteAttempts = Activity[time.Time, int64]{Name: "DeleteOldAttempts"}
 )
+
+// DefaultRetentionDays is how long attempt rows are kept.
+const DefaultRetentionDays = 30
 
 // MaintenanceInput configures a maintenance run.
 type MaintenanceInput struct {
@@ -45,18 +49,18 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (Maintenance
 	}
 	today := workflow.Now(ctx).UTC().Truncate(24 * time.Hour)
 	var res MaintenanceResult
-	var days []time.Time
-	if err := workflow.ExecuteActivity(ctx, ActivityDaysToRollUp, today).Get(ctx, &days); err != nil {
+	days, err := ActivityDaysToRollUp.Run(ctx, today).Result(ctx)
+	if err != nil {
 		return res, err
 	}
 	for _, day := range days {
-		var n int
-		if err := workflow.ExecuteActivity(ctx, ActivityRollupDay, day).Get(ctx, &n); err != nil {
+		n, err := ActivityRollupDay.Run(ctx, day).Result(ctx)
+		if err != nil {
 			return res, err
 		}
 		res.RolledUp, res.Rows = append(res.RolledUp, day.Format("2006-01-02")), res.Rows+n
 	}
 	cutoff := today.AddDate(0, 0, -in.RetentionDays)
-	err := workflow.ExecuteActivity(ctx, ActivityDeleteAttempts, cutoff).Get(ctx, &res.Deleted)
+	res.Deleted, err = ActivityDeleteAttempts.Run(ctx, cutoff).Result(ctx)
 	return res, err
 }

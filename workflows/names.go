@@ -49,15 +49,15 @@ const (
 	QueryDeliveries = "deliveries"
 )
 
-// Activity names, as registered by the worker.
-const (
-	ActivityStartEvent     = "StartEvent"
-	ActivityStartBatch     = "StartBatch"
-	ActivityAddToBatch     = "AddToBatch"
-	ActivityLoadSubscriber = "LoadSubscriber"
-	ActivityAttempt        = "Attempt"
-	ActivityFinishEvent    = "FinishEvent"
-	ActivityCancelDelivery = "CancelDelivery"
+// The event workflow's activities.
+var (
+	ActivityStartEvent     = Activity[webhook.Event, StartEventResult]{Name: "StartEvent"}
+	ActivityStartBatch     = Activity[StartBatchInput, StartEventResult]{Name: "StartBatch"}
+	ActivityAddToBatch     = Action[AddToBatchInput]{Name: "AddToBatch"}
+	ActivityLoadSubscriber = Activity[LoadSubscriberInput, LoadSubscriberResult]{Name: "LoadSubscriber"}
+	ActivityAttempt        = Activity[AttemptInput, AttemptResult]{Name: "Attempt"}
+	ActivityFinishEvent    = Action[FinishEventInput]{Name: "FinishEvent"}
+	ActivityCancelDelivery = Action[CancelDeliveryInput]{Name: "CancelDelivery"}
 )
 
 // CancelDeliveryInput names a delivery a cancel signal stopped.

@@ -294,7 +294,7 @@ func TestResumeDuringAHeldAttempt(t *testing.T) {
 	r := h.receiver(reply{200, ""})
 	w := h.hook(r, "p", func(w *webhook.Webhook) { w.SetStatus(webhook.StatusPaused, "x", time.Now()) })
 	calls := 0
-	h.env.OnActivity(workflows.ActivityAttempt, mock.Anything, mock.Anything).Return(func(ctx context.Context, in workflows.AttemptInput) (workflows.AttemptResult, error) {
+	h.env.OnActivity(workflows.ActivityAttempt.Name, mock.Anything, mock.Anything).Return(func(ctx context.Context, in workflows.AttemptInput) (workflows.AttemptResult, error) {
 		calls++
 		res, err := h.acts.Attempt(ctx, in)
 		if calls == 1 {
@@ -324,7 +324,7 @@ func TestRetryWhileFinishing(t *testing.T) {
 			bad := h.receiver(reply{400, ""}, reply{200, ""})
 			wb := h.hook(bad, "bad", nil)
 			calls := 0
-			h.env.OnActivity(workflows.ActivityFinishEvent, mock.Anything, mock.Anything).Return(func(ctx context.Context, in workflows.FinishEventInput) error {
+			h.env.OnActivity(workflows.ActivityFinishEvent.Name, mock.Anything, mock.Anything).Return(func(ctx context.Context, in workflows.FinishEventInput) error {
 				calls++
 				if calls == 1 {
 					h.env.SignalWorkflow(workflows.SignalRetry, workflows.WebhookSignal{WebhookID: wb.ID})
@@ -334,7 +334,7 @@ func TestRetryWhileFinishing(t *testing.T) {
 				}
 				return h.acts.FinishEvent(ctx, in)
 			})
-			h.env.OnActivity(workflows.ActivityLoadSubscriber, mock.Anything, mock.Anything).Return(func(ctx context.Context, in workflows.LoadSubscriberInput) (workflows.LoadSubscriberResult, error) {
+			h.env.OnActivity(workflows.ActivityLoadSubscriber.Name, mock.Anything, mock.Anything).Return(func(ctx context.Context, in workflows.LoadSubscriberInput) (workflows.LoadSubscriberResult, error) {
 				if slowLoad {
 					time.Sleep(600 * time.Millisecond) // a slow database
 				}

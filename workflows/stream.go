@@ -42,7 +42,7 @@ const (
 const NotHeld = "does not hold event"
 
 // ActivityAttemptStream makes the attempts of a stream's batch.
-const ActivityAttemptStream = "AttemptStream"
+var ActivityAttemptStream = Activity[StreamAttemptInput, StreamAttemptResult]{Name: "AttemptStream"}
 
 // StreamEvents is a group's events for one subscriber, in the order they
 // were recorded, with the subscriber as snapshotted for them.
@@ -134,7 +134,7 @@ type StreamAttemptResult struct {
 }
 
 // ActivityLoadBacklog reads the next events of a stream's backlog.
-const ActivityLoadBacklog = "LoadBacklog"
+var ActivityLoadBacklog = Activity[LoadBacklogInput, LoadBacklogResult]{Name: "LoadBacklog"}
 
 // LoadBacklogInput asks for up to Limit of a webhook's streamed deliveries
 // not ended, in the order their events were accepted, but for those in

@@ -78,7 +78,7 @@ type stream struct {
 // task is an activity in flight and what to do with its result.
 type task struct {
 	future workflow.Future
-	done   func(ctx workflow.Context, f workflow.Future)
+	done   func(ctx workflow.Context) // reads future's result
 	batch  bool
 }
 
@@ -319,11 +319,9 @@ func (s *stream) startBatch(ctx workflow.Context, items []*StreamItem) {
 		s.setState(it, LoopAttempting)
 	}
 	summary := fmt.Sprintf("webhook %d: %d event(s) from %s", s.webhookID, len(items), items[0].EventID)
-	var f workflow.Future
+	var f Future[StreamAttemptResult]
 	if s.quick && s.batches() == 0 && len(items) <= streamLocalMax {
-		o := localOptions
-		o.Summary = summary
-		f = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, o), ActivityAttemptStream, in)
+		f = ActivityAttemptStream.Call(ctx, call{local: true, summary: summary}, in)
 	} else {
 		opts := workflow.ActivityOptions{
 			StartToCloseTimeout: streamActivityStart,
@@ -333,11 +331,10 @@ func (s *stream) startBatch(ctx workflow.Context, items []*StreamItem) {
 			RetryPolicy:      activityRetry,
 			Summary:          summary,
 		}
-		f = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), ActivityAttemptStream, in)
+		f = ActivityAttemptStream.Run(workflow.WithActivityOptions(ctx, opts), in)
 	}
-	s.tasks = append(s.tasks, &task{future: f, batch: true, done: func(ctx workflow.Context, f workflow.Future) {
-		var res StreamAttemptResult
-		err := f.Get(ctx, &res)
+	s.tasks = append(s.tasks, &task{future: f.Untyped(), batch: true, done: func(ctx workflow.Context) {
+		res, err := f.Result(ctx)
 		s.quick = quick(res)
 		s.finishBatch(ctx, items, res, err)
 	}})
@@ -470,18 +467,18 @@ func (s *stream) cancelItem(ctx workflow.Context, it *StreamItem, why string) {
 	s.setState(it, LoopCancelled)
 	s.end(it)
 	in := CancelDeliveryInput{EventID: it.EventID, WebhookID: s.webhookID, Attempt: it.State.Attempts}
-	f := regularActivity(ctx, fmt.Sprintf("event %s: cancelled", it.EventID), ActivityCancelDelivery, in)
-	s.tasks = append(s.tasks, &task{future: f, done: func(ctx workflow.Context, f workflow.Future) { _ = f.Get(ctx, nil) }})
+	f := ActivityCancelDelivery.Call(ctx, regular(fmt.Sprintf("event %s: cancelled", it.EventID)), in)
+	s.tasks = append(s.tasks, &task{future: f, done: func(ctx workflow.Context) { _ = f.Get(ctx, nil) }})
 }
 
 // restart loads an event whose delivery had ended and holds it again, from
 // its next attempt number, after the events held.
 func (s *stream) restart(ctx workflow.Context, eventID string) {
 	in := LoadSubscriberInput{EventID: eventID, WebhookID: s.webhookID}
-	f := regularActivity(ctx, fmt.Sprintf("event %s: start over", eventID), ActivityLoadSubscriber, in)
-	s.tasks = append(s.tasks, &task{future: f, done: func(ctx workflow.Context, f workflow.Future) {
-		var res LoadSubscriberResult
-		if f.Get(ctx, &res) != nil || !res.Found || s.items[eventID] != nil {
+	f := ActivityLoadSubscriber.Call(ctx, regular(fmt.Sprintf("event %s: start over", eventID)), in)
+	s.tasks = append(s.tasks, &task{future: f.Untyped(), done: func(ctx workflow.Context) {
+		res, err := f.Result(ctx)
+		if err != nil || !res.Found || s.items[eventID] != nil {
 			return
 		}
 		s.hold(eventID, res.EventType, res.Subscriber, res.Subscriber.FirstAttemptOr1())
@@ -530,11 +527,11 @@ func (s *stream) loadBacklog(ctx workflow.Context) {
 	}
 	s.loading = true
 	left := s.left
-	f := regularActivity(ctx, fmt.Sprintf("backlog: next %d", in.Limit), ActivityLoadBacklog, in)
-	s.tasks = append(s.tasks, &task{future: f, done: func(ctx workflow.Context, f workflow.Future) {
+	f := ActivityLoadBacklog.Call(ctx, regular(fmt.Sprintf("backlog: next %d", in.Limit)), in)
+	s.tasks = append(s.tasks, &task{future: f.Untyped(), done: func(ctx workflow.Context) {
 		s.loading = false
-		var res LoadBacklogResult
-		if err := f.Get(ctx, &res); err != nil {
+		res, err := f.Result(ctx)
+		if err != nil {
 			return // activities retry until they succeed: the next dispatch asks again
 		}
 		if res.Gone {

@@ -363,7 +363,7 @@ func TestDispatcherStartsEverySignalledGroup(t *testing.T) {
 	h := newHarness(t)
 	var mu sync.Mutex
 	var started [][]string
-	h.env.OnActivity(workflows.ActivityStartEvents, mock.Anything, mock.Anything).Return(func(_ context.Context, in workflows.IngestInput) error {
+	h.env.OnActivity(workflows.ActivityStartEvents.Name, mock.Anything, mock.Anything).Return(func(_ context.Context, in workflows.IngestInput) error {
 		var ids []string
 		for _, e := range in.Events {
 			ids = append(ids, e.EventID)

@@ -40,7 +40,7 @@ func (s *stream) await(ctx workflow.Context) (idleTimedOut bool) {
 	sel.Select(ctx)
 	if finished != nil {
 		s.tasks = slices.DeleteFunc(s.tasks, func(t *task) bool { return t == finished })
-		finished.done(ctx, finished.future)
+		finished.done(ctx)
 	}
 	if !s.idle() {
 		s.lastBusy = workflow.Now(ctx)
@@ -114,8 +114,8 @@ func (s *stream) cancelSignal(ctx workflow.Context, sig EventSignal) {
 		// Not held: in the backlog, or its events signal still on the way.
 		// Cancelled in the store, it is reported ended when it comes.
 		in := CancelDeliveryInput{EventID: sig.EventID, WebhookID: s.webhookID}
-		f := regularActivity(ctx, fmt.Sprintf("event %s: cancelled", sig.EventID), ActivityCancelDelivery, in)
-		s.tasks = append(s.tasks, &task{future: f, done: func(ctx workflow.Context, f workflow.Future) { _ = f.Get(ctx, nil) }})
+		f := ActivityCancelDelivery.Call(ctx, regular(fmt.Sprintf("event %s: cancelled", sig.EventID)), in)
+		s.tasks = append(s.tasks, &task{future: f, done: func(ctx workflow.Context) { _ = f.Get(ctx, nil) }})
 		return
 	}
 	for _, it := range slices.Clone(s.order) {

@@ -33,7 +33,8 @@ type verdict struct {
 	Duplicates                 int
 	DuplicateRate              float64
 	DuplicatesByMode           map[string]int
-	DuplicatesByKind           map[string]int // see resentUnrecorded
+	DuplicatesByKind           map[string]int // see answerLost
+	ResentInLease              int            // an attempt sent again within leaseFloor of its last send
 	OrderViolations            int            // ordered webhooks: requests out of turn, and events delivered before one accepted earlier
 	ForeignID                  int            // a request whose ids disagree, or that names no published event
 	BadSignature, BadBody      int
@@ -53,10 +54,11 @@ type verdict struct {
 	Elapsed                    time.Duration
 	Soak                       *soakReport `json:",omitempty"`
 	lostSample, disagreeSample []string
+	dupSample                  []string
 }
 
 func (v *verdict) failed() bool {
-	return v.Lost > 0 || v.DuplicatesByKind[resentInLease] > 0 || v.DuplicatesByKind[laterAttempt] > 0 || v.OrderViolations > 0 || v.StuckMax > 0 || v.StuckAtEnd > 0 || v.ForeignID > 0 || v.BadSignature > 0 || v.BadBody > 0 ||
+	return v.Lost > 0 || v.ResentInLease > 0 || v.DuplicatesByKind[laterAttempt] > 0 || v.OrderViolations > 0 || v.StuckMax > 0 || v.StuckAtEnd > 0 || v.ForeignID > 0 || v.BadSignature > 0 || v.BadBody > 0 ||
 		v.RowsNotSeen > 0 || v.DeliveredWithoutRow > 0 || v.SentNotRecorded > 0 || len(v.FaultErrors) > 0 || v.Accepted < v.Events
 }
 
@@ -98,19 +100,21 @@ func judge(p *published, hooks []*hook) *verdict {
 	return v
 }
 
-// Kinds of duplicate. Only the first is at-least-once delivery as it must
-// be: a worker killed after its request went and before it recorded the
-// answer leaves the attempt pending, and once the row's lease has run out
-// another worker sends it again. The others are faults.
+// Kinds of duplicate. The first is at-least-once delivery as it must be:
+// a worker killed after its request went and before it recorded the answer
+// leaves the attempt pending, and once the row's lease has run out another
+// worker sends it again (and when that answer is a failure, a later
+// attempt follows). The second is a fault: Herald had recorded the
+// delivered attempt, sent once, and sent the event again.
 const (
-	resentUnrecorded = "same attempt, after its lease"
-	resentInLease    = "same attempt, within its lease"
-	laterAttempt     = "a later attempt"
+	answerLost   = "the delivered attempt sent again after its worker was lost"
+	laterAttempt = "a later attempt after a delivered one, sent once"
 )
 
-// leaseFloor is the least time between two sends of one attempt by two
-// executors: a row's lease is its request's timeout and 15 s, counted
-// from before the first request, which is answered within the timeout.
+// leaseFloor is the least time between two sends of one attempt: a row's
+// lease is its request's timeout and 15 s, counted from before the first
+// request, which is answered (or given up) within the timeout. Closer
+// sends are two executors at once, a fault (ResentInLease).
 const leaseFloor = 15 * time.Second
 
 // readArrivals counts one receiver's requests and returns, per event, the
@@ -118,38 +122,52 @@ const leaseFloor = 15 * time.Second
 // every later delivered request of the event is a duplicate, by its kind.
 func (v *verdict) readArrivals(p *published, h *hook) map[string]arrival {
 	first := map[string]arrival{}
+	var again []arrival                   // delivered requests after an event's first
+	sends := map[attemptKey][]time.Time{} // every request of an attempt
 	for _, a := range h.rcv.arrivals() {
 		v.Requests[a.Answer]++
 		if _, ok := p.payloads[a.EventID]; !ok || a.StdID != a.EventID {
 			v.ForeignID++
 			continue
 		}
-		if !a.SigValid {
-			v.BadSignature++
+		k := attemptKey{target{h.ID, a.EventID}, a.Attempt}
+		if prev := sends[k]; len(prev) > 0 && a.At.Sub(prev[len(prev)-1]) < leaseFloor {
+			v.ResentInLease++
 		}
-		if !a.BodyMatch {
-			v.BadBody++
-		}
+		sends[k] = append(sends[k], a.At)
+		v.BadSignature += b2i(!a.SigValid)
+		v.BadBody += b2i(!a.BodyMatch)
 		if a.Answer != answerOK || !a.SigValid || !a.BodyMatch {
 			continue
 		}
-		f, seen := first[a.EventID]
-		if !seen {
+		if _, seen := first[a.EventID]; seen {
+			again = append(again, a)
+		} else {
 			first[a.EventID] = a
-			continue
 		}
+	}
+	for _, a := range again {
 		v.Duplicates++
 		v.DuplicatesByMode[fmt.Sprint(h.spec["delivery_mode"])]++
-		switch {
-		case a.Attempt != f.Attempt:
-			v.DuplicatesByKind[laterAttempt]++
-		case a.At.Sub(f.At) < leaseFloor:
-			v.DuplicatesByKind[resentInLease]++
-		default:
-			v.DuplicatesByKind[resentUnrecorded]++
+		f := first[a.EventID]
+		kind := answerLost
+		if a.Attempt != f.Attempt && len(sends[attemptKey{target{h.ID, f.EventID}, f.Attempt}]) == 1 {
+			kind = laterAttempt
+		}
+		v.DuplicatesByKind[kind]++
+		if len(v.dupSample) < 10 {
+			v.dupSample = append(v.dupSample, fmt.Sprintf("%s → %s: attempt %d at %s, attempt %d at %s (%s)",
+				a.EventID, h.rcv.name, f.Attempt, f.At.Format("15:04:05.000"), a.Attempt, a.At.Format("15:04:05.000"), kind))
 		}
 	}
 	return first
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func percentile(sorted []time.Duration, q float64) time.Duration {
@@ -347,7 +365,7 @@ func (v *verdict) print(w io.Writer, title string) {
 	row("events published / accepted (202)", fmt.Sprintf("%d / %d", v.Events, v.Accepted))
 	row("deliveries expected / delivered / lost", fmt.Sprintf("%d / %d / %d", v.Expected, v.Delivered, v.Lost))
 	row("duplicates (same event id) / rate", fmt.Sprintf("%d / %.2f %% (%s)", v.Duplicates, 100*v.DuplicateRate, sortedCounts(v.DuplicatesByMode)))
-	row("duplicates by kind", sortedCounts(v.DuplicatesByKind))
+	row("duplicates by kind / attempts sent again within a lease", fmt.Sprintf("%s / %d", sortedCounts(v.DuplicatesByKind), v.ResentInLease))
 	row("order violations (ordered webhooks)", v.OrderViolations)
 	row("delivery latency p50 / p99 (publish → receiver 2xx)", fmt.Sprintf("%s / %s", v.LatencyP50.Round(time.Millisecond), v.LatencyP99.Round(time.Millisecond)))
 	row("stuck past schedule + grace (max seen / at end)", fmt.Sprintf("%d / %d (first attempt never started: %d / %d)",
@@ -365,6 +383,9 @@ func (v *verdict) print(w io.Writer, title string) {
 	}
 	for _, s := range v.lostSample {
 		fmt.Fprintf(w, "\nlost: %s", s)
+	}
+	for _, s := range v.dupSample {
+		fmt.Fprintf(w, "\nduplicate: %s", s)
 	}
 	for _, s := range v.disagreeSample {
 		fmt.Fprintf(w, "\ndisagree: %s", s)

@@ -96,19 +96,23 @@ func TestLeastSquaresSlope(t *testing.T) {
 
 func TestDuplicatesByKind(t *testing.T) {
 	t0 := time.Now()
-	ok := func(attempt int, after time.Duration) arrival {
-		return arrival{At: t0.Add(after), EventID: "e", StdID: "e", Attempt: attempt, SigValid: true, BodyMatch: true, Answer: answerOK}
+	req := func(attempt int, after time.Duration, answer string) arrival {
+		return arrival{At: t0.Add(after), EventID: "e", StdID: "e", Attempt: attempt, SigValid: true, BodyMatch: true, Answer: answer}
 	}
+	ok := func(attempt int, after time.Duration) arrival { return req(attempt, after, answerOK) }
 	tests := []struct {
-		name   string
-		log    []arrival
-		kind   string // "" for no duplicate
-		failed bool
+		name    string
+		log     []arrival
+		kind    string // "" for no duplicate
+		inLease int
+		failed  bool
 	}{
-		{"delivered once, after a 503", []arrival{{At: t0, EventID: "e", StdID: "e", Attempt: 1, SigValid: true, BodyMatch: true, Answer: answer503}, ok(2, time.Second)}, "", false},
-		{"sent again once its lease ran out", []arrival{ok(1, 0), ok(1, 40*time.Second)}, resentUnrecorded, false},
-		{"sent again by a second executor at once", []arrival{ok(1, 0), ok(1, 2*time.Second)}, resentInLease, true},
-		{"a later attempt after a delivered one", []arrival{ok(1, 0), ok(2, time.Minute)}, laterAttempt, true},
+		{"delivered once, after a 503", []arrival{req(1, 0, answer503), ok(2, time.Second)}, "", 0, false},
+		{"sent again once its lease ran out", []arrival{ok(1, 0), ok(1, 40*time.Second)}, answerLost, 0, false},
+		{"sent again, refused, then a later attempt", []arrival{ok(1, 0), req(1, 40*time.Second, answer503), ok(2, time.Minute)}, answerLost, 0, false},
+		{"sent again by a second executor at once", []arrival{ok(1, 0), ok(1, 2*time.Second)}, answerLost, 1, true},
+		{"refused, then sent again at once", []arrival{req(1, 0, answerReset), ok(1, time.Second)}, "", 1, true},
+		{"a later attempt after a delivered one sent once", []arrival{ok(1, 0), ok(2, time.Minute)}, laterAttempt, 0, true},
 	}
 	for _, tt := range tests {
 		p := newPublished()
@@ -120,6 +124,9 @@ func TestDuplicatesByKind(t *testing.T) {
 		}
 		if got := len(v.DuplicatesByKind); (tt.kind == "" && got != 0) || (tt.kind != "" && (v.DuplicatesByKind[tt.kind] != 1 || v.Duplicates != 1)) {
 			t.Errorf("%s: duplicates %d by kind %v, want one %q", tt.name, v.Duplicates, v.DuplicatesByKind, tt.kind)
+		}
+		if v.ResentInLease != tt.inLease {
+			t.Errorf("%s: %d sent again within a lease, want %d", tt.name, v.ResentInLease, tt.inLease)
 		}
 		if v.failed() != tt.failed {
 			t.Errorf("%s: failed() = %v", tt.name, v.failed())

@@ -44,11 +44,7 @@ func TestProductionRoles(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	dbURL, drop, err := storetest.PostgresSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer drop()
+	dbURL := storetest.MustPostgresSchema(t)
 	t.Setenv("HERALD_DATABASE_URL", dbURL)
 	t.Setenv("HERALD_TEMPORAL_ADDRESS", temporalAddr)
 	t.Setenv("HERALD_NAMESPACE", namespace)

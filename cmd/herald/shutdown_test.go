@@ -122,11 +122,7 @@ func newProdEnv(t *testing.T) *prodEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	dbURL, drop, err := storetest.PostgresSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(drop)
+	dbURL := storetest.MustPostgresSchema(t)
 	t.Setenv("HERALD_DATABASE_URL", dbURL)
 	t.Setenv("HERALD_TEMPORAL_ADDRESS", srv.Address())
 	t.Setenv("HERALD_NAMESPACE", "default")

@@ -6,6 +6,9 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,22 +34,78 @@ func MustURL(t testing.TB, dialect string) string {
 	if dialect == schema.SQLite {
 		return "sqlite:" + filepath.Join(t.TempDir(), "herald.db")
 	}
+	return MustPostgresSchema(t)
+}
+
+// RequirePostgres is the variable that makes a test fail, not skip, when
+// the test PostgreSQL cannot be reached: `make test` and CI set it, so
+// that only a laptop without PostgreSQL skips those tests.
+const RequirePostgres = "HERALD_REQUIRE_POSTGRES"
+
+// MustPostgresSchema is PostgresSchema for a test, dropped at cleanup. When
+// no PostgreSQL answers it skips the test, saying so, unless
+// RequirePostgres is set.
+func MustPostgresSchema(t testing.TB) string {
+	t.Helper()
 	u, drop, err := PostgresSchema()
 	if err != nil {
+		if why := SkipWithout(err); why != "" {
+			t.Skip(why)
+		}
 		t.Fatal(err)
 	}
 	t.Cleanup(drop)
 	return u
 }
 
+// SkipWithout is why tests that need PostgreSQL skip after err, the
+// failure to reach it: nothing listens there and RequirePostgres is not
+// set. It is "" when they must fail instead.
+func SkipWithout(err error) string {
+	if os.Getenv(RequirePostgres) != "" || reachable(postgresBase()) {
+		return ""
+	}
+	return fmt.Sprintf("skipped: no PostgreSQL at %s (set HERALD_TEST_POSTGRES_URL to another, or %s=1 to fail instead): %v",
+		redacted(postgresBase()), RequirePostgres, err)
+}
+
+func postgresBase() string {
+	if base := os.Getenv("HERALD_TEST_POSTGRES_URL"); base != "" {
+		return base
+	}
+	return DefaultPostgresURL
+}
+
+// reachable says whether anything listens at the URL's host and port: a
+// server that answers and refuses is a failure to report, not a skip.
+func reachable(dbURL string) bool {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return false
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "5432")
+	}
+	conn, err := net.DialTimeout("tcp", host, 2*time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+func redacted(dbURL string) string {
+	if u, err := url.Parse(dbURL); err == nil {
+		return u.Redacted()
+	}
+	return "the test URL"
+}
+
 // PostgresSchema creates a fresh schema on the test PostgreSQL and returns a
 // URL whose connections use it, and a function that drops it.
 func PostgresSchema() (string, func(), error) {
-	base := os.Getenv("HERALD_TEST_POSTGRES_URL")
-	if base == "" {
-		base = DefaultPostgresURL
-	}
-	return store.PostgresSchema(base, "herald_test_")
+	return store.PostgresSchema(postgresBase(), "herald_test_")
 }
 
 // MustOpen opens a migrated store of the dialect, closed at cleanup.
