@@ -126,6 +126,7 @@ func TestManualRetryOfAFailedDeliveryReopensTheEvent(t *testing.T) {
 	if res := h.wait(t, acc.EventID); res != (workflows.EventResult{Status: workflows.StatusDelivered, Delivered: 1}) {
 		t.Fatalf("reopened run %+v", res)
 	}
+	writeReplayHistory(t, acc.WorkflowID, "", "event_reopened_history.json")
 	if len(r.arrivals()) != 2 || len(ok.arrivals()) != 1 {
 		t.Fatalf("arrivals: retried webhook %d, other %d", len(r.arrivals()), len(ok.arrivals()))
 	}

@@ -3,7 +3,6 @@ package workflows
 import (
 	"fmt"
 	"hash/fnv"
-	"math/rand/v2"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -45,13 +44,6 @@ var localOptions = workflow.LocalActivityOptions{
 	RetryPolicy:            activityRetry,
 }
 
-// versionLocal marks workflows that run activities locally; those started
-// before it replay with the regular activities their histories hold.
-const versionLocal = "local-activities"
-
-// versionCancel marks workflows that take the cancel signal.
-const versionCancel = "cancel-signal"
-
 // EventWorkflow delivers one event: it records the event and snapshots its
 // subscribers (StartEvent), runs one delivery loop per subscriber, and when
 // every loop has ended records the outcome (FinishEvent). Retry and resume
@@ -80,24 +72,13 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 
 func newFanOut(ctx workflow.Context, in EventInput) *fanOut {
 	f := &fanOut{
-		recorded: in.Recorded,
-		event:    in.Event,
-		wg:       workflow.NewWaitGroup(ctx),
-		retries:  workflow.GetSignalChannel(ctx, SignalRetry),
-		resumes:  workflow.GetSignalChannel(ctx, SignalResume),
-		cancels:  workflow.GetSignalChannel(ctx, SignalCancel),
-		resumed:  map[int64]int{},
-		status:   StatusDelivering,
-	}
-	// A recorded event's input says its workflow is of this code: it has
-	// every feature, and no version marker (each would also upsert a
-	// search attribute, a visibility write per event). Older runs ask.
-	f.local, f.cancellable = true, true
-	if !in.Recorded {
-		f.local = workflow.GetVersion(ctx, versionLocal, workflow.DefaultVersion, 1) == 1
-		// Runs started before the cancel signal existed ignore it, and a
-		// retry does not restart their cancelled loops, as they did then.
-		f.cancellable = workflow.GetVersion(ctx, versionCancel, workflow.DefaultVersion, 1) == 1
+		event:   in.Event,
+		wg:      workflow.NewWaitGroup(ctx),
+		retries: workflow.GetSignalChannel(ctx, SignalRetry),
+		resumes: workflow.GetSignalChannel(ctx, SignalResume),
+		cancels: workflow.GetSignalChannel(ctx, SignalCancel),
+		resumed: map[int64]int{},
+		status:  StatusDelivering,
 	}
 	return f
 }
@@ -128,8 +109,7 @@ func (f *fanOut) untilEnded(ctx workflow.Context, in EventInput) (EventResult, e
 		// Go round once more: a retry that came while finishing starts over.
 		// One may even have run to its end while FinishEvent was in flight;
 		// then FinishEvent must run again, after it.
-		finished = f.started == started ||
-			workflow.GetVersion(ctx, "finish-after-restart", workflow.DefaultVersion, 1) == workflow.DefaultVersion
+		finished = f.started == started
 	}
 }
 
@@ -165,19 +145,17 @@ func (f *fanOut) startEvent(ctx workflow.Context, in EventInput) Future[StartEve
 	return ActivityStartEvent.Call(ctx, f.call(""), in.Event)
 }
 
-// call runs an activity locally, unless the workflow predates that.
-func (f *fanOut) call(summary string) call { return call{local: f.local, summary: summary} }
+// call runs an activity locally: in the worker that runs the workflow
+// task, with no task queue round trip and one marker in the history.
+func (f *fanOut) call(summary string) call { return call{local: true, summary: summary} }
 
 // fanOut is the state of one event's deliveries.
 type fanOut struct {
-	recorded         bool // EventInput.Recorded
-	local            bool // activities run locally (versionLocal)
 	event            webhook.Event
 	loops            []*loop
 	wg               workflow.WaitGroup
 	retries, resumes workflow.ReceiveChannel
 	cancels          workflow.ReceiveChannel
-	cancellable      bool          // versionCancel: cancel signals are handled
 	handling         int           // signals being handled (a restart loads its subscriber)
 	started          int           // deliveries started, first runs and restarts
 	retried          int           // retry signals handled
@@ -199,14 +177,8 @@ func (f *fanOut) settled() bool {
 	return f.handling == 0 && f.retries.Len() == 0 && f.resumes.Len() == 0 && f.pendingCancels() == 0
 }
 
-// pendingCancels counts cancel signals not yet handled; none for a run
-// that predates them.
-func (f *fanOut) pendingCancels() int {
-	if !f.cancellable {
-		return 0
-	}
-	return f.cancels.Len()
-}
+// pendingCancels counts cancel signals not yet handled.
+func (f *fanOut) pendingCancels() int { return f.cancels.Len() }
 
 // loopFor returns the loop of a webhook, creating an idle one.
 func (f *fanOut) loopFor(ctx workflow.Context, webhookID int64) *loop {
@@ -291,7 +263,7 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 			Reserved: reserved != nil, ReservedAt: reserved}
 		if !in.Final {
 			if plannedFor != n {
-				planned, plannedFor = s.PolicyFor(f.event.EventType).NextDelay(n-s.FirstAttempt+1, f.jitter(ctx, s.WebhookID, n)), n
+				planned, plannedFor = s.PolicyFor(f.event.EventType).NextDelay(n-s.FirstAttempt+1, f.jitter(s.WebhookID, n)), n
 			}
 			in.RetryIn = planned
 		}
@@ -398,7 +370,7 @@ func (f *fanOut) routeSignals(ctx workflow.Context) {
 			f.retry(ctx, sig)
 		case f.resumes.ReceiveAsync(&sig):
 			f.resume(sig)
-		case f.cancellable && f.cancels.ReceiveAsync(&sig):
+		case f.cancels.ReceiveAsync(&sig):
 			f.cancel(sig)
 		}
 		f.handling--
@@ -422,12 +394,8 @@ func (f *fanOut) retry(ctx workflow.Context, sig WebhookSignal) {
 			l.wake.SendAsync(struct{}{})
 		case LoopPaused:
 			l.resume.SendAsync(struct{}{})
-		case LoopFailed:
+		case LoopFailed, LoopCancelled:
 			f.restart(ctx, l.sub.WebhookID)
-		case LoopCancelled:
-			if f.cancellable {
-				f.restart(ctx, l.sub.WebhookID)
-			}
 		}
 	}
 }
@@ -482,18 +450,12 @@ func (f *fanOut) find(webhookID int64) *loop {
 }
 
 // jitter is u in [0, 1) for the wait after one attempt, the same on every
-// replay. For a recorded event it is a hash of the event, webhook and
-// attempt: spread as a random draw would be, and with no marker in the
-// history. Older runs drew it once and recorded it.
-func (f *fanOut) jitter(ctx workflow.Context, webhookID int64, attempt int) float64 {
-	if f.recorded {
-		h := fnv.New64a()
-		fmt.Fprintf(h, "%s/%d/%d", f.event.EventID, webhookID, attempt)
-		return float64(h.Sum64()>>11) / (1 << 53)
-	}
-	var u float64
-	_ = workflow.SideEffect(ctx, func(workflow.Context) any { return rand.Float64() }).Get(&u)
-	return u
+// replay: a hash of the event, webhook and attempt, spread as a random
+// draw would be, with no marker in the history.
+func (f *fanOut) jitter(webhookID int64, attempt int) float64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d/%d", f.event.EventID, webhookID, attempt)
+	return float64(h.Sum64()>>11) / (1 << 53)
 }
 
 // aggregate is the event's overall status from its loops: a waiting state

@@ -6,7 +6,6 @@
 package workflows
 
 import (
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -153,8 +152,8 @@ const (
 // Recorded says the event's subscribers were recorded when it was
 // accepted: Subscribers are those delivered one workflow per event (none
 // may be left), each delivery's outcome is recorded with its last attempt,
-// and the workflow neither resolves subscribers nor records a finish.
-// Workflows started by an older Herald have neither field and do both.
+// and the workflow neither resolves subscribers nor records a finish. A
+// reopened event and a batch are not Recorded: their workflow does both.
 type EventInput struct {
 	Event       webhook.Event `json:"event"`
 	Reopened    bool          `json:"reopened,omitempty"`
@@ -168,23 +167,6 @@ type EventInput struct {
 // BatchDelivery names the integration a batch goes to.
 type BatchDelivery struct {
 	WebhookID int64 `json:"webhook_id"`
-}
-
-// UnmarshalJSON also reads the input of workflows started before EventInput
-// existed, which was the bare event.
-func (in *EventInput) UnmarshalJSON(b []byte) error {
-	type plain EventInput
-	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
-	}
-	if p.Event.EventID == "" {
-		if err := json.Unmarshal(b, &p.Event); err != nil {
-			return err
-		}
-	}
-	*in = EventInput(p)
-	return nil
 }
 
 // Subscriber is a webhook as snapshotted when its delivery starts: which

@@ -2,7 +2,6 @@ package workflows_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -348,21 +347,6 @@ func TestRetryWhileFinishing(t *testing.T) {
 	}
 }
 
-// Workflows started before EventInput existed took the bare event; their
-// input still decodes into EventInput.Event.
-func TestEventInputReadsTheOldForm(t *testing.T) {
-	var in workflows.EventInput
-	if err := json.Unmarshal([]byte(`{"event_id":"e1","event_type":"system.error","source":"loki","payload":{"a":1}}`), &in); err != nil {
-		t.Fatal(err)
-	}
-	if in.Event.EventID != "e1" || in.Event.EventType != "system.error" || string(in.Event.Payload) != `{"a":1}` || in.Reopened {
-		t.Fatalf("%+v", in)
-	}
-	if err := json.Unmarshal([]byte(`{"event":{"event_id":"e2"},"reopened":true}`), &in); err != nil || in.Event.EventID != "e2" || !in.Reopened {
-		t.Fatalf("%+v %v", in, err)
-	}
-}
-
 // A cancel signal stops a delivery waiting for its retry, and one held by
 // a paused webhook, while the event's other deliveries go on; a retry
 // signal afterwards starts a cancelled delivery over.
@@ -407,20 +391,3 @@ func TestCancelSignalStopsWaitingDeliveries(t *testing.T) {
 	}
 }
 
-// A run started before the cancel signal existed goes on as it did then: it
-// ignores the signal, so its history replays the same.
-func TestCancelSignalIgnoredByOlderRuns(t *testing.T) {
-	h := newHarness(t)
-	r := h.receiver(reply{503, ""}, reply{200, ""})
-	w := h.hook(r, "old", func(w *webhook.Webhook) { w.RetryDelaySeconds = 3600 })
-	h.env.OnGetVersion("cancel-signal", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
-	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(workflows.SignalCancel, workflows.WebhookSignal{WebhookID: w.ID})
-	}, 10*time.Minute)
-	if res := h.runInput(workflows.EventInput{Event: event("old-run")}); res != (workflows.EventResult{Status: workflows.StatusDelivered, Delivered: 1}) {
-		t.Fatalf("result %+v", res)
-	}
-	if g := h.gaps(w.ID); len(g) != 1 || g[0] != time.Hour {
-		t.Fatalf("retry came after %v, want its planned hour", g)
-	}
-}
