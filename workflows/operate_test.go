@@ -390,4 +390,3 @@ func TestCancelSignalStopsWaitingDeliveries(t *testing.T) {
 		t.Fatalf("event counters %+v", ev)
 	}
 }
-
