@@ -178,8 +178,31 @@ func (a *Activities) FinishEvent(ctx context.Context, in workflows.FinishEventIn
 func (a *Activities) Attempt(ctx context.Context, in workflows.AttemptInput) (workflows.AttemptResult, error) {
 	res, err := a.attempt(ctx, in)
 	res.WebhookID, res.Attempt = in.WebhookID, in.Attempt
-	return res, err
+	return res, retryAfterLease(err, a.now())
 }
+
+// ErrInFlight is the application error type of an attempt refused because
+// another executor holds it (store.InFlight).
+const ErrInFlight = "InFlight"
+
+// retryAfterLease makes an attempt held elsewhere go again when the lease
+// runs out, rather than on the retry policy's doubling schedule: a worker
+// that took over from a lost one would otherwise wait up to twice as long
+// as it must.
+func retryAfterLease(err error, now time.Time) error {
+	var held *store.InFlight
+	if !errors.As(err, &held) {
+		return err
+	}
+	return temporal.NewApplicationErrorWithOptions(err.Error(), ErrInFlight, temporal.ApplicationErrorOptions{
+		Cause:          err,
+		NextRetryDelay: max(held.Until.Sub(now)+leaseSlack, leaseSlack),
+	})
+}
+
+// leaseSlack is how long past a lease's end the retry comes, so that it
+// finds the lease over whatever the clocks of worker and database.
+const leaseSlack = 250 * time.Millisecond
 
 func (a *Activities) attempt(ctx context.Context, in workflows.AttemptInput) (workflows.AttemptResult, error) {
 	w, err := a.Store.GetWebhook(ctx, in.WebhookID)

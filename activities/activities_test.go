@@ -3,6 +3,7 @@ package activities_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/loki-interceptor/herald/activities"
@@ -190,6 +192,13 @@ func TestAttemptNotSentGivesBackItsSlot(t *testing.T) {
 	_, err := env.ExecuteActivity(workflows.ActivityAttempt.Name, workflows.AttemptInput{EventID: ev.EventID, WebhookID: w.ID, Attempt: 1})
 	if err == nil || !strings.Contains(err.Error(), "in flight elsewhere") || got.Load() != 0 {
 		t.Fatalf("attempt while another executor holds it: %v, receiver got %d", err, got.Load())
+	}
+	// Its retry comes when the other's lease runs out, not on the policy's
+	// schedule.
+	var app *temporal.ApplicationError
+	lease := w.Timeout() + 15*time.Second
+	if !errors.As(err, &app) || app.Type() != activities.ErrInFlight || (app.NextRetryDelay()-(sent.Add(lease).Sub(now))).Abs() > time.Second {
+		t.Fatalf("attempt while another executor holds it: %#v, want a retry in about %v", err, sent.Add(lease).Sub(now))
 	}
 	// The minute's one slot is free again.
 	at, err := s.ReserveSlot(ctx, w.ID, store.Windows{}.Limits(w), now)

@@ -41,7 +41,7 @@ func (a *Activities) AttemptStream(ctx context.Context, in workflows.StreamAttem
 		return workflows.StreamAttemptResult{}, err
 	}
 	if err := b.send(ctx); err != nil {
-		return workflows.StreamAttemptResult{}, err
+		return workflows.StreamAttemptResult{}, retryAfterLease(err, a.now())
 	}
 	if b.lastFailed != nil {
 		if err := a.checkBreaker(ctx, w, b.lastFailed); err != nil {

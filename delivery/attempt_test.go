@@ -22,13 +22,8 @@ import (
 // An attempt retried after it finished (the activity's completion was lost)
 // reports the recorded outcome and sends nothing.
 func TestFinishedAttemptIsNotSentAgain(t *testing.T) {
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		w.WriteHeader(503)
-	}))
-	defer srv.Close()
-	st, w, ev := mustRecorded(t, srv.URL)
+	hits, url := mustAnswering(t, 503)
+	st, w, ev := mustRecorded(t, url)
 	ctx := context.Background()
 	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
 	plan := delivery.Plan{Attempt: 1, RetryIn: time.Minute}
@@ -46,6 +41,18 @@ func TestFinishedAttemptIsNotSentAgain(t *testing.T) {
 	if hits.Load() != 1 {
 		t.Fatalf("receiver hit %d times", hits.Load())
 	}
+}
+
+// mustAnswering is a receiver that answers every request with status, and
+// the count of requests it got.
+func mustAnswering(t *testing.T, status int) (*atomic.Int32, string) {
+	hits := new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	return hits, srv.URL
 }
 
 // mustRecorded stores a webhook pointing at url and an event for it.
@@ -133,13 +140,8 @@ func (r *flakyRecorder) FinishAttempt(ctx context.Context, d *webhook.Delivery) 
 // caller's cancellation: left pending, the attempt would be sent again
 // when its lease runs out, a duplicate at the receiver.
 func TestOutcomeIsRecordedThroughAStoreAwayAndPastCancellation(t *testing.T) {
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		w.WriteHeader(200)
-	}))
-	defer srv.Close()
-	st, w, ev := mustRecorded(t, srv.URL)
+	hits, url := mustAnswering(t, 200)
+	st, w, ev := mustRecorded(t, url)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	rec := &flakyRecorder{Store: st, away: 3, cancel: cancel}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -73,7 +74,9 @@ func (s *Store) DeliveryProgress(ctx context.Context, webhookID int64, eventIDs 
 // must be new: their rows, if any, still pending; one whose row is leased
 // by another executor fails the batch with EConflict, to be tried again.
 func (s *Store) StartAttempts(ctx context.Context, ds []*webhook.Delivery) error {
+	var held *webhook.Delivery
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
+		held = nil
 		if err := s.insertPending(ctx, tx, ds); err != nil {
 			return err
 		}
@@ -83,16 +86,23 @@ func (s *Store) StartAttempts(ctx context.Context, ds []*webhook.Delivery) error
 				// retry reports it). Nothing is written: a batch that
 				// renewed the leases of its other rows each time one row
 				// held it back would never see them all run out.
-				return inFlight(d)
+				held = d
+				return errHeld
 			}
 		}
 		return nil
 	})
+	if held != nil {
+		return s.inFlight(ctx, held)
+	}
 	if isForeignKeyViolation(err) {
 		return webhook.Errorf(webhook.ENotFound, "webhook %d not found", ds[0].WebhookID)
 	}
 	return err
 }
+
+// errHeld rolls back a batch one of whose rows another executor holds.
+var errHeld = errors.New("store: a row of the batch is held elsewhere")
 
 // insertPending writes attempts' rows in state pending and sets their IDs;
 // a row of the same attempt that is still pending past its lease is reset

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"time"
 
@@ -106,16 +107,35 @@ func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished
 	}
 	finished, err = s.FinishedAttempt(ctx, d.EventID, d.WebhookID, d.AttemptNumber)
 	if err == nil && finished == nil {
-		err = inFlight(d)
+		err = s.inFlight(ctx, d)
 	}
 	return finished, err
 }
 
-// inFlight is the error of an attempt whose pending row another executor
-// holds under its lease.
-func inFlight(d *webhook.Delivery) error {
-	return webhook.Errorf(webhook.EConflict, "attempt %d of event %s to webhook %d is in flight elsewhere: it is not sent again while that one may still be answered (its lease: %s)",
-		d.AttemptNumber, d.EventID, d.WebhookID, leaseOf(d))
+// InFlight refuses an attempt whose pending row another executor holds
+// under its lease: it may be made once Until has passed, and not before.
+type InFlight struct {
+	Err   *webhook.Error // EConflict
+	Until time.Time
+}
+
+func (e *InFlight) Error() string { return e.Err.Error() }
+func (e *InFlight) Unwrap() error { return e.Err }
+
+// inFlight is the refusal of d, whose row another executor holds: its
+// lease counts from that row's sent_at (or from now, if it cannot be read).
+func (s *Store) inFlight(ctx context.Context, d *webhook.Delivery) error {
+	since := s.now()
+	var sent sql.NullTime
+	err := s.read.GetContext(ctx, &sent, s.db.Rebind(`SELECT sent_at FROM deliveries
+		WHERE event_id = ? AND webhook_id = ? AND attempt_number = ? AND status = 'pending'`), d.EventID, d.WebhookID, d.AttemptNumber)
+	if err == nil && sent.Valid {
+		since = sent.Time
+	}
+	until := since.Add(leaseOf(d)).UTC()
+	return &InFlight{Until: until, Err: webhook.Errorf(webhook.EConflict,
+		"attempt %d of event %s to webhook %d is in flight elsewhere: it is not sent again while that one may still be answered (until %s)",
+		d.AttemptNumber, d.EventID, d.WebhookID, until.Format(time.RFC3339Nano))}
 }
 
 // FinishAttempt records an attempt's outcome. When the outcome is final for

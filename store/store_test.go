@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -326,8 +327,14 @@ func TestAttemptsAndCounters(t *testing.T) {
 		}
 		// Another executor of the attempt, while the first may still be
 		// answered, is told it is in flight and sends nothing.
-		if done, err := s.StartAttempt(ctx, attempt(ok, e, 1)); webhook.ErrorCode(err) != webhook.EConflict || done != nil {
+		done, err := s.StartAttempt(ctx, attempt(ok, e, 1))
+		if webhook.ErrorCode(err) != webhook.EConflict || done != nil {
 			t.Fatalf("second executor within the lease: %v %v, want conflict", done, err)
+		}
+		// It is told when it may go: the first's lease, from its sent_at.
+		var held *store.InFlight
+		if !errors.As(err, &held) || held.Until.Sub(a1.SentAt.Add(store.AttemptLease)).Abs() > time.Millisecond {
+			t.Fatalf("second executor told %v, want the lease's end %s", err, a1.SentAt.Add(store.AttemptLease))
 		}
 		// Once the lease has run out (the first crashed mid-request), the
 		// pending row is reused.
@@ -339,7 +346,7 @@ func TestAttemptsAndCounters(t *testing.T) {
 		s.Now = time.Now
 		finish(t, s, a1, webhook.DeliveryRetrying, 503)
 		// One retried after the attempt finished gets the finished row back.
-		done, err := s.StartAttempt(ctx, attempt(ok, e, 1))
+		done, err = s.StartAttempt(ctx, attempt(ok, e, 1))
 		if err != nil || done == nil || done.ID != a1.ID || done.Status != webhook.DeliveryRetrying || *done.ResponseStatusCode != 503 || done.NextRetryAt == nil {
 			t.Fatalf("StartAttempt of a finished attempt: %+v %v", done, err)
 		}
