@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/loki-interceptor/herald/api"
 	"github.com/loki-interceptor/herald/dashboard"
 	"github.com/loki-interceptor/herald/devserver"
@@ -62,24 +64,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer srv.Stop()
-	var traceTo io.Writer
-	if f.traceStdout {
-		traceTo = stdout
-	}
-	tel, err := setupTelemetry(ctx, traceTo)
+	tel, tc, closeAll, err := f.connect(ctx, srv.Address(), stdout, log)
 	if err != nil {
 		return err
 	}
-	defer shutdownTelemetry(tel, log)
-	tc, err := dialTemporal(ctx, srv.Address(), f.namespace, log, tel)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	// A data directory from an older Herald may lack newer attributes.
-	if err := worker.Prepare(ctx, tc, f.namespace, f.retention); err != nil {
-		return err
-	}
+	defer closeAll()
 	st, err := f.openStore(ctx, dataDir, box)
 	if err != nil {
 		return err
@@ -112,6 +101,34 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	apiSrv := api.New(f.apiConfig(log, allow, tel, srv, ln.Addr(), signIn), st, tc, newSender(allow, tel))
 	f.banner(stdout, time.Since(started), ln.Addr().String(), srv, dataDir, keyLine(key, keyFile, newKey), signIn.Code)
 	return serveAPI(ctx, apiSrv, ln, log)
+}
+
+// connect starts telemetry and dials the embedded Temporal, its namespace
+// prepared; closeAll undoes both.
+func (f *devFlags) connect(ctx context.Context, address string, stdout io.Writer, log *slog.Logger) (*telemetry.Telemetry, client.Client, func(), error) {
+	var traceTo io.Writer
+	if f.traceStdout {
+		traceTo = stdout
+	}
+	tel, err := setupTelemetry(ctx, traceTo)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tc, err := dialTemporal(ctx, address, f.namespace, log, tel)
+	if err != nil {
+		shutdownTelemetry(tel, log)
+		return nil, nil, nil, err
+	}
+	closeAll := func() {
+		tc.Close()
+		shutdownTelemetry(tel, log)
+	}
+	// A data directory from an older Herald may lack newer attributes.
+	if err := worker.Prepare(ctx, tc, f.namespace, f.retention); err != nil {
+		closeAll()
+		return nil, nil, nil, err
+	}
+	return tel, tc, closeAll, nil
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (*devFlags, error) {
