@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loki-interceptor/herald/freeport"
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
@@ -98,7 +99,7 @@ func Start(opts Options) (*Server, error) {
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
-	httpPort, err := freePort(opts.IP)
+	httpPort, err := freeport.Pick(opts.IP)
 	if err != nil {
 		return nil, err
 	}
@@ -172,22 +173,22 @@ func (o *Options) fill() error {
 		o.LogLevel = slog.LevelWarn
 	}
 	if o.Port == 0 {
-		p, err := freePort(o.IP)
+		p, err := freeport.Pick(o.IP)
 		if err != nil {
 			return err
 		}
 		o.Port = p
-	} else if err := portFree(o.IP, o.Port); err != nil {
+	} else if err := freeport.Check(o.IP, o.Port); err != nil {
 		return fmt.Errorf("temporal frontend port: %w", err)
 	}
 	if o.UIPort == 0 {
-		p, err := freePort(o.IP)
+		p, err := freeport.Pick(o.IP)
 		if err != nil {
 			return err
 		}
 		o.UIPort = p
 	} else if o.UIPort > 0 {
-		if err := portFree(o.IP, o.UIPort); err != nil {
+		if err := freeport.Check(o.IP, o.UIPort); err != nil {
 			return fmt.Errorf("temporal UI port: %w", err)
 		}
 	}
@@ -231,7 +232,7 @@ func (o *Options) serverConfig(httpPort int) (*config.Config, error) {
 			svc.RPC.GRPCPort = o.Port
 			svc.RPC.HTTPPort = httpPort
 		} else {
-			p, err := freePort(o.IP)
+			p, err := freeport.Pick(o.IP)
 			if err != nil {
 				return nil, err
 			}
@@ -350,21 +351,4 @@ func (s *Server) startUI(o Options) error {
 		}
 	}
 	return errors.New("temporal UI did not start listening within 10s")
-}
-
-func freePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func portFree(ip string, port int) error {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-	if err != nil {
-		return err
-	}
-	return l.Close()
 }

@@ -9,9 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/loki-interceptor/herald/freeport"
 )
 
 // proc is one Herald process the run starts, kills and starts again. Each
@@ -150,11 +153,12 @@ func answering(url string) func(context.Context) error {
 	}
 }
 
+// freeAddr is an address for a process restarted on it after each kill, so
+// it must not be one an outgoing connection can take in between.
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Pick("127.0.0.1")
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
