@@ -225,7 +225,7 @@ func (a *Activities) attempt(ctx context.Context, in workflows.AttemptInput) (wo
 			return *wait, nil
 		}
 		if made, err = a.send(ctx, w, in); err != nil {
-			a.giveBack(ctx, w, slot, err)
+			a.giveBack(ctx, w, in, slot, err)
 			return workflows.AttemptResult{}, err
 		}
 		if !made.Replayed {
@@ -320,7 +320,7 @@ func (a *Activities) mayGo(ctx context.Context, w *webhook.Webhook, in workflows
 	if len(limits) == 0 || in.Reserved && (in.ReservedAt == nil || store.SlotHolds(limits, *in.ReservedAt, a.now())) {
 		return nil, nil, nil
 	}
-	at, err := a.Store.ReserveSlot(ctx, w.ID, limits, a.now())
+	at, err := a.Store.ReserveSlot(ctx, w.ID, store.AttemptKey{EventID: in.EventID, Attempt: in.Attempt}, limits, a.now())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -333,13 +333,15 @@ func (a *Activities) mayGo(ctx context.Context, w *webhook.Webhook, in workflows
 }
 
 // giveBack returns the rate-limit slot an attempt reserved when the attempt
-// failed before its request went: the activity's retry reserves again, and
-// the slot would otherwise count in its window for nothing.
-func (a *Activities) giveBack(ctx context.Context, w *webhook.Webhook, slot *time.Time, cause error) {
+// failed before its request went: the activity's retry, if there is one,
+// reserves again, and the slot would otherwise count in its window for
+// nothing.
+func (a *Activities) giveBack(ctx context.Context, w *webhook.Webhook, in workflows.AttemptInput, slot *time.Time, cause error) {
 	if slot == nil || !errors.As(cause, new(*delivery.NotSent)) {
 		return
 	}
-	if err := a.Store.ReleaseSlots(ctx, w.ID, a.limits(w), []time.Time{*slot}); err != nil {
+	held := store.Slot{AttemptKey: store.AttemptKey{EventID: in.EventID, Attempt: in.Attempt}, At: *slot}
+	if err := a.Store.ReleaseSlots(ctx, w.ID, a.limits(w), []store.Slot{held}); err != nil {
 		a.Logger.WarnContext(ctx, "cannot give back a rate-limit slot", "webhook_id", w.ID, "at", *slot, "error", err)
 	}
 }

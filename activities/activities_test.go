@@ -53,7 +53,7 @@ func TestReservedSlotOnlyHoldsInItsWindow(t *testing.T) {
 	}
 
 	// Reserved for base+1m and run inside that minute: it goes.
-	slot, err := s.ReserveSlot(ctx, w.ID, limits, base.Add(time.Minute))
+	slot, err := s.ReserveSlot(ctx, w.ID, store.AttemptKey{}, limits, base.Add(time.Minute))
 	must(t, err)
 	now = slot.Add(5 * time.Second)
 	if res := attempt(1, slot); res.RateLimitedUntil != nil || got.Load() != 1 {
@@ -62,14 +62,40 @@ func TestReservedSlotOnlyHoldsInItsWindow(t *testing.T) {
 
 	// Reserved for base+2m but run at base+5m, whose only slot another
 	// attempt already took: it must wait for base+6m, not send.
-	stale, err := s.ReserveSlot(ctx, w.ID, limits, base.Add(2*time.Minute))
+	stale, err := s.ReserveSlot(ctx, w.ID, store.AttemptKey{}, limits, base.Add(2*time.Minute))
 	must(t, err)
-	_, err = s.ReserveSlot(ctx, w.ID, limits, base.Add(5*time.Minute))
+	_, err = s.ReserveSlot(ctx, w.ID, store.AttemptKey{}, limits, base.Add(5*time.Minute))
 	must(t, err)
 	now = base.Add(5*time.Minute + 5*time.Second)
 	res := attempt(2, stale)
 	if res.RateLimitedUntil == nil || !res.RateLimitedUntil.Equal(base.Add(6*time.Minute)) || got.Load() != 1 {
 		t.Fatalf("late attempt: %+v, receiver got %d; want a wait until %s and no send", res, got.Load(), base.Add(6*time.Minute))
+	}
+}
+
+// An attempt run again after its worker died between reserving its slot and
+// sending finds the slot it reserved: with one attempt a minute, it goes
+// now instead of waiting for the next minute behind a slot nobody used.
+func TestAttemptRunAgainAfterACrashUsesItsSlot(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.MustOpen(t, schema.SQLite)
+	got, w, ev := mustLimited(t, s, "evt_crashed", 0)
+	now := time.Now().UTC().Truncate(time.Minute).Add(10*time.Minute + 5*time.Second)
+	limits := store.Windows{}.Limits(w)
+	// The first run reserved the minute's only slot, then its worker died.
+	if at, err := s.ReserveSlot(ctx, w.ID, store.AttemptKey{EventID: ev.EventID, Attempt: 1}, limits, now); err != nil || !at.Equal(now) {
+		t.Fatalf("first run's slot %v, %v", at, err)
+	}
+	acts := &activities.Activities{Store: s, Sender: delivery.NewSender(delivery.Options{Allow: netguard.Loopback}),
+		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: func() time.Time { return now.Add(2 * time.Second) }}
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	v, err := env.ExecuteActivity(workflows.ActivityAttempt.Name, workflows.AttemptInput{EventID: ev.EventID, WebhookID: w.ID, Attempt: 1})
+	must(t, err)
+	var res workflows.AttemptResult
+	must(t, v.Get(&res))
+	if res.RateLimitedUntil != nil || res.Status != webhook.DeliveryDelivered || got.Load() != 1 {
+		t.Fatalf("attempt run again: %+v, receiver got %d; want it sent on the slot it held", res, got.Load())
 	}
 }
 
@@ -201,7 +227,7 @@ func TestAttemptNotSentGivesBackItsSlot(t *testing.T) {
 		t.Fatalf("attempt while another executor holds it: %#v, want a retry in about %v", err, sent.Add(lease).Sub(now))
 	}
 	// The minute's one slot is free again.
-	at, err := s.ReserveSlot(ctx, w.ID, store.Windows{}.Limits(w), now)
+	at, err := s.ReserveSlot(ctx, w.ID, store.AttemptKey{}, store.Windows{}.Limits(w), now)
 	must(t, err)
 	if at.After(now) {
 		t.Fatalf("the minute's slot is still taken: next one at %s (now %s)", at, now)

@@ -162,6 +162,12 @@ func (a *Activities) newStreamBatch(ctx context.Context, w *webhook.Webhook, in 
 	return b, nil
 }
 
+// key names the batch's attempt i.
+func (b *streamBatch) key(i int) store.AttemptKey {
+	at := b.in.Attempts[i]
+	return store.AttemptKey{EventID: at.EventID, Attempt: at.Attempt}
+}
+
 func endedStatus(o store.Outcome) webhook.DeliveryStatus {
 	if o == store.OutcomeDelivered {
 		return webhook.DeliveryDelivered
@@ -198,7 +204,11 @@ func (b *streamBatch) hold(ctx context.Context) error {
 	if len(need) == 0 {
 		return nil
 	}
-	slots, err := b.a.Store.ReserveSlots(ctx, b.w.ID, limits, now, len(need))
+	keys := make([]store.AttemptKey, len(need))
+	for k, i := range need {
+		keys[k] = b.key(i)
+	}
+	slots, err := b.a.Store.ReserveSlots(ctx, b.w.ID, keys, limits, now)
 	if err != nil {
 		return err
 	}
@@ -216,7 +226,7 @@ func (b *streamBatch) hold(ctx context.Context) error {
 // keepBack takes the attempts whose slot is later out of the batch.
 func (b *streamBatch) keepBack(ctx context.Context, limits []store.RateLimit, later map[int]time.Time) error {
 	var going []int
-	var release []time.Time
+	var release []store.Slot
 	blocked := false
 	for _, i := range b.todo {
 		at, waits := later[i]
@@ -224,9 +234,9 @@ func (b *streamBatch) keepBack(ctx context.Context, limits []store.RateLimit, la
 		case blocked:
 			b.results[i].NotMade = true
 			if waits {
-				release = append(release, at)
+				release = append(release, store.Slot{AttemptKey: b.key(i), At: at})
 			} else if t, ok := b.slots[i]; ok {
-				release = append(release, t)
+				release = append(release, store.Slot{AttemptKey: b.key(i), At: t})
 			}
 		case waits:
 			t := at
@@ -251,12 +261,12 @@ func (b *streamBatch) send(ctx context.Context) error {
 		b.giveBack(ctx, err)
 		return err
 	}
-	var release []time.Time
+	var release []store.Slot
 	for k, i := range b.todo {
 		if made[k] == nil {
 			b.results[i].NotMade = true
 			if t, ok := b.slots[i]; ok {
-				release = append(release, t)
+				release = append(release, store.Slot{AttemptKey: b.key(i), At: t})
 			}
 			continue
 		}
@@ -275,10 +285,10 @@ func (b *streamBatch) giveBack(ctx context.Context, cause error) {
 	if !errors.As(cause, new(*delivery.NotSent)) {
 		return
 	}
-	var release []time.Time
+	var release []store.Slot
 	for _, i := range b.todo {
 		if b.fresh[i] {
-			release = append(release, b.slots[i])
+			release = append(release, store.Slot{AttemptKey: b.key(i), At: b.slots[i]})
 		}
 	}
 	if err := b.a.Store.ReleaseSlots(ctx, b.w.ID, b.a.limits(b.w), release); err != nil {

@@ -146,8 +146,26 @@ func (s *Store) insertPending(ctx context.Context, tx *sqlx.Tx, ds []*webhook.De
 		if err := scanIDs(rows, byKey); err != nil {
 			return err
 		}
+		if err := s.unholdWritten(ctx, tx, chunk); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// unholdWritten forgets the slots of the attempts whose rows were written:
+// from now on their rows stand for them.
+func (s *Store) unholdWritten(ctx context.Context, tx *sqlx.Tx, ds []*webhook.Delivery) error {
+	var keys []AttemptKey
+	for _, d := range ds {
+		if d.ID != 0 && !d.IsTest {
+			keys = append(keys, AttemptKey{d.EventID, d.AttemptNumber})
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	return s.unhold(ctx, tx, ds[0].WebhookID, keys)
 }
 
 func scanIDs(rows *sqlx.Rows, byKey map[AttemptKey]*webhook.Delivery) error {
@@ -314,45 +332,70 @@ func (s *Store) countFailures(ctx context.Context, tx *sqlx.Tx, webhookID int64,
 	return err
 }
 
-// ReserveSlots takes rate-limit slots for n attempts, as ReserveSlot does
+// ReserveSlots takes rate-limit slots for attempts, as ReserveSlot does
 // for one, in one transaction: as many now as the windows have room for,
-// the rest at the starts of the earliest later windows with room. It
-// returns the time of each slot, in order.
-func (s *Store) ReserveSlots(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time, n int) ([]time.Time, error) {
+// the rest at the starts of the earliest later windows with room. An
+// attempt that holds a usable slot already keeps it. It returns the time of
+// each attempt's slot, in order.
+func (s *Store) ReserveSlots(ctx context.Context, webhookID int64, keys []AttemptKey, limits []RateLimit, now time.Time) ([]time.Time, error) {
 	start := now.UTC()
-	var out []time.Time
+	out := make([]time.Time, len(keys))
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
-		out = out[:0]
-		t := start
 		if err := s.lockWebhook(ctx, tx, webhookID); err != nil {
 			return err
 		}
-		for tries := 0; len(out) < n; tries++ {
-			if tries == maxReserveTries+n {
-				return fmt.Errorf("store: no rate-limit room found for webhook %d after %d tries", webhookID, tries)
-			}
-			moved, err := s.firstRoom(ctx, tx, webhookID, limits, &t)
-			if err != nil || moved {
-				if err != nil {
-					return err
-				}
-				continue
-			}
-			room, err := s.room(ctx, tx, webhookID, limits, t)
-			if err != nil {
-				return err
-			}
-			k := min(room, n-len(out))
-			if err := s.takeN(ctx, tx, webhookID, limits, t, k); err != nil {
-				return err
-			}
-			for range k {
-				out = append(out, t)
+		held, err := s.heldSlots(ctx, tx, webhookID, keys)
+		if err != nil {
+			return err
+		}
+		var need []int
+		for i, k := range keys {
+			if h, ok := held[k]; ok && usable(limits, h, start) {
+				out[i] = h
+			} else {
+				need = append(need, i)
 			}
 		}
-		return nil
+		taken, err := s.takeSlots(ctx, tx, webhookID, limits, start, len(need))
+		if err != nil {
+			return err
+		}
+		slots := make([]Slot, len(need))
+		for k, i := range need {
+			out[i], slots[k] = taken[k], Slot{keys[i], taken[k]}
+		}
+		return s.hold(ctx, tx, webhookID, slots)
 	})
 	return out, err
+}
+
+// takeSlots takes n slots from t on, in order, under the webhook's lock.
+func (s *Store) takeSlots(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits []RateLimit, t time.Time, n int) ([]time.Time, error) {
+	var out []time.Time
+	for tries := 0; len(out) < n; tries++ {
+		if tries == maxReserveTries+n {
+			return nil, fmt.Errorf("store: no rate-limit room found for webhook %d after %d tries", webhookID, tries)
+		}
+		moved, err := s.firstRoom(ctx, tx, webhookID, limits, &t)
+		if err != nil {
+			return nil, err
+		}
+		if moved {
+			continue
+		}
+		room, err := s.room(ctx, tx, webhookID, limits, t)
+		if err != nil {
+			return nil, err
+		}
+		k := min(room, n-len(out))
+		if err := s.takeN(ctx, tx, webhookID, limits, t, k); err != nil {
+			return nil, err
+		}
+		for range k {
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 // room is how many more attempts every window an attempt at t counts in
@@ -410,18 +453,25 @@ func (s *Store) takeN(ctx context.Context, tx *sqlx.Tx, webhookID int64, limits 
 }
 
 // ReleaseSlots gives back slots reserved for attempts that were not made.
-func (s *Store) ReleaseSlots(ctx context.Context, webhookID int64, limits []RateLimit, ats []time.Time) error {
-	if len(ats) == 0 {
+func (s *Store) ReleaseSlots(ctx context.Context, webhookID int64, limits []RateLimit, slots []Slot) error {
+	if len(slots) == 0 {
 		return nil
 	}
 	return s.tx(ctx, func(tx *sqlx.Tx) error {
 		if err := s.lockWebhook(ctx, tx, webhookID); err != nil {
 			return err
 		}
+		keys := make([]AttemptKey, len(slots))
+		for i, sl := range slots {
+			keys[i] = sl.AttemptKey
+		}
+		if err := s.unhold(ctx, tx, webhookID, keys); err != nil {
+			return err
+		}
 		for _, l := range limits {
 			per := map[time.Time]int{}
-			for _, at := range ats {
-				for _, w := range windowsAt(l, at) {
+			for _, sl := range slots {
+				for _, w := range windowsAt(l, sl.At) {
 					per[w]++
 				}
 			}

@@ -38,7 +38,7 @@ func TestDeleteWhileDeliveringDoesNotDeadlock(t *testing.T) {
 					}
 				})
 				wg.Go(func() {
-					if _, err := s.ReserveSlot(ctx, w.ID, limits, time.Now().Truncate(time.Minute).Add(time.Second)); err != nil && webhook.ErrorCode(err) != webhook.ENotFound {
+					if _, err := s.ReserveSlot(ctx, w.ID, store.AttemptKey{}, limits, time.Now().Truncate(time.Minute).Add(time.Second)); err != nil && webhook.ErrorCode(err) != webhook.ENotFound {
 						errs <- err
 					}
 				})

@@ -62,8 +62,12 @@ type RateLimit struct {
 // An attempt granted in the last moments of a window (its guard) could
 // reach the receiver in the next window: it counts in both, and goes only
 // when both have room.
-func (s *Store) ReserveSlot(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time) (time.Time, error) {
-	at, _, err := s.reserve(ctx, webhookID, limits, now, true)
+//
+// The slot is held for the attempt key names until its row is written
+// (rate_holds): asked again for the same attempt, ReserveSlot returns the
+// slot it holds while that is still usable.
+func (s *Store) ReserveSlot(ctx context.Context, webhookID int64, key AttemptKey, limits []RateLimit, now time.Time) (time.Time, error) {
+	at, _, err := s.reserve(ctx, webhookID, key, limits, now, true)
 	return at, err
 }
 
@@ -109,7 +113,7 @@ func latest(a, b time.Time) time.Time {
 // TakeSlotNow takes a slot only if one is free now; otherwise it takes
 // nothing and says when the next is.
 func (s *Store) TakeSlotNow(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time) (bool, time.Time, error) {
-	at, ok, err := s.reserve(ctx, webhookID, limits, now, false)
+	at, ok, err := s.reserve(ctx, webhookID, AttemptKey{}, limits, now, false)
 	return ok, at, err
 }
 
@@ -132,7 +136,7 @@ func (win Windows) Limits(w *webhook.Webhook) []RateLimit {
 	return []RateLimit{{Max: w.RateLimitPerMinute, Window: win.Minute}, {Max: w.RateLimitPerHour, Window: win.Hour}}
 }
 
-func (s *Store) reserve(ctx context.Context, webhookID int64, limits []RateLimit, now time.Time, wait bool) (time.Time, bool, error) {
+func (s *Store) reserve(ctx context.Context, webhookID int64, key AttemptKey, limits []RateLimit, now time.Time, wait bool) (time.Time, bool, error) {
 	start := now.UTC()
 	var at time.Time
 	granted := false
@@ -140,6 +144,14 @@ func (s *Store) reserve(ctx context.Context, webhookID int64, limits []RateLimit
 		t := start // a rerun after a deadlock starts afresh
 		if err := s.lockWebhook(ctx, tx, webhookID); err != nil {
 			return err
+		}
+		held, err := s.heldSlots(ctx, tx, webhookID, []AttemptKey{key})
+		if err != nil {
+			return err
+		}
+		if h, ok := held[key]; ok && usable(limits, h, start) {
+			at, granted = h, !h.After(start)
+			return nil
 		}
 		for range maxReserveTries {
 			moved, err := s.firstRoom(ctx, tx, webhookID, limits, &t)
@@ -152,7 +164,10 @@ func (s *Store) reserve(ctx context.Context, webhookID int64, limits []RateLimit
 			}
 			if !moved {
 				at, granted = t, true
-				return s.take(ctx, tx, webhookID, limits, t)
+				if err := s.take(ctx, tx, webhookID, limits, t); err != nil {
+					return err
+				}
+				return s.hold(ctx, tx, webhookID, []Slot{{key, t}})
 			}
 		}
 		return fmt.Errorf("store: no rate-limit room found for webhook %d after %d tries", webhookID, maxReserveTries)
@@ -273,7 +288,13 @@ func (s *Store) DeleteAttemptsBefore(ctx context.Context, before time.Time) (int
 			break
 		}
 	}
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM rate_windows WHERE window_start < ?`), s.now().Add(-48*time.Hour))
+	old := s.now().Add(-48 * time.Hour).UTC()
+	if _, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM rate_windows WHERE window_start < ?`), old); err != nil {
+		return total, err
+	}
+	// Slots held for attempts that never came (their deliveries cancelled
+	// while they waited).
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM rate_holds WHERE slot_at < ?`), old)
 	return total, err
 }
 

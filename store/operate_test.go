@@ -17,7 +17,7 @@ func TestReserveSlotHoldsBothLimits(t *testing.T) {
 		limits := []store.RateLimit{{Max: 3, Window: time.Minute}, {Max: 5, Window: time.Hour}}
 		base := time.Date(2026, 11, 29, 10, 0, 10, 0, time.UTC)
 		reserve := func(at time.Time) time.Time {
-			got, err := s.ReserveSlot(ctx, w.ID, limits, at)
+			got, err := s.ReserveSlot(ctx, w.ID, store.AttemptKey{}, limits, at)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,19 +50,19 @@ func TestReserveSlotHoldsBothLimits(t *testing.T) {
 		busy := mustWebhook(t, s, "busy", "*")
 		minute := []store.RateLimit{{Max: 3, Window: time.Minute}}
 		for range 3 {
-			s.ReserveSlot(ctx, busy.ID, minute, next)
+			s.ReserveSlot(ctx, busy.ID, store.AttemptKey{}, minute, next)
 		}
-		if at, _ := s.ReserveSlot(ctx, busy.ID, minute, late); !at.Equal(next.Add(time.Minute)) {
+		if at, _ := s.ReserveSlot(ctx, busy.ID, store.AttemptKey{}, minute, late); !at.Equal(next.Add(time.Minute)) {
 			t.Fatalf("in the guard, the next window full: slot %v", at)
 		}
 		if !store.SlotHolds(minute, late, late.Add(300*time.Millisecond)) || store.SlotHolds(minute, next, next.Add(59*time.Second+500*time.Millisecond)) {
 			t.Fatal("a slot holds in its window's guard only if it counted in the next window too")
 		}
 		other := mustWebhook(t, s, "other", "*")
-		if at, _ := s.ReserveSlot(ctx, other.ID, limits, base); !at.Equal(base) {
+		if at, _ := s.ReserveSlot(ctx, other.ID, store.AttemptKey{}, limits, base); !at.Equal(base) {
 			t.Fatal("limits leak between webhooks")
 		}
-		_, err := s.ReserveSlot(ctx, 9999, limits, base)
+		_, err := s.ReserveSlot(ctx, 9999, store.AttemptKey{}, limits, base)
 		wantCode(t, err, webhook.ENotFound)
 	})
 }
@@ -79,7 +79,7 @@ func TestReserveSlotIsAtomic(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 30 {
 			wg.Go(func() {
-				at, err := s.ReserveSlot(ctx, w.ID, limits, now)
+				at, err := s.ReserveSlot(ctx, w.ID, store.AttemptKey{}, limits, now)
 				if err != nil {
 					t.Error(err)
 					return
@@ -197,6 +197,61 @@ func TestNextRetries(t *testing.T) {
 		got, err := s.NextRetries(ctx, w.ID, []string{"n1", "n2", "n3"})
 		if err != nil || len(got) != 1 || !got["n1"].Equal(a2.NextRetryAt.UTC()) {
 			t.Fatalf("next retries %v %v, want n1 at %v", got, err, a2.NextRetryAt)
+		}
+	})
+}
+
+// A slot is held for the attempt it was reserved for until that attempt's
+// row is written: the attempt asking again (run again after a crash before
+// its request) gets the same slot, not a second one that would count in
+// its window for nothing.
+func TestReservedSlotIsHeldForItsAttempt(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "held", "*")
+		e1, e2 := mustEvent(t, s, "evt_held_1", "compliance.alert"), mustEvent(t, s, "evt_held_2", "compliance.alert")
+		k1, k2 := store.AttemptKey{EventID: e1.EventID, Attempt: 1}, store.AttemptKey{EventID: e2.EventID, Attempt: 1}
+		limits := []store.RateLimit{{Max: 1, Window: time.Minute}}
+		base := time.Date(2026, 11, 29, 10, 0, 10, 0, time.UTC)
+		minute := func(n int) time.Time { return base.Truncate(time.Minute).Add(time.Duration(n) * time.Minute) }
+		reserve := func(k store.AttemptKey, now time.Time) time.Time {
+			t.Helper()
+			at, err := s.ReserveSlot(ctx, w.ID, k, limits, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return at
+		}
+		if at := reserve(k1, base); !at.Equal(base) {
+			t.Fatalf("first slot %v", at)
+		}
+		if at := reserve(k1, base.Add(time.Second)); !at.Equal(base) {
+			t.Fatalf("the same attempt again: slot %v, want the one it holds (%v)", at, base)
+		}
+		// In one batch, the held attempt keeps its slot and the other takes
+		// the next free one; the same batch again takes nothing more.
+		for range 2 {
+			ats, err := s.ReserveSlots(ctx, w.ID, []store.AttemptKey{k1, k2}, limits, base.Add(2*time.Second))
+			if err != nil || len(ats) != 2 || !ats[0].Equal(base) || !ats[1].Equal(minute(1)) {
+				t.Fatalf("batch slots %v, %v; want %v and %v", ats, err, base, minute(1))
+			}
+		}
+		if at := reserve(store.AttemptKey{}, base); !at.Equal(minute(2)) {
+			t.Fatalf("another attempt: slot %v, want %v (two minutes counted, not more)", at, minute(2))
+		}
+		// Once the attempt's row is written, its row stands for it: asked
+		// again (a send again after a lost worker), it takes a new slot.
+		if _, err := s.StartAttempt(ctx, attempt(w, e1, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if at := reserve(k1, base.Add(3*time.Second)); !at.Equal(minute(3)) {
+			t.Fatalf("after its row: slot %v, want a new one (%v)", at, minute(3))
+		}
+		// A slot given back is no longer held, and its minute has room.
+		if err := s.ReleaseSlots(ctx, w.ID, limits, []store.Slot{{AttemptKey: k2, At: minute(1)}}); err != nil {
+			t.Fatal(err)
+		}
+		if at := reserve(k2, base.Add(4*time.Second)); !at.Equal(minute(1)) {
+			t.Fatalf("after giving back: slot %v, want %v afresh", at, minute(1))
 		}
 	})
 }

@@ -55,10 +55,11 @@ type verdict struct {
 	Soak                       *soakReport `json:",omitempty"`
 	lostSample, disagreeSample []string
 	dupSample                  []string
+	dupes                      []dupe
 }
 
 func (v *verdict) failed() bool {
-	return v.Lost > 0 || v.ResentInLease > 0 || v.DuplicatesByKind[laterAttempt] > 0 || v.OrderViolations > 0 || v.StuckMax > 0 || v.StuckAtEnd > 0 || v.ForeignID > 0 || v.BadSignature > 0 || v.BadBody > 0 ||
+	return v.Lost > 0 || v.ResentInLease > 0 || v.DuplicatesByKind[deliveredResent] > 0 || v.DuplicatesByKind[laterUnread] > 0 || v.OrderViolations > 0 || v.StuckMax > 0 || v.StuckAtEnd > 0 || v.ForeignID > 0 || v.BadSignature > 0 || v.BadBody > 0 ||
 		v.RowsNotSeen > 0 || v.DeliveredWithoutRow > 0 || v.SentNotRecorded > 0 || len(v.FaultErrors) > 0 || v.Accepted < v.Events
 }
 
@@ -100,16 +101,29 @@ func judge(p *published, hooks []*hook) *verdict {
 	return v
 }
 
-// Kinds of duplicate. The first is at-least-once delivery as it must be:
-// a worker killed after its request went and before it recorded the answer
-// leaves the attempt pending, and once the row's lease has run out another
-// worker sends it again (and when that answer is a failure, a later
-// attempt follows). The second is a fault: Herald had recorded the
-// delivered attempt, sent once, and sent the event again.
+// Kinds of duplicate. The first two are at-least-once delivery as it must
+// be. A worker killed after its request went and before it recorded the
+// answer leaves the attempt pending, and once the row's lease has run out
+// another worker sends it again (and when that answer is a failure, a later
+// attempt follows). A 2xx that came past Herald's timeout, or was lost on
+// the way back, leaves the attempt failed in Herald's row, so a later attempt
+// follows. The last is a fault: Herald had recorded the attempt as
+// delivered and sent the event again. A later attempt is laterUnread until
+// Herald's rows are read (classifyLater).
 const (
-	answerLost   = "the delivered attempt sent again after its worker was lost"
-	laterAttempt = "a later attempt after a delivered one, sent once"
+	answerLost      = "the delivered attempt sent again after its worker was lost"
+	answerLate      = "a later attempt after a 2xx Herald never got"
+	deliveredResent = "a later attempt after one Herald recorded as delivered"
+	laterUnread     = "a later attempt after a delivered one, rows not read"
 )
+
+// dupe is a delivered request of an event after its first.
+type dupe struct {
+	target
+	receiver     string
+	first, again arrival
+	kind         string
+}
 
 // leaseFloor is the least time between two sends of one attempt: a row's
 // lease is its request's timeout and 15 s, counted from before the first
@@ -152,15 +166,39 @@ func (v *verdict) readArrivals(p *published, h *hook) map[string]arrival {
 		f := first[a.EventID]
 		kind := answerLost
 		if a.Attempt != f.Attempt && len(sends[attemptKey{target{h.ID, f.EventID}, f.Attempt}]) == 1 {
-			kind = laterAttempt
+			kind = laterUnread
 		}
-		v.DuplicatesByKind[kind]++
-		if len(v.dupSample) < 10 {
-			v.dupSample = append(v.dupSample, fmt.Sprintf("%s → %s: attempt %d at %s, attempt %d at %s (%s)",
-				a.EventID, h.rcv.name, f.Attempt, f.At.Format("15:04:05.000"), a.Attempt, a.At.Format("15:04:05.000"), kind))
+		v.dupes = append(v.dupes, dupe{target{h.ID, a.EventID}, h.rcv.name, f, a, kind})
+	}
+	v.countDupes()
+	return first
+}
+
+// classifyLater tells the later attempts apart by Herald's row of the
+// delivered attempt before them.
+func (v *verdict) classifyLater(rows map[attemptKey]row) {
+	for i, d := range v.dupes {
+		if d.kind != laterUnread && d.kind != answerLate && d.kind != deliveredResent {
+			continue
+		}
+		r := rows[attemptKey{d.target, d.first.Attempt}]
+		v.dupes[i].kind = answerLate
+		if r.status == "delivered" || (r.code.Valid && r.code.Int64/100 == 2) {
+			v.dupes[i].kind = deliveredResent
 		}
 	}
-	return first
+	v.countDupes()
+}
+
+func (v *verdict) countDupes() {
+	v.DuplicatesByKind, v.dupSample = map[string]int{}, nil
+	for _, d := range v.dupes {
+		v.DuplicatesByKind[d.kind]++
+		if len(v.dupSample) < 10 {
+			v.dupSample = append(v.dupSample, fmt.Sprintf("%s → %s: attempt %d at %s, attempt %d at %s (%s)",
+				d.event, d.receiver, d.first.Attempt, d.first.At.Format("15:04:05.000"), d.again.Attempt, d.again.At.Format("15:04:05.000"), d.kind))
+		}
+	}
 }
 
 func b2i(b bool) int {
@@ -211,6 +249,7 @@ func compareRows(ctx context.Context, db *sql.DB, p *published, hooks []*hook, v
 		v.sampleDisagreement("%s → %s: receiver got %d requests, Herald has no attempt row", t.event, names[t.webhook], n)
 	})
 	v.DeliveredWithoutRow = deliveredWithoutRow(sent, rows)
+	v.classifyLater(rows)
 	return nil
 }
 

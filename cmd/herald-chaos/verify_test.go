@@ -100,25 +100,29 @@ func TestDuplicatesByKind(t *testing.T) {
 		return arrival{At: t0.Add(after), EventID: "e", StdID: "e", Attempt: attempt, SigValid: true, BodyMatch: true, Answer: answer}
 	}
 	ok := func(attempt int, after time.Duration) arrival { return req(attempt, after, answerOK) }
+	timedOut, delivered := row{status: "retrying"}, answeredRow("delivered", 200)
 	tests := []struct {
 		name    string
 		log     []arrival
+		first   row    // Herald's row of attempt 1
 		kind    string // "" for no duplicate
 		inLease int
 		failed  bool
 	}{
-		{"delivered once, after a 503", []arrival{req(1, 0, answer503), ok(2, time.Second)}, "", 0, false},
-		{"sent again once its lease ran out", []arrival{ok(1, 0), ok(1, 40*time.Second)}, answerLost, 0, false},
-		{"sent again, refused, then a later attempt", []arrival{ok(1, 0), req(1, 40*time.Second, answer503), ok(2, time.Minute)}, answerLost, 0, false},
-		{"sent again by a second executor at once", []arrival{ok(1, 0), ok(1, 2*time.Second)}, answerLost, 1, true},
-		{"refused, then sent again at once", []arrival{req(1, 0, answerReset), ok(1, time.Second)}, "", 1, true},
-		{"a later attempt after a delivered one sent once", []arrival{ok(1, 0), ok(2, time.Minute)}, laterAttempt, 0, true},
+		{"delivered once, after a 503", []arrival{req(1, 0, answer503), ok(2, time.Second)}, answeredRow("retrying", 503), "", 0, false},
+		{"sent again once its lease ran out", []arrival{ok(1, 0), ok(1, 40*time.Second)}, delivered, answerLost, 0, false},
+		{"sent again, refused, then a later attempt", []arrival{ok(1, 0), req(1, 40*time.Second, answer503), ok(2, time.Minute)}, answeredRow("retrying", 503), answerLost, 0, false},
+		{"sent again by a second executor at once", []arrival{ok(1, 0), ok(1, 2*time.Second)}, delivered, answerLost, 1, true},
+		{"refused, then sent again at once", []arrival{req(1, 0, answerReset), ok(1, time.Second)}, delivered, "", 1, true},
+		{"a later attempt after a 2xx past the timeout", []arrival{ok(1, 0), ok(2, time.Minute)}, timedOut, answerLate, 0, false},
+		{"a later attempt after one recorded delivered", []arrival{ok(1, 0), ok(2, time.Minute)}, delivered, deliveredResent, 0, true},
 	}
 	for _, tt := range tests {
 		p := newPublished()
 		p.payloads["e"], p.askedAt["e"], p.accepted["e"] = []byte("{}"), t0, t0
 		h := &hook{rcv: &receiver{name: "r", log: tt.log}, spec: map[string]any{"delivery_mode": "per_event"}}
 		v := judge(p, []*hook{h})
+		v.classifyLater(map[attemptKey]row{key(0, "e", 1): tt.first})
 		if v.Delivered != 1 || v.Lost != 0 {
 			t.Errorf("%s: delivered %d, lost %d", tt.name, v.Delivered, v.Lost)
 		}
