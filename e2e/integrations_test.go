@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -200,6 +201,54 @@ func TestZapierBatchSurvivesAWorkerRestart(t *testing.T) {
 		t.Fatalf("Zapier got %d requests, want the one batch", n)
 	}
 	writeReplayHistory(t, workflows.BatchWorkflowID(in.ID), "", "batch_workflow_history.json")
+}
+
+// A batching integration whose collector cannot start its batch says so in
+// its health (failing, why, and when it tries again), keeps the events, and
+// sends the batch, once, when a start succeeds; its health is good again.
+func TestBatchThatCannotStartShowsInHealth(t *testing.T) {
+	h := herald(t)
+	r := newReceiver(t, 200)
+	in := h.mustIntegration(t, map[string]any{"name": "e2e Zapier refused", "integration_type": "zapier",
+		"credentials":         map[string]any{"webhook_url": r.srv.URL + "/hooks/catch/1/refused/"},
+		"config":              map[string]any{"batch_events": true, "batch_size": 2, "batch_timeout_seconds": 120},
+		"event_subscriptions": []string{"batch.completed"}})
+	refusedChildStarts.refuse(workflows.BatchWorkflowID(in.ID), time.Now().Add(4*time.Second))
+	var ids []string
+	for i := range 2 {
+		id := uniqueID(fmt.Sprintf("evt-refused-%d", i))
+		h.mustPublish(t, map[string]any{"event_id": id, "event_type": "batch.completed",
+			"payload": map[string]any{"batch_id": fmt.Sprintf("b%d", i), "total_documents": 10}})
+		ids = append(ids, id)
+	}
+	health := func() (status, why string) {
+		var got struct {
+			Integrations map[string]struct {
+				Status string `json:"status"`
+				Error  string `json:"error"`
+			} `json:"integrations"`
+		}
+		h.call(t, "GET", "/api/v1/integrations/health", nil, &got)
+		s := got.Integrations["e2e Zapier refused"]
+		return s.Status, s.Error
+	}
+	eventually(t, "health to show the batch that cannot start", func() bool {
+		status, why := health()
+		return status == "failing" && strings.Contains(why, "its batch of 2 events could not be started") &&
+			strings.Contains(why, "refused by the test") && strings.Contains(why, "next try at")
+	})
+	// The two events' workflows hand them over in either order: the batch
+	// keeps the order they came in.
+	pending := h.pendingBatch(t, in.ID)
+	if got, want := slices.Sorted(slices.Values(pending)), slices.Sorted(slices.Values(ids)); !slices.Equal(got, want) {
+		t.Fatalf("pending while refused: %v, want %v", got, want)
+	}
+	ids = pending
+	eventually(t, "the batch to arrive", func() bool { return len(r.arrivals()) == 1 })
+	h.checkBatch(t, r.arrivals()[0], in.Secret, ids, "e2e%20Zapier%20refused")
+	if status, why := health(); status != "healthy" {
+		t.Fatalf("health after the batch went: %s (%s)", status, why)
+	}
 }
 
 // checkBatch checks a batch a Zapier receiver got: a JSON array of the

@@ -12,6 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -56,6 +57,8 @@ type Options struct {
 	// StopTimeout is how long Stop lets attempts in flight finish (default
 	// 30 s, above the longest attempt timeout) before cancelling them.
 	StopTimeout time.Duration
+	// Interceptors wrap the workflows and activities this worker runs.
+	Interceptors []interceptor.WorkerInterceptor
 }
 
 // New builds a worker polling workflows.TaskQueue. Start it with Start or Run.
@@ -67,6 +70,7 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 		MaxConcurrentActivityExecutionSize:      o.MaxConcurrentActivities,
 		MaxConcurrentLocalActivityExecutionSize: o.MaxConcurrentActivities,
 		WorkerStopTimeout:                       o.StopTimeout,
+		Interceptors:                            o.Interceptors,
 	})
 	Register(w, acts)
 	return w
