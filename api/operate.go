@@ -28,8 +28,8 @@ type retryAnswer struct {
 
 // retryDelivery retries one delivery. A delivery waiting for its next
 // attempt goes now; one that failed for good starts over with the webhook's
-// retry schedule, in its event's workflow, reopened with signal-with-start
-// if it had closed. Both are the retry signal, as from the Temporal CLI.
+// retry schedule, in its event's workflow (reopened if it had closed) or its
+// subscriber's stream. The workflow answers where the delivery stands.
 func (s *Server) retryDelivery(c *fiber.Ctx) error {
 	w, d, err := s.deliveryFromPath(c)
 	if err != nil {
@@ -57,28 +57,29 @@ func (s *Server) retryDelivery(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	var got workflows.DeliveryAnswer
 	if streamed {
-		return s.retryStreamed(c, ev.EventID, w.ID)
+		got, err = s.retryInStream(ctx, ev.EventID, w.ID)
+	} else {
+		got, err = s.retryInEvent(ctx, ev, w.ID)
 	}
-	// Only a running workflow is asked: a query to a closed one replays its
-	// whole history on a worker.
-	var before *workflows.DeliveryState
-	running := s.running(ctx, ev.EventID)
-	if running {
-		before, _ = s.liveState(ctx, ev.EventID, w.ID)
-	}
-	if err := s.redeliver(ctx, ev, w.ID); err != nil {
+	if err != nil {
 		return err
 	}
-	ans := retryAnswer{EventID: ev.EventID, WebhookID: w.ID, Action: map[bool]string{true: "signalled", false: "reopened"}[running]}
-	ans.State = s.stateAfter(ctx, ev.EventID, w.ID, before)
+	ans := retryAnswer{EventID: ev.EventID, WebhookID: w.ID, Action: "signalled", State: got.State}
+	if got.Reopened {
+		ans.Action = "reopened"
+	}
+	if ans.State == nil {
+		ans.State = s.endedState(ctx, ev.EventID, w.ID)
+	}
 	return c.Status(fiber.StatusAccepted).JSON(ans)
 }
 
 // cancelDelivery stops a delivery that has not ended — waiting for its
-// retry, held by a pause or a rate limit — with the cancel signal: no
-// further attempt is made and its latest attempt row is marked failed. A
-// retry starts it over later.
+// retry, held by a pause or a rate limit — in the workflow delivering it: no
+// further attempt is made and its latest attempt row is marked failed. One
+// whose attempt is in flight stops after it. A retry starts it over later.
 func (s *Server) cancelDelivery(c *fiber.Ctx) error {
 	w, d, err := s.deliveryFromPath(c)
 	if err != nil {
@@ -92,25 +93,11 @@ func (s *Server) cancelDelivery(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var before *workflows.DeliveryState
-	if streamed || s.running(ctx, d.EventID) {
-		if before, err = s.liveState(ctx, d.EventID, w.ID); err != nil {
-			return unavailable("cannot ask the workflow delivering it where the delivery stands", err)
-		}
-	}
-	if before == nil || before.State.Done() {
-		return webhook.Errorf(webhook.EConflict, "the delivery of event %s to webhook %d has ended; there is nothing to cancel", d.EventID, w.ID)
-	}
-	if streamed {
-		err = s.temporal.SignalWorkflow(ctx, workflows.StreamWorkflowID(w.ID), "", workflows.SignalCancel, workflows.EventSignal{EventID: d.EventID})
-	} else {
-		err = s.temporal.SignalWorkflow(ctx, workflows.EventWorkflowID(d.EventID), "", workflows.SignalCancel, workflows.WebhookSignal{WebhookID: w.ID})
-	}
+	got, err := s.cancelIn(ctx, d.EventID, w.ID, streamed)
 	if err != nil {
-		return unavailable("cannot signal the workflow delivering it", err)
+		return err
 	}
-	ans := retryAnswer{EventID: d.EventID, WebhookID: w.ID, Action: "cancelled"}
-	ans.State = s.stateAfter(ctx, d.EventID, w.ID, before)
+	ans := retryAnswer{EventID: d.EventID, WebhookID: w.ID, Action: "cancelled", State: got.State}
 	return c.Status(fiber.StatusAccepted).JSON(ans)
 }
 
@@ -148,48 +135,6 @@ func (s *Server) redeliver(ctx context.Context, ev *webhook.Event, webhookID int
 		return unavailable("cannot signal the event's workflow", err)
 	}
 	return nil
-}
-
-// stateAfter reads the delivery's state once the signal has been taken in,
-// waiting briefly for it to change from what it was. A stream that no
-// longer holds the delivery has ended it: its latest attempt row says how.
-func (s *Server) stateAfter(ctx context.Context, eventID string, webhookID int64, before *workflows.DeliveryState) *workflows.DeliveryState {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		st, _ := s.liveState(ctx, eventID, webhookID)
-		if st == nil && before != nil && before.EventID != "" {
-			if st = s.endedState(ctx, eventID, webhookID); st != nil && before.State != workflows.LoopAttempting {
-				if d := st.State; d == workflows.LoopRetrying || d == workflows.LoopFailed {
-					st.State = workflows.LoopCancelled
-				}
-			}
-			return st
-		}
-		if time.Now().After(deadline) || (st != nil && (before == nil || st.State != before.State || st.Attempts != before.Attempts)) {
-			return st
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// retryStreamed retries a delivery that goes through its subscriber's
-// stream: one waiting goes now, one that ended starts over. The stream is
-// started if it has ended.
-func (s *Server) retryStreamed(c *fiber.Ctx, eventID string, webhookID int64) error {
-	ctx := c.UserContext()
-	before, err := s.streamState(ctx, eventID, webhookID)
-	if err != nil {
-		return unavailable("cannot ask the webhook's stream where the delivery stands", err)
-	}
-	if err := s.signalStream(ctx, webhookID, workflows.SignalRetry, workflows.EventSignal{EventID: eventID}); err != nil {
-		return err
-	}
-	ans := retryAnswer{EventID: eventID, WebhookID: webhookID, Action: "signalled"}
-	ans.State = s.stateAfter(ctx, eventID, webhookID, before)
-	if ans.State == nil {
-		ans.State = s.endedState(ctx, eventID, webhookID)
-	}
-	return c.Status(fiber.StatusAccepted).JSON(ans)
 }
 
 // retryFailed retries every delivery of a webhook that failed for good in

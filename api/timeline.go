@@ -226,7 +226,7 @@ func describeStart(dc converter.DataConverter, ev *historypb.HistoryEvent) []tim
 }
 
 // describeFlow fills in e for the workflow's own steps (waits, signals,
-// its end) and reports whether ev is one the timeline shows.
+// updates, its end) and reports whether ev is one the timeline shows.
 func describeFlow(dc converter.DataConverter, ev *historypb.HistoryEvent, e *timelineEntry) bool {
 	switch ev.GetEventType() {
 	case enums.EVENT_TYPE_TIMER_STARTED:
@@ -236,12 +236,17 @@ func describeFlow(dc converter.DataConverter, ev *historypb.HistoryEvent, e *tim
 	case enums.EVENT_TYPE_TIMER_FIRED:
 		e.Kind = "wait_over"
 	case enums.EVENT_TYPE_TIMER_CANCELED:
-		e.Kind, e.Detail = "wait_cut_short", "a signal ended the wait early"
+		e.Kind, e.Detail = "wait_cut_short", "a retry or cancel ended the wait early"
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
 		a := ev.GetWorkflowExecutionSignaledEventAttributes()
 		var sig workflows.WebhookSignal
 		fromPayloads(dc, a.GetInput(), &sig)
 		e.Kind, e.WebhookID, e.Detail = "signal", sig.WebhookID, a.GetSignalName()
+	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+		in := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput()
+		var sig workflows.WebhookSignal
+		fromPayloads(dc, in.GetArgs(), &sig)
+		e.Kind, e.WebhookID, e.Detail = "update", sig.WebhookID, in.GetName()
 	case enums.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
 		var res workflows.EventResult
 		fromPayloads(dc, ev.GetWorkflowExecutionCompletedEventAttributes().GetResult(), &res)

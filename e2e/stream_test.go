@@ -165,7 +165,7 @@ func TestOperateAStreamedDelivery(t *testing.T) {
 		State  *workflows.DeliveryState `json:"state"`
 	}
 	retry := fmt.Sprintf("/api/v1/webhooks/%d/deliveries/%d/retry", hook.ID, ev.Deliveries[0].LastDeliveryID)
-	if code := h.call(t, "POST", retry, nil, &ans); code != 202 || ans.Action != "signalled" {
+	if code := h.call(t, "POST", retry, nil, &ans); code != 202 || ans.Action != "signalled" || ans.State == nil || ans.State.State != workflows.LoopAttempting {
 		t.Fatalf("retry: %d %+v", code, ans)
 	}
 	eventually(t, "the retry to go now, not in an hour", func() bool { return len(r.arrivals()) >= 2 })
@@ -199,7 +199,7 @@ func TestOperateAStreamedDelivery(t *testing.T) {
 	if !slices.Equal(kinds, []string{"streamed0", "attempt1", "attempt2"}) {
 		t.Fatalf("timeline %v", kinds)
 	}
-	writeReplayHistory(t, workflows.StreamWorkflowID(hook.ID), "", "stream_workflow_history.json")
+	writeReplayHistory(t, workflows.StreamWorkflowID(hook.ID), "", "stream_updated_history.json")
 }
 
 // A subscriber switched between modes hands over nothing twice: deliveries

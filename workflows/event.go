@@ -55,6 +55,9 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryDeliveries, f.query); err != nil {
 		return EventResult{}, err
 	}
+	if err := f.setUpdates(ctx, in); err != nil {
+		return EventResult{}, err
+	}
 	if !in.Reopened {
 		if err := f.begin(ctx, in); err != nil {
 			return EventResult{}, err
@@ -67,7 +70,12 @@ func EventWorkflow(ctx workflow.Context, in EventInput) (EventResult, error) {
 			return f.result(), err
 		}
 	}
-	return f.untilEnded(ctx, in)
+	res, err := f.untilEnded(ctx, in)
+	if err == nil {
+		// Every update answered: one still waiting would get no answer.
+		err = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	}
+	return res, err
 }
 
 func newFanOut(ctx workflow.Context, in EventInput) *fanOut {
@@ -170,6 +178,7 @@ type loop struct {
 	resume    workflow.Channel // a resume signal: the webhook is active again
 	stop      workflow.Channel // a cancel signal: end every wait
 	cancelled bool             // a cancel signal came for this run of the loop
+	waiting   bool             // in wait: for its retry, a resume or its slot
 }
 
 // settled is true when no signal waits to be handled or is being handled.
@@ -341,6 +350,8 @@ func (f *fanOut) wait(ctx workflow.Context, l *loop, early workflow.Channel, d t
 	if l.cancelled {
 		return
 	}
+	l.waiting = true
+	defer func() { l.waiting = false }()
 	timerCtx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	sel := workflow.NewSelector(ctx)

@@ -2,6 +2,8 @@ package workflows_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/loki-interceptor/herald/activities"
@@ -389,4 +393,82 @@ func TestCancelSignalStopsWaitingDeliveries(t *testing.T) {
 	if ev.TotalDeliveries != 4 || ev.SuccessfulDeliveries != 2 || ev.FailedDeliveries != 2 {
 		t.Fatalf("event counters %+v", ev)
 	}
+}
+
+// The API's updates get the workflow's own answer: a retry of a waiting
+// delivery answers that it is attempting; a cancel answers it cancelled; a
+// cancel of what has ended, or an update naming no webhook, is rejected
+// without a trace in the history.
+func TestUpdatesAnswerWhereTheDeliveryStands(t *testing.T) {
+	h := newHarness(t)
+	slow := h.receiver(reply{503, ""}, reply{200, ""})
+	stuck := h.receiver(reply{503, ""})
+	ws := h.hook(slow, "slow", func(w *webhook.Webhook) { w.RetryDelaySeconds = 3600 })
+	wc := h.hook(stuck, "stuck", func(w *webhook.Webhook) { w.RetryDelaySeconds = 3600 })
+	// Keeps the workflow running past the second cancel.
+	later := h.receiver(reply{503, ""}, reply{200, ""})
+	h.hook(later, "later", func(w *webhook.Webhook) { w.RetryDelaySeconds = 1800 })
+	u := newUpdates(t, h.env)
+	update := func(id, name string, webhookID int64) {
+		u.send(id, name, workflows.WebhookSignal{WebhookID: webhookID})
+	}
+	h.env.RegisterDelayedCallback(func() {
+		update("retry", workflows.UpdateRetry, ws.ID)
+		update("cancel", workflows.UpdateCancel, wc.ID)
+		update("all", workflows.UpdateRetry, 0)
+	}, 10*time.Minute)
+	h.env.RegisterDelayedCallback(func() { update("cancel-again", workflows.UpdateCancel, wc.ID) }, 20*time.Minute)
+	res := h.run(event("updates"))
+	if res != (workflows.EventResult{Status: workflows.StatusPartial, Delivered: 2, Cancelled: 1}) {
+		t.Fatalf("result %+v", res)
+	}
+	answers, rejected := u.answers, u.rejected
+	if a := answers["retry"]; a.State == nil || a.State.State != workflows.LoopAttempting || a.State.Attempts != 1 || a.Reopened {
+		t.Fatalf("retry answered %+v (%+v)", a, a.State)
+	}
+	if a := answers["cancel"]; a.State == nil || a.State.State != workflows.LoopCancelled {
+		t.Fatalf("cancel answered %+v", a)
+	}
+	var app *temporal.ApplicationError
+	if err := rejected["cancel-again"]; !errors.As(err, &app) || app.Type() != workflows.ErrNothingToCancel {
+		t.Fatalf("cancel of an ended delivery: %v, answers %+v", err, answers)
+	}
+	if rejected["all"] == nil {
+		t.Fatal("an update naming no webhook was taken")
+	}
+	if slow.count() != 2 || stuck.count() != 1 {
+		t.Fatalf("receivers got %d and %d", slow.count(), stuck.count())
+	}
+}
+
+// updates sends updates in a test run and keeps their answers and
+// rejections, by update id.
+type updates struct {
+	t        *testing.T
+	env      *testsuite.TestWorkflowEnvironment
+	answers  map[string]workflows.DeliveryAnswer
+	rejected map[string]error
+}
+
+func newUpdates(t *testing.T, env *testsuite.TestWorkflowEnvironment) *updates {
+	return &updates{t: t, env: env, answers: map[string]workflows.DeliveryAnswer{}, rejected: map[string]error{}}
+}
+
+func (u *updates) send(id, name string, arg any) {
+	u.env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
+		OnAccept: func() {},
+		OnReject: func(err error) { u.rejected[id] = err },
+		OnComplete: func(v any, err error) {
+			if err != nil {
+				u.t.Errorf("update %s: %v", id, err)
+				return
+			}
+			var a workflows.DeliveryAnswer
+			b, _ := json.Marshal(v)
+			if err := json.Unmarshal(b, &a); err != nil {
+				u.t.Errorf("update %s answered %v", id, v)
+			}
+			u.answers[id] = a
+		},
+	}, arg)
 }

@@ -205,7 +205,7 @@ func StreamWorkflow(ctx workflow.Context, in StreamInput) error {
 		if s.quiet() {
 			switch {
 			case s.gone:
-				if s.drainSignals(ctx) {
+				if s.settle(ctx) {
 					// What came since goes the same way: its batch finds
 					// the webhook gone and ends its deliveries too.
 					s.gone = false
@@ -213,14 +213,14 @@ func StreamWorkflow(ctx workflow.Context, in StreamInput) error {
 				}
 				return nil // nothing to deliver to: its deliveries were counted failed
 			case s.continuing(ctx):
-				if s.drainSignals(ctx) {
+				if s.settle(ctx) {
 					continue
 				}
 				return workflow.NewContinueAsNewError(ctx, StreamWorkflowName,
 					StreamInput{WebhookID: s.webhookID, Carried: s.carry(), EventsPerRun: in.EventsPerRun, MaxHeld: in.MaxHeld})
 			}
 		}
-		if s.await(ctx) && s.idle() && !s.drainSignals(ctx) {
+		if s.await(ctx) && s.idle() && !s.settle(ctx) {
 			s.publishStatus(ctx)
 			return nil // idle too long: the next event starts the stream again
 		}

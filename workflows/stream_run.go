@@ -73,6 +73,8 @@ type stream struct {
 	lastBusy  time.Time
 
 	events, retries, resumes, cancels workflow.ReceiveChannel
+	asks                              workflow.Channel // updates, for the main loop (ask)
+	restarting                        map[string]bool  // events a retry is starting over
 }
 
 // task is an activity in flight and what to do with its result.
@@ -86,7 +88,8 @@ func newStream(ctx workflow.Context, in StreamInput) (*stream, error) {
 	s := &stream{webhookID: in.WebhookID, mode: webhook.Stream, items: map[string]*StreamItem{}, counts: map[LoopState]int{},
 		holdPoll: HoldPoll, perRun: cmp.Or(in.EventsPerRun, StreamEventsPerRun), maxHeld: cmp.Or(in.MaxHeld, StreamMaxHeld), quick: true,
 		events: workflow.GetSignalChannel(ctx, SignalEvents), retries: workflow.GetSignalChannel(ctx, SignalRetry),
-		resumes: workflow.GetSignalChannel(ctx, SignalResume), cancels: workflow.GetSignalChannel(ctx, SignalCancel)}
+		resumes: workflow.GetSignalChannel(ctx, SignalResume), cancels: workflow.GetSignalChannel(ctx, SignalCancel),
+		asks: workflow.NewBufferedChannel(ctx, 64), restarting: map[string]bool{}}
 	var seed uint64
 	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return rand.Uint64() }).Get(&seed); err != nil {
 		return nil, err
@@ -105,6 +108,9 @@ func newStream(ctx workflow.Context, in StreamInput) (*stream, error) {
 		if err := workflow.SetQueryHandler(ctx, q.name, q.handler); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.setUpdates(ctx); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -479,7 +485,9 @@ func (s *stream) cancelItem(ctx workflow.Context, it *StreamItem, why string) {
 func (s *stream) restart(ctx workflow.Context, eventID string) {
 	in := LoadSubscriberInput{EventID: eventID, WebhookID: s.webhookID}
 	f := ActivityLoadSubscriber.Call(ctx, regular(fmt.Sprintf("event %s: start over", eventID)), in)
+	s.restarting[eventID] = true
 	s.tasks = append(s.tasks, &task{future: f.Untyped(), done: func(ctx workflow.Context) {
+		delete(s.restarting, eventID)
 		res, err := f.Result(ctx)
 		if err != nil || !res.Found || s.items[eventID] != nil {
 			return

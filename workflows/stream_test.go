@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/loki-interceptor/herald/store"
@@ -218,6 +219,42 @@ func TestStreamCancelAndRetrySignals(t *testing.T) {
 	}
 	if gaps := h.gaps(w.ID); !slices.Contains(gaps, 10*time.Minute) {
 		t.Fatalf("c-1's retry signal did not cut its hour short: %v", gaps)
+	}
+}
+
+// A stream answers the API's updates once its main loop has taken them in:
+// a waiting delivery retried is attempting, one cancelled is cancelled, one
+// that ended and is retried is held again and attempting, and a cancel of
+// what was delivered is rejected.
+func TestStreamUpdatesAnswer(t *testing.T) {
+	h := newHarness(t)
+	r := h.receiver()
+	r.answerBy(map[string][]reply{"u-0": {{503, ""}, {200, ""}}, "u-1": {{503, ""}, {200, ""}}})
+	w := h.streamHook(r, "updates", webhook.Stream, func(w *webhook.Webhook) { w.RetryDelaySeconds = 3600 })
+	h.sendAt(time.Millisecond, h.group(w, "u-0", "u-1"))
+	u := newUpdates(t, h.env)
+	h.env.RegisterDelayedCallback(func() {
+		u.send("cancel", workflows.UpdateCancel, workflows.EventSignal{EventID: "u-0"})
+		u.send("retry", workflows.UpdateRetry, workflows.EventSignal{EventID: "u-1"})
+	}, 10*time.Minute)
+	h.env.RegisterDelayedCallback(func() {
+		u.send("start-over", workflows.UpdateRetry, workflows.EventSignal{EventID: "u-0"})
+		u.send("cancel-delivered", workflows.UpdateCancel, workflows.EventSignal{EventID: "u-1"})
+	}, 20*time.Minute)
+	if err := h.runStream(workflows.StreamInput{WebhookID: w.ID}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]workflows.LoopState{"cancel": workflows.LoopCancelled, "retry": workflows.LoopAttempting, "start-over": workflows.LoopAttempting} {
+		if a := u.answers[id]; a.State == nil || a.State.State != want {
+			t.Errorf("%s answered %+v, want %s", id, a.State, want)
+		}
+	}
+	var app *temporal.ApplicationError
+	if err := u.rejected["cancel-delivered"]; !errors.As(err, &app) || app.Type() != workflows.ErrNothingToCancel {
+		t.Fatalf("cancel of a delivered delivery: %v", err)
+	}
+	if ev := h.outcome("u-0"); ev.SuccessfulDeliveries != 1 {
+		t.Fatalf("u-0 after its retry: %+v", ev)
 	}
 }
 

@@ -48,7 +48,7 @@ func (s *stream) await(ctx workflow.Context) (idleTimedOut bool) {
 	return idleTimedOut
 }
 
-// addSignals adds a handler for each signal channel.
+// addSignals adds a handler for each signal channel, and for updates.
 func (s *stream) addSignals(ctx workflow.Context, sel workflow.Selector) {
 	sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
 		var g StreamEvents
@@ -70,13 +70,18 @@ func (s *stream) addSignals(ctx workflow.Context, sel workflow.Selector) {
 		c.Receive(ctx, &sig)
 		s.cancelSignal(ctx, sig)
 	})
+	sel.AddReceive(s.asks, func(c workflow.ReceiveChannel, _ bool) {
+		var a *ask
+		c.Receive(ctx, &a)
+		s.take(ctx, a)
+	})
 }
 
 // drainSignals handles every signal already received, before the run
 // ends; it reports whether there was any.
 func (s *stream) drainSignals(ctx workflow.Context) bool {
 	any := false
-	for s.events.Len()+s.retries.Len()+s.resumes.Len()+s.cancels.Len() > 0 {
+	for s.events.Len()+s.retries.Len()+s.resumes.Len()+s.cancels.Len()+s.asks.Len() > 0 {
 		sel := workflow.NewSelector(ctx)
 		s.addSignals(ctx, sel)
 		sel.Select(ctx)
