@@ -29,11 +29,10 @@ import (
 
 // Activities holds the dependencies the activities share.
 type Activities struct {
-	Store  *store.Store
-	Sender *delivery.Sender
-	// Integrations renders and sends to connectors (Slack, Teams, email,
-	// Zapier); its HTTP sender is Sender.
-	Integrations *integrations.Deliverer
+	Store *store.Store
+	// Deliverer makes every attempt: a webhook's over HTTP, an
+	// integration's through its connector (Slack, Teams, email, Zapier).
+	Deliverer *integrations.Deliverer
 	// Temporal hands events to batch workflows.
 	Temporal client.Client
 	// Metrics count attempts, retries and waits (nil: not counted).
@@ -293,11 +292,8 @@ func (a *Activities) send(ctx context.Context, w *webhook.Webhook, in workflows.
 	plan := delivery.Plan{Attempt: in.Attempt, Final: in.Final, RetryIn: in.RetryIn}
 	a.Logger.DebugContext(ctx, "attempt starting", "event_id", in.EventID, "webhook_id", w.ID, "attempt", in.Attempt,
 		"kind", kind(w), "host", webhook.URLHost(w.URL), "final", in.Final)
-	if w.Integration == nil {
-		return a.Sender.Attempt(ctx, a.Store, w, ev, plan)
-	}
 	var members []*webhook.Event
-	if ev.EventType == webhook.BatchEventType {
+	if w.Integration != nil && ev.EventType == webhook.BatchEventType {
 		var p webhook.BatchPayload
 		if err := json.Unmarshal(ev.Payload, &p); err != nil {
 			return nil, temporal.NewNonRetryableApplicationError("batch payload: "+err.Error(), "BadBatch", err)
@@ -306,7 +302,7 @@ func (a *Activities) send(ctx context.Context, w *webhook.Webhook, in workflows.
 			return nil, err
 		}
 	}
-	return a.Integrations.Attempt(ctx, a.Store, w, ev, members, plan)
+	return a.Deliverer.Attempt(ctx, a.Store, w, ev, members, plan)
 }
 
 // mayGo returns why an attempt must wait, or nil: the webhook is not active

@@ -17,6 +17,7 @@ import (
 
 	"github.com/loki-interceptor/herald/activities"
 	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/store"
@@ -35,7 +36,7 @@ func TestReservedSlotOnlyHoldsInItsWindow(t *testing.T) {
 
 	base := time.Now().UTC().Truncate(time.Minute).Add(10 * time.Minute)
 	now := base
-	acts := &activities.Activities{Store: s, Sender: delivery.NewSender(delivery.Options{Allow: netguard.Loopback}),
+	acts := &activities.Activities{Store: s, Deliverer: &integrations.Deliverer{HTTP: delivery.NewSender(delivery.Options{Allow: netguard.Loopback})},
 		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: func() time.Time { return now }}
 	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
@@ -86,7 +87,7 @@ func TestAttemptRunAgainAfterACrashUsesItsSlot(t *testing.T) {
 	if at, err := s.ReserveSlot(ctx, w.ID, store.AttemptKey{EventID: ev.EventID, Attempt: 1}, limits, now); err != nil || !at.Equal(now) {
 		t.Fatalf("first run's slot %v, %v", at, err)
 	}
-	acts := &activities.Activities{Store: s, Sender: delivery.NewSender(delivery.Options{Allow: netguard.Loopback}),
+	acts := &activities.Activities{Store: s, Deliverer: &integrations.Deliverer{HTTP: delivery.NewSender(delivery.Options{Allow: netguard.Loopback})},
 		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: func() time.Time { return now.Add(2 * time.Second) }}
 	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
@@ -177,7 +178,7 @@ func TestOrderedBatchTriedAgainKeepsTheHead(t *testing.T) {
 		}
 		in.Attempts = append(in.Attempts, workflows.AttemptInput{EventID: id, WebhookID: w.ID, Attempt: 1, RetryIn: time.Second})
 	}
-	acts := &activities.Activities{Store: s, Sender: delivery.NewSender(delivery.Options{Allow: netguard.Loopback}),
+	acts := &activities.Activities{Store: s, Deliverer: &integrations.Deliverer{HTTP: delivery.NewSender(delivery.Options{Allow: netguard.Loopback})},
 		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: time.Now}
 	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
 	env.RegisterActivity(acts)
@@ -211,7 +212,7 @@ func TestAttemptNotSentGivesBackItsSlot(t *testing.T) {
 	}
 
 	now := time.Now().UTC()
-	acts := &activities.Activities{Store: s, Sender: delivery.NewSender(delivery.Options{Allow: netguard.Loopback}),
+	acts := &activities.Activities{Store: s, Deliverer: &integrations.Deliverer{HTTP: delivery.NewSender(delivery.Options{Allow: netguard.Loopback})},
 		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: func() time.Time { return now }}
 	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
 	env.RegisterActivity(acts)

@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -309,48 +308,7 @@ func (b *streamBatch) attempt(ctx context.Context) ([]*delivery.Attempted, error
 	if d, ok := ctx.Deadline(); ok {
 		m.Deadline = d
 	}
-	if b.w.Integration == nil {
-		return b.a.Sender.AttemptMany(ctx, b.a.Store, b.w, evs, plans, m)
-	}
-	return b.a.attemptEach(ctx, b.w, evs, plans, m)
-}
-
-// attemptEach sends an integration's batch one recorded attempt at a time,
-// side by side or in order as m says.
-func (a *Activities) attemptEach(ctx context.Context, w *webhook.Webhook, evs []*webhook.Event, plans []delivery.Plan, m delivery.Many) ([]*delivery.Attempted, error) {
-	made := make([]*delivery.Attempted, len(evs))
-	errs := make([]error, len(evs))
-	one := func(i int) {
-		if ctx.Err() != nil {
-			return // cancelled: what has not gone is not made
-		}
-		made[i], errs[i] = a.Integrations.Attempt(ctx, a.Store, w, evs[i], nil, plans[i])
-	}
-	if m.Sequential {
-		for i := range evs {
-			if i > 0 && (errs[i-1] != nil || made[i-1] == nil || made[i-1].Delivery.Status != webhook.DeliveryDelivered || m.NoRoom(w)) {
-				break
-			}
-			one(i)
-		}
-	} else {
-		slots := make(chan struct{}, max(m.Concurrency, 1))
-		var wg sync.WaitGroup
-		for i := range evs {
-			slots <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-slots }()
-				one(i)
-			})
-		}
-		wg.Wait()
-	}
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return made, nil
+	return b.a.Deliverer.AttemptMany(ctx, b.a.Store, b.w, evs, plans, m)
 }
 
 // report fills in an attempt's result from its row.

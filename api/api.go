@@ -99,8 +99,7 @@ type Server struct {
 	app        *fiber.App
 	store      *store.Store
 	temporal   client.Client
-	sender     *delivery.Sender
-	connectors *integrations.Deliverer
+	deliverer  *integrations.Deliverer // test deliveries
 	publisher  *ingest.Publisher
 	types      *eventtypes.Registry
 	limiters   *keyLimiters
@@ -114,8 +113,8 @@ type Server struct {
 // event workflows) and a sender (for test deliveries).
 func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) *Server {
 	cfg.defaults()
-	srv := &Server{store: s, temporal: tc, sender: sender, cfg: cfg,
-		connectors: &integrations.Deliverer{HTTP: sender, Mail: cfg.Mailer},
+	srv := &Server{store: s, temporal: tc, cfg: cfg,
+		deliverer: &integrations.Deliverer{HTTP: sender, Mail: cfg.Mailer},
 		limiters: &keyLimiters{rate: rate.Limit(cfg.KeyRate), burst: cfg.KeyBurst,
 			byKey: map[string]*rate.Limiter{}, touched: map[string]time.Time{}},
 		failures:  &keyLimiters{rate: failureRate, burst: failureBurst, byKey: map[string]*rate.Limiter{}},

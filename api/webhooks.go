@@ -429,12 +429,7 @@ func (s *Server) sendTest(c *fiber.Ctx, w *webhook.Webhook) error {
 	pass, _ := filter.Match(w.Filter, ev)
 	filtered := !pass
 	plan := delivery.Plan{Attempt: 1, Final: true, Test: true}
-	var done *delivery.Attempted
-	if w.Integration != nil {
-		done, err = s.connectors.Attempt(c.UserContext(), s.store, w, ev, nil, plan)
-	} else {
-		done, err = s.sender.Attempt(c.UserContext(), s.store, w, ev, plan)
-	}
+	done, err := s.deliverer.Attempt(c.UserContext(), s.store, w, ev, nil, plan)
 	if err != nil {
 		return err
 	}

@@ -65,9 +65,9 @@ func startHerald(t *testing.T) *herald {
 	}
 	st := storetest.MustOpen(t, schema.SQLite)
 	sender := delivery.NewSender(delivery.Options{UserAgent: "Herald-Webhooks/dashboard-test", Allow: netguard.Loopback})
-	w := worker.New(tc, &activities.Activities{Store: st, Sender: sender, Logger: log, Breaker: activities.DefaultBreaker, Temporal: tc,
-		Publisher:    &ingest.Publisher{Store: st, Temporal: tc, Logger: log, EagerStart: true},
-		Integrations: &integrations.Deliverer{HTTP: sender, Mail: &integrations.Mailer{Allow: netguard.Loopback}}}, worker.Options{})
+	w := worker.New(tc, &activities.Activities{Store: st, Logger: log, Breaker: activities.DefaultBreaker, Temporal: tc,
+		Publisher: &ingest.Publisher{Store: st, Temporal: tc, Logger: log, EagerStart: true},
+		Deliverer: &integrations.Deliverer{HTTP: sender, Mail: &integrations.Mailer{Allow: netguard.Loopback}}}, worker.Options{})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

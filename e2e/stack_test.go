@@ -174,9 +174,9 @@ func startStack() (*stack, error) {
 		return s, err
 	}
 	s.newWorker = func() sdkworker.Worker {
-		acts := &activities.Activities{Store: s.store, Sender: sender, Logger: log, Breaker: activities.DefaultBreaker,
+		acts := &activities.Activities{Store: s.store, Logger: log, Breaker: activities.DefaultBreaker,
 			Publisher: &ingest.Publisher{Store: s.store, Temporal: s.temporal, Logger: log}, Windows: testWindows,
-			Integrations: &integrations.Deliverer{HTTP: sender, Mail: mailer}, Temporal: s.temporal, Metrics: s.tel.Metrics}
+			Deliverer: &integrations.Deliverer{HTTP: sender, Mail: mailer}, Temporal: s.temporal, Metrics: s.tel.Metrics}
 		return worker.New(s.temporal, acts, worker.Options{Interceptors: []interceptor.WorkerInterceptor{refusedChildStarts}})
 	}
 	for range 2 { // two workers, as production runs them: limits must hold across both

@@ -32,6 +32,7 @@ import (
 	"github.com/loki-interceptor/herald/apikey"
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/ingest"
+	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
@@ -240,7 +241,7 @@ func startIsolatedHerald(t *testing.T, h *stack, namespace string) *isolatedHera
 	tc := ownNamespace(t, h, namespace, log)
 	allow := []netip.Prefix{netip.MustParsePrefix("::1/128")}
 	sender := delivery.NewSender(delivery.Options{RootCAs: h.roots, UserAgent: "Herald-Webhooks/e2e", Allow: allow})
-	w := worker.New(tc, &activities.Activities{Store: st, Sender: sender, Logger: log, Breaker: activities.DefaultBreaker,
+	w := worker.New(tc, &activities.Activities{Store: st, Deliverer: &integrations.Deliverer{HTTP: sender}, Logger: log, Breaker: activities.DefaultBreaker,
 		Temporal: tc, Publisher: &ingest.Publisher{Store: st, Temporal: tc, Logger: log}}, worker.Options{})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

@@ -10,17 +10,28 @@ import (
 	"github.com/loki-interceptor/herald/webhook"
 )
 
-// Deliverer makes recorded attempts through connectors: it renders the
-// event for the platform and sends it over HTTP or SMTP, recording the
-// attempt as a webhook's would be.
+// Deliverer makes recorded attempts to subscribers: a webhook's over HTTP
+// (HTTP), an integration's rendered for its platform and sent over HTTP or
+// SMTP, recorded as a webhook's would be. Every attempt takes this path,
+// the workers' and the API's tests alike.
 type Deliverer struct {
 	HTTP *delivery.Sender
 	Mail *Mailer
 }
 
-// Attempt makes one recorded attempt of ev to the integration w. For a
-// batch, members are the events it carries, sent as one message.
+// Recorder records attempts, one or many at a time.
+type Recorder interface {
+	delivery.Recorder
+	delivery.ManyRecorder
+}
+
+// Attempt makes one recorded attempt of ev to the subscriber w. For an
+// integration's batch, members are the events it carries, sent as one
+// message.
 func (d *Deliverer) Attempt(ctx context.Context, rec delivery.Recorder, w *webhook.Webhook, ev *webhook.Event, members []*webhook.Event, p delivery.Plan) (*delivery.Attempted, error) {
+	if w.Integration == nil {
+		return d.HTTP.Attempt(ctx, rec, w, ev, p)
+	}
 	c, err := Parse(w.Integration)
 	if err != nil {
 		return nil, err

@@ -113,7 +113,7 @@ func newHarnessOn(t *testing.T, s *store.Store) *harness {
 	env := (&testsuite.WorkflowTestSuite{}).NewTestWorkflowEnvironment()
 	h := &harness{t: t, env: env, store: s, attempts: map[int64][]time.Time{}}
 	sender := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
-	h.acts = &activities.Activities{Store: s, Sender: sender, Integrations: &integrations.Deliverer{HTTP: sender},
+	h.acts = &activities.Activities{Store: s, Deliverer: &integrations.Deliverer{HTTP: sender},
 		Logger: slog.New(slog.DiscardHandler), Breaker: activities.DefaultBreaker, Now: env.Now}
 	worker.Register(env, h.acts)
 	env.RegisterWorkflow(burst)

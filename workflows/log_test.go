@@ -63,7 +63,7 @@ func loggedHarness(t *testing.T) (*harness, *lockedBuffer) {
 	s := storetest.MustOpen(t, schema.SQLite)
 	h := &harness{t: t, env: env, store: s, attempts: map[int64][]time.Time{}}
 	sender := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
-	h.acts = &activities.Activities{Store: s, Sender: sender, Integrations: &integrations.Deliverer{HTTP: sender},
+	h.acts = &activities.Activities{Store: s, Deliverer: &integrations.Deliverer{HTTP: sender},
 		Logger: log, Breaker: activities.DefaultBreaker, Now: env.Now}
 	worker.Register(env, h.acts)
 	env.RegisterWorkflow(burst)

@@ -11,20 +11,21 @@ import (
 
 // TestReplayRecordedHistories replays histories recorded from real runs
 // against today's workflow code; a change that would break workflows already
-// running fails here. The first six were recorded by v0.1.0; from then on
-// every change to workflow code is version-gated (workflow.GetVersion) and
-// keeps them replaying, and a new behaviour adds a history of its own beside
-// them rather than re-recording these. event_recorded_history is an event
-// whose subscribers were recorded when it was accepted, with a delivery
-// retried before it went; event_reopened_history a failed delivery started
-// over, by signal, after its workflow had closed; the batch histories a
-// Zapier collector across a restart of every worker, with a batch sent, and
-// one flushed by its timeout; the stream history a subscriber's stream with
-// a retry, a retry signal, a cancel signal and their timers. The API's
-// retry and cancel became Workflow Updates after them: event_updated_history
-// is the reopened event started by update-with-start, stream_updated_history
-// the stream's retry and cancel by update. The e2e tests that make the
-// histories still recorded write them with -update-replay:
+// running fails here. They are v0.1.0's: from then on every change to
+// workflow code is version-gated (workflow.GetVersion) and keeps them
+// replaying, and a new behaviour adds a history of its own beside them
+// rather than re-recording these. event_recorded_history is an event whose
+// subscribers were recorded when it was accepted, with a delivery retried
+// before it went; event_reopened_history a failed delivery started over,
+// by the retry signal, after its workflow had closed, and
+// event_updated_history the same by the API's update-with-start; the batch
+// histories a Zapier collector across a restart of every worker, with a
+// batch sent, and one flushed by its timeout; stream_workflow_history a
+// subscriber's stream with a retry, retry and cancel signals and their
+// timers, and stream_updated_history the same with the API's updates. The
+// e2e tests that make them write them with -update-replay (all but
+// event_reopened_history and stream_workflow_history, kept from before the
+// API used updates):
 // go test ./e2e -run 'TestRetryThenDeliver|TestManualRetryOfAFailedDeliveryReopensTheEvent|TestOperateAStreamedDelivery|TestZapierBatch|TestMaintenanceScheduleRollsUp' -update-replay
 func TestReplayRecordedHistories(t *testing.T) {
 	for _, file := range []string{"event_recorded_history.json", "event_reopened_history.json", "maintenance_workflow_history.json",

@@ -135,9 +135,9 @@ func (s *stack) openStore(ctx context.Context, c stackConfig) error {
 // bound on attempts in flight.
 func (s *stack) startWorker(log *slog.Logger, tel *telemetry.Telemetry, sender *delivery.Sender) error {
 	acts := &activities.Activities{
-		Store: s.store, Sender: sender, Logger: log, Breaker: benchBreaker, Temporal: s.client, Metrics: tel.Metrics,
-		Integrations: &integrations.Deliverer{HTTP: sender, Mail: &integrations.Mailer{Allow: netguard.Loopback}},
-		Publisher:    &ingest.Publisher{Store: s.store, Temporal: s.client, Logger: log, EagerStart: true},
+		Store: s.store, Logger: log, Breaker: benchBreaker, Temporal: s.client, Metrics: tel.Metrics,
+		Deliverer: &integrations.Deliverer{HTTP: sender, Mail: &integrations.Mailer{Allow: netguard.Loopback}},
+		Publisher: &ingest.Publisher{Store: s.store, Temporal: s.client, Logger: log, EagerStart: true},
 	}
 	w := worker.New(s.client, acts, worker.Options{MaxConcurrentActivities: workerSlots})
 	if err := w.Start(); err != nil {

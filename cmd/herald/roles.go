@@ -162,10 +162,9 @@ func (b *breakerFlags) breaker() activities.Breaker {
 }
 
 func newActivities(st *store.Store, tc client.Client, allow []netip.Prefix, log *slog.Logger, b activities.Breaker, tel *telemetry.Telemetry) *activities.Activities {
-	sender := newSender(allow, tel)
 	return &activities.Activities{
-		Store: st, Sender: sender, Logger: log, Breaker: b, Temporal: tc, Metrics: tel.Metrics,
-		Integrations: &integrations.Deliverer{HTTP: sender, Mail: &integrations.Mailer{Allow: allow}},
+		Store: st, Logger: log, Breaker: b, Temporal: tc, Metrics: tel.Metrics,
+		Deliverer: &integrations.Deliverer{HTTP: newSender(allow, tel), Mail: &integrations.Mailer{Allow: allow}},
 		// Eager: event workflows a batch's IngestWorkflow starts get their
 		// first task from this worker, which polls the same queue.
 		Publisher: &ingest.Publisher{Store: st, Temporal: tc, Logger: log, EagerStart: true},
