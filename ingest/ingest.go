@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/loki-interceptor/herald/groupcommit"
@@ -26,10 +27,28 @@ import (
 	"github.com/loki-interceptor/herald/webhook"
 )
 
+// Store is what accepting an event needs of Herald's database.
+type Store interface {
+	RecordEvents(ctx context.Context, evs []*webhook.Event, same func(prior, ev *webhook.Event) error) ([]store.Recording, error)
+	EventSubscribers(ctx context.Context, eventIDs []string) (map[string][]store.SubscriberOf, error)
+	EventsByID(ctx context.Context, ids []string) ([]*webhook.Event, error)
+	MarkHandedOff(ctx context.Context, eventIDs []string) error
+	MarkTriggered(ctx context.Context, webhookIDs []int64) error
+	DeleteEvents(ctx context.Context, eventIDs []string) error
+}
+
+// Temporal is what handing events over needs of Temporal.
+type Temporal interface {
+	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
+	SignalWithStartWorkflow(ctx context.Context, workflowID string, signalName string, signalArg any,
+		options client.StartWorkflowOptions, workflow any, workflowArgs ...any) (client.WorkflowRun, error)
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+}
+
 // Publisher accepts events.
 type Publisher struct {
-	Store    *store.Store
-	Temporal client.Client
+	Store    Store
+	Temporal Temporal
 	// StartTimeout bounds handing a group to Temporal (default 10 s).
 	StartTimeout time.Duration
 	Logger       *slog.Logger
