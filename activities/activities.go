@@ -231,11 +231,11 @@ func (a *Activities) attempt(ctx context.Context, in workflows.AttemptInput) (wo
 			a.count(ctx, w, made)
 		}
 	}
-	done := made.Delivery
+	done := made.Row
 	a.Logger.DebugContext(ctx, "attempt finished", "event_id", in.EventID, "webhook_id", in.WebhookID, "attempt", in.Attempt,
 		"status", done.Status, "status_code", made.StatusCode(), "error_class", done.ErrorClass, "retry_in", made.RetryIn,
 		"signature", done.Signature)
-	if done.Status != webhook.DeliveryDelivered {
+	if done.Status != webhook.AttemptDelivered {
 		// Also for an attempt recorded by an earlier try of this activity:
 		// the check is idempotent, and that try may have died before it.
 		if err := a.checkBreaker(ctx, w, done); err != nil {
@@ -344,11 +344,11 @@ func (a *Activities) giveBack(ctx context.Context, w *webhook.Webhook, in workfl
 
 // count records a made attempt in the metrics.
 func (a *Activities) count(ctx context.Context, w *webhook.Webhook, made *delivery.Attempted) {
-	d := made.Delivery
+	d := made.Row
 	k := kind(w)
 	a.Metrics.Attempt(ctx, telemetry.Attempt{Kind: k, Outcome: string(d.Status), ErrorClass: string(d.ErrorClass),
 		StatusCode: made.StatusCode(), Duration: time.Duration(made.DurationMS() * float64(time.Millisecond))})
-	if d.Status == webhook.DeliveryRetrying {
+	if d.Status == webhook.AttemptRetrying {
 		a.Metrics.RetryScheduled(ctx, k)
 	}
 	if w.Integration != nil {

@@ -95,7 +95,7 @@ func TestAttemptRunAgainAfterACrashUsesItsSlot(t *testing.T) {
 	must(t, err)
 	var res workflows.AttemptResult
 	must(t, v.Get(&res))
-	if res.RateLimitedUntil != nil || res.Status != webhook.DeliveryDelivered || got.Load() != 1 {
+	if res.RateLimitedUntil != nil || res.Status != webhook.AttemptDelivered || got.Load() != 1 {
 		t.Fatalf("attempt run again: %+v, receiver got %d; want it sent on the slot it held", res, got.Load())
 	}
 }
@@ -191,7 +191,7 @@ func TestOrderedBatchTriedAgainKeepsTheHead(t *testing.T) {
 		var res workflows.StreamAttemptResult
 		must(t, v.Get(&res))
 		head, next := res.Results[0], res.Results[1]
-		if head.Status != webhook.DeliveryRetrying || !next.NotMade || len(got) != 1 || got[0] != "evt_head" {
+		if head.Status != webhook.AttemptRetrying || !next.NotMade || len(got) != 1 || got[0] != "evt_head" {
 			t.Fatalf("try %d: head %+v, next %+v, receiver got %v; want the head retrying, the next not attempted, one request",
 				try, head, next, got)
 		}
@@ -206,7 +206,7 @@ func TestAttemptNotSentGivesBackItsSlot(t *testing.T) {
 	s := storetest.MustOpen(t, schema.SQLite)
 	got, w, ev := mustLimited(t, s, "evt_leased", 0)
 	sent := time.Now().UTC()
-	held := &webhook.Delivery{WebhookID: w.ID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: 1, URL: w.URL, SentAt: &sent}
+	held := &webhook.Attempt{WebhookID: w.ID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: 1, URL: w.URL, SentAt: &sent}
 	if _, err := s.StartAttempt(ctx, held); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // checkBreaker pauses a webhook whose receiver answered 410 Gone, or whose
 // deliveries keep failing, and announces it with a system.error event.
-func (a *Activities) checkBreaker(ctx context.Context, w *webhook.Webhook, d *webhook.Delivery) error {
+func (a *Activities) checkBreaker(ctx context.Context, w *webhook.Webhook, d *webhook.Attempt) error {
 	reason, err := a.tripReason(ctx, w, d)
 	if reason == "" || err != nil {
 		return err
@@ -41,7 +41,7 @@ func (a *Activities) checkBreaker(ctx context.Context, w *webhook.Webhook, d *we
 	return err
 }
 
-func (a *Activities) tripReason(ctx context.Context, w *webhook.Webhook, d *webhook.Delivery) (string, error) {
+func (a *Activities) tripReason(ctx context.Context, w *webhook.Webhook, d *webhook.Attempt) (string, error) {
 	if d.ResponseStatusCode != nil && *d.ResponseStatusCode == 410 {
 		return "the receiver answered 410 Gone", nil
 	}
@@ -49,7 +49,7 @@ func (a *Activities) tripReason(ctx context.Context, w *webhook.Webhook, d *webh
 		return "", nil // never sent: the receiver is not to blame
 	}
 	b := a.Breaker
-	if b.Consecutive > 0 && d.Status == webhook.DeliveryFailed {
+	if b.Consecutive > 0 && d.Status == webhook.AttemptFailed {
 		n, err := a.Store.ConsecutiveFailures(ctx, w.ID)
 		if err != nil {
 			return "", err
@@ -76,7 +76,7 @@ func (a *Activities) tripReason(ctx context.Context, w *webhook.Webhook, d *webh
 
 // pausedEvent is the system.error event that tells subscribers (Slack, email,
 // …) a webhook was paused.
-func pausedEvent(w *webhook.Webhook, d *webhook.Delivery, reason string) *webhook.Event {
+func pausedEvent(w *webhook.Webhook, d *webhook.Attempt, reason string) *webhook.Event {
 	payload, _ := json.Marshal(webhook.SystemErrorEvent{
 		ErrorCode: "WEBHOOK_PAUSED",
 		Component: "herald",

@@ -112,7 +112,7 @@ type streamBatch struct {
 	// lastFailed is the batch's last attempt that did not deliver, made now
 	// or by an earlier try: the breaker judges by it, once the outcomes
 	// are recorded, on every try until one gets through.
-	lastFailed *webhook.Delivery
+	lastFailed *webhook.Attempt
 }
 
 // newStreamBatch reads what the batch needs and reports the attempts that
@@ -148,7 +148,7 @@ func (a *Activities) newStreamBatch(ctx context.Context, w *webhook.Webhook, in 
 		}
 		if d := prog.Finished[store.AttemptKey{EventID: at.EventID, Attempt: at.Attempt}]; d != nil {
 			b.report(i, delivery.Recorded(d, a.now()))
-			headWaits = in.Ordered && d.Status == webhook.DeliveryRetrying
+			headWaits = in.Ordered && d.Status == webhook.AttemptRetrying
 			continue
 		}
 		if o := prog.Outcomes[at.EventID]; o != "" && o != store.OutcomePending || b.events[at.EventID] == nil {
@@ -167,11 +167,11 @@ func (b *streamBatch) key(i int) store.AttemptKey {
 	return store.AttemptKey{EventID: at.EventID, Attempt: at.Attempt}
 }
 
-func endedStatus(o store.Outcome) webhook.DeliveryStatus {
+func endedStatus(o store.Outcome) webhook.AttemptStatus {
 	if o == store.OutcomeDelivered {
-		return webhook.DeliveryDelivered
+		return webhook.AttemptDelivered
 	}
-	return webhook.DeliveryFailed
+	return webhook.AttemptFailed
 }
 
 // hold keeps back what may not go now: every attempt while the webhook is
@@ -313,11 +313,11 @@ func (b *streamBatch) attempt(ctx context.Context) ([]*delivery.Attempted, error
 
 // report fills in an attempt's result from its row.
 func (b *streamBatch) report(i int, made *delivery.Attempted) {
-	d := made.Delivery
+	d := made.Row
 	r := &b.results[i]
 	r.DeliveryID, r.Status, r.StatusCode, r.DurationMS = d.ID, d.Status, made.StatusCode(), made.DurationMS()
 	r.ErrorClass, r.Error, r.RetryIn, r.NextRetryAt = d.ErrorClass, d.LastError, made.RetryIn, d.NextRetryAt
-	if d.Status != webhook.DeliveryDelivered {
+	if d.Status != webhook.AttemptDelivered {
 		b.lastFailed = d
 	}
 }

@@ -325,13 +325,13 @@ func (f *fixture) mustAttempt(id int64, eventID string) int64 {
 		f.t.Fatal(err)
 	}
 	body, _ := ev.Body()
-	d := &webhook.Delivery{WebhookID: w.ID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: 1, URL: w.URL,
+	d := &webhook.Attempt{WebhookID: w.ID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: 1, URL: w.URL,
 		RequestBody: body, Signature: webhook.Sign(w.Secret, body)}
 	if _, err := f.store.StartAttempt(ctx, d); err != nil {
 		f.t.Fatal(err)
 	}
 	code := 500
-	d.Status, d.ResponseStatusCode, d.LastError, d.ErrorClass = webhook.DeliveryFailed, &code, "HTTP 500", webhook.ClassHTTPStatus
+	d.Status, d.ResponseStatusCode, d.LastError, d.ErrorClass = webhook.AttemptFailed, &code, "HTTP 500", webhook.ClassHTTPStatus
 	if err := f.store.FinishAttempt(ctx, d); err != nil {
 		f.t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func (s *Server) listDeliveries(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	status := webhook.DeliveryStatus(c.Query("status"))
+	status := webhook.AttemptStatus(c.Query("status"))
 	if status != "" && !status.Valid() {
 		return webhook.Errorf(webhook.EInvalid, "status must be one of pending, delivered, retrying, failed")
 	}
@@ -31,19 +31,19 @@ func (s *Server) listDeliveries(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return listBody[*webhook.Delivery]{Items: ds, Total: total, Page: p, Plural: "deliveries"}.send(c)
+	return listBody[*webhook.Attempt]{Items: ds, Total: total, Page: p, Plural: "deliveries"}.send(c)
 }
 
 // deliveryView is an attempt row plus, while its event's workflow can
 // answer, the live state of its delivery loop.
 type deliveryView struct {
-	*webhook.Delivery
+	*webhook.Attempt
 	Live      *workflows.DeliveryState `json:"live"`
 	LiveError string                   `json:"live_error,omitempty"`
 }
 
 // deliveryFromPath reads the webhook and the delivery the path names.
-func (s *Server) deliveryFromPath(c *fiber.Ctx) (*webhook.Webhook, *webhook.Delivery, error) {
+func (s *Server) deliveryFromPath(c *fiber.Ctx) (*webhook.Webhook, *webhook.Attempt, error) {
 	w, err := s.webhookFromPath(c)
 	if err != nil {
 		return nil, nil, err
@@ -64,7 +64,7 @@ func (s *Server) getDelivery(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v := deliveryView{Delivery: d}
+	v := deliveryView{Attempt: d}
 	if !d.IsTest {
 		v.Live, err = s.liveState(c.UserContext(), d.EventID, d.WebhookID)
 		if err != nil {

@@ -301,7 +301,7 @@ func mergeStates(subs []subscriberSummary, states []workflows.DeliveryState, rec
 	for i, sub := range subs {
 		at[sub.WebhookID] = i
 	}
-	row := func(webhookID int64, status webhook.DeliveryStatus, lastError string) int {
+	row := func(webhookID int64, status webhook.AttemptStatus, lastError string) int {
 		if i, ok := at[webhookID]; ok {
 			return i
 		}
@@ -310,15 +310,15 @@ func mergeStates(subs []subscriberSummary, states []workflows.DeliveryState, rec
 		return len(subs) - 1
 	}
 	for _, st := range states {
-		status := webhook.DeliveryPending
+		status := webhook.AttemptPending
 		if st.State.Done() {
-			status = webhook.DeliveryStatus(st.State)
+			status = webhook.AttemptStatus(st.State)
 		}
 		i := row(st.WebhookID, status, st.LastError)
 		subs[i].State, subs[i].NextAttemptAt = string(st.State), st.NextAttemptAt
 	}
 	for _, sub := range recorded {
-		row(sub.WebhookID, webhook.DeliveryStatus(sub.Outcome), "")
+		row(sub.WebhookID, webhook.AttemptStatus(sub.Outcome), "")
 	}
 	return subs
 }

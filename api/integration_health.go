@@ -86,7 +86,7 @@ func healthOf(w *webhook.Webhook, st *store.SubscriberStats) integrationHealth {
 	if last := st.Last; last != nil {
 		h.LastEvent, h.LastEventID, h.LastEventType = &last.CreatedAt, last.EventID, last.EventType
 		h.Status = healthHealthy
-		if last.Status != webhook.DeliveryDelivered {
+		if last.Status != webhook.AttemptDelivered {
 			h.Status, h.Error = healthFailing, last.LastError
 		}
 	}

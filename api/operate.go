@@ -46,7 +46,7 @@ func (s *Server) retryDelivery(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if latest.Status == webhook.DeliveryDelivered {
+	if latest.Status == webhook.AttemptDelivered {
 		return webhook.Errorf(webhook.EConflict, "event %s was already delivered to webhook %d (delivery %d)", d.EventID, w.ID, latest.ID)
 	}
 	ev, err := s.store.GetEvent(ctx, d.EventID)
@@ -101,7 +101,7 @@ func (s *Server) cancelDelivery(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusAccepted).JSON(ans)
 }
 
-func (s *Server) latestAttempt(ctx context.Context, eventID string, webhookID int64) (*webhook.Delivery, error) {
+func (s *Server) latestAttempt(ctx context.Context, eventID string, webhookID int64) (*webhook.Attempt, error) {
 	ds, err := s.store.LatestAttempts(ctx, eventID)
 	if err != nil {
 		return nil, err

@@ -83,9 +83,9 @@ func (s *Server) endedState(ctx context.Context, eventID string, webhookID int64
 		st.LastStatusCode = *d.ResponseStatusCode
 	}
 	switch d.Status {
-	case webhook.DeliveryDelivered:
+	case webhook.AttemptDelivered:
 		st.State = workflows.LoopDelivered
-	case webhook.DeliveryFailed:
+	case webhook.AttemptFailed:
 		st.State = workflows.LoopFailed
 	default:
 		st.State, st.NextAttemptAt = workflows.LoopRetrying, d.NextRetryAt

@@ -123,7 +123,7 @@ func (s *Server) streamEntries(ctx context.Context, ev *webhook.Event, recorded 
 	return out
 }
 
-func attemptEntry(d *webhook.Delivery) timelineEntry {
+func attemptEntry(d *webhook.Attempt) timelineEntry {
 	e := timelineEntry{Time: d.CreatedAt, Kind: "attempt", WebhookID: d.WebhookID, Attempt: d.AttemptNumber,
 		Status: string(d.Status), Until: d.NextRetryAt, Detail: d.LastError}
 	if d.SentAt != nil {

@@ -433,9 +433,9 @@ func (s *Server) sendTest(c *fiber.Ctx, w *webhook.Webhook) error {
 	if err != nil {
 		return err
 	}
-	d := done.Delivery
+	d := done.Row
 	return c.JSON(testResult{
-		Success:      d.Status == webhook.DeliveryDelivered,
+		Success:      d.Status == webhook.AttemptDelivered,
 		StatusCode:   done.StatusCode(),
 		DurationMS:   done.DurationMS(),
 		ResponseBody: d.ResponseBody,

@@ -72,7 +72,7 @@ func requestCases() []requestCase {
 			return err
 		}, "POST", "/api/v1/webhooks/7/test", "", `{}`},
 		{"deliveries", func(c *client.Client) error {
-			_, err := c.ListDeliveries(ctx, 7, client.DeliveryListOptions{Status: webhook.DeliveryFailed, EventID: "e:1", Offset: 5})
+			_, err := c.ListDeliveries(ctx, 7, client.DeliveryListOptions{Status: webhook.AttemptFailed, EventID: "e:1", Offset: 5})
 			return err
 		}, "GET", "/api/v1/webhooks/7/deliveries", "event_id=e%3A1&offset=5&status=failed", ""},
 		{"cancel", func(c *client.Client) error {

@@ -11,15 +11,15 @@ import (
 
 // DeliveryListOptions select and page ListDeliveries.
 type DeliveryListOptions struct {
-	Status  webhook.DeliveryStatus // pending, delivered, retrying, failed; "": all
-	EventID string                 // one event's attempts
-	Limit   int                    // 1–1000; 0: 50
+	Status  webhook.AttemptStatus // pending, delivered, retrying, failed; "": all
+	EventID string                // one event's attempts
+	Limit   int                   // 1–1000; 0: 50
 	Offset  int
 }
 
 // DeliveryList is a page of attempt rows, newest first.
 type DeliveryList struct {
-	Deliveries []webhook.Delivery `json:"deliveries"`
+	Deliveries []webhook.Attempt `json:"deliveries"`
 	Page
 }
 
@@ -49,7 +49,7 @@ type DeliveryState struct {
 // DeliveryDetail is one attempt row and, while its workflow can answer,
 // the live state of its delivery loop.
 type DeliveryDetail struct {
-	webhook.Delivery
+	webhook.Attempt
 	Live      *DeliveryState `json:"live"`
 	LiveError string         `json:"live_error,omitempty"`
 }

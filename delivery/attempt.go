@@ -11,8 +11,8 @@ import (
 type Recorder interface {
 	// StartAttempt records a pending attempt, or returns the row of this
 	// attempt if it already finished (the caller is a retry).
-	StartAttempt(ctx context.Context, d *webhook.Delivery) (finished *webhook.Delivery, err error)
-	FinishAttempt(ctx context.Context, d *webhook.Delivery) error
+	StartAttempt(ctx context.Context, d *webhook.Attempt) (finished *webhook.Attempt, err error)
+	FinishAttempt(ctx context.Context, d *webhook.Attempt) error
 }
 
 // Plan is what the caller decided about an attempt before making it.
@@ -26,8 +26,8 @@ type Plan struct {
 // Attempted is a recorded attempt: its row as stored and, when the row says
 // retrying, how long to wait before the next one.
 type Attempted struct {
-	Delivery *webhook.Delivery
-	RetryIn  time.Duration
+	Row     *webhook.Attempt
+	RetryIn time.Duration
 	// Replayed says the attempt had already been made and recorded; nothing
 	// was sent this time.
 	Replayed bool
@@ -67,7 +67,7 @@ func (s *Sender) AttemptRequest(ctx context.Context, rec Recorder, webhookID int
 	if finished != nil {
 		return Recorded(finished, s.now()), nil
 	}
-	a := &Attempted{Delivery: d}
+	a := &Attempted{Row: d}
 	sendCtx, cancel := uncut(ctx, req)
 	defer cancel()
 	a.settle(send(sendCtx, req), p)
@@ -79,8 +79,8 @@ func (s *Sender) AttemptRequest(ctx context.Context, rec Recorder, webhookID int
 
 // Recorded is an attempt made and recorded before; a retrying one waits
 // what is left of its wait.
-func Recorded(d *webhook.Delivery, now time.Time) *Attempted {
-	a := &Attempted{Delivery: d, Replayed: true}
+func Recorded(d *webhook.Attempt, now time.Time) *Attempted {
+	a := &Attempted{Row: d, Replayed: true}
 	if d.NextRetryAt != nil {
 		a.RetryIn = max(d.NextRetryAt.Sub(now), 0)
 	}
@@ -89,7 +89,7 @@ func Recorded(d *webhook.Delivery, now time.Time) *Attempted {
 
 // settle copies the result into the row and decides its status.
 func (a *Attempted) settle(res *Result, p Plan) {
-	d := a.Delivery
+	d := a.Row
 	sent, responded, ms := res.SentAt.UTC(), res.RespondedAt.UTC(), float64(res.Duration.Microseconds())/1000
 	d.SentAt, d.RespondedAt, d.DurationMS = &sent, &responded, &ms
 	if res.StatusCode != 0 {
@@ -100,32 +100,32 @@ func (a *Attempted) settle(res *Result, p Plan) {
 	d.ResponseBody, d.LastError, d.ErrorClass = res.Body, res.Error, res.Class
 	switch res.Outcome() {
 	case webhook.Delivered:
-		d.Status = webhook.DeliveryDelivered
+		d.Status = webhook.AttemptDelivered
 	case webhook.Retryable:
 		if !p.Final {
 			a.RetryIn = webhook.WithRetryAfter(p.RetryIn, res.RetryAfter)
 			next := responded.Add(a.RetryIn)
-			d.Status, d.NextRetryAt = webhook.DeliveryRetrying, &next
+			d.Status, d.NextRetryAt = webhook.AttemptRetrying, &next
 			return
 		}
-		d.Status = webhook.DeliveryFailed
+		d.Status = webhook.AttemptFailed
 	default:
-		d.Status = webhook.DeliveryFailed
+		d.Status = webhook.AttemptFailed
 	}
 }
 
 // StatusCode is the receiver's answer, 0 when none came.
 func (a *Attempted) StatusCode() int {
-	if a.Delivery.ResponseStatusCode == nil {
+	if a.Row.ResponseStatusCode == nil {
 		return 0
 	}
-	return *a.Delivery.ResponseStatusCode
+	return *a.Row.ResponseStatusCode
 }
 
 // DurationMS is the attempt's round trip in milliseconds.
 func (a *Attempted) DurationMS() float64 {
-	if a.Delivery.DurationMS == nil {
+	if a.Row.DurationMS == nil {
 		return 0
 	}
-	return *a.Delivery.DurationMS
+	return *a.Row.DurationMS
 }

@@ -28,11 +28,11 @@ func TestFinishedAttemptIsNotSentAgain(t *testing.T) {
 	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
 	plan := delivery.Plan{Attempt: 1, RetryIn: time.Minute}
 	first, err := s.Attempt(ctx, st, w, ev, plan)
-	if err != nil || first.Replayed || first.Delivery.Status != webhook.DeliveryRetrying || first.RetryIn != time.Minute || first.StatusCode() != 503 {
+	if err != nil || first.Replayed || first.Row.Status != webhook.AttemptRetrying || first.RetryIn != time.Minute || first.StatusCode() != 503 {
 		t.Fatalf("first attempt: %+v %v", first, err)
 	}
 	again, err := s.Attempt(ctx, st, w, ev, plan)
-	if err != nil || !again.Replayed || again.Delivery.ID != first.Delivery.ID || again.StatusCode() != 503 {
+	if err != nil || !again.Replayed || again.Row.ID != first.Row.ID || again.StatusCode() != 503 {
 		t.Fatalf("replayed attempt: %+v %v", again, err)
 	}
 	if again.RetryIn <= 0 || again.RetryIn > time.Minute {
@@ -111,7 +111,7 @@ func TestAttemptInFlightElsewhereIsNotSentTwice(t *testing.T) {
 	release()
 	made := <-first
 	again, err := s.Attempt(ctx, st, w, ev, plan)
-	if err != nil || !again.Replayed || again.Delivery.ID != made.Delivery.ID || again.Delivery.Status != webhook.DeliveryDelivered {
+	if err != nil || !again.Replayed || again.Row.ID != made.Row.ID || again.Row.Status != webhook.AttemptDelivered {
 		t.Fatalf("second executor after the first finished: %+v %v", again, err)
 	}
 	if n := hits.Load(); n != 1 {
@@ -127,7 +127,7 @@ type flakyRecorder struct {
 	cancel context.CancelFunc
 }
 
-func (r *flakyRecorder) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
+func (r *flakyRecorder) FinishAttempt(ctx context.Context, d *webhook.Attempt) error {
 	if r.away > 0 {
 		r.away--
 		r.cancel()
@@ -147,11 +147,11 @@ func TestOutcomeIsRecordedThroughAStoreAwayAndPastCancellation(t *testing.T) {
 	rec := &flakyRecorder{Store: st, away: 3, cancel: cancel}
 	s := delivery.NewSender(delivery.Options{Allow: netguard.Loopback})
 	a, err := s.Attempt(ctx, rec, w, ev, delivery.Plan{Attempt: 1, RetryIn: time.Minute})
-	if err != nil || a.Delivery.Status != webhook.DeliveryDelivered {
+	if err != nil || a.Row.Status != webhook.AttemptDelivered {
 		t.Fatalf("attempt: %+v %v", a, err)
 	}
 	again, err := s.Attempt(context.Background(), st, w, ev, delivery.Plan{Attempt: 1, RetryIn: time.Minute})
-	if err != nil || !again.Replayed || again.Delivery.Status != webhook.DeliveryDelivered {
+	if err != nil || !again.Replayed || again.Row.Status != webhook.AttemptDelivered {
 		t.Fatalf("the attempt as recorded: %+v %v", again, err)
 	}
 	if n := hits.Load(); n != 1 {
@@ -192,14 +192,14 @@ func TestCancelledBatchFinishesWhatWentAndSendsNoMore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if made[0] == nil || made[0].Delivery.Status != webhook.DeliveryDelivered || made[1] != nil {
+	if made[0] == nil || made[0].Row.Status != webhook.AttemptDelivered || made[1] != nil {
 		t.Fatalf("made %+v, want the first delivered and the second not made", made)
 	}
 	if n := hits.Load(); n != 1 {
 		t.Fatalf("receiver hit %d times, want 1", n)
 	}
 	ds, _, err := st.ListDeliveries(context.Background(), w.ID, store.DeliveryFilter{})
-	if err != nil || len(ds) != 1 || ds[0].EventID != "e1" || ds[0].Status != webhook.DeliveryDelivered {
+	if err != nil || len(ds) != 1 || ds[0].EventID != "e1" || ds[0].Status != webhook.AttemptDelivered {
 		t.Fatalf("rows %+v %v, want e1's alone, delivered", ds, err)
 	}
 }

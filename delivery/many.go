@@ -11,8 +11,8 @@ import (
 // ManyRecorder keeps the attempt rows of a batch to one webhook;
 // *store.Store is one.
 type ManyRecorder interface {
-	StartAttempts(ctx context.Context, ds []*webhook.Delivery) error
-	FinishAttempts(ctx context.Context, webhookID int64, done, unsent []*webhook.Delivery) error
+	StartAttempts(ctx context.Context, ds []*webhook.Attempt) error
+	FinishAttempts(ctx context.Context, webhookID int64, done, unsent []*webhook.Attempt) error
 }
 
 // Many is how a batch is sent: side by side, at most Concurrency at once,
@@ -39,7 +39,7 @@ func (m Many) NoRoom(w *webhook.Webhook) bool {
 func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.Webhook, evs []*webhook.Event, plans []Plan, m Many) (made []*Attempted, err error) {
 	reqs := make([]*Request, len(evs))
 	failed := make([]*Result, len(evs)) // bodies that could not be made
-	rows := make([]*webhook.Delivery, len(evs))
+	rows := make([]*webhook.Attempt, len(evs))
 	opts := optionsOf(w)
 	for i, ev := range evs {
 		reqs[i], failed[i] = s.build(ctx, w, opts, ev, plans[i].Attempt)
@@ -54,7 +54,7 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 		if ctx.Err() != nil {
 			return // cancelled: what has not gone stays unsent, its row given back
 		}
-		a := &Attempted{Delivery: rows[i]}
+		a := &Attempted{Row: rows[i]}
 		res := failed[i]
 		if res == nil {
 			sendCtx, cancel := uncut(ctx, reqs[i])
@@ -63,11 +63,11 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 		}
 		a.settle(res, plans[i])
 		made[i] = a
-		out.add(a.Delivery)
+		out.add(a.Row)
 	}
 	if m.Sequential {
 		for i := range evs {
-			if i > 0 && (made[i-1] == nil || made[i-1].Delivery.Status != webhook.DeliveryDelivered || m.NoRoom(w)) {
+			if i > 0 && (made[i-1] == nil || made[i-1].Row.Status != webhook.AttemptDelivered || m.NoRoom(w)) {
 				break
 			}
 			send(i)
@@ -75,7 +75,7 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 	} else {
 		s.sendAll(len(evs), max(m.Concurrency, 1), send)
 	}
-	var unsent []*webhook.Delivery
+	var unsent []*webhook.Attempt
 	for i, a := range made {
 		if a == nil {
 			unsent = append(unsent, rows[i])
@@ -94,17 +94,17 @@ const flushEvery = 5 * time.Millisecond
 // flusher records finished attempts in small groups, in the order they
 // finished, from one goroutine.
 type flusher struct {
-	in   chan *webhook.Delivery
-	last chan []*webhook.Delivery // the attempts never sent, at the end
+	in   chan *webhook.Attempt
+	last chan []*webhook.Attempt // the attempts never sent, at the end
 	done chan error
 }
 
 func startFlusher(ctx context.Context, rec ManyRecorder, webhookID int64) *flusher {
-	f := &flusher{in: make(chan *webhook.Delivery, 64), last: make(chan []*webhook.Delivery, 1), done: make(chan error, 1)}
+	f := &flusher{in: make(chan *webhook.Attempt, 64), last: make(chan []*webhook.Attempt, 1), done: make(chan error, 1)}
 	go func() {
-		var group []*webhook.Delivery
+		var group []*webhook.Attempt
 		var first error
-		flush := func(unsent []*webhook.Delivery) {
+		flush := func(unsent []*webhook.Attempt) {
 			if (len(group) > 0 || len(unsent) > 0) && first == nil {
 				first = keepRecording(ctx, func(ctx context.Context) error { return rec.FinishAttempts(ctx, webhookID, group, unsent) })
 			}
@@ -129,11 +129,11 @@ func startFlusher(ctx context.Context, rec ManyRecorder, webhookID int64) *flush
 	return f
 }
 
-func (f *flusher) add(d *webhook.Delivery) { f.in <- d }
+func (f *flusher) add(d *webhook.Attempt) { f.in <- d }
 
 // close records what is left and the attempts never sent, and returns the
 // first error recording met.
-func (f *flusher) close(unsent []*webhook.Delivery) error {
+func (f *flusher) close(unsent []*webhook.Attempt) error {
 	f.last <- unsent
 	close(f.in)
 	return <-f.done
@@ -168,7 +168,7 @@ func leaseFor(req *Request) time.Duration {
 }
 
 // pendingRow is the attempt row of a request about to be sent.
-func (s *Sender) pendingRow(webhookID int64, ev *webhook.Event, req *Request, p Plan) *webhook.Delivery {
+func (s *Sender) pendingRow(webhookID int64, ev *webhook.Event, req *Request, p Plan) *webhook.Attempt {
 	sent := s.now().UTC()
 	shown := req.URL
 	if req.ShownURL != "" {
@@ -178,7 +178,7 @@ func (s *Sender) pendingRow(webhookID int64, ev *webhook.Event, req *Request, p 
 	if req.Plain != nil {
 		body = req.Plain
 	}
-	return &webhook.Delivery{
+	return &webhook.Attempt{
 		WebhookID: webhookID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: p.Attempt, IsTest: p.Test,
 		URL:            shown,
 		RequestHeaders: webhook.RedactHeaders(FlatHeaders(req.Header)),

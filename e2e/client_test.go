@@ -172,7 +172,7 @@ func checkHistory(t *testing.T, c *client.Client, webhookID int64, eventID strin
 	t.Helper()
 	ctx := context.Background()
 	ds, err := c.ListDeliveries(ctx, webhookID, client.DeliveryListOptions{EventID: eventID})
-	if err != nil || ds.Total != 2 || ds.Deliveries[0].Status != webhook.DeliveryDelivered || ds.Deliveries[1].Status != webhook.DeliveryRetrying ||
+	if err != nil || ds.Total != 2 || ds.Deliveries[0].Status != webhook.AttemptDelivered || ds.Deliveries[1].Status != webhook.AttemptRetrying ||
 		*ds.Deliveries[1].ResponseStatusCode != 503 {
 		t.Fatalf("deliveries: %+v %v", ds, err)
 	}
@@ -261,7 +261,7 @@ func waitRetrying(t *testing.T, c *client.Client, webhookID int64, eventID strin
 	t.Helper()
 	var first int64
 	eventually(t, "the first attempt to fail", func() bool {
-		ds, err := c.ListDeliveries(context.Background(), webhookID, client.DeliveryListOptions{EventID: eventID, Status: webhook.DeliveryRetrying})
+		ds, err := c.ListDeliveries(context.Background(), webhookID, client.DeliveryListOptions{EventID: eventID, Status: webhook.AttemptRetrying})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,7 +26,7 @@ func (d *Deliverer) AttemptMany(ctx context.Context, rec Recorder, w *webhook.We
 	}
 	if m.Sequential {
 		for i := range evs {
-			if i > 0 && (errs[i-1] != nil || made[i-1] == nil || made[i-1].Delivery.Status != webhook.DeliveryDelivered || m.NoRoom(w)) {
+			if i > 0 && (errs[i-1] != nil || made[i-1] == nil || made[i-1].Row.Status != webhook.AttemptDelivered || m.NoRoom(w)) {
 				break
 			}
 			one(i)

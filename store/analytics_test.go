@@ -13,7 +13,7 @@ import (
 type fakeAttempt struct {
 	event  string
 	n      int
-	status webhook.DeliveryStatus
+	status webhook.AttemptStatus
 	code   int // 0: no answer
 	class  webhook.ErrorClass
 	ms     float64
@@ -46,7 +46,7 @@ func record(t *testing.T, s *store.Store, w *webhook.Webhook, at time.Time, atte
 }
 
 var (
-	D, R, F = webhook.DeliveryDelivered, webhook.DeliveryRetrying, webhook.DeliveryFailed
+	D, R, F = webhook.AttemptDelivered, webhook.AttemptRetrying, webhook.AttemptFailed
 )
 
 func TestStats(t *testing.T) {
@@ -206,16 +206,16 @@ func TestGauges(t *testing.T) {
 		fanOut(e1, w.ID, p.ID)
 		a := attempt(w, e1, 1)
 		s.StartAttempt(ctx, a)
-		finish(t, s, a, webhook.DeliveryRetrying, 503)
+		finish(t, s, a, webhook.AttemptRetrying, 503)
 		// e2: w delivered on its second attempt, p held: one waits.
 		e2 := mustEvent(t, s, "g2", "compliance.alert")
 		fanOut(e2, w.ID, p.ID)
 		b := attempt(w, e2, 1)
 		s.StartAttempt(ctx, b)
-		finish(t, s, b, webhook.DeliveryRetrying, 503)
+		finish(t, s, b, webhook.AttemptRetrying, 503)
 		b2 := attempt(w, e2, 2)
 		s.StartAttempt(ctx, b2)
-		finish(t, s, b2, webhook.DeliveryDelivered, 200)
+		finish(t, s, b2, webhook.AttemptDelivered, 200)
 		// e3: accepted, not yet fanned out.
 		mustEvent(t, s, "g3", "compliance.alert")
 		// e4: failed for good and finished, then reopened by a manual retry.
@@ -223,19 +223,19 @@ func TestGauges(t *testing.T) {
 		fanOut(e4, w.ID)
 		c := attempt(w, e4, 1)
 		s.StartAttempt(ctx, c)
-		finish(t, s, c, webhook.DeliveryFailed, 400)
+		finish(t, s, c, webhook.AttemptFailed, 400)
 		if err := s.FinishEvent(ctx, e4.EventID); err != nil {
 			t.Fatal(err)
 		}
 		c2 := attempt(w, e4, 2)
 		s.StartAttempt(ctx, c2)
-		finish(t, s, c2, webhook.DeliveryRetrying, 503)
+		finish(t, s, c2, webhook.AttemptRetrying, 503)
 		// e5: delivered and finished.
 		e5 := mustEvent(t, s, "g5", "compliance.alert")
 		fanOut(e5, w.ID)
 		d := attempt(w, e5, 1)
 		s.StartAttempt(ctx, d)
-		finish(t, s, d, webhook.DeliveryDelivered, 200)
+		finish(t, s, d, webhook.AttemptDelivered, 200)
 		if err := s.FinishEvent(ctx, e5.EventID); err != nil {
 			t.Fatal(err)
 		}

@@ -26,7 +26,7 @@ type AttemptKey struct {
 // Progress is where a webhook's deliveries of some events stand: the
 // attempts already finished, by key, and each delivery's recorded outcome.
 type Progress struct {
-	Finished map[AttemptKey]*webhook.Delivery
+	Finished map[AttemptKey]*webhook.Attempt
 	Outcomes map[string]Outcome
 }
 
@@ -34,7 +34,7 @@ type Progress struct {
 // attempt and each delivery's outcome: what a batch retried by Temporal, or
 // an event handed over twice, must not send again.
 func (s *Store) DeliveryProgress(ctx context.Context, webhookID int64, eventIDs []string) (Progress, error) {
-	p := Progress{Finished: map[AttemptKey]*webhook.Delivery{}, Outcomes: map[string]Outcome{}}
+	p := Progress{Finished: map[AttemptKey]*webhook.Attempt{}, Outcomes: map[string]Outcome{}}
 	if len(eventIDs) == 0 {
 		return p, nil
 	}
@@ -73,8 +73,8 @@ func (s *Store) DeliveryProgress(ctx context.Context, webhookID int64, eventIDs 
 // whose lease has run out (a crash mid-request) is reused. The attempts
 // must be new: their rows, if any, still pending; one whose row is leased
 // by another executor fails the batch with EConflict, to be tried again.
-func (s *Store) StartAttempts(ctx context.Context, ds []*webhook.Delivery) error {
-	var held *webhook.Delivery
+func (s *Store) StartAttempts(ctx context.Context, ds []*webhook.Attempt) error {
+	var held *webhook.Attempt
 	err := s.tx(ctx, func(tx *sqlx.Tx) error {
 		held = nil
 		if err := s.insertPending(ctx, tx, ds); err != nil {
@@ -108,7 +108,7 @@ var errHeld = errors.New("store: a row of the batch is held elsewhere")
 // a row of the same attempt that is still pending past its lease is reset
 // and reused, and one leased or finished is left as it is (its attempt's
 // ID stays 0).
-func (s *Store) insertPending(ctx context.Context, tx *sqlx.Tx, ds []*webhook.Delivery) error {
+func (s *Store) insertPending(ctx context.Context, tx *sqlx.Tx, ds []*webhook.Attempt) error {
 	now := s.now()
 	for start := 0; start < len(ds); start += rowsPerInsert {
 		chunk := ds[start:min(start+rowsPerInsert, len(ds))]
@@ -121,9 +121,9 @@ func (s *Store) insertPending(ctx context.Context, tx *sqlx.Tx, ds []*webhook.De
 		leasedSince := now.Add(-lease).UTC()
 		var values []string
 		var args []any
-		byKey := map[AttemptKey]*webhook.Delivery{}
+		byKey := map[AttemptKey]*webhook.Attempt{}
 		for _, d := range chunk {
-			d.ID, d.CreatedAt, d.Status = 0, now, webhook.DeliveryPending
+			d.ID, d.CreatedAt, d.Status = 0, now, webhook.AttemptPending
 			values = append(values, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, d.WebhookID, d.EventID, d.EventType, d.AttemptNumber, string(d.Status), d.IsTest, d.URL,
 				jsonColumn[map[string]string]{d.RequestHeaders}, string(d.RequestBody), d.Signature, dbTime(d.SentAt), d.CreatedAt)
@@ -155,7 +155,7 @@ func (s *Store) insertPending(ctx context.Context, tx *sqlx.Tx, ds []*webhook.De
 
 // unholdWritten forgets the slots of the attempts whose rows were written:
 // from now on their rows stand for them.
-func (s *Store) unholdWritten(ctx context.Context, tx *sqlx.Tx, ds []*webhook.Delivery) error {
+func (s *Store) unholdWritten(ctx context.Context, tx *sqlx.Tx, ds []*webhook.Attempt) error {
 	var keys []AttemptKey
 	for _, d := range ds {
 		if d.ID != 0 && !d.IsTest {
@@ -168,7 +168,7 @@ func (s *Store) unholdWritten(ctx context.Context, tx *sqlx.Tx, ds []*webhook.De
 	return s.unhold(ctx, tx, ds[0].WebhookID, keys)
 }
 
-func scanIDs(rows *sqlx.Rows, byKey map[AttemptKey]*webhook.Delivery) error {
+func scanIDs(rows *sqlx.Rows, byKey map[AttemptKey]*webhook.Attempt) error {
 	defer rows.Close()
 	for rows.Next() {
 		var k AttemptKey
@@ -189,7 +189,7 @@ func scanIDs(rows *sqlx.Rows, byKey map[AttemptKey]*webhook.Delivery) error {
 // circuit-breaker count, in the order the attempts were made. Unsent are
 // attempts started but never sent (an ordered batch stopped before them):
 // their pending rows are removed.
-func (s *Store) FinishAttempts(ctx context.Context, webhookID int64, done, unsent []*webhook.Delivery) error {
+func (s *Store) FinishAttempts(ctx context.Context, webhookID int64, done, unsent []*webhook.Attempt) error {
 	for _, d := range done {
 		d.SentAt, d.RespondedAt, d.NextRetryAt = dbTime(d.SentAt), dbTime(d.RespondedAt), dbTime(d.NextRetryAt)
 	}
@@ -228,7 +228,7 @@ func (s *Store) FinishAttempts(ctx context.Context, webhookID int64, done, unsen
 
 // setOutcomes records how the deliveries the attempts ended ended, one
 // statement per webhook and outcome.
-func (s *Store) setOutcomes(ctx context.Context, tx *sqlx.Tx, done []*webhook.Delivery) error {
+func (s *Store) setOutcomes(ctx context.Context, tx *sqlx.Tx, done []*webhook.Attempt) error {
 	type key struct {
 		webhookID int64
 		outcome   Outcome
@@ -261,7 +261,7 @@ func (s *Store) setOutcomes(ctx context.Context, tx *sqlx.Tx, done []*webhook.De
 // endedEvents lists, sorted, the events whose delivery one of the attempts
 // ended: their rows are locked in that order, so two batches never wait
 // for each other in a circle.
-func endedEvents(done []*webhook.Delivery) []string {
+func endedEvents(done []*webhook.Attempt) []string {
 	seen := map[string]bool{}
 	var ids []string
 	for _, d := range done {
@@ -275,7 +275,7 @@ func endedEvents(done []*webhook.Delivery) []string {
 }
 
 // ends says an attempt ended its delivery: it is final, and not a test.
-func ends(d *webhook.Delivery) bool { return d.Status.Terminal() && !d.IsTest }
+func ends(d *webhook.Attempt) bool { return d.Status.Terminal() && !d.IsTest }
 
 func (s *Store) lockEvents(ctx context.Context, tx *sqlx.Tx, eventIDs []string) error {
 	if s.forUpdate() == "" {
@@ -289,7 +289,7 @@ func (s *Store) lockEvents(ctx context.Context, tx *sqlx.Tx, eventIDs []string) 
 	return tx.SelectContext(ctx, &ids, tx.Rebind(q), args...)
 }
 
-func (s *Store) updateAttempt(ctx context.Context, tx *sqlx.Tx, d *webhook.Delivery) error {
+func (s *Store) updateAttempt(ctx context.Context, tx *sqlx.Tx, d *webhook.Attempt) error {
 	res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE deliveries SET status = ?, sent_at = ?,
 		response_status_code = ?, response_headers = ?, response_body = ?, responded_at = ?,
 		duration_ms = ?, next_retry_at = ?, last_error = ?, error_class = ? WHERE id = ?`),
@@ -307,14 +307,14 @@ func (s *Store) updateAttempt(ctx context.Context, tx *sqlx.Tx, d *webhook.Deliv
 
 // countFailures keeps the circuit breaker's count of deliveries failed for
 // good in a row: a delivery resets it, each failure after it adds one.
-func (s *Store) countFailures(ctx context.Context, tx *sqlx.Tx, webhookID int64, done []*webhook.Delivery) error {
+func (s *Store) countFailures(ctx context.Context, tx *sqlx.Tx, webhookID int64, done []*webhook.Attempt) error {
 	reset, failures := false, 0
 	for _, d := range done {
 		switch {
 		case !ends(d) || d.ErrorClass == webhook.ClassPayload:
 			// Not ended, or never sent: a body the payload options could
 			// not make says nothing about the receiver.
-		case d.Status == webhook.DeliveryDelivered:
+		case d.Status == webhook.AttemptDelivered:
 			reset, failures = true, 0
 		default:
 			failures++

@@ -39,11 +39,11 @@ const deliveryColumns = `id, webhook_id, event_id, event_type, attempt_number, s
 	request_headers, request_body, signature, response_status_code, response_headers, response_body,
 	sent_at, responded_at, duration_ms, next_retry_at, last_error, error_class, created_at`
 
-func (r *deliveryRow) delivery() *webhook.Delivery {
-	d := &webhook.Delivery{
+func (r *deliveryRow) delivery() *webhook.Attempt {
+	d := &webhook.Attempt{
 		ID: r.ID, WebhookID: r.WebhookID, EventID: r.EventID, EventType: r.EventType,
 		AttemptNumber:      r.AttemptNumber,
-		Status:             webhook.DeliveryStatus(r.Status),
+		Status:             webhook.AttemptStatus(r.Status),
 		IsTest:             r.IsTest,
 		URL:                r.URL,
 		RequestHeaders:     r.RequestHeaders.V,
@@ -81,7 +81,7 @@ func (r *deliveryRow) delivery() *webhook.Delivery {
 const AttemptLease = webhook.MaxTimeoutSeconds*time.Second + 15*time.Second
 
 // leaseOf is a pending row's lease.
-func leaseOf(d *webhook.Delivery) time.Duration {
+func leaseOf(d *webhook.Attempt) time.Duration {
 	if d.Lease > 0 {
 		return d.Lease
 	}
@@ -95,8 +95,8 @@ func leaseOf(d *webhook.Delivery) time.Duration {
 // pending is reset and reused once its lease has run out (a crash
 // mid-request), and before that is an EConflict error: the attempt is in
 // flight elsewhere, and the caller tries again later.
-func (s *Store) StartAttempt(ctx context.Context, d *webhook.Delivery) (finished *webhook.Delivery, err error) {
-	err = s.tx(ctx, func(tx *sqlx.Tx) error { return s.insertPending(ctx, tx, []*webhook.Delivery{d}) })
+func (s *Store) StartAttempt(ctx context.Context, d *webhook.Attempt) (finished *webhook.Attempt, err error) {
+	err = s.tx(ctx, func(tx *sqlx.Tx) error { return s.insertPending(ctx, tx, []*webhook.Attempt{d}) })
 	switch {
 	case isForeignKeyViolation(err):
 		return nil, webhook.Errorf(webhook.ENotFound, "webhook %d not found", d.WebhookID)
@@ -124,7 +124,7 @@ func (e *InFlight) Unwrap() error { return e.Err }
 
 // inFlight is the refusal of d, whose row another executor holds: its
 // lease counts from that row's sent_at (or from now, if it cannot be read).
-func (s *Store) inFlight(ctx context.Context, d *webhook.Delivery) error {
+func (s *Store) inFlight(ctx context.Context, d *webhook.Attempt) error {
 	since := s.now()
 	var sent sql.NullTime
 	err := s.read.GetContext(ctx, &sent, s.db.Rebind(`SELECT sent_at FROM deliveries
@@ -142,8 +142,8 @@ func (s *Store) inFlight(ctx context.Context, d *webhook.Delivery) error {
 // that subscriber, the event's counters are recounted and the webhook's
 // circuit-breaker count kept (a delivery reset it, a failure adds one), in
 // the same transaction, so each attempt counts once.
-func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Delivery) error {
-	return s.FinishAttempts(ctx, d.WebhookID, []*webhook.Delivery{d}, nil)
+func (s *Store) FinishAttempt(ctx context.Context, d *webhook.Attempt) error {
+	return s.FinishAttempts(ctx, d.WebhookID, []*webhook.Attempt{d}, nil)
 }
 
 // CancelDelivery marks a delivery an operator stopped after its attempt
@@ -207,14 +207,14 @@ func (s *Store) NextRetries(ctx context.Context, webhookID int64, eventIDs []str
 
 // DeliveryFilter narrows ListDeliveries.
 type DeliveryFilter struct {
-	Status  webhook.DeliveryStatus // "" for all
-	EventID string                 // "" for all
+	Status  webhook.AttemptStatus // "" for all
+	EventID string                // "" for all
 	Page
 }
 
 // ListDeliveries returns a webhook's attempt rows, newest first, and the
 // total matching.
-func (s *Store) ListDeliveries(ctx context.Context, webhookID int64, f DeliveryFilter) ([]*webhook.Delivery, int, error) {
+func (s *Store) ListDeliveries(ctx context.Context, webhookID int64, f DeliveryFilter) ([]*webhook.Attempt, int, error) {
 	f.Page = f.Page.norm()
 	where, args := " WHERE webhook_id = ?", []any{webhookID}
 	if f.Status != "" {
@@ -237,7 +237,7 @@ func (s *Store) ListDeliveries(ctx context.Context, webhookID int64, f DeliveryF
 }
 
 // GetDelivery returns one attempt row of a webhook.
-func (s *Store) GetDelivery(ctx context.Context, webhookID, id int64) (*webhook.Delivery, error) {
+func (s *Store) GetDelivery(ctx context.Context, webhookID, id int64) (*webhook.Attempt, error) {
 	var row deliveryRow
 	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
 		WHERE webhook_id = ? AND id = ?`), webhookID, id)
@@ -249,7 +249,7 @@ func (s *Store) GetDelivery(ctx context.Context, webhookID, id int64) (*webhook.
 
 // LatestAttempts returns, for each webhook an event went to, its latest
 // attempt row (whose attempt_number is the number of attempts so far).
-func (s *Store) LatestAttempts(ctx context.Context, eventID string) ([]*webhook.Delivery, error) {
+func (s *Store) LatestAttempts(ctx context.Context, eventID string) ([]*webhook.Attempt, error) {
 	var rows []deliveryRow
 	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries d
 		WHERE event_id = ? AND is_test = FALSE AND attempt_number = (SELECT MAX(attempt_number)
@@ -261,8 +261,8 @@ func (s *Store) LatestAttempts(ctx context.Context, eventID string) ([]*webhook.
 	return deliveries(rows), nil
 }
 
-func deliveries(rows []deliveryRow) []*webhook.Delivery {
-	out := make([]*webhook.Delivery, len(rows))
+func deliveries(rows []deliveryRow) []*webhook.Attempt {
+	out := make([]*webhook.Attempt, len(rows))
 	for i := range rows {
 		out[i] = rows[i].delivery()
 	}
@@ -271,7 +271,7 @@ func deliveries(rows []deliveryRow) []*webhook.Delivery {
 
 // FinishedAttempt returns the recorded outcome of an attempt, or nil when
 // it was never made or has not finished.
-func (s *Store) FinishedAttempt(ctx context.Context, eventID string, webhookID int64, attempt int) (*webhook.Delivery, error) {
+func (s *Store) FinishedAttempt(ctx context.Context, eventID string, webhookID int64, attempt int) (*webhook.Attempt, error) {
 	var rows []deliveryRow
 	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
 		WHERE event_id = ? AND webhook_id = ? AND attempt_number = ? AND status <> 'pending'`), eventID, webhookID, attempt)

@@ -13,8 +13,8 @@ import (
 // its latest attempt and latest failure.
 type SubscriberStats struct {
 	Delivered, Failed, Retried int
-	Last                       *webhook.Delivery // nil before the first attempt
-	LastFailure                *webhook.Delivery
+	Last                       *webhook.Attempt // nil before the first attempt
+	LastFailure                *webhook.Attempt
 }
 
 // SubscriberStats reads the stats of the given subscribers, keyed by id;
@@ -42,12 +42,12 @@ func (s *Store) SubscriberStats(ctx context.Context, ids []int64) (map[int64]*Su
 	}
 	for _, c := range counts {
 		st := out[c.WebhookID]
-		switch webhook.DeliveryStatus(c.Status) {
-		case webhook.DeliveryDelivered:
+		switch webhook.AttemptStatus(c.Status) {
+		case webhook.AttemptDelivered:
 			st.Delivered = c.N
-		case webhook.DeliveryFailed:
+		case webhook.AttemptFailed:
 			st.Failed = c.N
-		case webhook.DeliveryRetrying:
+		case webhook.AttemptRetrying:
 			st.Retried = c.N
 		}
 	}
@@ -67,7 +67,7 @@ func (s *Store) SubscriberStats(ctx context.Context, ids []int64) (map[int64]*Su
 
 // latestAttempts are the subscribers' newest finished attempt rows that
 // match cond, by subscriber, in one query.
-func (s *Store) latestAttempts(ctx context.Context, ids []int64, cond string) (map[int64]*webhook.Delivery, error) {
+func (s *Store) latestAttempts(ctx context.Context, ids []int64, cond string) (map[int64]*webhook.Attempt, error) {
 	q, args, err := sqlx.In(`SELECT `+deliveryColumns+` FROM deliveries WHERE id IN (SELECT MAX(id) FROM deliveries
 		WHERE webhook_id IN (?) AND is_test = FALSE AND status <> 'pending'`+cond+` GROUP BY webhook_id)`, ids)
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *Store) latestAttempts(ctx context.Context, ids []int64, cond string) (m
 	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
 		return nil, err
 	}
-	out := make(map[int64]*webhook.Delivery, len(rows))
+	out := make(map[int64]*webhook.Attempt, len(rows))
 	for i := range rows {
 		d := rows[i].delivery()
 		out[d.WebhookID] = d

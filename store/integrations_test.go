@@ -96,17 +96,17 @@ func TestSubscriberStats(t *testing.T) {
 		e1, e2 := mustEvent(t, s, "s1", "compliance.alert"), mustEvent(t, s, "s2", "compliance.alert")
 		a := attempt(w, e1, 1)
 		s.StartAttempt(ctx, a)
-		finish(t, s, a, webhook.DeliveryRetrying, 503)
+		finish(t, s, a, webhook.AttemptRetrying, 503)
 		b := attempt(w, e1, 2)
 		s.StartAttempt(ctx, b)
-		finish(t, s, b, webhook.DeliveryDelivered, 200)
+		finish(t, s, b, webhook.AttemptDelivered, 200)
 		c := attempt(w, e2, 1)
 		s.StartAttempt(ctx, c)
-		finish(t, s, c, webhook.DeliveryFailed, 400)
+		finish(t, s, c, webhook.AttemptFailed, 400)
 		test := attempt(w, e2, 2)
 		test.IsTest = true
 		s.StartAttempt(ctx, test)
-		finish(t, s, test, webhook.DeliveryDelivered, 200)
+		finish(t, s, test, webhook.AttemptDelivered, 200)
 
 		stats, err := s.SubscriberStats(ctx, []int64{w.ID, idle.ID})
 		if err != nil {

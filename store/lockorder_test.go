@@ -16,7 +16,7 @@ func TestDeleteWhileDeliveringDoesNotDeadlock(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
 		for round := range 15 {
 			w := mustWebhook(t, s, fmt.Sprintf("w%d", round), "*")
-			var ds []*webhook.Delivery
+			var ds []*webhook.Attempt
 			for i := range 6 {
 				e := mustEvent(t, s, fmt.Sprintf("e%d-%d", round, i), "compliance.alert")
 				s.SetSubscribers(ctx, e.EventID, []int64{w.ID})
@@ -32,7 +32,7 @@ func TestDeleteWhileDeliveringDoesNotDeadlock(t *testing.T) {
 			for _, d := range ds {
 				wg.Go(func() {
 					code := 500
-					d.Status, d.ResponseStatusCode = webhook.DeliveryFailed, &code
+					d.Status, d.ResponseStatusCode = webhook.AttemptFailed, &code
 					if err := s.FinishAttempt(ctx, d); err != nil && webhook.ErrorCode(err) != webhook.ENotFound {
 						errs <- err
 					}

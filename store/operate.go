@@ -268,7 +268,7 @@ func (s *Store) StillFailed(ctx context.Context, eventID string, webhookID int64
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
-	return status == string(webhook.DeliveryFailed), err
+	return status == string(webhook.AttemptFailed), err
 }
 
 // DeleteAttemptsBefore removes attempt rows created before a time, in

@@ -110,7 +110,7 @@ func TestPauseAndBreakerCount(t *testing.T) {
 			got, _ := s.GetWebhook(ctx, w.ID)
 			return got.ConsecutiveFailures
 		}
-		for i, st := range []webhook.DeliveryStatus{webhook.DeliveryFailed, webhook.DeliveryRetrying, webhook.DeliveryFailed, webhook.DeliveryFailed} {
+		for i, st := range []webhook.AttemptStatus{webhook.AttemptFailed, webhook.AttemptRetrying, webhook.AttemptFailed, webhook.AttemptFailed} {
 			e := mustEvent(t, s, fmt.Sprintf("e%d", i), "compliance.alert")
 			d := attempt(w, e, 1)
 			s.StartAttempt(ctx, d)
@@ -122,7 +122,7 @@ func TestPauseAndBreakerCount(t *testing.T) {
 		e := mustEvent(t, s, "ok", "compliance.alert")
 		d := attempt(w, e, 1)
 		s.StartAttempt(ctx, d)
-		finish(t, s, d, webhook.DeliveryDelivered, 200)
+		finish(t, s, d, webhook.AttemptDelivered, 200)
 		if n := count(); n != 0 {
 			t.Fatalf("a delivery left count %d", n)
 		}
@@ -143,11 +143,11 @@ func TestPauseAndBreakerCount(t *testing.T) {
 func TestFailedEventsAndNextAttempt(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
 		w := mustWebhook(t, s, "w", "*")
-		for i, statuses := range [][]webhook.DeliveryStatus{
-			{webhook.DeliveryFailed},                            // failed
-			{webhook.DeliveryFailed, webhook.DeliveryDelivered}, // failed, then redelivered
-			{webhook.DeliveryRetrying},                          // still going
-			{webhook.DeliveryRetrying, webhook.DeliveryFailed},  // failed after a retry
+		for i, statuses := range [][]webhook.AttemptStatus{
+			{webhook.AttemptFailed},
+			{webhook.AttemptFailed, webhook.AttemptDelivered},
+			{webhook.AttemptRetrying},
+			{webhook.AttemptRetrying, webhook.AttemptFailed},
 		} {
 			e := mustEvent(t, s, fmt.Sprintf("e%d", i), "compliance.alert")
 			for n, st := range statuses {
@@ -187,13 +187,13 @@ func TestNextRetries(t *testing.T) {
 		mustEvent(t, s, "n3", "compliance.alert")
 		a1 := attempt(w, e1, 1)
 		s.StartAttempt(ctx, a1)
-		finish(t, s, a1, webhook.DeliveryRetrying, 503)
+		finish(t, s, a1, webhook.AttemptRetrying, 503)
 		a2 := attempt(w, e1, 2)
 		s.StartAttempt(ctx, a2)
-		finish(t, s, a2, webhook.DeliveryRetrying, 503)
+		finish(t, s, a2, webhook.AttemptRetrying, 503)
 		b := attempt(w, e2, 1)
 		s.StartAttempt(ctx, b)
-		finish(t, s, b, webhook.DeliveryDelivered, 200)
+		finish(t, s, b, webhook.AttemptDelivered, 200)
 		got, err := s.NextRetries(ctx, w.ID, []string{"n1", "n2", "n3"})
 		if err != nil || len(got) != 1 || !got["n1"].Equal(a2.NextRetryAt.UTC()) {
 			t.Fatalf("next retries %v %v, want n1 at %v", got, err, a2.NextRetryAt)

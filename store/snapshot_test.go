@@ -114,7 +114,7 @@ func TestRecordEventsSnapshotsSubscribers(t *testing.T) {
 		// is deleted while it waits: the event is processed, 1 ok, 2 failed.
 		d := attempt(a, e1, 1)
 		s.StartAttempt(ctx, d)
-		finish(t, s, d, webhook.DeliveryDelivered, 200)
+		finish(t, s, d, webhook.AttemptDelivered, 200)
 		if _, err := s.CancelDelivery(ctx, "e1", b.ID, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +138,7 @@ func TestRecordEventsSnapshotsSubscribers(t *testing.T) {
 		}
 		d = attempt(b, e1, 1)
 		s.StartAttempt(ctx, d)
-		finish(t, s, d, webhook.DeliveryDelivered, 200)
+		finish(t, s, d, webhook.AttemptDelivered, 200)
 		if got, _ := s.GetEvent(ctx, "e1"); got.SuccessfulDeliveries != 2 || got.FailedDeliveries != 1 {
 			t.Fatalf("e1 redelivered: %+v", got)
 		}
@@ -175,10 +175,10 @@ func TestBacklogInAcceptanceOrder(t *testing.T) {
 		}
 		d := attempt(w, evs[1], 1) // q-1 waits for its second attempt
 		s.StartAttempt(ctx, d)
-		finish(t, s, d, webhook.DeliveryRetrying, 503)
+		finish(t, s, d, webhook.AttemptRetrying, 503)
 		d = attempt(w, evs[2], 1) // q-4 is delivered
 		s.StartAttempt(ctx, d)
-		finish(t, s, d, webhook.DeliveryDelivered, 200)
+		finish(t, s, d, webhook.AttemptDelivered, 200)
 
 		got, err := s.Backlog(ctx, w.ID, nil, 10)
 		const a = "compliance.alert"

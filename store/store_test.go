@@ -291,22 +291,22 @@ func TestSetSubscribers(t *testing.T) {
 	})
 }
 
-func attempt(w *webhook.Webhook, e *webhook.Event, n int) *webhook.Delivery {
+func attempt(w *webhook.Webhook, e *webhook.Event, n int) *webhook.Attempt {
 	body, _ := e.Body()
 	sent := time.Now().UTC().Truncate(time.Microsecond)
-	return &webhook.Delivery{WebhookID: w.ID, EventID: e.EventID, EventType: e.EventType, AttemptNumber: n,
+	return &webhook.Attempt{WebhookID: w.ID, EventID: e.EventID, EventType: e.EventType, AttemptNumber: n,
 		URL: w.URL, RequestHeaders: map[string]string{"Content-Type": "application/json"}, RequestBody: body,
 		Signature: webhook.Sign(w.Secret, body), SentAt: &sent}
 }
 
-func finish(t *testing.T, s *store.Store, d *webhook.Delivery, status webhook.DeliveryStatus, code int) {
+func finish(t *testing.T, s *store.Store, d *webhook.Attempt, status webhook.AttemptStatus, code int) {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	ms := 12.5
 	d.Status, d.ResponseStatusCode, d.RespondedAt, d.DurationMS = status, &code, &now, &ms
 	d.ResponseHeaders = map[string]string{"Content-Type": "text/plain"}
 	d.ResponseBody = "answer"
-	if status == webhook.DeliveryRetrying {
+	if status == webhook.AttemptRetrying {
 		next := now.Add(time.Minute)
 		d.NextRetryAt, d.LastError, d.ErrorClass = &next, "HTTP 503", webhook.ClassHTTPStatus
 	}
@@ -344,10 +344,10 @@ func TestAttemptsAndCounters(t *testing.T) {
 			t.Fatalf("restart got id %d, want %d (%v %v)", a1again.ID, a1.ID, done, err)
 		}
 		s.Now = time.Now
-		finish(t, s, a1, webhook.DeliveryRetrying, 503)
+		finish(t, s, a1, webhook.AttemptRetrying, 503)
 		// One retried after the attempt finished gets the finished row back.
 		done, err = s.StartAttempt(ctx, attempt(ok, e, 1))
-		if err != nil || done == nil || done.ID != a1.ID || done.Status != webhook.DeliveryRetrying || *done.ResponseStatusCode != 503 || done.NextRetryAt == nil {
+		if err != nil || done == nil || done.ID != a1.ID || done.Status != webhook.AttemptRetrying || *done.ResponseStatusCode != 503 || done.NextRetryAt == nil {
 			t.Fatalf("StartAttempt of a finished attempt: %+v %v", done, err)
 		}
 		if e, _ := s.GetEvent(ctx, "e1"); e.SuccessfulDeliveries+e.FailedDeliveries != 0 {
@@ -355,10 +355,10 @@ func TestAttemptsAndCounters(t *testing.T) {
 		}
 		a2 := attempt(ok, e, 2)
 		s.StartAttempt(ctx, a2)
-		finish(t, s, a2, webhook.DeliveryDelivered, 200)
+		finish(t, s, a2, webhook.AttemptDelivered, 200)
 		b1 := attempt(bad, e, 1)
 		s.StartAttempt(ctx, b1)
-		finish(t, s, b1, webhook.DeliveryFailed, 400)
+		finish(t, s, b1, webhook.AttemptFailed, 400)
 
 		// Each subscriber's last attempt ended its delivery: the event is
 		// processed.
@@ -367,7 +367,7 @@ func TestAttemptsAndCounters(t *testing.T) {
 			t.Fatalf("counters %+v", got)
 		}
 		// Finishing the same attempt twice (an activity retry) does not double count.
-		finish(t, s, a2, webhook.DeliveryDelivered, 200)
+		finish(t, s, a2, webhook.AttemptDelivered, 200)
 		if again, _ := s.GetEvent(ctx, "e1"); again.SuccessfulDeliveries != 1 {
 			t.Fatalf("re-finish changed event: %+v", again)
 		}
@@ -376,7 +376,7 @@ func TestAttemptsAndCounters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Status != webhook.DeliveryRetrying || d.NextRetryAt == nil || *d.ResponseStatusCode != 503 ||
+		if d.Status != webhook.AttemptRetrying || d.NextRetryAt == nil || *d.ResponseStatusCode != 503 ||
 			d.ResponseBody != "answer" || d.ErrorClass != webhook.ClassHTTPStatus || string(d.RequestBody) != string(a1.RequestBody) ||
 			string(d.EventData) != `{"alert_level":"high","message":"spaced  as sent"}` || d.Signature != a1.Signature {
 			t.Fatalf("delivery row: %+v", d)
@@ -388,11 +388,11 @@ func TestAttemptsAndCounters(t *testing.T) {
 		if err != nil || total != 2 || list[0].ID != a2.ID || list[1].ID != a1.ID {
 			t.Fatalf("ListDeliveries: %v %d %v", list, total, err)
 		}
-		list, total, _ = s.ListDeliveries(ctx, ok.ID, store.DeliveryFilter{Status: webhook.DeliveryRetrying})
+		list, total, _ = s.ListDeliveries(ctx, ok.ID, store.DeliveryFilter{Status: webhook.AttemptRetrying})
 		if total != 1 || list[0].ID != a1.ID {
 			t.Fatalf("filter by status: %v", list)
 		}
-		list, total, _ = s.ListDeliveries(ctx, bad.ID, store.DeliveryFilter{Status: webhook.DeliveryFailed, Page: store.Page{Limit: 100}})
+		list, total, _ = s.ListDeliveries(ctx, bad.ID, store.DeliveryFilter{Status: webhook.AttemptFailed, Page: store.Page{Limit: 100}})
 		if total != 1 || list[0].ID != b1.ID {
 			t.Fatalf("failed deliveries: %v", list)
 		}
@@ -422,13 +422,13 @@ func TestLaterSuccessOutweighsFailure(t *testing.T) {
 		s.SetSubscribers(ctx, "e", []int64{w.ID})
 		a1 := attempt(w, e, 1)
 		s.StartAttempt(ctx, a1)
-		finish(t, s, a1, webhook.DeliveryFailed, 500)
+		finish(t, s, a1, webhook.AttemptFailed, 500)
 		if got, _ := s.GetEvent(ctx, "e"); got.FailedDeliveries != 1 {
 			t.Fatalf("%+v", got)
 		}
 		a2 := attempt(w, e, 2) // a manual retry after the final failure
 		s.StartAttempt(ctx, a2)
-		finish(t, s, a2, webhook.DeliveryDelivered, 200)
+		finish(t, s, a2, webhook.AttemptDelivered, 200)
 		if got, _ := s.GetEvent(ctx, "e"); got.FailedDeliveries != 0 || got.SuccessfulDeliveries != 1 {
 			t.Fatalf("%+v", got)
 		}
@@ -457,7 +457,7 @@ func TestConcurrentFinishesCountEveryone(t *testing.T) {
 					return
 				}
 				code := 200
-				d.Status, d.ResponseStatusCode = webhook.DeliveryDelivered, &code
+				d.Status, d.ResponseStatusCode = webhook.AttemptDelivered, &code
 				errs <- s.FinishAttempt(ctx, d)
 			})
 		}
@@ -484,8 +484,8 @@ func TestFinishEvent(t *testing.T) {
 		for _, a := range []struct {
 			w      *webhook.Webhook
 			n      int
-			status webhook.DeliveryStatus
-		}{{ok, 1, webhook.DeliveryRetrying}, {ok, 2, webhook.DeliveryDelivered}, {bad, 1, webhook.DeliveryFailed}} {
+			status webhook.AttemptStatus
+		}{{ok, 1, webhook.AttemptRetrying}, {ok, 2, webhook.AttemptDelivered}, {bad, 1, webhook.AttemptFailed}} {
 			d := attempt(a.w, e, a.n)
 			s.StartAttempt(ctx, d)
 			finish(t, s, d, a.status, 200)
@@ -501,7 +501,7 @@ func TestFinishEvent(t *testing.T) {
 		// A reopened delivery that succeeds moves the counters and the time.
 		d := attempt(bad, e, 2)
 		s.StartAttempt(ctx, d)
-		finish(t, s, d, webhook.DeliveryDelivered, 200)
+		finish(t, s, d, webhook.AttemptDelivered, 200)
 		s.Now = func() time.Time { return first.Add(time.Hour) }
 		s.FinishEvent(ctx, "e")
 		if again, _ := s.GetEvent(ctx, "e"); again.SuccessfulDeliveries != 2 || again.FailedDeliveries != 1 || !again.ProcessedAt.Equal(first.Add(time.Hour)) {
@@ -568,7 +568,7 @@ func TestStartAttemptsIsAllOrNothing(t *testing.T) {
 		if _, err := s.StartAttempt(ctx, attempt(w, a, 1)); err != nil {
 			t.Fatal(err)
 		}
-		err := s.StartAttempts(ctx, []*webhook.Delivery{attempt(w, a, 1), attempt(w, b, 1)})
+		err := s.StartAttempts(ctx, []*webhook.Attempt{attempt(w, a, 1), attempt(w, b, 1)})
 		if webhook.ErrorCode(err) != webhook.EConflict {
 			t.Fatalf("batch with a leased attempt: %v, want a conflict", err)
 		}

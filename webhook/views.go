@@ -48,16 +48,16 @@ type TestResult struct {
 // pause or a rate limit before its first attempt has no row yet: it shows
 // with status pending, 0 attempts and its live state.
 type SubscriberDelivery struct {
-	WebhookID          int64          `json:"webhook_id"`
-	Status             DeliveryStatus `json:"status"`
-	Attempts           int            `json:"attempts"`
-	LastDeliveryID     int64          `json:"last_delivery_id"`
-	ResponseStatusCode *int           `json:"response_status_code"`
-	LastError          string         `json:"last_error"`
-	NextRetryAt        *time.Time     `json:"next_retry_at"`
-	RespondedAt        *time.Time     `json:"responded_at"`
-	State              string         `json:"state,omitempty"`
-	NextAttemptAt      *time.Time     `json:"next_attempt_at,omitempty"`
+	WebhookID          int64         `json:"webhook_id"`
+	Status             AttemptStatus `json:"status"`
+	Attempts           int           `json:"attempts"`
+	LastDeliveryID     int64         `json:"last_delivery_id"`
+	ResponseStatusCode *int          `json:"response_status_code"`
+	LastError          string        `json:"last_error"`
+	NextRetryAt        *time.Time    `json:"next_retry_at"`
+	RespondedAt        *time.Time    `json:"responded_at"`
+	State              string        `json:"state,omitempty"`
+	NextAttemptAt      *time.Time    `json:"next_attempt_at,omitempty"`
 }
 
 // TimelineEntry is one step of an event's delivery, read from its workflow

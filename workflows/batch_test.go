@@ -144,7 +144,7 @@ func TestBatchRetriesAFailedBatch(t *testing.T) {
 	if got := r.batches(); fmt.Sprint(got) != fmt.Sprint([][]string{ids, ids}) {
 		t.Fatalf("batches = %v: want the same batch twice (failed, then retried)", got)
 	}
-	if got := h.statuses(z.ID); !slices.Equal(got, []webhook.DeliveryStatus{R, D}) {
+	if got := h.statuses(z.ID); !slices.Equal(got, []webhook.AttemptStatus{R, D}) {
 		t.Fatalf("attempt rows %v", got)
 	}
 }

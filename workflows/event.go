@@ -323,9 +323,9 @@ func (l *loop) took(n int, res AttemptResult) {
 	l.state.Attempts = n
 	l.state.LastStatusCode, l.state.LastError, l.state.LastDeliveryID = res.StatusCode, res.Error, res.DeliveryID
 	switch res.Status {
-	case webhook.DeliveryDelivered:
+	case webhook.AttemptDelivered:
 		l.state.State = LoopDelivered
-	case webhook.DeliveryFailed:
+	case webhook.AttemptFailed:
 		l.state.State = LoopFailed
 	default:
 		l.state.State, l.state.NextAttemptAt = LoopRetrying, res.NextRetryAt

@@ -190,12 +190,12 @@ func (h *harness) gaps(webhookID int64) []time.Duration {
 	return out
 }
 
-func (h *harness) statuses(webhookID int64) []webhook.DeliveryStatus {
+func (h *harness) statuses(webhookID int64) []webhook.AttemptStatus {
 	rows, _, err := h.store.ListDeliveries(context.Background(), webhookID, store.DeliveryFilter{})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	out := make([]webhook.DeliveryStatus, len(rows))
+	out := make([]webhook.AttemptStatus, len(rows))
 	for i, r := range rows {
 		out[len(rows)-1-i] = r.Status // oldest first
 	}
@@ -203,9 +203,9 @@ func (h *harness) statuses(webhookID int64) []webhook.DeliveryStatus {
 }
 
 const (
-	R = webhook.DeliveryRetrying
-	D = webhook.DeliveryDelivered
-	F = webhook.DeliveryFailed
+	R = webhook.AttemptRetrying
+	D = webhook.AttemptDelivered
+	F = webhook.AttemptFailed
 )
 
 func TestDeliveryScenarios(t *testing.T) {
@@ -215,32 +215,32 @@ func TestDeliveryScenarios(t *testing.T) {
 		script   []reply
 		edit     func(*webhook.Webhook)
 		status   string
-		rows     []webhook.DeliveryStatus
+		rows     []webhook.AttemptStatus
 		gaps     []time.Duration
 		received int
 	}{
 		{"retries on 5xx then succeeds", []reply{{503, ""}, {500, ""}, {200, ""}}, nil,
-			workflows.StatusDelivered, []webhook.DeliveryStatus{R, R, D}, []time.Duration{m, 2 * m}, 3},
+			workflows.StatusDelivered, []webhook.AttemptStatus{R, R, D}, []time.Duration{m, 2 * m}, 3},
 		{"no retry on 400", []reply{{400, ""}}, nil,
-			workflows.StatusFailed, []webhook.DeliveryStatus{F}, nil, 1},
+			workflows.StatusFailed, []webhook.AttemptStatus{F}, nil, 1},
 		{"408 and 429 are retried", []reply{{408, ""}, {429, ""}, {204, ""}}, nil,
-			workflows.StatusDelivered, []webhook.DeliveryStatus{R, R, D}, []time.Duration{m, 2 * m}, 3},
+			workflows.StatusDelivered, []webhook.AttemptStatus{R, R, D}, []time.Duration{m, 2 * m}, 3},
 		{"Retry-After stretches the wait", []reply{{503, "600"}, {200, ""}}, func(w *webhook.Webhook) { w.RetryStrategy = webhook.FixedInterval },
-			workflows.StatusDelivered, []webhook.DeliveryStatus{R, D}, []time.Duration{10 * m}, 2},
+			workflows.StatusDelivered, []webhook.AttemptStatus{R, D}, []time.Duration{10 * m}, 2},
 		{"Retry-After shorter than the plan is ignored", []reply{{429, "5"}, {200, ""}}, nil,
-			workflows.StatusDelivered, []webhook.DeliveryStatus{R, D}, []time.Duration{m}, 2},
+			workflows.StatusDelivered, []webhook.AttemptStatus{R, D}, []time.Duration{m}, 2},
 		{"exhausted retries fail", []reply{{503, ""}}, func(w *webhook.Webhook) { w.MaxRetries = 3 },
-			workflows.StatusFailed, []webhook.DeliveryStatus{R, R, R, F}, []time.Duration{m, 2 * m, 4 * m}, 4},
+			workflows.StatusFailed, []webhook.AttemptStatus{R, R, R, F}, []time.Duration{m, 2 * m, 4 * m}, 4},
 		{"linear backoff", []reply{{502, ""}}, func(w *webhook.Webhook) {
 			w.RetryStrategy, w.MaxRetries, w.RetryDelaySeconds = webhook.LinearBackoff, 3, 30
 		},
-			workflows.StatusFailed, []webhook.DeliveryStatus{R, R, R, F}, []time.Duration{30 * time.Second, m, 90 * time.Second}, 4},
+			workflows.StatusFailed, []webhook.AttemptStatus{R, R, R, F}, []time.Duration{30 * time.Second, m, 90 * time.Second}, 4},
 		{"exponential capped by max delay", []reply{{500, ""}}, func(w *webhook.Webhook) { w.MaxRetries, w.MaxDelaySeconds = 4, 150 },
-			workflows.StatusFailed, []webhook.DeliveryStatus{R, R, R, R, F}, []time.Duration{m, 2 * m, 150 * time.Second, 150 * time.Second}, 5},
+			workflows.StatusFailed, []webhook.AttemptStatus{R, R, R, R, F}, []time.Duration{m, 2 * m, 150 * time.Second, 150 * time.Second}, 5},
 		{"no_retry sends once", []reply{{503, ""}}, func(w *webhook.Webhook) { w.RetryStrategy = webhook.NoRetry },
-			workflows.StatusFailed, []webhook.DeliveryStatus{F}, nil, 1},
+			workflows.StatusFailed, []webhook.AttemptStatus{F}, nil, 1},
 		{"max_retries 0 sends once", []reply{{503, ""}}, func(w *webhook.Webhook) { w.MaxRetries = 0 },
-			workflows.StatusFailed, []webhook.DeliveryStatus{F}, nil, 1},
+			workflows.StatusFailed, []webhook.AttemptStatus{F}, nil, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,7 +276,7 @@ func TestFanOutWithOneFailing(t *testing.T) {
 	if res != (workflows.EventResult{Status: workflows.StatusPartial, Delivered: 2, Failed: 1}) {
 		t.Fatalf("result %+v", res)
 	}
-	for w, want := range map[int64][]webhook.DeliveryStatus{w1.ID: {D}, w2.ID: {R, D}, w3.ID: {F}} {
+	for w, want := range map[int64][]webhook.AttemptStatus{w1.ID: {D}, w2.ID: {R, D}, w3.ID: {F}} {
 		if got := h.statuses(w); !slices.Equal(got, want) {
 			t.Errorf("webhook %d rows %v, want %v", w, got, want)
 		}

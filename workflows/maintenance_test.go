@@ -26,13 +26,13 @@ func TestMaintenanceRollsUpThenDeletes(t *testing.T) {
 		ev.CreatedAt = at
 		h.store.CreateEvent(ctx, &ev)
 		body, _ := ev.Body()
-		d := &webhook.Delivery{WebhookID: w.ID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: 1,
+		d := &webhook.Attempt{WebhookID: w.ID, EventID: ev.EventID, EventType: ev.EventType, AttemptNumber: 1,
 			URL: w.URL, RequestHeaders: map[string]string{}, RequestBody: body, Signature: "sha256=0", SentAt: &at}
 		if _, err := h.store.StartAttempt(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 		code, ms := 200, 12.0
-		d.Status, d.ResponseStatusCode, d.DurationMS, d.RespondedAt = webhook.DeliveryDelivered, &code, &ms, &at
+		d.Status, d.ResponseStatusCode, d.DurationMS, d.RespondedAt = webhook.AttemptDelivered, &code, &ms, &at
 		if err := h.store.FinishAttempt(ctx, d); err != nil {
 			t.Fatal(err)
 		}

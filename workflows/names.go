@@ -256,19 +256,19 @@ type AttemptResult struct {
 	// NotMade and Ended are a stream batch's: the attempt was not made
 	// (StreamAttemptResult), or the delivery had ended before, as Status
 	// says.
-	NotMade          bool                   `json:"not_made,omitempty"`
-	Ended            bool                   `json:"ended,omitempty"`
-	Held             bool                   `json:"held,omitempty"`
-	HeldReason       string                 `json:"held_reason,omitempty"`
-	RateLimitedUntil *time.Time             `json:"rate_limited_until,omitempty"`
-	DeliveryID       int64                  `json:"delivery_id,omitempty"`
-	Status           webhook.DeliveryStatus `json:"status,omitempty"`
-	StatusCode       int                    `json:"status_code,omitempty"`
-	DurationMS       float64                `json:"duration_ms,omitempty"`
-	ErrorClass       webhook.ErrorClass     `json:"error_class,omitempty"`
-	Error            string                 `json:"error,omitempty"`
-	RetryIn          time.Duration          `json:"retry_in,omitempty"`
-	NextRetryAt      *time.Time             `json:"next_retry_at,omitempty"`
+	NotMade          bool                  `json:"not_made,omitempty"`
+	Ended            bool                  `json:"ended,omitempty"`
+	Held             bool                  `json:"held,omitempty"`
+	HeldReason       string                `json:"held_reason,omitempty"`
+	RateLimitedUntil *time.Time            `json:"rate_limited_until,omitempty"`
+	DeliveryID       int64                 `json:"delivery_id,omitempty"`
+	Status           webhook.AttemptStatus `json:"status,omitempty"`
+	StatusCode       int                   `json:"status_code,omitempty"`
+	DurationMS       float64               `json:"duration_ms,omitempty"`
+	ErrorClass       webhook.ErrorClass    `json:"error_class,omitempty"`
+	Error            string                `json:"error,omitempty"`
+	RetryIn          time.Duration         `json:"retry_in,omitempty"`
+	NextRetryAt      *time.Time            `json:"next_retry_at,omitempty"`
 }
 
 // WebhookSignal is the argument of SignalRetry and SignalResume.

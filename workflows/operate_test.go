@@ -198,7 +198,7 @@ func TestRetrySignalRestartsAFailedDelivery(t *testing.T) {
 	if res != (workflows.EventResult{Status: workflows.StatusDelivered, Delivered: 2}) {
 		t.Fatalf("result %+v", res)
 	}
-	if got := h.statuses(wb.ID); !slices.Equal(got, []webhook.DeliveryStatus{F, D}) {
+	if got := h.statuses(wb.ID); !slices.Equal(got, []webhook.AttemptStatus{F, D}) {
 		t.Fatalf("bad webhook rows %v", got)
 	}
 	if g := h.gaps(wb.ID); len(g) != 1 || g[0] != 10*time.Minute {
@@ -383,7 +383,7 @@ func TestCancelSignalStopsWaitingDeliveries(t *testing.T) {
 	if err != nil || len(rows) != 1 || rows[0].Status != F || rows[0].NextRetryAt != nil || !strings.HasPrefix(rows[0].LastError, "cancelled") {
 		t.Fatalf("cancelled delivery's row: %+v %v", rows, err)
 	}
-	if got := h.statuses(wa.ID); !slices.Equal(got, []webhook.DeliveryStatus{F, D}) {
+	if got := h.statuses(wa.ID); !slices.Equal(got, []webhook.AttemptStatus{F, D}) {
 		t.Fatalf("cancelled then retried: rows %v", got)
 	}
 	if g := h.gaps(wa.ID); len(g) != 1 || g[0] != 20*time.Minute {

@@ -443,10 +443,10 @@ func (s *stream) apply(ctx workflow.Context, it *StreamItem, r AttemptResult) {
 	it.ReservedAt = nil
 	it.State.Attempts, it.State.LastStatusCode, it.State.LastError, it.State.LastDeliveryID = r.Attempt, r.StatusCode, r.Error, r.DeliveryID
 	switch r.Status {
-	case webhook.DeliveryDelivered:
+	case webhook.AttemptDelivered:
 		s.setState(it, LoopDelivered)
 		s.end(it)
-	case webhook.DeliveryFailed, "":
+	case webhook.AttemptFailed, "":
 		s.setState(it, LoopFailed)
 		s.end(it)
 	default:

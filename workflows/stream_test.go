@@ -211,7 +211,7 @@ func TestStreamCancelAndRetrySignals(t *testing.T) {
 		t.Fatalf("c-0 after cancel: %+v", cancelled)
 	}
 	rows, _, _ := h.store.ListDeliveries(context.Background(), w.ID, store.DeliveryFilter{EventID: "c-0"})
-	if len(rows) != 2 || !strings.HasPrefix(rows[1].LastError, "cancelled") || rows[0].Status != webhook.DeliveryDelivered || rows[0].AttemptNumber != 2 {
+	if len(rows) != 2 || !strings.HasPrefix(rows[1].LastError, "cancelled") || rows[0].Status != webhook.AttemptDelivered || rows[0].AttemptNumber != 2 {
 		t.Fatalf("c-0 rows: %+v", rows)
 	}
 	if ev := h.outcome("c-0"); ev.SuccessfulDeliveries != 1 || ev.FailedDeliveries != 0 {

@@ -29,7 +29,7 @@ func deliveriesList(c *cliCmd, args []string) error {
 	if err != nil {
 		return err
 	}
-	o.Status = webhook.DeliveryStatus(*status)
+	o.Status = webhook.AttemptStatus(*status)
 	l, err := c.api.ListDeliveries(c.ctx, id, o)
 	if err != nil {
 		return err

@@ -5,26 +5,26 @@ import (
 	"time"
 )
 
-// DeliveryStatus is the state of one attempt row.
-type DeliveryStatus string
+// AttemptStatus is the state of one attempt row.
+type AttemptStatus string
 
 const (
-	DeliveryPending   DeliveryStatus = "pending"   // being sent now
-	DeliveryDelivered DeliveryStatus = "delivered" // receiver answered 2xx
-	DeliveryRetrying  DeliveryStatus = "retrying"  // failed; another attempt is due at NextRetryAt
-	DeliveryFailed    DeliveryStatus = "failed"    // failed and no attempt follows
+	AttemptPending   AttemptStatus = "pending"   // being sent now
+	AttemptDelivered AttemptStatus = "delivered" // receiver answered 2xx
+	AttemptRetrying  AttemptStatus = "retrying"  // failed; another attempt is due at NextRetryAt
+	AttemptFailed    AttemptStatus = "failed"    // failed and no attempt follows
 )
 
-func (s DeliveryStatus) Valid() bool {
+func (s AttemptStatus) Valid() bool {
 	switch s {
-	case DeliveryPending, DeliveryDelivered, DeliveryRetrying, DeliveryFailed:
+	case AttemptPending, AttemptDelivered, AttemptRetrying, AttemptFailed:
 		return true
 	}
 	return false
 }
 
 // Terminal reports whether no attempt follows this one.
-func (s DeliveryStatus) Terminal() bool { return s == DeliveryDelivered || s == DeliveryFailed }
+func (s AttemptStatus) Terminal() bool { return s == AttemptDelivered || s == AttemptFailed }
 
 // ErrorClass says why an attempt did not deliver.
 type ErrorClass string
@@ -80,15 +80,16 @@ func Classify(statusCode int, class ErrorClass) Outcome {
 	}
 }
 
-// Delivery is one attempt to deliver one event to one webhook.
-type Delivery struct {
+// Attempt is one attempt to deliver one event to one webhook: a row of the
+// API's deliveries (the guide's WebhookDelivery), one per attempt number.
+type Attempt struct {
 	ID            int64           `json:"id"`
 	WebhookID     int64           `json:"webhook_id"`
 	EventID       string          `json:"event_id"`
 	EventType     string          `json:"event_type"`
 	EventData     json.RawMessage `json:"event_data"`
 	AttemptNumber int             `json:"attempt_number"`
-	Status        DeliveryStatus  `json:"status"`
+	Status        AttemptStatus   `json:"status"`
 	IsTest        bool            `json:"is_test"`
 
 	URL            string            `json:"url"`
