@@ -23,6 +23,7 @@ import (
 	"github.com/loki-interceptor/herald/integrations/smtptest"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
+	"github.com/loki-interceptor/herald/workflows/workflowstest"
 )
 
 type createdIntegration struct {
@@ -235,7 +236,7 @@ func TestBatchThatCannotStartShowsInHealth(t *testing.T) {
 	eventually(t, "health to show the batch that cannot start", func() bool {
 		status, why := health()
 		return status == "failing" && strings.Contains(why, "its batch of 2 events could not be started") &&
-			strings.Contains(why, "refused by the test") && strings.Contains(why, "next try at")
+			strings.Contains(why, workflowstest.ErrRefused.Error()) && strings.Contains(why, "next try at")
 	})
 	// The two events' workflows hand them over in either order: the batch
 	// keeps the order they came in.

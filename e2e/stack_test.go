@@ -177,7 +177,7 @@ func startStack() (*stack, error) {
 		acts := &activities.Activities{Store: s.store, Logger: log, Breaker: activities.DefaultBreaker,
 			Publisher: &ingest.Publisher{Store: s.store, Temporal: s.temporal, Logger: log}, Windows: testWindows,
 			Deliverer: &integrations.Deliverer{HTTP: sender, Mail: mailer}, Temporal: s.temporal, Metrics: s.tel.Metrics}
-		return worker.New(s.temporal, acts, worker.Options{Interceptors: []interceptor.WorkerInterceptor{refusedChildStarts}})
+		return worker.New(s.temporal, acts, worker.Options{Interceptors: []interceptor.WorkerInterceptor{refusedChildStarts.interceptor()}})
 	}
 	for range 2 { // two workers, as production runs them: limits must hold across both
 		w := s.newWorker()

@@ -22,6 +22,7 @@ import (
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
+	"github.com/loki-interceptor/herald/workflows/workflowstest"
 )
 
 // zapier creates a batching Zapier integration posting to r.
@@ -403,7 +404,14 @@ func TestBatchCollectorBacksOffWhenItsBatchCannotStart(t *testing.T) {
 	h := newHarness(t)
 	r := h.receiver()
 	z := h.zapier(r, 2, 10)
-	refuse := &refusedStarts{left: 2}
+	left := 2 // starts to refuse
+	refuse := &workflowstest.RefuseChildStarts{Refuse: func(workflow.Context) bool {
+		if left == 0 {
+			return false
+		}
+		left--
+		return true
+	}}
 	h.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{refuse}})
 	ids := h.feedEvery("refused", 2, 2, 10, 0) // full at 1 s: tries at 1 s, 2 s (after 1 s), 4 s (after 2 s)
 	var during workflows.BatchState
@@ -420,52 +428,10 @@ func TestBatchCollectorBacksOffWhenItsBatchCannotStart(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	if during.StartFailures != 2 || !strings.Contains(during.LastError, "start refused") || during.RetryAt == nil || !slices.Equal(during.Pending, ids) {
+	if during.StartFailures != 2 || !strings.Contains(during.LastError, workflowstest.ErrRefused.Error()) || during.RetryAt == nil || !slices.Equal(during.Pending, ids) {
 		t.Fatalf("collector state while its batch could not start: %+v", during)
 	}
 	if got := r.batches(); fmt.Sprint(got) != fmt.Sprint([][]string{ids}) {
 		t.Fatalf("batches = %v: want the one batch, once", got)
 	}
-}
-
-// refusedStarts fails the first left child workflow starts of a workflow.
-type refusedStarts struct {
-	interceptor.WorkerInterceptorBase
-	left int
-}
-
-func (r *refusedStarts) InterceptWorkflow(_ workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
-	return &refusingInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, r: r}
-}
-
-type refusingInbound struct {
-	interceptor.WorkflowInboundInterceptorBase
-	r *refusedStarts
-}
-
-func (i *refusingInbound) Init(out interceptor.WorkflowOutboundInterceptor) error {
-	return i.Next.Init(&refusingOutbound{WorkflowOutboundInterceptorBase: interceptor.WorkflowOutboundInterceptorBase{Next: out}, r: i.r})
-}
-
-type refusingOutbound struct {
-	interceptor.WorkflowOutboundInterceptorBase
-	r *refusedStarts
-}
-
-func (o *refusingOutbound) ExecuteChildWorkflow(ctx workflow.Context, name string, args ...any) workflow.ChildWorkflowFuture {
-	if o.r.left == 0 {
-		return o.Next.ExecuteChildWorkflow(ctx, name, args...)
-	}
-	o.r.left--
-	f, set := workflow.NewFuture(ctx)
-	set.SetError(errors.New("start refused"))
-	return failedChild{f}
-}
-
-// failedChild is a child workflow whose start failed.
-type failedChild struct{ workflow.Future }
-
-func (c failedChild) GetChildWorkflowExecution() workflow.Future { return c.Future }
-func (c failedChild) SignalChildWorkflow(workflow.Context, string, any) workflow.Future {
-	return c.Future
 }
