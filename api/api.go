@@ -216,6 +216,7 @@ func (s *Server) routes() {
 	v1.Put("/webhooks/:id", s.updateWebhook)
 	v1.Delete("/webhooks/:id", s.deleteWebhook)
 	v1.Post("/webhooks/:id/test", s.testWebhook)
+	v1.Get("/deliveries", s.listAllDeliveries)
 	v1.Get("/webhooks/:id/deliveries", s.listDeliveries)
 	v1.Get("/webhooks/:id/deliveries/:delivery_id", s.getDelivery)
 	v1.Post("/webhooks/:id/deliveries/:delivery_id/retry", s.retryDelivery)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -279,6 +280,12 @@ func TestErrorCases(t *testing.T) {
 		{"POST", "/api/v1/events/batch", `{"events":[{"event_id":"twice",` + sysErr[1:] + `,{"event_id":"twice",` + sysErr[1:] + `]}`, 422, "validation_failed", "events[1].event_id"},
 		{"POST", "/api/v1/events/batch", `{"events":[` + sysErr + `],"extra":1}`, 400, "invalid_request", ""},
 		{"POST", "/api/v1/events/batch", `{"events":[` + sysErr + `,` + big + `]}`, 413, "payload_too_large", ""},
+		// the delivery log across webhooks
+		{"GET", "/api/v1/deliveries?webhook_id=0", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/deliveries?status=lost", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/deliveries?event_type=bogus", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/deliveries?since=yesterday", "", 400, "invalid_request", ""},
+		{"GET", "/api/v1/deliveries?since=2026-12-05T08:00:00Z&until=2026-12-05T07:00:00Z", "", 400, "invalid_request", ""},
 		{"GET", "/api/v1/events/nope", "", 404, "not_found", ""},
 		{"GET", "/api/v1/events/%00", "", 404, "not_found", ""},
 		{"GET", "/api/v1/events?limit=5000", "", 400, "invalid_request", ""},
@@ -652,5 +659,44 @@ func TestAnalyticsListIntegrationsToo(t *testing.T) {
 		all.ByWebhook[0].WebhookID != hookID || all.ByWebhook[1].WebhookID != slackID ||
 		all.ByWebhook[1].Name != slack["name"] || all.ByWebhook[1].TotalAttempts != 1 {
 		t.Fatalf("by_webhook: %d %s (%v)", r.status, r.raw, err)
+	}
+}
+
+// The delivery log across webhooks and integrations, and its filters.
+func TestListDeliveriesAcrossWebhooks(t *testing.T) {
+	f := newFixture(t)
+	hookID := int64(f.mustCreate(validWebhook)["id"].(float64))
+	slackID := int64(f.mustIntegration(validSlack)["id"].(float64))
+	first, second := f.mustAttempt(hookID, "evt-log-1"), f.mustAttempt(slackID, "evt-log-2")
+	list := func(query string) string {
+		t.Helper()
+		r := f.do("GET", "/api/v1/deliveries"+query, "")
+		var got struct {
+			Deliveries []struct {
+				ID int64 `json:"id"`
+			} `json:"deliveries"`
+			Total int `json:"total"`
+		}
+		if err := json.Unmarshal([]byte(r.raw), &got); err != nil || r.status != 200 {
+			t.Fatalf("GET /api/v1/deliveries%s: %d %s", query, r.status, r.raw)
+		}
+		var ids []string
+		for _, d := range got.Deliveries {
+			ids = append(ids, fmt.Sprint(d.ID))
+		}
+		return fmt.Sprintf("%d: %s", got.Total, strings.Join(ids, " "))
+	}
+	soon := url.QueryEscape(time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	for query, want := range map[string]string{
+		"":                                       fmt.Sprintf("2: %d %d", second, first),
+		fmt.Sprintf("?webhook_id=%d", slackID):   fmt.Sprintf("1: %d", second),
+		"?event_type=system.error&status=failed": fmt.Sprintf("2: %d %d", second, first),
+		"?event_type=compliance.alert":           "0: ",
+		"?since=" + soon:                         "0: ",
+		"?until=" + soon + "&limit=1":            fmt.Sprintf("2: %d", second),
+	} {
+		if got := list(query); got != want {
+			t.Errorf("GET /api/v1/deliveries%s: %s, want %s", query, got, want)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -10,28 +12,76 @@ import (
 	"github.com/loki-interceptor/herald/workflows"
 )
 
+// listDeliveries lists one webhook's (or integration's) attempt rows.
 func (s *Server) listDeliveries(c *fiber.Ctx) error {
 	w, err := s.webhookFromPath(c)
 	if err != nil {
 		return err
 	}
-	p, err := page(c)
+	f, err := s.deliveryFilter(c)
 	if err != nil {
 		return err
 	}
-	status := webhook.AttemptStatus(c.Query("status"))
-	if status != "" && !status.Valid() {
-		return webhook.Errorf(webhook.EInvalid, "status must be one of pending, delivered, retrying, failed")
-	}
-	eventID := c.Query("event_id")
-	if eventID != "" && !webhook.ValidEventID(eventID) {
-		return webhook.Errorf(webhook.EInvalid, "event_id is not a valid event id")
-	}
-	ds, total, err := s.store.ListDeliveries(c.UserContext(), w.ID, store.DeliveryFilter{Status: status, EventID: eventID, Page: p})
+	f.WebhookID = w.ID
+	return s.sendDeliveries(c, f)
+}
+
+// listAllDeliveries lists attempt rows across every webhook and
+// integration, or one named by webhook_id.
+func (s *Server) listAllDeliveries(c *fiber.Ctx) error {
+	f, err := s.deliveryFilter(c)
 	if err != nil {
 		return err
 	}
-	return listBody[*webhook.Attempt]{Items: ds, Total: total, Page: p, Plural: "deliveries"}.send(c)
+	if raw := c.Query("webhook_id"); raw != "" {
+		id, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || id < 1 {
+			return webhook.Errorf(webhook.EInvalid, "webhook_id must be a positive integer")
+		}
+		f.WebhookID = id
+	}
+	return s.sendDeliveries(c, f)
+}
+
+func (s *Server) sendDeliveries(c *fiber.Ctx, f store.DeliveryFilter) error {
+	ds, total, err := s.store.ListDeliveries(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	return listBody[*webhook.Attempt]{Items: ds, Total: total, Page: f.Page, Plural: "deliveries"}.send(c)
+}
+
+// deliveryFilter reads a delivery list's query: status, event_id,
+// event_type, since, until (RFC 3339), limit and offset.
+func (s *Server) deliveryFilter(c *fiber.Ctx) (store.DeliveryFilter, error) {
+	var f store.DeliveryFilter
+	var err error
+	if f.Page, err = page(c); err != nil {
+		return f, err
+	}
+	f.Status = webhook.AttemptStatus(c.Query("status"))
+	if f.Status != "" && !f.Status.Valid() {
+		return f, webhook.Errorf(webhook.EInvalid, "status must be one of pending, delivered, retrying, failed")
+	}
+	f.EventID = c.Query("event_id")
+	if f.EventID != "" && !webhook.ValidEventID(f.EventID) {
+		return f, webhook.Errorf(webhook.EInvalid, "event_id is not a valid event id")
+	}
+	f.EventType = c.Query("event_type")
+	if err := s.checkTypeFilter(c.UserContext(), f.EventType); err != nil {
+		return f, err
+	}
+	for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
+		if raw := c.Query(name); raw != "" {
+			if *dst, err = time.Parse(time.RFC3339Nano, raw); err != nil {
+				return f, webhook.Errorf(webhook.EInvalid, "%s must be a time in RFC 3339, like 2026-12-05T07:00:00Z", name)
+			}
+		}
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return f, webhook.Errorf(webhook.EInvalid, "until must be after since")
+	}
+	return f, nil
 }
 
 // deliveryView is an attempt row plus, while its event's workflow can

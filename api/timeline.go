@@ -106,7 +106,7 @@ func (s *Server) streamEntries(ctx context.Context, ev *webhook.Event, recorded 
 		}
 		out = append(out, timelineEntry{Time: ev.CreatedAt, Kind: "streamed", WebhookID: sub.WebhookID,
 			Detail: fmt.Sprintf("handed to %s (%s)", workflows.StreamWorkflowID(sub.WebhookID), sub.Mode)})
-		rows, _, err := s.store.ListDeliveries(ctx, sub.WebhookID, store.DeliveryFilter{EventID: ev.EventID, Page: store.Page{Limit: 1000}})
+		rows, _, err := s.store.ListDeliveries(ctx, store.DeliveryFilter{WebhookID: sub.WebhookID, EventID: ev.EventID, Page: store.Page{Limit: 1000}})
 		if err != nil {
 			continue // deleted since: its rows went with it
 		}

@@ -9,12 +9,28 @@ import (
 	"github.com/loki-interceptor/herald/webhook"
 )
 
-// DeliveryListOptions select and page ListDeliveries.
+// DeliveryListOptions select and page ListDeliveries and ListAllDeliveries.
 type DeliveryListOptions struct {
-	Status  webhook.AttemptStatus // pending, delivered, retrying, failed; "": all
-	EventID string                // one event's attempts
-	Limit   int                   // 1–1000; 0: 50
-	Offset  int
+	Status    webhook.AttemptStatus // pending, delivered, retrying, failed; "": all
+	EventID   string                // one event's attempts
+	EventType string                // one event type's attempts
+	// Since and Until bound when the attempts were made: [Since, Until);
+	// zero for no bound.
+	Since, Until time.Time
+	Limit        int // 1–1000; 0: 50
+	Offset       int
+}
+
+func (o DeliveryListOptions) filters() []string {
+	return []string{"status", string(o.Status), "event_id", o.EventID, "event_type", o.EventType,
+		"since", timeParam(o.Since), "until", timeParam(o.Until)}
+}
+
+func timeParam(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // DeliveryList is a page of attempt rows, newest first.
@@ -25,8 +41,12 @@ type DeliveryList struct {
 
 // ListDeliveries lists a webhook's attempts.
 func (c *Client) ListDeliveries(ctx context.Context, webhookID int64, o DeliveryListOptions) (*DeliveryList, error) {
-	return list[DeliveryList](ctx, c, path("webhooks", id(webhookID), "deliveries"), o.Limit, o.Offset,
-		"status", string(o.Status), "event_id", o.EventID)
+	return list[DeliveryList](ctx, c, path("webhooks", id(webhookID), "deliveries"), o.Limit, o.Offset, o.filters()...)
+}
+
+// ListAllDeliveries lists the attempts of every webhook and integration.
+func (c *Client) ListAllDeliveries(ctx context.Context, o DeliveryListOptions) (*DeliveryList, error) {
+	return list[DeliveryList](ctx, c, path("deliveries"), o.Limit, o.Offset, o.filters()...)
 }
 
 // DeliveryState is where a delivery loop stands, from the workflow running

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -207,22 +208,50 @@ func (s *Store) NextRetries(ctx context.Context, webhookID int64, eventIDs []str
 
 // DeliveryFilter narrows ListDeliveries.
 type DeliveryFilter struct {
-	Status  webhook.AttemptStatus // "" for all
-	EventID string                // "" for all
+	WebhookID int64                 // 0 for every webhook and integration
+	Status    webhook.AttemptStatus // "" for all
+	EventID   string                // "" for all
+	EventType string                // "" for all
+	// Since and Until bound when the rows were made: [Since, Until); zero
+	// for no bound.
+	Since, Until time.Time
 	Page
 }
 
-// ListDeliveries returns a webhook's attempt rows, newest first, and the
-// total matching.
-func (s *Store) ListDeliveries(ctx context.Context, webhookID int64, f DeliveryFilter) ([]*webhook.Attempt, int, error) {
-	f.Page = f.Page.norm()
-	where, args := " WHERE webhook_id = ?", []any{webhookID}
+// where is the filter as a WHERE clause and its arguments.
+func (f DeliveryFilter) where() (string, []any) {
+	var terms []string
+	var args []any
+	add := func(term string, arg any) { terms, args = append(terms, term), append(args, arg) }
+	if f.WebhookID != 0 {
+		add("webhook_id = ?", f.WebhookID)
+	}
 	if f.Status != "" {
-		where, args = where+" AND status = ?", append(args, string(f.Status))
+		add("status = ?", string(f.Status))
 	}
 	if f.EventID != "" {
-		where, args = where+" AND event_id = ?", append(args, f.EventID)
+		add("event_id = ?", f.EventID)
 	}
+	if f.EventType != "" {
+		add("event_type = ?", f.EventType)
+	}
+	if !f.Since.IsZero() {
+		add("created_at >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		add("created_at < ?", f.Until.UTC())
+	}
+	if len(terms) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(terms, " AND "), args
+}
+
+// ListDeliveries returns the attempt rows the filter selects, newest first,
+// and the total matching.
+func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*webhook.Attempt, int, error) {
+	f.Page = f.Page.norm()
+	where, args := f.where()
 	var total int
 	if err := s.read.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM deliveries`+where), args...); err != nil {
 		return nil, 0, err

@@ -384,15 +384,15 @@ func TestAttemptsAndCounters(t *testing.T) {
 		_, err = s.GetDelivery(ctx, bad.ID, a1.ID)
 		wantCode(t, err, webhook.ENotFound)
 
-		list, total, err := s.ListDeliveries(ctx, ok.ID, store.DeliveryFilter{})
+		list, total, err := s.ListDeliveries(ctx, store.DeliveryFilter{WebhookID: ok.ID})
 		if err != nil || total != 2 || list[0].ID != a2.ID || list[1].ID != a1.ID {
 			t.Fatalf("ListDeliveries: %v %d %v", list, total, err)
 		}
-		list, total, _ = s.ListDeliveries(ctx, ok.ID, store.DeliveryFilter{Status: webhook.AttemptRetrying})
+		list, total, _ = s.ListDeliveries(ctx, store.DeliveryFilter{WebhookID: ok.ID, Status: webhook.AttemptRetrying})
 		if total != 1 || list[0].ID != a1.ID {
 			t.Fatalf("filter by status: %v", list)
 		}
-		list, total, _ = s.ListDeliveries(ctx, bad.ID, store.DeliveryFilter{Status: webhook.AttemptFailed, Page: store.Page{Limit: 100}})
+		list, total, _ = s.ListDeliveries(ctx, store.DeliveryFilter{WebhookID: bad.ID, Status: webhook.AttemptFailed, Page: store.Page{Limit: 100}})
 		if total != 1 || list[0].ID != b1.ID {
 			t.Fatalf("failed deliveries: %v", list)
 		}
@@ -406,7 +406,7 @@ func TestAttemptsAndCounters(t *testing.T) {
 		if err := s.DeleteWebhook(ctx, ok.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, total, _ := s.ListDeliveries(ctx, ok.ID, store.DeliveryFilter{}); total != 0 {
+		if _, total, _ := s.ListDeliveries(ctx, store.DeliveryFilter{WebhookID: ok.ID}); total != 0 {
 			t.Fatalf("%d deliveries left after delete", total)
 		}
 		wantCode(t, s.DeleteWebhook(ctx, ok.ID), webhook.ENotFound)
@@ -575,6 +575,69 @@ func TestStartAttemptsIsAllOrNothing(t *testing.T) {
 		var n int
 		if err := s.DB().Get(&n, s.DB().Rebind(`SELECT count(*) FROM deliveries WHERE event_id = ?`), "b"); err != nil || n != 0 {
 			t.Fatalf("the batch left %d row(s) for b (%v)", n, err)
+		}
+	})
+}
+
+// The delivery log across webhooks: every webhook's attempt rows, newest
+// first, narrowed by webhook, event type, status and when they were made.
+func TestListDeliveriesAcrossWebhooks(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		one, two := mustWebhook(t, s, "one", "*"), mustWebhook(t, s, "two", "*")
+		alert, errEv := mustEvent(t, s, "log-alert", "compliance.alert"), mustEvent(t, s, "log-error", "system.error")
+		before := time.Now().Add(-time.Minute)
+		var made []int64
+		for _, a := range []*webhook.Attempt{attempt(one, alert, 1), attempt(two, alert, 1), attempt(two, errEv, 1)} {
+			if _, err := s.StartAttempt(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			made = append(made, a.ID)
+		}
+		finish(t, s, &webhook.Attempt{ID: made[2], WebhookID: two.ID, EventID: errEv.EventID, AttemptNumber: 1}, webhook.AttemptFailed, 500)
+		ids := func(f store.DeliveryFilter) string {
+			t.Helper()
+			list, total, err := s.ListDeliveries(ctx, f)
+			if err != nil || total != len(list) {
+				t.Fatalf("%+v: %d of %d, %v", f, len(list), total, err)
+			}
+			var out []string
+			for _, d := range list {
+				out = append(out, fmt.Sprint(d.ID))
+			}
+			return strings.Join(out, " ")
+		}
+		id := func(i ...int) string {
+			var out []string
+			for _, k := range i {
+				out = append(out, fmt.Sprint(made[k]))
+			}
+			return strings.Join(out, " ")
+		}
+		for _, c := range []struct {
+			name string
+			f    store.DeliveryFilter
+			want string
+		}{
+			{"all, newest first", store.DeliveryFilter{}, id(2, 1, 0)},
+			{"one webhook", store.DeliveryFilter{WebhookID: one.ID}, id(0)},
+			{"an event type", store.DeliveryFilter{EventType: "compliance.alert"}, id(1, 0)},
+			{"a status", store.DeliveryFilter{Status: webhook.AttemptFailed}, id(2)},
+			{"webhook and type", store.DeliveryFilter{WebhookID: two.ID, EventType: "system.error"}, id(2)},
+			{"since before them", store.DeliveryFilter{Since: before}, id(2, 1, 0)},
+			{"since after them", store.DeliveryFilter{Since: time.Now().Add(time.Minute)}, ""},
+			{"until before them", store.DeliveryFilter{Until: before}, ""},
+			{"a page", store.DeliveryFilter{Page: store.Page{Limit: 1, Offset: 1}}, id(1)},
+		} {
+			if c.name == "a page" {
+				list, total, err := s.ListDeliveries(ctx, c.f)
+				if err != nil || total != 3 || len(list) != 1 || fmt.Sprint(list[0].ID) != c.want {
+					t.Errorf("%s: %v of %d, %v", c.name, list, total, err)
+				}
+				continue
+			}
+			if got := ids(c.f); got != c.want {
+				t.Errorf("%s: %q, want %q", c.name, got, c.want)
+			}
 		}
 	})
 }

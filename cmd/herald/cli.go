@@ -79,7 +79,8 @@ func newCmd(ctx context.Context, name, synopsis string, stdout, stderr io.Writer
 }
 
 // parse reads the flags, wherever they are among the arguments, checks the
-// arguments against names and makes the client.
+// arguments against names (one in brackets is optional) and makes the
+// client.
 func (c *cliCmd) parse(args []string, names ...string) ([]string, error) {
 	var pos []string
 	for {
@@ -92,7 +93,13 @@ func (c *cliCmd) parse(args []string, names ...string) ([]string, error) {
 		pos = append(pos, c.fs.Arg(0))
 		args = c.fs.Args()[1:]
 	}
-	if len(pos) != len(names) {
+	required := 0 // names in brackets may be left out, from the end
+	for _, n := range names {
+		if !strings.HasPrefix(n, "[") {
+			required++
+		}
+	}
+	if len(pos) < required || len(pos) > len(names) {
 		return nil, fmt.Errorf("%s takes %d argument(s) (%s), got %d; see herald %s -h", c.name, len(names), strings.Join(names, " "), len(pos), c.name)
 	}
 	var err error

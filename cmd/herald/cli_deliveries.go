@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/loki-interceptor/herald/client"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
 var deliveryVerbs = []verb{
-	{"list", "WEBHOOK_ID [--status pending|delivered|retrying|failed] [--event EVENT_ID] [--limit N] [--offset N]", deliveriesList},
+	{"list", "[WEBHOOK_ID] [--status pending|delivered|retrying|failed] [--event EVENT_ID] [--type EVENT_TYPE] [--since TIME] [--until TIME] [--limit N] [--offset N]", deliveriesList},
 	{"get", "WEBHOOK_ID DELIVERY_ID", deliveriesGet},
 	{"retry", "WEBHOOK_ID DELIVERY_ID", deliveriesAct("retry", (*client.Client).RetryDelivery)},
 	{"cancel", "WEBHOOK_ID DELIVERY_ID", deliveriesAct("cancel", (*client.Client).CancelDelivery)},
@@ -20,17 +21,33 @@ func runDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return runGroup(ctx, "deliveries", deliveryVerbs, args, stdout, stderr)
 }
 
+// deliveriesList lists a webhook's attempts, or every webhook's and
+// integration's without one.
 func deliveriesList(c *cliCmd, args []string) error {
 	var o client.DeliveryListOptions
 	status := c.fs.String("status", "", "only attempts in this status")
 	c.fs.StringVar(&o.EventID, "event", "", "only this event's attempts")
+	c.fs.StringVar(&o.EventType, "type", "", "only attempts of this event type")
+	since := c.fs.String("since", "", "only attempts made at or after this time (RFC 3339)")
+	until := c.fs.String("until", "", "only attempts made before this time (RFC 3339)")
 	c.pageFlags(&o.Limit, &o.Offset)
-	id, err := c.parseIDArg(args, "webhook", "WEBHOOK_ID")
+	pos, err := c.parse(args, "[WEBHOOK_ID]")
 	if err != nil {
 		return err
 	}
 	o.Status = webhook.AttemptStatus(*status)
-	l, err := c.api.ListDeliveries(c.ctx, id, o)
+	for _, t := range []struct {
+		flag, v string
+		dst     *time.Time
+	}{{"since", *since, &o.Since}, {"until", *until, &o.Until}} {
+		if t.v == "" {
+			continue
+		}
+		if *t.dst, err = time.Parse(time.RFC3339Nano, t.v); err != nil {
+			return fmt.Errorf("--%s %q is not a time in RFC 3339, like 2026-12-05T07:00:00Z", t.flag, t.v)
+		}
+	}
+	l, err := c.attemptsOf(pos, o)
 	if err != nil {
 		return err
 	}
@@ -50,6 +67,18 @@ func deliveriesList(c *cliCmd, args []string) error {
 		}
 		pageLine(w, len(l.Deliveries), l.Page)
 	})
+}
+
+// attemptsOf lists the attempts of the webhook pos names, or of every one.
+func (c *cliCmd) attemptsOf(pos []string, o client.DeliveryListOptions) (*client.DeliveryList, error) {
+	if len(pos) == 0 {
+		return c.api.ListAllDeliveries(c.ctx, o)
+	}
+	id, err := parseID("webhook", pos[0])
+	if err != nil {
+		return nil, err
+	}
+	return c.api.ListDeliveries(c.ctx, id, o)
 }
 
 // deliveryArgs reads WEBHOOK_ID DELIVERY_ID.

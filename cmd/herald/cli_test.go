@@ -248,6 +248,22 @@ func cliDeliveries(t *testing.T, app *appServer) {
 		return l.Total == 2 && l.Deliveries[0].Status == "delivered"
 	})
 	wantLines(t, cliOK(t, "deliveries", "list", id), "ID EVENT ID TYPE ATTEMPT STATUS CODE MS AT ERROR")
+	// Without a webhook: every subscriber's attempts, here narrowed to the
+	// event's type and the last hour.
+	since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	cliJSON(t, &l, "deliveries", "list", "--type", "system.error", "--event", "evt-fail", "--since", since)
+	mine := 0
+	for _, d := range l.Deliveries {
+		if d.EventID != "evt-fail" {
+			t.Fatalf("attempts of evt-fail listed %+v", d)
+		}
+		if d.WebhookID == w.ID {
+			mine++
+		}
+	}
+	if mine != 2 {
+		t.Fatalf("every webhook's attempts of evt-fail: %+v", l)
+	}
 	cliOK(t, "webhooks", "delete", id)
 }
 

@@ -53,17 +53,3 @@ export const api = {
   del: (path) => request('DELETE', path),
 };
 
-// pool runs fn over items with at most n calls in flight: a log that
-// reads every subscriber must not open a hundred requests at once.
-export async function pool(items, n, fn) {
-  const out = new Array(items.length);
-  let next = 0;
-  async function worker() {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  }
-  await Promise.all(Array.from({length: Math.min(n, items.length)}, worker));
-  return out;
-}

@@ -1,24 +1,18 @@
-// The newest attempt rows of every subscriber, merged into one log. The
-// API lists attempts per subscriber, so the log reads each (a few at a
-// time) and sorts them together; filters the API has (status) go to it,
-// the others (event type, time) apply to what came back.
-import {api, pool} from './api.js';
+// The newest attempt rows of every subscriber, one log: the API's delivery
+// log (GET /deliveries), filtered there, each row with its subscriber.
+import {api} from './api.js';
 import {subscribers} from './directory.js';
 
-// recentAttempts answers {rows, subs, truncated}: rows newest first, each
-// with its subscriber as row.sub; truncated when some subscriber has more
-// rows than perSubscriber.
-export async function recentAttempts({perSubscriber = 50, status = '', only = null} = {}) {
-  let subs = await subscribers();
-  if (only !== null) subs = subs.filter((s) => s.id === only);
-  let truncated = false;
-  const lists = await pool(subs, 4, async (sub) => {
-    const page = await api.get(`${sub.base}/deliveries`, {limit: perSubscriber, status});
-    if (page.total > page.deliveries.length) truncated = true;
-    return page.deliveries.map((d) => Object.assign(d, {sub}));
-  });
-  const rows = lists.flat().sort((a, b) => (b.created_at < a.created_at ? -1 : b.created_at > a.created_at ? 1 : b.id - a.id));
-  return {rows, subs, truncated};
+// recentAttempts answers {rows, subs, truncated}: at most limit rows,
+// newest first, each with its subscriber as row.sub; truncated when more
+// match. since and until are Date objects or null.
+export async function recentAttempts({limit = 200, status = '', only = null, eventType = '', since = null, until = null} = {}) {
+  const [subs, page] = await Promise.all([subscribers(), api.get('/deliveries', {limit, status, webhook_id: only,
+    event_type: eventType, since: since && since.toISOString(), until: until && until.toISOString()})]);
+  const byID = new Map(subs.map((s) => [s.id, s]));
+  const rows = page.deliveries.map((d) => Object.assign(d,
+    {sub: byID.get(d.webhook_id) || {kind: 'webhook', id: d.webhook_id, name: `#${d.webhook_id}`}}));
+  return {rows, subs, truncated: page.total > rows.length};
 }
 
 // percentile is the p-th of the numbers (nearest rank), or null for none.

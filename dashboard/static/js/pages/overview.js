@@ -45,7 +45,7 @@ export async function overview(ctx) {
     const [data, subs, recent] = await Promise.all([
       api.get('/analytics', {period_days: range.days, series: range.series, interval_minutes: range.minutes}),
       subscribers(true),
-      recentAttempts({perSubscriber: 100}),
+      recentAttempts({limit: 1000}),
     ]);
     replace(tiles, kpis(data));
     draw(data, recent.rows);
