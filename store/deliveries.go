@@ -247,17 +247,25 @@ func (f DeliveryFilter) where() (string, []any) {
 	return " WHERE " + strings.Join(terms, " AND "), args
 }
 
+// MaxCounted is the most a delivery list's total counts.
+const MaxCounted = 100_000
+
 // ListDeliveries returns the attempt rows the filter selects, newest first,
-// and the total matching.
+// and the total matching, up to MaxCounted.
 func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*webhook.Attempt, int, error) {
 	f.Page = f.Page.norm()
 	where, args := f.where()
+	// The log across every webhook is read every few seconds by the
+	// dashboard: its count stops at MaxCounted rather than read a large
+	// table whole.
 	var total int
-	if err := s.read.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM deliveries`+where), args...); err != nil {
+	err := s.read.GetContext(ctx, &total, s.db.Rebind(`SELECT COUNT(*) FROM (SELECT 1 FROM deliveries`+where+` LIMIT ?) x`),
+		append(args, MaxCounted)...)
+	if err != nil {
 		return nil, 0, err
 	}
 	var rows []deliveryRow
-	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries`+where+
+	err = s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries`+where+
 		` ORDER BY id DESC LIMIT ? OFFSET ?`), append(args, f.Limit, f.Offset)...)
 	if err != nil {
 		return nil, 0, err
