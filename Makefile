@@ -44,9 +44,9 @@ FUZZTIME ?= 8s
 fuzz-short:
 	@log=$$(mktemp); for f in $(FUZZ); do \
 		echo "fuzz $${f#*:} for $(FUZZTIME)"; \
-		for try in 1 2; do \
+		for try in 1 2 3; do \
 			$(GO) test -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) $${f%%:*} >$$log 2>&1 && break; \
-			if [ $$try = 1 ] && grep -q 'context deadline exceeded' $$log && ! grep -q -e 'Failing input written' -e 'panic:' $$log; then \
+			if [ $$try != 3 ] && grep -q 'context deadline exceeded' $$log && ! grep -q -e 'Failing input written' -e 'panic:' $$log; then \
 				echo "  the fuzz coordinator timed out its own worker (go.dev/issue/75804): once more"; continue; fi; \
 			cat $$log; rm -f $$log; exit 1; \
 		done; \

@@ -146,6 +146,11 @@ func (s *Store) insertPending(ctx context.Context, tx *sqlx.Tx, ds []*webhook.At
 		if err := scanIDs(rows, byKey); err != nil {
 			return err
 		}
+		for _, d := range chunk {
+			if d.ID != 0 {
+				d.LeasedAt = dbTime(d.SentAt)
+			}
+		}
 		if err := s.unholdWritten(ctx, tx, chunk); err != nil {
 			return err
 		}
@@ -206,10 +211,9 @@ func (s *Store) FinishAttempts(ctx context.Context, webhookID int64, done, unsen
 				return err
 			}
 		}
-		for _, d := range done {
-			if err := s.updateAttempt(ctx, tx, d); err != nil {
-				return err
-			}
+		done, err := s.updateAttempts(ctx, tx, done)
+		if err != nil {
+			return err
 		}
 		if err := s.setOutcomes(ctx, tx, done); err != nil {
 			return err
@@ -289,20 +293,48 @@ func (s *Store) lockEvents(ctx context.Context, tx *sqlx.Tx, eventIDs []string) 
 	return tx.SelectContext(ctx, &ids, tx.Rebind(q), args...)
 }
 
-func (s *Store) updateAttempt(ctx context.Context, tx *sqlx.Tx, d *webhook.Attempt) error {
+// updateAttempts records the attempts' outcomes in their rows and returns
+// those recorded. A row another executor took over once this one's lease
+// ran out (a live but slow worker, whose attempt was sent again) keeps that
+// executor's outcome: this one's comes too late to count.
+func (s *Store) updateAttempts(ctx context.Context, tx *sqlx.Tx, done []*webhook.Attempt) ([]*webhook.Attempt, error) {
+	kept := done[:0:0]
+	for _, d := range done {
+		ours, err := s.updateAttempt(ctx, tx, d)
+		if err != nil {
+			return nil, err
+		}
+		if ours {
+			kept = append(kept, d)
+		}
+	}
+	return kept, nil
+}
+
+// updateAttempt records an outcome in its row, if the row still bears
+// this executor's claim (LeasedAt); it reports whether it did.
+func (s *Store) updateAttempt(ctx context.Context, tx *sqlx.Tx, d *webhook.Attempt) (bool, error) {
+	claim, args := "", []any{}
+	if d.LeasedAt != nil {
+		claim, args = " AND status = 'pending' AND sent_at = ?", []any{*d.LeasedAt}
+	}
 	res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE deliveries SET status = ?, sent_at = ?,
 		response_status_code = ?, response_headers = ?, response_body = ?, responded_at = ?,
-		duration_ms = ?, next_retry_at = ?, last_error = ?, error_class = ? WHERE id = ?`),
-		string(d.Status), d.SentAt, d.ResponseStatusCode, jsonColumn[map[string]string]{d.ResponseHeaders},
-		d.ResponseBody, d.RespondedAt, d.DurationMS, d.NextRetryAt, d.LastError,
-		string(d.ErrorClass), d.ID)
+		duration_ms = ?, next_retry_at = ?, last_error = ?, error_class = ? WHERE id = ?`+claim),
+		append([]any{string(d.Status), d.SentAt, d.ResponseStatusCode, jsonColumn[map[string]string]{d.ResponseHeaders},
+			d.ResponseBody, d.RespondedAt, d.DurationMS, d.NextRetryAt, d.LastError,
+			string(d.ErrorClass), d.ID}, args...)...)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return webhook.Errorf(webhook.ENotFound, "delivery %d not found", d.ID)
+	if n, _ := res.RowsAffected(); n > 0 {
+		return true, nil
 	}
-	return nil
+	var one int
+	if err := tx.GetContext(ctx, &one, tx.Rebind(`SELECT 1 FROM deliveries WHERE id = ?`), d.ID); err != nil {
+		return false, notFound(err, "delivery %d not found", d.ID)
+	}
+	return false, nil
 }
 
 // countFailures keeps the circuit breaker's count of deliveries failed for

@@ -344,7 +344,9 @@ func TestAttemptsAndCounters(t *testing.T) {
 			t.Fatalf("restart got id %d, want %d (%v %v)", a1again.ID, a1.ID, done, err)
 		}
 		s.Now = time.Now
-		finish(t, s, a1, webhook.AttemptRetrying, 503)
+		// The executor that took the row over records the outcome (a1's
+		// own finish would come too late: TestALateFinishDoesNotOverwriteTheRowTakenOver).
+		finish(t, s, a1again, webhook.AttemptRetrying, 503)
 		// One retried after the attempt finished gets the finished row back.
 		done, err = s.StartAttempt(ctx, attempt(ok, e, 1))
 		if err != nil || done == nil || done.ID != a1.ID || done.Status != webhook.AttemptRetrying || *done.ResponseStatusCode != 503 || done.NextRetryAt == nil {
@@ -638,6 +640,38 @@ func TestListDeliveriesAcrossWebhooks(t *testing.T) {
 			if got := ids(c.f); got != c.want {
 				t.Errorf("%s: %q, want %q", c.name, got, c.want)
 			}
+		}
+	})
+}
+
+// An executor whose lease ran out while it waited for its answer (a live
+// but slow worker) finishes too late: the row another executor took over
+// keeps that one's outcome, and nothing counts twice.
+func TestALateFinishDoesNotOverwriteTheRowTakenOver(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		w := mustWebhook(t, s, "taken-over", "*")
+		e := mustEvent(t, s, "taken-over-1", "compliance.alert")
+		s.SetSubscribers(ctx, e.EventID, []int64{w.ID})
+		slow := attempt(w, e, 1)
+		if _, err := s.StartAttempt(ctx, slow); err != nil || slow.ID == 0 {
+			t.Fatalf("first executor's start: %v", err)
+		}
+		later := time.Now().Add(store.AttemptLease + time.Second)
+		s.Now = func() time.Time { return later }
+		next := attempt(w, e, 1)
+		next.SentAt = &later
+		if _, err := s.StartAttempt(ctx, next); err != nil || next.ID != slow.ID {
+			t.Fatalf("second executor's start after the lease: %v (row %d, want %d)", err, next.ID, slow.ID)
+		}
+		finish(t, s, next, webhook.AttemptRetrying, 503)
+		finish(t, s, slow, webhook.AttemptDelivered, 200) // too late: its claim is gone
+		d, err := s.GetDelivery(ctx, w.ID, slow.ID)
+		if err != nil || d.Status != webhook.AttemptRetrying || *d.ResponseStatusCode != 503 {
+			t.Fatalf("row after the late finish: %+v, %v; want the second executor's 503", d, err)
+		}
+		ev, _ := s.GetEvent(ctx, e.EventID)
+		if ev.SuccessfulDeliveries != 0 {
+			t.Fatalf("the late 200 counted: %+v", ev)
 		}
 	})
 }

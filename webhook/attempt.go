@@ -113,4 +113,8 @@ type Attempt struct {
 	// flight: the request's timeout and the time to record its answer.
 	// Set by whoever sends it; not stored.
 	Lease time.Duration `json:"-"`
+	// LeasedAt is the sent_at its pending row was written with: the
+	// claim of the executor that wrote it. Its outcome is recorded only
+	// while the row still bears that claim; not stored apart.
+	LeasedAt *time.Time `json:"-"`
 }

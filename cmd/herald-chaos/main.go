@@ -58,7 +58,7 @@ func main() {
 	flag.StringVar(&c.pgBase, "postgres", "postgres://postgres@127.0.0.1:5432", "PostgreSQL server for Herald's store (and Temporal's, with -temporal-db postgres)")
 	flag.BoolVar(&c.short, "short", false, "the CI variant: 300 events, faults within a minute")
 	flag.BoolVar(&c.soak, "soak", false, "a soak instead: -soak-for at 50 events/s, no kills, receivers refusing a tenth of requests, every process sampled each minute")
-	flag.DurationVar(&c.soakFor, "soak-for", time.Hour, "how long a soak publishes")
+	flag.DurationVar(&c.soakFor, "soak-for", time.Hour, "how long a soak publishes for at its rate: it publishes rate × this many events, taking longer if Herald falls behind")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory and databases")
 	flag.StringVar(&c.out, "out", "", "write the verdict as JSON to this file")
 	flag.StringVar(&c.faults, "faults", "workers,api,temporal,postgres,receiver", "faults to inject: workers (kill -9 every 10 s), api, temporal, postgres (restart once), receiver (down a while)")
