@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
@@ -123,14 +122,9 @@ func (s *Server) running(ctx context.Context, eventID string) bool {
 // redeliver sends the retry signal for one webhook to an event's workflow,
 // starting a new run of it when it has closed.
 func (s *Server) redeliver(ctx context.Context, ev *webhook.Event, webhookID int64) error {
-	id := workflows.EventWorkflowID(ev.EventID)
-	_, err := s.temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalRetry, workflows.WebhookSignal{WebhookID: webhookID},
-		client.StartWorkflowOptions{
-			ID:                    id,
-			TaskQueue:             workflows.TaskQueue,
-			WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-			TypedSearchAttributes: workflows.StartAttributes(ev, webhookID),
-		}, workflows.EventWorkflowName, workflows.EventInput{Event: *ev, Reopened: true})
+	opts := reopening(ev, webhookID)
+	_, err := s.temporal.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalRetry, workflows.WebhookSignal{WebhookID: webhookID},
+		opts, workflows.EventWorkflowName, workflows.EventInput{Event: *ev, Reopened: true})
 	if err != nil {
 		return unavailable("cannot signal the event's workflow", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
@@ -48,12 +47,8 @@ func (s *Server) streamState(ctx context.Context, eventID string, webhookID int6
 // signalStream sends a signal to a subscriber's stream, starting it if it
 // is not running (a retry of a delivery that ended may find it idle).
 func (s *Server) signalStream(ctx context.Context, webhookID int64, name string, arg any) error {
-	id := workflows.StreamWorkflowID(webhookID)
-	_, err := s.temporal.SignalWithStartWorkflow(ctx, id, name, arg, client.StartWorkflowOptions{
-		ID:                    id,
-		TaskQueue:             workflows.TaskQueue,
-		TypedSearchAttributes: workflows.StreamAttributes(workflows.Subscriber{WebhookID: webhookID}),
-	}, workflows.StreamWorkflowName, workflows.StreamInput{WebhookID: webhookID})
+	opts := streamStart(webhookID)
+	_, err := s.temporal.SignalWithStartWorkflow(ctx, opts.ID, name, arg, opts, workflows.StreamWorkflowName, workflows.StreamInput{WebhookID: webhookID})
 	if err != nil {
 		return unavailable("cannot signal the webhook's stream", err)
 	}

@@ -21,28 +21,39 @@ import (
 // retryInEvent retries a webhook's delivery in its event's workflow,
 // reopening the event if its workflow had closed.
 func (s *Server) retryInEvent(ctx context.Context, ev *webhook.Event, webhookID int64) (workflows.DeliveryAnswer, error) {
-	id := workflows.EventWorkflowID(ev.EventID)
-	start := s.temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		TypedSearchAttributes:    workflows.StartAttributes(ev, webhookID),
-	}, workflows.EventWorkflowName, workflows.EventInput{Event: *ev, Reopened: true})
-	return s.updateWithStart(ctx, start, id, workflows.UpdateRetry, workflows.WebhookSignal{WebhookID: webhookID})
+	opts := reopening(ev, webhookID)
+	opts.WorkflowIDConflictPolicy = enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
+	start := s.temporal.NewWithStartWorkflowOperation(opts, workflows.EventWorkflowName, workflows.EventInput{Event: *ev, Reopened: true})
+	return s.updateWithStart(ctx, start, opts.ID, workflows.UpdateRetry, workflows.WebhookSignal{WebhookID: webhookID})
 }
 
 // retryInStream retries a delivery in its subscriber's stream, starting the
 // stream if it has ended.
 func (s *Server) retryInStream(ctx context.Context, eventID string, webhookID int64) (workflows.DeliveryAnswer, error) {
-	id := workflows.StreamWorkflowID(webhookID)
-	start := s.temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		TypedSearchAttributes:    workflows.StreamAttributes(workflows.Subscriber{WebhookID: webhookID}),
-	}, workflows.StreamWorkflowName, workflows.StreamInput{WebhookID: webhookID})
-	return s.updateWithStart(ctx, start, id, workflows.UpdateRetry, workflows.EventSignal{EventID: eventID})
+	opts := streamStart(webhookID)
+	opts.WorkflowIDConflictPolicy = enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
+	start := s.temporal.NewWithStartWorkflowOperation(opts, workflows.StreamWorkflowName, workflows.StreamInput{WebhookID: webhookID})
+	return s.updateWithStart(ctx, start, opts.ID, workflows.UpdateRetry, workflows.EventSignal{EventID: eventID})
+}
+
+// reopening starts an event's workflow again, a new run on its ID, for a
+// retry of one webhook's delivery (by update or signal).
+func reopening(ev *webhook.Event, webhookID int64) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                    workflows.EventWorkflowID(ev.EventID),
+		TaskQueue:             workflows.TaskQueue,
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: workflows.StartAttributes(ev, webhookID),
+	}
+}
+
+// streamStart starts a subscriber's stream that is not running.
+func streamStart(webhookID int64) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                    workflows.StreamWorkflowID(webhookID),
+		TaskQueue:             workflows.TaskQueue,
+		TypedSearchAttributes: workflows.StreamAttributes(workflows.Subscriber{WebhookID: webhookID}),
+	}
 }
 
 // cancelIn cancels a delivery in the workflow delivering it: its stream's
