@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -77,7 +78,7 @@ func (a *Activities) tripReason(ctx context.Context, w *webhook.Webhook, d *webh
 // pausedEvent is the system.error event that tells subscribers (Slack, email,
 // …) a webhook was paused.
 func pausedEvent(w *webhook.Webhook, d *webhook.Attempt, reason string) *webhook.Event {
-	payload, _ := json.Marshal(webhook.SystemErrorEvent{
+	payload, _ := json.Marshal(eventtypes.SystemErrorEvent{
 		ErrorCode: "WEBHOOK_PAUSED",
 		Component: "herald",
 		Severity:  "high",

@@ -21,6 +21,7 @@ import (
 	"github.com/loki-interceptor/herald/api/openapitest"
 	"github.com/loki-interceptor/herald/apikey"
 	"github.com/loki-interceptor/herald/delivery"
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/store"
@@ -533,7 +534,7 @@ func TestTestEndpointSendsARealSignedAttempt(t *testing.T) {
 	}
 	var env webhook.Envelope
 	json.Unmarshal(a.body, &env)
-	et, _ := webhook.LookupEventType("validation.completed")
+	et, _ := eventtypes.Lookup("validation.completed")
 	if env.EventType != "validation.completed" || string(env.Data) != string(et.Example) || !strings.HasPrefix(env.EventID, "test_") {
 		t.Fatalf("test body %s", a.body)
 	}

@@ -15,12 +15,12 @@ import (
 // eventTypeView is a catalog entry as the API shows it: the type, and
 // where its JSON Schema is served.
 type eventTypeView struct {
-	webhook.EventType
+	eventtypes.Type
 	SchemaURL string `json:"schema_url"`
 }
 
-func viewOf(t webhook.EventType) eventTypeView {
-	return eventTypeView{EventType: t, SchemaURL: "/api/v1/event-types/" + t.Name + "/schema"}
+func viewOf(t eventtypes.Type) eventTypeView {
+	return eventTypeView{Type: t, SchemaURL: "/api/v1/event-types/" + t.Name + "/schema"}
 }
 
 func (s *Server) listEventTypes(c *fiber.Ctx) error {
@@ -69,7 +69,7 @@ func (s *Server) putEventType(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	d := &webhook.EventTypeDef{Name: c.Params("type"), Description: strings.TrimSpace(in.Description),
+	d := &eventtypes.Def{Name: c.Params("type"), Description: strings.TrimSpace(in.Description),
 		Schema: compact(in.Schema), Example: compact(in.Example)}
 	if _, err := eventtypes.Check(d); err != nil {
 		return err
@@ -95,7 +95,7 @@ func (s *Server) putEventType(c *fiber.Ctx) error {
 // name a type that does not exist.
 func (s *Server) deleteEventType(c *fiber.Ctx) error {
 	ctx, name := c.UserContext(), c.Params("type")
-	if _, builtin := webhook.LookupEventType(name); !builtin {
+	if _, builtin := eventtypes.Lookup(name); !builtin {
 		subs, err := s.store.EventTypeSubscribers(ctx, name)
 		if err != nil {
 			return err
@@ -107,7 +107,7 @@ func (s *Server) deleteEventType(c *fiber.Ctx) error {
 	}
 	err := s.store.DeleteEventType(ctx, name)
 	if webhook.ErrorCode(err) == webhook.ENotFound {
-		if _, builtin := webhook.LookupEventType(name); builtin {
+		if _, builtin := eventtypes.Lookup(name); builtin {
 			return webhook.Errorf(webhook.ENotFound, "event type %s is built in and has no extension to remove", name)
 		}
 		return webhook.Errorf(webhook.ENotFound, "event type %q not found", name)
@@ -123,9 +123,9 @@ func (s *Server) deleteEventType(c *fiber.Ctx) error {
 
 // reloadedType re-reads the registry after a change, so that this
 // process's next request sees it, and returns the type as now defined.
-func (s *Server) reloadedType(c *fiber.Ctx, name string) (webhook.EventType, error) {
+func (s *Server) reloadedType(c *fiber.Ctx, name string) (eventtypes.Type, error) {
 	if err := s.types.Reload(c.UserContext()); err != nil {
-		return webhook.EventType{}, err
+		return eventtypes.Type{}, err
 	}
 	return s.types.Get(c.UserContext(), name)
 }

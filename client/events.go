@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
 // EventInput is an event to publish. Payload is any value that encodes to
 // a JSON object: a map, a json.RawMessage, or one of package webhook's
-// payload types (webhook.ComplianceAlertEvent, …).
+// payload types (eventtypes.ComplianceAlertEvent, …).
 type EventInput struct {
 	EventID   string `json:"event_id,omitempty"` // generated when ""; a repeat is accepted once
 	EventType string `json:"event_type"`
@@ -114,7 +115,7 @@ func (c *Client) EventTimeline(ctx context.Context, eventID string) (*Timeline, 
 // EventType is a catalog entry: the type, its payload fields, an example,
 // and where its JSON Schema is served.
 type EventType struct {
-	webhook.EventType
+	eventtypes.Type
 	SchemaURL string `json:"schema_url"`
 }
 

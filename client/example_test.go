@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/loki-interceptor/herald/client"
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -47,7 +48,7 @@ func Example() {
 	accepted, err := c.PublishEvent(ctx, client.EventInput{
 		EventType: webhook.ComplianceAlert,
 		SourceID:  "doc_12345",
-		Payload: webhook.ComplianceAlertEvent{
+		Payload: eventtypes.ComplianceAlertEvent{
 			AlertLevel: "critical", AlertType: "gdpr_violation",
 			Message:            "Personal data found in document",
 			AffectedDocuments:  []string{"doc_12345"},
@@ -82,7 +83,7 @@ func Example_integrations() {
 		log.Fatal(err)
 	}
 	fmt.Println("Slack connection ok:", test.Success)
-	if _, err := c.RouteEvent(ctx, webhook.ComplianceAlert, webhook.ComplianceAlertEvent{
+	if _, err := c.RouteEvent(ctx, webhook.ComplianceAlert, eventtypes.ComplianceAlertEvent{
 		AlertLevel: "high", AlertType: "fca_violation", Message: "Potential FCA rule violation detected",
 	}); err != nil {
 		log.Fatal(err)

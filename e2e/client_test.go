@@ -12,6 +12,7 @@ import (
 
 	"github.com/loki-interceptor/herald/api"
 	"github.com/loki-interceptor/herald/client"
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
 )
@@ -153,7 +154,7 @@ func TestClientWebhookLifecycle(t *testing.T) {
 func publishAlert(t *testing.T, c *client.Client) string {
 	t.Helper()
 	ev := client.EventInput{EventID: uniqueID("evt-client"), EventType: webhook.ComplianceAlert, SourceID: "doc_12345",
-		Payload: webhook.ComplianceAlertEvent{AlertLevel: "critical", AlertType: "gdpr_violation",
+		Payload: eventtypes.ComplianceAlertEvent{AlertLevel: "critical", AlertType: "gdpr_violation",
 			Message: "Personal data found in document", AffectedDocuments: []string{"doc_12345"}}}
 	acc, err := c.PublishEvent(context.Background(), ev)
 	if err != nil || acc.Duplicate || acc.WorkflowID != workflows.EventWorkflowID(ev.EventID) {
@@ -300,7 +301,7 @@ func TestClientIntegrations(t *testing.T) {
 	if err != nil || !tested.Success || len(r.arrivals()) != 1 {
 		t.Fatalf("test: %+v %v", tested, err)
 	}
-	acc, err := c.RouteEvent(ctx, webhook.SystemError, webhook.SystemErrorEvent{ErrorCode: "E1", Component: "validator", Severity: "low"})
+	acc, err := c.RouteEvent(ctx, webhook.SystemError, eventtypes.SystemErrorEvent{ErrorCode: "E1", Component: "validator", Severity: "low"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,9 +30,9 @@ const ReservedPrefix = "herald."
 // type's name it is an extension: the payload must then satisfy both the
 // built-in schema and the operator's, so an extension can add requirements
 // but cannot drop the LOKI guide's.
-func Check(d *webhook.EventTypeDef) (webhook.EventType, error) {
+func Check(d *Def) (Type, error) {
 	var fe webhook.FieldErrors
-	_, builtin := webhook.LookupEventType(d.Name)
+	_, builtin := Lookup(d.Name)
 	if !builtin {
 		checkName(&fe, d.Name)
 		if strings.TrimSpace(d.Description) == "" {
@@ -47,12 +47,12 @@ func Check(d *webhook.EventTypeDef) (webhook.EventType, error) {
 		fe.Add("example", "must be at most %d bytes", MaxExampleBytes)
 	}
 	if err := fe.Err("event type"); err != nil {
-		return webhook.EventType{}, err
+		return Type{}, err
 	}
 	t, err := Build(d)
 	if err != nil {
 		fe.Add("schema", "%v", err)
-		return webhook.EventType{}, fe.Err("event type")
+		return Type{}, fe.Err("event type")
 	}
 	if len(d.Example) > 0 {
 		fe = append(fe, t.CheckJSON("example", d.Example)...)
@@ -87,8 +87,8 @@ func checkSchemaDoc(fe *webhook.FieldErrors, doc json.RawMessage, builtin bool) 
 	if _, ok := top["$id"]; ok {
 		fe.Add("schema.$id", "must be left out: Herald names the schema (urn:herald:event-type:<type>)")
 	}
-	if s, ok := top["$schema"]; ok && string(s) != `"`+webhook.SchemaDialect+`"` {
-		fe.Add("schema.$schema", "must be %q (or left out)", webhook.SchemaDialect)
+	if s, ok := top["$schema"]; ok && string(s) != `"`+SchemaDialect+`"` {
+		fe.Add("schema.$schema", "must be %q (or left out)", SchemaDialect)
 	}
 	switch typ, ok := top["type"]; {
 	case ok && string(typ) != `"object"`:
@@ -97,18 +97,18 @@ func checkSchemaDoc(fe *webhook.FieldErrors, doc json.RawMessage, builtin bool) 
 		fe.Add("schema.type", `is required and must be "object": a payload is a JSON object`)
 	}
 	if len(*fe) == 0 {
-		*fe = append(*fe, webhook.CheckSchema("schema", doc)...)
+		*fe = append(*fe, CheckSchema("schema", doc)...)
 	}
 }
 
 // Build compiles a stored definition into its event type. A custom type's
 // schema is the operator's document; a built-in type's is the built-in
 // schema and the operator's together (allOf), as served.
-func Build(d *webhook.EventTypeDef) (webhook.EventType, error) {
+func Build(d *Def) (Type, error) {
 	updated := d.UpdatedAt
-	base, builtin := webhook.LookupEventType(d.Name)
+	base, builtin := Lookup(d.Name)
 	if !builtin {
-		t := webhook.EventType{Name: d.Name, Description: d.Description, Fields: fieldsOf(d.Schema),
+		t := Type{Name: d.Name, Description: d.Description, Fields: fieldsOf(d.Schema),
 			Example: d.Example, UpdatedAt: &updated}
 		if len(t.Example) == 0 {
 			t.Example = json.RawMessage(`{}`)
@@ -117,7 +117,7 @@ func Build(d *webhook.EventTypeDef) (webhook.EventType, error) {
 	}
 	doc, err := extended(base, d)
 	if err != nil {
-		return webhook.EventType{}, err
+		return Type{}, err
 	}
 	t := base
 	t.Extended, t.UpdatedAt = true, &updated
@@ -131,7 +131,7 @@ func Build(d *webhook.EventTypeDef) (webhook.EventType, error) {
 // extended writes a built-in type's schema with an operator's extension:
 // both are kept whole under $defs, the extension as a resource of its own
 // so that its internal $refs resolve within it.
-func extended(base webhook.EventType, d *webhook.EventTypeDef) (json.RawMessage, error) {
+func extended(base Type, d *Def) (json.RawMessage, error) {
 	var body map[string]json.RawMessage
 	if err := json.Unmarshal(base.Schema, &body); err != nil {
 		return nil, err
@@ -143,20 +143,20 @@ func extended(base webhook.EventType, d *webhook.EventTypeDef) (json.RawMessage,
 	}
 	delete(body, "$schema")
 	delete(body, "$id")
-	ext, err := withID(d.Schema, webhook.SchemaID(d.Name)+":extension")
+	ext, err := withID(d.Schema, SchemaID(d.Name)+":extension")
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(webhook.Object{
-		{Key: "$schema", Value: webhook.SchemaDialect},
-		{Key: "$id", Value: webhook.SchemaID(d.Name)},
+	return json.Marshal(Object{
+		{Key: "$schema", Value: SchemaDialect},
+		{Key: "$id", Value: SchemaID(d.Name)},
 		{Key: "title", Value: d.Name},
 		{Key: "description", Value: description},
 		{Key: "allOf", Value: []any{
-			webhook.Object{{Key: "$ref", Value: "#/$defs/builtin"}},
-			webhook.Object{{Key: "$ref", Value: "#/$defs/extension"}},
+			Object{{Key: "$ref", Value: "#/$defs/builtin"}},
+			Object{{Key: "$ref", Value: "#/$defs/extension"}},
 		}},
-		{Key: "$defs", Value: webhook.Object{{Key: "builtin", Value: body}, {Key: "extension", Value: ext}}},
+		{Key: "$defs", Value: Object{{Key: "builtin", Value: body}, {Key: "extension", Value: ext}}},
 	})
 }
 
@@ -170,7 +170,7 @@ func withID(doc json.RawMessage, id string) (json.RawMessage, error) {
 	if len(b) < 2 || b[0] != '{' {
 		return nil, fmt.Errorf("schema is not a JSON object")
 	}
-	idMember, _ := json.Marshal(webhook.Object{{Key: "$id", Value: id}})
+	idMember, _ := json.Marshal(Object{{Key: "$id", Value: id}})
 	if string(b) == "{}" {
 		return idMember, nil
 	}

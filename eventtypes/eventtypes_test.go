@@ -38,29 +38,29 @@ const invoiceSchema = `{"type":"object","required":["invoice_id","amount"],"prop
 func TestCheckDefinitions(t *testing.T) {
 	tests := []struct {
 		name    string
-		def     webhook.EventTypeDef
+		def     eventtypes.Def
 		refused []string // fields named, in order; nil = accepted
 	}{
-		{"custom", webhook.EventTypeDef{Name: "billing.invoice_paid", Description: "An invoice is paid", Schema: json.RawMessage(invoiceSchema),
+		{"custom", eventtypes.Def{Name: "billing.invoice_paid", Description: "An invoice is paid", Schema: json.RawMessage(invoiceSchema),
 			Example: json.RawMessage(`{"invoice_id":"i1","amount":10,"lines":[{"sku":"a"}]}`)}, nil},
-		{"one word", webhook.EventTypeDef{Name: "invoice", Description: "d", Schema: json.RawMessage(`{"type":"object"}`)}, []string{"event_type"}},
-		{"upper case", webhook.EventTypeDef{Name: "Billing.Paid", Description: "d", Schema: json.RawMessage(`{"type":"object"}`)}, []string{"event_type"}},
-		{"Herald's prefix", webhook.EventTypeDef{Name: "herald.paused", Description: "d", Schema: json.RawMessage(`{"type":"object"}`)}, []string{"event_type"}},
-		{"too long", webhook.EventTypeDef{Name: "a." + strings.Repeat("b", 100), Description: "d", Schema: json.RawMessage(`{"type":"object"}`)}, []string{"event_type"}},
-		{"no description", webhook.EventTypeDef{Name: "billing.paid", Schema: json.RawMessage(`{"type":"object"}`)}, []string{"description"}},
-		{"no schema", webhook.EventTypeDef{Name: "billing.paid", Description: "d"}, []string{"schema"}},
-		{"boolean schema", webhook.EventTypeDef{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`true`)}, []string{"schema"}},
-		{"not an object", webhook.EventTypeDef{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`{"type":"array"}`)}, []string{"schema.type"}},
-		{"type left out", webhook.EventTypeDef{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`{"properties":{}}`)}, []string{"schema.type"}},
-		{"own $id", webhook.EventTypeDef{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`{"$id":"https://x/s.json","type":"object"}`)}, []string{"schema.$id"}},
-		{"another draft", webhook.EventTypeDef{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`{"$schema":"http://json-schema.org/draft-07/schema#","type":"object"}`)}, []string{"schema.$schema"}},
-		{"this draft said", webhook.EventTypeDef{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object"}`)}, nil},
-		{"does not compile", webhook.EventTypeDef{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`{"type":"object","properties":{"amount":{"minimum":"0"}}}`)}, []string{"schema.properties.amount.minimum"}},
-		{"bad example", webhook.EventTypeDef{Name: "billing.invoice_paid", Description: "d", Schema: json.RawMessage(invoiceSchema),
+		{"one word", eventtypes.Def{Name: "invoice", Description: "d", Schema: json.RawMessage(`{"type":"object"}`)}, []string{"event_type"}},
+		{"upper case", eventtypes.Def{Name: "Billing.Paid", Description: "d", Schema: json.RawMessage(`{"type":"object"}`)}, []string{"event_type"}},
+		{"Herald's prefix", eventtypes.Def{Name: "herald.paused", Description: "d", Schema: json.RawMessage(`{"type":"object"}`)}, []string{"event_type"}},
+		{"too long", eventtypes.Def{Name: "a." + strings.Repeat("b", 100), Description: "d", Schema: json.RawMessage(`{"type":"object"}`)}, []string{"event_type"}},
+		{"no description", eventtypes.Def{Name: "billing.paid", Schema: json.RawMessage(`{"type":"object"}`)}, []string{"description"}},
+		{"no schema", eventtypes.Def{Name: "billing.paid", Description: "d"}, []string{"schema"}},
+		{"boolean schema", eventtypes.Def{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`true`)}, []string{"schema"}},
+		{"not an object", eventtypes.Def{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`{"type":"array"}`)}, []string{"schema.type"}},
+		{"type left out", eventtypes.Def{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`{"properties":{}}`)}, []string{"schema.type"}},
+		{"own $id", eventtypes.Def{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`{"$id":"https://x/s.json","type":"object"}`)}, []string{"schema.$id"}},
+		{"another draft", eventtypes.Def{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`{"$schema":"http://json-schema.org/draft-07/schema#","type":"object"}`)}, []string{"schema.$schema"}},
+		{"this draft said", eventtypes.Def{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object"}`)}, nil},
+		{"does not compile", eventtypes.Def{Name: "billing.paid", Description: "d", Schema: json.RawMessage(`{"type":"object","properties":{"amount":{"minimum":"0"}}}`)}, []string{"schema.properties.amount.minimum"}},
+		{"bad example", eventtypes.Def{Name: "billing.invoice_paid", Description: "d", Schema: json.RawMessage(invoiceSchema),
 			Example: json.RawMessage(`{"invoice_id":"i1","amount":-1,"lines":[{}]}`)}, []string{"example.amount", "example.lines[0].sku"}},
-		{"extension", webhook.EventTypeDef{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"required":["tenant_id"],"properties":{"tenant_id":{"type":"string"}}}`)}, nil},
-		{"extension of another type", webhook.EventTypeDef{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"type":"string"}`)}, []string{"schema.type"}},
-		{"extension whose example drops a guide field", webhook.EventTypeDef{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"type":"object"}`),
+		{"extension", eventtypes.Def{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"required":["tenant_id"],"properties":{"tenant_id":{"type":"string"}}}`)}, nil},
+		{"extension of another type", eventtypes.Def{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"type":"string"}`)}, []string{"schema.type"}},
+		{"extension whose example drops a guide field", eventtypes.Def{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"type":"object"}`),
 			Example: json.RawMessage(`{"alert_type":"x"}`)}, []string{"example.alert_level"}},
 	}
 	for _, tt := range tests {
@@ -74,7 +74,7 @@ func TestCheckDefinitions(t *testing.T) {
 }
 
 func TestCustomTypeValidates(t *testing.T) {
-	d := &webhook.EventTypeDef{Name: "billing.invoice_paid", Description: "An invoice is paid", Schema: json.RawMessage(invoiceSchema)}
+	d := &eventtypes.Def{Name: "billing.invoice_paid", Description: "An invoice is paid", Schema: json.RawMessage(invoiceSchema)}
 	et, err := eventtypes.Check(d)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestCustomTypeValidates(t *testing.T) {
 // An extension adds to a built-in type's schema; it cannot take away what
 // the LOKI guide requires, however it is written.
 func TestExtensionKeepsTheGuidesRequirements(t *testing.T) {
-	d := &webhook.EventTypeDef{Name: webhook.ComplianceAlert, Description: "Alerts name their tenant",
+	d := &eventtypes.Def{Name: webhook.ComplianceAlert, Description: "Alerts name their tenant",
 		Schema: json.RawMessage(`{"required":["tenant_id"],"properties":{"tenant_id":{"$ref":"#/$defs/tenant"},"alert_level":{"type":"string"}},
 			"$defs":{"tenant":{"type":"string","pattern":"^t_"}}}`)}
 	et, err := eventtypes.Check(d)
@@ -120,7 +120,7 @@ func TestExtensionKeepsTheGuidesRequirements(t *testing.T) {
 			t.Errorf("%s: refused %v, want %v", payload, got, want)
 		}
 	}
-	i := slices.IndexFunc(et.Fields, func(f webhook.PayloadField) bool { return f.Name == "tenant_id" })
+	i := slices.IndexFunc(et.Fields, func(f eventtypes.Field) bool { return f.Name == "tenant_id" })
 	if i < 0 || !et.Fields[i].Required || len(et.Fields) != 6 {
 		t.Fatalf("fields %+v", et.Fields)
 	}
@@ -144,19 +144,19 @@ func TestExtensionKeepsTheGuidesRequirements(t *testing.T) {
 // source is a Source whose definitions and failures the test sets.
 type source struct {
 	mu    sync.Mutex
-	defs  []*webhook.EventTypeDef
+	defs  []*eventtypes.Def
 	err   error
 	reads int
 }
 
-func (s *source) ListEventTypes(context.Context) ([]*webhook.EventTypeDef, error) {
+func (s *source) ListEventTypes(context.Context) ([]*eventtypes.Def, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads++
 	return s.defs, s.err
 }
 
-func (s *source) set(err error, defs ...*webhook.EventTypeDef) {
+func (s *source) set(err error, defs ...*eventtypes.Def) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.defs, s.err = defs, err
@@ -179,8 +179,8 @@ func (c *clock) advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func paid(updated time.Time) *webhook.EventTypeDef {
-	return &webhook.EventTypeDef{Name: "billing.invoice_paid", Description: "paid", Schema: json.RawMessage(invoiceSchema), UpdatedAt: updated}
+func paid(updated time.Time) *eventtypes.Def {
+	return &eventtypes.Def{Name: "billing.invoice_paid", Description: "paid", Schema: json.RawMessage(invoiceSchema), UpdatedAt: updated}
 }
 
 func TestRegistryRereadsAfterItsTTL(t *testing.T) {
@@ -252,8 +252,8 @@ func TestRegistryWithoutItsDatabase(t *testing.T) {
 
 // A definition that no longer compiles is left out, not the whole view.
 func TestRegistrySkipsABadDefinition(t *testing.T) {
-	bad := &webhook.EventTypeDef{Name: "billing.broken", Schema: json.RawMessage(`{"type":"object","minProperties":"x"}`)}
-	src := &source{defs: []*webhook.EventTypeDef{bad, paid(time.Unix(1, 0))}}
+	bad := &eventtypes.Def{Name: "billing.broken", Schema: json.RawMessage(`{"type":"object","minProperties":"x"}`)}
+	src := &source{defs: []*eventtypes.Def{bad, paid(time.Unix(1, 0))}}
 	r := eventtypes.New(src, eventtypes.Options{})
 	if _, ok := r.Lookup("billing.broken"); ok {
 		t.Fatal("a broken definition was installed")
@@ -264,7 +264,7 @@ func TestRegistrySkipsABadDefinition(t *testing.T) {
 }
 
 func TestRegistryIsSafeForConcurrentUse(t *testing.T) {
-	src, clk := &source{defs: []*webhook.EventTypeDef{paid(time.Unix(1, 0))}}, &clock{now: time.Unix(1e9, 0)}
+	src, clk := &source{defs: []*eventtypes.Def{paid(time.Unix(1, 0))}}, &clock{now: time.Unix(1e9, 0)}
 	r := eventtypes.New(src, eventtypes.Options{TTL: time.Millisecond, Now: clk.Now})
 	var wg sync.WaitGroup
 	for i := range 8 {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/loki-interceptor/herald/webhook"
 )
 
 // property is what the catalog shows of one property of a schema.
@@ -22,17 +20,17 @@ type property struct {
 // fieldsOf documents the top-level properties of an operator's schema, in
 // the order written, and the required names it has no property for. It
 // reads what a catalog can show; the schema itself is the full story.
-func fieldsOf(doc json.RawMessage) []webhook.PayloadField {
+func fieldsOf(doc json.RawMessage) []Field {
 	var top struct {
 		Properties json.RawMessage `json:"properties"`
 		Required   []string        `json:"required"`
 	}
 	json.Unmarshal(doc, &top)
-	out := []webhook.PayloadField{}
+	out := []Field{}
 	for _, m := range members(top.Properties) {
 		var p property
 		json.Unmarshal(m.raw, &p)
-		f := webhook.PayloadField{Name: m.name, Type: typeName(p.Type), Required: slices.Contains(top.Required, m.name),
+		f := Field{Name: m.name, Type: typeName(p.Type), Required: slices.Contains(top.Required, m.name),
 			Min: p.Minimum, Max: p.Maximum, Description: p.Description}
 		for _, v := range p.Enum {
 			if v != nil {
@@ -42,8 +40,8 @@ func fieldsOf(doc json.RawMessage) []webhook.PayloadField {
 		out = append(out, f)
 	}
 	for _, name := range top.Required {
-		if !slices.ContainsFunc(out, func(f webhook.PayloadField) bool { return f.Name == name }) {
-			out = append(out, webhook.PayloadField{Name: name, Type: "any", Required: true})
+		if !slices.ContainsFunc(out, func(f Field) bool { return f.Name == name }) {
+			out = append(out, Field{Name: name, Type: "any", Required: true})
 		}
 	}
 	return out
@@ -96,10 +94,10 @@ func typeName(t any) string {
 
 // mergeFields is a built-in type's fields with an extension's: a field the
 // extension requires is required, one it adds is added.
-func mergeFields(base, ext []webhook.PayloadField) []webhook.PayloadField {
+func mergeFields(base, ext []Field) []Field {
 	out := slices.Clone(base)
 	for _, f := range ext {
-		i := slices.IndexFunc(out, func(b webhook.PayloadField) bool { return b.Name == f.Name || slices.Contains(b.Aliases, f.Name) })
+		i := slices.IndexFunc(out, func(b Field) bool { return b.Name == f.Name || slices.Contains(b.Aliases, f.Name) })
 		if i < 0 {
 			out = append(out, f)
 			continue

@@ -27,7 +27,7 @@ const loadTimeout = 5 * time.Second
 
 // Source is where operators' definitions are kept (the store).
 type Source interface {
-	ListEventTypes(ctx context.Context) ([]*webhook.EventTypeDef, error)
+	ListEventTypes(ctx context.Context) ([]*Def, error)
 }
 
 // Options tune a Registry.
@@ -50,9 +50,9 @@ type Registry struct {
 type snapshot struct {
 	at     time.Time // when it was read, or last failed to be
 	loaded bool      // read from the source at least once
-	types  map[string]webhook.EventType
-	names  []string                         // built-in in catalog order, then custom by name
-	defs   map[string]*webhook.EventTypeDef // as read, to reuse what did not change
+	types  map[string]Type
+	names  []string        // built-in in catalog order, then custom by name
+	defs   map[string]*Def // as read, to reuse what did not change
 }
 
 // New returns a registry over src; nothing is read until the first lookup.
@@ -69,12 +69,18 @@ func New(src Source, opts Options) *Registry {
 	return &Registry{src: src, opts: opts}
 }
 
-// Lookup finds a type by name. It is webhook.EventTypeSet's, for callers
-// without a context; when the definitions cannot be read it answers from
+// Lookup finds a type by name, for callers without a context; when the definitions cannot be read it answers from
 // the last view (built-in types only, if there never was one).
-func (r *Registry) Lookup(name string) (webhook.EventType, bool) {
+func (r *Registry) Lookup(name string) (Type, bool) {
 	t, ok := r.view().types[name]
 	return t, ok
+}
+
+// Has says whether a type exists; a Registry is the webhook.EventTypeSet
+// subscriptions are checked against.
+func (r *Registry) Has(name string) bool {
+	_, ok := r.Lookup(name)
+	return ok
 }
 
 // Names lists every type's name: built-in ones first.
@@ -83,24 +89,24 @@ func (r *Registry) Names() []string { return slices.Clone(r.view().names) }
 // Get finds a type by name: a not_found error if there is none, and an
 // unavailable one if the name is not built in and the definitions have
 // never been read (the database is down): Herald cannot tell.
-func (r *Registry) Get(ctx context.Context, name string) (webhook.EventType, error) {
+func (r *Registry) Get(ctx context.Context, name string) (Type, error) {
 	s := r.current(ctx)
 	if t, ok := s.types[name]; ok {
 		return t, nil
 	}
 	if !s.loaded {
-		return webhook.EventType{}, unavailable()
+		return Type{}, unavailable()
 	}
-	return webhook.EventType{}, webhook.Errorf(webhook.ENotFound, "event type %q not found; see GET /api/v1/event-types", name)
+	return Type{}, webhook.Errorf(webhook.ENotFound, "event type %q not found; see GET /api/v1/event-types", name)
 }
 
 // List returns every type, built-in ones first in catalog order.
-func (r *Registry) List(ctx context.Context) ([]webhook.EventType, error) {
+func (r *Registry) List(ctx context.Context) ([]Type, error) {
 	s := r.current(ctx)
 	if !s.loaded {
 		return nil, unavailable()
 	}
-	out := make([]webhook.EventType, len(s.names))
+	out := make([]Type, len(s.names))
 	for i, n := range s.names {
 		out[i] = s.types[n]
 	}
@@ -169,8 +175,8 @@ func (r *Registry) reload(ctx context.Context, prev *snapshot) error {
 // whose definitions did not change. A definition that no longer compiles
 // (written by another version of Herald, say) is left out and logged:
 // one bad row must not take every type down.
-func (r *Registry) build(defs []*webhook.EventTypeDef, prev *snapshot) *snapshot {
-	s := &snapshot{at: r.opts.Now(), loaded: true, types: builtinTypes(), defs: map[string]*webhook.EventTypeDef{}}
+func (r *Registry) build(defs []*Def, prev *snapshot) *snapshot {
+	s := &snapshot{at: r.opts.Now(), loaded: true, types: builtinTypes(), defs: map[string]*Def{}}
 	for _, d := range defs {
 		s.defs[d.Name] = d
 		if prev != nil && unchanged(prev.defs[d.Name], d) {
@@ -188,14 +194,14 @@ func (r *Registry) build(defs []*webhook.EventTypeDef, prev *snapshot) *snapshot
 	return s
 }
 
-func unchanged(a, b *webhook.EventTypeDef) bool {
+func unchanged(a, b *Def) bool {
 	return a != nil && a.UpdatedAt.Equal(b.UpdatedAt) && a.Description == b.Description &&
 		string(a.Schema) == string(b.Schema) && string(a.Example) == string(b.Example)
 }
 
-func builtinTypes() map[string]webhook.EventType {
-	m := map[string]webhook.EventType{}
-	for _, t := range webhook.EventTypes() {
+func builtinTypes() map[string]Type {
+	m := map[string]Type{}
+	for _, t := range All() {
 		m[t.Name] = t
 	}
 	return m
@@ -203,8 +209,8 @@ func builtinTypes() map[string]webhook.EventType {
 
 // names orders a view's types: the built-in catalog's order, then the
 // custom types by name.
-func names(types map[string]webhook.EventType) []string {
-	out := webhook.EventTypeNames()
+func names(types map[string]Type) []string {
+	out := Names()
 	var custom []string
 	for n, t := range types {
 		if !t.Builtin {

@@ -4,8 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/integrations"
-	"github.com/loki-interceptor/herald/webhook"
 )
 
 // goldenEmailConnector is the connector the email golden files were made
@@ -31,7 +31,7 @@ func goldenEmailConnector() *integrations.Connector {
 // .html). The subject file ends with a newline the header does not have.
 func TestRenderEmailGolden(t *testing.T) {
 	c := goldenEmailConnector()
-	for _, eventType := range webhook.EventTypeNames() {
+	for _, eventType := range eventtypes.Names() {
 		t.Run(eventType, func(t *testing.T) {
 			e, err := integrations.RenderEmail(c, catalogEvent(t, eventType))
 			if err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/integrations/smtptest"
 	"github.com/loki-interceptor/herald/netguard"
@@ -68,7 +69,7 @@ func smtpConnector(port int) *integrations.Connector {
 // smtpEvent is the catalog example of eventType with extra payload fields.
 func smtpEvent(t *testing.T, eventType string, extra map[string]any) *webhook.Event {
 	t.Helper()
-	et, ok := webhook.LookupEventType(eventType)
+	et, ok := eventtypes.Lookup(eventType)
 	if !ok {
 		t.Fatalf("unknown event type %s", eventType)
 	}

@@ -260,7 +260,7 @@ func (c *Connector) checkEmail(fe *webhook.FieldErrors, p webhook.URLPolicy) {
 	}
 	checkRecipients(fe, "config.default_recipients", cfg.DefaultRecipients)
 	for _, t := range sortedKeys(cfg.EventRecipients) {
-		if _, ok := p.KnownEventTypes().Lookup(t); !ok && t != webhook.AllEvents {
+		if !p.KnownEventTypes().Has(t) && t != webhook.AllEvents {
 			fe.Add("config.event_recipients", "unknown event type %q", t)
 		}
 		checkRecipients(fe, "config.event_recipients."+t, cfg.EventRecipients[t])

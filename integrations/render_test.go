@@ -16,6 +16,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/webhook"
 )
@@ -39,7 +40,7 @@ var goldenConnectors = []struct {
 // payload, with a fixed id and time so that renders are reproducible.
 func catalogEvent(t *testing.T, eventType string) *webhook.Event {
 	t.Helper()
-	et, ok := webhook.LookupEventType(eventType)
+	et, ok := eventtypes.Lookup(eventType)
 	if !ok {
 		t.Fatalf("event type %q is not in the catalog", eventType)
 	}
@@ -55,7 +56,7 @@ func catalogEvent(t *testing.T, eventType string) *webhook.Event {
 
 func TestRenderGolden(t *testing.T) {
 	for _, conn := range goldenConnectors {
-		for _, eventType := range webhook.EventTypeNames() {
+		for _, eventType := range eventtypes.Names() {
 			t.Run(conn.name+"/"+eventType, func(t *testing.T) {
 				out, err := conn.render(catalogEvent(t, eventType), conn.cfg)
 				if err != nil {
@@ -502,7 +503,7 @@ func TestTeamsCardsMatchSchema(t *testing.T) {
 	sch := loadCardSchema(t)
 	events := map[string]*webhook.Event{"oversized": oversizedEvent(t, 0), "unknown type, no payload": {
 		EventID: "e1", EventType: "custom.thing", Payload: json.RawMessage(`{}`), CreatedAt: time.Unix(0, 0)}}
-	for _, name := range webhook.EventTypeNames() {
+	for _, name := range eventtypes.Names() {
 		events[name] = catalogEvent(t, name)
 	}
 	for evName, ev := range events {
@@ -647,7 +648,7 @@ func TestTeamsSeverity(t *testing.T) {
 		integrations.Critical: "attention", integrations.High: "attention",
 		integrations.Medium: "warning", integrations.Low: "good", integrations.OK: "good",
 	}
-	for _, name := range webhook.EventTypeNames() {
+	for _, name := range eventtypes.Names() {
 		ev := catalogEvent(t, name)
 		out, err := integrations.RenderTeams(ev, integrations.Config{})
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/webhook"
 )
@@ -24,8 +25,8 @@ type eventTypeRow struct {
 
 const eventTypeColumns = `name, description, payload_schema, example, created_at, updated_at`
 
-func (r *eventTypeRow) def() *webhook.EventTypeDef {
-	d := &webhook.EventTypeDef{Name: r.Name, Description: r.Description, Schema: json.RawMessage(r.Schema),
+func (r *eventTypeRow) def() *eventtypes.Def {
+	d := &eventtypes.Def{Name: r.Name, Description: r.Description, Schema: json.RawMessage(r.Schema),
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 	if r.Example != nil {
 		d.Example = json.RawMessage(*r.Example)
@@ -35,7 +36,7 @@ func (r *eventTypeRow) def() *webhook.EventTypeDef {
 
 // PutEventType creates or replaces a definition, setting its CreatedAt
 // and UpdatedAt; it reports whether the definition is new.
-func (s *Store) PutEventType(ctx context.Context, d *webhook.EventTypeDef) (created bool, err error) {
+func (s *Store) PutEventType(ctx context.Context, d *eventtypes.Def) (created bool, err error) {
 	now := s.now()
 	var example *string
 	if len(d.Example) > 0 {
@@ -58,7 +59,7 @@ func (s *Store) PutEventType(ctx context.Context, d *webhook.EventTypeDef) (crea
 }
 
 // GetEventType finds a definition by its type's name.
-func (s *Store) GetEventType(ctx context.Context, name string) (*webhook.EventTypeDef, error) {
+func (s *Store) GetEventType(ctx context.Context, name string) (*eventtypes.Def, error) {
 	var row eventTypeRow
 	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+eventTypeColumns+` FROM event_types WHERE name = ?`), name)
 	if err != nil {
@@ -68,12 +69,12 @@ func (s *Store) GetEventType(ctx context.Context, name string) (*webhook.EventTy
 }
 
 // ListEventTypes lists every definition by name.
-func (s *Store) ListEventTypes(ctx context.Context) ([]*webhook.EventTypeDef, error) {
+func (s *Store) ListEventTypes(ctx context.Context) ([]*eventtypes.Def, error) {
 	var rows []eventTypeRow
 	if err := s.read.SelectContext(ctx, &rows, `SELECT `+eventTypeColumns+` FROM event_types ORDER BY name`); err != nil {
 		return nil, err
 	}
-	out := make([]*webhook.EventTypeDef, len(rows))
+	out := make([]*eventtypes.Def, len(rows))
 	for i := range rows {
 		out[i] = rows[i].def()
 	}

@@ -84,3 +84,20 @@ type BatchPayload struct {
 	IntegrationID int64    `json:"integration_id"`
 	EventIDs      []string `json:"event_ids"`
 }
+
+// The eight LOKI event types; package eventtypes holds their catalog and
+// the JSON Schemas their payloads are validated against.
+const (
+	ValidationCompleted = "validation.completed"
+	ValidationFailed    = "validation.failed"
+	CorrectionApplied   = "correction.applied"
+	DocumentProcessed   = "document.processed"
+	ComplianceAlert     = "compliance.alert"
+	SystemError         = "system.error"
+	BatchCompleted      = "batch.completed"
+	ReportGenerated     = "report.generated"
+)
+
+// builtinEventTypes is the eight, the event types every deployment knows.
+var builtinEventTypes = []string{ValidationCompleted, ValidationFailed, CorrectionApplied, DocumentProcessed,
+	ComplianceAlert, SystemError, BatchCompleted, ReportGenerated}

@@ -260,11 +260,41 @@ func checkSecret(s string) string {
 	return ""
 }
 
+// EventTypeSet is the event types subscriptions may name: an
+// eventtypes.Registry, which adds the operator's own to the built-in eight.
+type EventTypeSet interface {
+	Has(name string) bool
+	Names() []string
+}
+
+type builtinSet struct{}
+
+func (builtinSet) Has(name string) bool { return slices.Contains(builtinEventTypes, name) }
+func (builtinSet) Names() []string      { return slices.Clone(builtinEventTypes) }
+
+// KnownEventTypes is the set subscriptions are checked against: the
+// policy's, else the built-in eight. It travels with the URL policy
+// because every validator that is given one also checks subscriptions.
+func (p URLPolicy) KnownEventTypes() EventTypeSet {
+	if p.EventTypes == nil {
+		return builtinSet{}
+	}
+	return p.EventTypes
+}
+
 // CheckEventTypes adds an error under field for an empty list or an event
-// type that is not in the built-in catalog; URLPolicy.CheckEventTypes also
-// knows the operator's custom types.
-func CheckEventTypes(fe *FieldErrors, field string, types []string) {
-	checkEventTypes(fe, field, types, Builtin)
+// type the policy's set does not know.
+func (p URLPolicy) CheckEventTypes(fe *FieldErrors, field string, types []string) {
+	known := p.KnownEventTypes()
+	if len(types) == 0 {
+		fe.Add(field, "must name at least one event type (or \"*\")")
+		return
+	}
+	for _, t := range types {
+		if t != AllEvents && !known.Has(t) {
+			fe.Add(field, "unknown event type %q; known: %s, or *", t, strings.Join(known.Names(), ", "))
+		}
+	}
 }
 
 // NormalizeEventTypes sorts and dedupes, and reduces to ["*"] when "*" is present.

@@ -1,6 +1,8 @@
-// Package webhook holds Herald's domain: webhooks, events, delivery attempts,
-// their validation, retry schedules, outcome classification and signatures.
-// It is pure logic with no I/O, importable by receivers written in Go.
+// Package webhook holds Herald's domain: webhooks and their validation,
+// events, attempts, retry schedules, outcome classification, signatures,
+// and the error codes every layer shares. It is pure logic with no I/O,
+// importable by receivers written in Go. What each event type carries is
+// package eventtypes'.
 package webhook
 
 import (

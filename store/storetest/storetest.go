@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
@@ -132,7 +133,7 @@ func EventTypeCases(t *testing.T, s *store.Store) {
 	}
 	// Key order and spacing inside are kept: the schema is served back as written.
 	sch := json.RawMessage(`{"type":"object","required":["order_id"],"properties":{"order_id":{"type":"string"}, "amount":{"minimum":0}}}`)
-	d := &webhook.EventTypeDef{Name: "billing.invoice_paid", Description: "An invoice is paid", Schema: sch, Example: json.RawMessage(`{"order_id":"o1"}`)}
+	d := &eventtypes.Def{Name: "billing.invoice_paid", Description: "An invoice is paid", Schema: sch, Example: json.RawMessage(`{"order_id":"o1"}`)}
 	if created, err := s.PutEventType(ctx, d); err != nil || !created || d.CreatedAt.IsZero() || !d.UpdatedAt.Equal(d.CreatedAt) {
 		t.Fatalf("first put: created %v, %v, %+v", created, err, d)
 	}
@@ -143,14 +144,14 @@ func EventTypeCases(t *testing.T, s *store.Store) {
 	}
 	first := d.CreatedAt
 	time.Sleep(2 * time.Millisecond)
-	d2 := &webhook.EventTypeDef{Name: d.Name, Description: "replaced", Schema: json.RawMessage(`{"type":"object"}`)}
+	d2 := &eventtypes.Def{Name: d.Name, Description: "replaced", Schema: json.RawMessage(`{"type":"object"}`)}
 	if created, err := s.PutEventType(ctx, d2); err != nil || created || !d2.CreatedAt.Equal(first) || !d2.UpdatedAt.After(first) {
 		t.Fatalf("second put: created %v, %v, %+v", created, err, d2)
 	}
 	if got, _ := s.GetEventType(ctx, d.Name); got.Description != "replaced" || got.Example != nil || string(got.Schema) != `{"type":"object"}` {
 		t.Fatalf("not replaced: %+v", got)
 	}
-	ext := &webhook.EventTypeDef{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"required":["tenant_id"]}`)}
+	ext := &eventtypes.Def{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"required":["tenant_id"]}`)}
 	if _, err := s.PutEventType(ctx, ext); err != nil {
 		t.Fatal(err)
 	}

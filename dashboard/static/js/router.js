@@ -47,6 +47,14 @@ export async function go({focus = true} = {}) {
 function context(main, params, query) {
   const ctx = {main, params, query, timers: [], left: false};
   ctx.title = (text) => { document.title = `${text} · Herald`; };
+  // ticket orders a page's refreshes: one that answers after a newer one
+  // began (an operator's action refreshes beside the timer) draws
+  // nothing, so an older view never replaces a newer one.
+  let issued = 0;
+  ctx.ticket = () => {
+    const mine = ++issued;
+    return () => mine === issued && !ctx.left;
+  };
   // every runs fn now and then each ms while the page is shown and the
   // tab visible; a failing refresh keeps the last good view.
   ctx.every = (ms, fn) => {

@@ -27,12 +27,14 @@ export async function deliveryPage(ctx) {
       h('section', {class: 'card', 'aria-labelledby': 'req-h'}, h('h2', {id: 'req-h'}, 'Request'), parts.request),
       h('section', {class: 'card', 'aria-labelledby': 'resp-h'}, h('h2', {id: 'resp-h'}, 'Response'), parts.response)));
   const refresh = async () => {
+    const current = ctx.ticket();
     const d = await api.get(`${sub.base}/deliveries/${id}`);
     const [all, event, timeline] = await Promise.all([
       api.get(`${sub.base}/deliveries`, {event_id: d.event_id, limit: 100}),
       d.is_test ? null : api.get(`/events/${encodeURIComponent(d.event_id)}`).catch(() => null),
       d.is_test ? null : api.get(`/events/${encodeURIComponent(d.event_id)}/timeline`).catch((e) => ({error: e.message})),
     ]);
+    if (!current()) return;
     replace(parts.head, h('h1', {tabindex: '-1'}, `Delivery #${d.id}`), h('span', {}, 'this attempt: ', badge(d.status)), d.is_test ? badge('test') : '');
     replace(parts.live, liveState(d, sub, event, timeline));
     replace(parts.attempts, attemptsTable(sub, all.deliveries, d.id));

@@ -25,8 +25,10 @@ export async function webhookPage(ctx) {
     h('section', {'aria-labelledby': 'recent-h'}, h('h2', {id: 'recent-h'}, 'Latest attempts'), sections.recent));
   let first = true;
   const refresh = async () => {
+    const current = ctx.ticket();
     const [w, figures, recent] = await Promise.all([api.get(base), api.get(`${base}/analytics`, {period_days: 7}),
       api.get(`${base}/deliveries`, {limit: 10})]);
+    if (!current()) return;
     ctx.title(w.name);
     replace(head, h('h1', {tabindex: '-1'}, w.name), health(w));
     if (first) head.querySelector('h1').focus();
@@ -51,6 +53,8 @@ function actions(ctx, base, result) {
   const reason = h('input', {name: 'status_reason', type: 'text', placeholder: 'receiver maintenance', id: 'pause-reason'});
   const pause = h('button', {type: 'button', id: 'pause'}, 'Pause');
   const resume = h('button', {type: 'button', id: 'resume'}, 'Resume');
+  // Neither shows until the webhook's status is known.
+  pause.hidden = resume.hidden = true;
   ctx.showPauseState = (w) => {
     pause.hidden = w.status === 'paused';
     resume.hidden = w.status !== 'paused';

@@ -1,4 +1,4 @@
-package webhook
+package eventtypes
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+
+	"github.com/loki-interceptor/herald/webhook"
 )
 
 // SchemaDialect is the JSON Schema draft of every event type's schema.
@@ -61,7 +63,7 @@ func (o Object) MarshalJSON() ([]byte, error) {
 
 // builtinSchema writes a built-in type's JSON Schema from its payload
 // struct's tags.
-func builtinSchema(et EventType, t reflect.Type) json.RawMessage {
+func builtinSchema(et Type, t reflect.Type) json.RawMessage {
 	var props Object
 	required := []string{}
 	var aliased []any // one anyOf per required field that has aliases
@@ -164,9 +166,9 @@ func compileSchema(id string, doc json.RawMessage) (*jsonschema.Schema, error) {
 // CheckSchema compiles an operator's JSON Schema document on its own,
 // naming what is wrong by its place in the document under field
 // (schema.properties.amount.minimum).
-func CheckSchema(field string, doc json.RawMessage) FieldErrors {
+func CheckSchema(field string, doc json.RawMessage) webhook.FieldErrors {
 	const id = "urn:herald:submitted-schema"
-	var fe FieldErrors
+	var fe webhook.FieldErrors
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
 	if err != nil {
 		fe.Add(field, "must be JSON: %v", err)
@@ -189,7 +191,7 @@ func CheckSchema(field string, doc json.RawMessage) FieldErrors {
 
 // collect turns a validation error's tree into field errors, one per
 // failed leaf, each at its place in the instance.
-func collect(fe *FieldErrors, field string, inst any, e *jsonschema.ValidationError) {
+func collect(fe *webhook.FieldErrors, field string, inst any, e *jsonschema.ValidationError) {
 	at := fieldPath(field, inst, e.InstanceLocation)
 	switch k := e.ErrorKind.(type) {
 	case *kind.Required:
@@ -339,6 +341,6 @@ func ratString(r *big.Rat) string {
 
 // sortFieldErrors orders errors by field, so that the first one named is
 // the same on every run (the library visits properties in map order).
-func sortFieldErrors(fe FieldErrors) {
-	slices.SortStableFunc(fe, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
+func sortFieldErrors(fe webhook.FieldErrors) {
+	slices.SortStableFunc(fe, func(a, b webhook.FieldError) int { return strings.Compare(a.Field, b.Field) })
 }

@@ -1,4 +1,4 @@
-package webhook_test
+package eventtypes_test
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -71,12 +72,12 @@ var payloadCases = []struct {
 func TestBuiltinPayloads(t *testing.T) {
 	for _, tt := range payloadCases {
 		t.Run(tt.eventType+" "+tt.why, func(t *testing.T) {
-			et, ok := webhook.LookupEventType(tt.eventType)
+			et, ok := eventtypes.Lookup(tt.eventType)
 			if !ok {
 				t.Fatalf("no event type %s", tt.eventType)
 			}
 			err := et.ValidatePayload(json.RawMessage(tt.payload))
-			if got := fieldOf(err); got != tt.field {
+			if got := firstField(err); got != tt.field {
 				t.Fatalf("field %q, want %q (%v)", got, tt.field, err)
 			}
 			// The schema served is the one applied: a receiver or a
@@ -118,7 +119,7 @@ func TestBuiltinSchemasRequire(t *testing.T) {
 		"batch.completed":      {},
 		"report.generated":     {"report_type", "report_url"},
 	}
-	for _, et := range webhook.EventTypes() {
+	for _, et := range eventtypes.All() {
 		var doc struct {
 			Schema   string   `json:"$schema"`
 			ID       string   `json:"$id"`
@@ -129,7 +130,7 @@ func TestBuiltinSchemasRequire(t *testing.T) {
 		if err := json.Unmarshal(et.Schema, &doc); err != nil {
 			t.Fatal(err)
 		}
-		if doc.Schema != webhook.SchemaDialect || doc.ID != webhook.SchemaID(et.Name) || doc.Type != "object" || len(doc.Examples) != 1 {
+		if doc.Schema != eventtypes.SchemaDialect || doc.ID != eventtypes.SchemaID(et.Name) || doc.Type != "object" || len(doc.Examples) != 1 {
 			t.Errorf("%s: schema header %+v", et.Name, doc)
 		}
 		var required []string
@@ -141,7 +142,7 @@ func TestBuiltinSchemasRequire(t *testing.T) {
 		if !slices.Equal(required, want[et.Name]) && len(required)+len(want[et.Name]) > 0 {
 			t.Errorf("%s requires %v, want %v", et.Name, required, want[et.Name])
 		}
-		if fe := webhook.CheckSchema("schema", et.Schema); fe != nil {
+		if fe := eventtypes.CheckSchema("schema", et.Schema); fe != nil {
 			t.Errorf("%s: its schema does not compile on its own: %v", et.Name, fe)
 		}
 	}
@@ -162,7 +163,7 @@ func TestPayloadErrorMessages(t *testing.T) {
 		{"system.error", `[]`, "payload", "must be a JSON object"},
 	}
 	for _, tt := range tests {
-		et, _ := webhook.LookupEventType(tt.eventType)
+		et, _ := eventtypes.Lookup(tt.eventType)
 		err := et.ValidatePayload(json.RawMessage(tt.payload))
 		var herr *webhook.Error
 		if !errors.As(err, &herr) || herr.Code != webhook.EValidation {
@@ -175,8 +176,8 @@ func TestPayloadErrorMessages(t *testing.T) {
 }
 
 func TestFieldsShowAliases(t *testing.T) {
-	et, _ := webhook.LookupEventType(webhook.ReportGenerated)
-	i := slices.IndexFunc(et.Fields, func(f webhook.PayloadField) bool { return f.Name == "report_url" })
+	et, _ := eventtypes.Lookup(webhook.ReportGenerated)
+	i := slices.IndexFunc(et.Fields, func(f eventtypes.Field) bool { return f.Name == "report_url" })
 	if i < 0 || !et.Fields[i].Required || !slices.Equal(et.Fields[i].Aliases, []string{"url"}) {
 		t.Fatalf("report_url field: %+v", et.Fields)
 	}
@@ -195,7 +196,7 @@ func TestCheckSchemaNamesThePlace(t *testing.T) {
 		{`{"type":"object","properties":{"order_id":{"type":"string"}}}`, ""},
 	}
 	for _, tt := range tests {
-		fe := webhook.CheckSchema("schema", json.RawMessage(tt.schema))
+		fe := eventtypes.CheckSchema("schema", json.RawMessage(tt.schema))
 		got := ""
 		if len(fe) > 0 {
 			got = fe[0].Field
@@ -205,7 +206,7 @@ func TestCheckSchemaNamesThePlace(t *testing.T) {
 		}
 	}
 	// A $ref is never fetched: the message says so rather than what a file holds.
-	fe := webhook.CheckSchema("schema", json.RawMessage(`{"$ref":"file:///etc/passwd"}`))
+	fe := eventtypes.CheckSchema("schema", json.RawMessage(`{"$ref":"file:///etc/passwd"}`))
 	if !strings.Contains(fe[0].Message, "does not fetch") {
 		t.Fatalf("message %q", fe[0].Message)
 	}
@@ -215,7 +216,7 @@ func TestURLPolicyKnowsItsEventTypes(t *testing.T) {
 	var fe webhook.FieldErrors
 	webhook.URLPolicy{}.CheckEventTypes(&fe, "event_types", []string{"billing.invoice_paid"})
 	if len(fe) != 1 {
-		t.Fatalf("a custom type passed the built-in catalog: %v", fe)
+		t.Fatalf("a custom type passed the built-in eight: %v", fe)
 	}
 	fe = nil
 	p := webhook.URLPolicy{EventTypes: oneMore{"billing.invoice_paid"}}
@@ -225,14 +226,88 @@ func TestURLPolicyKnowsItsEventTypes(t *testing.T) {
 	}
 }
 
+// The webhook package checks subscriptions against the eight names it
+// knows without the catalog: they are the catalog's.
+func TestCatalogIsTheBuiltinEight(t *testing.T) {
+	var fe webhook.FieldErrors
+	webhook.URLPolicy{}.CheckEventTypes(&fe, "event_types", eventtypes.Names())
+	if len(fe) != 0 {
+		t.Fatalf("a catalog type the webhook package does not know: %v", fe)
+	}
+	if got := (webhook.URLPolicy{}).KnownEventTypes().Names(); !slices.Equal(got, eventtypes.Names()) {
+		t.Fatalf("webhook knows %v, the catalog holds %v", got, eventtypes.Names())
+	}
+}
+
 // oneMore is the built-in catalog and one custom type.
 type oneMore struct{ name string }
 
-func (o oneMore) Lookup(name string) (webhook.EventType, bool) {
-	if name == o.name {
-		return webhook.EventType{Name: name}, true
+func (o oneMore) Has(name string) bool { return name == o.name || eventtypes.Builtin.Has(name) }
+
+func (o oneMore) Names() []string { return append(eventtypes.Builtin.Names(), o.name) }
+
+func TestEventCatalog(t *testing.T) {
+	types := eventtypes.All()
+	if len(types) != 8 {
+		t.Fatalf("%d event types, want 8", len(types))
 	}
-	return webhook.Builtin.Lookup(name)
+	for _, et := range types {
+		if err := et.ValidatePayload(et.Example); err != nil {
+			t.Errorf("%s: its own example is invalid: %v", et.Name, err)
+		}
+		if len(et.Fields) == 0 || et.Description == "" {
+			t.Errorf("%s: undocumented", et.Name)
+		}
+	}
 }
 
-func (o oneMore) Names() []string { return append(webhook.Builtin.Names(), o.name) }
+func TestValidatePayload(t *testing.T) {
+	tests := []struct {
+		eventType string
+		payload   string
+		field     string
+	}{
+		{"compliance.alert", `{"alert_level":"critical","alert_type":"gdpr_violation","message":"m","affected_documents":["d"],"recommended_actions":[]}`, ""},
+		{"compliance.alert", `{"alert_level":"critical","alert_type":"gdpr","message":"m","extra":{"kept":true}}`, ""},
+		{"compliance.alert", `{"alert_type":"gdpr","message":"m"}`, "payload.alert_level"},
+		{"compliance.alert", `{"alert_level":"apocalyptic","alert_type":"gdpr","message":"m"}`, "payload.alert_level"},
+		{"compliance.alert", `{"alert_level":"low","alert_type":"","message":"m"}`, "payload.alert_type"},
+		{"compliance.alert", `{"alert_level":"low","alert_type":"x","message":"m","affected_documents":"doc_1"}`, "payload.affected_documents"},
+		{"compliance.alert", `{"alert_level":null,"alert_type":"x","message":"m"}`, "payload.alert_level"},
+		{"compliance.alert", `[1,2]`, "payload"},
+		{"compliance.alert", `"text"`, "payload"},
+		{"batch.completed", `{"batch_id":"b","total_documents":500,"processed_documents":498,"failed_documents":2,"processing_time_ms":45230.5}`, ""},
+		{"batch.completed", `{"batch_id":"b","total_documents":-1}`, "payload.total_documents"},
+		{"batch.completed", `{"batch_id":"b","total_documents":1.5}`, "payload.total_documents"},
+		{"batch.completed", `{"batch_id":"b","success_rate":101}`, "payload.success_rate"},
+		{"correction.applied", `{"document_id":"d","confidence_score":1.2}`, "payload.confidence_score"},
+		{"correction.applied", `{"document_id":"d","before":{"any":"shape"},"after":"text"}`, ""},
+		{"validation.completed", `{"document_id":"d","validation_status":"pass","gates_passed":"8"}`, "payload.gates_passed"},
+		{"system.error", `{"error_code":"E","component":"c","severity":"high"}`, ""},
+		// The LOKI guide names a report's type, URL and document count, not its
+		// id: report_id is optional (payloadCases has each type).
+		{"report.generated", `{"report_type":"monthly","report_url":"https://x"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.eventType+" "+tt.payload, func(t *testing.T) {
+			et, ok := eventtypes.Lookup(tt.eventType)
+			if !ok {
+				t.Fatalf("no event type %s", tt.eventType)
+			}
+			if got := firstField(et.ValidatePayload(json.RawMessage(tt.payload))); got != tt.field {
+				t.Fatalf("field %q, want %q", got, tt.field)
+			}
+		})
+	}
+}
+
+// firstField is the field a validation error names first, or "".
+func firstField(err error) string {
+	if f := fieldsOf(err); len(f) > 0 {
+		return f[0]
+	}
+	if err != nil {
+		return "unexpected: " + err.Error()
+	}
+	return ""
+}

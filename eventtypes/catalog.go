@@ -1,4 +1,4 @@
-package webhook
+package eventtypes
 
 import (
 	"encoding/json"
@@ -11,18 +11,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-)
 
-// The eight LOKI event types.
-const (
-	ValidationCompleted = "validation.completed"
-	ValidationFailed    = "validation.failed"
-	CorrectionApplied   = "correction.applied"
-	DocumentProcessed   = "document.processed"
-	ComplianceAlert     = "compliance.alert"
-	SystemError         = "system.error"
-	BatchCompleted      = "batch.completed"
-	ReportGenerated     = "report.generated"
+	"github.com/loki-interceptor/herald/webhook"
 )
 
 // Payload structs: the typed shape of each event type's data. Tags say which
@@ -103,9 +93,9 @@ type ReportGeneratedEvent struct {
 	Format        string `json:"format" doc:"File format, e.g. pdf"`
 }
 
-// EventType describes one event type: its catalog entry, and the JSON
+// Type describes one event type: its catalog entry, and the JSON
 // Schema its payloads are validated against.
-type EventType struct {
+type Type struct {
 	Name          string `json:"event_type"`
 	Description   string `json:"description"`
 	TriggeredWhen string `json:"triggered_when,omitempty"`
@@ -113,7 +103,7 @@ type EventType struct {
 	Builtin bool `json:"builtin"`
 	// Extended is a built-in type whose schema an operator extended.
 	Extended bool            `json:"extended"`
-	Fields   []PayloadField  `json:"fields"`
+	Fields   []Field         `json:"fields"`
 	Example  json.RawMessage `json:"example"`
 	// Schema is the JSON Schema document payloads are validated against.
 	Schema json.RawMessage `json:"-"`
@@ -123,8 +113,8 @@ type EventType struct {
 	validator *jsonschema.Schema
 }
 
-// PayloadField documents one top-level field of an event type's payload.
-type PayloadField struct {
+// Field documents one top-level field of an event type's payload.
+type Field struct {
 	Name     string `json:"name"`
 	Type     string `json:"type"`
 	Required bool   `json:"required"`
@@ -137,9 +127,9 @@ type PayloadField struct {
 	Description string   `json:"description"`
 }
 
-// EventTypeDef is an operator's definition, kept in the database: a custom
+// Def is an operator's definition, kept in the database: a custom
 // event type, or, under a built-in type's name, an extension of its schema.
-type EventTypeDef struct {
+type Def struct {
 	Name        string          `json:"event_type"`
 	Description string          `json:"description"`
 	Schema      json.RawMessage `json:"schema"`
@@ -148,59 +138,30 @@ type EventTypeDef struct {
 	UpdatedAt   time.Time       `json:"updated_at"`
 }
 
-// EventTypeSet is the event types that exist: the built-in catalog
-// (Builtin), or a registry that adds the operator's own.
-type EventTypeSet interface {
-	Lookup(name string) (EventType, bool)
+// Set is the event types that exist: the built-in catalog (Builtin), or
+// a Registry that adds the operator's own.
+type Set interface {
+	Lookup(name string) (Type, bool)
+	Has(name string) bool
 	Names() []string
 }
 
-// Builtin is the built-in catalog as an EventTypeSet.
-var Builtin EventTypeSet = builtinSet{}
+// Builtin is the built-in catalog as a Set.
+var Builtin Set = builtinSet{}
 
 type builtinSet struct{}
 
-func (builtinSet) Lookup(name string) (EventType, bool) { return LookupEventType(name) }
-func (builtinSet) Names() []string                      { return EventTypeNames() }
+func (builtinSet) Lookup(name string) (Type, bool) { return Lookup(name) }
+func (builtinSet) Has(name string) bool            { _, ok := Lookup(name); return ok }
+func (builtinSet) Names() []string                 { return Names() }
 
-// KnownEventTypes is the set subscriptions are checked against: the
-// policy's, else the built-in catalog. It travels with the URL policy
-// because every validator that is given one also checks subscriptions.
-func (p URLPolicy) KnownEventTypes() EventTypeSet {
-	if p.EventTypes == nil {
-		return Builtin
-	}
-	return p.EventTypes
-}
-
-// CheckEventTypes is the package-level CheckEventTypes against the
-// policy's event types, so that subscriptions may name custom types.
-func (p URLPolicy) CheckEventTypes(fe *FieldErrors, field string, types []string) {
-	checkEventTypes(fe, field, types, p.KnownEventTypes())
-}
-
-func checkEventTypes(fe *FieldErrors, field string, types []string, known EventTypeSet) {
-	if len(types) == 0 {
-		fe.Add(field, "must name at least one event type (or \"*\")")
-		return
-	}
-	for _, t := range types {
-		if t == AllEvents {
-			continue
-		}
-		if _, ok := known.Lookup(t); !ok {
-			fe.Add(field, "unknown event type %q; known: %s, or *", t, strings.Join(known.Names(), ", "))
-		}
-	}
-}
-
-func eventType(name, desc, when string, example any) EventType {
+func eventType(name, desc, when string, example any) Type {
 	ex, err := json.Marshal(example)
 	if err != nil {
 		panic(err)
 	}
 	t := reflect.TypeOf(example)
-	et := EventType{Name: name, Description: desc, TriggeredWhen: when, Builtin: true, Fields: payloadFields(t), Example: ex}
+	et := Type{Name: name, Description: desc, TriggeredWhen: when, Builtin: true, Fields: payloadFields(t), Example: ex}
 	et.Schema = builtinSchema(et, t)
 	if et, err = et.WithSchema(et.Schema); err != nil {
 		panic(fmt.Sprintf("built-in schema of %s: %v", name, err))
@@ -208,51 +169,51 @@ func eventType(name, desc, when string, example any) EventType {
 	return et
 }
 
-var catalog = []EventType{
-	eventType(ValidationCompleted, "Validation results, gates passed and failed", "Document validation finishes",
+var catalog = []Type{
+	eventType(webhook.ValidationCompleted, "Validation results, gates passed and failed", "Document validation finishes",
 		ValidationCompletedEvent{DocumentID: "doc_12345", ValidationStatus: "pass", GatesPassed: 8, GatesFailed: 0, ProcessingTimeMS: 523.45,
 			Results: map[string]any{"gdpr": "pass", "fca": "pass"}}),
-	eventType(ValidationFailed, "Error details, error code, stack trace", "Validation encounters errors",
+	eventType(webhook.ValidationFailed, "Error details, error code, stack trace", "Validation encounters errors",
 		ValidationFailedEvent{DocumentID: "doc_12345", ErrorCode: "PARSE_ERROR", ErrorMessage: "Document could not be parsed",
 			ErrorDetails: map[string]any{"page": 3}}),
-	eventType(CorrectionApplied, "Changes made, confidence score, before/after", "Corrections are applied to a document",
+	eventType(webhook.CorrectionApplied, "Changes made, confidence score, before/after", "Corrections are applied to a document",
 		CorrectionAppliedEvent{DocumentID: "doc_12345", CorrectionsCount: 1, ConfidenceScore: 0.92,
 			Changes: []map[string]any{{"field": "disclaimer", "action": "inserted"}},
 			Before:  json.RawMessage(`"Past performance guarantees future results."`),
 			After:   json.RawMessage(`"Past performance is not a reliable indicator of future results."`)}),
-	eventType(DocumentProcessed, "Processing time, all results, status", "A document is fully processed",
+	eventType(webhook.DocumentProcessed, "Processing time, all results, status", "A document is fully processed",
 		DocumentProcessedEvent{DocumentID: "doc_12345", Status: "completed", ProcessingTimeMS: 1820.5,
 			Results: map[string]any{"validation": "pass", "corrections": 1}}),
-	eventType(ComplianceAlert, "Alert level, type, affected documents", "A compliance violation is detected",
+	eventType(webhook.ComplianceAlert, "Alert level, type, affected documents", "A compliance violation is detected",
 		ComplianceAlertEvent{AlertLevel: "critical", AlertType: "gdpr_violation", Message: "Personal data found in document",
 			AffectedDocuments: []string{"doc_12345"}, RecommendedActions: []string{"Redact personal data", "Review GDPR compliance"}}),
-	eventType(SystemError, "Error code, component, severity", "A system error occurs",
+	eventType(webhook.SystemError, "Error code, component, severity", "A system error occurs",
 		SystemErrorEvent{ErrorCode: "DB_UNAVAILABLE", Component: "validator", Severity: "high", Message: "Database connection lost"}),
-	eventType(BatchCompleted, "Documents processed, success rate", "Batch processing completes",
+	eventType(webhook.BatchCompleted, "Documents processed, success rate", "Batch processing completes",
 		BatchCompletedEvent{BatchID: "batch_daily_001", TotalDocuments: 500, ProcessedDocuments: 498, FailedDocuments: 2,
 			SuccessRate: 99.6, ProcessingTimeMS: 45230.5,
 			ResultsSummary: map[string]any{"compliance_issues": 12, "average_confidence": 0.95, "processed_in": "45.2 seconds"}}),
-	eventType(ReportGenerated, "Report type, URL, document count", "A report is generated",
+	eventType(webhook.ReportGenerated, "Report type, URL, document count", "A report is generated",
 		ReportGeneratedEvent{ReportID: "rep_2024_01", ReportType: "monthly_compliance", ReportURL: "https://loki.example.com/reports/rep_2024_01.pdf",
 			DocumentCount: 1250, Format: "pdf"}),
 }
 
-// EventTypes lists the built-in catalog in a fixed order.
-func EventTypes() []EventType { return slices.Clone(catalog) }
+// All lists the built-in catalog in a fixed order.
+func All() []Type { return slices.Clone(catalog) }
 
-// LookupEventType finds a built-in type by name. Code that must also know
+// Lookup finds a built-in type by name. Code that must also know
 // an operator's custom types asks an EventTypeSet instead.
-func LookupEventType(name string) (EventType, bool) {
+func Lookup(name string) (Type, bool) {
 	for _, t := range catalog {
 		if t.Name == name {
 			return t, true
 		}
 	}
-	return EventType{}, false
+	return Type{}, false
 }
 
-// EventTypeNames lists the built-in names, for error messages.
-func EventTypeNames() []string {
+// Names lists the built-in names, for error messages.
+func Names() []string {
 	names := make([]string, len(catalog))
 	for i, t := range catalog {
 		names[i] = t.Name
@@ -265,14 +226,14 @@ func EventTypeNames() []string {
 // (payload.alert_level, payload.changes[0].field). Fields the schema does
 // not name are allowed and delivered as sent, unless an operator's schema
 // says otherwise.
-func (t EventType) ValidatePayload(raw json.RawMessage) error {
+func (t Type) ValidatePayload(raw json.RawMessage) error {
 	return t.CheckJSON("payload", raw).Err(t.Name + " payload")
 }
 
 // CheckJSON validates a JSON object against the type's schema, naming the
 // fields it finds wrong under field (payload, example).
-func (t EventType) CheckJSON(field string, raw json.RawMessage) FieldErrors {
-	var fe FieldErrors
+func (t Type) CheckJSON(field string, raw json.RawMessage) webhook.FieldErrors {
+	var fe webhook.FieldErrors
 	v, err := jsonschema.UnmarshalJSON(strings.NewReader(string(raw)))
 	if _, isObject := v.(map[string]any); err != nil || !isObject {
 		fe.Add(field, "must be a JSON object")
@@ -291,7 +252,7 @@ func (t EventType) CheckJSON(field string, raw json.RawMessage) FieldErrors {
 
 // WithSchema returns the type validating against doc, a JSON Schema
 // document; doc must compile (see CheckSchema for an operator's).
-func (t EventType) WithSchema(doc json.RawMessage) (EventType, error) {
+func (t Type) WithSchema(doc json.RawMessage) (Type, error) {
 	sch, err := compileSchema(SchemaID(t.Name), doc)
 	if err != nil {
 		return t, err
@@ -300,11 +261,11 @@ func (t EventType) WithSchema(doc json.RawMessage) (EventType, error) {
 	return t, nil
 }
 
-func payloadFields(t reflect.Type) []PayloadField {
-	out := make([]PayloadField, 0, t.NumField())
+func payloadFields(t reflect.Type) []Field {
+	out := make([]Field, 0, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
-		f := PayloadField{
+		f := Field{
 			Name:        jsonName(sf),
 			Type:        fieldType(sf.Type),
 			Required:    sf.Tag.Get("required") == "true",
