@@ -27,9 +27,38 @@ import (
 	"github.com/loki-interceptor/herald/workflows"
 )
 
+// deliveryStore is what the per-event activities keep and read: events, their subscribers, deliveries and rate-limit slots.
+type deliveryStore interface {
+	CancelDelivery(ctx context.Context, eventID string, webhookID int64, attempt int) (bool, error)
+	CreateEvent(ctx context.Context, e *webhook.Event) (bool, error)
+	EndDelivery(ctx context.Context, eventID string, webhookID int64, outcome store.Outcome) error
+	EventsByID(ctx context.Context, ids []string) ([]*webhook.Event, error)
+	FinishEvent(ctx context.Context, eventID string) error
+	FinishedAttempt(ctx context.Context, eventID string, webhookID int64, attempt int) (*webhook.Attempt, error)
+	GetEvent(ctx context.Context, eventID string) (*webhook.Event, error)
+	GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error)
+	NextAttempt(ctx context.Context, eventID string, webhookID int64) (int, bool, error)
+	ReleaseSlots(ctx context.Context, webhookID int64, limits []store.RateLimit, slots []store.Slot) error
+	ReopenDelivery(ctx context.Context, eventID string, webhookID int64) error
+	ReserveSlot(ctx context.Context, webhookID int64, key store.AttemptKey, limits []store.RateLimit, now time.Time) (time.Time, error)
+	SetSubscribers(ctx context.Context, eventID string, webhookIDs []int64) error
+	Subscribers(ctx context.Context, eventType string) ([]*webhook.Webhook, error)
+}
+
+// Store is everything the activities keep and read; each file declares
+// its share where it uses it, and the Deliverer records attempts in it.
+type Store interface {
+	deliveryStore
+	batchStore
+	breakerStore
+	maintenanceStore
+	streamStore
+	integrations.Recorder
+}
+
 // Activities holds the dependencies the activities share.
 type Activities struct {
-	Store *store.Store
+	Store Store
 	// Deliverer makes every attempt: a webhook's over HTTP, an
 	// integration's through its connector (Slack, Teams, email, Zapier).
 	Deliverer *integrations.Deliverer
@@ -248,7 +277,7 @@ func (a *Activities) attempt(ctx context.Context, in workflows.AttemptInput) (wo
 		attribute.Int64("herald.webhook_id", in.WebhookID), attribute.Int("herald.attempt", in.Attempt),
 		attribute.String("herald.event_type", done.EventType), attribute.Int("http.response.status_code", made.StatusCode()),
 		attribute.String("herald.error_class", string(done.ErrorClass)), attribute.String("herald.outcome", string(done.Status)))
-	return workflows.AttemptResult{DeliveryID: done.ID, Status: done.Status, StatusCode: made.StatusCode(),
+	return workflows.AttemptResult{AttemptID: done.ID, Status: done.Status, StatusCode: made.StatusCode(),
 		DurationMS: made.DurationMS(), ErrorClass: done.ErrorClass, Error: done.LastError, RetryIn: made.RetryIn,
 		NextRetryAt: done.NextRetryAt}, nil
 }

@@ -11,6 +11,13 @@ import (
 	"github.com/loki-interceptor/herald/workflows"
 )
 
+// batchStore is what a batch's activities keep.
+type batchStore interface {
+	CreateEvent(ctx context.Context, e *webhook.Event) (bool, error)
+	GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error)
+	SetSubscribers(ctx context.Context, eventID string, webhookIDs []int64) error
+}
+
 // AddToBatch hands an event to its integration's batch collector, starting
 // the collector if it is not running. The batch settings are read now, so a
 // changed batch_size applies from the next event on; an integration that

@@ -4,15 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
+// breakerStore is what the circuit breaker reads and the pause it writes.
+type breakerStore interface {
+	AttemptCounts(ctx context.Context, id int64, since time.Time) (attempts, failed int, err error)
+	ConsecutiveFailures(ctx context.Context, id int64) (int, error)
+	GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error)
+	PauseWebhook(ctx context.Context, id int64, reason string, byDelivery int64) (bool, error)
+}
+
 // checkBreaker pauses a webhook whose receiver answered 410 Gone, or whose
 // deliveries keep failing, and announces it with a system.error event.
 func (a *Activities) checkBreaker(ctx context.Context, w *webhook.Webhook, d *webhook.Attempt) error {
-	reason, err := a.tripReason(ctx, w, d)
+	reason, err := a.Breaker.tripReason(ctx, a.Store, a.now(), w, d)
 	if reason == "" || err != nil {
 		return err
 	}
@@ -42,16 +51,16 @@ func (a *Activities) checkBreaker(ctx context.Context, w *webhook.Webhook, d *we
 	return err
 }
 
-func (a *Activities) tripReason(ctx context.Context, w *webhook.Webhook, d *webhook.Attempt) (string, error) {
+// tripReason is why the attempt d trips the breaker of w, or "".
+func (b Breaker) tripReason(ctx context.Context, st breakerStore, now time.Time, w *webhook.Webhook, d *webhook.Attempt) (string, error) {
 	if d.ResponseStatusCode != nil && *d.ResponseStatusCode == 410 {
 		return "the receiver answered 410 Gone", nil
 	}
 	if d.ErrorClass == webhook.ClassPayload {
 		return "", nil // never sent: the receiver is not to blame
 	}
-	b := a.Breaker
 	if b.Consecutive > 0 && d.Status == webhook.AttemptFailed {
-		n, err := a.Store.ConsecutiveFailures(ctx, w.ID)
+		n, err := st.ConsecutiveFailures(ctx, w.ID)
 		if err != nil {
 			return "", err
 		}
@@ -60,11 +69,11 @@ func (a *Activities) tripReason(ctx context.Context, w *webhook.Webhook, d *webh
 		}
 	}
 	if b.FailureRate > 0 && b.Window > 0 {
-		since := a.now().Add(-b.Window)
+		since := now.Add(-b.Window)
 		if w.ResumedAt != nil && w.ResumedAt.After(since) {
 			since = *w.ResumedAt // failures before an operator set it active again do not count
 		}
-		attempts, failed, err := a.Store.AttemptCounts(ctx, w.ID, since)
+		attempts, failed, err := st.AttemptCounts(ctx, w.ID, since)
 		if err != nil {
 			return "", err
 		}

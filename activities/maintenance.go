@@ -5,6 +5,13 @@ import (
 	"time"
 )
 
+// maintenanceStore is what the daily roll-up and retention touch.
+type maintenanceStore interface {
+	DaysToRollUp(ctx context.Context, today time.Time) ([]time.Time, error)
+	DeleteAttemptsBefore(ctx context.Context, before time.Time) (int64, error)
+	RollupDay(ctx context.Context, t time.Time) (int, error)
+}
+
 // DaysToRollUp lists the days a maintenance run rolls up.
 func (a *Activities) DaysToRollUp(ctx context.Context, today time.Time) ([]time.Time, error) {
 	return a.Store.DaysToRollUp(ctx, today)

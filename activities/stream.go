@@ -13,6 +13,17 @@ import (
 	"github.com/loki-interceptor/herald/workflows"
 )
 
+// streamStore is what a stream's activities keep and read.
+type streamStore interface {
+	Backlog(ctx context.Context, webhookID int64, skip []string, limit int) ([]store.BacklogEntry, error)
+	DeliveryProgress(ctx context.Context, webhookID int64, eventIDs []string) (store.Progress, error)
+	EndDeliveriesOf(ctx context.Context, webhookID int64) error
+	EventsByID(ctx context.Context, ids []string) ([]*webhook.Event, error)
+	GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error)
+	ReleaseSlots(ctx context.Context, webhookID int64, limits []store.RateLimit, slots []store.Slot) error
+	ReserveSlots(ctx context.Context, webhookID int64, keys []store.AttemptKey, limits []store.RateLimit, now time.Time) ([]time.Time, error)
+}
+
 // streamConcurrency bounds the requests one stream batch has in flight.
 const streamConcurrency = 32
 
@@ -315,7 +326,7 @@ func (b *streamBatch) attempt(ctx context.Context) ([]*delivery.Attempted, error
 func (b *streamBatch) report(i int, made *delivery.Attempted) {
 	d := made.Row
 	r := &b.results[i]
-	r.DeliveryID, r.Status, r.StatusCode, r.DurationMS = d.ID, d.Status, made.StatusCode(), made.DurationMS()
+	r.AttemptID, r.Status, r.StatusCode, r.DurationMS = d.ID, d.Status, made.StatusCode(), made.DurationMS()
 	r.ErrorClass, r.Error, r.RetryIn, r.NextRetryAt = d.ErrorClass, d.LastError, made.RetryIn, d.NextRetryAt
 	if d.Status != webhook.AttemptDelivered {
 		b.lastFailed = d

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"slices"
 	"time"
 
@@ -9,6 +10,17 @@ import (
 	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
 )
+
+// analyticsStore is what the analytics handlers read.
+type analyticsStore interface {
+	Gauges(ctx context.Context) (store.Gauges, error)
+	GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error)
+	PeriodStats(ctx context.Context, f store.StatsFilter) (store.Stats, error)
+	PeriodStatsEach(ctx context.Context, f store.StatsFilter, webhookIDs []int64) (map[int64]store.Stats, error)
+	Stats(ctx context.Context, f store.StatsFilter) (store.Stats, error)
+	StatsByEventType(ctx context.Context, f store.StatsFilter) (map[string]store.Stats, error)
+	WebhooksWithFigures(ctx context.Context, f store.StatsFilter) ([]int64, error)
+}
 
 const maxPeriodDays = 366
 

@@ -26,7 +26,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"golang.org/x/time/rate"
 
 	"github.com/loki-interceptor/herald/delivery"
@@ -94,11 +96,50 @@ type Config struct {
 	SignIn *SignInCode
 }
 
+// Store is everything the API keeps and reads; each handler file declares
+// its share where it uses it. *store.Store is the one Herald runs with.
+type Store interface {
+	Ping(ctx context.Context) error
+	analyticsStore
+	keyStore
+	attemptLog
+	eventStore
+	eventTypeStore
+	healthStore
+	integrationStore
+	operateStore
+	rotateStore
+	streamStore
+	timelineStore
+	webhookStore
+	ingest.Store
+	eventtypes.Source
+	integrations.Recorder
+}
+
+// Temporal is what the API asks of Temporal: it starts, signals, updates
+// and queries event and stream workflows, reads their histories and
+// checks the workers. client.Client is one.
+type Temporal interface {
+	CheckHealth(ctx context.Context, request *client.CheckHealthRequest) (*client.CheckHealthResponse, error)
+	DescribeTaskQueue(ctx context.Context, taskqueue string, taskqueueType enums.TaskQueueType) (*workflowservice.DescribeTaskQueueResponse, error)
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+	GetWorkflowHistory(ctx context.Context, workflowID string, runID string, isLongPoll bool, filterType enums.HistoryEventFilterType) client.HistoryEventIterator
+	ListWorkflow(ctx context.Context, request *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error)
+	NewWithStartWorkflowOperation(options client.StartWorkflowOptions, workflow any, args ...any) client.WithStartWorkflowOperation
+	QueryWorkflow(ctx context.Context, workflowID string, runID string, queryType string, args ...any) (converter.EncodedValue, error)
+	SignalWithStartWorkflow(ctx context.Context, workflowID string, signalName string, signalArg any, options client.StartWorkflowOptions, workflow any, workflowArgs ...any) (client.WorkflowRun, error)
+	SignalWorkflow(ctx context.Context, workflowID string, runID string, signalName string, arg any) error
+	UpdateWithStartWorkflow(ctx context.Context, options client.UpdateWithStartWorkflowOptions) (client.WorkflowUpdateHandle, error)
+	UpdateWorkflow(ctx context.Context, options client.UpdateWorkflowOptions) (client.WorkflowUpdateHandle, error)
+	ingest.Temporal
+}
+
 // Server is the API.
 type Server struct {
 	app        *fiber.App
-	store      *store.Store
-	temporal   client.Client
+	store      Store
+	temporal   Temporal
 	deliverer  *integrations.Deliverer // test deliveries
 	publisher  *ingest.Publisher
 	types      *eventtypes.Registry
@@ -111,7 +152,7 @@ type Server struct {
 
 // New builds the API over a store, a Temporal client (to start and query
 // event workflows) and a sender (for test deliveries).
-func New(cfg Config, s *store.Store, tc client.Client, sender *delivery.Sender) *Server {
+func New(cfg Config, s Store, tc Temporal, sender *delivery.Sender) *Server {
 	cfg.defaults()
 	srv := &Server{store: s, temporal: tc, cfg: cfg,
 		deliverer: &integrations.Deliverer{HTTP: sender, Mail: cfg.Mailer},

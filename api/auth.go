@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,15 @@ import (
 	"github.com/loki-interceptor/herald/apikey"
 	"github.com/loki-interceptor/herald/webhook"
 )
+
+// keyStore is what authentication and the API-key handlers need.
+type keyStore interface {
+	APIKey(ctx context.Context, keyID string) (*apikey.Key, error)
+	CreateAPIKey(ctx context.Context, k *apikey.Key) error
+	ListAPIKeys(ctx context.Context) ([]*apikey.Key, error)
+	RevokeAPIKey(ctx context.Context, id int64) error
+	TouchAPIKey(ctx context.Context, id int64) error
+}
 
 // Per-key request rate, unless configured: generous enough for an event
 // source publishing in bursts, low enough that one leaked or runaway key

@@ -12,6 +12,12 @@ import (
 	"github.com/loki-interceptor/herald/workflows"
 )
 
+// attemptLog is what the delivery log reads: attempt rows.
+type attemptLog interface {
+	GetAttempt(ctx context.Context, webhookID, id int64) (*webhook.Attempt, error)
+	ListAttempts(ctx context.Context, f store.AttemptFilter) ([]*webhook.Attempt, int, error)
+}
+
 // listDeliveries lists one webhook's (or integration's) attempt rows.
 func (s *Server) listDeliveries(c *fiber.Ctx) error {
 	w, err := s.webhookFromPath(c)
@@ -43,8 +49,8 @@ func (s *Server) listAllDeliveries(c *fiber.Ctx) error {
 	return s.sendDeliveries(c, f)
 }
 
-func (s *Server) sendDeliveries(c *fiber.Ctx, f store.DeliveryFilter) error {
-	ds, total, err := s.store.ListDeliveries(c.UserContext(), f)
+func (s *Server) sendDeliveries(c *fiber.Ctx, f store.AttemptFilter) error {
+	ds, total, err := s.store.ListAttempts(c.UserContext(), f)
 	if err != nil {
 		return err
 	}
@@ -53,8 +59,8 @@ func (s *Server) sendDeliveries(c *fiber.Ctx, f store.DeliveryFilter) error {
 
 // deliveryFilter reads a delivery list's query: status, event_id,
 // event_type, since, until (RFC 3339), limit and offset.
-func (s *Server) deliveryFilter(c *fiber.Ctx) (store.DeliveryFilter, error) {
-	var f store.DeliveryFilter
+func (s *Server) deliveryFilter(c *fiber.Ctx) (store.AttemptFilter, error) {
+	var f store.AttemptFilter
 	var err error
 	if f.Page, err = page(c); err != nil {
 		return f, err
@@ -102,7 +108,7 @@ func (s *Server) deliveryFromPath(c *fiber.Ctx) (*webhook.Webhook, *webhook.Atte
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := s.store.GetDelivery(c.UserContext(), w.ID, did)
+	d, err := s.store.GetAttempt(c.UserContext(), w.ID, did)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -18,6 +18,14 @@ import (
 	"github.com/loki-interceptor/herald/workflows"
 )
 
+// eventStore is what the event handlers read.
+type eventStore interface {
+	EventSubscribers(ctx context.Context, eventIDs []string) (map[string][]store.SubscriberOf, error)
+	GetEvent(ctx context.Context, eventID string) (*webhook.Event, error)
+	LatestAttempts(ctx context.Context, eventID string) ([]*webhook.Attempt, error)
+	ListEvents(ctx context.Context, f store.EventFilter) ([]*webhook.Event, int, error)
+}
+
 type eventInput struct {
 	EventID   string          `json:"event_id"`
 	EventType string          `json:"event_type"`

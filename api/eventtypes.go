@@ -12,6 +12,13 @@ import (
 	"github.com/loki-interceptor/herald/webhook"
 )
 
+// eventTypeStore keeps operators' event type definitions.
+type eventTypeStore interface {
+	DeleteEventType(ctx context.Context, name string) error
+	EventTypeSubscribers(ctx context.Context, eventType string) ([]string, error)
+	PutEventType(ctx context.Context, d *eventtypes.Def) (created bool, err error)
+}
+
 // eventTypeView is a catalog entry as the API shows it: the type, and
 // where its JSON Schema is served.
 type eventTypeView struct {

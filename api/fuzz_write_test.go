@@ -75,7 +75,7 @@ func (f *fixture) rowsOf(t testing.TB, of tables) string {
 		}
 		for _, w := range ws {
 			if of&deliveries != 0 {
-				ds, _, err := f.store.ListDeliveries(ctx, store.DeliveryFilter{WebhookID: w.ID, Page: everything})
+				ds, _, err := f.store.ListAttempts(ctx, store.AttemptFilter{WebhookID: w.ID, Page: everything})
 				check(t, err)
 				rows = append(rows, ds)
 			}

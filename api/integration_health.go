@@ -12,6 +12,12 @@ import (
 	"github.com/loki-interceptor/herald/workflows"
 )
 
+// healthStore is what integration health reads.
+type healthStore interface {
+	ListWebhooks(ctx context.Context, f store.WebhookFilter) ([]*webhook.Webhook, int, error)
+	SubscriberStats(ctx context.Context, ids []int64) (map[int64]*store.SubscriberStats, error)
+}
+
 // Integration health states. An integration is healthy when its latest
 // attempt delivered, idle before its first, failing when its latest attempt
 // failed; paused and inactive ones say so.

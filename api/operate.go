@@ -17,6 +17,15 @@ import (
 	"github.com/loki-interceptor/herald/workflows"
 )
 
+// operateStore is what bulk retries and the failed-event list read.
+type operateStore interface {
+	FailedEvents(ctx context.Context, webhookID int64, since time.Time) ([]string, error)
+	GetEvent(ctx context.Context, eventID string) (*webhook.Event, error)
+	LatestAttempts(ctx context.Context, eventID string) ([]*webhook.Attempt, error)
+	NextRetries(ctx context.Context, webhookID int64, eventIDs []string) (map[string]time.Time, error)
+	StillFailed(ctx context.Context, eventID string, webhookID int64) (bool, error)
+}
+
 // retryAnswer says what a retry did and where the delivery stands now.
 type retryAnswer struct {
 	EventID   string                   `json:"event_id"`

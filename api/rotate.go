@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -8,6 +9,11 @@ import (
 	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/webhook"
 )
+
+// rotateStore is what secret rotation writes.
+type rotateStore interface {
+	UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.Webhook) error) (*webhook.Webhook, error)
+}
 
 // DefaultSecretOverlap is how long a rotated-out secret keeps signing.
 const DefaultSecretOverlap = 24 * time.Hour

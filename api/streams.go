@@ -11,6 +11,11 @@ import (
 	"github.com/loki-interceptor/herald/workflows"
 )
 
+// streamStore is what the stream endpoints read.
+type streamStore interface {
+	DeliveryMode(ctx context.Context, eventID string, webhookID int64) (webhook.DeliveryMode, error)
+}
+
 // A delivery in stream or ordered mode lives in its subscriber's stream,
 // stream/<webhook id>, not in its event's workflow; the mode it was
 // accepted in, recorded with the event, says which to ask or signal.
@@ -73,7 +78,7 @@ func (s *Server) endedState(ctx context.Context, eventID string, webhookID int64
 	if err != nil {
 		return nil
 	}
-	st := &workflows.DeliveryState{EventID: eventID, WebhookID: webhookID, Attempts: d.AttemptNumber, LastDeliveryID: d.ID, LastError: d.LastError}
+	st := &workflows.DeliveryState{EventID: eventID, WebhookID: webhookID, Attempts: d.AttemptNumber, LastAttemptID: d.ID, LastError: d.LastError}
 	if d.ResponseStatusCode != nil {
 		st.LastStatusCode = *d.ResponseStatusCode
 	}

@@ -19,6 +19,13 @@ import (
 	"github.com/loki-interceptor/herald/workflows"
 )
 
+// timelineStore is what an event's timeline reads beside its history.
+type timelineStore interface {
+	EventSubscribers(ctx context.Context, eventIDs []string) (map[string][]store.SubscriberOf, error)
+	GetEvent(ctx context.Context, eventID string) (*webhook.Event, error)
+	ListAttempts(ctx context.Context, f store.AttemptFilter) ([]*webhook.Attempt, int, error)
+}
+
 // timelineEntry is one step of an event's delivery, read from its workflow
 // history.
 type timelineEntry = webhook.TimelineEntry
@@ -106,7 +113,7 @@ func (s *Server) streamEntries(ctx context.Context, ev *webhook.Event, recorded 
 		}
 		out = append(out, timelineEntry{Time: ev.CreatedAt, Kind: "streamed", WebhookID: sub.WebhookID,
 			Detail: fmt.Sprintf("handed to %s (%s)", workflows.StreamWorkflowID(sub.WebhookID), sub.Mode)})
-		rows, _, err := s.store.ListDeliveries(ctx, store.DeliveryFilter{WebhookID: sub.WebhookID, EventID: ev.EventID, Page: store.Page{Limit: 1000}})
+		rows, _, err := s.store.ListAttempts(ctx, store.AttemptFilter{WebhookID: sub.WebhookID, EventID: ev.EventID, Page: store.Page{Limit: 1000}})
 		if err != nil {
 			continue // deleted since: its rows went with it
 		}

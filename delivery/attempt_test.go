@@ -198,7 +198,7 @@ func TestCancelledBatchFinishesWhatWentAndSendsNoMore(t *testing.T) {
 	if n := hits.Load(); n != 1 {
 		t.Fatalf("receiver hit %d times, want 1", n)
 	}
-	ds, _, err := st.ListDeliveries(context.Background(), store.DeliveryFilter{WebhookID: w.ID})
+	ds, _, err := st.ListAttempts(context.Background(), store.AttemptFilter{WebhookID: w.ID})
 	if err != nil || len(ds) != 1 || ds[0].EventID != "e1" || ds[0].Status != webhook.AttemptDelivered {
 		t.Fatalf("rows %+v %v, want e1's alone, delivered", ds, err)
 	}

@@ -1,6 +1,8 @@
-// Package delivery makes one signed HTTP attempt: it builds the headers and
-// signatures, sends with a deadline, reads a capped response and classifies
-// what happened. Activities and the API's test endpoint share it.
+// Package delivery makes and records the attempts of a delivery (one event
+// to one subscriber): for each signed HTTP attempt it builds the headers
+// and signatures, sends with a deadline, reads a capped response,
+// classifies what happened and keeps the attempt's row. Activities and the
+// API's test endpoint share it.
 package delivery
 
 import (

@@ -374,7 +374,7 @@ func TestAttemptsAndCounters(t *testing.T) {
 			t.Fatalf("re-finish changed event: %+v", again)
 		}
 
-		d, err := s.GetDelivery(ctx, ok.ID, a1.ID)
+		d, err := s.GetAttempt(ctx, ok.ID, a1.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -383,18 +383,18 @@ func TestAttemptsAndCounters(t *testing.T) {
 			string(d.EventData) != `{"alert_level":"high","message":"spaced  as sent"}` || d.Signature != a1.Signature {
 			t.Fatalf("delivery row: %+v", d)
 		}
-		_, err = s.GetDelivery(ctx, bad.ID, a1.ID)
+		_, err = s.GetAttempt(ctx, bad.ID, a1.ID)
 		wantCode(t, err, webhook.ENotFound)
 
-		list, total, err := s.ListDeliveries(ctx, store.DeliveryFilter{WebhookID: ok.ID})
+		list, total, err := s.ListAttempts(ctx, store.AttemptFilter{WebhookID: ok.ID})
 		if err != nil || total != 2 || list[0].ID != a2.ID || list[1].ID != a1.ID {
-			t.Fatalf("ListDeliveries: %v %d %v", list, total, err)
+			t.Fatalf("ListAttempts: %v %d %v", list, total, err)
 		}
-		list, total, _ = s.ListDeliveries(ctx, store.DeliveryFilter{WebhookID: ok.ID, Status: webhook.AttemptRetrying})
+		list, total, _ = s.ListAttempts(ctx, store.AttemptFilter{WebhookID: ok.ID, Status: webhook.AttemptRetrying})
 		if total != 1 || list[0].ID != a1.ID {
 			t.Fatalf("filter by status: %v", list)
 		}
-		list, total, _ = s.ListDeliveries(ctx, store.DeliveryFilter{WebhookID: bad.ID, Status: webhook.AttemptFailed, Page: store.Page{Limit: 100}})
+		list, total, _ = s.ListAttempts(ctx, store.AttemptFilter{WebhookID: bad.ID, Status: webhook.AttemptFailed, Page: store.Page{Limit: 100}})
 		if total != 1 || list[0].ID != b1.ID {
 			t.Fatalf("failed deliveries: %v", list)
 		}
@@ -408,7 +408,7 @@ func TestAttemptsAndCounters(t *testing.T) {
 		if err := s.DeleteWebhook(ctx, ok.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, total, _ := s.ListDeliveries(ctx, store.DeliveryFilter{WebhookID: ok.ID}); total != 0 {
+		if _, total, _ := s.ListAttempts(ctx, store.AttemptFilter{WebhookID: ok.ID}); total != 0 {
 			t.Fatalf("%d deliveries left after delete", total)
 		}
 		wantCode(t, s.DeleteWebhook(ctx, ok.ID), webhook.ENotFound)
@@ -583,7 +583,7 @@ func TestStartAttemptsIsAllOrNothing(t *testing.T) {
 
 // The delivery log across webhooks: every webhook's attempt rows, newest
 // first, narrowed by webhook, event type, status and when they were made.
-func TestListDeliveriesAcrossWebhooks(t *testing.T) {
+func TestListAttemptsAcrossWebhooks(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
 		one, two := mustWebhook(t, s, "one", "*"), mustWebhook(t, s, "two", "*")
 		alert, errEv := mustEvent(t, s, "log-alert", "compliance.alert"), mustEvent(t, s, "log-error", "system.error")
@@ -596,9 +596,9 @@ func TestListDeliveriesAcrossWebhooks(t *testing.T) {
 			made = append(made, a.ID)
 		}
 		finish(t, s, &webhook.Attempt{ID: made[2], WebhookID: two.ID, EventID: errEv.EventID, AttemptNumber: 1}, webhook.AttemptFailed, 500)
-		ids := func(f store.DeliveryFilter) string {
+		ids := func(f store.AttemptFilter) string {
 			t.Helper()
-			list, total, err := s.ListDeliveries(ctx, f)
+			list, total, err := s.ListAttempts(ctx, f)
 			if err != nil || total != len(list) {
 				t.Fatalf("%+v: %d of %d, %v", f, len(list), total, err)
 			}
@@ -617,21 +617,21 @@ func TestListDeliveriesAcrossWebhooks(t *testing.T) {
 		}
 		for _, c := range []struct {
 			name string
-			f    store.DeliveryFilter
+			f    store.AttemptFilter
 			want string
 		}{
-			{"all, newest first", store.DeliveryFilter{}, id(2, 1, 0)},
-			{"one webhook", store.DeliveryFilter{WebhookID: one.ID}, id(0)},
-			{"an event type", store.DeliveryFilter{EventType: "compliance.alert"}, id(1, 0)},
-			{"a status", store.DeliveryFilter{Status: webhook.AttemptFailed}, id(2)},
-			{"webhook and type", store.DeliveryFilter{WebhookID: two.ID, EventType: "system.error"}, id(2)},
-			{"since before them", store.DeliveryFilter{Since: before}, id(2, 1, 0)},
-			{"since after them", store.DeliveryFilter{Since: time.Now().Add(time.Minute)}, ""},
-			{"until before them", store.DeliveryFilter{Until: before}, ""},
-			{"a page", store.DeliveryFilter{Page: store.Page{Limit: 1, Offset: 1}}, id(1)},
+			{"all, newest first", store.AttemptFilter{}, id(2, 1, 0)},
+			{"one webhook", store.AttemptFilter{WebhookID: one.ID}, id(0)},
+			{"an event type", store.AttemptFilter{EventType: "compliance.alert"}, id(1, 0)},
+			{"a status", store.AttemptFilter{Status: webhook.AttemptFailed}, id(2)},
+			{"webhook and type", store.AttemptFilter{WebhookID: two.ID, EventType: "system.error"}, id(2)},
+			{"since before them", store.AttemptFilter{Since: before}, id(2, 1, 0)},
+			{"since after them", store.AttemptFilter{Since: time.Now().Add(time.Minute)}, ""},
+			{"until before them", store.AttemptFilter{Until: before}, ""},
+			{"a page", store.AttemptFilter{Page: store.Page{Limit: 1, Offset: 1}}, id(1)},
 		} {
 			if c.name == "a page" {
-				list, total, err := s.ListDeliveries(ctx, c.f)
+				list, total, err := s.ListAttempts(ctx, c.f)
 				if err != nil || total != 3 || len(list) != 1 || fmt.Sprint(list[0].ID) != c.want {
 					t.Errorf("%s: %v of %d, %v", c.name, list, total, err)
 				}
@@ -665,7 +665,7 @@ func TestALateFinishDoesNotOverwriteTheRowTakenOver(t *testing.T) {
 		}
 		finish(t, s, next, webhook.AttemptRetrying, 503)
 		finish(t, s, slow, webhook.AttemptDelivered, 200) // too late: its claim is gone
-		d, err := s.GetDelivery(ctx, w.ID, slow.ID)
+		d, err := s.GetAttempt(ctx, w.ID, slow.ID)
 		if err != nil || d.Status != webhook.AttemptRetrying || *d.ResponseStatusCode != 503 {
 			t.Fatalf("row after the late finish: %+v, %v; want the second executor's 503", d, err)
 		}

@@ -100,7 +100,7 @@ func TestBatchFlushesAtSizeAndAtTimeout(t *testing.T) {
 	}
 	// Each batch is an event of its own, recorded and delivered, named
 	// after the collector's run and its count.
-	rows, _, err := h.store.ListDeliveries(context.Background(), store.DeliveryFilter{WebhookID: z.ID})
+	rows, _, err := h.store.ListAttempts(context.Background(), store.AttemptFilter{WebhookID: z.ID})
 	if err != nil || len(rows) != 3 {
 		t.Fatalf("attempt rows %d %v", len(rows), err)
 	}

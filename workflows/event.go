@@ -321,7 +321,7 @@ func (f *fanOut) deliver(ctx workflow.Context, l *loop) {
 // took records attempt n's result on the loop's state.
 func (l *loop) took(n int, res AttemptResult) {
 	l.state.Attempts = n
-	l.state.LastStatusCode, l.state.LastError, l.state.LastDeliveryID = res.StatusCode, res.Error, res.DeliveryID
+	l.state.LastStatusCode, l.state.LastError, l.state.LastAttemptID = res.StatusCode, res.Error, res.AttemptID
 	switch res.Status {
 	case webhook.AttemptDelivered:
 		l.state.State = LoopDelivered

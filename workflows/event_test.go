@@ -191,7 +191,7 @@ func (h *harness) gaps(webhookID int64) []time.Duration {
 }
 
 func (h *harness) statuses(webhookID int64) []webhook.AttemptStatus {
-	rows, _, err := h.store.ListDeliveries(context.Background(), store.DeliveryFilter{WebhookID: webhookID})
+	rows, _, err := h.store.ListAttempts(context.Background(), store.AttemptFilter{WebhookID: webhookID})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func TestMaintenanceRollsUpThenDeletes(t *testing.T) {
 	if len(rows) != 3 {
 		t.Fatalf("%d rollup rows", len(rows))
 	}
-	_, left, _ := h.store.ListDeliveries(ctx, store.DeliveryFilter{WebhookID: w.ID})
+	_, left, _ := h.store.ListAttempts(ctx, store.AttemptFilter{WebhookID: w.ID})
 	if left != 1 {
 		t.Fatalf("%d attempt rows left, want the one inside the retention", left)
 	}

@@ -261,7 +261,7 @@ type AttemptResult struct {
 	Held             bool                  `json:"held,omitempty"`
 	HeldReason       string                `json:"held_reason,omitempty"`
 	RateLimitedUntil *time.Time            `json:"rate_limited_until,omitempty"`
-	DeliveryID       int64                 `json:"delivery_id,omitempty"`
+	AttemptID        int64                 `json:"delivery_id,omitempty"`
 	Status           webhook.AttemptStatus `json:"status,omitempty"`
 	StatusCode       int                   `json:"status_code,omitempty"`
 	DurationMS       float64               `json:"duration_ms,omitempty"`
@@ -331,7 +331,7 @@ type DeliveryState struct {
 	NextAttemptAt  *time.Time `json:"next_attempt_at"`
 	LastStatusCode int        `json:"last_status_code,omitempty"`
 	LastError      string     `json:"last_error,omitempty"`
-	LastDeliveryID int64      `json:"last_delivery_id,omitempty"`
+	LastAttemptID  int64      `json:"last_delivery_id,omitempty"`
 }
 
 // EventResult is EventWorkflow's result.

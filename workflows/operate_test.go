@@ -106,7 +106,7 @@ func TestRateLimitHoldsAndLosesNothing(t *testing.T) {
 			t.Fatalf("window %v got %d attempts, limit %d", win, c, n)
 		}
 	}
-	_, total, _ := h.store.ListDeliveries(context.Background(), store.DeliveryFilter{WebhookID: w.ID})
+	_, total, _ := h.store.ListAttempts(context.Background(), store.AttemptFilter{WebhookID: w.ID})
 	if total != 3*n {
 		t.Fatalf("%d attempt rows, want %d: waiting must not be an attempt", total, 3*n)
 	}
@@ -155,7 +155,7 @@ func TestPausedWebhookHoldsUntilResumed(t *testing.T) {
 	if got := h.attempts[w.ID]; len(got) != 1 || got[0].Sub(h.env.Now()) > 0 || h.gaps(w.ID) != nil {
 		t.Fatalf("attempts %v", got)
 	}
-	rows, _, _ := h.store.ListDeliveries(context.Background(), store.DeliveryFilter{WebhookID: w.ID})
+	rows, _, _ := h.store.ListAttempts(context.Background(), store.AttemptFilter{WebhookID: w.ID})
 	if len(rows) != 1 || rows[0].AttemptNumber != 1 {
 		t.Fatalf("a held attempt was recorded: %+v", rows)
 	}
@@ -238,7 +238,7 @@ func TestReopenedEventRedeliversOnlyTheNamedWebhook(t *testing.T) {
 	if bad.count() != 2 || good.count() != 1 {
 		t.Fatalf("bad got %d, good got %d", bad.count(), good.count())
 	}
-	rows, _, _ := second.store.ListDeliveries(context.Background(), store.DeliveryFilter{WebhookID: wb.ID})
+	rows, _, _ := second.store.ListAttempts(context.Background(), store.AttemptFilter{WebhookID: wb.ID})
 	if len(rows) != 2 || rows[0].AttemptNumber != 2 || rows[0].Status != D {
 		t.Fatalf("rows %+v", rows)
 	}
@@ -379,7 +379,7 @@ func TestCancelSignalStopsWaitingDeliveries(t *testing.T) {
 	if failing.count() != 1 || held.count() != 0 || again.count() != 2 || fine.count() != 2 {
 		t.Fatalf("receivers got %d, %d, %d, %d", failing.count(), held.count(), again.count(), fine.count())
 	}
-	rows, _, err := h.store.ListDeliveries(context.Background(), store.DeliveryFilter{WebhookID: wf.ID})
+	rows, _, err := h.store.ListAttempts(context.Background(), store.AttemptFilter{WebhookID: wf.ID})
 	if err != nil || len(rows) != 1 || rows[0].Status != F || rows[0].NextRetryAt != nil || !strings.HasPrefix(rows[0].LastError, "cancelled") {
 		t.Fatalf("cancelled delivery's row: %+v %v", rows, err)
 	}

@@ -441,7 +441,7 @@ func (s *stream) apply(ctx workflow.Context, it *StreamItem, r AttemptResult) {
 		return
 	}
 	it.ReservedAt = nil
-	it.State.Attempts, it.State.LastStatusCode, it.State.LastError, it.State.LastDeliveryID = r.Attempt, r.StatusCode, r.Error, r.DeliveryID
+	it.State.Attempts, it.State.LastStatusCode, it.State.LastError, it.State.LastAttemptID = r.Attempt, r.StatusCode, r.Error, r.AttemptID
 	switch r.Status {
 	case webhook.AttemptDelivered:
 		s.setState(it, LoopDelivered)

@@ -210,7 +210,7 @@ func TestStreamCancelAndRetrySignals(t *testing.T) {
 	if cancelled.FailedDeliveries != 1 || cancelled.ProcessedAt == nil {
 		t.Fatalf("c-0 after cancel: %+v", cancelled)
 	}
-	rows, _, _ := h.store.ListDeliveries(context.Background(), store.DeliveryFilter{WebhookID: w.ID, EventID: "c-0"})
+	rows, _, _ := h.store.ListAttempts(context.Background(), store.AttemptFilter{WebhookID: w.ID, EventID: "c-0"})
 	if len(rows) != 2 || !strings.HasPrefix(rows[1].LastError, "cancelled") || rows[0].Status != webhook.AttemptDelivered || rows[0].AttemptNumber != 2 {
 		t.Fatalf("c-0 rows: %+v", rows)
 	}

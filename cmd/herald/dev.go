@@ -18,7 +18,6 @@ import (
 	"github.com/loki-interceptor/herald/api"
 	"github.com/loki-interceptor/herald/dashboard"
 	"github.com/loki-interceptor/herald/devserver"
-	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store"
@@ -85,8 +84,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	w := worker.New(tc, newActivities(st, tc, allow, log, f.breaker.breaker(), tel), worker.Options{})
-	if err := w.Start(); err != nil {
+	k := &conns{log: log, store: st, temporal: tc, tel: tel}
+	w, err := k.startWorker(allow, f.breaker.breaker(), worker.Options{})
+	if err != nil {
 		return err
 	}
 	defer w.Stop()
@@ -98,7 +98,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	apiSrv := api.New(f.apiConfig(log, allow, tel, srv, ln.Addr(), signIn), st, tc, newSender(allow, tel))
+	apiSrv := k.newAPI(f.apiConfig(allow, srv, ln.Addr(), signIn), allow, f.limits)
 	f.banner(stdout, time.Since(started), ln.Addr().String(), srv, dataDir, keyLine(key, keyFile, newKey), signIn.Code)
 	return serveAPI(ctx, apiSrv, ln, log)
 }
@@ -209,15 +209,11 @@ func keyLine(key, keyFile string, newKey bool) string {
 
 // apiConfig is the API as dev runs it: loopback receivers allowed, the
 // dashboard on, its links to the embedded Temporal UI.
-func (f *devFlags) apiConfig(log *slog.Logger, allow []netip.Prefix, tel *telemetry.Telemetry, srv *devserver.Server,
-	addr net.Addr, signIn *api.SignInCode) api.Config {
+func (f *devFlags) apiConfig(allow []netip.Prefix, srv *devserver.Server, addr net.Addr, signIn *api.SignInCode) api.Config {
 	return api.Config{
-		URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, AllowHTTP: f.insecure, Addresses: netguard.Policy{Allow: allow}},
-		Logger:    log,
-		Mailer:    &integrations.Mailer{Allow: allow},
-		KeyRate:   f.limits.rate, KeyBurst: f.limits.burst, SecretOverlap: f.limits.secretOverlap(),
-		Telemetry: tel, EagerStart: true,
-		Dashboard: dashboard.Handler(), TemporalUI: srv.UIURL(), Namespace: f.namespace, SignIn: signIn,
+		URLPolicy:  webhook.URLPolicy{AllowHTTPLoopback: true, AllowHTTP: f.insecure, Addresses: netguard.Policy{Allow: allow}},
+		EagerStart: true,
+		Dashboard:  dashboard.Handler(), TemporalUI: srv.UIURL(), Namespace: f.namespace, SignIn: signIn,
 		// dev serves plain http: a Secure cookie would never come back.
 		// Only on loopback, though, where the key crosses no network.
 		InsecureSessionCookie: onLoopback(addr),

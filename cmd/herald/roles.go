@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/loki-interceptor/herald/activities"
 	"github.com/loki-interceptor/herald/api"
@@ -161,14 +162,27 @@ func (b *breakerFlags) breaker() activities.Breaker {
 	return activities.Breaker{Consecutive: b.consecutive, FailureRate: b.rate, Window: b.window, MinAttempts: b.minAttempts}
 }
 
-func newActivities(st *store.Store, tc client.Client, allow []netip.Prefix, log *slog.Logger, b activities.Breaker, tel *telemetry.Telemetry) *activities.Activities {
-	return &activities.Activities{
-		Store: st, Logger: log, Breaker: b, Temporal: tc, Metrics: tel.Metrics,
-		Deliverer: &integrations.Deliverer{HTTP: newSender(allow, tel), Mail: &integrations.Mailer{Allow: allow}},
+// startWorker runs Herald's worker over k, as herald worker and herald dev
+// both do: the activities with their store, Temporal client and senders.
+func (k *conns) startWorker(allow []netip.Prefix, b activities.Breaker, o worker.Options) (sdkworker.Worker, error) {
+	acts := &activities.Activities{
+		Store: k.store, Logger: k.log, Breaker: b, Temporal: k.temporal, Metrics: k.tel.Metrics,
+		Deliverer: &integrations.Deliverer{HTTP: newSender(allow, k.tel), Mail: &integrations.Mailer{Allow: allow}},
 		// Eager: event workflows a batch's IngestWorkflow starts get their
 		// first task from this worker, which polls the same queue.
-		Publisher: &ingest.Publisher{Store: st, Temporal: tc, Logger: log, EagerStart: true},
+		Publisher: &ingest.Publisher{Store: k.store, Temporal: k.temporal, Logger: k.log, EagerStart: true},
 	}
+	w := worker.New(k.temporal, acts, o)
+	return w, w.Start()
+}
+
+// newAPI builds the API over k, as herald api and herald dev both do; cfg
+// holds what differs between them (the URL policy, the dashboard).
+func (k *conns) newAPI(cfg api.Config, allow []netip.Prefix, lim apiLimits) *api.Server {
+	cfg.Logger, cfg.Telemetry = k.log, k.tel
+	cfg.Mailer = &integrations.Mailer{Allow: allow}
+	cfg.KeyRate, cfg.KeyBurst, cfg.SecretOverlap = lim.rate, lim.burst, lim.secretOverlap()
+	return api.New(cfg, k.store, k.temporal, newSender(allow, k.tel))
 }
 
 // newSender sends to global addresses and those allow lists, nowhere else.
@@ -339,16 +353,10 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := api.Config{
 		URLPolicy:       webhook.URLPolicy{AllowHTTP: *insecure, Addresses: netguard.Policy{Allow: allow}},
 		MaxPayloadBytes: *maxPayload,
-		Logger:          k.log,
-		Mailer:          &integrations.Mailer{Allow: allow},
-		KeyRate:         lim.rate,
-		KeyBurst:        lim.burst,
-		SecretOverlap:   lim.secretOverlap(),
-		Telemetry:       k.tel,
 		Namespace:       c.namespace,
 	}
 	ui.apply(&cfg)
-	srv := api.New(cfg, k.store, k.temporal, newSender(allow, k.tel))
+	srv := k.newAPI(cfg, allow, lim)
 	k.log.Info("API listening", "address", ln.Addr().String(), "temporal", c.temporalAddress, "namespace", c.namespace)
 	return serveAPI(ctx, srv, ln, k.log)
 }
@@ -378,8 +386,8 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	w := worker.New(k.temporal, newActivities(k.store, k.temporal, allow, k.log, b.breaker(), k.tel), worker.Options{MaxConcurrentActivities: *concurrency})
-	if err := w.Start(); err != nil {
+	w, err := k.startWorker(allow, b.breaker(), worker.Options{MaxConcurrentActivities: *concurrency})
+	if err != nil {
 		return err
 	}
 	k.log.Info("worker running", "temporal", c.temporalAddress, "namespace", c.namespace)

@@ -206,8 +206,8 @@ func (s *Store) NextRetries(ctx context.Context, webhookID int64, eventIDs []str
 	return out, nil
 }
 
-// DeliveryFilter narrows ListDeliveries.
-type DeliveryFilter struct {
+// AttemptFilter narrows ListAttempts.
+type AttemptFilter struct {
 	WebhookID int64                 // 0 for every webhook and integration
 	Status    webhook.AttemptStatus // "" for all
 	EventID   string                // "" for all
@@ -219,7 +219,7 @@ type DeliveryFilter struct {
 }
 
 // where is the filter as a WHERE clause and its arguments.
-func (f DeliveryFilter) where() (string, []any) {
+func (f AttemptFilter) where() (string, []any) {
 	var terms []string
 	var args []any
 	add := func(term string, arg any) { terms, args = append(terms, term), append(args, arg) }
@@ -250,9 +250,9 @@ func (f DeliveryFilter) where() (string, []any) {
 // MaxCounted is the most a delivery list's total counts.
 const MaxCounted = 100_000
 
-// ListDeliveries returns the attempt rows the filter selects, newest first,
+// ListAttempts returns the attempt rows the filter selects, newest first,
 // and the total matching, up to MaxCounted.
-func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*webhook.Attempt, int, error) {
+func (s *Store) ListAttempts(ctx context.Context, f AttemptFilter) ([]*webhook.Attempt, int, error) {
 	f.Page = f.Page.norm()
 	where, args := f.where()
 	// The log across every webhook is read every few seconds by the
@@ -273,8 +273,8 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]*webhoo
 	return deliveries(rows), total, nil
 }
 
-// GetDelivery returns one attempt row of a webhook.
-func (s *Store) GetDelivery(ctx context.Context, webhookID, id int64) (*webhook.Attempt, error) {
+// GetAttempt returns one attempt row of a webhook.
+func (s *Store) GetAttempt(ctx context.Context, webhookID, id int64) (*webhook.Attempt, error) {
 	var row deliveryRow
 	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
 		WHERE webhook_id = ? AND id = ?`), webhookID, id)
