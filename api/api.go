@@ -106,7 +106,6 @@ type Store interface {
 	eventStore
 	eventTypeStore
 	healthStore
-	integrationStore
 	operateStore
 	rotateStore
 	streamStore

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"net/url"
 	"slices"
@@ -14,15 +13,6 @@ import (
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
 )
-
-// integrationStore keeps integrations (webhooks with a connector).
-type integrationStore interface {
-	CreateWebhook(ctx context.Context, w *webhook.Webhook) error
-	DeleteWebhook(ctx context.Context, id int64) error
-	GetWebhookByName(ctx context.Context, name string) (*webhook.Webhook, error)
-	ListWebhooks(ctx context.Context, f store.WebhookFilter) ([]*webhook.Webhook, int, error)
-	UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.Webhook) error) (*webhook.Webhook, error)
-}
 
 // integrationInput is a create or update request. An integration is a
 // subscriber like a webhook (same retry, rate-limit and status fields); its

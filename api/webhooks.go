@@ -19,11 +19,13 @@ import (
 	"github.com/loki-interceptor/herald/webhook"
 )
 
-// webhookStore keeps webhooks and their rate-limit windows.
+// webhookStore keeps webhooks and integrations (webhooks with a
+// connector), and webhooks' rate-limit windows.
 type webhookStore interface {
 	CreateWebhook(ctx context.Context, w *webhook.Webhook) error
 	DeleteWebhook(ctx context.Context, id int64) error
 	GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error)
+	GetWebhookByName(ctx context.Context, name string) (*webhook.Webhook, error)
 	ListWebhooks(ctx context.Context, f store.WebhookFilter) ([]*webhook.Webhook, int, error)
 	TakeSlotNow(ctx context.Context, webhookID int64, limits []store.RateLimit, now time.Time) (bool, time.Time, error)
 	UpdateWebhook(ctx context.Context, id int64, edit func(*webhook.Webhook) error) (*webhook.Webhook, error)

@@ -12,7 +12,7 @@ import (
 	"github.com/loki-interceptor/herald/webhook"
 )
 
-type deliveryRow struct {
+type attemptRow struct {
 	ID                 int64                         `db:"id"`
 	WebhookID          int64                         `db:"webhook_id"`
 	EventID            string                        `db:"event_id"`
@@ -36,11 +36,11 @@ type deliveryRow struct {
 	CreatedAt          time.Time                     `db:"created_at"`
 }
 
-const deliveryColumns = `id, webhook_id, event_id, event_type, attempt_number, status, is_test, url,
+const attemptColumns = `id, webhook_id, event_id, event_type, attempt_number, status, is_test, url,
 	request_headers, request_body, signature, response_status_code, response_headers, response_body,
 	sent_at, responded_at, duration_ms, next_retry_at, last_error, error_class, created_at`
 
-func (r *deliveryRow) delivery() *webhook.Attempt {
+func (r *attemptRow) attempt() *webhook.Attempt {
 	d := &webhook.Attempt{
 		ID: r.ID, WebhookID: r.WebhookID, EventID: r.EventID, EventType: r.EventType,
 		AttemptNumber:      r.AttemptNumber,
@@ -264,44 +264,44 @@ func (s *Store) ListAttempts(ctx context.Context, f AttemptFilter) ([]*webhook.A
 	if err != nil {
 		return nil, 0, err
 	}
-	var rows []deliveryRow
-	err = s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries`+where+
+	var rows []attemptRow
+	err = s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+attemptColumns+` FROM deliveries`+where+
 		` ORDER BY id DESC LIMIT ? OFFSET ?`), append(args, f.Limit, f.Offset)...)
 	if err != nil {
 		return nil, 0, err
 	}
-	return deliveries(rows), total, nil
+	return attempts(rows), total, nil
 }
 
 // GetAttempt returns one attempt row of a webhook.
 func (s *Store) GetAttempt(ctx context.Context, webhookID, id int64) (*webhook.Attempt, error) {
-	var row deliveryRow
-	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
+	var row attemptRow
+	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+attemptColumns+` FROM deliveries
 		WHERE webhook_id = ? AND id = ?`), webhookID, id)
 	if err != nil {
 		return nil, notFound(err, "delivery %d of webhook %d not found", id, webhookID)
 	}
-	return row.delivery(), nil
+	return row.attempt(), nil
 }
 
 // LatestAttempts returns, for each webhook an event went to, its latest
 // attempt row (whose attempt_number is the number of attempts so far).
 func (s *Store) LatestAttempts(ctx context.Context, eventID string) ([]*webhook.Attempt, error) {
-	var rows []deliveryRow
-	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries d
+	var rows []attemptRow
+	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+attemptColumns+` FROM deliveries d
 		WHERE event_id = ? AND is_test = FALSE AND attempt_number = (SELECT MAX(attempt_number)
 		FROM deliveries x WHERE x.event_id = d.event_id AND x.webhook_id = d.webhook_id)
 		ORDER BY webhook_id`), eventID)
 	if err != nil {
 		return nil, err
 	}
-	return deliveries(rows), nil
+	return attempts(rows), nil
 }
 
-func deliveries(rows []deliveryRow) []*webhook.Attempt {
+func attempts(rows []attemptRow) []*webhook.Attempt {
 	out := make([]*webhook.Attempt, len(rows))
 	for i := range rows {
-		out[i] = rows[i].delivery()
+		out[i] = rows[i].attempt()
 	}
 	return out
 }
@@ -309,11 +309,11 @@ func deliveries(rows []deliveryRow) []*webhook.Attempt {
 // FinishedAttempt returns the recorded outcome of an attempt, or nil when
 // it was never made or has not finished.
 func (s *Store) FinishedAttempt(ctx context.Context, eventID string, webhookID int64, attempt int) (*webhook.Attempt, error) {
-	var rows []deliveryRow
-	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+deliveryColumns+` FROM deliveries
+	var rows []attemptRow
+	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+attemptColumns+` FROM deliveries
 		WHERE event_id = ? AND webhook_id = ? AND attempt_number = ? AND status <> 'pending'`), eventID, webhookID, attempt)
 	if err != nil || len(rows) == 0 {
 		return nil, err
 	}
-	return rows[0].delivery(), nil
+	return rows[0].attempt(), nil
 }

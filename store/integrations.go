@@ -68,18 +68,18 @@ func (s *Store) SubscriberStats(ctx context.Context, ids []int64) (map[int64]*Su
 // latestAttempts are the subscribers' newest finished attempt rows that
 // match cond, by subscriber, in one query.
 func (s *Store) latestAttempts(ctx context.Context, ids []int64, cond string) (map[int64]*webhook.Attempt, error) {
-	q, args, err := sqlx.In(`SELECT `+deliveryColumns+` FROM deliveries WHERE id IN (SELECT MAX(id) FROM deliveries
+	q, args, err := sqlx.In(`SELECT `+attemptColumns+` FROM deliveries WHERE id IN (SELECT MAX(id) FROM deliveries
 		WHERE webhook_id IN (?) AND is_test = FALSE AND status <> 'pending'`+cond+` GROUP BY webhook_id)`, ids)
 	if err != nil {
 		return nil, err
 	}
-	var rows []deliveryRow
+	var rows []attemptRow
 	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
 		return nil, err
 	}
 	out := make(map[int64]*webhook.Attempt, len(rows))
 	for i := range rows {
-		d := rows[i].delivery()
+		d := rows[i].attempt()
 		out[d.WebhookID] = d
 	}
 	return out, nil

@@ -84,8 +84,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	k := &conns{log: log, store: st, temporal: tc, tel: tel}
-	w, err := k.startWorker(allow, f.breaker.breaker(), worker.Options{})
+	k := &conns{allow: allow, log: log, store: st, temporal: tc, tel: tel}
+	w, err := k.startWorker(f.breaker.breaker(), worker.Options{})
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	apiSrv := k.newAPI(f.apiConfig(allow, srv, ln.Addr(), signIn), allow, f.limits)
+	apiSrv := k.newAPI(f.apiConfig(allow, srv, ln.Addr(), signIn), f.limits)
 	f.banner(stdout, time.Since(started), ln.Addr().String(), srv, dataDir, keyLine(key, keyFile, newKey), signIn.Code)
 	return serveAPI(ctx, apiSrv, ln, log)
 }

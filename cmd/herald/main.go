@@ -62,42 +62,40 @@ func main() {
 	}
 }
 
+// runner runs one of herald's commands on its arguments.
+type runner func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+// commands are herald's commands by name; version and help are run's own.
+var commands = map[string]runner{
+	"dev": runDev,
+	"api": func(ctx context.Context, args []string, _, stderr io.Writer) error { return runAPI(ctx, args, stderr) },
+	"worker": func(ctx context.Context, args []string, _, stderr io.Writer) error {
+		return runWorker(ctx, args, stderr)
+	},
+	"migrate":               runMigrate,
+	"temporal":              runTemporal,
+	"rotate-encryption-key": runRotateKey,
+	"apikey":                runAPIKey,
+	"receive":               runReceive,
+	"webhooks":              runWebhooks,
+	"events":                runEvents,
+	"deliveries":            runDeliveries,
+	"integrations":          runIntegrations,
+	"analytics":             runAnalytics,
+	"listen":                runListen,
+}
+
 // run runs a command until it ends or ctx is cancelled (Ctrl-C, SIGTERM).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "dev":
-		return runDev(ctx, rest, stdout, stderr)
-	case "api":
-		return runAPI(ctx, rest, stderr)
-	case "worker":
-		return runWorker(ctx, rest, stderr)
-	case "migrate":
-		return runMigrate(ctx, rest, stdout, stderr)
-	case "temporal":
-		return runTemporal(ctx, rest, stdout, stderr)
-	case "rotate-encryption-key":
-		return runRotateKey(ctx, rest, stdout, stderr)
-	case "apikey":
-		return runAPIKey(ctx, rest, stdout, stderr)
-	case "receive":
-		return runReceive(ctx, rest, stdout, stderr)
-	case "webhooks":
-		return runWebhooks(ctx, rest, stdout, stderr)
-	case "events":
-		return runEvents(ctx, rest, stdout, stderr)
-	case "deliveries":
-		return runDeliveries(ctx, rest, stdout, stderr)
-	case "integrations":
-		return runIntegrations(ctx, rest, stdout, stderr)
-	case "analytics":
-		return runAnalytics(ctx, rest, stdout, stderr)
-	case "listen":
-		return runListen(ctx, rest, stdout, stderr)
+	name, rest := args[0], args[1:]
+	if cmd, ok := commands[name]; ok {
+		return cmd(ctx, rest, stdout, stderr)
+	}
+	switch name {
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "herald %s (%s, %s/%s, temporal sdk %s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, depVersion("go.temporal.io/sdk"))
 		return nil
@@ -106,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", cmd)
+	return fmt.Errorf("unknown command %q", name)
 }
 
 func depVersion(path string) string {

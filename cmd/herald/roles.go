@@ -164,10 +164,10 @@ func (b *breakerFlags) breaker() activities.Breaker {
 
 // startWorker runs Herald's worker over k, as herald worker and herald dev
 // both do: the activities with their store, Temporal client and senders.
-func (k *conns) startWorker(allow []netip.Prefix, b activities.Breaker, o worker.Options) (sdkworker.Worker, error) {
+func (k *conns) startWorker(b activities.Breaker, o worker.Options) (sdkworker.Worker, error) {
 	acts := &activities.Activities{
 		Store: k.store, Logger: k.log, Breaker: b, Temporal: k.temporal, Metrics: k.tel.Metrics,
-		Deliverer: &integrations.Deliverer{HTTP: newSender(allow, k.tel), Mail: &integrations.Mailer{Allow: allow}},
+		Deliverer: &integrations.Deliverer{HTTP: newSender(k.allow, k.tel), Mail: &integrations.Mailer{Allow: k.allow}},
 		// Eager: event workflows a batch's IngestWorkflow starts get their
 		// first task from this worker, which polls the same queue.
 		Publisher: &ingest.Publisher{Store: k.store, Temporal: k.temporal, Logger: k.log, EagerStart: true},
@@ -178,11 +178,11 @@ func (k *conns) startWorker(allow []netip.Prefix, b activities.Breaker, o worker
 
 // newAPI builds the API over k, as herald api and herald dev both do; cfg
 // holds what differs between them (the URL policy, the dashboard).
-func (k *conns) newAPI(cfg api.Config, allow []netip.Prefix, lim apiLimits) *api.Server {
+func (k *conns) newAPI(cfg api.Config, lim apiLimits) *api.Server {
 	cfg.Logger, cfg.Telemetry = k.log, k.tel
-	cfg.Mailer = &integrations.Mailer{Allow: allow}
+	cfg.Mailer = &integrations.Mailer{Allow: k.allow}
 	cfg.KeyRate, cfg.KeyBurst, cfg.SecretOverlap = lim.rate, lim.burst, lim.secretOverlap()
-	return api.New(cfg, k.store, k.temporal, newSender(allow, k.tel))
+	return api.New(cfg, k.store, k.temporal, newSender(k.allow, k.tel))
 }
 
 // newSender sends to global addresses and those allow lists, nowhere else.
@@ -256,15 +256,29 @@ func serveAPI(ctx context.Context, srv *api.Server, ln net.Listener, log *slog.L
 	return srv.Shutdown(shutdownCtx)
 }
 
-// conns are what the api and worker roles both run on.
+// conns are what the api, worker and dev roles run on.
 type conns struct {
+	// allow are the private networks receivers may be in (--allow-cidrs).
+	allow    []netip.Prefix
 	log      *slog.Logger
 	store    *store.Store
 	temporal client.Client
 	tel      *telemetry.Telemetry
 }
 
+// parseAndConnect reads a role's flags, then connects it.
+func (c *common) parseAndConnect(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer) (*conns, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	return c.connect(ctx, stderr)
+}
+
 func (c *common) connect(ctx context.Context, stderr io.Writer) (*conns, error) {
+	allow, err := c.allowed()
+	if err != nil {
+		return nil, err
+	}
 	log, err := c.log.logger(stderr)
 	if err != nil {
 		return nil, err
@@ -292,7 +306,7 @@ func (c *common) connect(ctx context.Context, stderr io.Writer) (*conns, error) 
 		st.Close()
 		return nil, err
 	}
-	return &conns{log: log, store: st, temporal: tc, tel: tel}, nil
+	return &conns{allow: allow, log: log, store: st, temporal: tc, tel: tel}, nil
 }
 
 // startupPatience is how long a role waits for the database or Temporal to
@@ -334,14 +348,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	lim.register(fs)
 	var ui dashboardFlags
 	ui.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	allow, err := c.allowed()
-	if err != nil {
-		return err
-	}
-	k, err := c.connect(ctx, stderr)
+	k, err := c.parseAndConnect(ctx, fs, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -351,12 +358,12 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	cfg := api.Config{
-		URLPolicy:       webhook.URLPolicy{AllowHTTP: *insecure, Addresses: netguard.Policy{Allow: allow}},
+		URLPolicy:       webhook.URLPolicy{AllowHTTP: *insecure, Addresses: netguard.Policy{Allow: k.allow}},
 		MaxPayloadBytes: *maxPayload,
 		Namespace:       c.namespace,
 	}
 	ui.apply(&cfg)
-	srv := k.newAPI(cfg, allow, lim)
+	srv := k.newAPI(cfg, lim)
 	k.log.Info("API listening", "address", ln.Addr().String(), "temporal", c.temporalAddress, "namespace", c.namespace)
 	return serveAPI(ctx, srv, ln, k.log)
 }
@@ -369,14 +376,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics-listen", "", "address to serve Prometheus /metrics on, e.g. :9090 (the API serves its own at /metrics)")
 	var b breakerFlags
 	b.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	allow, err := c.allowed()
-	if err != nil {
-		return err
-	}
-	k, err := c.connect(ctx, stderr)
+	k, err := c.parseAndConnect(ctx, fs, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -386,7 +386,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	w, err := k.startWorker(allow, b.breaker(), worker.Options{MaxConcurrentActivities: *concurrency})
+	w, err := k.startWorker(b.breaker(), worker.Options{MaxConcurrentActivities: *concurrency})
 	if err != nil {
 		return err
 	}
