@@ -71,7 +71,7 @@ func (s *Sender) AttemptRequest(ctx context.Context, rec Recorder, webhookID int
 	sendCtx, cancel := uncut(ctx, req)
 	defer cancel()
 	a.settle(send(sendCtx, req), p)
-	if err := keepRecording(ctx, func(ctx context.Context) error { return rec.FinishAttempt(ctx, d) }); err != nil {
+	if err := keepRecording(ctx, recordDeadline([]*webhook.Attempt{d}, s.now()), func(ctx context.Context) error { return rec.FinishAttempt(ctx, d) }); err != nil {
 		return nil, err
 	}
 	return a, nil

@@ -49,7 +49,7 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 		return nil, &NotSent{err}
 	}
 	made = make([]*Attempted, len(evs))
-	out := startFlusher(ctx, rec, w.ID)
+	out := startFlusher(ctx, rec, w.ID, s.now)
 	send := func(i int) {
 		if ctx.Err() != nil {
 			return // cancelled: what has not gone stays unsent, its row given back
@@ -99,14 +99,15 @@ type flusher struct {
 	done chan error
 }
 
-func startFlusher(ctx context.Context, rec ManyRecorder, webhookID int64) *flusher {
+func startFlusher(ctx context.Context, rec ManyRecorder, webhookID int64, now func() time.Time) *flusher {
 	f := &flusher{in: make(chan *webhook.Attempt, 64), last: make(chan []*webhook.Attempt, 1), done: make(chan error, 1)}
 	go func() {
 		var group []*webhook.Attempt
 		var first error
 		flush := func(unsent []*webhook.Attempt) {
 			if (len(group) > 0 || len(unsent) > 0) && first == nil {
-				first = keepRecording(ctx, func(ctx context.Context) error { return rec.FinishAttempts(ctx, webhookID, group, unsent) })
+				until := recordDeadline(group, now())
+				first = keepRecording(ctx, until, func(ctx context.Context) error { return rec.FinishAttempts(ctx, webhookID, group, unsent) })
 			}
 			group = group[:0]
 		}

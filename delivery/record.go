@@ -20,20 +20,47 @@ func uncut(ctx context.Context, req *Request) (context.Context, context.CancelFu
 	return context.WithTimeout(context.WithoutCancel(ctx), limit)
 }
 
-// recordFor bounds how long the outcome of a request already sent is kept
-// trying to reach the store. It is shorter than leaseMargin, so it ends
-// while the pending row's lease still holds and no other executor has sent
-// the attempt again.
+// recordFor is the least time the outcome of a request already sent is
+// kept trying to reach the store.
 const recordFor = 10 * time.Second
 
-// keepRecording records the outcome of requests already sent. An outcome
-// not recorded is sent again once its lease runs out, a duplicate at the
-// receiver, so it outlives the caller's cancellation (an activity past its
-// deadline, a worker draining) and retries through a store that is away
-// for a moment (a database restart). A refusal of the row itself (an
-// *webhook.Error other than unavailable) is not retried.
-func keepRecording(ctx context.Context, record func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordFor)
+// leaseSafety is how long before a row's lease ends its executor stops
+// trying to record it: past the lease another executor may send it again.
+const leaseSafety = 2 * time.Second
+
+// recordDeadline is until when the outcomes of rows are kept trying to
+// reach the store: while each row's lease holds, so that a database back
+// within the lease (a restart) gets them recorded and none is sent again;
+// at least recordFor from now.
+func recordDeadline(rows []*webhook.Attempt, now time.Time) time.Time {
+	var end time.Time
+	for _, d := range rows {
+		if d.SentAt == nil || d.Lease <= 0 {
+			continue
+		}
+		if e := d.SentAt.Add(d.Lease - leaseSafety); end.IsZero() || e.Before(end) {
+			end = e
+		}
+	}
+	return later(end, now.Add(recordFor))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// keepRecording records the outcome of requests already sent, until the
+// deadline. An outcome not recorded is sent again once its lease runs
+// out, a duplicate at the receiver, so it outlives the caller's
+// cancellation (an activity past its deadline, a worker draining) and
+// retries through a store that is away for a while (a database restart).
+// A refusal of the row itself (an *webhook.Error other than unavailable)
+// is not retried.
+func keepRecording(ctx context.Context, deadline time.Time, record func(context.Context) error) error {
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	wait := 50 * time.Millisecond
 	for {
