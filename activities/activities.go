@@ -225,6 +225,9 @@ func retryAfterLease(err error, now time.Time) error {
 	return temporal.NewApplicationErrorWithOptions(err.Error(), ErrInFlight, temporal.ApplicationErrorOptions{
 		Cause:          err,
 		NextRetryDelay: max(held.Until.Sub(now)+leaseSlack, leaseSlack),
+		// Waiting out another executor's lease is the design working: the
+		// SDK logs a benign error at debug, not as an activity failure.
+		Category: temporal.ApplicationErrorCategoryBenign,
 	})
 }
 

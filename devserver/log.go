@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
@@ -53,7 +54,7 @@ func (a *logAdapter) log(level slog.Level, msg string, tags []tag.Tag) {
 func (a *logAdapter) Debug(msg string, tags ...tag.Tag)  { a.log(slog.LevelDebug, msg, tags) }
 func (a *logAdapter) Info(msg string, tags ...tag.Tag)   { a.log(slog.LevelInfo, msg, tags) }
 func (a *logAdapter) Warn(msg string, tags ...tag.Tag)   { a.log(slog.LevelWarn, msg, tags) }
-func (a *logAdapter) Error(msg string, tags ...tag.Tag)  { a.log(slog.LevelError, msg, tags) }
+func (a *logAdapter) Error(msg string, tags ...tag.Tag)  { a.log(errorLevel(tags), msg, tags) }
 func (a *logAdapter) DPanic(msg string, tags ...tag.Tag) { a.log(slog.LevelError, msg, tags) }
 func (a *logAdapter) Panic(msg string, tags ...tag.Tag) {
 	a.log(slog.LevelError, msg, tags)
@@ -66,4 +67,18 @@ func (a *logAdapter) Fatal(msg string, tags ...tag.Tag) {
 
 func (a *logAdapter) With(tags ...tag.Tag) log.Logger {
 	return &logAdapter{l: a.l, level: a.level, tags: slices.Concat(a.tags, tags)}
+}
+
+// errorLevel is the level of the server's error log: a warning when the
+// error is a request its caller gave up on (context canceled, as when a
+// worker's poll or a client's call ends first), which the server handled
+// as it should and the caller retries; an error otherwise. The server's
+// tags hold an error as its text.
+func errorLevel(tags []tag.Tag) slog.Level {
+	for _, t := range tags {
+		if t.Key() == "error" && strings.HasSuffix(fmt.Sprint(t.Value()), context.Canceled.Error()) {
+			return slog.LevelWarn
+		}
+	}
+	return slog.LevelError
 }
