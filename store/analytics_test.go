@@ -227,6 +227,9 @@ func TestGauges(t *testing.T) {
 		if err := s.FinishEvent(ctx, e4.EventID); err != nil {
 			t.Fatal(err)
 		}
+		if err := s.ReopenDelivery(ctx, e4.EventID, w.ID); err != nil {
+			t.Fatal(err)
+		}
 		c2 := attempt(w, e4, 2)
 		s.StartAttempt(ctx, c2)
 		finish(t, s, c2, webhook.AttemptRetrying, 503)

@@ -25,8 +25,8 @@ type Seen struct {
 // A delivery gets its first attempt row only when that attempt is sent, so
 // the attempt rows alone miss the deliveries a backlog, a pause or a rate
 // limit holds back: an open event's counters say how many of its
-// subscribers have not finished. A finished event that a manual retry
-// reopened is waiting when its latest attempt is.
+// subscribers have not finished; a manual retry reopens its event. Each
+// read costs what is open, not the history kept.
 func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
 	var st Gauges
 	err := s.read.QueryRowContext(ctx, `SELECT
@@ -38,16 +38,6 @@ func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
 	if err != nil {
 		return st, err
 	}
-	var reopened int64
-	err = s.read.GetContext(ctx, &reopened, `SELECT COUNT(*) FROM deliveries d
-		JOIN events e ON e.event_id = d.event_id AND e.processed_at IS NOT NULL
-		WHERE d.status IN ('pending', 'retrying') AND d.is_test = FALSE AND NOT EXISTS (
-			SELECT 1 FROM deliveries n WHERE n.event_id = d.event_id AND n.webhook_id = d.webhook_id
-			AND n.attempt_number > d.attempt_number)`)
-	if err != nil {
-		return st, err
-	}
-	st.DeliveriesWaiting += reopened
 	var rows []struct {
 		Name      string     `db:"name"`
 		Status    string     `db:"status"`

@@ -425,8 +425,8 @@ func (s *Store) setOutcome(ctx context.Context, tx *sqlx.Tx, eventID string, web
 }
 
 // recountEvent keeps an event's counters current from its subscribers'
-// outcomes, and sets processed_at once none is pending (again, when a
-// manual retry reopened one). Events recorded before snapshots were kept
+// outcomes, sets processed_at once none is pending, and clears it while
+// one is (a manual retry reopened it). Events recorded before snapshots were kept
 // are counted from their attempt rows. The caller holds the event's row
 // lock where the dialect has one, so concurrent finishes cannot both miss
 // each other.
@@ -458,7 +458,9 @@ func (s *Store) recountEvents(ctx context.Context, tx *sqlx.Tx, eventIDs []strin
 		snapshotted := map[string]bool{}
 		for _, c := range counts {
 			snapshotted[c.EventID] = true
-			processed, args := "", []any{c.Total, c.Delivered, c.Failed}
+			// A reopened delivery makes its event open again: the gauges
+			// read what waits from open events alone.
+			processed, args := ", processed_at = NULL", []any{c.Total, c.Delivered, c.Failed}
 			if c.Pending == 0 {
 				processed, args = ", processed_at = ?", append(args, s.now())
 			}
