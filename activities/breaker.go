@@ -12,10 +12,15 @@ import (
 
 // breakerStore is what the circuit breaker reads and the pause it writes.
 type breakerStore interface {
-	AttemptCounts(ctx context.Context, id int64, since time.Time) (attempts, failed int, err error)
-	ConsecutiveFailures(ctx context.Context, id int64) (int, error)
+	failureCounts
 	GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error)
 	PauseWebhook(ctx context.Context, id int64, reason string, byDelivery int64) (bool, error)
+}
+
+// failureCounts are the figures the breaker's rule reads.
+type failureCounts interface {
+	AttemptCounts(ctx context.Context, id int64, since time.Time) (attempts, failed int, err error)
+	ConsecutiveFailures(ctx context.Context, id int64) (int, error)
 }
 
 // checkBreaker pauses a webhook whose receiver answered 410 Gone, or whose
@@ -52,7 +57,7 @@ func (a *Activities) checkBreaker(ctx context.Context, w *webhook.Webhook, d *we
 }
 
 // tripReason is why the attempt d trips the breaker of w, or "".
-func (b Breaker) tripReason(ctx context.Context, st breakerStore, now time.Time, w *webhook.Webhook, d *webhook.Attempt) (string, error) {
+func (b Breaker) tripReason(ctx context.Context, st failureCounts, now time.Time, w *webhook.Webhook, d *webhook.Attempt) (string, error) {
 	if d.ResponseStatusCode != nil && *d.ResponseStatusCode == 410 {
 		return "the receiver answered 410 Gone", nil
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/loki-interceptor/herald/webhook"
 )
 
-// figures is a breakerStore that knows a webhook's failure figures.
+// figures are a webhook's failure figures, as the store would count them.
 type figures struct {
 	consecutive      int
 	attempts, failed int

@@ -42,14 +42,10 @@ func recordDeadline(rows []*webhook.Attempt, now time.Time) time.Time {
 			end = e
 		}
 	}
-	return later(end, now.Add(recordFor))
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
+	if least := now.Add(recordFor); end.Before(least) {
+		return least
 	}
-	return b
+	return end
 }
 
 // keepRecording records the outcome of requests already sent, until the
