@@ -61,7 +61,7 @@ func (b Breaker) tripReason(ctx context.Context, st failureCounts, now time.Time
 	if d.ResponseStatusCode != nil && *d.ResponseStatusCode == 410 {
 		return "the receiver answered 410 Gone", nil
 	}
-	if d.ErrorClass == webhook.ClassPayload {
+	if d.ErrorClass.Unsent() {
 		return "", nil // never sent: the receiver is not to blame
 	}
 	if b.Consecutive > 0 && d.Status == webhook.AttemptFailed {

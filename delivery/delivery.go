@@ -147,7 +147,7 @@ func (s *Sender) build(ctx context.Context, w *webhook.Webhook, opts *payload.Op
 		req := s.NewRequest(w, ev.EventID, ev.EventType, attempt, nil)
 		class := webhook.ClassPayload
 		if errors.Is(err, payload.ErrRenderTimeout) {
-			class = webhook.ClassTimeout
+			class = webhook.ClassPayloadTimeout
 		}
 		return req, &Result{SentAt: now, RespondedAt: now, Class: class, Error: err.Error()}
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/loki-interceptor/herald/api/openapitest"
 )
 
 // plainBody is what a receiver verifies: the body before compression.
@@ -115,9 +117,11 @@ func (s *stack) publishRaw(t *testing.T, body string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	openapitest.CheckExchange(t, req, body, resp, raw)
 	if resp.StatusCode != 202 {
-		t.Fatalf("publish: %d", resp.StatusCode)
+		t.Fatalf("publish: %d %s", resp.StatusCode, raw)
 	}
 }
 
@@ -139,7 +143,7 @@ func (s *stack) deliveryBodies(t *testing.T, webhookID int64) []json.RawMessage 
 // reason, and sends nothing.
 func TestFailingTemplateFailsTheAttempt(t *testing.T) {
 	h := herald(t)
-	for _, mode := range []string{"per_event", "stream"} {
+	for _, mode := range []string{"per_event", "stream", "ordered"} {
 		r := newReceiver(t, 200)
 		w := h.mustWebhook(t, map[string]any{"name": uniq("e2e-bad-template"), "url": r.srv.URL, "event_types": []string{"compliance.alert"},
 			"delivery_mode": mode, "metadata": map[string]any{"payload_format": "custom", "payload_template": `{level: (.data.alert_level | tonumber)}`}})
@@ -155,6 +159,34 @@ func TestFailingTemplateFailsTheAttempt(t *testing.T) {
 		if n := len(r.arrivals()); n != 0 {
 			t.Fatalf("%s: the receiver got %d requests", mode, n)
 		}
+	}
+}
+
+// A template that runs out of time is retried on the schedule, never sent,
+// and not held against the receiver by the circuit breaker.
+func TestSlowTemplateIsRetriedAndSparesTheReceiver(t *testing.T) {
+	h := herald(t)
+	r := newReceiver(t, 200)
+	w := h.mustWebhook(t, map[string]any{"name": uniq("e2e-slow-template"), "url": r.srv.URL, "event_types": []string{"compliance.alert"},
+		"retry_strategy": "fixed_interval", "retry_delay_seconds": 1, "max_retries": 2,
+		"metadata": map[string]any{"payload_format": "custom", "payload_template": `0 | until(false; . + 1)`}})
+	h.mustPublish(t, map[string]any{"event_type": "compliance.alert", "payload": alert})
+	eventually(t, "three attempts, the last failed", func() bool {
+		rows := h.deliveries(t, w.ID)
+		return len(rows) == 3 && rows[0].Status == "failed"
+	})
+	for _, row := range h.deliveries(t, w.ID) {
+		if row.ErrorClass != "payload_timeout" || !strings.Contains(row.LastError, "timed out") {
+			t.Fatalf("row %+v", row)
+		}
+	}
+	var got struct {
+		Status              string `json:"status"`
+		ConsecutiveFailures int    `json:"consecutive_failures"`
+	}
+	h.call(t, "GET", "/api/v1/webhooks/"+strconv.FormatInt(w.ID, 10), nil, &got)
+	if got.Status != "active" || got.ConsecutiveFailures != 0 || len(r.arrivals()) != 0 {
+		t.Fatalf("webhook %+v, %d requests", got, len(r.arrivals()))
 	}
 }
 
@@ -244,11 +276,18 @@ func TestFilterDeliversOnlyMatches(t *testing.T) {
 // fixed interval where the webhook's own schedule waits an hour.
 func TestRetryOverridePicksTheSchedule(t *testing.T) {
 	h := herald(t)
-	for _, mode := range []string{"per_event", "stream"} {
+	types := []string{"batch.completed", "compliance.alert"}
+	overrides := map[string]any{"batch.completed": map[string]any{"retry_strategy": "fixed_interval", "retry_delay_seconds": 1, "max_delay_seconds": 1}}
+	for _, mode := range []string{"per_event", "stream", "ordered", "integration"} {
 		r := newReceiver(t, 503, 200)
-		h.mustWebhook(t, map[string]any{"name": uniq("e2e-override"), "url": r.srv.URL, "event_types": []string{"batch.completed", "compliance.alert"},
-			"delivery_mode": mode, "retry_delay_seconds": 3600,
-			"retry_overrides": map[string]any{"batch.completed": map[string]any{"retry_strategy": "fixed_interval", "retry_delay_seconds": 1, "max_delay_seconds": 1}}})
+		if mode == "integration" {
+			h.mustIntegration(t, map[string]any{"name": uniq("e2e-override-zap"), "integration_type": "zapier",
+				"credentials": map[string]any{"webhook_url": r.srv.URL}, "event_subscriptions": types,
+				"retry_delay_seconds": 3600, "retry_overrides": overrides})
+		} else {
+			h.mustWebhook(t, map[string]any{"name": uniq("e2e-override"), "url": r.srv.URL, "event_types": types,
+				"delivery_mode": mode, "retry_delay_seconds": 3600, "retry_overrides": overrides})
+		}
 		h.mustPublish(t, map[string]any{"event_type": "batch.completed", "payload": map[string]any{"batch_id": uniq("b")}})
 		eventually(t, mode+": the retry a second later", func() bool { return len(r.arrivals()) == 2 })
 		got := r.arrivals()

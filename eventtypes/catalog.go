@@ -12,6 +12,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/loki-interceptor/herald/payload"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -237,6 +238,9 @@ func (t Type) CheckJSON(field string, raw json.RawMessage) webhook.FieldErrors {
 	v, err := jsonschema.UnmarshalJSON(strings.NewReader(string(raw)))
 	if _, isObject := v.(map[string]any); err != nil || !isObject {
 		fe.Add(field, "must be a JSON object")
+		return fe
+	}
+	if payload.RefuseWildNumbers(&fe, field, v) {
 		return fe
 	}
 	if t.validator == nil {

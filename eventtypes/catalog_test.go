@@ -161,6 +161,8 @@ func TestPayloadErrorMessages(t *testing.T) {
 		{"correction.applied", `{"confidence_score":1.5}`, "payload.confidence_score", "must be at most 1"},
 		{"batch.completed", `{"failed_documents":-2}`, "payload.failed_documents", "must be at least 0"},
 		{"system.error", `[]`, "payload", "must be a JSON object"},
+		{"batch.completed", `{"failed_documents":1e999999}`, "payload.failed_documents", "number out of range: at most 1000 characters and an exponent within ±400"},
+		{"system.error", `{"error_type":"x","details":{"n":[0,-2E+401]}}`, "payload.details.n[1]", "number out of range: at most 1000 characters and an exponent within ±400"},
 	}
 	for _, tt := range tests {
 		et, _ := eventtypes.Lookup(tt.eventType)
@@ -186,6 +188,7 @@ func TestFieldsShowAliases(t *testing.T) {
 func TestCheckSchemaNamesThePlace(t *testing.T) {
 	tests := []struct{ schema, field string }{
 		{`{"type":"object","properties":{"amount":{"minimum":"zero"}}}`, "schema.properties.amount.minimum"},
+		{`{"type":"object","properties":{"amount":{"minimum":1e999999}}}`, "schema.properties.amount.minimum"},
 		{`{"type":"objekt"}`, "schema.type"},
 		{`{"type":"object","required":"order_id"}`, "schema.required"},
 		{`{"type":"object","properties":{"a":{"pattern":"("}}}`, "schema.properties.a.pattern"},

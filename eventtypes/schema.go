@@ -14,6 +14,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 
+	"github.com/loki-interceptor/herald/payload"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -172,6 +173,9 @@ func CheckSchema(field string, doc json.RawMessage) webhook.FieldErrors {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
 	if err != nil {
 		fe.Add(field, "must be JSON: %v", err)
+		return fe
+	}
+	if payload.RefuseWildNumbers(&fe, field, v) {
 		return fe
 	}
 	_, err = compileSchema(id, doc)

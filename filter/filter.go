@@ -75,6 +75,9 @@ func Parse(raw json.RawMessage, field string) (*Filter, webhook.FieldErrors) {
 		fe.Add(field, "must be a JSON object of conditions")
 		return nil, fe
 	}
+	if payload.RefuseWildNumbers(&fe, field, obj) {
+		return nil, fe
+	}
 	f := parseObject(obj, nil, field, 0, &fe)
 	if len(fe) > 0 {
 		return nil, fe

@@ -12,7 +12,8 @@ import (
 
 func alert(level string, docs ...string) *webhook.Event {
 	p, _ := json.Marshal(map[string]any{"alert_level": level, "alert_type": "gdpr_violation", "message": "Personal data found",
-		"affected_documents": docs, "score": 0.92, "count": 3, "tags": []string{"pii", "eu"}, "big": json.Number("12345678901234567890123")})
+		"affected_documents": docs, "score": 0.92, "count": 3, "tags": []string{"pii", "eu"}, "big": json.Number("12345678901234567890123"),
+		"counts": []any{json.Number("1.0"), json.Number("2")}, "huge": json.Number("1e999999")})
 	return &webhook.Event{EventID: "evt_1", EventType: "compliance.alert", Source: "validator", SourceID: "doc_1",
 		Payload: p, CreatedAt: time.Now()}
 }
@@ -43,7 +44,11 @@ func TestOperators(t *testing.T) {
 		{`{"data.count": 3.0}`, true}, // numbers by value
 		{`{"data.big": 12345678901234567890123}`, true},
 		{`{"data.big": 12345678901234567890124}`, false}, // exactly, past float64
-		{`{"data.count": {"$gt": "2"}}`, false},          // a number is not ordered against a string
+		{`{"data.huge": {"$gt": 1e300}}`, true},          // past float64 (stored before the API refused it), compared as +Inf
+		{`{"data.huge": 5}`, false},
+		{`{"data.tags": ["pii", "eu"]}`, true},
+		{`{"data.counts": [1, 2.0]}`, true},     // a whole list, numbers by value
+		{`{"data.count": {"$gt": "2"}}`, false}, // a number is not ordered against a string
 		{`{"source_id": {"$gte": "doc_0"}}`, true},
 		{`{"data.message": {"$regex": "(?i)personal"}}`, true},
 		{`{"data.message": {"$regex": "^Data"}}`, false},
@@ -85,6 +90,7 @@ func TestInvalidFiltersNameWhere(t *testing.T) {
 		{`{"data.level": {"$exist": 1}}`, "filter.data.level.$exist", "true or false"},
 		{`{"data.level": {"$regex": "("}}`, "filter.data.level.$regex", "missing closing )"},
 		{`{"$or": []}`, "filter.$or", "non-empty list"},
+		{`{"data.n": {"$in": [1, 2e401]}}`, "filter.data.n.$in[1]", "number out of range"},
 		{`{"$or": [1]}`, "filter.$or[0]", "object"},
 		{`{"a..b": 1}`, "filter.a..b", "empty segment"},
 		{`{"data": ` + strings.Repeat(`{"a": `, 12) + `1` + strings.Repeat(`}`, 13), "filter.data.a.a.a.a.a.a.a.a", "deeper"},

@@ -1,9 +1,13 @@
 package filter
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -177,6 +181,11 @@ func equal(a, b any) bool {
 	if c, ok := compare(a, b); ok {
 		return c == 0
 	}
+	al, aList := a.([]any)
+	bl, bList := b.([]any)
+	if aList && bList {
+		return slices.EqualFunc(al, bl, equal)
+	}
 	return reflect.DeepEqual(a, b)
 }
 
@@ -185,6 +194,9 @@ func compare(a, b any) (int, bool) {
 	an, aNum := a.(json.Number)
 	bn, bNum := b.(json.Number)
 	if aNum && bNum {
+		if !payload.Tame(an) || !payload.Tame(bn) {
+			return compareFloats(an, bn)
+		}
 		// Exactly, as written: ids past 2^53 stay apart.
 		x, okA := new(big.Rat).SetString(string(an))
 		y, okB := new(big.Rat).SetString(string(bn))
@@ -199,6 +211,17 @@ func compare(a, b any) (int, bool) {
 		return strings.Compare(as, bs), true
 	}
 	return 0, false
+}
+
+// compareFloats orders numbers too large to compare exactly in little
+// time, as float64 (±Inf past its range).
+func compareFloats(a, b json.Number) (int, bool) {
+	x, errA := strconv.ParseFloat(string(a), 64)
+	y, errB := strconv.ParseFloat(string(b), 64)
+	if errA != nil && !errors.Is(errA, strconv.ErrRange) || errB != nil && !errors.Is(errB, strconv.ErrRange) {
+		return 0, false
+	}
+	return cmp.Compare(x, y), true
 }
 
 // Split divides an event's subscribers into those its filters let through

@@ -205,6 +205,8 @@ func TestInvalidOptionsAreFieldErrors(t *testing.T) {
 	cases := []struct{ md, field, want string }{
 		{`{"payload_format": "xml"}`, "metadata.payload_format", "must be"},
 		{`{"payload_format": "custom", "payload_template": "{a: .b"}`, "metadata.payload_template", "line 1, column 7"},
+		{`{"payload_format": "custom", "payload_template": "{a: .b,\n b: nosuch(1)}"}`, "metadata.payload_template", "line 2, column 5: function not defined: nosuch/1"},
+		{`{"payload_format": "custom", "payload_template": "{a: $x}"}`, "metadata.payload_template", "line 1, column 5: variable not defined: $x"},
 		{`{"payload_format": "custom", "payload_template": "{a: 1}\n| nosuch(1)"}`, "metadata.payload_template", "nosuch"},
 		{`{"payload_format": "custom", "payload_template": "input"}`, "metadata.payload_template", "not allowed"},
 		{`{"payload_template": ".a"}`, "metadata.payload_template", "only with payload_format"},
@@ -258,6 +260,9 @@ func BenchmarkRender(b *testing.B) {
 		{"rules", `{"transformation_rules": {"include_fields": ["event_type", "document_id", "results", "changes.field"], "exclude_fields": ["results.sec"]}}`},
 		{"template", `{"payload_format": "custom", "payload_template": "{text: \"\\(.event_type) \\(.data.document_id)\", gates: .data.gates_passed, fields: [.data.changes[].field]}"}`},
 		{"raw", `{"include_raw_payload": true}`},
+		{"all", `{"transformation_rules": {"include_fields": ["event_type", "document_id", "results", "changes.field"], "exclude_fields": ["results.sec"]},
+			"payload_format": "custom", "payload_template": "{text: \"\\(.event_type) \\(.data.document_id)\", gates: .data.gates_passed, fields: [.data.changes[].field]}",
+			"include_raw_payload": true}`},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			o, ev := MustParse(b, c.md), typical()

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +67,10 @@ func compile(src string) (*program, error) {
 	}
 	code, err := gojq.Compile(q)
 	if err != nil {
+		if offset, ok := undefinedAt(src, err); ok {
+			line, col := position(src, offset)
+			return nil, fmt.Errorf("jq program does not compile at line %d, column %d: %v", line, col, err)
+		}
 		return nil, fmt.Errorf("jq program does not compile: %v", err)
 	}
 	p = &program{code: code}
@@ -76,6 +81,24 @@ func compile(src string) (*program, error) {
 	programs[src] = p
 	programsMu.Unlock()
 	return p, nil
+}
+
+// undefinedName reads the name out of gojq's "function not defined:
+// name/1" and "variable not defined: $name", which carry no position.
+var undefinedName = regexp.MustCompile(`not defined: (\$?[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)`)
+
+// undefinedAt finds where a compile error's undefined name is first used.
+func undefinedAt(src string, err error) (int, bool) {
+	m := undefinedName.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0, false
+	}
+	use := regexp.MustCompile(`(^|[^A-Za-z0-9_$])` + regexp.QuoteMeta(m[1]) + `($|[^A-Za-z0-9_])`)
+	at := use.FindStringSubmatchIndex(src)
+	if at == nil {
+		return 0, false
+	}
+	return at[3], true // the end of the character before the name
 }
 
 // position turns a byte offset into a 1-based line and column.

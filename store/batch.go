@@ -343,7 +343,7 @@ func (s *Store) countFailures(ctx context.Context, tx *sqlx.Tx, webhookID int64,
 	reset, failures := false, 0
 	for _, d := range done {
 		switch {
-		case !ends(d) || d.ErrorClass == webhook.ClassPayload:
+		case !ends(d) || d.ErrorClass.Unsent():
 			// Not ended, or never sent: a body the payload options could
 			// not make says nothing about the receiver.
 		case d.Status == webhook.AttemptDelivered:

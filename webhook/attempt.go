@@ -49,7 +49,15 @@ const (
 	// subscriber's payload options (a template that fails): not sent, and
 	// not retried, since it would fail the same way.
 	ClassPayload ErrorClass = "payload"
+	// ClassPayloadTimeout is a template that ran out of time, which a busy
+	// machine can cause: not sent, and retried on the schedule.
+	ClassPayloadTimeout ErrorClass = "payload_timeout"
 )
+
+// Unsent says the attempt never reached the receiver because Herald could
+// not make its body: it says nothing about the receiver, so the circuit
+// breaker does not count it.
+func (c ErrorClass) Unsent() bool { return c == ClassPayload || c == ClassPayloadTimeout }
 
 // Outcome is what an attempt's result means for the delivery.
 type Outcome int
@@ -81,7 +89,7 @@ func Classify(statusCode int, class ErrorClass) Outcome {
 }
 
 // Attempt is one attempt to deliver one event to one webhook: a row of the
-// API's deliveries (the guide's WebhookDelivery), one per attempt number.
+// API's deliveries (the LOKI guide's WebhookDelivery), one per attempt number.
 type Attempt struct {
 	ID            int64           `json:"id"`
 	WebhookID     int64           `json:"webhook_id"`
