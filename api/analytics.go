@@ -17,6 +17,7 @@ type analyticsStore interface {
 	GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error)
 	PeriodStats(ctx context.Context, f store.StatsFilter) (store.Stats, error)
 	PeriodStatsEach(ctx context.Context, f store.StatsFilter, webhookIDs []int64) (map[int64]store.Stats, error)
+	ResponseTimePercentile(ctx context.Context, f store.StatsFilter, q float64) (float64, bool, error)
 	Stats(ctx context.Context, f store.StatsFilter) (store.Stats, error)
 	StatsByEventType(ctx context.Context, f store.StatsFilter) (map[string]store.Stats, error)
 	WebhooksWithFigures(ctx context.Context, f store.StatsFilter) ([]int64, error)
@@ -122,6 +123,9 @@ type seriesPoint struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
 	store.Stats
+	// P50ResponseTimeMS is the interval's median response time; null when
+	// no attempt of it was timed.
+	P50ResponseTimeMS *float64 `json:"p50_response_time_ms"`
 }
 
 // waiting is what stands undelivered now: a gauge, with no history kept.
@@ -154,11 +158,22 @@ func (s *Server) addSeries(c *fiber.Ctx, out fiber.Map, eventType string, now ti
 	points := make([]seriesPoint, n)
 	for i := range points {
 		from := end.Add(-time.Duration(n-i) * step)
-		st, err := s.store.Stats(ctx, store.StatsFilter{EventType: eventType, From: from, To: from.Add(step)})
+		f := store.StatsFilter{EventType: eventType, From: from, To: from.Add(step)}
+		st, err := s.store.Stats(ctx, f)
 		if err != nil {
 			return err
 		}
 		points[i] = seriesPoint{From: from, To: from.Add(step), Stats: st}
+		if st.TotalAttempts == 0 {
+			continue
+		}
+		p50, ok, err := s.store.ResponseTimePercentile(ctx, f, 0.5)
+		if err != nil {
+			return err
+		}
+		if ok {
+			points[i].P50ResponseTimeMS = &p50
+		}
 	}
 	g, err := s.store.Gauges(ctx)
 	if err != nil {

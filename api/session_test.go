@@ -311,6 +311,9 @@ func TestAnalyticsSeries(t *testing.T) {
 		!to.After(time.Now()) {
 		t.Fatalf("series %s", r.raw)
 	}
+	if p50, present := last["p50_response_time_ms"]; !present || p50 != nil { // its one attempt was not timed
+		t.Fatalf("p50 %v", p50)
+	}
 	if w := r.body["waiting"].(map[string]any); w["deliveries"] != 0.0 {
 		t.Fatalf("waiting %v", w)
 	}

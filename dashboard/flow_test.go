@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,7 +46,9 @@ func TestDashboardInChromium(t *testing.T) {
 		{"every other page", func(t *testing.T) { tour(t, b) }},
 		{"the dark theme", func(t *testing.T) { darkDelivery(t, b, hookID, deliveryID) }},
 		{"the page's retry schedule is the server's", func(t *testing.T) { schedulesAgree(t, b) }},
+		{"filter the log, cancel a delivery, see an integration", func(t *testing.T) { filterCancelIntegration(t, b, h) }},
 		{"sign out", func(t *testing.T) { signOut(t, b) }},
+		{"herald dev's sign-in link works once", func(t *testing.T) { signInLink(t, b, h) }},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, func(t *testing.T) { b.t = t; s.run(t) }) {
@@ -298,6 +302,90 @@ func schedulesAgree(t *testing.T, b *browser) {
 			}
 		}
 	}
+}
+
+// signInLink opens the link `herald dev` prints: it signs in without a
+// key, leaves the address bar at once, and does not work a second time.
+func signInLink(t *testing.T, b *browser, h *herald) {
+	link := h.url + "/ui/#sign-in=" + h.signIn
+	b.do(chromedp.Navigate("about:blank"), chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#nav")))
+	b.until("signed in by the link", `document.querySelector('#main h1')?.textContent === 'Overview' && !location.href.includes('sign-in')`)
+	if c := b.sessionCookie(); c == nil || c.Value != h.key {
+		t.Fatalf("the link's session cookie %+v", c)
+	}
+	b.do(chromedp.Click(chromedp.CSS("#sign-out")), chromedp.WaitVisible(chromedp.CSS("#sign-in-form")))
+	b.do(chromedp.Navigate("about:blank"), chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#sign-in-form")))
+	b.until("the used link refused", `document.querySelector('#main').textContent.includes('sign-in link is not valid')`)
+	if c := b.sessionCookie(); c != nil {
+		t.Fatalf("the link signed in twice: %+v", c)
+	}
+}
+
+// filterCancelIntegration narrows the log with its filters to one waiting
+// delivery, cancels it from its page, finds the subscribers that need
+// attention on the overview, and an integration's health and figures.
+func filterCancelIntegration(t *testing.T, b *browser, h *herald) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
+	var hook struct {
+		ID int `json:"id"`
+	}
+	if code := h.call(t, "POST", "/api/v1/webhooks", h.key, map[string]any{"name": "Down receiver", "url": down.URL,
+		"event_types": []string{webhook.ValidationFailed}, "retry_delay_seconds": 3600}, &hook); code != 201 {
+		t.Fatalf("webhook: %d", code)
+	}
+	if code := h.call(t, "POST", "/api/v1/integrations", h.key, map[string]any{"name": "Ops hook", "integration_type": "webhook",
+		"credentials": map[string]any{"webhook_url": down.URL}, "event_subscriptions": []string{webhook.ValidationFailed},
+		"retry_delay_seconds": 3600}, nil); code != 201 {
+		t.Fatalf("integration: %d", code)
+	}
+	// A receiver that answers 410 Gone trips the circuit breaker at once.
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone", http.StatusGone) }))
+	t.Cleanup(gone.Close)
+	if code := h.call(t, "POST", "/api/v1/webhooks", h.key, map[string]any{"name": "Gone receiver", "url": gone.URL,
+		"event_types": []string{webhook.ValidationFailed}}, nil); code != 201 {
+		t.Fatalf("webhook: %d", code)
+	}
+	ev := map[string]any{"event_id": "evt-dash-2", "event_type": webhook.ValidationFailed, "source_id": "doc_2",
+		"payload": map[string]any{"error_code": "PARSE_ERROR", "error_message": "Document could not be parsed"}}
+	if code := h.call(t, "POST", "/api/v1/events", h.key, ev, nil); code != 202 {
+		t.Fatalf("publish: %d", code)
+	}
+	b.open("#/deliveries")
+	b.until("the three subscribers' first attempts", `document.querySelectorAll('#delivery-log tr[data-event-id="evt-dash-2"]').length === 3`)
+	b.do(chromedp.SetValue(chromedp.CSS(`#filter-status`), "retrying"), chromedp.SetValue(chromedp.CSS(`#filter-webhook`), fmt.Sprint(hook.ID)),
+		chromedp.Click(chromedp.CSS(`#log-filters button[type="submit"]`)))
+	b.until("the log narrowed to the webhook's waiting attempt", `location.hash.includes('status=retrying') &&
+		document.querySelectorAll('#delivery-log tbody tr').length === 1 && document.querySelector('#delivery-log tbody tr').dataset.eventId === 'evt-dash-2'`)
+	b.do(chromedp.Click(chromedp.CSS(`#delivery-log tbody tr a`)))
+	b.until("the waiting delivery's page", `!!document.querySelector('#cancel') && document.querySelectorAll('.attempt-row').length === 1`)
+	// Cancelling asks twice.
+	b.do(chromedp.Click(chromedp.CSS(`#cancel`)), chromedp.Click(chromedp.CSS(`#cancel`)))
+	b.until("cancelled", `document.querySelector('#action-result')?.textContent.includes('Cancelled')`)
+	var got struct {
+		Deliveries []struct {
+			Status    string `json:"status"`
+			LastError string `json:"last_error"`
+		} `json:"deliveries"`
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		h.call(t, "GET", fmt.Sprintf("/api/v1/webhooks/%d/deliveries", hook.ID), h.key, nil, &got)
+		if len(got.Deliveries) == 1 && got.Deliveries[0].Status == "failed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after cancel the delivery is %+v", got.Deliveries)
+		}
+	}
+	b.open("#/")
+	b.until("the overview's subscribers that need attention", `(() => { const items = [...document.querySelectorAll('#main ul.attention li')];
+		const has = (name, kind) => items.some(li => li.textContent.includes(name) && li.textContent.includes(kind));
+		return has('Gone receiver', 'breaker') && has('Down receiver', 'failing'); })()`)
+	b.open("#/integrations")
+	b.until("the integration with its health and figures", `(() => { const row = [...document.querySelectorAll('#integration-list tbody tr')].find(r => r.textContent.includes('Ops hook'));
+		return !!row && row.textContent.includes('failing') && row.textContent.includes('validation.failed'); })()`)
 }
 
 func signOut(t *testing.T, b *browser) {

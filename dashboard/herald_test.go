@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
@@ -42,9 +43,10 @@ const temporalUI = "http://temporal-ui.test:8233"
 // dashboard. The browser reaches it through a proxy that holds every
 // exchange of the dashboard with /api/v1 to the OpenAPI document.
 type herald struct {
-	url string // what the browser opens: the checking proxy
-	api string // the API itself, for the test's own calls
-	key string // an admin key
+	url    string // what the browser opens: the checking proxy
+	api    string // the API itself, for the test's own calls
+	key    string // an admin key
+	signIn string // a one-time sign-in code for the admin key, as herald dev prints in its link
 }
 
 func startHerald(t *testing.T) *herald {
@@ -72,9 +74,14 @@ func startHerald(t *testing.T) *herald {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
+	secret, k := apikey.New("dashboard test admin", []apikey.Scope{apikey.Admin}, nil)
+	if err := st.CreateAPIKey(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	code := &api.SignInCode{Code: "dashboard-test-sign-in", Key: secret, Expires: time.Now().Add(15 * time.Minute)}
 	a := api.New(api.Config{
 		URLPolicy: webhook.URLPolicy{AllowHTTPLoopback: true, Addresses: netguard.Policy{Allow: netguard.Loopback}},
-		Logger:    log, EagerStart: true,
+		Logger:    log, EagerStart: true, SignIn: code,
 		Dashboard: dashboard.Handler(), InsecureSessionCookie: true, TemporalUI: temporalUI, Namespace: "default",
 	}, st, tc, sender)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -83,14 +90,10 @@ func startHerald(t *testing.T) *herald {
 	}
 	go a.Serve(ln)
 	t.Cleanup(func() { a.Shutdown(context.Background()) })
-	secret, k := apikey.New("dashboard test admin", []apikey.Scope{apikey.Admin}, nil)
-	if err := st.CreateAPIKey(context.Background(), k); err != nil {
-		t.Fatal(err)
-	}
 	apiURL := "http://" + ln.Addr().String()
 	proxy := httptest.NewServer(checkingProxy(t, apiURL))
 	t.Cleanup(proxy.Close)
-	return &herald{url: proxy.URL, api: apiURL, key: secret}
+	return &herald{url: proxy.URL, api: apiURL, key: secret, signIn: code.Code}
 }
 
 // checkingProxy passes the browser's requests to the API unchanged (the

@@ -105,15 +105,35 @@ func (s *Store) Stats(ctx context.Context, f StatsFilter) (Stats, error) {
 		return Stats{}, err
 	}
 	if row.Timed > 0 {
-		k := int(math.Ceil(0.95*float64(row.Timed))) - 1
-		err = s.db.GetContext(ctx, &st.P95ResponseTimeMS, s.db.Rebind(`SELECT duration_ms FROM deliveries`+where+`
-			AND duration_ms IS NOT NULL ORDER BY duration_ms LIMIT 1 OFFSET ?`), append(args, k)...)
-		if err != nil {
+		if st.P95ResponseTimeMS, err = s.percentileMS(ctx, where, args, row.Timed, 0.95); err != nil {
 			return Stats{}, err
 		}
 	}
 	st.finish()
 	return st, nil
+}
+
+// ResponseTimePercentile is the q-th (0 < q ≤ 1) nearest-rank response
+// time of the attempts f selects; ok is false when none was timed. Stats
+// has the 95th; the dashboard draws the median beside it.
+func (s *Store) ResponseTimePercentile(ctx context.Context, f StatsFilter, q float64) (ms float64, ok bool, err error) {
+	where, args := f.where()
+	var timed int
+	if err := s.db.GetContext(ctx, &timed, s.db.Rebind(`SELECT COUNT(duration_ms) FROM deliveries`+where), args...); err != nil || timed == 0 {
+		return 0, false, err
+	}
+	ms, err = s.percentileMS(ctx, where, args, timed, q)
+	return round2(ms), err == nil, err
+}
+
+// percentileMS is the q-th nearest-rank duration of the timed rows of
+// where, of which there are timed.
+func (s *Store) percentileMS(ctx context.Context, where string, args []any, timed int, q float64) (float64, error) {
+	k := max(int(math.Ceil(q*float64(timed)))-1, 0)
+	var ms float64
+	err := s.db.GetContext(ctx, &ms, s.db.Rebind(`SELECT duration_ms FROM deliveries`+where+`
+		AND duration_ms IS NOT NULL ORDER BY duration_ms LIMIT 1 OFFSET ?`), append(args, k)...)
+	return ms, err
 }
 
 // finish derives the rate and rounds what both dialects compute slightly

@@ -14,10 +14,3 @@ export async function recentAttempts({limit = 200, status = '', only = null, eve
     {sub: byID.get(d.webhook_id) || {kind: 'webhook', id: d.webhook_id, name: `#${d.webhook_id}`}}));
   return {rows, subs, truncated: page.total > rows.length};
 }
-
-// percentile is the p-th of the numbers (nearest rank), or null for none.
-export function percentile(values, p) {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)];
-}

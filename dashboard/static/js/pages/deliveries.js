@@ -21,8 +21,10 @@ export async function deliveries(ctx) {
   const seen = new Set();
   let first = true;
   const refresh = async () => {
+    const current = ctx.ticket();
     const {rows, truncated} = await recentAttempts({limit, status: q.status || '', eventType: q.event_type || '',
       only: q.webhook ? Number(q.webhook) : null, since: localTime(q.from), until: localTime(q.to)});
+    if (!current()) return; // a newer refresh, or another page, has drawn since
     const fresh = first ? [] : rows.filter((d) => !seen.has(d.id));
     rows.forEach((d) => seen.add(d.id));
     replace(log, logTable(rows, new Set(fresh.map((d) => d.id))));

@@ -5,7 +5,6 @@ import {api} from '../api.js';
 import {h, replace, badge, notice} from '../dom.js';
 import {lineChart} from '../charts.js';
 import {subscribers} from '../directory.js';
-import {percentile, recentAttempts} from '../recent.js';
 import {duration, ms, num, pct} from '../format.js';
 
 // RANGES: how far back the charts look, as intervals the API adds up.
@@ -42,13 +41,14 @@ export async function overview(ctx) {
     h('section', {'aria-labelledby': 'attention-h'}, h('h2', {id: 'attention-h'}, 'Needs attention'), attention));
   const draw = drawer(figures, range);
   const refresh = async () => {
-    const [data, subs, recent] = await Promise.all([
+    const current = ctx.ticket();
+    const [data, subs] = await Promise.all([
       api.get('/analytics', {period_days: range.days, series: range.series, interval_minutes: range.minutes}),
       subscribers(true),
-      recentAttempts({limit: 1000}),
     ]);
+    if (!current()) return; // a newer refresh, or another page, has drawn since
     replace(tiles, kpis(data));
-    draw(data, recent.rows);
+    draw(data);
     replace(attention, attentionList(subs, data.by_webhook));
     status.textContent = `Updated ${new Date().toLocaleTimeString()}`;
   };
@@ -64,8 +64,8 @@ function figure(caption, chart) {
 // drawer keeps the four charts and draws them again with each answer.
 function drawer(figures, range) {
   const charts = {};
-  return (data, rows) => {
-    const sets = chartData(data, rows, range);
+  return (data) => {
+    const sets = chartData(data, range);
     for (const [i, [name, spec]] of Object.entries(chartSpecs(range)).entries()) {
       if (charts[name]) charts[name].update(sets[name]);
       else charts[name] = lineChart(figures[i], name, spec, sets[name]);
@@ -80,7 +80,7 @@ function chartSpecs(range) {
       summary: (d) => `Attempts ${per}: at most ${num(max(d[1]))}; delivered at most ${num(max(d[2]))}; failed for good at most ${num(max(d[3]))}.`},
     success: {title: 'Success rate', unit: ' %', range: [0, 100], series: [{label: 'success rate'}],
       summary: (d) => `Lowest success rate in an interval: ${pct(min(d[1]))}.`},
-    latency: {title: 'Response time', unit: ' ms', series: [{label: 'p50 (newest attempts)'}, {label: 'p95'}],
+    latency: {title: 'Response time', unit: ' ms', series: [{label: 'p50'}, {label: 'p95'}],
       summary: (d) => `Highest p95: ${ms(max(d[2]))}; highest p50: ${ms(max(d[1]))}.`},
     waiting: {title: 'Deliveries waiting', unit: '', series: [{label: 'waiting'}], minSpan: 600,
       summary: (d) => `Now ${num(d[1][d[1].length - 1])}; at most ${num(max(d[1]))} since this page opened.`},
@@ -98,17 +98,11 @@ function min(values) {
 }
 
 // chartData turns the series into uPlot's columns: times in seconds, then
-// one array per line. p50 comes from the newest attempt rows, which the
-// API returns whole (its series has p95, not p50).
-function chartData(data, rows, range) {
+// one array per line.
+function chartData(data, range) {
   const xs = data.series.map((p) => Date.parse(p.from) / 1000);
   const per = (n) => n / range.minutes;
-  const p50 = data.series.map((p) => {
-    const from = Date.parse(p.from);
-    const to = Date.parse(p.to);
-    const in_ = rows.filter((r) => r.duration_ms !== null && !r.is_test && Date.parse(r.created_at) >= from && Date.parse(r.created_at) < to);
-    return percentile(in_.map((r) => r.duration_ms), 0.5);
-  });
+  const p50 = data.series.map((p) => p.p50_response_time_ms);
   waitingSamples.push([Date.parse(data.waiting.at) / 1000, data.waiting.deliveries]);
   if (waitingSamples.length > 720) waitingSamples.shift();
   return {
