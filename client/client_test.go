@@ -56,11 +56,11 @@ func requestCases() []requestCase {
 	return []requestCase{
 		{"create webhook sends only what is set", func(c *client.Client) error {
 			_, err := c.CreateWebhook(ctx, client.WebhookInput{Name: "n", URL: "https://x.test/h", EventTypes: []string{"*"},
-				MaxRetries: client.Ptr(0), JitterPercentage: client.Ptr(0.0), CustomHeaders: map[string]string{}})
+				DeliverySettings: client.DeliverySettings{MaxRetries: client.Ptr(0), JitterPercentage: client.Ptr(0.0)}, CustomHeaders: map[string]string{}})
 			return err
 		}, "POST", "/api/v1/webhooks", "", `{"name":"n","url":"https://x.test/h","event_types":["*"],"max_retries":0,"jitter_percentage":0,"custom_headers":{}}`},
 		{"update webhook", func(c *client.Client) error {
-			_, err := c.UpdateWebhook(ctx, 7, client.WebhookInput{Description: client.Ptr(""), Filter: json.RawMessage(`{}`)})
+			_, err := c.UpdateWebhook(ctx, 7, client.WebhookInput{Description: client.Ptr(""), DeliverySettings: client.DeliverySettings{Filter: json.RawMessage(`{}`)}})
 			return err
 		}, "PUT", "/api/v1/webhooks/7", "", `{"description":"","filter":{}}`},
 		{"list webhooks", func(c *client.Client) error {

@@ -22,11 +22,13 @@ func Example() {
 		log.Fatal(err)
 	}
 	hook, err := c.CreateWebhook(ctx, client.WebhookInput{
-		Name:          "Production Alerts",
-		URL:           "https://api.example.com/webhooks/loki",
-		EventTypes:    []string{webhook.ComplianceAlert, webhook.SystemError},
-		MaxRetries:    client.Ptr(5),
-		RetryStrategy: webhook.ExponentialBackoff,
+		Name:       "Production Alerts",
+		URL:        "https://api.example.com/webhooks/loki",
+		EventTypes: []string{webhook.ComplianceAlert, webhook.SystemError},
+		DeliverySettings: client.DeliverySettings{
+			MaxRetries:    client.Ptr(5),
+			RetryStrategy: webhook.ExponentialBackoff,
+		},
 	})
 	var apiErr *client.Error
 	if errors.As(err, &apiErr) {

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -40,18 +39,7 @@ type IntegrationInput struct {
 	Status             webhook.Status `json:"status,omitempty"`
 	StatusReason       string         `json:"status_reason,omitempty"`
 
-	RetryStrategy      webhook.RetryStrategy            `json:"retry_strategy,omitempty"`
-	MaxRetries         *int                             `json:"max_retries,omitempty"`
-	RetryDelaySeconds  int                              `json:"retry_delay_seconds,omitempty"`
-	BackoffMultiplier  float64                          `json:"backoff_multiplier,omitempty"`
-	MaxDelaySeconds    int                              `json:"max_delay_seconds,omitempty"`
-	JitterPercentage   *float64                         `json:"jitter_percentage,omitempty"`
-	TimeoutSeconds     int                              `json:"timeout_seconds,omitempty"`
-	RateLimitPerMinute int                              `json:"rate_limit_per_minute,omitempty"`
-	RateLimitPerHour   int                              `json:"rate_limit_per_hour,omitempty"`
-	DeliveryMode       webhook.DeliveryMode             `json:"delivery_mode,omitempty"`
-	Filter             json.RawMessage                  `json:"filter,omitzero"`
-	RetryOverrides     map[string]webhook.RetryOverride `json:"retry_overrides,omitzero"`
+	DeliverySettings
 }
 
 // RegisterIntegration creates an integration.

@@ -39,6 +39,19 @@ type WebhookInput struct {
 	// StatusReason says why a webhook is set paused or inactive.
 	StatusReason string `json:"status_reason,omitempty"`
 
+	DeliverySettings
+
+	CustomHeaders map[string]string `json:"custom_headers,omitzero"`
+	// Metadata is free-form; its payload_format, payload_template,
+	// include_raw_payload, compression and transformation_rules shape
+	// the body (docs/payloads.md).
+	Metadata map[string]any `json:"metadata,omitzero"`
+}
+
+// DeliverySettings are how Herald delivers to a subscriber, webhook or
+// integration: its retry schedule, timeout, rate limits, mode, filter and
+// per-type schedules. Zero fields are not sent.
+type DeliverySettings struct {
 	RetryStrategy      webhook.RetryStrategy `json:"retry_strategy,omitempty"`
 	MaxRetries         *int                  `json:"max_retries,omitempty"`
 	RetryDelaySeconds  int                   `json:"retry_delay_seconds,omitempty"`
@@ -49,12 +62,7 @@ type WebhookInput struct {
 	RateLimitPerMinute int                   `json:"rate_limit_per_minute,omitempty"`
 	RateLimitPerHour   int                   `json:"rate_limit_per_hour,omitempty"`
 	DeliveryMode       webhook.DeliveryMode  `json:"delivery_mode,omitempty"`
-
-	CustomHeaders map[string]string `json:"custom_headers,omitzero"`
-	// Metadata is free-form; its payload_format, payload_template,
-	// include_raw_payload, compression and transformation_rules shape
-	// the body (docs/payloads.md).
-	Metadata       map[string]any                   `json:"metadata,omitzero"`
+	// Filter json.RawMessage(`{}`) removes the filter.
 	Filter         json.RawMessage                  `json:"filter,omitzero"`
 	RetryOverrides map[string]webhook.RetryOverride `json:"retry_overrides,omitzero"`
 }

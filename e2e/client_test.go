@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/api/openapitest"
 	"github.com/loki-interceptor/herald/client"
 	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/webhook"
@@ -30,9 +33,10 @@ func newClient(t *testing.T) *client.Client {
 	return c
 }
 
-// documented checks every request the client makes against the OpenAPI
-// document (api/openapi.yaml): the client is written by hand, and this is
-// what keeps it to the routes the API documents.
+// documented checks every request the client makes, and its answer,
+// against the OpenAPI document (api/openapi.yaml): the client is written by
+// hand, and this is what keeps it to the routes and shapes the API
+// documents.
 type documented struct {
 	t    *testing.T
 	ops  map[string][]*regexp.Regexp // method → path templates
@@ -43,7 +47,26 @@ func (d documented) RoundTrip(r *http.Request) (*http.Response, error) {
 	if !slices.ContainsFunc(d.ops[r.Method], func(re *regexp.Regexp) bool { return re.MatchString(r.URL.EscapedPath()) }) {
 		d.t.Errorf("the client calls %s %s, which the OpenAPI document does not have", r.Method, r.URL.EscapedPath())
 	}
-	return d.next.RoundTrip(r)
+	var sent []byte
+	if r.Body != nil {
+		var err error
+		if sent, err = io.ReadAll(r.Body); err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(sent))
+	}
+	resp, err := d.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(got))
+	openapitest.CheckExchange(d.t, r, string(sent), resp, got)
+	return resp, nil
 }
 
 // openAPIOperations reads the document's operations as path patterns.
@@ -100,8 +123,8 @@ func TestClientWebhookLifecycle(t *testing.T) {
 	ctx, c := context.Background(), newClient(t)
 	r := newReceiver(t, 200, 503, 200) // the test, then the event's two attempts
 	w := clientWebhook(t, c, client.WebhookInput{Name: uniqueID("e2e client"), URL: r.srv.URL + "/hook",
-		EventTypes: []string{webhook.ComplianceAlert}, MaxRetries: client.Ptr(3), RetryDelaySeconds: 1,
-		JitterPercentage: client.Ptr(0.0), CustomHeaders: map[string]string{"X-Team": "compliance"}})
+		EventTypes: []string{webhook.ComplianceAlert}, CustomHeaders: map[string]string{"X-Team": "compliance"},
+		DeliverySettings: client.DeliverySettings{MaxRetries: client.Ptr(3), RetryDelaySeconds: 1, JitterPercentage: client.Ptr(0.0)}})
 	if !strings.HasPrefix(w.Secret, webhook.SecretPrefix) || !slices.Equal(w.RetryScheduleSeconds, []float64{1, 2, 4}) {
 		t.Fatalf("created %+v", w)
 	}
@@ -113,7 +136,7 @@ func TestClientWebhookLifecycle(t *testing.T) {
 	if err != nil || !slices.ContainsFunc(list.Webhooks, func(x client.Webhook) bool { return x.ID == w.ID }) || list.Limit != 1000 {
 		t.Fatalf("list: %+v %v", list, err)
 	}
-	up, err := c.UpdateWebhook(ctx, w.ID, client.WebhookInput{Description: client.Ptr("updated"), RateLimitPerMinute: 600})
+	up, err := c.UpdateWebhook(ctx, w.ID, client.WebhookInput{Description: client.Ptr("updated"), DeliverySettings: client.DeliverySettings{RateLimitPerMinute: 600}})
 	if err != nil || up.Description != "updated" || up.RateLimitPerMinute != 600 || up.MaxRetries != 3 || up.CustomHeaders["X-Team"] != "compliance" {
 		t.Fatalf("update: %+v %v", up, err)
 	}
@@ -177,6 +200,19 @@ func checkHistory(t *testing.T, c *client.Client, webhookID int64, eventID strin
 		*ds.Deliveries[1].ResponseStatusCode != 503 {
 		t.Fatalf("deliveries: %+v %v", ds, err)
 	}
+	all, err := c.ListAllDeliveries(ctx, client.DeliveryListOptions{EventID: eventID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []int64
+	for _, a := range all.Deliveries {
+		if a.WebhookID == webhookID {
+			mine = append(mine, a.ID)
+		}
+	}
+	if !slices.Equal(mine, []int64{ds.Deliveries[0].ID, ds.Deliveries[1].ID}) {
+		t.Fatalf("deliveries across webhooks: %+v", all)
+	}
 	d, err := c.GetDelivery(ctx, webhookID, ds.Deliveries[0].ID)
 	if err != nil || d.AttemptNumber != 2 || *d.ResponseStatusCode != 200 || len(d.RequestBody) == 0 {
 		t.Fatalf("delivery: %+v %v", d, err)
@@ -228,7 +264,7 @@ func TestClientCancelAndRetry(t *testing.T) {
 	ctx, c := context.Background(), newClient(t)
 	r := newReceiver(t, 503, 200)
 	w := clientWebhook(t, c, client.WebhookInput{Name: uniqueID("e2e client cancel"), URL: r.srv.URL,
-		EventTypes: []string{webhook.ComplianceAlert}, RetryDelaySeconds: 3600})
+		EventTypes: []string{webhook.ComplianceAlert}, DeliverySettings: client.DeliverySettings{RetryDelaySeconds: 3600}})
 	for round := range 2 {
 		acc, err := c.PublishEvent(ctx, client.EventInput{EventType: webhook.ComplianceAlert, Payload: alert})
 		if err != nil {
@@ -292,7 +328,7 @@ func TestClientIntegrations(t *testing.T) {
 	if err != nil || !slices.ContainsFunc(list.Integrations, func(i client.Integration) bool { return i.Name == name }) {
 		t.Fatalf("list: %+v %v", list, err)
 	}
-	up, err := c.UpdateIntegration(ctx, name, client.IntegrationInput{Description: client.Ptr("generic"), MaxRetries: client.Ptr(1)})
+	up, err := c.UpdateIntegration(ctx, name, client.IntegrationInput{Description: client.Ptr("generic"), DeliverySettings: client.DeliverySettings{MaxRetries: client.Ptr(1)}})
 	if err != nil || up.Description != "generic" || up.MaxRetries != 1 || up.EventSubscriptions[0] != webhook.SystemError {
 		t.Fatalf("update: %+v %v", up, err)
 	}

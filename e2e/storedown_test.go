@@ -29,6 +29,7 @@ import (
 
 	"github.com/loki-interceptor/herald/activities"
 	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/api/openapitest"
 	"github.com/loki-interceptor/herald/apikey"
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/ingest"
@@ -306,6 +307,8 @@ func (i *isolatedHerald) call(t *testing.T, method, path, body string) (int, str
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	// A store or Temporal that is down is answered as documented too.
+	openapitest.CheckExchange(t, req, body, resp, raw)
 	return resp.StatusCode, string(raw)
 }
 

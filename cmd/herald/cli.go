@@ -278,9 +278,9 @@ func (d *deliveryFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.filter, "filter", "", `content filter, JSON ('{}' removes it); @file reads a file`)
 }
 
-// input is the settings given on the command line (set), as a WebhookInput.
-func (d *deliveryFlags) input(set map[string]bool) (client.WebhookInput, error) {
-	in := client.WebhookInput{RetryStrategy: webhook.RetryStrategy(d.strategy), RetryDelaySeconds: d.retryDelay,
+// input is the settings given on the command line (set).
+func (d *deliveryFlags) input(set map[string]bool) (client.DeliverySettings, error) {
+	in := client.DeliverySettings{RetryStrategy: webhook.RetryStrategy(d.strategy), RetryDelaySeconds: d.retryDelay,
 		BackoffMultiplier: d.multiplier, MaxDelaySeconds: d.maxDelay, TimeoutSeconds: d.timeout,
 		RateLimitPerMinute: d.perMin, RateLimitPerHour: d.perHour, DeliveryMode: webhook.DeliveryMode(d.mode)}
 	if set["max-retries"] {

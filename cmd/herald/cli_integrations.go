@@ -7,12 +7,14 @@ import (
 	"strings"
 
 	"github.com/loki-interceptor/herald/client"
+	"github.com/loki-interceptor/herald/webhook"
 )
 
 var integrationVerbs = []verb{
 	{"list", "[--type slack|teams|email|zapier|webhook] [--limit N] [--offset N]", integrationsList},
 	{"get", "NAME", integrationsGet},
 	{"create", "--name NAME --type TYPE --credentials JSON [--config JSON] [--events a,b] [settings]", integrationsCreate},
+	{"update", "NAME [--name NEW] [--credentials JSON] [--config JSON] [--events a,b] [settings]  (only the flags given change; credentials and config merge key by key)", integrationsUpdate},
 	{"delete", "NAME", integrationsDelete},
 	{"test", "NAME [--event-type TYPE]", integrationsTest},
 	{"health", "", integrationsHealth},
@@ -66,35 +68,50 @@ func integrationTable(w io.Writer, i *client.Integration) {
 	fmt.Fprintf(w, "Created\t%s\nLast triggered\t%s\n", when(&i.CreatedAt), when(i.LastTriggeredAt))
 }
 
+// integrationFlags are create's and update's.
+type integrationFlags struct {
+	name, typ, creds, config, events, description, status, reason string
+	delivery                                                      deliveryFlags
+}
+
+func (f *integrationFlags) register(c *cliCmd, rename string) {
+	c.fs.StringVar(&f.name, "name", "", rename)
+	c.fs.StringVar(&f.typ, "type", "", "slack, teams, email, zapier or webhook")
+	c.fs.StringVar(&f.creds, "credentials", "", `credentials, a JSON object: {"webhook_url": "…"}, SMTP settings for email; @file reads a file`)
+	c.fs.StringVar(&f.config, "config", "", "config, a JSON object (docs/integrations.md); @file reads a file")
+	c.fs.StringVar(&f.events, "events", "", "event types, comma-separated, or *")
+	c.fs.StringVar(&f.description, "description", "", "what it is for")
+	c.fs.StringVar(&f.status, "status", "", "active, inactive or paused")
+	c.fs.StringVar(&f.reason, "status-reason", "", "why it is paused or inactive")
+	f.delivery.register(c.fs)
+}
+
+// input is the flags given (set) as an IntegrationInput: what is not given
+// is not sent.
+func (f *integrationFlags) input(set map[string]bool) (in client.IntegrationInput, err error) {
+	if in.DeliverySettings, err = f.delivery.input(set); err != nil {
+		return in, err
+	}
+	in.Name, in.IntegrationType, in.EventSubscriptions = f.name, f.typ, csv(f.events)
+	in.Status, in.StatusReason = webhook.Status(f.status), f.reason
+	if set["description"] {
+		in.Description = &f.description
+	}
+	if in.Credentials, err = jsonObject("credentials", f.creds); err != nil {
+		return in, err
+	}
+	in.Config, err = jsonObject("config", f.config)
+	return in, err
+}
+
 func integrationsCreate(c *cliCmd, args []string) error {
-	var in client.IntegrationInput
-	var d deliveryFlags
-	c.fs.StringVar(&in.Name, "name", "", "name (unique; part of the integration's URL)")
-	c.fs.StringVar(&in.IntegrationType, "type", "", "slack, teams, email, zapier or webhook")
-	creds := c.fs.String("credentials", "", `credentials, a JSON object: {"webhook_url": "…"}, SMTP settings for email; @file reads a file`)
-	config := c.fs.String("config", "", "config, a JSON object (docs/integrations.md); @file reads a file")
-	events := c.fs.String("events", "", "event types, comma-separated, or *")
-	description := c.fs.String("description", "", "what it is for")
-	d.register(c.fs)
+	var f integrationFlags
+	f.register(c, "name (unique; part of the integration's URL)")
 	if _, err := c.parse(args); err != nil {
 		return err
 	}
-	set := c.set()
-	s, err := d.input(set)
+	in, err := f.input(c.set())
 	if err != nil {
-		return err
-	}
-	in.RetryStrategy, in.MaxRetries, in.RetryDelaySeconds, in.BackoffMultiplier = s.RetryStrategy, s.MaxRetries, s.RetryDelaySeconds, s.BackoffMultiplier
-	in.MaxDelaySeconds, in.JitterPercentage, in.TimeoutSeconds = s.MaxDelaySeconds, s.JitterPercentage, s.TimeoutSeconds
-	in.RateLimitPerMinute, in.RateLimitPerHour, in.DeliveryMode, in.Filter = s.RateLimitPerMinute, s.RateLimitPerHour, s.DeliveryMode, s.Filter
-	in.EventSubscriptions = csv(*events)
-	if set["description"] {
-		in.Description = description
-	}
-	if in.Credentials, err = jsonObject("credentials", *creds); err != nil {
-		return err
-	}
-	if in.Config, err = jsonObject("config", *config); err != nil {
 		return err
 	}
 	i, err := c.api.RegisterIntegration(c.ctx, in)
@@ -107,6 +124,24 @@ func integrationsCreate(c *cliCmd, args []string) error {
 			fmt.Fprintf(w, "Secret\t%s\t(shown this once: the receiver verifies signatures with it)\n", i.Secret)
 		}
 	})
+}
+
+func integrationsUpdate(c *cliCmd, args []string) error {
+	var f integrationFlags
+	f.register(c, "a new name")
+	pos, err := c.parse(args, "NAME")
+	if err != nil {
+		return err
+	}
+	in, err := f.input(c.set())
+	if err != nil {
+		return err
+	}
+	i, err := c.api.UpdateIntegration(c.ctx, pos[0], in)
+	if err != nil {
+		return err
+	}
+	return c.show(i, func(w io.Writer) { integrationTable(w, i) })
 }
 
 func integrationsDelete(c *cliCmd, args []string) error {

@@ -299,7 +299,14 @@ func cliIntegrations(t *testing.T, app *appServer) {
 		t.Fatalf("health: %+v", h)
 	}
 	wantLines(t, cliOK(t, "integrations", "health"), "NAME TYPE HEALTH LAST EVENT ERROR")
-	wantLines(t, cliOK(t, "integrations", "delete", "CLI hook"), `integration "CLI hook" deleted`)
+	var up client.Integration
+	cliJSON(t, &up, "integrations", "update", "CLI hook", "--name", "CLI hook 2", "--events", "batch.completed,compliance.alert",
+		"--mode", "stream", "--max-retries", "0", "--description", "renamed")
+	if up.Name != "CLI hook 2" || len(up.EventSubscriptions) != 2 || up.DeliveryMode != "stream" || up.MaxRetries != 0 ||
+		up.Description != "renamed" || up.RetryDelaySeconds != in.RetryDelaySeconds || up.Credentials["webhook_url"] == nil {
+		t.Fatalf("updated %+v", up)
+	}
+	wantLines(t, cliOK(t, "integrations", "delete", "CLI hook 2"), `integration "CLI hook 2" deleted`)
 }
 
 // Errors say what is wrong, field by field, and exit non-zero.

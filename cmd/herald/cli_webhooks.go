@@ -78,10 +78,11 @@ func (f *webhookFlags) register(c *cliCmd) {
 }
 
 func (f *webhookFlags) input(set map[string]bool) (client.WebhookInput, error) {
-	in, err := f.delivery.input(set)
+	settings, err := f.delivery.input(set)
 	if err != nil {
-		return in, err
+		return client.WebhookInput{}, err
 	}
+	in := client.WebhookInput{DeliverySettings: settings}
 	in.Name, in.URL, in.EventTypes, in.Secret = f.name, f.url, csv(f.events), f.secret
 	in.Status, in.StatusReason = webhook.Status(f.status), f.reason
 	if set["description"] {

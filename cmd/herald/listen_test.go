@@ -29,7 +29,7 @@ func TestListenForwardsAndCleansUp(t *testing.T) {
 	// Retries within a second, and gzip bodies: listen must pass on the
 	// compressed bytes as they came and check the signatures, which cover
 	// the body before compression.
-	if _, err := api.UpdateWebhook(ctx, id, client.WebhookInput{RetryDelaySeconds: 1, JitterPercentage: client.Ptr(0.0),
+	if _, err := api.UpdateWebhook(ctx, id, client.WebhookInput{DeliverySettings: client.DeliverySettings{RetryDelaySeconds: 1, JitterPercentage: client.Ptr(0.0)},
 		Metadata: map[string]any{"compression": "gzip"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -119,4 +119,37 @@ func TestListenReusesAWebhookAndReportsADownApp(t *testing.T) {
 	if err != nil || got.URL != orig {
 		t.Fatalf("after listen: %+v %v", got, err)
 	}
+}
+
+// A delivery whose signatures do not check out under the secret listen was
+// given is flagged INVALID, and still forwarded: the developer's app may be
+// what is being tested for refusing it.
+func TestListenFlagsABadSignature(t *testing.T) {
+	ctx := context.Background()
+	apiURL, key := devForCLI(t)
+	api, _ := client.New(apiURL, key)
+	w, err := api.CreateWebhook(ctx, client.WebhookInput{Name: "wrong secret hook", URL: "http://127.0.0.1:9/original",
+		EventTypes: []string{webhook.DocumentProcessed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.DeleteWebhook(context.Background(), w.ID) })
+	app := newApp(t, func(int, *http.Request) int { return 200 })
+	wrong := "whsec_" + strings.Repeat("A", 43) + "="
+	p := spawn(t, "listen", "--forward-to", app.URL+"/hook", "--name", "wrong secret hook", "--secret", wrong)
+	waitFor(t, &p.out, &p.err, `as webhook \d+ "wrong secret hook" \(reused`)
+	acc, err := api.PublishEvent(ctx, client.EventInput{EventType: webhook.DocumentProcessed,
+		Payload: map[string]any{"document_id": "doc_1", "status": "completed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, &p.out, &p.err, `X-Webhook-Signature  INVALID \([^)]*\)\n  webhook-signature    INVALID`)
+	until(t, "the app to get the delivery", func() bool {
+		_, bodies := app.requests()
+		return len(bodies) == 1 && strings.Contains(string(bodies[0]), acc.EventID)
+	})
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	p.exitsCleanly(t, 30*time.Second)
 }

@@ -69,6 +69,7 @@ from .models import (
     RetrySchedule,
     RouteResult,
     SecretRotation,
+    Subscriber,
     SubscriberDelivery,
     Subscriptions,
     TestResult,
@@ -77,6 +78,7 @@ from .models import (
     Webhook,
 )
 from .retry_handler import RetryConfig, RetryHandler, RetryStrategy
+from .settings import SubscriberSettings, WebhookSettings
 from .signatures import parse_envelope, verify_request, verify_webhook_signature
 from .webhooks import WebhookManager
 
@@ -122,7 +124,9 @@ __all__ = [
     "RouteResult",
     "SecretRotation",
     "SlackIntegration",
+    "Subscriber",
     "SubscriberDelivery",
+    "SubscriberSettings",
     "Subscriptions",
     "SystemErrorEvent",
     "TeamsIntegration",
@@ -133,6 +137,7 @@ __all__ = [
     "ValidationFailedEvent",
     "Webhook",
     "WebhookIntegration",
+    "WebhookSettings",
     "WebhookManager",
     "ZapierIntegration",
     "__version__",

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from ._version import __version__
 from .errors import HeraldConnectionError, HeraldError
@@ -32,6 +32,7 @@ from .models import (
     SubscriberDelivery,
     Timeline,
 )
+from .settings import settings_of
 
 #: Where ``herald dev`` serves its API when HERALD_URL is not set.
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -137,13 +138,7 @@ class HeraldClient:
     # Events
 
     async def publish_event(
-        self,
-        event: BaseEvent | str,
-        payload: Mapping[str, Any] | None = None,
-        *,
-        event_id: str | None = None,
-        source: str | None = None,
-        source_id: str | None = None,
+        self, event: BaseEvent | str, payload: Mapping[str, Any] | None = None, **options: Unpack[PublishOptions]
     ) -> AcceptedEvent:
         """Publishes one event: a typed event, or an event type and its payload.
 
@@ -151,7 +146,7 @@ class HeraldClient:
         cannot be lost. Publishing an event id again delivers nothing again
         (the answer's ``duplicate`` is true).
         """
-        body = event_body(event, payload, event_id=event_id, source=source, source_id=source_id)
+        body = event_body(event, payload, **options)
         return AcceptedEvent.from_dict(await self.request("POST", "/events", body=body))
 
     async def _read_back(self, event_id: str, wait: float | None) -> Event:
@@ -241,13 +236,18 @@ class HeraldClient:
             raise
 
 
+class PublishOptions(TypedDict, total=False):
+    """What a publish may set beside the event itself."""
+
+    #: The event's id: publishing the same id again delivers nothing again.
+    event_id: str
+    #: The component that emitted it, and the id of what it is about.
+    source: str
+    source_id: str
+
+
 def event_body(
-    event: BaseEvent | str,
-    payload: Mapping[str, Any] | None = None,
-    *,
-    event_id: str | None = None,
-    source: str | None = None,
-    source_id: str | None = None,
+    event: BaseEvent | str, payload: Mapping[str, Any] | None = None, **options: Unpack[PublishOptions]
 ) -> dict[str, Any]:
     """The ``POST /events`` body for a typed event, or a type and a payload.
 
@@ -262,9 +262,7 @@ def event_body(
         if payload is None:
             raise TypeError(f"publishing {event!r} needs a payload")
         body = unwrap_event_dict(event, payload)
-    for key, value in (("event_id", event_id), ("source", source), ("source_id", source_id)):
-        if value is not None:
-            body[key] = value
+    body.update(settings_of("publish_event", options, PublishOptions))
     return body
 
 

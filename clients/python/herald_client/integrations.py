@@ -13,9 +13,9 @@ delivery of it succeeded.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
-from .client import HeraldClient, event_body, segment
+from .client import HeraldClient, PublishOptions, event_body, segment
 from .errors import HeraldError
 from .event_types import BaseEvent
 from .models import (
@@ -33,8 +33,8 @@ from .models import (
     Subscriptions,
     TestResult,
 )
-from .retry_handler import RetryConfig, RetryHandler, RetryStrategy
-from .webhooks import _INTEGRATION_SETTINGS, _given, _given_of
+from .retry_handler import RetryConfig, RetryHandler
+from .settings import SubscriberSettings, body_of
 
 #: The integration types Herald knows.
 INTEGRATION_TYPES = ("slack", "teams", "email", "zapier", "webhook")
@@ -84,33 +84,14 @@ class IntegrationManager:
         config: Mapping[str, Any] | None = None,
         description: str | None = None,
         status: str | None = None,
-        retry_strategy: RetryStrategy | str | None = None,
-        max_retries: int | None = None,
-        retry_delay_seconds: int | None = None,
-        backoff_multiplier: float | None = None,
-        max_delay_seconds: int | None = None,
-        jitter_percentage: float | None = None,
-        timeout_seconds: int | None = None,
-        rate_limit_per_minute: int | None = None,
-        rate_limit_per_hour: int | None = None,
-        filter: Mapping[str, Any] | None = None,
-        retry_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        **settings: Unpack[SubscriberSettings],
     ) -> Integration:
         """Registers an integration: ``integration_type`` is slack, teams,
         email, zapier or webhook; ``credentials`` where to send and the
         secrets (sealed at rest, always shown masked); ``config`` its
-        formatting (and batching, for Zapier)."""
-        body = _given_of(
-            locals(),
-            "name",
-            "integration_type",
-            "credentials",
-            "config",
-            "event_subscriptions",
-            "description",
-            "status",
-            *_INTEGRATION_SETTINGS,
-        )
+        formatting (and batching, for Zapier); ``settings`` its retry
+        schedule, limits and filter (:class:`SubscriberSettings`)."""
+        body = body_of("register_integration", locals(), SubscriberSettings)
         return self._keep(Integration.from_dict(await self.client.request("POST", "/integrations", body=body)))
 
     async def list_integrations(
@@ -138,33 +119,11 @@ class IntegrationManager:
         description: str | None = None,
         status: str | None = None,
         status_reason: str | None = None,
-        retry_strategy: RetryStrategy | str | None = None,
-        max_retries: int | None = None,
-        retry_delay_seconds: int | None = None,
-        backoff_multiplier: float | None = None,
-        max_delay_seconds: int | None = None,
-        jitter_percentage: float | None = None,
-        timeout_seconds: int | None = None,
-        rate_limit_per_minute: int | None = None,
-        rate_limit_per_hour: int | None = None,
-        filter: Mapping[str, Any] | None = None,
-        retry_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        **settings: Unpack[SubscriberSettings],
     ) -> Integration:
         """Changes what is given: ``credentials`` and ``config`` are merged
         key by key; a masked value sent back keeps the stored one."""
-        body = _given(
-            name=new_name,
-            **_given_of(
-                locals(),
-                "credentials",
-                "config",
-                "event_subscriptions",
-                "description",
-                "status",
-                "status_reason",
-                *_INTEGRATION_SETTINGS,
-            ),
-        )
+        body = body_of("update_integration", locals(), SubscriberSettings, path=("name",), rename={"new_name": "name"})
         return self._keep(Integration.from_dict(await self.client.request("PATCH", self._path(name), body=body)))
 
     async def delete_integration(self, name: str) -> None:
@@ -202,10 +161,8 @@ class IntegrationManager:
         event: BaseEvent | str,
         data: Mapping[str, Any] | None = None,
         *,
-        event_id: str | None = None,
-        source: str | None = None,
-        source_id: str | None = None,
         wait: float | None = None,
+        **options: Unpack[PublishOptions],
     ) -> RouteResult:
         """Publishes an event to every integration (and webhook) subscribed
         to its type: an event type and its data (a payload, or what an
@@ -214,7 +171,7 @@ class IntegrationManager:
         ``routed_to`` counts the integrations it goes to. With ``wait``
         (seconds) the call waits for every delivery to end, at most that long.
         """
-        accepted = await self.client.publish_event(event, data, event_id=event_id, source=source, source_id=source_id)
+        accepted = await self.client.publish_event(event, data, **options)
         ev = await self.client._read_back(accepted.event_id, wait)
         names = {i.id: i.name for i in await self._all()}
         routed = [names[d.webhook_id] for d in ev.deliveries if d.webhook_id in names and d.status != "filtered"]

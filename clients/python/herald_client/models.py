@@ -154,21 +154,19 @@ class Page(list[T], Generic[T]):
 
 
 @dataclass(kw_only=True)
-class Webhook(Record):
-    """A webhook: a subscriber endpoint and how to deliver to it.
-
-    ``secret`` is whole only in the answer that created the webhook (and a
-    rotation's); every other answer shows it masked.
-    """
+class Subscriber(Record):
+    """What webhooks and integrations share: who they are, their status, and
+    how Herald delivers to them."""
 
     id: int = 0
     name: str = ""
-    url: str = ""
     description: str = ""
+    #: The signing secret, whole only in the answer that made it.
     secret: str = ""
     status: str = ""
     status_reason: str = ""
-    event_types: list[str] = field(default_factory=list)
+    paused_at: datetime | None = None
+    consecutive_failures: int = 0
     retry_strategy: str = ""
     max_retries: int = 0
     retry_delay_seconds: int = 0
@@ -179,22 +177,32 @@ class Webhook(Record):
     rate_limit_per_minute: int = 0
     rate_limit_per_hour: int = 0
     delivery_mode: str = ""
-    custom_headers: dict[str, str] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
     filter: Any = None
     retry_overrides: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_triggered_at: datetime | None = None
+
+
+@dataclass(kw_only=True)
+class Webhook(Subscriber):
+    """A webhook: a subscriber endpoint and how to deliver to it.
+
+    ``secret`` is whole only in the answer that created the webhook (and a
+    rotation's); every other answer shows it masked.
+    """
+
+    url: str = ""
+    event_types: list[str] = field(default_factory=list)
+    custom_headers: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
     #: The delay before each retry in seconds, before jitter.
     retry_schedule_seconds: list[float] = field(default_factory=list)
-    consecutive_failures: int = 0
-    paused_at: datetime | None = None
     paused_by_delivery: int | None = None
     resumed_at: datetime | None = None
     previous_secret_expires_at: datetime | None = None
     #: Held deliveries told to resume by the update that made it active.
     released_deliveries: int | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    last_triggered_at: datetime | None = None
 
 
 @dataclass(kw_only=True)
@@ -525,39 +533,16 @@ class BatchInfo(Record):
 
 
 @dataclass(kw_only=True)
-class Integration(Record):
+class Integration(Subscriber):
     """A connector (Slack, Teams, email, Zapier, generic webhook) and how to
-    deliver to it. Credentials are shown masked."""
+    deliver to it. Credentials are shown masked; ``secret`` is the signing
+    secret of zapier and webhook integrations."""
 
-    id: int = 0
-    name: str = ""
     integration_type: str = ""
-    description: str = ""
     credentials: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] | None = None
     event_subscriptions: list[str] = field(default_factory=list)
-    #: Signing secret of zapier and webhook integrations (whole only at create).
-    secret: str = ""
-    status: str = ""
-    status_reason: str = ""
-    paused_at: datetime | None = None
-    consecutive_failures: int = 0
-    retry_strategy: str = ""
-    max_retries: int = 0
-    retry_delay_seconds: int = 0
-    backoff_multiplier: float = 0.0
-    max_delay_seconds: int = 0
-    jitter_percentage: float = 0.0
-    timeout_seconds: int = 0
-    rate_limit_per_minute: int = 0
-    rate_limit_per_hour: int = 0
-    delivery_mode: str = ""
-    filter: Any = None
-    retry_overrides: dict[str, Any] = field(default_factory=dict)
     batch: BatchInfo | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    last_triggered_at: datetime | None = None
 
 
 @dataclass(kw_only=True)

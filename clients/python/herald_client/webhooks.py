@@ -7,9 +7,9 @@ REST API (``/api/v1/webhooks``, ``/api/v1/events``, ``/api/v1/analytics``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
-from .client import HeraldClient, segment
+from .client import HeraldClient, PublishOptions, segment
 from .event_types import BaseEvent
 from .models import (
     Analytics,
@@ -27,7 +27,8 @@ from .models import (
     TriggerResult,
     Webhook,
 )
-from .retry_handler import RetryConfig, RetryHandler, RetryStrategy
+from .retry_handler import RetryConfig, RetryHandler
+from .settings import WebhookSettings, body_of, given
 
 
 class WebhookManager:
@@ -74,37 +75,27 @@ class WebhookManager:
         description: str | None = None,
         secret: str | None = None,
         status: str | None = None,
-        retry_strategy: RetryStrategy | str | None = None,
-        max_retries: int | None = None,
-        retry_delay_seconds: int | None = None,
-        backoff_multiplier: float | None = None,
-        max_delay_seconds: int | None = None,
-        jitter_percentage: float | None = None,
-        timeout_seconds: int | None = None,
-        rate_limit_per_minute: int | None = None,
-        rate_limit_per_hour: int | None = None,
-        delivery_mode: str | None = None,
-        custom_headers: Mapping[str, str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        filter: Mapping[str, Any] | None = None,
-        retry_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        **settings: Unpack[WebhookSettings],
     ) -> Webhook:
         """Creates a webhook; the answer holds its whole ``secret``, the only
         one that does.
 
         ``event_types`` are names from the catalog, or ``["*"]`` for every
-        event. Retry fields left out come from the manager's ``config``, then
-        from Herald's defaults (exponential backoff, 5 retries from 60 s).
+        event. ``settings`` are its retry schedule, timeout, rate limits,
+        delivery mode, filter, headers and payload options
+        (:class:`WebhookSettings`); retry fields left out come from the
+        manager's ``config``, then from Herald's defaults (exponential
+        backoff, 5 retries from 60 s).
         """
+        given_fields = body_of("create_webhook", locals(), WebhookSettings)
         body: dict[str, Any] = {}
         if self.config is not None:
             body.update(self.config.webhook_fields())
-        body.update(
-            _given_of(locals(), "name", "url", "event_types", "description", "secret", "status", *_WEBHOOK_SETTINGS)
-        )
-        if self.config is not None and max_delay_seconds is None and retry_delay_seconds is not None:
+        body.update(given_fields)
+        delay = settings.get("retry_delay_seconds")
+        if self.config is not None and settings.get("max_delay_seconds") is None and delay is not None:
             # The config's cap may be below the delay this call asks for.
-            body["max_delay_seconds"] = max(self.config.max_delay_seconds, retry_delay_seconds)
+            body["max_delay_seconds"] = max(self.config.max_delay_seconds, delay)
         return self._keep(Webhook.from_dict(await self.client.request("POST", "/webhooks", body=body)))
 
     async def list_webhooks(self, status: str | None = None, *, limit: int = 50, offset: int = 0) -> Page[Webhook]:
@@ -130,35 +121,12 @@ class WebhookManager:
         secret: str | None = None,
         status: str | None = None,
         status_reason: str | None = None,
-        retry_strategy: RetryStrategy | str | None = None,
-        max_retries: int | None = None,
-        retry_delay_seconds: int | None = None,
-        backoff_multiplier: float | None = None,
-        max_delay_seconds: int | None = None,
-        jitter_percentage: float | None = None,
-        timeout_seconds: int | None = None,
-        rate_limit_per_minute: int | None = None,
-        rate_limit_per_hour: int | None = None,
-        delivery_mode: str | None = None,
-        custom_headers: Mapping[str, str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        filter: Mapping[str, Any] | None = None,
-        retry_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        **settings: Unpack[WebhookSettings],
     ) -> Webhook:
         """Changes the fields given, and only those. A change applies to
         deliveries that start after it; making a paused webhook active
         releases the deliveries it held."""
-        body = _given_of(
-            locals(),
-            "name",
-            "url",
-            "event_types",
-            "description",
-            "secret",
-            "status",
-            "status_reason",
-            *_WEBHOOK_SETTINGS,
-        )
+        body = body_of("update_webhook", locals(), WebhookSettings, path=("webhook_id",))
         data = await self.client.request("PUT", f"/webhooks/{segment(webhook_id)}", body=body)
         return self._keep(Webhook.from_dict(data))
 
@@ -180,7 +148,7 @@ class WebhookManager:
     ) -> SecretRotation:
         """Replaces the signing secret (a new one, or ``secret``); the old one
         keeps signing beside it for ``overlap_hours`` (default 24)."""
-        body = _given(overlap_hours=overlap_hours, secret=secret)
+        body = given(overlap_hours=overlap_hours, secret=secret)
         data = await self.client.request("POST", f"/webhooks/{segment(webhook_id)}/rotate-secret", body=body)
         return SecretRotation.from_dict(data)
 
@@ -255,10 +223,8 @@ class WebhookManager:
         event: BaseEvent | str,
         payload: Mapping[str, Any] | None = None,
         *,
-        event_id: str | None = None,
-        source: str | None = None,
-        source_id: str | None = None,
         wait: float | None = None,
+        **options: Unpack[PublishOptions],
     ) -> TriggerResult:
         """Publishes an event to every subscriber of its type: a typed event
         (``ComplianceAlertEvent(...)``), or an event type and its payload.
@@ -269,9 +235,7 @@ class WebhookManager:
         every delivery to end, at most that long, and the answer counts
         ``successful`` and ``failed`` ones.
         """
-        accepted = await self.client.publish_event(
-            event, payload, event_id=event_id, source=source, source_id=source_id
-        )
+        accepted = await self.client.publish_event(event, payload, **options)
         ev = await self.client._read_back(accepted.event_id, wait)
         return TriggerResult._of(
             accepted,
@@ -305,47 +269,6 @@ class WebhookManager:
     async def list_event_types(self) -> list[EventTypeInfo]:
         """The event types webhooks can subscribe to."""
         return await self.client.list_event_types()
-
-
-#: The fields of a subscriber's retry schedule, timeout and rate limits.
-_RETRY_SETTINGS = (
-    "retry_strategy",
-    "max_retries",
-    "retry_delay_seconds",
-    "backoff_multiplier",
-    "max_delay_seconds",
-    "jitter_percentage",
-    "timeout_seconds",
-    "rate_limit_per_minute",
-    "rate_limit_per_hour",
-)
-#: The delivery settings a webhook's create and update take, in body order.
-_WEBHOOK_SETTINGS = (*_RETRY_SETTINGS, "delivery_mode", "custom_headers", "metadata", "filter", "retry_overrides")
-#: The delivery settings an integration's register and update take, in body order.
-_INTEGRATION_SETTINGS = (*_RETRY_SETTINGS, "filter", "retry_overrides")
-
-
-def _given(**fields: Any) -> dict[str, Any]:
-    """The fields a call gave (not None): enums as their values, mappings as
-    dicts, sequences (other than strings) as lists."""
-    out: dict[str, Any] = {}
-    for k, v in fields.items():
-        if v is None:
-            continue
-        if isinstance(v, RetryStrategy):
-            v = v.value
-        elif isinstance(v, Mapping):
-            v = dict(v)
-        elif isinstance(v, Sequence) and not isinstance(v, (str, bytes)):
-            v = list(v)
-        out[k] = v
-    return out
-
-
-def _given_of(args: Mapping[str, Any], *names: str) -> dict[str, Any]:
-    """:func:`_given` of the named arguments of a call (its ``locals()``), in
-    the order named."""
-    return _given(**{n: args[n] for n in names})
 
 
 __all__ = ["WebhookManager"]

@@ -177,6 +177,24 @@ class TransportTests(unittest.TestCase):
         self.assertEqual(headers["Authorization"], "Bearer hrld_test")
         self.assertEqual(json.loads(body), {"name": "n", "url": "", "event_types": ["x"], "max_retries": 3})
 
+    def test_settings_are_checked_like_keyword_arguments(self) -> None:
+        _Handler.answers["/api/v1/integrations"] = (201, {"id": 4, "name": "z", "delivery_mode": "ordered"})
+        i = asyncio.run(
+            IntegrationManager(self.manager().client).register_integration(
+                "z", "zapier", {"webhook_url": "http://r"}, ["*"], delivery_mode="ordered", max_retries=None
+            )
+        )
+        sent = json.loads(_Handler.seen[-1][3])
+        self.assertEqual(sent["delivery_mode"], "ordered")
+        self.assertNotIn("max_retries", sent)
+        self.assertEqual((i.id, i.delivery_mode), (4, "ordered"))
+        with self.assertRaisesRegex(TypeError, "unexpected keyword argument 'custom_headers'"):
+            asyncio.run(
+                IntegrationManager(self.manager().client).register_integration("z", "zapier", custom_headers={})
+            )
+        with self.assertRaisesRegex(TypeError, "update_webhook.. got an unexpected keyword argument 'max_retry'"):
+            asyncio.run(self.manager().update_webhook(1, max_retry=3))
+
     def test_config_fills_retry_fields(self) -> None:
         _Handler.answers["/api/v1/webhooks"] = (201, {"id": 3, "retry_schedule_seconds": [30, 45]})
         m = self.manager()
