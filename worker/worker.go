@@ -29,11 +29,15 @@ type Registry interface {
 
 // Register registers Herald's workflows and activities under their names.
 func Register(r Registry, acts *activities.Activities) {
-	r.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.MaintenanceWorkflow, workflow.RegisterOptions{Name: workflows.MaintenanceWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.IngestWorkflow, workflow.RegisterOptions{Name: workflows.IngestWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.StreamWorkflow, workflow.RegisterOptions{Name: workflows.StreamWorkflowName})
+	for name, wf := range map[string]any{
+		workflows.EventWorkflowName:       workflows.EventWorkflow,
+		workflows.MaintenanceWorkflowName: workflows.MaintenanceWorkflow,
+		workflows.BatchWorkflowName:       workflows.BatchWorkflow,
+		workflows.IngestWorkflowName:      workflows.IngestWorkflow,
+		workflows.StreamWorkflowName:      workflows.StreamWorkflow,
+	} {
+		r.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{Name: name})
+	}
 	workflows.ActivityStartEvent.Register(r, acts.StartEvent)
 	workflows.ActivityStartEvents.Register(r, acts.StartEvents)
 	workflows.ActivityStartBatch.Register(r, acts.StartBatch)
