@@ -357,7 +357,7 @@ func TestUpdateFlagsSendWhatIsGiven(t *testing.T) {
 		{[]string{"12", "--description", "", "--max-retries", "0"}, `{"description":"","max_retries":0}`},
 		{[]string{"--jitter", "0", "12", "--events", "a, b"}, `{"event_types":["a","b"],"jitter_percentage":0}`},
 		{[]string{"12", "--header", "A=1", "--header", "B=x=y"}, `{"custom_headers":{"A":"1","B":"x=y"}}`},
-		{[]string{"12", "--filter", "{}", "--metadata", `{"compression":"gzip"}`}, `{"metadata":{"compression":"gzip"},"filter":{}}`},
+		{[]string{"12", "--filter", "{}", "--metadata", `{"compression":"gzip"}`}, `{"filter":{},"metadata":{"compression":"gzip"}}`},
 		{[]string{"12", "--status", "paused", "--mode", "ordered", "--retry-delay", "5"}, `{"status":"paused","retry_delay_seconds":5,"delivery_mode":"ordered"}`},
 	}
 	for _, tc := range cases {
