@@ -252,19 +252,43 @@ func operateWebhook(t *testing.T, b *browser, hookID int) {
 func tour(t *testing.T, b *browser) {
 	b.open("#/webhooks")
 	b.until("the webhook list with its health", `document.querySelectorAll('#webhook-list tbody tr').length === 1 && document.querySelector('#webhook-list').textContent.includes('100 %')`)
+	accessible(t, b, "webhooks")
 	b.open("#/events")
 	b.until("the event list", `!!document.querySelector('#event-list a[href="#/events/evt-dash-1"]')`)
+	accessible(t, b, "events")
 	b.do(chromedp.Click(chromedp.CSS(`#event-list a[href="#/events/evt-dash-1"]`)))
 	b.until("the event's subscriber, delivered", `document.querySelector('tr[data-subscriber]')?.textContent.includes('delivered') && !!document.querySelector('#temporal-link')`)
+	accessible(t, b, "event")
 	b.open("#/integrations")
 	b.until("the integrations and their health", `document.querySelector('#integration-list')?.textContent.includes('Nothing yet') && document.querySelector('#main').textContent.includes('Integrations are')`)
+	accessible(t, b, "integrations")
 	b.open("#/event-types")
 	b.until("the event types", `document.querySelectorAll('#main tbody tr').length >= 8`)
+	accessible(t, b, "event types")
 	b.do(chromedp.Click(chromedp.CSS(`a[href="#/event-types/compliance.alert"]`)))
 	b.until("a type's fields, example and schema", `document.querySelector('#main h1')?.textContent === 'compliance.alert' &&
 		document.querySelectorAll('#main tbody tr').length >= 3 && document.querySelector('#main details pre')?.textContent.includes('alert_level')`)
+	accessible(t, b, "event type")
+	b.open("#/deliveries")
+	b.until("the delivery log", `!!document.querySelector('#log-filters') && document.querySelectorAll('#delivery-log tbody tr').length >= 1`)
+	accessible(t, b, "deliveries")
 	b.open("#/nowhere")
 	b.until("a page that is not there", `document.querySelector('#main h1')?.textContent === 'Not found'`)
+}
+
+// accessible checks the page just opened: every control has a name a
+// screen reader can read, and the focus moved to the page's heading.
+func accessible(t *testing.T, b *browser, page string) {
+	t.Helper()
+	unnamed := eval[[]string](b, `[...document.querySelectorAll('#main input, #main select, #main textarea, #main button')]
+		.filter(e => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label') && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+		.map(e => e.outerHTML.slice(0, 100))`)
+	if len(unnamed) > 0 {
+		t.Errorf("%s: controls without a name: %v", page, unnamed)
+	}
+	if focus := eval[string](b, `document.activeElement === document.querySelector('#main h1') ? '' : document.activeElement.outerHTML.slice(0, 100)`); focus != "" {
+		t.Errorf("%s: after navigating, the focus is on %s, not the page's heading", page, focus)
+	}
 }
 
 func darkDelivery(t *testing.T, b *browser, hookID, deliveryID int) {
