@@ -372,6 +372,12 @@ func filterCancelIntegration(t *testing.T, b *browser, h *herald) {
 		"event_types": []string{webhook.ValidationFailed}}, nil); code != 201 {
 		t.Fatalf("webhook: %d", code)
 	}
+	// A webhook made two days ago and never triggered since.
+	quiet := webhook.New()
+	quiet.Name, quiet.URL, quiet.EventTypes, quiet.Secret = "Quiet receiver", gone.URL, []string{webhook.ReportGenerated}, "whsec_"+strings.Repeat("q", 43)
+	if err := h.storeAt(48*time.Hour).CreateWebhook(t.Context(), quiet); err != nil {
+		t.Fatal(err)
+	}
 	ev := map[string]any{"event_id": "evt-dash-2", "event_type": webhook.ValidationFailed, "source_id": "doc_2",
 		"payload": map[string]any{"error_code": "PARSE_ERROR", "error_message": "Document could not be parsed"}}
 	if code := h.call(t, "POST", "/api/v1/events", h.key, ev, nil); code != 202 {
@@ -406,7 +412,7 @@ func filterCancelIntegration(t *testing.T, b *browser, h *herald) {
 	b.open("#/")
 	b.until("the overview's subscribers that need attention", `(() => { const items = [...document.querySelectorAll('#main ul.attention li')];
 		const has = (name, kind) => items.some(li => li.textContent.includes(name) && li.textContent.includes(kind));
-		return has('Gone receiver', 'breaker') && has('Down receiver', 'failing'); })()`)
+		return has('Gone receiver', 'breaker') && has('Down receiver', 'failing') && has('Quiet receiver', 'not triggered for 2 d'); })()`)
 	b.open("#/integrations")
 	b.until("the integration with its health and figures", `(() => { const row = [...document.querySelectorAll('#integration-list tbody tr')].find(r => r.textContent.includes('Ops hook'));
 		return !!row && row.textContent.includes('failing') && row.textContent.includes('validation.failed'); })()`)

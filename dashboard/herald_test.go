@@ -28,6 +28,8 @@ import (
 	"github.com/loki-interceptor/herald/integrations"
 	"github.com/loki-interceptor/herald/netguard"
 	"github.com/loki-interceptor/herald/schema"
+	"github.com/loki-interceptor/herald/secretbox"
+	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/store/storetest"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/worker"
@@ -47,6 +49,27 @@ type herald struct {
 	api    string // the API itself, for the test's own calls
 	key    string // an admin key
 	signIn string // a one-time sign-in code for the admin key, as herald dev prints in its link
+	// storeAt opens the same store with a clock set back by ago, for
+	// records older than the test.
+	storeAt func(ago time.Duration) *store.Store
+}
+
+// openStore opens and migrates the store at dbURL, closed at cleanup; its
+// clock is now, or now minus ago.
+func openStore(t *testing.T, dbURL string, box *secretbox.Box, ago time.Duration) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), dbURL, box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ago != 0 {
+		st.Now = func() time.Time { return time.Now().Add(-ago) }
+	}
+	return st
 }
 
 func startHerald(t *testing.T) *herald {
@@ -65,7 +88,8 @@ func startHerald(t *testing.T) *herald {
 	if err := worker.Prepare(context.Background(), tc, "default", 30); err != nil {
 		t.Fatal(err)
 	}
-	st := storetest.MustOpen(t, schema.SQLite)
+	dbURL, box := storetest.MustURL(t, schema.SQLite), secretbox.Ephemeral()
+	st := openStore(t, dbURL, box, 0)
 	sender := delivery.NewSender(delivery.Options{UserAgent: "Herald-Webhooks/dashboard-test", Allow: netguard.Loopback})
 	w := worker.New(tc, &activities.Activities{Store: st, Logger: log, Breaker: activities.DefaultBreaker, Temporal: tc,
 		Publisher: &ingest.Publisher{Store: st, Temporal: tc, Logger: log, EagerStart: true},
@@ -93,7 +117,8 @@ func startHerald(t *testing.T) *herald {
 	apiURL := "http://" + ln.Addr().String()
 	proxy := httptest.NewServer(checkingProxy(t, apiURL))
 	t.Cleanup(proxy.Close)
-	return &herald{url: proxy.URL, api: apiURL, key: secret, signIn: code.Code}
+	return &herald{url: proxy.URL, api: apiURL, key: secret, signIn: code.Code,
+		storeAt: func(ago time.Duration) *store.Store { return openStore(t, dbURL, box, ago) }}
 }
 
 // checkingProxy passes the browser's requests to the API unchanged (the
