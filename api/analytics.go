@@ -17,8 +17,8 @@ type analyticsStore interface {
 	GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error)
 	PeriodStats(ctx context.Context, f store.StatsFilter) (store.Stats, error)
 	PeriodStatsEach(ctx context.Context, f store.StatsFilter, webhookIDs []int64) (map[int64]store.Stats, error)
-	ResponseTimePercentile(ctx context.Context, f store.StatsFilter, q float64) (float64, bool, error)
 	Stats(ctx context.Context, f store.StatsFilter) (store.Stats, error)
+	StatsWithMedian(ctx context.Context, f store.StatsFilter) (store.Stats, *float64, error)
 	StatsByEventType(ctx context.Context, f store.StatsFilter) (map[string]store.Stats, error)
 	WebhooksWithFigures(ctx context.Context, f store.StatsFilter) ([]int64, error)
 }
@@ -158,22 +158,11 @@ func (s *Server) addSeries(c *fiber.Ctx, out fiber.Map, eventType string, now ti
 	points := make([]seriesPoint, n)
 	for i := range points {
 		from := end.Add(-time.Duration(n-i) * step)
-		f := store.StatsFilter{EventType: eventType, From: from, To: from.Add(step)}
-		st, err := s.store.Stats(ctx, f)
+		st, p50, err := s.store.StatsWithMedian(ctx, store.StatsFilter{EventType: eventType, From: from, To: from.Add(step)})
 		if err != nil {
 			return err
 		}
-		points[i] = seriesPoint{From: from, To: from.Add(step), Stats: st}
-		if st.TotalAttempts == 0 {
-			continue
-		}
-		p50, ok, err := s.store.ResponseTimePercentile(ctx, f, 0.5)
-		if err != nil {
-			return err
-		}
-		if ok {
-			points[i].P50ResponseTimeMS = &p50
-		}
+		points[i] = seriesPoint{From: from, To: from.Add(step), Stats: st, P50ResponseTimeMS: p50}
 	}
 	g, err := s.store.Gauges(ctx)
 	if err != nil {

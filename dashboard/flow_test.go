@@ -194,20 +194,15 @@ func charts(t *testing.T, b *browser, h *herald) {
 		}
 	}
 	// Delivered before the page reads, so the first drawing has them.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		var a struct {
-			Overall struct {
-				Successful int `json:"successful_deliveries"`
-			} `json:"overall"`
-		}
-		h.call(t, "GET", "/api/v1/analytics?period_days=1", h.key, nil, &a)
-		if a.Overall.Successful == 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 5 deliveries made", a.Overall.Successful)
-		}
+	var a struct {
+		Overall struct {
+			Successful int `json:"successful_deliveries"`
+		} `json:"overall"`
 	}
+	eventually(t, func() bool {
+		h.call(t, "GET", "/api/v1/analytics?period_days=1", h.key, nil, &a)
+		return a.Overall.Successful == 5
+	}, func() string { return fmt.Sprintf("%d of 5 deliveries made", a.Overall.Successful) })
 	b.open("#/")
 	b.until("the charts drawn with the deliveries", `(() => {
 		const c = window.heraldDebug && window.heraldDebug.charts;
@@ -396,19 +391,13 @@ func filterCancelIntegration(t *testing.T, b *browser, h *herald) {
 	b.until("cancelled", `document.querySelector('#action-result')?.textContent.includes('Cancelled')`)
 	var got struct {
 		Deliveries []struct {
-			Status    string `json:"status"`
-			LastError string `json:"last_error"`
+			Status string `json:"status"`
 		} `json:"deliveries"`
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	eventually(t, func() bool {
 		h.call(t, "GET", fmt.Sprintf("/api/v1/webhooks/%d/deliveries", hook.ID), h.key, nil, &got)
-		if len(got.Deliveries) == 1 && got.Deliveries[0].Status == "failed" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after cancel the delivery is %+v", got.Deliveries)
-		}
-	}
+		return len(got.Deliveries) == 1 && got.Deliveries[0].Status == "failed"
+	}, func() string { return fmt.Sprintf("after cancel the delivery is %+v", got.Deliveries) })
 	b.open("#/")
 	b.until("the overview's subscribers that need attention", `(() => { const items = [...document.querySelectorAll('#main ul.attention li')];
 		const has = (name, kind) => items.some(li => li.textContent.includes(name) && li.textContent.includes(kind));

@@ -54,22 +54,15 @@ type herald struct {
 	storeAt func(ago time.Duration) *store.Store
 }
 
-// openStore opens and migrates the store at dbURL, closed at cleanup; its
-// clock is now, or now minus ago.
-func openStore(t *testing.T, dbURL string, box *secretbox.Box, ago time.Duration) *store.Store {
+// eventually polls cond for up to 20 seconds, and fails the test with
+// what explain says when it never holds.
+func eventually(t *testing.T, cond func() bool, explain func() string) {
 	t.Helper()
-	st, err := store.Open(context.Background(), dbURL, box)
-	if err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(explain())
+		}
 	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if ago != 0 {
-		st.Now = func() time.Time { return time.Now().Add(-ago) }
-	}
-	return st
 }
 
 func startHerald(t *testing.T) *herald {
@@ -89,7 +82,7 @@ func startHerald(t *testing.T) *herald {
 		t.Fatal(err)
 	}
 	dbURL, box := storetest.MustURL(t, schema.SQLite), secretbox.Ephemeral()
-	st := openStore(t, dbURL, box, 0)
+	st := storetest.MustOpenAt(t, dbURL, box)
 	sender := delivery.NewSender(delivery.Options{UserAgent: "Herald-Webhooks/dashboard-test", Allow: netguard.Loopback})
 	w := worker.New(tc, &activities.Activities{Store: st, Logger: log, Breaker: activities.DefaultBreaker, Temporal: tc,
 		Publisher: &ingest.Publisher{Store: st, Temporal: tc, Logger: log, EagerStart: true},
@@ -118,7 +111,11 @@ func startHerald(t *testing.T) *herald {
 	proxy := httptest.NewServer(checkingProxy(t, apiURL))
 	t.Cleanup(proxy.Close)
 	return &herald{url: proxy.URL, api: apiURL, key: secret, signIn: code.Code,
-		storeAt: func(ago time.Duration) *store.Store { return openStore(t, dbURL, box, ago) }}
+		storeAt: func(ago time.Duration) *store.Store {
+			earlier := storetest.MustOpenAt(t, dbURL, box)
+			earlier.Now = func() time.Time { return time.Now().Add(-ago) }
+			return earlier
+		}}
 }
 
 // checkingProxy passes the browser's requests to the API unchanged (the

@@ -74,6 +74,29 @@ const filteredFrom = ` FROM event_subscribers es JOIN events e ON e.event_id = e
 // Stats computes figures from the attempt rows. The 95th percentile is the
 // nearest-rank one over the period's attempts, the same on both dialects.
 func (s *Store) Stats(ctx context.Context, f StatsFilter) (Stats, error) {
+	st, _, err := s.stats(ctx, f)
+	return st, err
+}
+
+// StatsWithMedian is Stats and the median response time beside its 95th
+// percentile (nil when no attempt was timed): what a chart's interval
+// draws. The median is not rolled up, so only the attempt rows give it.
+func (s *Store) StatsWithMedian(ctx context.Context, f StatsFilter) (Stats, *float64, error) {
+	st, timed, err := s.stats(ctx, f)
+	if err != nil || timed == 0 {
+		return st, nil, err
+	}
+	where, args := f.where()
+	p50, err := s.percentileMS(ctx, where, args, timed, 0.5)
+	if err != nil {
+		return Stats{}, nil, err
+	}
+	p50 = round2(p50)
+	return st, &p50, nil
+}
+
+// stats is Stats, and how many of its attempts were timed.
+func (s *Store) stats(ctx context.Context, f StatsFilter) (Stats, int, error) {
 	where, args := f.where()
 	row := struct {
 		Stats
@@ -95,35 +118,22 @@ func (s *Store) Stats(ctx context.Context, f StatsFilter) (Stats, error) {
 		COALESCE(SUM(CASE WHEN error_class IN ('connection', 'dns', 'tls') THEN 1 ELSE 0 END), 0) AS network_errors
 		FROM deliveries`+where), args...)
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, 0, err
 	}
 	st := row.Stats
 	err = s.db.GetContext(ctx, &st.FailedDeliveries, s.db.Rebind(`SELECT COUNT(*) FROM deliveries d`+where+`
 		AND status = 'failed' AND attempt_number = (SELECT MAX(x.attempt_number) FROM deliveries x
 		WHERE x.event_id = d.event_id AND x.webhook_id = d.webhook_id)`), args...)
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, 0, err
 	}
 	if row.Timed > 0 {
 		if st.P95ResponseTimeMS, err = s.percentileMS(ctx, where, args, row.Timed, 0.95); err != nil {
-			return Stats{}, err
+			return Stats{}, 0, err
 		}
 	}
 	st.finish()
-	return st, nil
-}
-
-// ResponseTimePercentile is the q-th (0 < q ≤ 1) nearest-rank response
-// time of the attempts f selects; ok is false when none was timed. Stats
-// has the 95th; the dashboard draws the median beside it.
-func (s *Store) ResponseTimePercentile(ctx context.Context, f StatsFilter, q float64) (ms float64, ok bool, err error) {
-	where, args := f.where()
-	var timed int
-	if err := s.db.GetContext(ctx, &timed, s.db.Rebind(`SELECT COUNT(duration_ms) FROM deliveries`+where), args...); err != nil || timed == 0 {
-		return 0, false, err
-	}
-	ms, err = s.percentileMS(ctx, where, args, timed, q)
-	return round2(ms), err == nil, err
+	return st, row.Timed, nil
 }
 
 // percentileMS is the q-th nearest-rank duration of the timed rows of

@@ -39,9 +39,13 @@ func (s *Store) ConsecutiveFailures(ctx context.Context, id int64) (int, error) 
 // AttemptCounts returns a webhook's attempts since a time and how many of
 // them failed (test deliveries aside).
 func (s *Store) AttemptCounts(ctx context.Context, id int64, since time.Time) (attempts, failed int, err error) {
-	err = s.read.QueryRowxContext(ctx, s.db.Rebind(`SELECT COUNT(*),
-		COALESCE(SUM(CASE WHEN status IN ('retrying', 'failed') AND error_class NOT IN ('payload', 'payload_timeout') THEN 1 ELSE 0 END), 0)
-		FROM deliveries WHERE webhook_id = ? AND is_test = FALSE AND created_at >= ?`), id, since.UTC()).Scan(&attempts, &failed)
+	q, args, err := sqlx.In(`SELECT COUNT(*),
+		COALESCE(SUM(CASE WHEN status IN ('retrying', 'failed') AND error_class NOT IN (?) THEN 1 ELSE 0 END), 0)
+		FROM deliveries WHERE webhook_id = ? AND is_test = FALSE AND created_at >= ?`, webhook.UnsentClasses, id, since.UTC())
+	if err != nil {
+		return 0, 0, err
+	}
+	err = s.read.QueryRowxContext(ctx, s.db.Rebind(q), args...).Scan(&attempts, &failed)
 	return attempts, failed, err
 }
 

@@ -169,12 +169,23 @@ func TestFailedEventsAndNextAttempt(t *testing.T) {
 		if n, was, _ := s.NextAttempt(ctx, "e3", w.ID+1); n != 1 || was {
 			t.Fatalf("not a subscriber: %d %v", n, was)
 		}
+		// Attempts never sent (a body the payload options could not make)
+		// count as attempts, not as the receiver's failures.
+		unsent := mustEvent(t, s, "e-unsent", "compliance.alert")
+		for n, class := range webhook.UnsentClasses {
+			a := attempt(w, unsent, n+1)
+			s.StartAttempt(ctx, a)
+			a.Status, a.ErrorClass, a.LastError = webhook.AttemptRetrying, class, "template"
+			if err := s.FinishAttempt(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
 		attempts, failed, err := s.AttemptCounts(ctx, w.ID, time.Now().Add(-time.Hour))
-		if err != nil || attempts != 6 || failed != 5 {
+		if err != nil || attempts != 8 || failed != 5 {
 			t.Fatalf("attempt counts %d/%d %v", failed, attempts, err)
 		}
 		n, err := s.DeleteAttemptsBefore(ctx, time.Now().Add(time.Minute))
-		if err != nil || n != 6 {
+		if err != nil || n != 8 {
 			t.Fatalf("retention deleted %d %v", n, err)
 		}
 	})

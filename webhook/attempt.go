@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -54,10 +55,13 @@ const (
 	ClassPayloadTimeout ErrorClass = "payload_timeout"
 )
 
-// Unsent says the attempt never reached the receiver because Herald could
-// not make its body: it says nothing about the receiver, so the circuit
-// breaker does not count it.
-func (c ErrorClass) Unsent() bool { return c == ClassPayload || c == ClassPayloadTimeout }
+// UnsentClasses are the classes of attempts that never reached the
+// receiver because Herald could not make their body: they say nothing
+// about the receiver, so the circuit breaker does not count them.
+var UnsentClasses = []ErrorClass{ClassPayload, ClassPayloadTimeout}
+
+// Unsent says the class is one of UnsentClasses.
+func (c ErrorClass) Unsent() bool { return slices.Contains(UnsentClasses, c) }
 
 // Outcome is what an attempt's result means for the delivery.
 type Outcome int

@@ -112,7 +112,14 @@ func PostgresSchema() (string, func(), error) {
 // MustOpen opens a migrated store of the dialect, closed at cleanup.
 func MustOpen(t testing.TB, dialect string) *store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), MustURL(t, dialect), secretbox.Ephemeral())
+	return MustOpenAt(t, MustURL(t, dialect), secretbox.Ephemeral())
+}
+
+// MustOpenAt opens the store at dbURL, migrated, closed at cleanup: a second
+// handle on one database shares its box to read the sealed secrets.
+func MustOpenAt(t testing.TB, dbURL string, box *secretbox.Box) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), dbURL, box)
 	if err != nil {
 		t.Fatal(err)
 	}

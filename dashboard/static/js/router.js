@@ -47,23 +47,29 @@ export async function go({focus = true} = {}) {
 function context(main, params, query) {
   const ctx = {main, params, query, timers: [], left: false};
   ctx.title = (text) => { document.title = `${text} · Herald`; };
-  // ticket orders a page's refreshes: one that answers after a newer one
-  // began (an operator's action refreshes beside the timer) draws
-  // nothing, so an older view never replaces a newer one.
+  // ticket orders a page's refreshes beside those of every: one that
+  // answers after a newer one began (an operator's action refreshes beside
+  // the timer) draws nothing, so an older view never replaces a newer one.
   let issued = 0;
   ctx.ticket = () => {
     const mine = ++issued;
     return () => mine === issued && !ctx.left;
   };
-  // every runs fn now and then each ms while the page is shown and the
-  // tab visible; a failing refresh keeps the last good view.
+  // every runs fn each ms while the page is shown and the tab visible, one
+  // run at a time: a tick while the last run still waits on the API is
+  // skipped, so a slow answer is never drawn over a newer one. A failing
+  // refresh keeps the last good view.
   ctx.every = (ms, fn) => {
+    let running = false;
     const tick = async () => {
-      if (ctx.left || document.hidden) return;
+      if (running || ctx.left || document.hidden) return;
+      running = true;
       try {
         await fn();
       } catch (e) {
         ctx.onRefreshError?.(e);
+      } finally {
+        running = false;
       }
     };
     ctx.timers.push(setInterval(tick, ms));

@@ -41,12 +41,10 @@ export async function overview(ctx) {
     h('section', {'aria-labelledby': 'attention-h'}, h('h2', {id: 'attention-h'}, 'Needs attention'), attention));
   const draw = drawer(figures, range);
   const refresh = async () => {
-    const current = ctx.ticket();
     const [data, subs] = await Promise.all([
       api.get('/analytics', {period_days: range.days, series: range.series, interval_minutes: range.minutes}),
       subscribers(true),
     ]);
-    if (!current()) return; // a newer refresh, or another page, has drawn since
     replace(tiles, kpis(data));
     draw(data);
     replace(attention, attentionList(subs, data.by_webhook));
