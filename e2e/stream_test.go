@@ -199,7 +199,7 @@ func TestOperateAStreamedDelivery(t *testing.T) {
 	if !slices.Equal(kinds, []string{"streamed0", "attempt1", "attempt2"}) {
 		t.Fatalf("timeline %v", kinds)
 	}
-	writeReplayHistory(t, workflows.StreamWorkflowID(hook.ID), "", "stream_updated_history.json")
+	writeReplayHistory(t, workflows.StreamWorkflowID(hook.ID), "", "stream_two_batches_history.json")
 }
 
 // A subscriber switched between modes hands over nothing twice: deliveries

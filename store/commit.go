@@ -11,13 +11,13 @@ import (
 
 // SQLite has one writer: every transaction waits for the connection, and
 // each commit writes its pages to the log again. The committer runs the
-// transactions that queue up while one commits as one transaction, each in
-// a savepoint of its own, so that one failing undoes only itself: a group
-// commit. Under load, tens of attempts' rows share a commit; alone, a
-// transaction goes at once. Each transaction runs once: running a group
-// without savepoints and again with them after a failure was 2 % cheaper,
-// but ran callers' functions twice, and an update whose edit was not
-// idempotent then changed its outcome.
+// transactions that queue up while one commits as one transaction, each
+// after the first in a savepoint of its own, so that one failing undoes
+// only itself: a group commit. Under load, tens of attempts' rows share a
+// commit; alone, a transaction goes at once. Each transaction runs once:
+// running a group without savepoints and again with them after a failure
+// was 2 % cheaper, but ran callers' functions twice, and an update whose
+// edit was not idempotent then changed its outcome.
 type committer struct {
 	db    *sqlx.DB
 	queue groupcommit.Queue[*commitOp]
@@ -50,34 +50,55 @@ func (c *committer) do(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	}
 }
 
-// commit runs one group in one transaction and tells each op its outcome.
+// commit runs one group and tells each op its outcome.
 func (c *committer) commit(group []*commitOp) {
 	errs := make([]error, len(group))
-	err := c.group(group, errs)
+	for rest := 0; rest < len(group); {
+		rest += c.run(group[rest:], errs[rest:])
+	}
 	for i, op := range group {
-		if errs[i] == nil {
-			errs[i] = err
-		}
 		op.done <- errs[i]
 	}
 }
 
-func (c *committer) group(group []*commitOp, errs []error) error {
+// run commits ops in one transaction, or stops after its first op when
+// that fails. The first op runs without a savepoint of its own, as the
+// transaction holds nothing else to keep: its failure rolls the
+// transaction back and the rest go in the next one. Most groups under a
+// light load hold one op, and a savepoint costs SQLite a copy of every
+// page the op writes. run sets the outcome of each op it settles and
+// returns how many it settled.
+func (c *committer) run(ops []*commitOp, errs []error) int {
+	settle := func(n int, err error) int {
+		for i := range n {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return n
+	}
 	tx, err := c.db.BeginTxx(context.Background(), nil)
 	if err != nil {
-		return err
+		return settle(len(ops), err)
 	}
 	defer tx.Rollback()
-	for i, op := range group {
-		if err := op.ctx.Err(); err != nil {
-			errs[i] = err
+	written := false
+	for i, op := range ops {
+		if errs[i] = op.ctx.Err(); errs[i] != nil {
+			continue
+		}
+		if !written {
+			written = true
+			if errs[i] = op.fn(tx); errs[i] != nil {
+				return i + 1 // the deferred Rollback undoes it
+			}
 			continue
 		}
 		if errs[i] = c.one(op, tx); errs[i] == errCommitBroken {
-			return errs[i]
+			return settle(len(ops), errCommitBroken)
 		}
 	}
-	return tx.Commit()
+	return settle(len(ops), tx.Commit())
 }
 
 var errCommitBroken = fmt.Errorf("store: a group's transaction broke")

@@ -51,6 +51,11 @@ func TestCommitterUndoesOnlyTheFailingTransaction(t *testing.T) {
 		{"all succeed", []string{"a", "b", "c"}, -1, []bool{false, false, false}, []int{1, 1, 1}, []string{"a", "b", "c"}},
 		{"the middle one fails", []string{"a", "b", "c"}, 1, []bool{false, true, false}, []int{1, 1, 1}, []string{"a", "c"}},
 		{"a duplicate within the group", []string{"a", "a", "d"}, -1, []bool{false, true, false}, []int{1, 1, 1}, []string{"a", "d"}},
+		// The first runs without a savepoint: its failure rolls back the
+		// transaction, and the rest commit in the next.
+		{"the first one fails", []string{"a", "b", "c"}, 0, []bool{true, false, false}, []int{1, 1, 1}, []string{"b", "c"}},
+		{"a group of one fails", []string{"a"}, 0, []bool{true}, []int{1}, nil},
+		{"the first and the last fail", []string{"a", "b", "b"}, 0, []bool{true, false, true}, []int{1, 1, 1}, []string{"b"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := mustSQLiteFile(t)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/loki-interceptor/herald/schema"
 	"github.com/loki-interceptor/herald/secretbox"
@@ -87,8 +86,8 @@ func Open(ctx context.Context, url string, box *secretbox.Box) (*Store, error) {
 const readers = 4
 
 func openDB(driverName, dsn string) (*sqlx.DB, error) {
-	if driverName != "postgres" {
-		return sqlx.Open(driverName, dsn)
+	if driverName == "sqlite" {
+		return sqlx.NewDb(openSQLite(dsn), driverName), nil
 	}
 	c, err := pq.NewConnector(dsn)
 	if err != nil {
@@ -131,13 +130,13 @@ func parseURL(url string) (driverName, dsn, dialect string, err error) {
 	case url == "sqlite::memory:":
 		var b [8]byte
 		rand.Read(b[:])
-		return "sqlite", "file:herald-" + hex.EncodeToString(b[:]) + "?mode=memory&cache=shared&_pragma=foreign_keys(1)&_time_format=sqlite", schema.SQLite, nil
+		return "sqlite", "file:herald-" + hex.EncodeToString(b[:]) + "?mode=memory&cache=shared&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_time_format=sqlite", schema.SQLite, nil
 	case strings.HasPrefix(url, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
 		if path == "" {
 			return "", "", "", errors.New("store: sqlite: URL needs a file path, e.g. sqlite:herald.db")
 		}
-		return "sqlite", "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite", schema.SQLite, nil
+		return "sqlite", "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate&_time_format=sqlite", schema.SQLite, nil
 	}
 	return "", "", "", fmt.Errorf("store: unsupported database URL %q (want postgres://… or sqlite:<path>)", url)
 }

@@ -160,19 +160,24 @@ type BacklogEntry struct {
 	Next      int    `json:"next"`
 }
 
-// Stream tuning: batches a stream runs at once (one in ordered mode), the
-// events in each, the events one run takes before it continues as new, the
+// Stream tuning: batches a stream runs at once (one in ordered mode; runs
+// begun before the version "stream-two-batches", four), the events in each, the events one run takes before it continues as new, the
 // deliveries it holds at most (what continue-as-new carries must stay well
 // under Temporal's 2 MB a payload), and how long an idle stream waits
 // before it ends (the next event starts it again).
 const (
-	StreamBatches       = 4
+	StreamBatches       = 2
+	streamBatchesBefore = 4
 	StreamBatchSize     = 100
 	StreamEventsPerRun  = 10000
 	StreamMaxHeld       = 1000
 	StreamIdleTimeout   = time.Hour
 	streamActivityStart = 10 * time.Minute
 )
+
+// versionTwoBatches gates StreamBatches: runs begun before it keep
+// streamBatchesBefore in flight, as their histories recorded.
+const versionTwoBatches = "stream-two-batches"
 
 // StreamAttributes are a stream's search attributes at start, so that
 // filtering the Temporal UI by webhook finds its stream.

@@ -55,6 +55,7 @@ type stream struct {
 	tasks     []*task // batches and other activities in flight
 	arrived   int     // events taken in this run
 	perRun    int     // events a run takes before it continues as new
+	batchesAt int     // batches in flight at most (stream mode)
 	quick     bool    // the receiver answered the last batch quickly
 	gone      bool    // the webhook was deleted
 	maxHeld   int     // deliveries held at most; the rest are the backlog
@@ -97,6 +98,13 @@ func newStream(ctx workflow.Context, in StreamInput) (*stream, error) {
 	// Jitter is drawn in workflow code, in the order events are handled:
 	// a replay draws the same values from the same seed.
 	s.rng = rand.New(rand.NewPCG(seed, uint64(in.WebhookID)))
+	// Two batches in flight instead of four: under a burst the events that
+	// wait make each batch larger, and every batch costs the engine the
+	// same round trips however many events it carries.
+	s.batchesAt = StreamBatches
+	if workflow.GetVersion(ctx, versionTwoBatches, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		s.batchesAt = streamBatchesBefore
+	}
 	s.lastBusy = workflow.Now(ctx)
 	if c := in.Carried; c != nil {
 		s.restore(ctx, c)
@@ -259,7 +267,7 @@ func (s *stream) unpause() {
 	}
 }
 
-// dispatch starts batches of due deliveries: up to StreamBatches at once,
+// dispatch starts batches of due deliveries: up to batchesAt at once,
 // or in ordered mode one, from the head on.
 func (s *stream) dispatch(ctx workflow.Context) {
 	if s.paused || s.gone || s.continuing(ctx) {
@@ -272,7 +280,7 @@ func (s *stream) dispatch(ctx workflow.Context) {
 		}
 		return
 	}
-	for s.batches() < StreamBatches {
+	for s.batches() < s.batchesAt {
 		var items []*StreamItem
 		for len(s.ready) > 0 && len(items) < StreamBatchSize {
 			it := s.ready[0]

@@ -487,3 +487,43 @@ func TestStreamBacklogKeepsOrder(t *testing.T) {
 		}
 	}
 }
+
+// A stream runs two batches at once, of up to StreamBatchSize events
+// each: under a burst, the events that wait make the next batches larger
+// instead of more of them.
+func TestStreamRunsItsBatchesTwoAtATime(t *testing.T) {
+	h := newHarness(t)
+	w := h.streamHook(h.receiver(), "stream", webhook.Stream, nil)
+	var mu sync.Mutex
+	var inFlight, most int
+	var sizes []int
+	h.env.OnActivity(workflows.ActivityAttemptStream.Name, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in workflows.StreamAttemptInput) (workflows.StreamAttemptResult, error) {
+			mu.Lock()
+			inFlight++
+			most, sizes = max(most, inFlight), append(sizes, len(in.Attempts))
+			mu.Unlock()
+			time.Sleep(50 * time.Millisecond)
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+			var res workflows.StreamAttemptResult
+			for _, at := range in.Attempts {
+				res.Results = append(res.Results, workflows.AttemptResult{EventID: at.EventID, Attempt: at.Attempt,
+					Status: webhook.AttemptDelivered, StatusCode: 200})
+			}
+			return res, nil
+		})
+	ids := make([]string, 3*workflows.StreamBatchSize+50)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("b-%d", i)
+	}
+	h.sendAt(time.Millisecond, h.group(w, ids...))
+	if err := h.runStream(workflows.StreamInput{WebhookID: w.ID}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(sizes)
+	if most != 2 || !slices.Equal(sizes, []int{50, 100, 100, 100}) {
+		t.Fatalf("batches of %v, at most %d at once; want 2 at once", sizes, most)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/loki-interceptor/herald/webhook"
+	"github.com/loki-interceptor/herald/worker"
 )
 
 // The baselines on Temporal (naive, ceiling) share their workflow's input,
@@ -55,7 +56,8 @@ type temporalBaseline struct {
 
 func startTemporalBaseline(ctx context.Context, address string, log *slog.Logger, spec temporalSpec) (*temporalBaseline, error) {
 	t := &temporalBaseline{spec: spec}
-	c, err := client.DialContext(ctx, client.Options{HostPort: address, Namespace: "default", Logger: sdklog.NewStructuredLogger(log)})
+	c, err := client.DialContext(ctx, client.Options{HostPort: address, Namespace: "default", Logger: sdklog.NewStructuredLogger(log),
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: worker.Compression(address)}})
 	if err != nil {
 		return nil, err
 	}
