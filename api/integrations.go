@@ -59,10 +59,7 @@ func integrationOf(w *webhook.Webhook, c *integrations.Connector, full bool) int
 		ID: w.ID, Name: w.Name, IntegrationType: string(c.Type), Description: w.Description,
 		Credentials: c.Masked(), Config: w.Integration.Config, EventSubscriptions: w.EventTypes,
 		Status: w.Status, StatusReason: w.StatusReason, PausedAt: w.PausedAt, ConsecutiveFailures: w.ConsecutiveFailures,
-		RetryStrategy: w.RetryStrategy, MaxRetries: w.MaxRetries, RetryDelaySeconds: w.RetryDelaySeconds,
-		BackoffMultiplier: w.BackoffMultiplier, MaxDelaySeconds: w.MaxDelaySeconds, JitterPercentage: w.JitterPercentage,
-		TimeoutSeconds: w.TimeoutSeconds, RateLimitPerMinute: w.RateLimitPerMinute, RateLimitPerHour: w.RateLimitPerHour,
-		DeliveryMode: w.DeliveryMode, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, LastTriggeredAt: w.LastTriggeredAt,
+		DeliverySettings: w.DeliverySettings, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, LastTriggeredAt: w.LastTriggeredAt,
 		Filter: w.Filter, RetryOverrides: w.RetryOverrides,
 	}
 	if v.EventSubscriptions == nil {

@@ -300,7 +300,7 @@ func darkDelivery(t *testing.T, b *browser, hookID, deliveryID int) {
 // schedulesAgree holds the page's schedule (its preview, its overrides) to
 // Go's, the one the server delivers by.
 func schedulesAgree(t *testing.T, b *browser) {
-	cases := []webhook.Webhook{
+	cases := []webhook.RetrySettings{
 		{RetryStrategy: webhook.ExponentialBackoff, MaxRetries: 5, RetryDelaySeconds: 60, BackoffMultiplier: 2, MaxDelaySeconds: 3600},
 		{RetryStrategy: webhook.ExponentialBackoff, MaxRetries: 20, RetryDelaySeconds: 7, BackoffMultiplier: 1.1, MaxDelaySeconds: 100},
 		{RetryStrategy: webhook.ExponentialBackoff, MaxRetries: 8, RetryDelaySeconds: 3, BackoffMultiplier: 1.5, MaxDelaySeconds: 604800},

@@ -225,26 +225,20 @@ const subscriberColumns = `id, name, status, delivery_mode, retry_strategy, max_
 	integration_type, config, event_filter, retry_overrides`
 
 type subscriberRow struct {
-	ID                int64   `db:"id"`
-	Name              string  `db:"name"`
-	Status            string  `db:"status"`
-	DeliveryMode      string  `db:"delivery_mode"`
-	RetryStrategy     string  `db:"retry_strategy"`
-	MaxRetries        int     `db:"max_retries"`
-	RetryDelaySeconds int     `db:"retry_delay_seconds"`
-	BackoffMultiplier float64 `db:"backoff_multiplier"`
-	MaxDelaySeconds   int     `db:"max_delay_seconds"`
-	JitterPercentage  float64 `db:"jitter_percentage"`
-	IntegrationType   string  `db:"integration_type"`
-	Config            string  `db:"config"`
-	EventFilter       string  `db:"event_filter"`
-	RetryOverrides    string  `db:"retry_overrides"`
+	ID           int64                `db:"id"`
+	Name         string               `db:"name"`
+	Status       string               `db:"status"`
+	DeliveryMode webhook.DeliveryMode `db:"delivery_mode"`
+	webhook.RetrySettings
+	IntegrationType string `db:"integration_type"`
+	Config          string `db:"config"`
+	EventFilter     string `db:"event_filter"`
+	RetryOverrides  string `db:"retry_overrides"`
 }
 
 func (r *subscriberRow) webhook() *webhook.Webhook {
-	w := &webhook.Webhook{ID: r.ID, Name: r.Name, Status: webhook.Status(r.Status), DeliveryMode: webhook.DeliveryMode(r.DeliveryMode),
-		RetryStrategy: webhook.RetryStrategy(r.RetryStrategy), MaxRetries: r.MaxRetries, RetryDelaySeconds: r.RetryDelaySeconds,
-		BackoffMultiplier: r.BackoffMultiplier, MaxDelaySeconds: r.MaxDelaySeconds, JitterPercentage: r.JitterPercentage}
+	w := &webhook.Webhook{ID: r.ID, Name: r.Name, Status: webhook.Status(r.Status),
+		DeliverySettings: webhook.DeliverySettings{RetrySettings: r.RetrySettings, DeliveryMode: r.DeliveryMode}}
 	if r.IntegrationType != "" {
 		w.Integration = &webhook.Integration{Type: r.IntegrationType, Config: json.RawMessage(r.Config)}
 	}
@@ -359,10 +353,11 @@ func (n *nullableSubscriber) webhook() *webhook.Webhook {
 	if n.ID == nil {
 		return nil
 	}
-	r := subscriberRow{ID: *n.ID, Name: *n.Name, Status: *n.Status, DeliveryMode: *n.DeliveryMode, RetryStrategy: *n.RetryStrategy,
-		MaxRetries: *n.MaxRetries, RetryDelaySeconds: *n.RetryDelaySeconds, BackoffMultiplier: *n.BackoffMultiplier,
-		MaxDelaySeconds: *n.MaxDelaySeconds, JitterPercentage: *n.JitterPercentage, IntegrationType: *n.IntegrationType, Config: *n.Config,
-		EventFilter: *n.EventFilter, RetryOverrides: *n.RetryOverrides}
+	r := subscriberRow{ID: *n.ID, Name: *n.Name, Status: *n.Status, DeliveryMode: webhook.DeliveryMode(*n.DeliveryMode),
+		RetrySettings: webhook.RetrySettings{RetryStrategy: webhook.RetryStrategy(*n.RetryStrategy), MaxRetries: *n.MaxRetries,
+			RetryDelaySeconds: *n.RetryDelaySeconds, BackoffMultiplier: *n.BackoffMultiplier, MaxDelaySeconds: *n.MaxDelaySeconds,
+			JitterPercentage: *n.JitterPercentage},
+		IntegrationType: *n.IntegrationType, Config: *n.Config, EventFilter: *n.EventFilter, RetryOverrides: *n.RetryOverrides}
 	return r.webhook()
 }
 

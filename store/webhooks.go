@@ -12,27 +12,19 @@ import (
 )
 
 type webhookRow struct {
-	ID                  int64                                        `db:"id"`
-	Name                string                                       `db:"name"`
-	URL                 string                                       `db:"url"`
-	Description         string                                       `db:"description"`
-	Secret              string                                       `db:"secret"` // sealed
-	Status              string                                       `db:"status"`
-	StatusReason        string                                       `db:"status_reason"`
-	PausedAt            *time.Time                                   `db:"paused_at"`
-	ConsecutiveFailures int                                          `db:"consecutive_failures"`
-	PausedByDelivery    *int64                                       `db:"paused_by_delivery"`
-	ResumedAt           *time.Time                                   `db:"resumed_at"`
-	EventTypes          jsonColumn[[]string]                         `db:"event_types"`
-	RetryStrategy       string                                       `db:"retry_strategy"`
-	MaxRetries          int                                          `db:"max_retries"`
-	RetryDelaySeconds   int                                          `db:"retry_delay_seconds"`
-	BackoffMultiplier   float64                                      `db:"backoff_multiplier"`
-	MaxDelaySeconds     int                                          `db:"max_delay_seconds"`
-	JitterPercentage    float64                                      `db:"jitter_percentage"`
-	TimeoutSeconds      int                                          `db:"timeout_seconds"`
-	RateLimitPerMinute  int                                          `db:"rate_limit_per_minute"`
-	RateLimitPerHour    int                                          `db:"rate_limit_per_hour"`
+	ID                  int64                `db:"id"`
+	Name                string               `db:"name"`
+	URL                 string               `db:"url"`
+	Description         string               `db:"description"`
+	Secret              string               `db:"secret"` // sealed
+	Status              string               `db:"status"`
+	StatusReason        string               `db:"status_reason"`
+	PausedAt            *time.Time           `db:"paused_at"`
+	ConsecutiveFailures int                  `db:"consecutive_failures"`
+	PausedByDelivery    *int64               `db:"paused_by_delivery"`
+	ResumedAt           *time.Time           `db:"resumed_at"`
+	EventTypes          jsonColumn[[]string] `db:"event_types"`
+	webhook.DeliverySettings
 	CustomHeaders       string                                       `db:"custom_headers"` // sealed JSON
 	Metadata            jsonColumn[map[string]any]                   `db:"metadata"`
 	CreatedAt           time.Time                                    `db:"created_at"`
@@ -43,7 +35,6 @@ type webhookRow struct {
 	IntegrationType     string                                       `db:"integration_type"`
 	Credentials         string                                       `db:"credentials"` // sealed JSON
 	Config              string                                       `db:"config"`
-	DeliveryMode        string                                       `db:"delivery_mode"`
 	EventFilter         string                                       `db:"event_filter"`
 	RetryOverrides      jsonColumn[map[string]webhook.RetryOverride] `db:"retry_overrides"`
 }
@@ -70,16 +61,7 @@ func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 		PausedByDelivery:    w.PausedByDelivery,
 		ResumedAt:           dbTime(w.ResumedAt),
 		EventTypes:          jsonColumn[[]string]{w.EventTypes},
-		RetryStrategy:       string(w.RetryStrategy),
-		MaxRetries:          w.MaxRetries,
-		RetryDelaySeconds:   w.RetryDelaySeconds,
-		BackoffMultiplier:   w.BackoffMultiplier,
-		MaxDelaySeconds:     w.MaxDelaySeconds,
-		JitterPercentage:    w.JitterPercentage,
-		TimeoutSeconds:      w.TimeoutSeconds,
-		RateLimitPerMinute:  w.RateLimitPerMinute,
-		RateLimitPerHour:    w.RateLimitPerHour,
-		DeliveryMode:        string(w.DeliveryMode),
+		DeliverySettings:    w.DeliverySettings,
 		CustomHeaders:       s.box.Seal(string(headers)),
 		Metadata:            jsonColumn[map[string]any]{w.Metadata},
 		EventFilter:         string(w.Filter),
@@ -91,7 +73,7 @@ func (s *Store) toRow(w *webhook.Webhook) (*webhookRow, error) {
 		PreviousSecretUntil: dbTime(w.PreviousSecretExpiresAt),
 	}
 	if row.DeliveryMode == "" {
-		row.DeliveryMode = string(webhook.PerEvent)
+		row.DeliveryMode = webhook.PerEvent
 	}
 	if w.PreviousSecret != "" {
 		row.PreviousSecret = s.box.Seal(w.PreviousSecret)
@@ -127,16 +109,7 @@ func (s *Store) fromRow(r *webhookRow) (*webhook.Webhook, error) {
 		PausedByDelivery:    r.PausedByDelivery,
 		ResumedAt:           utcPtr(r.ResumedAt),
 		EventTypes:          r.EventTypes.V,
-		RetryStrategy:       webhook.RetryStrategy(r.RetryStrategy),
-		MaxRetries:          r.MaxRetries,
-		RetryDelaySeconds:   r.RetryDelaySeconds,
-		BackoffMultiplier:   r.BackoffMultiplier,
-		MaxDelaySeconds:     r.MaxDelaySeconds,
-		JitterPercentage:    r.JitterPercentage,
-		TimeoutSeconds:      r.TimeoutSeconds,
-		RateLimitPerMinute:  r.RateLimitPerMinute,
-		RateLimitPerHour:    r.RateLimitPerHour,
-		DeliveryMode:        webhook.DeliveryMode(r.DeliveryMode),
+		DeliverySettings:    r.DeliverySettings,
 		CustomHeaders:       headers,
 		Metadata:            r.Metadata.V,
 		RetryOverrides:      r.RetryOverrides.V,

@@ -78,34 +78,25 @@ type TimelineEntry struct {
 // credentials masked, the signing secret (zapier, webhook types) masked
 // except in the answer that created it.
 type IntegrationView struct {
-	ID                  int64                    `json:"id"`
-	Name                string                   `json:"name"`
-	IntegrationType     string                   `json:"integration_type"`
-	Description         string                   `json:"description"`
-	Credentials         map[string]any           `json:"credentials"`
-	Config              json.RawMessage          `json:"config"`
-	EventSubscriptions  []string                 `json:"event_subscriptions"`
-	Secret              string                   `json:"secret,omitempty"`
-	Status              Status                   `json:"status"`
-	StatusReason        string                   `json:"status_reason"`
-	PausedAt            *time.Time               `json:"paused_at"`
-	ConsecutiveFailures int                      `json:"consecutive_failures"`
-	RetryStrategy       RetryStrategy            `json:"retry_strategy"`
-	MaxRetries          int                      `json:"max_retries"`
-	RetryDelaySeconds   int                      `json:"retry_delay_seconds"`
-	BackoffMultiplier   float64                  `json:"backoff_multiplier"`
-	MaxDelaySeconds     int                      `json:"max_delay_seconds"`
-	JitterPercentage    float64                  `json:"jitter_percentage"`
-	TimeoutSeconds      int                      `json:"timeout_seconds"`
-	RateLimitPerMinute  int                      `json:"rate_limit_per_minute"`
-	RateLimitPerHour    int                      `json:"rate_limit_per_hour"`
-	DeliveryMode        DeliveryMode             `json:"delivery_mode"`
-	Filter              json.RawMessage          `json:"filter"`
-	RetryOverrides      map[string]RetryOverride `json:"retry_overrides"`
-	Batch               *IntegrationBatch        `json:"batch,omitempty"`
-	CreatedAt           time.Time                `json:"created_at"`
-	UpdatedAt           time.Time                `json:"updated_at"`
-	LastTriggeredAt     *time.Time               `json:"last_triggered_at"`
+	ID                  int64           `json:"id"`
+	Name                string          `json:"name"`
+	IntegrationType     string          `json:"integration_type"`
+	Description         string          `json:"description"`
+	Credentials         map[string]any  `json:"credentials"`
+	Config              json.RawMessage `json:"config"`
+	EventSubscriptions  []string        `json:"event_subscriptions"`
+	Secret              string          `json:"secret,omitempty"`
+	Status              Status          `json:"status"`
+	StatusReason        string          `json:"status_reason"`
+	PausedAt            *time.Time      `json:"paused_at"`
+	ConsecutiveFailures int             `json:"consecutive_failures"`
+	DeliverySettings
+	Filter          json.RawMessage          `json:"filter"`
+	RetryOverrides  map[string]RetryOverride `json:"retry_overrides"`
+	Batch           *IntegrationBatch        `json:"batch,omitempty"`
+	CreatedAt       time.Time                `json:"created_at"`
+	UpdatedAt       time.Time                `json:"updated_at"`
+	LastTriggeredAt *time.Time               `json:"last_triggered_at"`
 }
 
 // IntegrationBatch is a batching connector's settings and its workflow.

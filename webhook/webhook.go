@@ -47,6 +47,29 @@ func (m DeliveryMode) Valid() bool { return m == PerEvent || m == Stream || m ==
 // Streamed says the mode delivers through a subscriber's stream workflow.
 func (m DeliveryMode) Streamed() bool { return m == Stream || m == Ordered }
 
+// RetrySettings are a subscriber's retry schedule as configured.
+type RetrySettings struct {
+	RetryStrategy     RetryStrategy `json:"retry_strategy" db:"retry_strategy"`
+	MaxRetries        int           `json:"max_retries" db:"max_retries"`
+	RetryDelaySeconds int           `json:"retry_delay_seconds" db:"retry_delay_seconds"`
+	BackoffMultiplier float64       `json:"backoff_multiplier" db:"backoff_multiplier"`
+	MaxDelaySeconds   int           `json:"max_delay_seconds" db:"max_delay_seconds"`
+	JitterPercentage  float64       `json:"jitter_percentage" db:"jitter_percentage"`
+}
+
+// DeliverySettings are how deliveries to a subscriber go, a webhook's and
+// an integration's alike: the retry schedule, each request's timeout, the
+// rate limits and the delivery mode.
+type DeliverySettings struct {
+	RetrySettings
+	TimeoutSeconds     int `json:"timeout_seconds" db:"timeout_seconds"`
+	RateLimitPerMinute int `json:"rate_limit_per_minute" db:"rate_limit_per_minute"`
+	RateLimitPerHour   int `json:"rate_limit_per_hour" db:"rate_limit_per_hour"`
+	// DeliveryMode is how events travel to the subscriber; a change
+	// applies to events accepted after it.
+	DeliveryMode DeliveryMode `json:"delivery_mode" db:"delivery_mode"`
+}
+
 // Webhook is a subscriber endpoint and how to deliver to it.
 type Webhook struct {
 	ID          int64  `json:"id"`
@@ -73,20 +96,7 @@ type Webhook struct {
 	ResumedAt        *time.Time `json:"resumed_at"`
 	EventTypes       []string   `json:"event_types"`
 
-	RetryStrategy     RetryStrategy `json:"retry_strategy"`
-	MaxRetries        int           `json:"max_retries"`
-	RetryDelaySeconds int           `json:"retry_delay_seconds"`
-	BackoffMultiplier float64       `json:"backoff_multiplier"`
-	MaxDelaySeconds   int           `json:"max_delay_seconds"`
-	JitterPercentage  float64       `json:"jitter_percentage"`
-	TimeoutSeconds    int           `json:"timeout_seconds"`
-
-	RateLimitPerMinute int `json:"rate_limit_per_minute"`
-	RateLimitPerHour   int `json:"rate_limit_per_hour"`
-
-	// DeliveryMode is how events travel to this subscriber; a change
-	// applies to events accepted after it.
-	DeliveryMode DeliveryMode `json:"delivery_mode"`
+	DeliverySettings
 
 	CustomHeaders map[string]string `json:"custom_headers"`
 	// Metadata is the subscriber's own, and holds the payload options the
@@ -151,20 +161,17 @@ const (
 // New returns a webhook with every default filled in.
 func New() *Webhook {
 	return &Webhook{
-		Status:             StatusActive,
-		RetryStrategy:      ExponentialBackoff,
-		MaxRetries:         DefaultMaxRetries,
-		RetryDelaySeconds:  DefaultRetryDelaySeconds,
-		BackoffMultiplier:  DefaultBackoffMultiplier,
-		MaxDelaySeconds:    DefaultMaxDelaySeconds,
-		JitterPercentage:   DefaultJitterPercentage,
-		TimeoutSeconds:     DefaultTimeoutSeconds,
-		RateLimitPerMinute: DefaultRateLimitPerMinute,
-		RateLimitPerHour:   DefaultRateLimitPerHour,
-		DeliveryMode:       PerEvent,
-		CustomHeaders:      map[string]string{},
-		Metadata:           map[string]any{},
-		RetryOverrides:     map[string]RetryOverride{},
+		Status: StatusActive,
+		DeliverySettings: DeliverySettings{
+			RetrySettings: RetrySettings{RetryStrategy: ExponentialBackoff, MaxRetries: DefaultMaxRetries,
+				RetryDelaySeconds: DefaultRetryDelaySeconds, BackoffMultiplier: DefaultBackoffMultiplier,
+				MaxDelaySeconds: DefaultMaxDelaySeconds, JitterPercentage: DefaultJitterPercentage},
+			TimeoutSeconds: DefaultTimeoutSeconds, RateLimitPerMinute: DefaultRateLimitPerMinute,
+			RateLimitPerHour: DefaultRateLimitPerHour, DeliveryMode: PerEvent,
+		},
+		CustomHeaders:  map[string]string{},
+		Metadata:       map[string]any{},
+		RetryOverrides: map[string]RetryOverride{},
 	}
 }
 
@@ -210,8 +217,8 @@ func (w *Webhook) SigningSecrets(now time.Time) []string {
 	return []string{w.Secret}
 }
 
-// RetryPolicy is the part of a webhook that decides its retry schedule.
-func (w *Webhook) RetryPolicy() RetryPolicy {
+// RetryPolicy is the schedule the settings make.
+func (w *RetrySettings) RetryPolicy() RetryPolicy {
 	return RetryPolicy{
 		Strategy:   w.RetryStrategy,
 		MaxRetries: w.MaxRetries,
