@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 # The packages that link the Temporal server test without -race: the race
 # detector multiplies its memory and build time for no finding of ours.
-HEAVY    := ./cmd/herald ./cmd/herald-bench ./cmd/herald-chaos ./e2e ./dashboard
+HEAVY    := ./cmd/herald ./cmd/herald-bench ./cmd/herald-chaos ./e2e ./dashboard ./devserver
 LIGHT     = $(shell $(GO) list ./... | grep -v -e /cmd/herald -e /e2e -e /devserver -e /dashboard)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 

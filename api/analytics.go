@@ -67,8 +67,8 @@ func (s *Server) analytics(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	typ := c.Query("event_type")
-	if err := s.checkTypeFilter(c.UserContext(), typ); err != nil {
+	typ, err := s.typeFilter(c)
+	if err != nil {
 		return err
 	}
 	ctx, now := c.UserContext(), s.cfg.Now()

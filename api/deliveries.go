@@ -73,8 +73,7 @@ func (s *Server) deliveryFilter(c *fiber.Ctx) (store.AttemptFilter, error) {
 	if f.EventID != "" && !webhook.ValidEventID(f.EventID) {
 		return f, webhook.Errorf(webhook.EInvalid, "event_id is not a valid event id")
 	}
-	f.EventType = c.Query("event_type")
-	if err := s.checkTypeFilter(c.UserContext(), f.EventType); err != nil {
+	if f.EventType, err = s.typeFilter(c); err != nil {
 		return f, err
 	}
 	for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {

@@ -217,8 +217,8 @@ func (s *Server) listEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	typ := c.Query("event_type")
-	if err := s.checkTypeFilter(c.UserContext(), typ); err != nil {
+	typ, err := s.typeFilter(c)
+	if err != nil {
 		return err
 	}
 	evs, total, err := s.store.ListEvents(c.UserContext(), store.EventFilter{EventType: typ, Page: p})

@@ -137,18 +137,19 @@ func (s *Server) reloadedType(c *fiber.Ctx, name string) (eventtypes.Type, error
 	return s.types.Get(c.UserContext(), name)
 }
 
-// checkTypeFilter refuses an event_type query parameter naming no type
-// (400): a typo would otherwise look like a type without events.
-func (s *Server) checkTypeFilter(ctx context.Context, typ string) error {
+// typeFilter is the event_type query parameter, refused when it names no
+// type (400): a typo would otherwise look like a type without events.
+func (s *Server) typeFilter(c *fiber.Ctx) (string, error) {
+	typ := c.Query("event_type")
 	if typ == "" {
-		return nil
+		return "", nil
 	}
-	if _, err := s.types.Get(ctx, typ); webhook.ErrorCode(err) == webhook.ENotFound {
-		return webhook.Errorf(webhook.EInvalid, "unknown event_type %q", typ)
+	if _, err := s.types.Get(c.UserContext(), typ); webhook.ErrorCode(err) == webhook.ENotFound {
+		return "", webhook.Errorf(webhook.EInvalid, "unknown event_type %q", typ)
 	} else if err != nil {
-		return err
+		return "", err
 	}
-	return nil
+	return typ, nil
 }
 
 // compact drops insignificant space, keeping the members' order.

@@ -65,16 +65,10 @@ func (s *Sender) AttemptMany(ctx context.Context, rec ManyRecorder, w *webhook.W
 		made[i] = a
 		out.add(a.Row)
 	}
-	if m.Sequential {
-		for i := range evs {
-			if i > 0 && (made[i-1] == nil || made[i-1].Row.Status != webhook.AttemptDelivered || m.NoRoom(w)) {
-				break
-			}
-			send(i)
-		}
-	} else {
-		s.sendAll(len(evs), max(m.Concurrency, 1), send)
-	}
+	m.Run(w, len(evs), func(i int) bool {
+		send(i)
+		return made[i] != nil && made[i].Row.Status == webhook.AttemptDelivered
+	})
 	var unsent []*webhook.Attempt
 	for i, a := range made {
 		if a == nil {
@@ -140,14 +134,26 @@ func (f *flusher) close(unsent []*webhook.Attempt) error {
 	return <-f.done
 }
 
-func (s *Sender) sendAll(n, concurrency int, send func(i int)) {
-	slots := make(chan struct{}, concurrency)
+// Run makes attempts 0…n-1 to w with one, which reports whether its
+// attempt delivered: side by side, at most Concurrency at once, or
+// Sequential, each only after the one before delivered and while there is
+// room before the deadline.
+func (m Many) Run(w *webhook.Webhook, n int, one func(i int) (delivered bool)) {
+	if m.Sequential {
+		for i := range n {
+			if i > 0 && m.NoRoom(w) || !one(i) {
+				return
+			}
+		}
+		return
+	}
+	slots := make(chan struct{}, max(m.Concurrency, 1))
 	var wg sync.WaitGroup
 	for i := range n {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			send(i)
+			one(i)
 		})
 	}
 	wg.Wait()

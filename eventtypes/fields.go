@@ -1,11 +1,12 @@
 package eventtypes
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/loki-interceptor/herald/payload"
 )
 
 // property is what the catalog shows of one property of a schema.
@@ -27,10 +28,10 @@ func fieldsOf(doc json.RawMessage) []Field {
 	}
 	json.Unmarshal(doc, &top)
 	out := []Field{}
-	for _, m := range members(top.Properties) {
+	for name, raw := range payload.Members(top.Properties) {
 		var p property
-		json.Unmarshal(m.raw, &p)
-		f := Field{Name: m.name, Type: typeName(p.Type), Required: slices.Contains(top.Required, m.name),
+		json.Unmarshal(raw, &p)
+		f := Field{Name: name, Type: typeName(p.Type), Required: slices.Contains(top.Required, name),
 			Min: p.Minimum, Max: p.Maximum, Description: p.Description}
 		for _, v := range p.Enum {
 			if v != nil {
@@ -43,32 +44,6 @@ func fieldsOf(doc json.RawMessage) []Field {
 		if !slices.ContainsFunc(out, func(f Field) bool { return f.Name == name }) {
 			out = append(out, Field{Name: name, Type: "any", Required: true})
 		}
-	}
-	return out
-}
-
-type member struct {
-	name string
-	raw  json.RawMessage
-}
-
-// members lists a JSON object's members in order (a Go map would not).
-func members(obj json.RawMessage) []member {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
-	}
-	var out []member
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return out
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return out
-		}
-		out = append(out, member{tok.(string), raw})
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/loki-interceptor/herald/payload"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -32,17 +33,17 @@ type Content struct {
 
 // ContentOf reads an event for its message.
 func ContentOf(ev *webhook.Event) Content {
-	var p payload
+	var p topFields
 	_ = json.Unmarshal(ev.Payload, &p) // a payload not an object has no fields
 	summary, field := p.summary()
 	return Content{Title: title(ev.EventType, p), Summary: summary, Facts: facts(ev.Payload, field), Severity: severity(ev.EventType, p)}
 }
 
-// payload is an event payload's top-level fields.
-type payload map[string]json.RawMessage
+// topFields is an event payload's top-level fields.
+type topFields map[string]json.RawMessage
 
 // get returns the first of the named fields that is present, as text.
-func (p payload) get(names ...string) string {
+func (p topFields) get(names ...string) string {
 	for _, n := range names {
 		if v, ok := p[n]; ok {
 			return factValue(v)
@@ -55,22 +56,8 @@ func (p payload) get(names ...string) string {
 // them, except shown (the summary's). Scalars show as written, lists joined
 // by commas, objects as compact JSON.
 func facts(raw json.RawMessage, shown string) []Fact {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
-	}
 	var out []Fact
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return out
-		}
-		name, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return out
-		}
+	for name, v := range payload.Members(raw) {
 		if s := factValue(v); s != "" && name != shown {
 			out = append(out, Fact{Name: name, Value: s})
 		}
@@ -114,7 +101,7 @@ var titles = map[string]string{
 
 // title is the heading of an event's message, e.g. "Document Validation
 // Completed"; a compliance alert or system error names its level.
-func title(eventType string, p payload) string {
+func title(eventType string, p topFields) string {
 	t, ok := titles[eventType]
 	if !ok {
 		t = eventType
@@ -128,7 +115,7 @@ func title(eventType string, p payload) string {
 
 // summary is the event's human-readable message, when its payload has one,
 // and the field it came from.
-func (p payload) summary() (text, field string) {
+func (p topFields) summary() (text, field string) {
 	for _, f := range summaryFields {
 		if text = p.get(f); text != "" {
 			return text, f
@@ -150,7 +137,7 @@ const (
 
 // severity reads the payload's own level where it has one (alert_level,
 // severity), else judges by the event type and its status fields.
-func severity(eventType string, p payload) Severity {
+func severity(eventType string, p topFields) Severity {
 	switch s := Severity(strings.ToLower(p.get("alert_level", "severity"))); s {
 	case Critical, High, Medium, Low:
 		return s

@@ -2,7 +2,6 @@ package integrations
 
 import (
 	"context"
-	"sync"
 
 	"github.com/loki-interceptor/herald/delivery"
 	"github.com/loki-interceptor/herald/webhook"
@@ -18,31 +17,13 @@ func (d *Deliverer) AttemptMany(ctx context.Context, rec Recorder, w *webhook.We
 	}
 	made := make([]*delivery.Attempted, len(evs))
 	errs := make([]error, len(evs))
-	one := func(i int) {
+	m.Run(w, len(evs), func(i int) bool {
 		if ctx.Err() != nil {
-			return // cancelled: what has not gone is not made
+			return false // cancelled: what has not gone is not made
 		}
 		made[i], errs[i] = d.Attempt(ctx, rec, w, evs[i], nil, plans[i])
-	}
-	if m.Sequential {
-		for i := range evs {
-			if i > 0 && (errs[i-1] != nil || made[i-1] == nil || made[i-1].Row.Status != webhook.AttemptDelivered || m.NoRoom(w)) {
-				break
-			}
-			one(i)
-		}
-	} else {
-		slots := make(chan struct{}, max(m.Concurrency, 1))
-		var wg sync.WaitGroup
-		for i := range evs {
-			slots <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-slots }()
-				one(i)
-			})
-		}
-		wg.Wait()
-	}
+		return errs[i] == nil && made[i] != nil && made[i].Row.Status == webhook.AttemptDelivered
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, err

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/loki-interceptor/herald/apikey"
-	"github.com/loki-interceptor/herald/webhook"
 )
 
 type apiKeyRow struct {
@@ -59,23 +58,13 @@ func (s *Store) ListAPIKeys(ctx context.Context) ([]*apikey.Key, error) {
 	if err := s.read.SelectContext(ctx, &rows, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY id`); err != nil {
 		return nil, err
 	}
-	out := make([]*apikey.Key, len(rows))
-	for i := range rows {
-		out[i] = rows[i].key()
-	}
-	return out, nil
+	return fromRows(rows, (*apiKeyRow).key), nil
 }
 
 // RevokeAPIKey revokes a key for good; revoking it again changes nothing.
 func (s *Store) RevokeAPIKey(ctx context.Context, id int64) error {
 	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`), s.now(), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return webhook.Errorf(webhook.ENotFound, "API key %d not found", id)
-	}
-	return nil
+	return changed(res, err, "API key %d not found", id)
 }
 
 // TouchAPIKey records that a key was used, at most once a minute per key

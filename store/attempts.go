@@ -299,11 +299,7 @@ func (s *Store) LatestAttempts(ctx context.Context, eventID string) ([]*webhook.
 }
 
 func attempts(rows []attemptRow) []*webhook.Attempt {
-	out := make([]*webhook.Attempt, len(rows))
-	for i := range rows {
-		out[i] = rows[i].attempt()
-	}
-	return out
+	return fromRows(rows, (*attemptRow).attempt)
 }
 
 // FinishedAttempt returns the recorded outcome of an attempt, or nil when

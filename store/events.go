@@ -111,11 +111,7 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) ([]*webhook.Event
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]*webhook.Event, len(rows))
-	for i := range rows {
-		out[i] = rows[i].event()
-	}
-	return out, total, nil
+	return fromRows(rows, (*eventRow).event), total, nil
 }
 
 // DeleteEvent removes an event nobody has attempted yet: the API's undo when
@@ -134,11 +130,8 @@ func (s *Store) SetSubscribers(ctx context.Context, eventID string, webhookIDs [
 	}
 	return s.tx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET total_deliveries = ? WHERE event_id = ?`), len(webhookIDs), eventID)
-		if err != nil {
+		if err := changed(res, err, "event %q not found", eventID); err != nil {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return webhook.Errorf(webhook.ENotFound, "event %q not found", eventID)
 		}
 		for _, id := range webhookIDs {
 			_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO event_subscribers (event_id, webhook_id, delivery_mode, outcome)

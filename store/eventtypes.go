@@ -7,7 +7,6 @@ import (
 
 	"github.com/loki-interceptor/herald/eventtypes"
 	"github.com/loki-interceptor/herald/schema"
-	"github.com/loki-interceptor/herald/webhook"
 )
 
 // Operators' event type definitions: custom types, and extensions of
@@ -74,23 +73,13 @@ func (s *Store) ListEventTypes(ctx context.Context) ([]*eventtypes.Def, error) {
 	if err := s.read.SelectContext(ctx, &rows, `SELECT `+eventTypeColumns+` FROM event_types ORDER BY name`); err != nil {
 		return nil, err
 	}
-	out := make([]*eventtypes.Def, len(rows))
-	for i := range rows {
-		out[i] = rows[i].def()
-	}
-	return out, nil
+	return fromRows(rows, (*eventTypeRow).def), nil
 }
 
 // DeleteEventType deletes a definition.
 func (s *Store) DeleteEventType(ctx context.Context, name string) error {
 	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM event_types WHERE name = ?`), name)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return webhook.Errorf(webhook.ENotFound, "event type %q has no definition", name)
-	}
-	return nil
+	return changed(res, err, "event type %q has no definition", name)
 }
 
 // EventTypeSubscribers names the webhooks and integrations, in any status,

@@ -269,11 +269,7 @@ func (s *Store) subscribers(ctx context.Context, q sqlx.QueryerContext, eventTyp
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*webhook.Webhook, len(rows))
-	for i := range rows {
-		out[i] = rows[i].webhook()
-	}
-	return out, nil
+	return fromRows(rows, (*subscriberRow).webhook), nil
 }
 
 func (s *Store) subscribersByType(ctx context.Context, tx *sqlx.Tx, evs []*webhook.Event) (map[string][]*webhook.Webhook, error) {

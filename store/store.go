@@ -261,6 +261,27 @@ func notFound(err error, format string, args ...any) error {
 	return err
 }
 
+// changed is notFound for a statement that must change a row: one that
+// changed none answers ENotFound.
+func changed(res sql.Result, err error, format string, args ...any) error {
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return webhook.Errorf(webhook.ENotFound, format, args...)
+	}
+	return nil
+}
+
+// fromRows turns rows read into what the store answers, one by one.
+func fromRows[R, T any](rows []R, from func(*R) T) []T {
+	out := make([]T, len(rows))
+	for i := range rows {
+		out[i] = from(&rows[i])
+	}
+	return out
+}
+
 // jsonColumn stores a Go value as JSON text (JSONB on PostgreSQL).
 type jsonColumn[T any] struct{ V T }
 

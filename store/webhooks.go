@@ -325,12 +325,6 @@ func (s *Store) GetWebhookByName(ctx context.Context, name string) (*webhook.Web
 func (s *Store) DeleteWebhook(ctx context.Context, id int64) error {
 	return s.tx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM webhooks WHERE id = ?`), id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return webhook.Errorf(webhook.ENotFound, "webhook %d not found", id)
-		}
-		return nil
+		return changed(res, err, "webhook %d not found", id)
 	})
 }

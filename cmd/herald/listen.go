@@ -209,16 +209,7 @@ func exampleType(events []string) string {
 // serve answers deliveries until ctx ends, then lets those in flight finish.
 func (l *listener) serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: l, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return serveUntil(ctx, func() error { return srv.Serve(ln) }, srv.Shutdown, 10*time.Second)
 }
 
 // forwarded is what the app answered.

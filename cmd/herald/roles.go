@@ -244,17 +244,25 @@ func (d *dashboardFlags) apply(cfg *api.Config) {
 
 // serveAPI serves until ctx ends, then drains requests in flight.
 func serveAPI(ctx context.Context, srv *api.Server, ln net.Listener, log *slog.Logger) error {
+	return serveUntil(ctx, func() error { return srv.Serve(ln) }, func(ctx context.Context) error {
+		log.Info("API shutting down")
+		return srv.Shutdown(ctx)
+	}, 20*time.Second)
+}
+
+// serveUntil runs serve until it fails or ctx ends; then shutdown has
+// grace to let what is in flight finish.
+func serveUntil(ctx context.Context, serve func() error, shutdown func(context.Context) error, grace time.Duration) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- serve() }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("API shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	return shutdown(sctx)
 }
 
 // conns are what the api, worker and dev roles run on.
