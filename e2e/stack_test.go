@@ -52,11 +52,13 @@ type stack struct {
 	key      string // an admin API key
 	dbURL    string
 	temporal client.Client
-	store    *store.Store
-	roots    *x509.CertPool
-	resolver *net.Resolver   // answers evil.test with 127.0.0.1
-	cert     tls.Certificate // the one roots trusts, for servers the tests start
-	stop     []func()
+	// temporalAddress is the embedded server's frontend, for a test's own client.
+	temporalAddress string
+	store           *store.Store
+	roots           *x509.CertPool
+	resolver        *net.Resolver   // answers evil.test with 127.0.0.1
+	cert            tls.Certificate // the one roots trusts, for servers the tests start
+	stop            []func()
 
 	tel   *telemetry.Telemetry
 	spans *tracetest.InMemoryExporter
@@ -129,7 +131,8 @@ func startStack() (*stack, error) {
 	if err != nil {
 		return s, err
 	}
-	s.temporal, err = client.Dial(client.Options{HostPort: srv.Address(), Namespace: "default",
+	s.temporalAddress = srv.Address()
+	s.temporal, err = client.Dial(client.Options{HostPort: srv.Address(), Namespace: "default", ConnectionOptions: worker.ConnectionOptions(srv.Address()),
 		Interceptors: []interceptor.ClientInterceptor{tracing}, MetricsHandler: s.tel.TemporalMetrics()})
 	if err != nil {
 		return s, err

@@ -101,7 +101,7 @@ func (s *stack) startTemporal(c stackConfig) error {
 // metrics included, since production pays for them.
 func dialTemporal(ctx context.Context, address string, log *slog.Logger, tel *telemetry.Telemetry) (client.Client, error) {
 	opts := client.Options{HostPort: address, Namespace: "default", Logger: sdklog.NewStructuredLogger(log),
-		ConnectionOptions: client.ConnectionOptions{GrpcCompression: worker.Compression(address)}}
+		ConnectionOptions: worker.ConnectionOptions(address)}
 	if tel != nil {
 		tracing, err := tel.TemporalTracing()
 		if err != nil {

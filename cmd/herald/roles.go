@@ -111,7 +111,7 @@ func dialTemporal(ctx context.Context, address, namespace string, log *slog.Logg
 	}
 	sdkLogger := slog.New(levelFilter{log.Handler(), level}).With("component", "temporal-sdk")
 	opts := client.Options{HostPort: address, Namespace: namespace, Logger: sdklog.NewStructuredLogger(sdkLogger),
-		ConnectionOptions: client.ConnectionOptions{GrpcCompression: worker.Compression(address)}}
+		ConnectionOptions: worker.ConnectionOptions(address)}
 	if tel != nil {
 		tracing, err := tel.TemporalTracing()
 		if err != nil {
