@@ -79,6 +79,9 @@ type StreamInput struct {
 	// MaxHeld is how many deliveries a stream holds at most (0:
 	// StreamMaxHeld); the rest wait in the store, its backlog.
 	MaxHeld int `json:"max_held,omitempty"`
+	// MaxSignals is how many signals a run takes before it continues as
+	// new even with batches in flight (0: StreamMaxSignals).
+	MaxSignals int `json:"max_signals,omitempty"`
 }
 
 // StreamCarry is a stream's state across continue-as-new: every delivery
@@ -171,6 +174,7 @@ const (
 	StreamBatchSize     = 100
 	StreamEventsPerRun  = 10000
 	StreamMaxHeld       = 1000
+	StreamMaxSignals    = 8000
 	StreamIdleTimeout   = time.Hour
 	streamActivityStart = 10 * time.Minute
 )
@@ -178,6 +182,16 @@ const (
 // versionTwoBatches gates StreamBatches: runs begun before it keep
 // streamBatchesBefore in flight, as their histories recorded.
 const versionTwoBatches = "stream-two-batches"
+
+// versionSignalBound gates leaving a run at StreamMaxSignals signals with
+// batches in flight: runs recorded before it waited for their batches.
+const versionSignalBound = "stream-signal-bound"
+
+// continueAsNew ends the run, handing what it holds to the next.
+func (s *stream) continueAsNew(ctx workflow.Context, in StreamInput) error {
+	return workflow.NewContinueAsNewError(ctx, StreamWorkflowName, StreamInput{WebhookID: s.webhookID, Carried: s.carry(),
+		EventsPerRun: in.EventsPerRun, MaxHeld: in.MaxHeld, MaxSignals: in.MaxSignals})
+}
 
 // StreamAttributes are a stream's search attributes at start, so that
 // filtering the Temporal UI by webhook finds its stream.
@@ -197,8 +211,9 @@ func StreamAttributes(s Subscriber) temporal.SearchAttributes {
 // webhook holds the stream; a rate limit's reserved slots wait for their
 // windows. It holds at most StreamMaxHeld deliveries: events past that
 // wait in the store and are loaded in order as deliveries end. After
-// StreamEventsPerRun events it continues as new, carrying every delivery
-// it holds.
+// StreamEventsPerRun events, or when Temporal suggests it, it continues as
+// new once its batches are done, carrying every delivery it holds; after
+// StreamMaxSignals signals it does not wait for them (mustLeave).
 func StreamWorkflow(ctx workflow.Context, in StreamInput) error {
 	s, err := newStream(ctx, in)
 	if err != nil {
@@ -217,13 +232,17 @@ func StreamWorkflow(ctx workflow.Context, in StreamInput) error {
 					continue
 				}
 				return nil // nothing to deliver to: its deliveries were counted failed
-			case s.continuing(ctx):
+			case s.continuing(ctx) || s.overSignals(ctx):
 				if s.settle(ctx) {
 					continue
 				}
-				return workflow.NewContinueAsNewError(ctx, StreamWorkflowName,
-					StreamInput{WebhookID: s.webhookID, Carried: s.carry(), EventsPerRun: in.EventsPerRun, MaxHeld: in.MaxHeld})
+				return s.continueAsNew(ctx, in)
 			}
+		} else if s.mustLeave(ctx) {
+			if s.settle(ctx) {
+				continue
+			}
+			return s.continueAsNew(ctx, in)
 		}
 		if s.await(ctx) && s.idle() && !s.settle(ctx) {
 			s.publishStatus(ctx)

@@ -32,6 +32,10 @@ type StreamItem struct {
 	DueAt *time.Time    `json:"due_at,omitempty"`
 	State DeliveryState `json:"state"`
 
+	// CancelAfter carries cancel to the next run, for a delivery whose
+	// attempt was in flight when its run left.
+	CancelAfter bool `json:"cancel_after,omitempty"`
+
 	inFlight bool
 	cancel   bool // a cancel signal came while its attempt was in flight
 	ended    bool
@@ -40,30 +44,33 @@ type StreamItem struct {
 // stream is one run's state. Everything it does happens in the workflow's
 // one coroutine: signals, batch results and timers are taken in turn.
 type stream struct {
-	webhookID int64
-	mode      webhook.DeliveryMode
-	seq       int64
-	items     map[string]*StreamItem
-	order     []*StreamItem // by arrival; ended items are dropped lazily
-	ended     int           // ended items still in order
-	ready     []*StreamItem // stream mode: due now, in the order they fell due
-	waiting   dueHeap       // retries and reserved slots, by due time
-	counts    map[LoopState]int
-	paused    bool
-	holdPoll  time.Duration
-	heldUntil *time.Time
-	tasks     []*task // batches and other activities in flight
-	arrived   int     // events taken in this run
-	perRun    int     // events a run takes before it continues as new
-	batchesAt int     // batches in flight at most (stream mode)
-	quick     bool    // the receiver answered the last batch quickly
-	gone      bool    // the webhook was deleted
-	maxHeld   int     // deliveries held at most; the rest are the backlog
-	backlog   bool    // events wait in the store that it does not hold
-	loading   bool    // a backlog load is in flight
-	left      int     // events left to the backlog as they arrived
-	rng       *rand.Rand
-	status    string
+	webhookID  int64
+	mode       webhook.DeliveryMode
+	seq        int64
+	items      map[string]*StreamItem
+	order      []*StreamItem // by arrival; ended items are dropped lazily
+	ended      int           // ended items still in order
+	ready      []*StreamItem // stream mode: due now, in the order they fell due
+	waiting    dueHeap       // retries and reserved slots, by due time
+	counts     map[LoopState]int
+	paused     bool
+	holdPoll   time.Duration
+	heldUntil  *time.Time
+	tasks      []*task // batches and other activities in flight
+	arrived    int     // events taken in this run
+	perRun     int     // events a run takes before it continues as new
+	batchesAt  int     // batches in flight at most (stream mode)
+	quick      bool    // the receiver answered the last batch quickly
+	gone       bool    // the webhook was deleted
+	maxHeld    int     // deliveries held at most; the rest are the backlog
+	signals    int     // signals this run has taken
+	maxSignals int     // signals a run takes before it leaves its batches in flight
+	bounded    *bool   // whether this run is of the version that bounds signals
+	backlog    bool    // events wait in the store that it does not hold
+	loading    bool    // a backlog load is in flight
+	left       int     // events left to the backlog as they arrived
+	rng        *rand.Rand
+	status     string
 
 	timer       workflow.Future
 	timerAt     time.Time
@@ -88,7 +95,8 @@ type task struct {
 func newStream(ctx workflow.Context, in StreamInput) (*stream, error) {
 	s := &stream{webhookID: in.WebhookID, mode: webhook.Stream, items: map[string]*StreamItem{}, counts: map[LoopState]int{},
 		holdPoll: HoldPoll, perRun: cmp.Or(in.EventsPerRun, StreamEventsPerRun), maxHeld: cmp.Or(in.MaxHeld, StreamMaxHeld), quick: true,
-		events: workflow.GetSignalChannel(ctx, SignalEvents), retries: workflow.GetSignalChannel(ctx, SignalRetry),
+		maxSignals: cmp.Or(in.MaxSignals, StreamMaxSignals),
+		events:     workflow.GetSignalChannel(ctx, SignalEvents), retries: workflow.GetSignalChannel(ctx, SignalRetry),
 		resumes: workflow.GetSignalChannel(ctx, SignalResume), cancels: workflow.GetSignalChannel(ctx, SignalCancel),
 		asks: workflow.NewBufferedChannel(ctx, 64), restarting: map[string]bool{}}
 	var seed uint64
@@ -134,6 +142,7 @@ func (s *stream) restore(ctx workflow.Context, c *StreamCarry) {
 	}
 	for i := range c.Items {
 		it := c.Items[i]
+		it.cancel, it.CancelAfter = it.CancelAfter, false
 		s.add(&it)
 		switch {
 		case it.State.State == LoopPaused:
@@ -270,7 +279,7 @@ func (s *stream) unpause() {
 // dispatch starts batches of due deliveries: up to batchesAt at once,
 // or in ordered mode one, from the head on.
 func (s *stream) dispatch(ctx workflow.Context) {
-	if s.paused || s.gone || s.continuing(ctx) {
+	if s.paused || s.gone || s.continuing(ctx) || s.overSignals(ctx) {
 		return
 	}
 	s.loadBacklog(ctx)
@@ -524,10 +533,38 @@ func (s *stream) carry() *StreamCarry {
 	c := &StreamCarry{Mode: s.mode, Seq: s.seq, Paused: s.paused, HoldPoll: s.holdPoll, Backlog: s.backlog}
 	for _, it := range s.order {
 		if !it.ended {
-			c.Items = append(c.Items, *it)
+			cp := *it
+			cp.CancelAfter = it.cancel
+			c.Items = append(c.Items, cp)
 		}
 	}
 	return c
+}
+
+// overSignals says the run has taken its share of signals: it starts no
+// more batches and leaves without waiting for those in flight (mustLeave).
+// Runs recorded before versionSignalBound waited.
+func (s *stream) overSignals(ctx workflow.Context) bool {
+	if s.signals < s.maxSignals {
+		return false
+	}
+	if s.bounded == nil {
+		b := workflow.GetVersion(ctx, versionSignalBound, workflow.DefaultVersion, 1) == 1
+		s.bounded = &b
+	}
+	return *s.bounded
+}
+
+// mustLeave says the run continues as new now, with batches in flight:
+// Temporal refuses a run's signals past 10,000
+// (history.maximumSignalsPerExecution), and with them every publish to
+// this subscriber, while a batch to a receiver that hangs can be in flight
+// for minutes. The next run makes the deliveries of the batches left
+// behind: an attempt recorded by then is reported, one still under way
+// waits for its row's lease, and none is sent twice. It waits for any
+// other activity (a backlog read, a cancel), which takes moments.
+func (s *stream) mustLeave(ctx workflow.Context) bool {
+	return !slices.ContainsFunc(s.tasks, func(t *task) bool { return !t.batch }) && s.overSignals(ctx)
 }
 
 // loadBacklog reads the next events of the backlog once the stream holds

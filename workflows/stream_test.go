@@ -527,3 +527,69 @@ func TestStreamRunsItsBatchesTwoAtATime(t *testing.T) {
 		t.Fatalf("batches of %v, at most %d at once; want 2 at once", sizes, most)
 	}
 }
+
+// A run that has taken its share of signals continues as new without
+// waiting for a batch that hangs: Temporal would refuse its 10,000th
+// signal, and every publish to the subscriber with it. The next run makes
+// the deliveries left in flight.
+func TestStreamLeavesAHangingBatchAtItsSignalBound(t *testing.T) {
+	h := newHarness(t)
+	w := h.streamHook(h.receiver(), "hanging", webhook.Stream, nil)
+	later := []workflows.StreamEvents{h.group(w, "f-1"), h.group(w, "f-2"), h.group(w, "f-3")}
+	release := make(chan struct{})
+	defer close(release)
+	var batches [][]string
+	h.env.OnActivity(workflows.ActivityAttemptStream.Name, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in workflows.StreamAttemptInput) (workflows.StreamAttemptResult, error) {
+			var ids []string
+			for _, at := range in.Attempts {
+				ids = append(ids, at.EventID)
+			}
+			batches = append(batches, ids)
+			if ids[0] == "f-0" {
+				// The receiver hangs; meanwhile more events come.
+				for _, g := range later {
+					h.env.SignalWorkflow(workflows.SignalEvents, g)
+				}
+				select {
+				case <-release:
+				case <-time.After(5 * time.Second):
+				}
+			}
+			var res workflows.StreamAttemptResult
+			for _, at := range in.Attempts {
+				res.Results = append(res.Results, workflows.AttemptResult{EventID: at.EventID, Attempt: at.Attempt,
+					Status: webhook.AttemptDelivered, StatusCode: 200})
+			}
+			return res, nil
+		})
+	h.env.OnActivity(workflows.ActivityCancelDelivery.Name, mock.Anything, mock.Anything).Return(nil)
+	h.sendAt(time.Millisecond, h.group(w, "f-0"))
+	err := h.runStream(workflows.StreamInput{WebhookID: w.ID, MaxSignals: 3})
+	var next *workflow.ContinueAsNewError
+	if !errors.As(err, &next) {
+		t.Fatalf("want a continue-as-new, got %v", err)
+	}
+	var in workflows.StreamInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(next.Input, &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.MaxSignals != 3 || in.Carried == nil {
+		t.Fatalf("next run's input %+v", in)
+	}
+	var carried []string
+	for _, it := range in.Carried.Items {
+		carried = append(carried, it.EventID)
+		if it.EventID == "f-0" && it.Next != 1 {
+			t.Errorf("f-0 carried at attempt %d, want its attempt in flight, 1", it.Next)
+		}
+	}
+	if !slices.Contains(carried, "f-0") || len(batches) == 0 || !slices.Equal(batches[0], []string{"f-0"}) {
+		t.Fatalf("batches %v, carried %v; want f-0's batch left in flight and f-0 carried", batches, carried)
+	}
+	for _, b := range batches[1:] {
+		if slices.Contains(b, "f-0") {
+			t.Fatalf("batches %v: f-0 sent again in the same run", batches)
+		}
+	}
+}

@@ -53,21 +53,25 @@ func (s *stream) addSignals(ctx workflow.Context, sel workflow.Selector) {
 	sel.AddReceive(s.events, func(c workflow.ReceiveChannel, _ bool) {
 		var g StreamEvents
 		c.Receive(ctx, &g)
+		s.signals++
 		s.takeEvents(g)
 	})
 	sel.AddReceive(s.retries, func(c workflow.ReceiveChannel, _ bool) {
 		var sig EventSignal
 		c.Receive(ctx, &sig)
+		s.signals++
 		s.retry(ctx, sig)
 	})
 	sel.AddReceive(s.resumes, func(c workflow.ReceiveChannel, _ bool) {
 		c.Receive(ctx, nil)
+		s.signals++
 		s.holdPoll = HoldPoll
 		s.unpause()
 	})
 	sel.AddReceive(s.cancels, func(c workflow.ReceiveChannel, _ bool) {
 		var sig EventSignal
 		c.Receive(ctx, &sig)
+		s.signals++
 		s.cancelSignal(ctx, sig)
 	})
 	sel.AddReceive(s.asks, func(c workflow.ReceiveChannel, _ bool) {
