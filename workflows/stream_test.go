@@ -538,6 +538,7 @@ func TestStreamLeavesAHangingBatchAtItsSignalBound(t *testing.T) {
 	later := []workflows.StreamEvents{h.group(w, "f-1"), h.group(w, "f-2"), h.group(w, "f-3")}
 	release := make(chan struct{})
 	defer close(release)
+	var mu sync.Mutex
 	var batches [][]string
 	h.env.OnActivity(workflows.ActivityAttemptStream.Name, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in workflows.StreamAttemptInput) (workflows.StreamAttemptResult, error) {
@@ -545,7 +546,9 @@ func TestStreamLeavesAHangingBatchAtItsSignalBound(t *testing.T) {
 			for _, at := range in.Attempts {
 				ids = append(ids, at.EventID)
 			}
+			mu.Lock()
 			batches = append(batches, ids)
+			mu.Unlock()
 			if ids[0] == "f-0" {
 				// The receiver hangs; meanwhile more events come.
 				for _, g := range later {
@@ -584,6 +587,8 @@ func TestStreamLeavesAHangingBatchAtItsSignalBound(t *testing.T) {
 			t.Errorf("f-0 carried at attempt %d, want its attempt in flight, 1", it.Next)
 		}
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if !slices.Contains(carried, "f-0") || len(batches) == 0 || !slices.Equal(batches[0], []string{"f-0"}) {
 		t.Fatalf("batches %v, carried %v; want f-0's batch left in flight and f-0 carried", batches, carried)
 	}
