@@ -95,6 +95,21 @@ func (h *harness) runStream(in workflows.StreamInput) error {
 	return h.env.GetWorkflowError()
 }
 
+// mustContinue runs a stream that must continue as new, and returns the
+// next run's input.
+func (h *harness) mustContinue(in workflows.StreamInput) workflows.StreamInput {
+	err := h.runStream(in)
+	var next *workflow.ContinueAsNewError
+	if !errors.As(err, &next) {
+		h.t.Fatalf("want a continue-as-new, got %v", err)
+	}
+	var nextIn workflows.StreamInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(next.Input, &nextIn); err != nil {
+		h.t.Fatal(err)
+	}
+	return nextIn
+}
+
 func (h *harness) outcome(eventID string) *webhook.Event {
 	ev, err := h.store.GetEvent(context.Background(), eventID)
 	if err != nil {
@@ -322,15 +337,7 @@ func TestStreamContinuesAsNewWithPendingRetries(t *testing.T) {
 	w := h.streamHook(r, "renewed", webhook.Stream, nil)
 	h.sendAt(time.Millisecond, h.group(w, "n-0", "n-1"))
 	h.sendAt(2*time.Second, h.group(w, "n-2", "n-3"))
-	err := h.runStream(workflows.StreamInput{WebhookID: w.ID, EventsPerRun: 3})
-	var next *workflow.ContinueAsNewError
-	if !errors.As(err, &next) {
-		t.Fatalf("want a continue-as-new, got %v", err)
-	}
-	var in workflows.StreamInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(next.Input, &in); err != nil {
-		t.Fatal(err)
-	}
+	in := h.mustContinue(workflows.StreamInput{WebhookID: w.ID, EventsPerRun: 3})
 	if in.Carried == nil || in.EventsPerRun != 3 || len(in.Carried.Items) == 0 {
 		t.Fatalf("carried %+v", in)
 	}
@@ -568,15 +575,7 @@ func TestStreamLeavesAHangingBatchAtItsSignalBound(t *testing.T) {
 		})
 	h.env.OnActivity(workflows.ActivityCancelDelivery.Name, mock.Anything, mock.Anything).Return(nil)
 	h.sendAt(time.Millisecond, h.group(w, "f-0"))
-	err := h.runStream(workflows.StreamInput{WebhookID: w.ID, MaxSignals: 3})
-	var next *workflow.ContinueAsNewError
-	if !errors.As(err, &next) {
-		t.Fatalf("want a continue-as-new, got %v", err)
-	}
-	var in workflows.StreamInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(next.Input, &in); err != nil {
-		t.Fatal(err)
-	}
+	in := h.mustContinue(workflows.StreamInput{WebhookID: w.ID, MaxSignals: 3})
 	if in.MaxSignals != 3 || in.Carried == nil {
 		t.Fatalf("next run's input %+v", in)
 	}
