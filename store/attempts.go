@@ -270,7 +270,7 @@ func (s *Store) ListAttempts(ctx context.Context, f AttemptFilter) ([]*webhook.A
 	if err != nil {
 		return nil, 0, err
 	}
-	return attempts(rows), total, nil
+	return fromRows(rows, (*attemptRow).attempt), total, nil
 }
 
 // GetAttempt returns one attempt row of a webhook.
@@ -295,11 +295,7 @@ func (s *Store) LatestAttempts(ctx context.Context, eventID string) ([]*webhook.
 	if err != nil {
 		return nil, err
 	}
-	return attempts(rows), nil
-}
-
-func attempts(rows []attemptRow) []*webhook.Attempt {
-	return fromRows(rows, (*attemptRow).attempt)
+	return fromRows(rows, (*attemptRow).attempt), nil
 }
 
 // FinishedAttempt returns the recorded outcome of an attempt, or nil when

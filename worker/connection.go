@@ -39,6 +39,9 @@ const (
 // request id), which Temporal applies once.
 func RetryBusyWorkflow(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	err := invoker(ctx, method, req, reply, cc, opts...)
+	if !busy(err) {
+		return err // every call but a refused one passes straight through
+	}
 	wait, until := busyFirstWait, time.Now().Add(busyPatience)
 	for busy(err) && time.Now().Add(wait).Before(until) {
 		t := time.NewTimer(wait)
@@ -55,8 +58,11 @@ func RetryBusyWorkflow(ctx context.Context, method string, req, reply any, cc *g
 }
 
 func busy(err error) bool {
+	if err == nil {
+		return false
+	}
 	st, ok := status.FromError(err)
-	if err == nil || !ok {
+	if !ok {
 		return false
 	}
 	var re *serviceerror.ResourceExhausted

@@ -51,6 +51,9 @@ type receiver struct {
 	by      func(eventID string, n int) reply
 	ids     []string
 	byEvent map[string]int
+	// arriving, when set, is called with each request's event id before
+	// it is answered (a test makes the receiver hang there).
+	arriving func(eventID string)
 }
 
 func (h *harness) receiver(script ...reply) *receiver {
@@ -61,6 +64,9 @@ func (h *harness) receiver(script ...reply) *receiver {
 	r := &receiver{t: t, h: h, script: script, byEvent: map[string]int{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
+		if r.arriving != nil {
+			r.arriving(req.Header.Get(webhook.HeaderID))
+		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if err := webhook.VerifyHeaders(r.hook.Secret, req.Header, body, time.Now()); err != nil {

@@ -232,7 +232,7 @@ func StreamWorkflow(ctx workflow.Context, in StreamInput) error {
 					continue
 				}
 				return nil // nothing to deliver to: its deliveries were counted failed
-			case s.continuing(ctx) || s.overSignals(ctx):
+			case s.continuing(ctx):
 				if s.settle(ctx) {
 					continue
 				}

@@ -65,7 +65,6 @@ type stream struct {
 	maxHeld    int     // deliveries held at most; the rest are the backlog
 	signals    int     // signals this run has taken
 	maxSignals int     // signals a run takes before it leaves its batches in flight
-	bounded    *bool   // whether this run is of the version that bounds signals
 	backlog    bool    // events wait in the store that it does not hold
 	loading    bool    // a backlog load is in flight
 	left       int     // events left to the backlog as they arrived
@@ -279,7 +278,7 @@ func (s *stream) unpause() {
 // dispatch starts batches of due deliveries: up to batchesAt at once,
 // or in ordered mode one, from the head on.
 func (s *stream) dispatch(ctx workflow.Context) {
-	if s.paused || s.gone || s.continuing(ctx) || s.overSignals(ctx) {
+	if s.paused || s.gone || s.continuing(ctx) {
 		return
 	}
 	s.loadBacklog(ctx)
@@ -522,11 +521,12 @@ func (s *stream) quiet() bool { return len(s.tasks) == 0 }
 // idle says the stream holds nothing and does nothing.
 func (s *stream) idle() bool { return len(s.items) == 0 && s.quiet() }
 
-// continuing says this run has taken its share of events (or Temporal
-// suggests a new run): it starts no more batches, and continues as new
-// once those in flight are done.
+// continuing says this run has taken its share of events or signals (or
+// Temporal suggests a new run): it starts no more batches, and continues
+// as new once those in flight are done, or at once past its signals
+// (mustLeave).
 func (s *stream) continuing(ctx workflow.Context) bool {
-	return s.arrived >= s.perRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+	return s.arrived >= s.perRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() || s.overSignals(ctx)
 }
 
 func (s *stream) carry() *StreamCarry {
@@ -541,18 +541,10 @@ func (s *stream) carry() *StreamCarry {
 	return c
 }
 
-// overSignals says the run has taken its share of signals: it starts no
-// more batches and leaves without waiting for those in flight (mustLeave).
-// Runs recorded before versionSignalBound waited.
+// overSignals says the run has taken its share of signals. Runs recorded
+// before versionSignalBound did not count them.
 func (s *stream) overSignals(ctx workflow.Context) bool {
-	if s.signals < s.maxSignals {
-		return false
-	}
-	if s.bounded == nil {
-		b := workflow.GetVersion(ctx, versionSignalBound, workflow.DefaultVersion, 1) == 1
-		s.bounded = &b
-	}
-	return *s.bounded
+	return s.signals >= s.maxSignals && workflow.GetVersion(ctx, versionSignalBound, workflow.DefaultVersion, 1) == 1
 }
 
 // mustLeave says the run continues as new now, with batches in flight:
