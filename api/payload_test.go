@@ -71,3 +71,53 @@ func fieldNamed(body map[string]any, field string) bool {
 	}
 	return false
 }
+
+// An integration's filter and retry overrides are checked as a webhook's
+// are, on create and on update: a 422 naming the field, nothing written.
+func TestInvalidIntegrationOptionsRefused(t *testing.T) {
+	f := newFixture(t)
+	const zapier = `"integration_type": "zapier", "credentials": {"webhook_url": "https://hooks.zapier.com/x"}`
+	cases := []struct{ options, field string }{
+		{`"filter": {"data.level": {"$like": "x"}}`, "filter.data.level.$like"},
+		{`"filter": {"$or": "not a list"}`, "filter.$or"},
+		{`"retry_overrides": {"compliance.alert": {"retry_strategy": "sometimes"}}`, "retry_overrides.compliance.alert.retry_strategy"},
+		{`"retry_overrides": {"no.such.type": {"max_retries": 1}}`, "retry_overrides"},
+	}
+	for i, c := range cases {
+		body := fmt.Sprintf(`{"name": "zap-%d", %s, %s}`, i, zapier, c.options)
+		if r := f.do("POST", "/api/v1/integrations/", body); r.status != 422 || !fieldNamed(r.body, c.field) {
+			t.Errorf("create with %s: %d %s, want 422 on %s", c.options, r.status, r.raw, c.field)
+		}
+	}
+	if r := f.do("GET", "/api/v1/integrations/", ""); fmt.Sprint(r.body["integrations"]) != "[]" {
+		t.Fatalf("refused creates left integrations: %s", r.raw)
+	}
+	f.mustIntegration(`{"name": "zap", ` + zapier + `, "filter": {"data.level": "high"}}`)
+	for _, c := range cases {
+		if r := f.do("PUT", "/api/v1/integrations/zap", "{"+c.options+"}"); r.status != 422 || !fieldNamed(r.body, c.field) {
+			t.Errorf("update with %s: %d %s, want 422 on %s", c.options, r.status, r.raw, c.field)
+		}
+	}
+	if r := f.do("GET", "/api/v1/integrations/zap", ""); fmt.Sprint(r.body["filter"]) != "map[data.level:high]" || fmt.Sprint(r.body["retry_overrides"]) != "map[]" {
+		t.Fatalf("refused updates changed the integration: %s", r.raw)
+	}
+}
+
+// A test delivery shows the retry schedule its event type would get, the
+// type's override applied.
+func TestTestShowsTheOverriddenSchedule(t *testing.T) {
+	f := newFixture(t)
+	r := f.do("POST", "/api/v1/webhooks/", `{"name": "over", "url": "http://127.0.0.1:9/x", "event_types": ["*"],
+		"retry_strategy": "fixed_interval", "retry_delay_seconds": 600, "max_retries": 2,
+		"retry_overrides": {"compliance.alert": {"retry_delay_seconds": 10, "max_retries": 3}}}`)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	path := fmt.Sprintf("/api/v1/webhooks/%v/test", r.body["id"])
+	for eventType, want := range map[string]string{"compliance.alert": "[10 10 10]", "system.error": "[600 600]"} {
+		got := f.do("POST", path, `{"event_type": "`+eventType+`"}`)
+		if got.status != 200 || fmt.Sprint(got.body["retry_schedule_seconds"]) != want {
+			t.Errorf("%s: %d retry_schedule_seconds %v, want %s", eventType, got.status, got.body["retry_schedule_seconds"], want)
+		}
+	}
+}

@@ -54,7 +54,7 @@ func TestPayloadOptionsReachTheReceiver(t *testing.T) {
 	h := herald(t)
 	rawPayload := []byte(`{ "alert_level": "critical", "alert_type": "gdpr_violation",
 		"message": "Personal data <b>found</b>", "affected_documents": ["doc_1", "doc_2"], "stack_trace": "at scan()" }`)
-	for _, mode := range []string{"per_event", "stream"} {
+	for _, mode := range []string{"per_event", "stream", "ordered"} {
 		t.Run(mode, func(t *testing.T) {
 			minimal, custom := newReceiver(t, 200), newReceiver(t, 200)
 			mh := h.mustWebhook(t, map[string]any{"name": uniq("e2e-minimal"), "url": minimal.srv.URL, "event_types": []string{"compliance.alert"},
@@ -228,6 +228,7 @@ func TestFilterDeliversOnlyMatches(t *testing.T) {
 
 	acc := h.mustPublish(t, map[string]any{"event_type": "compliance.alert", "payload": alert})
 	eventually(t, "the matching receivers", func() bool { return len(critical.arrivals()) == 1 && len(all.arrivals()) == 1 })
+	verified(t, critical.arrivals()[0], ch.Secret)
 	var ev struct {
 		TotalDeliveries int `json:"total_deliveries"`
 		Deliveries      []struct {
@@ -280,13 +281,14 @@ func TestRetryOverridePicksTheSchedule(t *testing.T) {
 	overrides := map[string]any{"batch.completed": map[string]any{"retry_strategy": "fixed_interval", "retry_delay_seconds": 1, "max_delay_seconds": 1}}
 	for _, mode := range []string{"per_event", "stream", "ordered", "integration"} {
 		r := newReceiver(t, 503, 200)
+		var secret string
 		if mode == "integration" {
-			h.mustIntegration(t, map[string]any{"name": uniq("e2e-override-zap"), "integration_type": "zapier",
+			secret = h.mustIntegration(t, map[string]any{"name": uniq("e2e-override-zap"), "integration_type": "zapier",
 				"credentials": map[string]any{"webhook_url": r.srv.URL}, "event_subscriptions": types,
-				"retry_delay_seconds": 3600, "retry_overrides": overrides})
+				"retry_delay_seconds": 3600, "retry_overrides": overrides}).Secret
 		} else {
-			h.mustWebhook(t, map[string]any{"name": uniq("e2e-override"), "url": r.srv.URL, "event_types": types,
-				"delivery_mode": mode, "retry_delay_seconds": 3600, "retry_overrides": overrides})
+			secret = h.mustWebhook(t, map[string]any{"name": uniq("e2e-override"), "url": r.srv.URL, "event_types": types,
+				"delivery_mode": mode, "retry_delay_seconds": 3600, "retry_overrides": overrides}).Secret
 		}
 		h.mustPublish(t, map[string]any{"event_type": "batch.completed", "payload": map[string]any{"batch_id": uniq("b")}})
 		eventually(t, mode+": the retry a second later", func() bool { return len(r.arrivals()) == 2 })
@@ -294,6 +296,8 @@ func TestRetryOverridePicksTheSchedule(t *testing.T) {
 		if gap := got[1].at.Sub(got[0].at); gap < 900*time.Millisecond || gap > 8*time.Second {
 			t.Fatalf("%s: retried after %v", mode, gap)
 		}
+		verified(t, got[0], secret)
+		verified(t, got[1], secret)
 		if got[1].header.Get("X-Webhook-Attempt") != strconv.Itoa(2) {
 			t.Fatalf("%s: second request is attempt %s", mode, got[1].header.Get("X-Webhook-Attempt"))
 		}

@@ -36,11 +36,15 @@ func TestOperators(t *testing.T) {
 		{`{"data": {"alert_level": "low"}}`, false},
 		{`{"data.alert_level": {"$eq": "critical"}}`, true},
 		{`{"data.alert_level": {"$neq": "critical"}}`, false},
+		{`{"data.alert_level": {"$neq": "low"}}`, true},
 		{`{"data.alert_level": {"$in": ["high", "critical"]}}`, true},
 		{`{"data.alert_level": {"$nin": ["high", "critical"]}}`, false},
 		{`{"data.score": {"$gt": 0.9}}`, true},
 		{`{"data.score": {"$gte": 0.92, "$lte": 0.92}}`, true},
 		{`{"data.score": {"$lt": 0.5}}`, false},
+		{`{"data.score": {"$gte": 0.92}}`, true},
+		{`{"data.score": {"$gte": 0.93}}`, false},
+		{`{"data.score": {"$lte": 0.91}}`, false},
 		{`{"data.count": 3.0}`, true}, // numbers by value
 		{`{"data.big": 12345678901234567890123}`, true},
 		{`{"data.big": 12345678901234567890124}`, false}, // exactly, past float64

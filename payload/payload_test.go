@@ -201,6 +201,38 @@ func TestTemplateFailuresAreErrors(t *testing.T) {
 	}
 }
 
+// One step of jq can run long or take much memory (gojq checks its
+// deadline between steps): the render still ends on time, the process that
+// ran it is replaced, and the next render works.
+func TestTemplateStepsAreBounded(t *testing.T) {
+	cases := []struct {
+		name, template string
+		want           error
+		mention        string
+	}{
+		{"a string repeated", `"x" * 300000000`, payload.ErrRenderTimeout, "ran longer"},
+		{"a value of shared parts encoded", `reduce range(24) as $i ([0]; [., .]) | tojson`, payload.ErrRenderTimeout, "ran longer"},
+		{"more memory than a template may use", `"x" * 2100000000`, payload.ErrRender, "at most"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := MustParse(t, mustJSON(map[string]any{"payload_format": "custom", "payload_template": c.template}))
+			began := time.Now()
+			_, err := o.Render(context.Background(), event())
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.mention) {
+				t.Fatalf("err = %v, want %v mentioning %q", err, c.want, c.mention)
+			}
+			// Unbounded, the first two ran for 12 and 26 seconds.
+			if took := time.Since(began); took > 5*time.Second {
+				t.Fatalf("the render took %v", took)
+			}
+			if got := render(t, `{"payload_format": "custom", "payload_template": "{id: .event_id}"}`); got != `{"id":"evt_1"}` {
+				t.Fatalf("the next render made %s", got)
+			}
+		})
+	}
+}
+
 func TestInvalidOptionsAreFieldErrors(t *testing.T) {
 	cases := []struct{ md, field, want string }{
 		{`{"payload_format": "xml"}`, "metadata.payload_format", "must be"},
@@ -208,6 +240,9 @@ func TestInvalidOptionsAreFieldErrors(t *testing.T) {
 		{`{"payload_format": "custom", "payload_template": "{a: .b,\n b: nosuch(1)}"}`, "metadata.payload_template", "line 2, column 5: function not defined: nosuch/1"},
 		{`{"payload_format": "custom", "payload_template": "{a: $x}"}`, "metadata.payload_template", "line 1, column 5: variable not defined: $x"},
 		{`{"payload_format": "custom", "payload_template": "{a: 1}\n| nosuch(1)"}`, "metadata.payload_template", "nosuch"},
+		{`{"payload_format": "custom", "payload_template": "{a: .foo, b: foo}"}`, "metadata.payload_template", "line 1, column 14: function not defined: foo/0"},
+		{`{"payload_format": "custom", "payload_template": "# foo\n{foo: \"foo \\(foo)\"}"}`, "metadata.payload_template", "line 2, column 14: function not defined: foo/0"},
+		{`{"payload_format": "custom", "payload_template": "if . then 1 end end"}`, "metadata.payload_template", "line 1, column 17: unexpected token"},
 		{`{"payload_format": "custom", "payload_template": "input"}`, "metadata.payload_template", "not allowed"},
 		{`{"payload_template": ".a"}`, "metadata.payload_template", "only with payload_format"},
 		{`{"include_raw_payload": "yes"}`, "metadata.include_raw_payload", "true or false"},

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -60,7 +58,7 @@ func compile(src string) (*program, error) {
 	if err != nil {
 		var pe *gojq.ParseError
 		if errors.As(err, &pe) {
-			line, col := position(src, pe.Offset)
+			line, col := position(src, tokenStart(src, pe))
 			return nil, fmt.Errorf("jq syntax error at line %d, column %d: %v", line, col, err)
 		}
 		return nil, fmt.Errorf("jq syntax error: %v", err)
@@ -83,33 +81,6 @@ func compile(src string) (*program, error) {
 	return p, nil
 }
 
-// undefinedName reads the name out of gojq's "function not defined:
-// name/1" and "variable not defined: $name", which carry no position.
-var undefinedName = regexp.MustCompile(`not defined: (\$?[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)`)
-
-// undefinedAt finds where a compile error's undefined name is first used.
-func undefinedAt(src string, err error) (int, bool) {
-	m := undefinedName.FindStringSubmatch(err.Error())
-	if m == nil {
-		return 0, false
-	}
-	use := regexp.MustCompile(`(^|[^A-Za-z0-9_$])` + regexp.QuoteMeta(m[1]) + `($|[^A-Za-z0-9_])`)
-	at := use.FindStringSubmatchIndex(src)
-	if at == nil {
-		return 0, false
-	}
-	return at[3], true // the end of the character before the name
-}
-
-// position turns a byte offset into a 1-based line and column.
-func position(src string, offset int) (line, col int) {
-	offset = min(max(offset, 0), len(src))
-	before := src[:offset]
-	line = strings.Count(before, "\n") + 1
-	col = offset - strings.LastIndex(before, "\n")
-	return line, col
-}
-
 // Render makes the body of an event for these options, uncompressed: what
 // the signatures cover. With plain options it is the event's standard body,
 // byte for byte. An error wraps ErrRender.
@@ -122,12 +93,15 @@ func (o *Options) Render(ctx context.Context, ev *webhook.Event) ([]byte, error)
 		return nil, fmt.Errorf("%w: the event's payload is not JSON: %v", ErrRender, err)
 	}
 	doc = o.narrow(doc)
-	var out any = doc
 	if o.Format == Custom && o.program != nil {
-		if out, err = o.program.run(ctx, doc); err != nil {
-			return nil, err
+		req := renderRequest{Template: o.Template, Doc: doc}
+		if o.IncludeRaw {
+			raw := string(ev.Payload)
+			req.Raw = &raw
 		}
+		return templates.render(ctx, req)
 	}
+	var out any = doc
 	if o.IncludeRaw {
 		obj, ok := out.(map[string]any)
 		if !ok {
@@ -183,31 +157,6 @@ func (o *Options) narrow(doc map[string]any) map[string]any {
 		prune(doc) // elements excluded by index leave gaps
 	}
 	return doc
-}
-
-// run runs the template on the envelope, bounded in time: it must make
-// exactly one value.
-func (p *program) run(ctx context.Context, doc map[string]any) (any, error) {
-	ctx, cancel := context.WithTimeoutCause(ctx, RenderTimeout, errTemplateTime)
-	defer cancel()
-	iter := p.code.RunWithContext(ctx, doc)
-	v, ok := iter.Next()
-	if !ok {
-		return nil, fmt.Errorf("%w: the template made no value (jq's empty)", ErrRender)
-	}
-	if err, isErr := v.(error); isErr {
-		if parent := context.Cause(ctx); errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			if parent != nil && !errors.Is(parent, errTemplateTime) {
-				return nil, fmt.Errorf("%w: %v", ErrRenderTimeout, parent)
-			}
-			return nil, fmt.Errorf("%w: the template ran longer than %v", ErrRenderTimeout, RenderTimeout)
-		}
-		return nil, fmt.Errorf("%w: the template failed: %v", ErrRender, err)
-	}
-	if _, more := iter.Next(); more {
-		return nil, fmt.Errorf("%w: the template made more than one value; wrap it in [...] to send a list", ErrRender)
-	}
-	return v, nil
 }
 
 // encode writes a value as compact JSON, leaving <, > and & as they are.
