@@ -222,12 +222,15 @@ type webhookView struct {
 }
 
 func view(w *webhook.Webhook) webhookView {
-	sched := w.RetryPolicy().Schedule()
-	secs := make([]float64, len(sched))
-	for i, d := range sched {
+	return webhookView{Webhook: w, RetrySchedule: seconds(w.RetryPolicy().Schedule())}
+}
+
+func seconds(ds []time.Duration) []float64 {
+	secs := make([]float64, len(ds))
+	for i, d := range ds {
 		secs[i] = d.Seconds()
 	}
-	return webhookView{Webhook: w, RetrySchedule: secs}
+	return secs
 }
 
 func (s *Server) createWebhook(c *fiber.Ctx) error {
@@ -447,16 +450,17 @@ func (s *Server) sendTest(c *fiber.Ctx, w *webhook.Webhook) error {
 	}
 	d := done.Row
 	return c.JSON(testResult{
-		Success:      d.Status == webhook.AttemptDelivered,
-		StatusCode:   done.StatusCode(),
-		DurationMS:   done.DurationMS(),
-		ResponseBody: d.ResponseBody,
-		Error:        d.LastError,
-		ErrorClass:   d.ErrorClass,
-		DeliveryID:   d.ID,
-		EventID:      ev.EventID,
-		EventType:    ev.EventType,
-		RequestBody:  d.RequestBody,
-		Filtered:     filtered,
+		Success:       d.Status == webhook.AttemptDelivered,
+		StatusCode:    done.StatusCode(),
+		DurationMS:    done.DurationMS(),
+		ResponseBody:  d.ResponseBody,
+		Error:         d.LastError,
+		ErrorClass:    d.ErrorClass,
+		DeliveryID:    d.ID,
+		EventID:       ev.EventID,
+		EventType:     ev.EventType,
+		RequestBody:   d.RequestBody,
+		Filtered:      filtered,
+		RetrySchedule: seconds(w.RetryPolicyFor(ev.EventType).Schedule()),
 	})
 }

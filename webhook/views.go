@@ -40,6 +40,9 @@ type TestResult struct {
 	// Filtered says the subscriber's filter would leave this event out;
 	// a test is sent anyway.
 	Filtered bool `json:"filtered"`
+	// RetrySchedule is what a delivery of this event type would wait
+	// before each retry, its retry override applied.
+	RetrySchedule []float64 `json:"retry_schedule_seconds"`
 }
 
 // SubscriberDelivery is where one subscriber's delivery of an event stands:

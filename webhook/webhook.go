@@ -276,6 +276,14 @@ func (w *Webhook) RetryPolicies() map[string]RetryPolicy {
 	return out
 }
 
+// RetryPolicyFor is the schedule of an event of this type.
+func (w *Webhook) RetryPolicyFor(eventType string) RetryPolicy {
+	if o, ok := w.RetryOverrides[eventType]; ok {
+		return w.withOverride(o).RetryPolicy()
+	}
+	return w.RetryPolicy()
+}
+
 // Timeout is how long one attempt may take, connect to last body byte.
 func (w *Webhook) Timeout() time.Duration {
 	return time.Duration(w.TimeoutSeconds) * time.Second
