@@ -114,6 +114,9 @@ func renderHere(req renderRequest) ([]byte, error) {
 		}
 		obj[RawPayloadKey] = *req.Raw
 	}
+	if n := leastSize(v, MaxBodyBytes); n > MaxBodyBytes {
+		return nil, fmt.Errorf("the body would be over %d bytes; the limit is %d", n, MaxBodyBytes)
+	}
 	body, err := encode(v)
 	if err != nil {
 		return nil, err
@@ -122,6 +125,33 @@ func renderHere(req renderRequest) ([]byte, error) {
 		return nil, fmt.Errorf("the body would be %d bytes; the limit is %d", len(body), MaxBodyBytes)
 	}
 	return body, nil
+}
+
+// leastSize is at most the length of v encoded, counted until it passes
+// limit: a value of shared parts can stand for more bytes than the
+// machine has, and is refused without encoding it.
+func leastSize(v any, limit int) int {
+	switch v := v.(type) {
+	case string:
+		return len(v) + 2
+	case map[string]any:
+		n := 2
+		for k, e := range v {
+			if n += len(k) + 4 + leastSize(e, limit-n); n > limit {
+				break
+			}
+		}
+		return n
+	case []any:
+		n := 2
+		for _, e := range v {
+			if n += 1 + leastSize(e, limit-n); n > limit {
+				break
+			}
+		}
+		return n
+	}
+	return 1
 }
 
 // sandbox runs templates in children, reusing idle ones. Rendering is
