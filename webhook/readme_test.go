@@ -45,6 +45,9 @@ type snippetCase struct {
 	Headers map[string]string `json:"headers"`
 	Body    []byte            `json:"body"` // base64 in JSON: a gzip body is not text
 	Want    bool              `json:"want"`
+	// WantGuide is what verifyGuide should say: X-Webhook-Signature has
+	// no timestamp and one secret.
+	WantGuide bool `json:"want_guide"`
 }
 
 func gzipped(s string) []byte {
@@ -72,9 +75,10 @@ func snippetCases() []snippetCase {
 	alnum := "abcdefghijklmnopqrstuvwxyz012345" // decodes as base64, but is not whsec_
 	signed := func(secret string, at time.Time) map[string]string {
 		return map[string]string{
-			"webhook-id":        "evt_1",
-			"webhook-timestamp": strconv.FormatInt(at.Unix(), 10),
-			"webhook-signature": webhook.SignStandard(secret, "evt_1", at, []byte(body)),
+			"webhook-id":          "evt_1",
+			"webhook-timestamp":   strconv.FormatInt(at.Unix(), 10),
+			"webhook-signature":   webhook.SignStandard(secret, "evt_1", at, []byte(body)),
+			"x-webhook-signature": webhook.Sign(secret, []byte(body)),
 		}
 	}
 	rotated := signed(generated, now)
@@ -83,27 +87,30 @@ func snippetCases() []snippetCase {
 	// A bomb: signed, but inflating past the snippets' 10 MiB bound.
 	bomb := strings.Repeat(" ", 11<<20)
 	bombHeaders := map[string]string{"content-encoding": "gzip", "webhook-id": "evt_1", "webhook-timestamp": strconv.FormatInt(now.Unix(), 10),
-		"webhook-signature": webhook.SignStandard(generated, "evt_1", now, []byte(bomb))}
+		"webhook-signature": webhook.SignStandard(generated, "evt_1", now, []byte(bomb)), "x-webhook-signature": webhook.Sign(generated, []byte(bomb))}
 	return []snippetCase{
-		{Name: "generated secret", Secret: generated, Headers: signed(generated, now), Body: []byte(body), Want: true},
-		{Name: "chosen secret", Secret: chosen, Headers: signed(chosen, now), Body: []byte(body), Want: true},
-		{Name: "alphanumeric chosen secret", Secret: alnum, Headers: signed(alnum, now), Body: []byte(body), Want: true},
-		{Name: "rotation: second signature matches", Secret: generated, Headers: rotated, Body: []byte(body), Want: true},
-		{Name: "gzip body, as sent", Secret: generated, Headers: zipped, Body: gzipped(body), Want: true},
-		{Name: "gzip body, decompressed by the framework", Secret: generated, Headers: zipped, Body: []byte(body), Want: true},
+		{Name: "generated secret", Secret: generated, Headers: signed(generated, now), Body: []byte(body), Want: true, WantGuide: true},
+		{Name: "chosen secret", Secret: chosen, Headers: signed(chosen, now), Body: []byte(body), Want: true, WantGuide: true},
+		{Name: "alphanumeric chosen secret", Secret: alnum, Headers: signed(alnum, now), Body: []byte(body), Want: true, WantGuide: true},
+		{Name: "rotation: second signature matches", Secret: generated, Headers: rotated, Body: []byte(body), Want: true, WantGuide: true},
+		{Name: "gzip body, as sent", Secret: generated, Headers: zipped, Body: gzipped(body), Want: true, WantGuide: true},
+		{Name: "gzip body, decompressed by the framework", Secret: generated, Headers: zipped, Body: []byte(body), Want: true, WantGuide: true},
 		{Name: "gzip body changed", Secret: generated, Headers: zipped, Body: gzipped(body + " "), Want: false},
 		{Name: "gzip bomb", Secret: generated, Headers: bombHeaders, Body: gzipped(bomb), Want: false},
 		{Name: "other secret", Secret: webhook.NewSecret(), Headers: signed(generated, now), Body: []byte(body), Want: false},
 		{Name: "body changed", Secret: generated, Headers: signed(generated, now), Body: []byte(body + " "), Want: false},
-		{Name: "ten minutes old", Secret: generated, Headers: signed(generated, now.Add(-10*time.Minute)), Body: []byte(body), Want: false},
+		{Name: "ten minutes old", Secret: generated, Headers: signed(generated, now.Add(-10*time.Minute)), Body: []byte(body), Want: false, WantGuide: true},
 		{Name: "no headers", Secret: generated, Headers: map[string]string{}, Body: []byte(body), Want: false},
 		{Name: "garbage signature", Secret: generated, Headers: map[string]string{
 			"webhook-id": "evt_1", "webhook-timestamp": strconv.FormatInt(now.Unix(), 10), "webhook-signature": "v1,\u00e9 v1,!!! v2,abc",
+			"x-webhook-signature": "sha256=\u00e9",
 		}, Body: []byte(body), Want: false},
 	}
 }
 
-func runSnippet(t *testing.T, dir string, cmd ...string) []bool {
+// runSnippet runs a program that prints, for each case, what its verify
+// and verifyGuide say.
+func runSnippet(t *testing.T, dir string, cmd ...string) [][2]bool {
 	t.Helper()
 	in, err := json.Marshal(snippetCases())
 	if err != nil {
@@ -120,22 +127,25 @@ func runSnippet(t *testing.T, dir string, cmd ...string) []bool {
 		}
 		t.Fatalf("%v: %v\n%s", cmd, err, stderr)
 	}
-	var got []bool
+	var got [][2]bool
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("%v printed %q: %v", cmd, out, err)
 	}
 	return got
 }
 
-func checkSnippet(t *testing.T, got []bool) {
+func checkSnippet(t *testing.T, got [][2]bool) {
 	t.Helper()
 	cases := snippetCases()
 	if len(got) != len(cases) {
 		t.Fatalf("%d answers for %d cases", len(got), len(cases))
 	}
 	for i, c := range cases {
-		if got[i] != c.Want {
-			t.Errorf("%s: verify = %v, want %v", c.Name, got[i], c.Want)
+		if got[i][0] != c.Want {
+			t.Errorf("%s: verify = %v, want %v", c.Name, got[i][0], c.Want)
+		}
+		if got[i][1] != c.WantGuide {
+			t.Errorf("%s: the LOKI guide's signature verified = %v, want %v", c.Name, got[i][1], c.WantGuide)
 		}
 	}
 }
@@ -154,6 +164,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -174,13 +185,13 @@ func main() {
 	if err := json.NewDecoder(os.Stdin).Decode(&cases); err != nil {
 		panic(err)
 	}
-	var out []bool
+	var out [][2]bool
 	for _, c := range cases {
 		r, _ := http.NewRequest("POST", "http://receiver/", nil)
 		for k, v := range c.Headers {
 			r.Header.Set(k, v)
 		}
-		out = append(out, verify(c.Secret, r, c.Body))
+		out = append(out, [2]bool{verify(c.Secret, r, c.Body), verifyGuide(c.Secret, r, c.Body)})
 	}
 	json.NewEncoder(os.Stdout).Encode(out)
 }
@@ -199,7 +210,8 @@ func TestReadmeVerifyPython(t *testing.T) {
 import json, sys
 out = []
 for c in json.load(sys.stdin):
-    out.append(verify(c["secret"], c["headers"], base64.b64decode(c["body"])))
+    body = base64.b64decode(c["body"])
+    out.append([verify(c["secret"], c["headers"], body), verify_guide(c["secret"], c["headers"], body)])
 print(json.dumps(out))
 `
 	dir := t.TempDir()
@@ -216,7 +228,10 @@ func TestReadmeVerifyNode(t *testing.T) {
 let input = "";
 process.stdin.on("data", (d) => (input += d));
 process.stdin.on("end", () => {
-  const out = JSON.parse(input).map((c) => verify(c.secret, c.headers, Buffer.from(c.body, "base64")));
+  const out = JSON.parse(input).map((c) => {
+    const body = Buffer.from(c.body, "base64");
+    return [verify(c.secret, c.headers, body), verifyGuide(c.secret, c.headers, body)];
+  });
   console.log(JSON.stringify(out));
 });
 `
