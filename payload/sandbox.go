@@ -227,6 +227,7 @@ func startChild() (*child, error) {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
+	cmd.Args[0] = "herald-templates" // what ps shows
 	cmd.Env = []string{sandboxEnv + "=1"} // none of the parent's secrets
 	inR, inW, err := os.Pipe()
 	if err != nil {
