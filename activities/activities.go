@@ -41,7 +41,7 @@ type deliveryStore interface {
 	ReleaseSlots(ctx context.Context, webhookID int64, limits []store.RateLimit, slots []store.Slot) error
 	ReopenDelivery(ctx context.Context, eventID string, webhookID int64) error
 	ReserveSlot(ctx context.Context, webhookID int64, key store.AttemptKey, limits []store.RateLimit, now time.Time) (time.Time, error)
-	SetSubscribers(ctx context.Context, eventID string, webhookIDs []int64) error
+	SetSubscribers(ctx context.Context, eventID string, perEvent, batched []int64) error
 	Subscribers(ctx context.Context, eventType string) ([]*webhook.Webhook, error)
 }
 
@@ -138,25 +138,50 @@ func (a *Activities) StartEvent(ctx context.Context, ev webhook.Event) (workflow
 	if _, err := a.Store.CreateEvent(ctx, &ev); err != nil {
 		return workflows.StartEventResult{}, err
 	}
-	hooks, err := a.Store.Subscribers(ctx, ev.EventType)
+	hooks, err := a.snapshot(ctx, ev.EventID, func() ([]*webhook.Webhook, error) { return a.Store.Subscribers(ctx, ev.EventType) })
 	if err != nil {
 		return workflows.StartEventResult{}, err
 	}
 	res := workflows.StartEventResult{Subscribers: make([]workflows.Subscriber, len(hooks))}
-	ids := make([]int64, 0, len(hooks))
+	var perEvent, batched []int64
 	for i, w := range hooks {
 		res.Subscribers[i] = workflows.SubscriberOf(w, 1)
 		res.Subscribers[i].Mode = ""
-		if !res.Subscribers[i].Batched {
+		if res.Subscribers[i].Batched {
 			// A batched integration counts as a subscriber of the batch.
-			ids = append(ids, w.ID)
+			batched = append(batched, w.ID)
+		} else {
+			perEvent = append(perEvent, w.ID)
 		}
 	}
-	if err := a.Store.SetSubscribers(ctx, ev.EventID, ids); err != nil {
+	if err := a.Store.SetSubscribers(ctx, ev.EventID, perEvent, batched); err != nil {
 		return workflows.StartEventResult{}, err
 	}
-	a.Logger.DebugContext(ctx, "event subscribers resolved", "event_id", ev.EventID, "event_type", ev.EventType, "subscribers", len(ids))
+	a.Logger.DebugContext(ctx, "event subscribers resolved", "event_id", ev.EventID, "event_type", ev.EventType, "subscribers", len(perEvent))
 	return res, nil
+}
+
+// snapshot returns the subscribers recorded for an event, when a run
+// before this one (cut short by a crash) recorded them, so a webhook
+// created or deleted in between changes neither the deliveries nor the
+// event's total; otherwise those lookup finds. A recorded subscriber
+// deleted since is left out: its delivery ends without an outcome.
+func (a *Activities) snapshot(ctx context.Context, eventID string, lookup func() ([]*webhook.Webhook, error)) ([]*webhook.Webhook, error) {
+	snap, err := a.Store.EventSubscribers(ctx, []string{eventID})
+	if err != nil {
+		return nil, err
+	}
+	rec, ok := snap[eventID]
+	if !ok {
+		return lookup()
+	}
+	hooks := []*webhook.Webhook{}
+	for _, s := range rec {
+		if s.Webhook != nil && s.Outcome != store.OutcomeFiltered {
+			hooks = append(hooks, s.Webhook)
+		}
+	}
+	return hooks, nil
 }
 
 // LoadSubscriber returns a webhook as a subscriber of an event whose

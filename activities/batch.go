@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/loki-interceptor/herald/integrations"
+	"github.com/loki-interceptor/herald/store"
 	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
 )
@@ -15,7 +16,8 @@ import (
 type batchStore interface {
 	CreateEvent(ctx context.Context, e *webhook.Event) (bool, error)
 	GetWebhook(ctx context.Context, id int64) (*webhook.Webhook, error)
-	SetSubscribers(ctx context.Context, eventID string, webhookIDs []int64) error
+	SetSubscribers(ctx context.Context, eventID string, perEvent, batched []int64) error
+	EventSubscribers(ctx context.Context, eventIDs []string) (map[string][]store.SubscriberOf, error)
 }
 
 // AddToBatch hands an event to its integration's batch collector, starting
@@ -59,14 +61,21 @@ func (a *Activities) StartBatch(ctx context.Context, in workflows.StartBatchInpu
 	if _, err := a.Store.CreateEvent(ctx, &in.Event); err != nil {
 		return workflows.StartEventResult{}, err
 	}
-	w, err := a.Store.GetWebhook(ctx, in.WebhookID)
-	if webhook.ErrorCode(err) == webhook.ENotFound {
-		return workflows.StartEventResult{}, a.Store.SetSubscribers(ctx, in.Event.EventID, nil)
-	}
+	hooks, err := a.snapshot(ctx, in.Event.EventID, func() ([]*webhook.Webhook, error) {
+		w, err := a.Store.GetWebhook(ctx, in.WebhookID)
+		if webhook.ErrorCode(err) == webhook.ENotFound {
+			return nil, nil
+		}
+		return []*webhook.Webhook{w}, err
+	})
 	if err != nil {
 		return workflows.StartEventResult{}, err
 	}
-	if err := a.Store.SetSubscribers(ctx, in.Event.EventID, []int64{w.ID}); err != nil {
+	if len(hooks) == 0 {
+		return workflows.StartEventResult{}, a.Store.SetSubscribers(ctx, in.Event.EventID, nil, nil)
+	}
+	w := hooks[0]
+	if err := a.Store.SetSubscribers(ctx, in.Event.EventID, []int64{w.ID}, nil); err != nil {
 		return workflows.StartEventResult{}, err
 	}
 	// The batch itself goes to the integration directly, in its event's

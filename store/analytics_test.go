@@ -205,7 +205,7 @@ func TestGauges(t *testing.T) {
 		}
 		fanOut := func(e *webhook.Event, ids ...int64) {
 			t.Helper()
-			if err := s.SetSubscribers(ctx, e.EventID, ids); err != nil {
+			if err := s.SetSubscribers(ctx, e.EventID, ids, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

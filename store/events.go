@@ -120,24 +120,37 @@ func (s *Store) DeleteEvent(ctx context.Context, eventID string) error {
 	return s.DeleteEvents(ctx, []string{eventID})
 }
 
-// SetSubscribers records the webhooks an event goes to, one workflow per
-// event, when the workflow resolves them itself (an event accepted by an
-// older Herald, or a batch going to its integration), and marks those
-// webhooks triggered. Recording them again changes nothing.
-func (s *Store) SetSubscribers(ctx context.Context, eventID string, webhookIDs []int64) error {
-	if err := s.MarkTriggered(ctx, webhookIDs); err != nil {
+// SetSubscribers records the webhooks an event goes to, when the workflow
+// resolves them itself (an event accepted by an older Herald, or a batch
+// going to its integration): perEvent one workflow per event, batched into
+// their integration's batch (not counted, as RecordEvents does), and marks
+// the perEvent ones triggered. Only the first call records: an activity
+// re-run after a crash may have looked up a different set, and the event's
+// total must stay the count of the rows its deliveries end.
+func (s *Store) SetSubscribers(ctx context.Context, eventID string, perEvent, batched []int64) error {
+	if err := s.MarkTriggered(ctx, perEvent); err != nil {
 		return err
 	}
 	return s.tx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET total_deliveries = ? WHERE event_id = ?`), len(webhookIDs), eventID)
+		var recorded int
+		err := tx.GetContext(ctx, &recorded, tx.Rebind(`SELECT COUNT(*) FROM event_subscribers WHERE event_id = ?`), eventID)
+		if err != nil || recorded > 0 {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE events SET total_deliveries = ? WHERE event_id = ?`), len(perEvent), eventID)
 		if err := changed(res, err, "event %q not found", eventID); err != nil {
 			return err
 		}
-		for _, id := range webhookIDs {
-			_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO event_subscribers (event_id, webhook_id, delivery_mode, outcome)
-				VALUES (?, ?, 'per_event', 'pending') ON CONFLICT (event_id, webhook_id) DO NOTHING`), eventID, id)
-			if err != nil {
-				return err
+		for _, row := range []struct {
+			ids     []int64
+			outcome Outcome
+		}{{perEvent, OutcomePending}, {batched, OutcomeBatched}} {
+			for _, id := range row.ids {
+				_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO event_subscribers (event_id, webhook_id, delivery_mode, outcome)
+					VALUES (?, ?, 'per_event', ?) ON CONFLICT (event_id, webhook_id) DO NOTHING`), eventID, id, string(row.outcome))
+				if err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -19,7 +19,7 @@ func TestDeleteWhileDeliveringDoesNotDeadlock(t *testing.T) {
 			var ds []*webhook.Attempt
 			for i := range 6 {
 				e := mustEvent(t, s, fmt.Sprintf("e%d-%d", round, i), "compliance.alert")
-				s.SetSubscribers(ctx, e.EventID, []int64{w.ID})
+				s.SetSubscribers(ctx, e.EventID, []int64{w.ID}, nil)
 				d := attempt(w, e, 1)
 				if _, err := s.StartAttempt(ctx, d); err != nil {
 					t.Fatal(err)

@@ -268,7 +268,7 @@ func TestSetSubscribers(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
 		w1, w2 := mustWebhook(t, s, "a", "*"), mustWebhook(t, s, "b", "*")
 		mustEvent(t, s, "e", "compliance.alert")
-		if err := s.SetSubscribers(ctx, "e", []int64{w1.ID, w2.ID}); err != nil {
+		if err := s.SetSubscribers(ctx, "e", []int64{w1.ID, w2.ID}, nil); err != nil {
 			t.Fatal(err)
 		}
 		e, _ := s.GetEvent(ctx, "e")
@@ -281,13 +281,26 @@ func TestSetSubscribers(t *testing.T) {
 			}
 		}
 		mustEvent(t, s, "lonely", "report.generated")
-		if err := s.SetSubscribers(ctx, "lonely", nil); err != nil {
+		if err := s.SetSubscribers(ctx, "lonely", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		if e, _ := s.GetEvent(ctx, "lonely"); e.TotalDeliveries != 0 {
 			t.Fatalf("event with no subscribers: %+v", e)
 		}
-		wantCode(t, s.SetSubscribers(ctx, "missing", nil), webhook.ENotFound)
+		wantCode(t, s.SetSubscribers(ctx, "missing", nil, nil), webhook.ENotFound)
+		// Recorded once: a second call, as from an activity run again after
+		// a crash, changes neither the rows nor the total.
+		w3 := mustWebhook(t, s, "c", "*")
+		if err := s.SetSubscribers(ctx, "e", []int64{w1.ID, w2.ID, w3.ID}, nil); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := s.EventSubscribers(ctx, []string{"e"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, _ := s.GetEvent(ctx, "e"); e.TotalDeliveries != 2 || len(snap["e"]) != 2 {
+			t.Fatalf("after a second SetSubscribers: total %d, rows %+v; want the first call's 2", e.TotalDeliveries, snap["e"])
+		}
 	})
 }
 
@@ -319,7 +332,7 @@ func TestAttemptsAndCounters(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
 		ok, bad := mustWebhook(t, s, "ok", "*"), mustWebhook(t, s, "bad", "*")
 		e := mustEvent(t, s, "e1", "compliance.alert")
-		s.SetSubscribers(ctx, e.EventID, []int64{ok.ID, bad.ID})
+		s.SetSubscribers(ctx, e.EventID, []int64{ok.ID, bad.ID}, nil)
 
 		a1 := attempt(ok, e, 1)
 		if done, err := s.StartAttempt(ctx, a1); err != nil || done != nil || a1.ID == 0 {
@@ -421,7 +434,7 @@ func TestLaterSuccessOutweighsFailure(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
 		w := mustWebhook(t, s, "w", "*")
 		e := mustEvent(t, s, "e", "compliance.alert")
-		s.SetSubscribers(ctx, "e", []int64{w.ID})
+		s.SetSubscribers(ctx, "e", []int64{w.ID}, nil)
 		a1 := attempt(w, e, 1)
 		s.StartAttempt(ctx, a1)
 		finish(t, s, a1, webhook.AttemptFailed, 500)
@@ -448,7 +461,7 @@ func TestConcurrentFinishesCountEveryone(t *testing.T) {
 			w := mustWebhook(t, s, fmt.Sprintf("w%d", i), "*")
 			ws, ids = append(ws, w), append(ids, w.ID)
 		}
-		s.SetSubscribers(ctx, "burst", ids)
+		s.SetSubscribers(ctx, "burst", ids, nil)
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
 		for _, w := range ws {
@@ -482,7 +495,7 @@ func TestFinishEvent(t *testing.T) {
 		ok, bad := mustWebhook(t, s, "ok", "*"), mustWebhook(t, s, "bad", "*")
 		e := mustEvent(t, s, "e", "compliance.alert")
 		// Three subscribers; the third was deleted before any attempt.
-		s.SetSubscribers(ctx, "e", []int64{ok.ID, bad.ID, 9999})
+		s.SetSubscribers(ctx, "e", []int64{ok.ID, bad.ID, 9999}, nil)
 		for _, a := range []struct {
 			w      *webhook.Webhook
 			n      int
@@ -651,7 +664,7 @@ func TestALateFinishDoesNotOverwriteTheRowTakenOver(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
 		w := mustWebhook(t, s, "taken-over", "*")
 		e := mustEvent(t, s, "taken-over-1", "compliance.alert")
-		s.SetSubscribers(ctx, e.EventID, []int64{w.ID})
+		s.SetSubscribers(ctx, e.EventID, []int64{w.ID}, nil)
 		slow := attempt(w, e, 1)
 		if _, err := s.StartAttempt(ctx, slow); err != nil || slow.ID == 0 {
 			t.Fatalf("first executor's start: %v", err)

@@ -419,3 +419,23 @@ func TestTemporalInterceptorAndMetrics(t *testing.T) {
 	assert.Equal(t, uint64(0), bucket(t, fs, lat, nil, 1), "seconds buckets")
 	assert.Equal(t, uint64(1), bucket(t, fs, lat, nil, 2.5))
 }
+
+func TestCheckEnv(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string // part of the error; "" for none
+	}{
+		{map[string]string{}, ""},
+		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp, console"}, ""},
+		{map[string]string{"OTEL_TRACES_EXPORTER": "none"}, ""},
+		{map[string]string{"OTEL_TRACES_EXPORTER": "bogus"}, `OTEL_TRACES_EXPORTER "bogus"`},
+		{map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, `OTEL_EXPORTER_OTLP_PROTOCOL "http/json"`},
+		// The protocol matters only when OTLP is in use.
+		{map[string]string{"OTEL_TRACES_EXPORTER": "console", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, ""},
+	} {
+		err := CheckEnv(func(k string) string { return tc.env[k] })
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: got %v, want %q", tc.env, err, tc.want)
+		}
+	}
+}

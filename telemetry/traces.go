@@ -65,6 +65,26 @@ func spanProcessors(ctx context.Context, o Options) ([]sdktrace.SpanProcessor, e
 	return procs, nil
 }
 
+// CheckEnv validates the OTEL_* variables Setup would refuse, without
+// building anything, so a command can fail on a typo before it spends a
+// minute waiting for a database or starts a server that ignores it.
+// A nil getenv means os.Getenv.
+func CheckEnv(getenv func(string) string) error {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	names, err := exporterNames(Options{Getenv: getenv})
+	if err != nil || !slices.Contains(names, "otlp") {
+		return err
+	}
+	switch p := cmp.Or(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), getenv("OTEL_EXPORTER_OTLP_PROTOCOL"), "http/protobuf"); p {
+	case "grpc", "http/protobuf":
+		return nil
+	default:
+		return fmt.Errorf("telemetry: unsupported OTEL_EXPORTER_OTLP_PROTOCOL %q (want grpc or http/protobuf)", p)
+	}
+}
+
 // exporterNames parses OTEL_TRACES_EXPORTER (a comma-separated list, as the
 // spec has it). Unlike the spec, unset means "none": tracing is opt-in.
 // A TraceWriter implies console.

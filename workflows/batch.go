@@ -59,6 +59,13 @@ type BatchInput struct {
 	Pending   []BatchItem `json:"pending,omitempty"`
 	Recent    []string    `json:"recent,omitempty"`
 	Flushed   int         `json:"flushed,omitempty"`
+	// StartFailures, LastError and RetryAt are the collector's failed
+	// starts in a row, carried across continue-as-new so the backoff goes
+	// on doubling and the integration's health still says why; zero in an
+	// input from before they were carried, as in a fresh collector.
+	StartFailures int        `json:"start_failures,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+	RetryAt       *time.Time `json:"retry_at,omitempty"`
 }
 
 // BatchState is QueryBatch's answer.
@@ -135,11 +142,6 @@ type batcher struct {
 	in       BatchInput
 	adds     workflow.ReceiveChannel
 	runStart int
-	// failures counts the flushes in a row whose batch did not start;
-	// lastError and retryAt are the latest one's error and next try.
-	failures  int
-	lastError string
-	retryAt   *time.Time
 }
 
 // batchNotStarted is a flush whose batch's workflow could not be started.
@@ -157,12 +159,12 @@ func (e *batchNotStarted) Error() string {
 // workflow task instead would fail it again on every retry, since the
 // failed start is in its history.
 func (b *batcher) backOff(ctx workflow.Context, e *batchNotStarted) {
-	b.failures++
-	b.lastError = e.Error()
-	wait := min(batchRetryFirst<<min(b.failures-1, 20), batchRetryMax)
+	b.in.StartFailures++
+	b.in.LastError = e.Error()
+	wait := min(batchRetryFirst<<min(b.in.StartFailures-1, 20), batchRetryMax)
 	at := workflow.Now(ctx).Add(wait)
-	b.retryAt = &at
-	workflow.GetLogger(ctx).Warn("batch not started; trying again", "error", b.lastError, "failures", b.failures, "retry_in", wait)
+	b.in.RetryAt = &at
+	workflow.GetLogger(ctx).Warn("batch not started; trying again", "error", b.in.LastError, "failures", b.in.StartFailures, "retry_in", wait)
 	_ = workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: "batch start: try again"}).Get(ctx, nil)
 	b.receive(ctx)
 }
@@ -222,7 +224,7 @@ func (b *batcher) flush(ctx workflow.Context) error {
 	if err := child.GetChildWorkflowExecution().Get(ctx, &started); err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		return &batchNotStarted{eventID: ev.EventID, err: err}
 	}
-	b.failures, b.lastError, b.retryAt = 0, "", nil
+	b.in.StartFailures, b.in.LastError, b.in.RetryAt = 0, "", nil
 	b.in.Pending = slices.Delete(b.in.Pending, 0, n)
 	b.in.Recent = append(b.in.Recent, ids...)
 	b.in.Recent = b.in.Recent[max(len(b.in.Recent)-maxRemembered, 0):]
@@ -231,7 +233,7 @@ func (b *batcher) flush(ctx workflow.Context) error {
 }
 
 func (b *batcher) query() (BatchState, error) {
-	st := BatchState{Pending: []string{}, Flushed: b.in.Flushed, StartFailures: b.failures, LastError: b.lastError, RetryAt: b.retryAt}
+	st := BatchState{Pending: []string{}, Flushed: b.in.Flushed, StartFailures: b.in.StartFailures, LastError: b.in.LastError, RetryAt: b.in.RetryAt}
 	for _, it := range b.in.Pending {
 		st.Pending = append(st.Pending, it.EventID)
 	}

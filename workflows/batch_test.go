@@ -435,3 +435,58 @@ func TestBatchCollectorBacksOffWhenItsBatchCannotStart(t *testing.T) {
 		t.Fatalf("batches = %v: want the one batch, once", got)
 	}
 }
+
+// A collector that continues as new while its batch cannot start carries
+// its failed starts: the next run's query still reports them (the
+// integration's health), and its next wait goes on doubling instead of
+// starting again at a second.
+func TestBatchContinuedAsNewDuringBackoffKeepsIt(t *testing.T) {
+	h := newHarness(t)
+	r := h.receiver()
+	z := h.zapier(r, 2, 10)
+	h.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{
+		&workflowstest.RefuseChildStarts{Refuse: func(workflow.Context) bool { return true }}}})
+	h.env.SetContinueAsNewSuggested(true)
+	ids := h.feedEvery("can-backoff", 2, 2, 10, 0)
+	h.env.ExecuteWorkflow(workflows.BatchWorkflowName, workflows.BatchInput{WebhookID: z.ID})
+	var can *workflow.ContinueAsNewError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("workflow ended with %v, want continue-as-new", err)
+	}
+	var next workflows.BatchInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if next.StartFailures != 1 || !strings.Contains(next.LastError, workflowstest.ErrRefused.Error()) || next.RetryAt == nil || len(next.Pending) != len(ids) {
+		t.Fatalf("continued with %+v: want one failed start, its error and retry time, and the events", next)
+	}
+
+	// The next run: refused once more, its wait is the second one's (2 s).
+	h2 := newHarnessOn(t, h.store)
+	left := 1
+	h2.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{&workflowstest.RefuseChildStarts{Refuse: func(workflow.Context) bool {
+		left--
+		return left >= 0
+	}}}})
+	var during workflows.BatchState
+	h2.env.RegisterDelayedCallback(func() {
+		v, err := h2.env.QueryWorkflow(workflows.QueryBatch)
+		if err == nil {
+			err = v.Get(&during)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}, 1500*time.Millisecond)
+	began := h2.env.Now()
+	h2.env.ExecuteWorkflow(workflows.BatchWorkflowName, next)
+	if err := h2.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if during.StartFailures != 2 || during.RetryAt == nil || during.RetryAt.Sub(began) != 2*time.Second {
+		t.Fatalf("next run while refused again: %+v (began %s), want 2 failures and a retry 2 s on", during, began)
+	}
+	if got := r.batches(); fmt.Sprint(got) != fmt.Sprint([][]string{ids}) {
+		t.Fatalf("batches = %v: want the one batch, once", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +32,14 @@ type injector struct {
 	mu     sync.Mutex
 	counts map[string]int
 	errs   []error
+	kills  []time.Time // each worker kill -9, as it was sent
+}
+
+// killTimes returns when each worker was killed so far.
+func (in *injector) killTimes() []time.Time {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return slices.Clone(in.kills)
 }
 
 func (in *injector) count(kind string) {
@@ -94,6 +103,9 @@ func (in *injector) run(ctx context.Context, log func(string, ...any)) {
 		}
 		w := in.workers[i%len(in.workers)]
 		log("fault: kill -9 %s", w.name)
+		in.mu.Lock()
+		in.kills = append(in.kills, time.Now())
+		in.mu.Unlock()
 		if err := w.restart(bg, syscall.SIGKILL, time.Second); err != nil {
 			in.fail(fmt.Errorf("worker restart: %w", err))
 			continue

@@ -203,7 +203,7 @@ func (k *cluster) exercise(ctx context.Context, c *config) (*verdict, error) {
 	k.await(ctx, p, hooks, c.drain)
 	stopWatch()
 
-	v := judge(p, hooks)
+	v := judge(p, hooks, in.killTimes())
 	v.Elapsed, v.Faults = time.Since(began), in.counts
 	for _, e := range in.errs {
 		v.FaultErrors = append(v.FaultErrors, e.Error())
@@ -267,7 +267,7 @@ func (k *cluster) hooks(ctx context.Context, p *published, c *config) ([]*hook, 
 func (k *cluster) await(ctx context.Context, p *published, hooks []*hook, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if v := judge(p, hooks); v.Lost == 0 && k.settled(ctx, v.Expected) {
+		if v := judge(p, hooks, nil); v.Lost == 0 && k.settled(ctx, v.Expected) {
 			return
 		}
 		time.Sleep(time.Second)
@@ -322,7 +322,7 @@ func progress(ctx context.Context, p *published, hooks []*hook) {
 		case <-ctx.Done():
 			return
 		}
-		v := judge(p, hooks)
+		v := judge(p, hooks, nil)
 		logf("progress: %d/%d events accepted, %d/%d deliveries, refusals %s", v.Accepted, v.Events, v.Delivered, v.Expected, sortedCounts(v.Refusals))
 	}
 }

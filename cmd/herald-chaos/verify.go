@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/loki-interceptor/herald/webhook"
 )
 
 // target is one expected delivery as Herald keys it: an event to one
@@ -28,45 +30,54 @@ type attemptKey struct {
 // verdict is the run judged from the receivers' logs, with Herald's rows
 // checked against them.
 type verdict struct {
-	Events, Accepted           int
-	Expected, Delivered, Lost  int
-	Duplicates                 int
-	DuplicateRate              float64
-	DuplicatesByMode           map[string]int
-	DuplicatesByKind           map[string]int // see answerLost
-	ResentInLease              int            // an attempt sent again within leaseFloor of its last send
-	OrderViolations            int            // ordered webhooks: requests out of turn, and events delivered before one accepted earlier
-	ForeignID                  int            // a request whose ids disagree, or that names no published event
-	BadSignature, BadBody      int
-	LatencyP50, LatencyP99     time.Duration
-	Requests                   map[string]int // by answer
-	RowsNotSeen                int            // Herald rows with a response the receiver never gave
-	RowsNoAnswer               map[string]int // Herald rows with no response, by what the receiver logged for that attempt
-	DeliveredWithoutRow        int            // delivered pairs Herald has no delivered row for
-	SentNotRecorded            int            // pairs a receiver got requests for that Herald has no attempt row for
-	ResentAfterKill            int            // requests beyond their pair's attempt rows: an attempt sent again after a kill
-	StuckMax, StuckAtEnd       int            // rows past their time plus first attempts never started
-	NeverStartedMax            int            // of StuckMax, first attempts never started
-	NeverStartedAtEnd          int            // of StuckAtEnd, first attempts never started
-	Refusals                   map[string]int
-	Faults                     map[string]int
-	FaultErrors                []string
-	Elapsed                    time.Duration
-	Soak                       *soakReport `json:",omitempty"`
+	Events, Accepted          int
+	Expected, Delivered, Lost int
+	Duplicates                int
+	DuplicateRate             float64
+	DuplicatesByMode          map[string]int
+	DuplicatesByKind          map[string]int // see answerLost
+	ResentInLease             int            // an attempt sent again within its row's lease of its last send
+	OrderViolations           int            // ordered webhooks: requests out of turn, and events delivered before one accepted earlier
+	ForeignID                 int            // a request whose ids disagree, or that names no published event
+	BadSignature, BadBody     int
+	LatencyP50, LatencyP99    time.Duration
+	Requests                  map[string]int // by answer
+	RowsNotSeen               int            // Herald rows with a response the receiver never gave
+	RowsNoAnswer              map[string]int // Herald rows with no response, by what the receiver logged for that attempt
+	DeliveredWithoutRow       int            // delivered pairs Herald has no delivered row for
+	SentNotRecorded           int            // pairs a receiver got requests for that Herald has no attempt row for
+	ResentAfterKill           int            // requests beyond their pair's attempt rows: an attempt sent again after a kill
+	StuckMax, StuckAtEnd      int            // rows past their time plus first attempts never started
+	NeverStartedMax           int            // of StuckMax, first attempts never started
+	NeverStartedAtEnd         int            // of StuckAtEnd, first attempts never started
+	Refusals                  map[string]int
+	Faults                    map[string]int
+	FaultErrors               []string
+	Elapsed                   time.Duration
+	Soak                      *soakReport `json:",omitempty"`
+	// WorkerKills are when each worker was sent kill -9: a duplicate of
+	// the attempt a worker was sending is only excused by one of them.
+	WorkerKills                []time.Time
+	DuplicateSamples           []string // up to maxDupSamples, each with its kind
 	lostSample, disagreeSample []string
-	dupSample                  []string
 	dupes                      []dupe
 }
 
+// maxDupSamples bounds the duplicates kept in the result JSON: enough to
+// read a kind's pattern, few enough to keep the file readable.
+const maxDupSamples = 20
+
 func (v *verdict) failed() bool {
-	return v.Lost > 0 || v.ResentInLease > 0 || v.DuplicatesByKind[deliveredResent] > 0 || v.DuplicatesByKind[laterUnread] > 0 || v.OrderViolations > 0 || v.StuckMax > 0 || v.StuckAtEnd > 0 || v.ForeignID > 0 || v.BadSignature > 0 || v.BadBody > 0 ||
+	return v.Lost > 0 || v.ResentInLease > 0 || v.DuplicatesByKind[deliveredResent] > 0 || v.DuplicatesByKind[laterUnread] > 0 || v.DuplicatesByKind[resentNoKill] > 0 || v.OrderViolations > 0 || v.StuckMax > 0 || v.StuckAtEnd > 0 || v.ForeignID > 0 || v.BadSignature > 0 || v.BadBody > 0 ||
 		v.RowsNotSeen > 0 || v.DeliveredWithoutRow > 0 || v.SentNotRecorded > 0 || len(v.FaultErrors) > 0 || v.Accepted < v.Events
 }
 
 // judge reads every receiver's log: a pair is delivered when its receiver
 // answered 2xx to a request with a valid signature and the published body.
-func judge(p *published, hooks []*hook) *verdict {
-	v := &verdict{Requests: map[string]int{}, DuplicatesByMode: map[string]int{}, DuplicatesByKind: map[string]int{}}
+// kills are the workers' kill -9 times, which alone excuse an attempt sent
+// again.
+func judge(p *published, hooks []*hook, kills []time.Time) *verdict {
+	v := &verdict{Requests: map[string]int{}, DuplicatesByMode: map[string]int{}, DuplicatesByKind: map[string]int{}, WorkerKills: kills}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	v.Refusals = maps.Clone(p.refusals)
@@ -107,11 +118,13 @@ func judge(p *published, hooks []*hook) *verdict {
 // another worker sends it again (and when that answer is a failure, a later
 // attempt follows). A 2xx that came past Herald's timeout, or was lost on
 // the way back, leaves the attempt failed in Herald's row, so a later attempt
-// follows. The last is a fault: Herald had recorded the attempt as
-// delivered and sent the event again. A later attempt is laterUnread until
-// Herald's rows are read (classifyLater).
+// follows. The rest are faults: Herald had recorded the attempt as
+// delivered and sent the event again, or sent an attempt again with no
+// worker killed since it first went, so none was lost. A later attempt is
+// laterUnread until Herald's rows are read (classifyLater).
 const (
 	answerLost      = "the delivered attempt sent again after its worker was lost"
+	resentNoKill    = "the delivered attempt sent again with no worker killed in between"
 	answerLate      = "a later attempt after a 2xx Herald never got"
 	deliveredResent = "a later attempt after one Herald recorded as delivered"
 	laterUnread     = "a later attempt after a delivered one, rows not read"
@@ -125,17 +138,40 @@ type dupe struct {
 	kind         string
 }
 
-// leaseFloor is the least time between two sends of one attempt: a row's
-// lease is its request's timeout and 15 s, counted from before the first
-// request, which is answered (or given up) within the timeout. Closer
-// sends are two executors at once, a fault (ResentInLease).
-const leaseFloor = 15 * time.Second
+// leaseMargin is what Herald adds to a request's timeout for its pending
+// row's lease (delivery.leaseMargin): no other worker sends the attempt
+// again until the lease, counted from the row's sent_at, has run out.
+const leaseMargin = 15 * time.Second
+
+// sendSkew allows for the first request reaching its receiver a moment
+// after its row's sent_at (the row is written in between), which shortens
+// the gap the receiver sees by as much.
+const sendSkew = time.Second
+
+// leaseOf is the least time between two sends of one of h's attempts:
+// closer sends are two executors at once, a fault (ResentInLease).
+func leaseOf(h *hook) time.Duration {
+	timeout := webhook.DefaultTimeoutSeconds
+	switch t := h.spec["timeout_seconds"].(type) {
+	case int:
+		timeout = t
+	case float64:
+		timeout = int(t)
+	}
+	return time.Duration(timeout)*time.Second + leaseMargin - sendSkew
+}
+
+// killedBetween says whether a worker was killed from one send to the next.
+func killedBetween(kills []time.Time, from, to time.Time) bool {
+	return slices.ContainsFunc(kills, func(k time.Time) bool { return !k.Before(from) && !k.After(to) })
+}
 
 // readArrivals counts one receiver's requests and returns, per event, the
 // first request delivered (2xx, valid signature, the published body);
 // every later delivered request of the event is a duplicate, by its kind.
 func (v *verdict) readArrivals(p *published, h *hook) map[string]arrival {
 	first := map[string]arrival{}
+	lease := leaseOf(h)
 	var again []arrival                   // delivered requests after an event's first
 	sends := map[attemptKey][]time.Time{} // every request of an attempt
 	for _, a := range h.rcv.arrivals() {
@@ -145,7 +181,7 @@ func (v *verdict) readArrivals(p *published, h *hook) map[string]arrival {
 			continue
 		}
 		k := attemptKey{target{h.ID, a.EventID}, a.Attempt}
-		if prev := sends[k]; len(prev) > 0 && a.At.Sub(prev[len(prev)-1]) < leaseFloor {
+		if prev := sends[k]; len(prev) > 0 && a.At.Sub(prev[len(prev)-1]) < lease {
 			v.ResentInLease++
 		}
 		sends[k] = append(sends[k], a.At)
@@ -164,14 +200,30 @@ func (v *verdict) readArrivals(p *published, h *hook) map[string]arrival {
 		v.Duplicates++
 		v.DuplicatesByMode[fmt.Sprint(h.spec["delivery_mode"])]++
 		f := first[a.EventID]
-		kind := answerLost
-		if a.Attempt != f.Attempt && len(sends[attemptKey{target{h.ID, f.EventID}, f.Attempt}]) == 1 {
-			kind = laterUnread
-		}
+		kind := v.resentKind(f, a, sends[attemptKey{target{h.ID, f.EventID}, f.Attempt}])
 		v.dupes = append(v.dupes, dupe{target{h.ID, a.EventID}, h.rcv.name, f, a, kind})
 	}
 	v.countDupes()
 	return first
+}
+
+// resentKind is what a delivered request again after f's is before Herald's
+// rows are read: f's attempt sent again, or a later attempt (fSends are
+// the times f's attempt was sent). A resend is excused only by a worker
+// killed from f's send to the resend.
+func (v *verdict) resentKind(f, again arrival, fSends []time.Time) string {
+	resent := again.At
+	switch {
+	case again.Attempt == f.Attempt:
+	case len(fSends) > 1:
+		resent = fSends[1]
+	default:
+		return laterUnread
+	}
+	if killedBetween(v.WorkerKills, f.At, resent) {
+		return answerLost
+	}
+	return resentNoKill
 }
 
 // classifyLater tells the later attempts apart by Herald's row of the
@@ -191,11 +243,11 @@ func (v *verdict) classifyLater(rows map[attemptKey]row) {
 }
 
 func (v *verdict) countDupes() {
-	v.DuplicatesByKind, v.dupSample = map[string]int{}, nil
+	v.DuplicatesByKind, v.DuplicateSamples = map[string]int{}, nil
 	for _, d := range v.dupes {
 		v.DuplicatesByKind[d.kind]++
-		if len(v.dupSample) < 10 {
-			v.dupSample = append(v.dupSample, fmt.Sprintf("%s → %s: attempt %d at %s, attempt %d at %s (%s)",
+		if len(v.DuplicateSamples) < maxDupSamples {
+			v.DuplicateSamples = append(v.DuplicateSamples, fmt.Sprintf("%s → %s: attempt %d at %s, attempt %d at %s (%s)",
 				d.event, d.receiver, d.first.Attempt, d.first.At.Format("15:04:05.000"), d.again.Attempt, d.again.At.Format("15:04:05.000"), d.kind))
 		}
 	}
@@ -423,7 +475,7 @@ func (v *verdict) print(w io.Writer, title string) {
 	for _, s := range v.lostSample {
 		fmt.Fprintf(w, "\nlost: %s", s)
 	}
-	for _, s := range v.dupSample {
+	for _, s := range v.DuplicateSamples {
 		fmt.Fprintf(w, "\nduplicate: %s", s)
 	}
 	for _, s := range v.disagreeSample {

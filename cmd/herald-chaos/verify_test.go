@@ -2,6 +2,8 @@ package main
 
 import (
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"maps"
 	"math"
 	"testing"
@@ -101,27 +103,49 @@ func TestDuplicatesByKind(t *testing.T) {
 	}
 	ok := func(attempt int, after time.Duration) arrival { return req(attempt, after, answerOK) }
 	timedOut, delivered := row{status: "retrying"}, answeredRow("delivered", 200)
+	killAt := func(after ...time.Duration) []time.Time {
+		var out []time.Time
+		for _, a := range after {
+			out = append(out, t0.Add(a))
+		}
+		return out
+	}
 	tests := []struct {
 		name    string
 		log     []arrival
-		first   row    // Herald's row of attempt 1
-		kind    string // "" for no duplicate
+		first   row         // Herald's row of attempt 1
+		kills   []time.Time // worker kill -9s
+		timeout any         // the webhook's timeout_seconds; nil for Herald's default (10 s)
+		kind    string      // "" for no duplicate
 		inLease int
 		failed  bool
 	}{
-		{"delivered once, after a 503", []arrival{req(1, 0, answer503), ok(2, time.Second)}, answeredRow("retrying", 503), "", 0, false},
-		{"sent again once its lease ran out", []arrival{ok(1, 0), ok(1, 40*time.Second)}, delivered, answerLost, 0, false},
-		{"sent again, refused, then a later attempt", []arrival{ok(1, 0), req(1, 40*time.Second, answer503), ok(2, time.Minute)}, answeredRow("retrying", 503), answerLost, 0, false},
-		{"sent again by a second executor at once", []arrival{ok(1, 0), ok(1, 2*time.Second)}, delivered, answerLost, 1, true},
-		{"refused, then sent again at once", []arrival{req(1, 0, answerReset), ok(1, time.Second)}, delivered, "", 1, true},
-		{"a later attempt after a 2xx past the timeout", []arrival{ok(1, 0), ok(2, time.Minute)}, timedOut, answerLate, 0, false},
-		{"a later attempt after one recorded delivered", []arrival{ok(1, 0), ok(2, time.Minute)}, delivered, deliveredResent, 0, true},
+		{"delivered once, after a 503", []arrival{req(1, 0, answer503), ok(2, time.Second)}, answeredRow("retrying", 503), nil, nil, "", 0, false},
+		{"sent again after a kill, once its lease ran out", []arrival{ok(1, 0), ok(1, 40*time.Second)}, delivered, killAt(10 * time.Second), nil, answerLost, 0, false},
+		{"sent again with no kill at all", []arrival{ok(1, 0), ok(1, 40*time.Second)}, delivered, nil, nil, resentNoKill, 0, true},
+		{"sent again with kills only before and after", []arrival{ok(1, 5*time.Second), ok(1, 40*time.Second)}, delivered, killAt(time.Second, 50*time.Second), nil, resentNoKill, 0, true},
+		{"sent again after a kill, refused, then a later attempt", []arrival{ok(1, 0), req(1, 40*time.Second, answer503), ok(2, time.Minute)}, answeredRow("retrying", 503), killAt(10 * time.Second), nil, answerLost, 0, false},
+		// The kill came after the resend: it cannot have caused it.
+		{"sent again, killed only before the later attempt", []arrival{ok(1, 0), req(1, 40*time.Second, answer503), ok(2, time.Minute)}, answeredRow("retrying", 503), killAt(50 * time.Second), nil, resentNoKill, 0, true},
+		{"sent again by a second executor at once", []arrival{ok(1, 0), ok(1, 2*time.Second)}, delivered, killAt(time.Second), nil, answerLost, 1, true},
+		{"refused, then sent again at once", []arrival{req(1, 0, answerReset), ok(1, time.Second)}, delivered, nil, nil, "", 1, true},
+		// The lease is the webhook's timeout and 15 s (less a second of
+		// skew): 2 s + 15 s here, 10 s + 15 s by default.
+		{"sent again inside a 2 s timeout's lease", []arrival{req(1, 0, answerReset), ok(1, 15*time.Second)}, delivered, nil, 2, "", 1, true},
+		{"sent again past a 2 s timeout's lease", []arrival{req(1, 0, answerReset), ok(1, 17*time.Second)}, delivered, nil, 2, "", 0, false},
+		{"sent again inside the default timeout's lease", []arrival{req(1, 0, answerReset), ok(1, 20*time.Second)}, delivered, nil, nil, "", 1, true},
+		{"a later attempt after a 2xx past the timeout", []arrival{ok(1, 0), ok(2, time.Minute)}, timedOut, nil, nil, answerLate, 0, false},
+		{"a later attempt after one recorded delivered", []arrival{ok(1, 0), ok(2, time.Minute)}, delivered, nil, nil, deliveredResent, 0, true},
 	}
 	for _, tt := range tests {
 		p := newPublished()
 		p.payloads["e"], p.askedAt["e"], p.accepted["e"] = []byte("{}"), t0, t0
-		h := &hook{rcv: &receiver{name: "r", log: tt.log}, spec: map[string]any{"delivery_mode": "per_event"}}
-		v := judge(p, []*hook{h})
+		spec := map[string]any{"delivery_mode": "per_event"}
+		if tt.timeout != nil {
+			spec["timeout_seconds"] = tt.timeout
+		}
+		h := &hook{rcv: &receiver{name: "r", log: tt.log}, spec: spec}
+		v := judge(p, []*hook{h}, tt.kills)
 		v.classifyLater(map[attemptKey]row{key(0, "e", 1): tt.first})
 		if v.Delivered != 1 || v.Lost != 0 {
 			t.Errorf("%s: delivered %d, lost %d", tt.name, v.Delivered, v.Lost)
@@ -135,5 +159,36 @@ func TestDuplicatesByKind(t *testing.T) {
 		if v.failed() != tt.failed {
 			t.Errorf("%s: failed() = %v", tt.name, v.failed())
 		}
+	}
+}
+
+// The result JSON keeps the kill times and up to maxDupSamples duplicates,
+// so a verdict can be checked after the run.
+func TestResultKeepsKillsAndDuplicateSamples(t *testing.T) {
+	t0 := time.Now()
+	p := newPublished()
+	var log []arrival
+	for i := range 30 {
+		id := fmt.Sprintf("e%d", i)
+		p.payloads[id], p.askedAt[id], p.accepted[id] = []byte("{}"), t0, t0
+		for _, after := range []time.Duration{0, time.Minute} {
+			log = append(log, arrival{At: t0.Add(after), EventID: id, StdID: id, Attempt: 1, SigValid: true, BodyMatch: true, Answer: answerOK})
+		}
+	}
+	kills := []time.Time{t0.Add(10 * time.Second)}
+	v := judge(p, []*hook{{rcv: &receiver{name: "r", log: log}, spec: map[string]any{}}}, kills)
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		WorkerKills      []time.Time
+		DuplicateSamples []string
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if v.Duplicates != 30 || len(got.DuplicateSamples) != maxDupSamples || len(got.WorkerKills) != 1 || !got.WorkerKills[0].Equal(kills[0]) {
+		t.Fatalf("%d duplicates; JSON kept %d samples and kills %v", v.Duplicates, len(got.DuplicateSamples), got.WorkerKills)
 	}
 }

@@ -284,6 +284,11 @@ func (c *common) parseAndConnect(ctx context.Context, fs *flag.FlagSet, args []s
 }
 
 func (c *common) connect(ctx context.Context, stderr io.Writer) (*conns, error) {
+	// Checked before the minute-long wait for the database, so a typo is
+	// reported at once rather than after that wait or never.
+	if err := telemetry.CheckEnv(nil); err != nil {
+		return nil, err
+	}
 	allow, err := c.allowed()
 	if err != nil {
 		return nil, err

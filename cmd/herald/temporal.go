@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/loki-interceptor/herald/devserver"
+	"github.com/loki-interceptor/herald/telemetry"
 	"github.com/loki-interceptor/herald/workflows"
 )
 
@@ -26,6 +27,11 @@ func runTemporal(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var lf logFlags
 	lf.register(fs, "json")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	// The embedded server reads OTEL_TRACES_EXPORTER too, and would
+	// otherwise start with a bad value unremarked.
+	if err := telemetry.CheckEnv(nil); err != nil {
 		return err
 	}
 	log, err := lf.logger(stderr)
