@@ -34,7 +34,8 @@ test-e2e:
 # fuzz-short mutates each for FUZZTIME in CI, `make fuzz` for longer.
 FUZZ := ./api:FuzzPublishEvent ./api:FuzzCreateWebhook ./api:FuzzUpdateWebhook ./webhook:FuzzVerify ./netguard:FuzzCheckURL \
         ./filter:FuzzFilter ./payload:FuzzRender ./api:FuzzPublishBatch ./api:FuzzCreateIntegration ./api:FuzzUpdateIntegration \
-        ./api:FuzzSubscribe ./api:FuzzCreateAPIKey ./api:FuzzRevokeAPIKey ./api:FuzzRetryCancel ./api:FuzzPutEventType ./api:FuzzListQuery
+        ./api:FuzzSubscribe ./api:FuzzCreateAPIKey ./api:FuzzRevokeAPIKey ./api:FuzzRetryCancel ./api:FuzzPutEventType ./api:FuzzListQuery \
+        ./api:FuzzTestSend ./api:FuzzRotateSecret ./api:FuzzSession ./api:FuzzDeleteSubscriber
 FUZZTIME ?= 8s
 
 # Go 1.26's fuzz coordinator can report its own -fuzztime deadline as a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"reflect"
@@ -605,4 +606,159 @@ func FuzzListQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+// loopHooks gives a fixture a webhook and a webhook-type integration that
+// both point at a receiver on loopback, so a test delivery never leaves
+// the machine, and returns their id and name and the receiver's URL.
+func loopHooks(f *testing.F, fx *fixture) (id, name, rcvURL string) {
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	f.Cleanup(rcv.Close)
+	hook := fx.mustCreate(`{"name":"Loop","url":"` + rcv.URL + `/in","event_types":["compliance.alert"],"rate_limit_per_minute":1000}`)
+	fx.mustIntegration(`{"name":"Loop In","integration_type":"webhook","credentials":{"webhook_url":"` + rcv.URL +
+		`/int","secret":"whsec_0123456789abcdef0123456789abcdef"},"event_subscriptions":["*"]}`)
+	return strconv.FormatInt(int64(hook["id"].(float64)), 10), "Loop In", rcv.URL
+}
+
+// Testing a webhook or an integration, with any id or name and any body:
+// a real attempt to the loopback receiver, or a 4xx with nothing written.
+func FuzzTestSend(f *testing.F) {
+	fx := newFixture(f, unlimited, frozen)
+	id, name, _ := loopHooks(f, fx)
+	for _, seed := range [][2]string{
+		{id, ""}, {id, `{"event_type":"compliance.alert"}`}, {id, `{"event_type":"no.such"}`}, {id, `{"event_type":7}`},
+		{name, ""}, {name, `{"event_type":"validation.failed"}`}, {name, `{`}, {"0", ""}, {"-1", "null"},
+		{"9223372036854775808", ""}, {"..", ""}, {"", ""}, {id + "/x", `{"event_type":""}`}, {"Loop%20In", "[]"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, target, body string) {
+		for _, base := range []string{"/api/v1/webhooks/", "/api/v1/integrations/"} {
+			rows := fx.rowsOf(t, subscribers|events)
+			path := base + url.PathEscape(target) + "/test"
+			status, raw := fx.send(t, "POST", path, body)
+			answer(t, "POST "+path, status, raw)
+			if status >= 400 {
+				unchanged(t, fmt.Sprintf("POST %s %q: %d %s", path, body, status, raw), rows, fx.rowsOf(t, subscribers|events))
+			}
+		}
+	})
+}
+
+// Rotating a secret, with any id or name and any body: a new secret for
+// that one subscriber, or a 4xx with nothing written.
+func FuzzRotateSecret(f *testing.F) {
+	fx := newFixture(f, unlimited, frozen)
+	id, name, _ := loopHooks(f, fx)
+	for _, seed := range [][2]string{
+		{id, ""}, {id, `{}`}, {id, `{"grace_seconds":3600}`}, {id, `{"grace_seconds":-1}`}, {name, ""}, {name, `{"x":1}`},
+		{"0", ""}, {"9223372036854775808", ""}, {"..", "{"}, {"", ""}, {"Loop In/", "null"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, target, body string) {
+		for _, base := range []string{"/api/v1/webhooks/", "/api/v1/integrations/"} {
+			rows := fx.rowsOf(t, subscribers)
+			path := base + url.PathEscape(target) + "/rotate-secret"
+			status, raw := fx.send(t, "POST", path, body)
+			answer(t, "POST "+path, status, raw)
+			if status >= 400 {
+				unchanged(t, fmt.Sprintf("POST %s %q: %d %s", path, body, status, raw), rows, fx.rowsOf(t, subscribers))
+			}
+		}
+	})
+}
+
+// Signing in and out with any body, CSRF header and Origin: a session for
+// a key that reads, or a 4xx; signing out always answers.
+func FuzzSession(f *testing.F) {
+	fx := newFixture(f, unlimited, frozen)
+	reader := mustKey(f, fx.store, "reader", apikey.Read)
+	events := mustKey(f, fx.store, "publisher", apikey.Events)
+	for _, seed := range [][3]string{
+		{`{"api_key":"` + reader + `"}`, "1", ""}, {`{"api_key":"` + events + `"}`, "1", ""},
+		{`{"api_key":"` + reader + `"}`, "", ""}, {`{"api_key":"` + reader + `"}`, "1", "https://evil.example"},
+		{`{"api_key":"hk_nope"}`, "1", ""}, {`{"sign_in_code":"abc"}`, "1", ""}, {`{"api_key":null}`, "1", "http://herald"},
+		{`{}`, "1", "::"}, {`{`, "x", ""}, {``, "1", ""}, {`{"api_key":"` + reader + `","sign_in_code":"1"}`, "1", ""},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	f.Fuzz(func(t *testing.T, body, csrf, origin string) {
+		for _, method := range []string{"POST", "DELETE"} {
+			req := httptest.NewRequest(method, "/api/v1/session", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if csrf != "" && !strings.ContainsAny(csrf, "\r\n") {
+				req.Header.Set(api.CSRFHeader, csrf)
+			}
+			if origin != "" && !strings.ContainsAny(origin, "\r\n") {
+				req.Header.Set("Origin", origin)
+			}
+			status, raw := fx.serve(t, req)
+			answer(t, fmt.Sprintf("%s /session %q", method, body), status, raw)
+		}
+	})
+}
+
+// Deleting a webhook or an integration, with any id or name and any body:
+// that one subscriber is gone, or a 4xx (or Temporal's 503) with nothing
+// changed. What was deleted is made again, so every input meets the same
+// subscribers.
+func FuzzDeleteSubscriber(f *testing.F) {
+	fx := newFixture(f, unlimited, frozen)
+	id, name, rcv := loopHooks(f, fx)
+	fx.mustCreate(`{"name":"Bystander","url":"http://127.0.0.1:1/b","event_types":["*"]}`)
+	for _, seed := range [][2]string{
+		{id, ""}, {id, "{}"}, {name, ""}, {"Bystander", ""}, {"0", ""}, {"-1", ""}, {"9223372036854775808", ""},
+		{"..", ""}, {"", ""}, {id + "/", ""}, {"Loop%20In", "null"}, {"health", ""}, {"loop in", ""},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, target, body string) {
+		for _, base := range []string{"/api/v1/webhooks/", "/api/v1/integrations/"} {
+			rows, before := fx.rowsOf(t, subscribers), fx.present(t)
+			path := base + url.PathEscape(target)
+			status, raw := fx.send(t, "DELETE", path, body)
+			answer(t, "DELETE "+path, status, raw)
+			if status != 204 {
+				unchanged(t, fmt.Sprintf("DELETE %s %q: %d %s", path, body, status, raw), rows, fx.rowsOf(t, subscribers))
+				continue
+			}
+			if after := fx.present(t); len(after) != len(before)-1 {
+				t.Fatalf("DELETE %s answered 204: subscribers %v before, %v after", path, before, after)
+			}
+			fx.remake(t, rcv)
+		}
+	})
+}
+
+// deletable are the delete target's subscribers, by name.
+var deletable = []string{"Loop", "Loop In", "Bystander"}
+
+// present are those of deletable that exist.
+func (f *fixture) present(t *testing.T) map[string]bool {
+	have := map[string]bool{}
+	for _, name := range deletable {
+		_, err := f.store.GetWebhookByName(context.Background(), name)
+		if webhook.ErrorCode(err) != webhook.ENotFound {
+			check(t, err)
+			have[name] = true
+		}
+	}
+	return have
+}
+
+// remake makes again whichever of the delete target's subscribers is
+// gone, the loopback ones pointing at rcv.
+func (f *fixture) remake(t *testing.T, rcv string) {
+	have := f.present(t)
+	f.t = t // mustCreate fails the input, not the fuzz target
+	switch {
+	case !have["Loop"]:
+		f.mustCreate(`{"name":"Loop","url":"` + rcv + `/in","event_types":["compliance.alert"],"rate_limit_per_minute":1000}`)
+	case !have["Loop In"]:
+		f.mustIntegration(`{"name":"Loop In","integration_type":"webhook","credentials":{"webhook_url":"` + rcv +
+			`/int","secret":"whsec_0123456789abcdef0123456789abcdef"},"event_subscriptions":["*"]}`)
+	case !have["Bystander"]:
+		f.mustCreate(`{"name":"Bystander","url":"http://127.0.0.1:1/b","event_types":["*"]}`)
+	}
 }
