@@ -404,26 +404,9 @@ func TestBatchCollectorBacksOffWhenItsBatchCannotStart(t *testing.T) {
 	h := newHarness(t)
 	r := h.receiver()
 	z := h.zapier(r, 2, 10)
-	left := 2 // starts to refuse
-	refuse := &workflowstest.RefuseChildStarts{Refuse: func(workflow.Context) bool {
-		if left == 0 {
-			return false
-		}
-		left--
-		return true
-	}}
-	h.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{refuse}})
+	h.refuseChildStarts(2)
 	ids := h.feedEvery("refused", 2, 2, 10, 0) // full at 1 s: tries at 1 s, 2 s (after 1 s), 4 s (after 2 s)
-	var during workflows.BatchState
-	h.env.RegisterDelayedCallback(func() {
-		v, err := h.env.QueryWorkflow(workflows.QueryBatch)
-		if err == nil {
-			err = v.Get(&during)
-		}
-		if err != nil {
-			t.Error(err)
-		}
-	}, 3*time.Second)
+	during := h.queryBatchAt(3 * time.Second)
 	h.env.ExecuteWorkflow(workflows.BatchWorkflowName, workflows.BatchInput{WebhookID: z.ID})
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -463,21 +446,8 @@ func TestBatchContinuedAsNewDuringBackoffKeepsIt(t *testing.T) {
 
 	// The next run: refused once more, its wait is the second one's (2 s).
 	h2 := newHarnessOn(t, h.store)
-	left := 1
-	h2.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{&workflowstest.RefuseChildStarts{Refuse: func(workflow.Context) bool {
-		left--
-		return left >= 0
-	}}}})
-	var during workflows.BatchState
-	h2.env.RegisterDelayedCallback(func() {
-		v, err := h2.env.QueryWorkflow(workflows.QueryBatch)
-		if err == nil {
-			err = v.Get(&during)
-		}
-		if err != nil {
-			t.Error(err)
-		}
-	}, 1500*time.Millisecond)
+	h2.refuseChildStarts(1)
+	during := h2.queryBatchAt(1500 * time.Millisecond)
 	began := h2.env.Now()
 	h2.env.ExecuteWorkflow(workflows.BatchWorkflowName, next)
 	if err := h2.env.GetWorkflowError(); err != nil {
@@ -489,4 +459,29 @@ func TestBatchContinuedAsNewDuringBackoffKeepsIt(t *testing.T) {
 	if got := r.batches(); fmt.Sprint(got) != fmt.Sprint([][]string{ids}) {
 		t.Fatalf("batches = %v: want the one batch, once", got)
 	}
+}
+
+// refuseChildStarts makes the harness's workflows fail their next n child
+// starts.
+func (h *harness) refuseChildStarts(n int) {
+	h.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{&workflowstest.RefuseChildStarts{Refuse: func(workflow.Context) bool {
+		n--
+		return n >= 0
+	}}}})
+}
+
+// queryBatchAt asks the collector for its state at d into the workflow's
+// run; the answer is there once the run is over.
+func (h *harness) queryBatchAt(d time.Duration) *workflows.BatchState {
+	var st workflows.BatchState
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(workflows.QueryBatch)
+		if err == nil {
+			err = v.Get(&st)
+		}
+		if err != nil {
+			h.t.Error(err)
+		}
+	}, d)
+	return &st
 }
