@@ -3,7 +3,6 @@ package workflows_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -159,14 +158,7 @@ func TestBatchContinuesAsNewWithItsPendingEvents(t *testing.T) {
 	z := h.zapier(r, 1, 10)
 	ids := h.feedEvery("can", 103, 1, 10, 0)
 	h.env.ExecuteWorkflow(workflows.BatchWorkflowName, workflows.BatchInput{WebhookID: z.ID})
-	var can *workflow.ContinueAsNewError
-	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("workflow ended with %v, want continue-as-new", err)
-	}
-	var next workflows.BatchInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	next := nextInput[workflows.BatchInput](t, h.env.GetWorkflowError())
 	if next.WebhookID != z.ID || next.Flushed != 100 || fmt.Sprint(next.Recent) != fmt.Sprint(ids[:100]) {
 		t.Fatalf("continued with webhook %d, %d flushed, recent %v", next.WebhookID, next.Flushed, next.Recent)
 	}
@@ -432,14 +424,7 @@ func TestBatchContinuedAsNewDuringBackoffKeepsIt(t *testing.T) {
 	h.env.SetContinueAsNewSuggested(true)
 	ids := h.feedEvery("can-backoff", 2, 2, 10, 0)
 	h.env.ExecuteWorkflow(workflows.BatchWorkflowName, workflows.BatchInput{WebhookID: z.ID})
-	var can *workflow.ContinueAsNewError
-	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("workflow ended with %v, want continue-as-new", err)
-	}
-	var next workflows.BatchInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	next := nextInput[workflows.BatchInput](t, h.env.GetWorkflowError())
 	if next.StartFailures != 1 || !strings.Contains(next.LastError, workflowstest.ErrRefused.Error()) || next.RetryAt == nil || len(next.Pending) != len(ids) {
 		t.Fatalf("continued with %+v: want one failed start, its error and retry time, and the events", next)
 	}

@@ -98,16 +98,22 @@ func (h *harness) runStream(in workflows.StreamInput) error {
 // mustContinue runs a stream that must continue as new, and returns the
 // next run's input.
 func (h *harness) mustContinue(in workflows.StreamInput) workflows.StreamInput {
-	err := h.runStream(in)
-	var next *workflow.ContinueAsNewError
-	if !errors.As(err, &next) {
-		h.t.Fatalf("want a continue-as-new, got %v", err)
+	return nextInput[workflows.StreamInput](h.t, h.runStream(in))
+}
+
+// nextInput is what a run that ended with err, which must be a
+// continue-as-new, hands its next run.
+func nextInput[T any](t *testing.T, err error) T {
+	t.Helper()
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("want a continue-as-new, got %v", err)
 	}
-	var nextIn workflows.StreamInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(next.Input, &nextIn); err != nil {
-		h.t.Fatal(err)
+	var in T
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &in); err != nil {
+		t.Fatal(err)
 	}
-	return nextIn
+	return in
 }
 
 func (h *harness) outcome(eventID string) *webhook.Event {
