@@ -88,28 +88,17 @@ func (o *Options) Render(ctx context.Context, ev *webhook.Event) ([]byte, error)
 	if o.Plain() {
 		return ev.Body()
 	}
-	doc, err := Document(ev)
-	if err != nil {
-		return nil, fmt.Errorf("%w: the event's payload is not JSON: %v", ErrRender, err)
-	}
-	doc = o.narrow(doc)
 	if o.Format == Custom && o.program != nil {
-		req := renderRequest{Template: o.Template, Doc: doc}
-		if o.IncludeRaw {
-			raw := string(ev.Payload)
-			req.Raw = &raw
-		}
-		return templates.render(ctx, req)
+		return o.renderTemplate(ctx, ev)
 	}
-	var out any = doc
+	doc, err := o.document(ev)
+	if err != nil {
+		return nil, err
+	}
 	if o.IncludeRaw {
-		obj, ok := out.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%w: include_raw_payload needs the template to make a JSON object, and it made %s", ErrRender, kind(out))
-		}
-		obj[RawPayloadKey] = string(ev.Payload)
+		doc[RawPayloadKey] = string(ev.Payload)
 	}
-	body, err := encode(out)
+	body, err := encode(doc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRender, err)
 	}
@@ -117,6 +106,41 @@ func (o *Options) Render(ctx context.Context, ev *webhook.Event) ([]byte, error)
 		return nil, fmt.Errorf("%w: the body would be %d bytes; the limit is %d", ErrRender, len(body), MaxBodyBytes)
 	}
 	return body, nil
+}
+
+// renderTemplate runs the template in a template process. Without rules
+// the envelope goes as the standard body's bytes, decoded only there.
+func (o *Options) renderTemplate(ctx context.Context, ev *webhook.Event) ([]byte, error) {
+	req := renderRequest{Template: o.Template}
+	if len(o.Include)+len(o.Exclude) == 0 {
+		body, err := ev.Body()
+		if err != nil {
+			return nil, fmt.Errorf("%w: the event's payload is not JSON: %v", ErrRender, err)
+		}
+		req.Doc = body
+	} else {
+		doc, err := o.document(ev)
+		if err != nil {
+			return nil, err
+		}
+		if req.Doc, err = encode(doc); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrRender, err)
+		}
+	}
+	if o.IncludeRaw {
+		raw := string(ev.Payload)
+		req.Raw = &raw
+	}
+	return templates.render(ctx, req)
+}
+
+// document is the envelope, narrowed by the rules.
+func (o *Options) document(ev *webhook.Event) (map[string]any, error) {
+	doc, err := Document(ev)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the event's payload is not JSON: %v", ErrRender, err)
+	}
+	return o.narrow(doc), nil
 }
 
 // Document is the standard envelope of an event as a decoded JSON value,

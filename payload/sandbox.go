@@ -2,6 +2,7 @@ package payload
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -36,12 +37,12 @@ func init() {
 	}
 }
 
-// renderRequest is what a child is asked: run template on doc, and add
-// the raw payload when Raw is set.
+// renderRequest is what a child is asked: run template on the envelope
+// doc, and add the raw payload when Raw is set.
 type renderRequest struct {
-	Template string  `json:"template"`
-	Doc      any     `json:"doc"`
-	Raw      *string `json:"raw,omitempty"`
+	Template string          `json:"template"`
+	Doc      json.RawMessage `json:"doc"`
+	Raw      *string         `json:"raw,omitempty"`
 }
 
 // A child's answer is a frame: one status byte, a length, then the body
@@ -62,7 +63,6 @@ func serveTemplates(in io.Reader, out io.Writer) int {
 		return 1
 	}
 	dec := json.NewDecoder(bufio.NewReader(in))
-	dec.UseNumber()
 	for {
 		var req renderRequest
 		if err := dec.Decode(&req); err != nil {
@@ -96,7 +96,13 @@ func renderHere(req renderRequest) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	iter := p.code.Run(req.Doc)
+	dec := json.NewDecoder(bytes.NewReader(req.Doc))
+	dec.UseNumber() // numbers as written, as in Document
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	iter := p.code.Run(doc)
 	v, ok := iter.Next()
 	if !ok {
 		return nil, errors.New("the template made no value (jq's empty)")
@@ -227,7 +233,7 @@ func startChild() (*child, error) {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Args[0] = "herald-templates" // what ps shows
+	cmd.Args[0] = "herald-templates"      // what ps shows
 	cmd.Env = []string{sandboxEnv + "=1"} // none of the parent's secrets
 	inR, inW, err := os.Pipe()
 	if err != nil {
