@@ -280,7 +280,7 @@ func (s *Server) routes() {
 }
 
 // integrationRoutes are the LOKI guide's integration endpoints, plus the
-// delivery history, retries and analytics webhooks have, by name. The
+// delivery history, retries and analytics webhooks have, by name. The LOKI
 // guide writes the collection with a trailing slash; routing is not strict,
 // so both forms work.
 func (s *Server) integrationRoutes(v1 fiber.Router) {
