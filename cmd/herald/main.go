@@ -44,7 +44,8 @@ http://127.0.0.1:8080) and HERALD_API_KEY; tables for people, --json for scripts
   herald webhooks      list|get|create|update|delete|test
   herald events        send|get|list
   herald deliveries    list|get|retry|cancel
-  herald integrations  list|get|create|update|delete|test|health
+  herald integrations  list|get|create|update|delete|test|health|
+                       subscriptions|subscribe|unsubscribe
   herald analytics     [--webhook ID] [--days N]
   herald listen        --forward-to http://localhost:3000/hook: deliveries to a local
                        app, signatures checked, through a webhook removed on Ctrl-C
