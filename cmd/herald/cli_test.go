@@ -368,6 +368,35 @@ func TestCLIErrors(t *testing.T) {
 	}
 }
 
+// Asking for help is a success, on standard output; leaving the command or
+// verb out is a mistake, with the usage on standard error.
+func TestHelpExitsZero(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // in stdout when code is 0, else in stderr
+	}{
+		{[]string{"--help"}, 0, "herald dev"},
+		{[]string{"webhooks", "--help"}, 0, "herald webhooks list"},
+		{[]string{"integrations", "-h"}, 0, "herald integrations subscribe"},
+		{[]string{"events", "help"}, 0, "herald events send"},
+		{[]string{"webhooks", "list", "-h"}, 0, ""},
+		{[]string{"apikey", "--help"}, 0, "herald apikey create"},
+		{[]string{"api", "-h"}, 0, ""},
+		{nil, 2, "herald dev"},
+		{[]string{"deliveries"}, 2, "herald deliveries retry"},
+	} {
+		r := cli(t, tc.args...)
+		got := r.out
+		if tc.code != 0 {
+			got = r.err
+		}
+		if r.code != tc.code || !strings.Contains(got, tc.want) {
+			t.Errorf("herald %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(tc.args, " "), r.code, tc.code, r.out, r.err)
+		}
+	}
+}
+
 // An update sends exactly the flags given, wherever they stand among the
 // arguments; zero values given on purpose are sent.
 func TestUpdateFlagsSendWhatIsGiven(t *testing.T) {
