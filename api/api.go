@@ -280,7 +280,7 @@ func (s *Server) routes() {
 }
 
 // integrationRoutes are the LOKI guide's integration endpoints, plus the
-// delivery history, retries and analytics webhooks have, by name. The
+// delivery history, retries and analytics webhooks have, by name. The LOKI
 // guide writes the collection with a trailing slash; routing is not strict,
 // so both forms work.
 func (s *Server) integrationRoutes(v1 fiber.Router) {
@@ -411,8 +411,14 @@ func codeName(status int) string {
 // errors are EInvalid; a field of the wrong type is EValidation naming it.
 func decode(c *fiber.Ctx, v any) error {
 	body := c.Request().Body() // as sent: never unpacked (identityOnly)
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return webhook.Errorf(webhook.EInvalid, "request body is required (JSON)")
+	}
+	// encoding/json reads null into a struct as nothing at all, which would
+	// make it an empty update; the document takes only an object.
+	if string(trimmed) == "null" {
+		return webhook.Errorf(webhook.EInvalid, "request body must be a JSON object")
 	}
 	if depth(body) > MaxJSONDepth {
 		return webhook.Errorf(webhook.EInvalid, "request body nests deeper than %d levels", MaxJSONDepth)

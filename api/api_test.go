@@ -143,6 +143,21 @@ func (f *fixture) doHeader(auth, method, path, body string) response {
 	return out
 }
 
+// exchange sends a request the test built itself (headers no helper
+// sets), checks the answer against the OpenAPI document, and returns its
+// status. req has no body.
+func (f *fixture) exchange(req *http.Request) int {
+	f.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	openapitest.CheckExchange(f.t, req, "", resp, raw)
+	return resp.StatusCode
+}
+
 // errCode returns the error code and the first detail's field of an error response.
 func (r response) errCode() (string, string) {
 	e, _ := r.body["error"].(map[string]any)

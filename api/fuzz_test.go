@@ -4,15 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/loki-interceptor/herald/api"
+	"github.com/loki-interceptor/herald/api/openapitest"
 	"github.com/loki-interceptor/herald/store"
 )
 
@@ -30,13 +33,20 @@ func (f *fixture) send(t testing.TB, method, path, body string) (int, string) {
 	return f.serve(t, req)
 }
 
-// serve answers req in-process. A request head past the read buffer fails
-// there before any handler runs, so it goes to the listening server, whose
-// answer is the one a client gets.
+// serve answers req in-process, and checks the exchange against the
+// OpenAPI document as doHeader does. A request head past the read buffer
+// fails there before any handler runs, so it goes to the listening server,
+// whose answer is the one a client gets.
 func (f *fixture) serve(t testing.TB, req *http.Request) (int, string) {
 	t.Helper()
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
 	resp, err := f.srv.App().Test(req, -1)
 	if err != nil && strings.Contains(err.Error(), "small read buffer") {
+		req.Body = io.NopCloser(bytes.NewReader(body))
 		resp, err = f.overTheWire(req)
 	}
 	if err != nil {
@@ -44,8 +54,22 @@ func (f *fixture) serve(t testing.TB, req *http.Request) (int, string) {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	if !fuzzWorker() {
+		openapitest.CheckExchange(t, req, string(body), resp, raw)
+	}
 	return resp.StatusCode, string(raw)
 }
+
+// fuzzWorker says this is one of the processes of `go test -fuzz` that
+// mutate inputs. They leave the document's check out: coverage-instrumented
+// there, the validator runs several times slower and each of its new
+// branches reads as an interesting input, which cut a run's executions
+// some fiftyfold. Every plain `go test` checks the seeds and the stored
+// corpus.
+var fuzzWorker = sync.OnceValue(func() bool {
+	f := flag.Lookup("test.fuzzworker")
+	return f != nil && f.Value.String() == "true"
+})
 
 // overTheWire writes req's request line as it is, byte for byte, to the
 // listening server: Go's client would re-encode it.

@@ -175,6 +175,8 @@ func (f *fixture) sendQuery(t testing.TB, method, path, query, body string) (int
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	req.RequestURI = path + "?" + onTheWire(query)
+	// What the document checks: the query as sent, not as parsed.
+	req.URL.RawQuery = onTheWire(query)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+f.key)
 	return f.serve(t, req)

@@ -20,12 +20,12 @@ import (
 
 // The document (api/openapi.yaml) is held to the server three ways: the
 // routes (TestOpenAPIDocumentsEveryRoute), every answer the API tests
-// receive (checkExchange, called by the fixture's doHeader), and the
-// scopes (TestOpenAPIScopes, in package api). libopenapi-validator does the
-// checking: it implements OpenAPI 3.1 and JSON Schema 2020-12 (type arrays
-// for null, const, anyOf), and its strict mode reports fields an answer has
-// that the document does not name, so a field added to the server without
-// its entry fails here.
+// receive (openapitest.CheckExchange, called by the fixture's doHeader and
+// serve), and the scopes (TestOpenAPIScopes, in package api).
+// libopenapi-validator does the checking: it implements OpenAPI 3.1 and
+// JSON Schema 2020-12 (type arrays for null, const, anyOf), and its strict
+// mode reports fields an answer has that the document does not name, so a
+// field added to the server without its entry fails here.
 
 var fiberParam = regexp.MustCompile(`:([A-Za-z_][A-Za-z0-9_]*)`)
 

@@ -151,15 +151,15 @@ func checkingProxy(t *testing.T, target string) http.Handler {
 	})
 }
 
-// call is the test's own API request, with the admin key as a bearer.
+// call is the test's own API request, with the key as a bearer; the
+// exchange is checked against the OpenAPI document as the browser's are.
 func (h *herald) call(t *testing.T, method, path, key string, body any, out any) int {
 	t.Helper()
-	var r io.Reader
+	var sent []byte
 	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
+		sent, _ = json.Marshal(body)
 	}
-	req, _ := http.NewRequest(method, h.api+path, r)
+	req, _ := http.NewRequest(method, h.api+path, bytes.NewReader(sent))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -170,6 +170,7 @@ func (h *herald) call(t *testing.T, method, path, key string, body any, out any)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	openapitest.CheckExchange(t, req, string(sent), resp, raw)
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
 			t.Fatalf("%s %s: %v: %s", method, path, err, raw)

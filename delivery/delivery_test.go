@@ -290,7 +290,7 @@ func TestUnsendableHeaderIsPermanent(t *testing.T) {
 }
 
 // During a rotation's overlap a delivery carries a Standard Webhooks
-// signature per secret, so a receiver holding either verifies it; the
+// signature per secret, so a receiver holding either verifies it; the LOKI
 // guide's X-Webhook-Signature is the new secret's. After the overlap only
 // the new secret signs.
 func TestRotatedSecretSignsAlongsideUntilItExpires(t *testing.T) {

@@ -25,8 +25,15 @@ import (
 
 func newClient(t *testing.T) *client.Client {
 	t.Helper()
+	return newClientWithKey(t, herald(t).key)
+}
+
+// newClientWithKey is a client with this API key, its exchanges checked
+// against the OpenAPI document.
+func newClientWithKey(t *testing.T, key string) *client.Client {
+	t.Helper()
 	hc := &http.Client{Transport: documented{t, openAPIOperations(t), http.DefaultTransport}}
-	c, err := client.New(herald(t).apiURL, herald(t).key, client.WithHTTPClient(hc))
+	c, err := client.New(herald(t).apiURL, key, client.WithHTTPClient(hc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +459,7 @@ func checkRefusals(t *testing.T, c *client.Client) {
 	if _, err := c.GetEvent(ctx, "no-such-event"); !client.IsNotFound(err) {
 		t.Fatalf("unknown event: %v", err)
 	}
-	bad, _ := client.New(herald(t).apiURL, "hrld_wrong")
+	bad := newClientWithKey(t, "hrld_wrong")
 	if _, err := bad.ListWebhooks(ctx, client.WebhookListOptions{}); client.CodeOf(err) != webhook.EUnauthorized {
 		t.Fatalf("a wrong key: %v", err)
 	}

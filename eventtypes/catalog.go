@@ -25,7 +25,7 @@ import (
 // A field is required only where the LOKI guide's event table names it (its
 // "Payload" column) and Herald required it before: an event written from
 // the LOKI guide is accepted, and so is every event accepted before. Fields the
-// guide shows under another name are accepted under that name too (alias).
+// LOKI guide shows under another name are accepted under that name too (alias).
 
 type ValidationCompletedEvent struct {
 	DocumentID       string         `json:"document_id" doc:"Document that was validated (the event's source_id may name it instead)"`

@@ -60,7 +60,7 @@ func TestCheckDefinitions(t *testing.T) {
 			Example: json.RawMessage(`{"invoice_id":"i1","amount":-1,"lines":[{}]}`)}, []string{"example.amount", "example.lines[0].sku"}},
 		{"extension", eventtypes.Def{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"required":["tenant_id"],"properties":{"tenant_id":{"type":"string"}}}`)}, nil},
 		{"extension of another type", eventtypes.Def{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"type":"string"}`)}, []string{"schema.type"}},
-		{"extension whose example drops a guide field", eventtypes.Def{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"type":"object"}`),
+		{"extension whose example drops a field the LOKI guide requires", eventtypes.Def{Name: webhook.ComplianceAlert, Schema: json.RawMessage(`{"type":"object"}`),
 			Example: json.RawMessage(`{"alert_type":"x"}`)}, []string{"example.alert_level"}},
 	}
 	for _, tt := range tests {

@@ -14,7 +14,7 @@ func TestRetrySchedules(t *testing.T) {
 		policy webhook.RetryPolicy
 		want   []time.Duration
 	}{
-		{"exponential doubles (guide)", webhook.RetryPolicy{Strategy: webhook.ExponentialBackoff, MaxRetries: 5, Delay: 60 * s, Multiplier: 2, MaxDelay: 3600 * s},
+		{"exponential doubles (LOKI guide)", webhook.RetryPolicy{Strategy: webhook.ExponentialBackoff, MaxRetries: 5, Delay: 60 * s, Multiplier: 2, MaxDelay: 3600 * s},
 			[]time.Duration{60 * s, 120 * s, 240 * s, 480 * s, 960 * s}},
 		{"exponential capped at max delay", webhook.RetryPolicy{Strategy: webhook.ExponentialBackoff, MaxRetries: 8, Delay: 60 * s, Multiplier: 2, MaxDelay: 3600 * s},
 			[]time.Duration{60 * s, 120 * s, 240 * s, 480 * s, 960 * s, 1920 * s, 3600 * s, 3600 * s}},
@@ -22,11 +22,11 @@ func TestRetrySchedules(t *testing.T) {
 			[]time.Duration{30 * s, 45 * s, 67500 * time.Millisecond, 101250 * time.Millisecond}},
 		{"exponential huge multiplier does not overflow", webhook.RetryPolicy{Strategy: webhook.ExponentialBackoff, MaxRetries: 20, Delay: 86400 * s, Multiplier: 10, MaxDelay: 7 * 86400 * s},
 			repeat(20, 86400*s, 7*86400*s)},
-		{"linear (guide)", webhook.RetryPolicy{Strategy: webhook.LinearBackoff, MaxRetries: 5, Delay: 60 * s, MaxDelay: 3600 * s},
+		{"linear (LOKI guide)", webhook.RetryPolicy{Strategy: webhook.LinearBackoff, MaxRetries: 5, Delay: 60 * s, MaxDelay: 3600 * s},
 			[]time.Duration{60 * s, 120 * s, 180 * s, 240 * s, 300 * s}},
 		{"linear capped", webhook.RetryPolicy{Strategy: webhook.LinearBackoff, MaxRetries: 4, Delay: 60 * s, MaxDelay: 150 * s},
 			[]time.Duration{60 * s, 120 * s, 150 * s, 150 * s}},
-		{"fixed (guide)", webhook.RetryPolicy{Strategy: webhook.FixedInterval, MaxRetries: 5, Delay: 60 * s, MaxDelay: 3600 * s},
+		{"fixed (LOKI guide)", webhook.RetryPolicy{Strategy: webhook.FixedInterval, MaxRetries: 5, Delay: 60 * s, MaxDelay: 3600 * s},
 			[]time.Duration{60 * s, 60 * s, 60 * s, 60 * s, 60 * s}},
 		{"no retry ignores max_retries", webhook.RetryPolicy{Strategy: webhook.NoRetry, MaxRetries: 5, Delay: 60 * s},
 			[]time.Duration{}},

@@ -100,7 +100,7 @@ type Webhook struct {
 
 	CustomHeaders map[string]string `json:"custom_headers"`
 	// Metadata is the subscriber's own, and holds the payload options the
-	// guide puts there (package payload reads them).
+	// LOKI guide (LOKI-webhooks.md) puts there (package payload reads them).
 	Metadata map[string]any `json:"metadata"`
 	// Filter, when set, lets through only the events that match it
 	// (package filter); the rest are recorded as filtered for this

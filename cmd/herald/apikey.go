@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -28,9 +29,13 @@ administrator can mint the first key or lock out a leaked one without the API.
 
 // runAPIKey is the admin CLI for API keys.
 func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
+	switch {
+	case len(args) == 0:
 		fmt.Fprint(stderr, apikeyUsage)
 		return errors.New("apikey: a subcommand is required")
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
+		fmt.Fprint(stdout, apikeyUsage)
+		return flag.ErrHelp
 	}
 	fs := newFlagSet("apikey "+args[0], stderr)
 	dbURL := fs.String("database-url", "", "Herald's database: postgres://… or sqlite:<file>")

@@ -35,15 +35,19 @@ type verb struct {
 
 // runGroup runs the verb args[0] of a group.
 func runGroup(ctx context.Context, group string, verbs []verb, args []string, stdout, stderr io.Writer) error {
-	usage := func() {
-		fmt.Fprintf(stderr, "Usage:\n")
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage:\n")
 		for _, v := range verbs {
-			fmt.Fprintf(stderr, "  herald %s %s %s\n", group, v.name, v.synopsis)
+			fmt.Fprintf(w, "  herald %s %s %s\n", group, v.name, v.synopsis)
 		}
-		fmt.Fprintf(stderr, "\nEvery verb takes --json. Herald is HERALD_URL (default %s), the key HERALD_API_KEY.\n", client.DefaultURL)
+		fmt.Fprintf(w, "\nEvery verb takes --json. Herald is HERALD_URL (default %s), the key HERALD_API_KEY.\n", client.DefaultURL)
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage()
+	switch {
+	case len(args) == 0:
+		usage(stderr)
+		return errUsage
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
+		usage(stdout)
 		return flag.ErrHelp
 	}
 	for _, v := range verbs {
@@ -52,7 +56,7 @@ func runGroup(ctx context.Context, group string, verbs []verb, args []string, st
 			return c.explain(v.run(c, args[1:]))
 		}
 	}
-	usage()
+	usage(stderr)
 	return fmt.Errorf("%s: unknown verb %q", group, args[0])
 }
 

@@ -18,6 +18,9 @@ var integrationVerbs = []verb{
 	{"delete", "NAME", integrationsDelete},
 	{"test", "NAME [--event-type TYPE]", integrationsTest},
 	{"health", "", integrationsHealth},
+	{"subscriptions", "NAME", integrationsSubscriptions},
+	{"subscribe", "NAME EVENT_TYPE  (* for every type)", integrationsSubscribe},
+	{"unsubscribe", "NAME EVENT_TYPE", integrationsUnsubscribe},
 }
 
 func runIntegrations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -184,4 +187,43 @@ func integrationsHealth(c *cliCmd, args []string) error {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", name, s.IntegrationType, s.Status, when(s.LastEvent), or(oneLine(s.Error)))
 		}
 	})
+}
+
+func integrationsSubscriptions(c *cliCmd, args []string) error {
+	pos, err := c.parse(args, "NAME")
+	if err != nil {
+		return err
+	}
+	subs, err := c.api.Subscriptions(c.ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return c.show(subs, func(w io.Writer) { subscriptionsTable(w, subs) })
+}
+
+func integrationsSubscribe(c *cliCmd, args []string) error {
+	return changeSubscription(c, args, (*client.Client).Subscribe)
+}
+
+func integrationsUnsubscribe(c *cliCmd, args []string) error {
+	return changeSubscription(c, args, (*client.Client).Unsubscribe)
+}
+
+// changeSubscription adds or removes one event type, and shows the
+// subscriptions as they are now. change is a method of the client, which
+// parse makes.
+func changeSubscription(c *cliCmd, args []string, change func(api *client.Client, ctx context.Context, name, eventType string) (*client.Subscriptions, error)) error {
+	pos, err := c.parse(args, "NAME", "EVENT_TYPE")
+	if err != nil {
+		return err
+	}
+	subs, err := change(c.api, c.ctx, pos[0], pos[1])
+	if err != nil {
+		return err
+	}
+	return c.show(subs, func(w io.Writer) { subscriptionsTable(w, subs) })
+}
+
+func subscriptionsTable(w io.Writer, s *client.Subscriptions) {
+	fmt.Fprintf(w, "Integration\t%s\nEvent types\t%s\t(%d)\n", s.Integration, or(strings.Join(s.EventSubscriptions, ", ")), s.Total)
 }

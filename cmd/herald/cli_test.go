@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -299,6 +300,7 @@ func cliIntegrations(t *testing.T, app *appServer) {
 		t.Fatalf("health: %+v", h)
 	}
 	wantLines(t, cliOK(t, "integrations", "health"), "NAME TYPE HEALTH LAST EVENT ERROR")
+	cliSubscriptions(t)
 	var up client.Integration
 	cliJSON(t, &up, "integrations", "update", "CLI hook", "--name", "CLI hook 2", "--events", "batch.completed,compliance.alert",
 		"--mode", "stream", "--max-retries", "0", "--description", "renamed")
@@ -307,6 +309,26 @@ func cliIntegrations(t *testing.T, app *appServer) {
 		t.Fatalf("updated %+v", up)
 	}
 	wantLines(t, cliOK(t, "integrations", "delete", "CLI hook 2"), `integration "CLI hook 2" deleted`)
+}
+
+// cliSubscriptions adds an event type to the integration "CLI hook" (made
+// subscribed to batch.completed), reads the list, and takes it away again.
+func cliSubscriptions(t *testing.T) {
+	var subs client.Subscriptions
+	cliJSON(t, &subs, "integrations", "subscribe", "CLI hook", "compliance.alert")
+	if subs.Integration != "CLI hook" || subs.Total != 2 || !slices.Contains(subs.EventSubscriptions, "compliance.alert") {
+		t.Fatalf("subscribe: %+v", subs)
+	}
+	wantLines(t, cliOK(t, "integrations", "subscriptions", "CLI hook"), "Integration CLI hook",
+		"Event types batch.completed, compliance.alert (2)")
+	wantLines(t, cliOK(t, "integrations", "unsubscribe", "CLI hook", "compliance.alert"), "Integration CLI hook",
+		"Event types batch.completed (1)")
+	if cliJSON(t, &subs, "integrations", "subscriptions", "CLI hook"); subs.Total != 1 || subs.EventSubscriptions[0] != "batch.completed" {
+		t.Fatalf("after unsubscribe: %+v", subs)
+	}
+	if r := cli(t, "integrations", "unsubscribe", "CLI hook", "compliance.alert"); r.code == 0 || !strings.Contains(r.err, "HTTP 404 not_found") {
+		t.Fatalf("unsubscribing a type it does not have: exit %d\n%s", r.code, r.err)
+	}
 }
 
 // Errors say what is wrong, field by field, and exit non-zero.
@@ -343,6 +365,35 @@ func TestCLIErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Asking for help is a success, on standard output; leaving the command or
+// verb out is a mistake, with the usage on standard error.
+func TestHelpExitsZero(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // in stdout when code is 0, else in stderr
+	}{
+		{[]string{"--help"}, 0, "herald dev"},
+		{[]string{"webhooks", "--help"}, 0, "herald webhooks list"},
+		{[]string{"integrations", "-h"}, 0, "herald integrations subscribe"},
+		{[]string{"events", "help"}, 0, "herald events send"},
+		{[]string{"webhooks", "list", "-h"}, 0, ""},
+		{[]string{"apikey", "--help"}, 0, "herald apikey create"},
+		{[]string{"api", "-h"}, 0, ""},
+		{nil, 2, "herald dev"},
+		{[]string{"deliveries"}, 2, "herald deliveries retry"},
+	} {
+		r := cli(t, tc.args...)
+		got := r.out
+		if tc.code != 0 {
+			got = r.err
+		}
+		if r.code != tc.code || !strings.Contains(got, tc.want) {
+			t.Errorf("herald %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(tc.args, " "), r.code, tc.code, r.out, r.err)
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -27,19 +26,14 @@ func TestDevServesTheDashboard(t *testing.T) {
 		t.Fatalf("GET /: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	signIn := func() *http.Response {
-		req, _ := http.NewRequest("POST", base+"/api/v1/session", strings.NewReader(`{"sign_in_code":"`+code+`"}`))
+	signIn := func() (*http.Response, []byte) {
+		body := `{"sign_in_code":"` + code + `"}`
+		req, _ := http.NewRequest("POST", base+"/api/v1/session", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set(api.CSRFHeader, "1")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
+		return checked(t, req, body)
 	}
-	resp = signIn()
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := signIn()
 	cookies := resp.Cookies()
 	if resp.StatusCode != 200 || len(cookies) != 1 || cookies[0].Secure || !cookies[0].HttpOnly ||
 		!strings.Contains(string(body), `"temporal_ui_url":"`+ui+`"`) {
@@ -47,14 +41,10 @@ func TestDevServesTheDashboard(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", base+"/api/v1/webhooks", nil)
 	req.AddCookie(cookies[0])
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("the admin's cookie: %v %v", resp, err)
+	if resp, body := checked(t, req, ""); resp.StatusCode != 200 {
+		t.Fatalf("the admin's cookie: %d %s", resp.StatusCode, body)
 	}
-	resp.Body.Close()
-	again := signIn()
-	again.Body.Close()
-	if again.StatusCode != 401 {
+	if again, _ := signIn(); again.StatusCode != 401 {
 		t.Fatalf("the link signed in twice: %d", again.StatusCode)
 	}
 }

@@ -32,7 +32,7 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	c.fs.StringVar(&l.target, "forward-to", "", "the app's webhook endpoint, where each delivery is forwarded")
 	events := c.fs.String("events", "", "event types, comma-separated (default: all, or those of the webhook reused)")
 	addr := c.fs.String("listen", "127.0.0.1:0", "address to receive deliveries on (port 0: any free one)")
-	c.fs.StringVar(&l.name, "name", "", "webhook name: one of that name is reused, else created (default: herald listen <address>)")
+	c.fs.StringVar(&l.name, "name", "", "webhook name: one of that name is reused, else created (default: herald listen <forward-to URL>)")
 	c.fs.StringVar(&l.secret, "secret", "", "a reused webhook's secret, to check signatures (the API shows it only at creation)")
 	if _, err := c.parse(args); err != nil {
 		return c.explain(err)
@@ -51,7 +51,7 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer ln.Close()
 	l.self = selfURL(ln.Addr().(*net.TCPAddr))
 	if l.name == "" {
-		l.name = "herald listen " + ln.Addr().String()
+		l.name, l.ownName = defaultListenName(l.target), true
 	}
 	if err := l.register(ctx); err != nil {
 		return c.explain(err)
@@ -70,8 +70,11 @@ type listener struct {
 	json         bool
 	out, log     io.Writer // deliveries; everything else
 
+	ownName bool // l.name is listen's own default, not --name
+
 	hookID  int64
 	created bool            // deleted at the end
+	leftBy  bool            // created by an earlier run that never deleted it
 	before  *client.Webhook // a reused webhook as found, restored at the end
 	http    *http.Client
 	mu      sync.Mutex // one delivery's lines at a time
@@ -91,6 +94,21 @@ func (l *listener) checkTarget() error {
 	}
 	return nil
 }
+
+// defaultListenName names the webhook after the app it forwards to, not
+// after this run's port: a run after one that crashed finds the webhook
+// that run left, and takes it over instead of leaving a second one.
+func defaultListenName(target string) string {
+	name := "herald listen " + target
+	if len(name) > webhook.MaxNameLen {
+		name = strings.ToValidUTF8(name[:webhook.MaxNameLen], "")
+	}
+	return name
+}
+
+// listenDescription is the description of a webhook listen creates, by
+// which a later run knows it as one a run left behind.
+func listenDescription(target string) string { return "herald listen: forwards to " + target }
 
 // selfURL is where Herald reaches this server: loopback when it listens on
 // every address.
@@ -116,7 +134,7 @@ func (l *listener) register(ctx context.Context) error {
 			events = []string{webhook.AllEvents}
 		}
 		w, err := l.api.CreateWebhook(ctx, client.WebhookInput{Name: l.name, URL: l.self, EventTypes: events,
-			Description: client.Ptr("herald listen: forwards to " + l.target)})
+			Description: client.Ptr(listenDescription(l.target))})
 		if err != nil {
 			return err
 		}
@@ -124,6 +142,14 @@ func (l *listener) register(ctx context.Context) error {
 		return nil
 	}
 	l.hookID, l.before = found.ID, found
+	if l.ownName && found.Description == listenDescription(l.target) {
+		// An earlier run's, never deleted: this run takes it over as if
+		// it had made it, and deletes it at the end.
+		l.created, l.leftBy, l.before = true, true, nil
+		if len(l.events) == 0 {
+			l.events = []string{webhook.AllEvents}
+		}
+	}
 	var in client.WebhookInput
 	if found.URL != l.self {
 		in.URL = l.self
@@ -185,16 +211,19 @@ func (l *listener) unregister() {
 
 func (l *listener) banner() {
 	how := "created for this run; deleted on Ctrl-C"
-	if !l.created {
+	switch {
+	case l.leftBy:
+		how = "left by an earlier run; reused, and deleted on Ctrl-C"
+	case !l.created:
 		how = "reused; put back as it was on Ctrl-C"
 	}
 	fmt.Fprintf(l.log, "Listening on %s as webhook %d %q (%s)\n", l.self, l.hookID, l.name, how)
 	fmt.Fprintf(l.log, "Event types  %s\nForwarding   to %s\n", strings.Join(l.events, ", "), l.target)
 	switch {
-	case l.created:
+	case l.created && !l.leftBy:
 		fmt.Fprintf(l.log, "Secret       %s  (your app verifies signatures with it)\n", l.secret)
 	case l.secret == "":
-		fmt.Fprintf(l.log, "Secret       unknown: signatures are not checked (--secret gives it)\n")
+		fmt.Fprintf(l.log, "Secret       unknown: signatures are not checked (--secret gives it; the API shows a secret only when it is made)\n")
 	}
 	fmt.Fprintf(l.log, "Ready. Try: herald events send --type %s\n", exampleType(l.events))
 }

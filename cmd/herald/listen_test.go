@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,7 +26,8 @@ func TestListenForwardsAndCleansUp(t *testing.T) {
 	}
 	app := newApp(t, func(n int, _ *http.Request) int { return map[bool]int{true: 500, false: 200}[n == 1] })
 	p := spawn(t, "listen", "--forward-to", app.URL+"/hook", "--events", "compliance.alert,system.error")
-	id, _ := strconv.ParseInt(waitFor(t, &p.out, &p.err, `as webhook (\d+) `), 10, 64)
+	// Named after the app, not the port listen drew: see the test below.
+	id, _ := strconv.ParseInt(waitFor(t, &p.out, &p.err, `as webhook (\d+) "herald listen `+regexp.QuoteMeta(app.URL)+`/hook" \(created`), 10, 64)
 	secret := waitFor(t, &p.out, &p.err, `Secret\s+(whsec_\S+)`)
 	// Retries within a second, and gzip bodies: listen must pass on the
 	// compressed bytes as they came and check the signatures, which cover
@@ -118,6 +121,41 @@ func TestListenReusesAWebhookAndReportsADownApp(t *testing.T) {
 	got, err := api.GetWebhook(ctx, w.ID)
 	if err != nil || got.URL != orig {
 		t.Fatalf("after listen: %+v %v", got, err)
+	}
+}
+
+// A run that died without deleting its webhook left it behind under the
+// default name, which names the app and not the port: the next run for
+// the same app finds it, points it at itself, and deletes it at the end.
+func TestListenTakesOverTheWebhookACrashedRunLeft(t *testing.T) {
+	ctx := context.Background()
+	apiURL, key := devForCLI(t)
+	api, _ := client.New(apiURL, key)
+	app := newApp(t, func(int, *http.Request) int { return 200 })
+	target := app.URL + "/hook"
+	left, err := api.CreateWebhook(ctx, client.WebhookInput{Name: "herald listen " + target, URL: "http://" + freeAddr(t) + "/",
+		EventTypes: []string{webhook.SystemError}, Description: client.Ptr("herald listen: forwards to " + target)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := spawn(t, "listen", "--forward-to", target, "--secret", left.Secret)
+	waitFor(t, &p.out, &p.err, fmt.Sprintf(`as webhook %d "herald listen %s" \(left by an earlier run`, left.ID, regexp.QuoteMeta(target)))
+	waitFor(t, &p.out, &p.err, `Event types  \*\n`)
+	acc, err := api.PublishEvent(ctx, client.EventInput{EventType: webhook.ComplianceAlert,
+		Payload: map[string]any{"alert_level": "low", "alert_type": "t", "message": "after a crash"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, &p.out, &p.err, `id=`+acc.EventID+` attempt=1 → answering 200\n  X-Webhook-Signature  valid\n  webhook-signature    valid\n`)
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	p.exitsCleanly(t, 30*time.Second)
+	if _, err := api.GetWebhook(ctx, left.ID); !client.IsNotFound(err) {
+		t.Fatalf("the webhook the crashed run left is still there: %v", err)
+	}
+	if l, err := api.ListWebhooks(ctx, client.WebhookListOptions{}); err != nil || l.Total != 0 {
+		t.Fatalf("webhooks after listen: %+v %v", l, err)
 	}
 }
 

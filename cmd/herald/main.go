@@ -44,7 +44,8 @@ http://127.0.0.1:8080) and HERALD_API_KEY; tables for people, --json for scripts
   herald webhooks      list|get|create|update|delete|test
   herald events        send|get|list
   herald deliveries    list|get|retry|cancel
-  herald integrations  list|get|create|update|delete|test|health
+  herald integrations  list|get|create|update|delete|test|health|
+                       subscriptions|subscribe|unsubscribe
   herald analytics     [--webhook ID] [--days N]
   herald listen        --forward-to http://localhost:3000/hook: deliveries to a local
                        app, signatures checked, through a webhook removed on Ctrl-C
@@ -54,13 +55,21 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "herald:", err)
-		}
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		// -h or --help asked for the usage, and got it: as Go's own
+		// flag.ExitOnError does, that is a success.
+	case errors.Is(err, errUsage):
+		os.Exit(2) // the usage printed says what was missing
+	default:
+		fmt.Fprintln(os.Stderr, "herald:", err)
 		os.Exit(2)
 	}
 }
+
+// errUsage is a command line with no command, or a group with no verb:
+// the usage has been printed instead, and the run fails.
+var errUsage = errors.New("no command given")
 
 // runner runs one of herald's commands on its arguments.
 type runner func(ctx context.Context, args []string, stdout, stderr io.Writer) error
@@ -89,7 +98,7 @@ var commands = map[string]runner{
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+		return errUsage
 	}
 	name, rest := args[0], args[1:]
 	if cmd, ok := commands[name]; ok {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loki-interceptor/herald/api/openapitest"
 	"github.com/loki-interceptor/herald/secretbox"
 )
 
@@ -87,7 +88,8 @@ func (c *command) stop(t *testing.T) {
 	})
 }
 
-// call makes an API request with an API key ("" for none).
+// call makes a Herald API request with an API key ("" for none), and
+// checks the exchange against the OpenAPI document.
 func call(t *testing.T, key, method, url, body string, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
@@ -95,18 +97,47 @@ func call(t *testing.T, key, method, url, body string, out any) int {
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
+	resp, raw := checked(t, req, body)
+	return decodeInto(t, method+" "+url, resp.StatusCode, raw, out)
+}
+
+// checked sends req, whose body is body, checks the exchange against the
+// OpenAPI document, and returns the answer with its body read.
+func checked(t *testing.T, req *http.Request, body string) (*http.Response, []byte) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	openapitest.CheckExchange(t, req, body, resp, raw)
+	return resp, raw
+}
+
+// getJSON reads a JSON answer from outside Herald's API (the Temporal UI
+// server's), which the document does not describe.
+func getJSON(t *testing.T, url string, out any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return decodeInto(t, "GET "+url, resp.StatusCode, raw, out)
+}
+
+// decodeInto decodes raw, the answer to what, into out (nil: not at all)
+// and returns status.
+func decodeInto(t *testing.T, what string, status int, raw []byte, out any) int {
+	t.Helper()
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s: %v: %s", method, url, err, raw)
+			t.Fatalf("%s: %v: %s", what, err, raw)
 		}
 	}
-	return resp.StatusCode
+	return status
 }
 
 func freeAddr(t *testing.T) string {
@@ -187,7 +218,7 @@ func TestDevWalkthrough(t *testing.T) {
 	}
 	query := url.QueryEscape(fmt.Sprintf("HeraldWebhookIDs = '%d'", hook.ID))
 	uiAPI := strings.TrimSuffix(ui, "/namespaces/default/workflows") + "/api/v1/namespaces/default/workflows?query=" + query
-	if code := call(t, "", "GET", uiAPI, "", &listed); code != 200 || len(listed.Executions) != 1 ||
+	if code := getJSON(t, uiAPI, &listed); code != 200 || len(listed.Executions) != 1 ||
 		listed.Executions[0].Execution.WorkflowID != "event/"+acc.EventID {
 		t.Fatalf("UI server list by HeraldWebhookIDs: %d %+v", code, listed)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/loki-interceptor/herald/api/openapitest"
 	"github.com/loki-interceptor/herald/devserver"
 	"github.com/loki-interceptor/herald/secretbox"
 	"github.com/loki-interceptor/herald/store/storetest"
@@ -306,12 +307,14 @@ func TestGracefulAPIShutdown(t *testing.T) {
 		status int
 		body   string
 		err    error
+		resp   *http.Response // checked against the OpenAPI document by the test's goroutine
 	}
+	const testBody = `{"event_type":"system.error"}`
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/webhooks/%d/test", apiURL, hook.ID), strings.NewReader(testBody))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+env.key)
 	done := make(chan result, 1)
 	go func() {
-		req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/webhooks/%d/test", apiURL, hook.ID), strings.NewReader(`{"event_type":"system.error"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+env.key)
 		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
 		if err != nil {
 			done <- result{err: err}
@@ -319,7 +322,7 @@ func TestGracefulAPIShutdown(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
-		done <- result{resp.StatusCode, string(b), err}
+		done <- result{resp.StatusCode, string(b), err, resp}
 	}()
 	select {
 	case <-arrived:
@@ -363,6 +366,9 @@ func TestGracefulAPIShutdown(t *testing.T) {
 	close(release)
 	select {
 	case r := <-done:
+		if r.resp != nil {
+			openapitest.CheckExchange(t, req, testBody, r.resp, []byte(r.body))
+		}
 		var got struct {
 			Success      bool   `json:"success"`
 			StatusCode   int    `json:"status_code"`

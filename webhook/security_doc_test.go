@@ -18,9 +18,9 @@ import (
 // The signature-checking code in docs/security.md is what receivers copy, so it runs
 // here against Herald's own signatures: a wrong snippet fails the build.
 
-// readmeSnippet returns the body of the first fenced block of lang in the
+// securitySnippet returns the body of the first fenced block of lang in the
 // "Verifying signatures" section of docs/security.md.
-func readmeSnippet(t *testing.T, lang string) string {
+func securitySnippet(t *testing.T, lang string) string {
 	t.Helper()
 	raw, err := os.ReadFile("../docs/security.md")
 	if err != nil {
@@ -150,7 +150,7 @@ func checkSnippet(t *testing.T, got [][2]bool) {
 	}
 }
 
-func TestReadmeVerifyGo(t *testing.T) {
+func TestSecurityDocVerifyGo(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go tool")
@@ -175,7 +175,7 @@ import (
 	"strings"
 	"time"
 )
-` + readmeSnippet(t, "go") + `
+` + securitySnippet(t, "go") + `
 func main() {
 	var cases []struct {
 		Secret  string
@@ -197,16 +197,16 @@ func main() {
 }
 `
 	must(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(prog), 0o644))
-	must(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module readmeverify\n\ngo 1.22\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module securitydocverify\n\ngo 1.22\n"), 0o644))
 	checkSnippet(t, runSnippet(t, dir, goBin, "run", "."))
 }
 
-func TestReadmeVerifyPython(t *testing.T) {
+func TestSecurityDocVerifyPython(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("no python3")
 	}
-	prog := readmeSnippet(t, "python") + `
+	prog := securitySnippet(t, "python") + `
 import json, sys
 out = []
 for c in json.load(sys.stdin):
@@ -219,12 +219,12 @@ print(json.dumps(out))
 	checkSnippet(t, runSnippet(t, dir, py, "verify.py"))
 }
 
-func TestReadmeVerifyNode(t *testing.T) {
+func TestSecurityDocVerifyNode(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("no node")
 	}
-	prog := readmeSnippet(t, "js") + `
+	prog := securitySnippet(t, "js") + `
 let input = "";
 process.stdin.on("data", (d) => (input += d));
 process.stdin.on("end", () => {
