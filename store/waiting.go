@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -33,43 +33,53 @@ import (
 // after each time: each time costs the events and attempts of its
 // interval, not the history kept, and the open events alone give what
 // waits now (an event is closed once each of its deliveries has ended).
-// One statement reads it all, so every count comes from one snapshot.
+// One read-only transaction reads it all, so every count comes from one
+// snapshot.
 func (s *Store) WaitingAt(ctx context.Context, eventType string, ends []time.Time) ([]int64, error) {
 	if len(ends) == 0 {
 		return nil, nil
 	}
-	cols := []string{waitingNow(eventType != "")}
-	var args []any
-	if eventType != "" {
-		args = append(args, eventType, eventType)
+	tx, err := s.read.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, err
 	}
-	// changes[k] happened in (ends[k], ends[k+1]]; the last, after ends[k].
-	for k, from := range ends {
-		last := k == len(ends)-1
-		cols = append(cols, waitingChange(eventType != "", !last))
-		for range 2 {
-			args = append(args, from.UTC())
-			if !last {
-				args = append(args, ends[k+1].UTC())
-			}
-			if eventType != "" {
-				args = append(args, eventType)
-			}
+	defer tx.Rollback()
+	typed := eventType != ""
+	// args are a statement's: its bounds, then the event type, once for the
+	// acceptances and once for the attempts (just the type for waitingNow).
+	args := func(bounds ...time.Time) []any {
+		var one []any
+		for _, b := range bounds {
+			one = append(one, b.UTC())
+		}
+		if typed {
+			one = append(one, eventType)
+		}
+		return append(one, one...)
+	}
+	var now int64
+	if err := tx.GetContext(ctx, &now, tx.Rebind(waitingNow(typed)), args()...); err != nil {
+		return nil, err
+	}
+	// changes[k] were recorded after ends[k], up to the next (the last, on).
+	changes, last := make([]int64, len(ends)), len(ends)-1
+	between, err := tx.PreparexContext(ctx, tx.Rebind(waitingChange(typed, true)))
+	if err != nil {
+		return nil, err
+	}
+	defer between.Close()
+	for k := range last {
+		if err := between.GetContext(ctx, &changes[k], args(ends[k], ends[k+1])...); err != nil {
+			return nil, err
 		}
 	}
-	got := make([]int64, len(cols))
-	dest := make([]any, len(cols))
-	for i := range got {
-		dest[i] = &got[i]
-	}
-	if err := s.read.QueryRowxContext(ctx, s.db.Rebind(`SELECT `+strings.Join(cols, ",\n")), args...).Scan(dest...); err != nil {
+	if err := tx.GetContext(ctx, &changes[last], tx.Rebind(waitingChange(typed, false)), args(ends[last])...); err != nil {
 		return nil, err
 	}
 	out := make([]int64, len(ends))
-	n := got[0]
-	for k := len(ends) - 1; k >= 0; k-- {
-		n -= got[k+1]
-		out[k] = n
+	for k := last; k >= 0; k-- {
+		now -= changes[k]
+		out[k] = now
 	}
 	return out, nil
 }
@@ -81,24 +91,30 @@ const stillWaiting = `CASE WHEN %[1]s.status IN ('delivered', 'failed') THEN 0 E
 // ownDelivery selects the snapshot rows (alias es) that are deliveries.
 const ownDelivery = `es.outcome NOT IN ('filtered', 'batched')`
 
+// samePair matches attempt rows (alias a) to the delivery of alias b,
+// tests aside: the (event, webhook, attempt) index finds them. A lookup
+// that also compares their times orders by attempt_number instead of
+// filtering on created_at, which would lead SQLite to scan the webhook's
+// attempts by time.
+func samePair(a, b string) string {
+	return fmt.Sprintf("%[1]s.event_id = %[2]s.event_id AND %[1]s.webhook_id = %[2]s.webhook_id AND %[1]s.is_test = FALSE", a, b)
+}
+
 // waitingNow counts the deliveries waiting now: of the open events, those
 // whose latest attempt row has not ended them, or with no row, whose
 // outcome is pending. With typed, it takes the event type twice.
 func waitingNow(typed bool) string {
-	typ := ""
+	open := `SELECT event_id FROM events WHERE processed_at IS NULL`
 	if typed {
-		typ = " AND e.event_type = ?"
+		open += ` AND event_type = ?`
 	}
-	return `(SELECT COUNT(*) FROM (
-		SELECT es.event_id, es.webhook_id FROM event_subscribers es JOIN events e ON e.event_id = es.event_id
-			WHERE e.processed_at IS NULL AND ` + ownDelivery + typ + `
-		UNION SELECT d.event_id, d.webhook_id FROM deliveries d JOIN events e ON e.event_id = d.event_id
-			WHERE e.processed_at IS NULL AND d.is_test = FALSE` + typ + `) p
-		WHERE COALESCE((SELECT ` + fmt.Sprintf(stillWaiting, "l") + ` FROM deliveries l
-			WHERE l.event_id = p.event_id AND l.webhook_id = p.webhook_id AND l.is_test = FALSE
+	return `SELECT COUNT(*) FROM (
+		SELECT es.event_id, es.webhook_id FROM event_subscribers es WHERE es.event_id IN (` + open + `) AND ` + ownDelivery + `
+		UNION SELECT d.event_id, d.webhook_id FROM deliveries d WHERE d.event_id IN (` + open + `) AND d.is_test = FALSE) p
+		WHERE COALESCE((SELECT ` + fmt.Sprintf(stillWaiting, "l") + ` FROM deliveries l WHERE ` + samePair("l", "p") + `
 			ORDER BY l.attempt_number DESC LIMIT 1),
 		(SELECT COUNT(*) FROM event_subscribers es WHERE es.event_id = p.event_id AND es.webhook_id = p.webhook_id
-			AND es.outcome = 'pending')) = 1)`
+			AND es.outcome = 'pending')) = 1`
 }
 
 // waitingChange is how many more deliveries waited after the changes
@@ -120,18 +136,16 @@ func waitingChange(typed, bounded bool) string {
 	if typed {
 		etyp, dtyp = " AND e.event_type = ?", " AND d.event_type = ?"
 	}
-	pair := func(a, b string) string {
-		return fmt.Sprintf("%[1]s.event_id = %[2]s.event_id AND %[1]s.webhook_id = %[2]s.webhook_id AND %[1]s.is_test = FALSE", a, b)
-	}
-	return `((SELECT COUNT(*) FROM event_subscribers es JOIN events e ON e.event_id = es.event_id
+	return `SELECT (SELECT COUNT(*) FROM event_subscribers es JOIN events e ON e.event_id = es.event_id
 		WHERE ` + span("e.created_at") + etyp + ` AND ` + ownDelivery + `
-		AND (es.outcome = 'pending' OR EXISTS (SELECT 1 FROM deliveries x WHERE ` + pair("x", "es") + `))
-		AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE ` + pair("x", "es") + ` AND x.created_at <= e.created_at))
+		AND (es.outcome = 'pending' OR EXISTS (SELECT 1 FROM deliveries x WHERE ` + samePair("x", "es") + `))
+		AND NOT COALESCE((SELECT x.created_at <= e.created_at FROM deliveries x WHERE ` + samePair("x", "es") + `
+			ORDER BY x.attempt_number LIMIT 1), FALSE))
 	+ (SELECT COALESCE(SUM(` + fmt.Sprintf(stillWaiting, "d") + ` - COALESCE(
-		(SELECT ` + fmt.Sprintf(stillWaiting, "p") + ` FROM deliveries p WHERE ` + pair("p", "d") + `
+		(SELECT ` + fmt.Sprintf(stillWaiting, "p") + ` FROM deliveries p WHERE ` + samePair("p", "d") + `
 			AND p.attempt_number < d.attempt_number ORDER BY p.attempt_number DESC LIMIT 1),
 		(SELECT COUNT(*) FROM event_subscribers es JOIN events e ON e.event_id = es.event_id
 			WHERE es.event_id = d.event_id AND es.webhook_id = d.webhook_id AND ` + ownDelivery + `
 			AND e.created_at < d.created_at))), 0)
-		FROM deliveries d WHERE d.is_test = FALSE AND ` + span("d.created_at") + dtyp + `))`
+		FROM deliveries d WHERE d.is_test = FALSE AND ` + span("d.created_at") + dtyp + `)`
 }
