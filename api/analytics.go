@@ -20,6 +20,7 @@ type analyticsStore interface {
 	Stats(ctx context.Context, f store.StatsFilter) (store.Stats, error)
 	StatsWithMedian(ctx context.Context, f store.StatsFilter) (store.Stats, *float64, error)
 	StatsByEventType(ctx context.Context, f store.StatsFilter) (map[string]store.Stats, error)
+	WaitingAt(ctx context.Context, eventType string, ends []time.Time) ([]int64, error)
 	WebhooksWithFigures(ctx context.Context, f store.StatsFilter) ([]int64, error)
 }
 
@@ -126,9 +127,13 @@ type seriesPoint struct {
 	// P50ResponseTimeMS is the interval's median response time; null when
 	// no attempt of it was timed.
 	P50ResponseTimeMS *float64 `json:"p50_response_time_ms"`
+	// WaitingDeliveries is what waited at the interval's end (store.WaitingAt):
+	// for the interval under way, what waits now.
+	WaitingDeliveries int64 `json:"waiting_deliveries"`
 }
 
-// waiting is what stands undelivered now: a gauge, with no history kept.
+// waiting is what stands undelivered now, as the gauges read it; the
+// series' waiting_deliveries are its history.
 type waiting struct {
 	Deliveries     int64     `json:"deliveries"`
 	Events         int64     `json:"events"`
@@ -138,9 +143,9 @@ type waiting struct {
 
 // addSeries answers ?series=N&interval_minutes=M: the figures of the N
 // intervals of M minutes ending with the current one (partly gone by),
-// oldest first, from the attempt rows; and what waits now. It is how the
-// dashboard draws its charts, so they come from the one place the
-// analytics do.
+// oldest first, from the attempt rows, each with what waited at its end;
+// and what waits now. It is how the dashboard draws its charts, so they
+// come from the one place the analytics do.
 func (s *Server) addSeries(c *fiber.Ctx, out fiber.Map, eventType string, now time.Time) error {
 	n, err := intQuery(c, "series", 0, 1, maxSeriesPoints)
 	if err != nil {
@@ -155,14 +160,21 @@ func (s *Server) addSeries(c *fiber.Ctx, out fiber.Map, eventType string, now ti
 	}
 	ctx, step := c.UserContext(), time.Duration(mins)*time.Minute
 	end := now.UTC().Truncate(step).Add(step)
-	points := make([]seriesPoint, n)
+	points, ends := make([]seriesPoint, n), make([]time.Time, n)
 	for i := range points {
 		from := end.Add(-time.Duration(n-i) * step)
 		st, p50, err := s.store.StatsWithMedian(ctx, store.StatsFilter{EventType: eventType, From: from, To: from.Add(step)})
 		if err != nil {
 			return err
 		}
-		points[i] = seriesPoint{From: from, To: from.Add(step), Stats: st, P50ResponseTimeMS: p50}
+		points[i], ends[i] = seriesPoint{From: from, To: from.Add(step), Stats: st, P50ResponseTimeMS: p50}, from.Add(step)
+	}
+	waitingAt, err := s.store.WaitingAt(ctx, eventType, ends)
+	if err != nil {
+		return err
+	}
+	for i, w := range waitingAt {
+		points[i].WaitingDeliveries = w
 	}
 	g, err := s.store.Gauges(ctx)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/loki-interceptor/herald/api/openapitest"
 	"github.com/loki-interceptor/herald/apikey"
 	"github.com/loki-interceptor/herald/dashboard"
+	"github.com/loki-interceptor/herald/webhook"
 )
 
 // browserReq is a request as a browser sends it: the session cookie
@@ -293,12 +294,17 @@ func TestDashboardIsMounted(t *testing.T) {
 	}
 }
 
-// ?series= adds the figures of consecutive intervals and what waits now:
-// what the dashboard's charts draw.
+// ?series= adds the figures of consecutive intervals, each with what
+// waited at its end, and what waits now: what the dashboard's charts draw.
 func TestAnalyticsSeries(t *testing.T) {
 	f := newFixture(t)
 	hook := f.mustCreate(validWebhook)
 	f.mustAttempt(int64(hook["id"].(float64)), "evt-series-1")
+	// Accepted now, not attempted yet: it waits in the interval under way.
+	ev := &webhook.Event{EventID: "evt-series-2", EventType: "compliance.alert", Source: "loki", Payload: json.RawMessage(`{}`), CreatedAt: time.Now()}
+	if _, err := f.store.RecordEvents(context.Background(), []*webhook.Event{ev}, nil); err != nil {
+		t.Fatal(err)
+	}
 	r := f.do("GET", "/api/v1/analytics?period_days=1&series=5&interval_minutes=2", "")
 	if r.status != 200 || r.body["interval_minutes"] != 2.0 {
 		t.Fatalf("%d %s", r.status, r.raw)
@@ -314,8 +320,17 @@ func TestAnalyticsSeries(t *testing.T) {
 	if p50, present := last["p50_response_time_ms"]; !present || p50 != nil { // its one attempt was not timed
 		t.Fatalf("p50 %v", p50)
 	}
-	if w := r.body["waiting"].(map[string]any); w["deliveries"] != 0.0 {
+	if w := r.body["waiting"].(map[string]any); w["deliveries"] != 1.0 {
 		t.Fatalf("waiting %v", w)
+	}
+	for i, p := range series {
+		want := 0.0
+		if i == len(series)-1 {
+			want = 1
+		}
+		if got := p.(map[string]any)["waiting_deliveries"]; got != want {
+			t.Fatalf("point %d waiting_deliveries %v, want %v", i, got, want)
+		}
 	}
 	if r := f.do("GET", "/api/v1/analytics", ""); r.body["series"] != nil {
 		t.Fatalf("a series nobody asked for: %s", r.raw)

@@ -113,3 +113,37 @@ func TestVendoredFilesAreWhatNPMServed(t *testing.T) {
 		}
 	}
 }
+
+// docs/dashboard.md's Overview row names every chart of the overview and
+// every line it draws, as the page captions and labels them: a chart
+// added or renamed without the page's description fails here.
+func TestDocsNameTheOverviewCharts(t *testing.T) {
+	page, err := os.ReadFile("static/js/pages/overview.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "dashboard.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row string
+	for line := range strings.Lines(string(doc)) {
+		if strings.HasPrefix(line, "| Overview |") {
+			row = line
+		}
+	}
+	// Compared as words: case and punctuation aside.
+	words := func(s string) string {
+		return " " + strings.Join(strings.Fields(regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(s), " ")), " ") + " "
+	}
+	captions := regexp.MustCompile(`figure\('([^']+)'`).FindAllStringSubmatch(string(page), -1)
+	labels := regexp.MustCompile(`\{label: '([^']+)'\}`).FindAllStringSubmatch(string(page), -1)
+	if row == "" || len(captions) != 4 || len(labels) < 4 {
+		t.Fatalf("found the Overview row: %v; %d captions, %d labels in overview.js (has its code changed shape?)", row != "", len(captions), len(labels))
+	}
+	for _, m := range append(captions, labels...) {
+		if !strings.Contains(words(row), words(m[1])) {
+			t.Errorf("docs/dashboard.md's Overview row does not name %q, which the overview shows", m[1])
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/loki-interceptor/herald/apikey"
 	"github.com/loki-interceptor/herald/webhook"
@@ -47,6 +48,8 @@ func TestDashboardInChromium(t *testing.T) {
 		{"the dark theme", func(t *testing.T) { darkDelivery(t, b, hookID, deliveryID) }},
 		{"the page's retry schedule is the server's", func(t *testing.T) { schedulesAgree(t, b) }},
 		{"filter the log, cancel a delivery, see an integration", func(t *testing.T) { filterCancelIntegration(t, b, h) }},
+		{"the skip link comes first and leads to the content", func(t *testing.T) { skipLink(t, b, h) }},
+		{"a read-only key is offered no changes", func(t *testing.T) { readOnly(t, b, h, hookID, deliveryID) }},
 		{"sign out", func(t *testing.T) { signOut(t, b) }},
 		{"herald dev's sign-in link works once", func(t *testing.T) { signInLink(t, b, h) }},
 	}
@@ -121,6 +124,7 @@ func createWebhook(t *testing.T, b *browser, h *herald, url string) int {
 	b.open("#/webhooks")
 	b.do(chromedp.WaitVisible(chromedp.CSS("#new-webhook")), chromedp.Click(chromedp.CSS("#new-webhook")),
 		chromedp.WaitVisible(chromedp.CSS("#webhook-form")))
+	accessible(t, b, "new webhook")
 	unlabelled := `[...document.querySelectorAll('#webhook-form input, #webhook-form select, #webhook-form textarea')]
 		.filter(e => e.labels.length === 0).map(e => e.name)`
 	if names := eval[[]string](b, unlabelled); len(names) > 0 {
@@ -172,7 +176,11 @@ func watchTheLog(t *testing.T, b *browser, h *herald) int {
 
 func retryNow(t *testing.T, b *browser, rc *receiver) {
 	b.until("the delivery page with its one attempt", `!!document.querySelector('#retry-now') && document.querySelectorAll('.attempt-row').length === 1`)
+	accessible(t, b, "delivery")
 	b.until("the signature headers", `document.querySelectorAll('#main .badge-signature').length === 4`)
+	if body := b.text(`#main pre[aria-label="Request body"]`); !strings.Contains(body, `"evt-dash-1"`) {
+		t.Fatalf("the request body shown: %q", body)
+	}
 	b.until("the link to the workflow", `!!document.querySelector('#temporal-link')`)
 	if href := eval[string](b, `document.querySelector('#temporal-link').href`); !strings.HasPrefix(href, temporalUI+"/namespaces/default/workflows/event%2Fevt-dash-1") {
 		t.Fatalf("Temporal UI link %q", href)
@@ -182,6 +190,17 @@ func retryNow(t *testing.T, b *browser, rc *receiver) {
 	if n := rc.count(); n != 2 || !rc.signed() {
 		t.Fatalf("the receiver got %d requests (signed: %v), want 2", n, rc.signed())
 	}
+	// The retry is an update of the event's workflow, which cut its wait
+	// for the second attempt short (api/timeline.go names the steps).
+	b.until("the retry's steps in the workflow's timeline", `(() => { const steps = [...document.querySelectorAll('#workflow-steps li')];
+		return steps.some(li => li.querySelector('.badge-update') && li.textContent.includes('retry-delivery')) &&
+			steps.some(li => li.querySelector('.badge-wait_cut_short')) &&
+			steps.some(li => li.querySelector('.badge-attempt') && li.textContent.includes('attempt 2')); })()`)
+	if body := b.text(`#main pre[aria-label="Response body"]`); !strings.Contains(body, "not yet") {
+		t.Fatalf("the first attempt's response body shown: %q, want the receiver's 503 answer", body)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`.attempt-row[data-attempt="2"] a`)))
+	b.until("the second attempt's answer", `document.querySelector('#main pre[aria-label="Response body"]')?.textContent === '{"received":true}'`)
 }
 
 func charts(t *testing.T, b *browser, h *herald) {
@@ -209,14 +228,23 @@ func charts(t *testing.T, b *browser, h *herald) {
 		const has = (name, i, ok) => c && c.get(name) && c.get(name).data[i].some(ok);
 		const sum = (name, i) => c.get(name).data[i].reduce((a, v) => a + (v || 0), 0);
 		return has('deliveries', 1, v => v > 0) && sum('deliveries', 2) === 5 && has('success', 1, v => v !== null) &&
-			has('latency', 1, v => v !== null) && has('latency', 2, v => v !== null) && has('waiting', 1, v => v !== null);
+			has('latency', 1, v => v !== null) && has('latency', 2, v => v !== null);
 	})()`)
+	accessible(t, b, "overview")
 	if n := eval[int](b, `document.querySelectorAll('#main figure canvas').length`); n < 4 {
 		t.Fatalf("%d chart canvases, want 4", n)
 	}
-	lens := eval[[]int](b, `['deliveries', 'success', 'latency'].map(n => window.heraldDebug.charts.get(n).data[0].length)`)
-	if fmt.Sprint(lens) != "[60 60 60]" {
+	lens := eval[[]int](b, `['deliveries', 'success', 'latency', 'waiting'].map(n => window.heraldDebug.charts.get(n).data[0].length)`)
+	if fmt.Sprint(lens) != "[60 60 60 60]" {
 		t.Fatalf("points per chart %v, want 60 (a minute each for the last hour)", lens)
+	}
+	// What waited at each minute's end, from the server: a count at every
+	// point, in time order, the last (now) none, as every delivery was made.
+	waiting := `(() => { const [xs, ys] = window.heraldDebug.charts.get('waiting').data;
+		return ys.every(v => Number.isInteger(v) && v >= 0) && xs.every((x, i) => i === 0 || x > xs[i - 1]) &&
+			xs[xs.length - 1] <= Date.now() / 1000 && ys[ys.length - 1] === 0; })()`
+	if !eval[bool](b, waiting) {
+		t.Fatalf("the waiting chart's points: %v", eval[any](b, `window.heraldDebug.charts.get('waiting').data`))
 	}
 	if label := eval[string](b, `document.querySelector('#chart-deliveries [role="img"]').getAttribute('aria-label')`); !strings.Contains(label, "at most") {
 		t.Fatalf("the chart's text for screen readers: %q", label)
@@ -229,6 +257,16 @@ func charts(t *testing.T, b *browser, h *herald) {
 func operateWebhook(t *testing.T, b *browser, hookID int) {
 	b.open(fmt.Sprintf("#/webhooks/%d", hookID))
 	b.until("the webhook's figures and its test types", `!!document.querySelector('#webhook-figures') && document.querySelectorAll('#test-event-type option').length === 1`)
+	accessible(t, b, "webhook")
+	// Its deliveries so far: evt-dash-1, delivered at its second attempt,
+	// and the four the charts step published, delivered at once.
+	figures := eval[map[string]string](b, `Object.fromEntries([...document.querySelectorAll('#webhook-figures .tile')]
+		.map(t => [t.querySelector('.tile-label').textContent, t.querySelector('.tile-value').textContent]))`)
+	for label, want := range map[string]string{"Deliveries": "5", "Success rate": "100 %", "Failed for good": "0", "Retries": "1"} {
+		if figures[label] != want {
+			t.Errorf("the webhook's %s: %q, want %q (all figures: %v)", label, figures[label], want, figures)
+		}
+	}
 	b.do(chromedp.Click(chromedp.CSS("#send-test")))
 	b.until("the test delivered", `document.querySelector('#action-result').textContent.includes('Delivered: HTTP 200')`)
 	b.do(chromedp.SendKeys(chromedp.CSS("#pause-reason"), "receiver maintenance"), chromedp.Click(chromedp.CSS("#pause")))
@@ -340,10 +378,50 @@ func signInLink(t *testing.T, b *browser, h *herald) {
 	}
 }
 
-// filterCancelIntegration narrows the log with its filters to one waiting
-// delivery, cancels it from its page, finds the subscribers that need
-// attention on the overview, and an integration's health and figures.
+// filterCancelIntegration sees a waiting delivery's live state on its
+// event's page, narrows the log with each of its filters to it, cancels it
+// from its page, finds the subscribers that need attention on the
+// overview, and an integration's health and figures.
 func filterCancelIntegration(t *testing.T, b *browser, h *herald) {
+	hookID := downReceivers(t, h)
+	b.open("#/deliveries")
+	b.until("the three subscribers' first attempts", `document.querySelectorAll('#delivery-log tr[data-event-id="evt-dash-2"]').length === 3`)
+	subscriberLive(t, b, hookID)
+	filterLog(t, b, hookID)
+	b.do(chromedp.Click(chromedp.CSS(`#delivery-log tbody tr a`)))
+	b.until("the waiting delivery's page", `!!document.querySelector('#cancel') && document.querySelectorAll('.attempt-row').length === 1`)
+	// Cancelling asks twice.
+	b.do(chromedp.Click(chromedp.CSS(`#cancel`)), chromedp.Click(chromedp.CSS(`#cancel`)))
+	b.until("cancelled", `document.querySelector('#action-result')?.textContent.includes('Cancelled')`)
+	var got struct {
+		Deliveries []struct {
+			Status string `json:"status"`
+		} `json:"deliveries"`
+	}
+	eventually(t, func() bool {
+		h.call(t, "GET", fmt.Sprintf("/api/v1/webhooks/%d/deliveries", hookID), h.key, nil, &got)
+		return len(got.Deliveries) == 1 && got.Deliveries[0].Status == "failed"
+	}, func() string { return fmt.Sprintf("after cancel the delivery is %+v", got.Deliveries) })
+	b.open("#/")
+	b.until("the overview's subscribers that need attention", `(() => { const items = [...document.querySelectorAll('#main ul.attention li')];
+		const has = (name, kind) => items.some(li => li.textContent.includes(name) && li.textContent.includes(kind));
+		return has('Gone receiver', 'breaker') && has('Down receiver', 'failing') && has('Quiet receiver', 'not triggered for 2 d'); })()`)
+	// The integration's delivery waits for its retry; the cancelled one
+	// and the one the 410 ended do not.
+	b.until("one delivery waiting now, on the chart and its tile", `window.heraldDebug.charts.get('waiting')?.data[1].at(-1) === 1 &&
+		[...document.querySelectorAll('#kpis .tile')].some(t => t.querySelector('.tile-label').textContent === 'Waiting now' &&
+			t.querySelector('.tile-value').textContent === '1')`)
+	b.open("#/integrations")
+	b.until("the integration with its health and figures", `(() => { const row = [...document.querySelectorAll('#integration-list tbody tr')].find(r => r.textContent.includes('Ops hook'));
+		return !!row && row.textContent.includes('failing') && row.textContent.includes('validation.failed'); })()`)
+}
+
+// downReceivers makes the subscribers of evt-dash-2, which it publishes:
+// a webhook whose receiver is down (its id returned) and an integration
+// posting to it, both retrying in an hour; a webhook whose receiver is
+// gone (410), which the circuit breaker pauses; and one made two days ago
+// and never triggered since.
+func downReceivers(t *testing.T, h *herald) int {
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 	}))
@@ -360,14 +438,12 @@ func filterCancelIntegration(t *testing.T, b *browser, h *herald) {
 		"retry_delay_seconds": 3600}, nil); code != 201 {
 		t.Fatalf("integration: %d", code)
 	}
-	// A receiver that answers 410 Gone trips the circuit breaker at once.
 	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone", http.StatusGone) }))
 	t.Cleanup(gone.Close)
 	if code := h.call(t, "POST", "/api/v1/webhooks", h.key, map[string]any{"name": "Gone receiver", "url": gone.URL,
 		"event_types": []string{webhook.ValidationFailed}}, nil); code != 201 {
 		t.Fatalf("webhook: %d", code)
 	}
-	// A webhook made two days ago and never triggered since.
 	quiet := webhook.New()
 	quiet.Name, quiet.URL, quiet.EventTypes, quiet.Secret = "Quiet receiver", gone.URL, []string{webhook.ReportGenerated}, "whsec_"+strings.Repeat("q", 43)
 	if err := h.storeAt(48*time.Hour).CreateWebhook(t.Context(), quiet); err != nil {
@@ -378,33 +454,108 @@ func filterCancelIntegration(t *testing.T, b *browser, h *herald) {
 	if code := h.call(t, "POST", "/api/v1/events", h.key, ev, nil); code != 202 {
 		t.Fatalf("publish: %d", code)
 	}
+	return hook.ID
+}
+
+// cellJS defines cell(row, heading): a table row's cell under a heading.
+const cellJS = `const cell = (row, heading) => row.cells[[...row.closest('table').querySelectorAll('thead th')].findIndex(th => th.textContent === heading)];`
+
+// subscriberLive opens evt-dash-2's page: the Down receiver's delivery
+// shows, in its own columns, the state its workflow holds (waiting for
+// its retry) and when its next attempt is due; then returns to the log.
+func subscriberLive(t *testing.T, b *browser, hookID int) {
+	b.open("#/events/evt-dash-2")
+	b.until("the Down receiver's live state and next attempt", fmt.Sprintf(`(() => { %s
+		const row = document.querySelector('tr[data-subscriber="%d"]');
+		const due = row && cell(row, 'Next attempt')?.querySelector('time[datetime]');
+		return !!row && !!cell(row, 'Live state')?.querySelector('.badge-retrying') && !!due && Date.parse(due.dateTime) > Date.now(); })()`, cellJS, hookID))
 	b.open("#/deliveries")
-	b.until("the three subscribers' first attempts", `document.querySelectorAll('#delivery-log tr[data-event-id="evt-dash-2"]').length === 3`)
-	b.do(chromedp.SetValue(chromedp.CSS(`#filter-status`), "retrying"), chromedp.SetValue(chromedp.CSS(`#filter-webhook`), fmt.Sprint(hook.ID)),
-		chromedp.Click(chromedp.CSS(`#log-filters button[type="submit"]`)))
-	b.until("the log narrowed to the webhook's waiting attempt", `location.hash.includes('status=retrying') &&
-		document.querySelectorAll('#delivery-log tbody tr').length === 1 && document.querySelector('#delivery-log tbody tr').dataset.eventId === 'evt-dash-2'`)
-	b.do(chromedp.Click(chromedp.CSS(`#delivery-log tbody tr a`)))
-	b.until("the waiting delivery's page", `!!document.querySelector('#cancel') && document.querySelectorAll('.attempt-row').length === 1`)
-	// Cancelling asks twice.
-	b.do(chromedp.Click(chromedp.CSS(`#cancel`)), chromedp.Click(chromedp.CSS(`#cancel`)))
-	b.until("cancelled", `document.querySelector('#action-result')?.textContent.includes('Cancelled')`)
-	var got struct {
-		Deliveries []struct {
-			Status string `json:"status"`
-		} `json:"deliveries"`
+	b.until("the log", `document.querySelectorAll('#delivery-log tr[data-event-id="evt-dash-2"]').length === 3`)
+}
+
+// filterLog narrows the log by event type, then to the Down receiver's
+// waiting attempt, which a time range after it leaves out.
+func filterLog(t *testing.T, b *browser, hookID int) {
+	apply := chromedp.Click(chromedp.CSS(`#log-filters button[type="submit"]`))
+	// evt-dash-2 is a validation.failed event; every other one the test
+	// published is a compliance.alert.
+	b.do(chromedp.SetValue(chromedp.CSS(`#filter-event_type`), webhook.ComplianceAlert), apply)
+	b.until("the log narrowed to compliance alerts", fmt.Sprintf(`(() => { %s
+		const rows = [...document.querySelectorAll('#delivery-log tbody tr[data-event-id]')];
+		return location.hash.includes('event_type=compliance.alert') && rows.length >= 5 &&
+			rows.every(r => cell(r, 'Event type').textContent === 'compliance.alert') &&
+			!document.querySelector('#delivery-log tr[data-event-id="evt-dash-2"]'); })()`, cellJS))
+	b.do(chromedp.SetValue(chromedp.CSS(`#filter-event_type`), ""), chromedp.SetValue(chromedp.CSS(`#filter-status`), "retrying"),
+		chromedp.SetValue(chromedp.CSS(`#filter-webhook`), fmt.Sprint(hookID)), apply)
+	one := `document.querySelectorAll('#delivery-log tbody tr').length === 1 && document.querySelector('#delivery-log tbody tr').dataset.eventId === 'evt-dash-2'`
+	b.until("the log narrowed to the webhook's waiting attempt", `location.hash.includes('status=retrying') && !location.hash.includes('event_type') && `+one)
+	// An hour from now, in the field's local time.
+	later := eval[string](b, `(() => { const d = new Date(Date.now() + 3600e3); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+		return d.toISOString().slice(0, 16); })()`)
+	b.do(chromedp.SetValue(chromedp.CSS(`#filter-from`), later), apply)
+	b.until("no attempt from an hour on", `location.hash.includes('from=') && !!document.querySelector('#delivery-log .notice') &&
+		!document.querySelector('#delivery-log tr[data-event-id]')`)
+	b.do(clear(`#filter-from`), apply)
+	b.until("the waiting attempt back, without the time range", `!location.hash.includes('from=') && `+one)
+}
+
+// skipLink: on a page just loaded, the first Tab reaches the skip link,
+// and following it puts the focus on the main region, the page staying.
+func skipLink(t *testing.T, b *browser, h *herald) {
+	// From elsewhere: a link within the page only changes its fragment.
+	b.do(chromedp.Navigate("about:blank"), chromedp.Navigate(h.url+"/ui/#/webhooks"))
+	b.until("the webhooks page", `document.querySelector('#main h1')?.textContent === 'Webhooks'`)
+	b.do(chromedp.KeyEvent(kb.Tab))
+	if got := eval[string](b, `document.activeElement.outerHTML.slice(0, 80)`); !strings.HasPrefix(got, `<a class="skip" href="#main">`) {
+		t.Fatalf("the first Tab reached %s, not the skip link", got)
 	}
-	eventually(t, func() bool {
-		h.call(t, "GET", fmt.Sprintf("/api/v1/webhooks/%d/deliveries", hook.ID), h.key, nil, &got)
-		return len(got.Deliveries) == 1 && got.Deliveries[0].Status == "failed"
-	}, func() string { return fmt.Sprintf("after cancel the delivery is %+v", got.Deliveries) })
-	b.open("#/")
-	b.until("the overview's subscribers that need attention", `(() => { const items = [...document.querySelectorAll('#main ul.attention li')];
-		const has = (name, kind) => items.some(li => li.textContent.includes(name) && li.textContent.includes(kind));
-		return has('Gone receiver', 'breaker') && has('Down receiver', 'failing') && has('Quiet receiver', 'not triggered for 2 d'); })()`)
-	b.open("#/integrations")
-	b.until("the integration with its health and figures", `(() => { const row = [...document.querySelectorAll('#integration-list tbody tr')].find(r => r.textContent.includes('Ops hook'));
-		return !!row && row.textContent.includes('failing') && row.textContent.includes('validation.failed'); })()`)
+	b.do(chromedp.KeyEvent(kb.Enter))
+	b.until("the focus in the main region, on the same page", `document.activeElement === document.getElementById('main') &&
+		document.querySelector('#main h1')?.textContent === 'Webhooks'`)
+}
+
+// readOnly signs in with a key that may only read: no page offers a
+// change, and a change made through the page's own API module is refused.
+func readOnly(t *testing.T, b *browser, h *herald, hookID, deliveryID int) {
+	secret, k := apikey.New("dashboard reader", []apikey.Scope{apikey.Read}, nil)
+	if err := h.storeAt(0).CreateAPIKey(t.Context(), k); err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Click(chromedp.CSS("#sign-out")), chromedp.WaitVisible(chromedp.CSS("#sign-in-form")),
+		chromedp.SendKeys(chromedp.CSS("#api-key"), secret), chromedp.Click(chromedp.CSS("#sign-in-form button[type=submit]")))
+	b.until("signed in to read", `document.querySelector('#who')?.textContent === 'dashboard reader (read)'`)
+	offered := func(page string, ids ...string) {
+		raw, _ := json.Marshal(ids)
+		got := eval[[]string](b, fmt.Sprintf(`%s.filter(id => { const el = document.getElementById(id); return el && !el.hidden && !el.disabled; })`, raw))
+		if len(got) > 0 {
+			t.Errorf("%s offers a read-only key %v", page, got)
+		}
+	}
+	b.open(fmt.Sprintf("#/deliveries/%d/%d", hookID, deliveryID))
+	b.until("the delivery page", `document.querySelectorAll('.attempt-row').length === 2`)
+	offered("the delivery page", "retry-now", "cancel")
+	b.open(fmt.Sprintf("#/webhooks/%d", hookID))
+	b.until("the webhook page", `!!document.querySelector('#webhook-figures')`)
+	offered("the webhook page", "pause", "resume", "send-test", "rotate", "delete")
+	b.open("#/webhooks")
+	b.until("the webhook list", `document.querySelectorAll('#webhook-list tbody tr').length >= 1`)
+	offered("the webhook list", "new-webhook")
+	for what, call := range map[string]string{
+		"retry":  fmt.Sprintf(`m.api.post('/webhooks/%d/deliveries/%d/retry')`, hookID, deliveryID),
+		"pause":  fmt.Sprintf(`m.api.put('/webhooks/%d', {status: 'paused', status_reason: 'read-only'})`, hookID),
+		"create": `m.api.post('/webhooks', {name: 'Not allowed', url: 'http://127.0.0.1:9/hook', event_types: ['compliance.alert']})`,
+	} {
+		status := eval[int](b, `import('/ui/js/api.js').then(m => `+call+`).then(() => 0, e => e.status)`)
+		if status != 403 {
+			t.Errorf("a %s by a read-only key through the page's API: %d, want 403", what, status)
+		}
+	}
+	var w struct {
+		Status string `json:"status"`
+	}
+	if h.call(t, "GET", fmt.Sprintf("/api/v1/webhooks/%d", hookID), h.key, nil, &w); w.Status != "active" {
+		t.Fatalf("after the refused pause the webhook is %q", w.Status)
+	}
 }
 
 func signOut(t *testing.T, b *browser) {

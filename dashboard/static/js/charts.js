@@ -24,8 +24,7 @@ function options(spec, width) {
     width,
     height: spec.height || 200,
     scales: {
-      // A chart of few samples still spans minSpan seconds, not a moment.
-      x: {time: true, range: (u, lo, hi) => (spec.minSpan && hi - lo < spec.minSpan ? [hi - spec.minSpan, hi] : [lo, hi])},
+      x: {time: true},
       y: spec.range ? {range: spec.range} : {},
     },
     axes: [axis('x'), axis('y', (u, vals) => vals.map((v) => (v === null ? '' : `${v}${spec.unit || ''}`)), 64)],

@@ -61,9 +61,13 @@ function showSession() {
   if (who) document.getElementById('who').textContent = `${who.name} (${who.scopes.join(', ')})`;
 }
 
-async function signedIn() {
+// signedIn shows the page the address names. On a page just loaded the
+// focus stays at the start of the document, where the skip link is the
+// first stop; after the sign-in form, whose field held it, it moves to the
+// page's heading.
+async function signedIn({focus = true} = {}) {
   showSession();
-  await go();
+  await go({focus});
 }
 
 function signedOut(message) {
@@ -93,12 +97,12 @@ async function start() {
     history.replaceState(null, '', `${window.location.pathname}#/`);
     try {
       await signIn({sign_in_code: code[1]});
-      return signedIn();
+      return signedIn({focus: false});
     } catch (e) {
       return signedOut(e.message);
     }
   }
-  if (await load()) return signedIn();
+  if (await load()) return signedIn({focus: false});
   signedOut('');
 }
 

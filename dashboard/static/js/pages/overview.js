@@ -15,10 +15,6 @@ const RANGES = {
   '7d': {label: 'Last 7 days', series: 84, minutes: 120, days: 7},
 };
 
-// Herald keeps no history of what waits (Prometheus does): the chart
-// shows what this page sampled since it opened.
-const waitingSamples = [];
-
 export async function overview(ctx) {
   ctx.title('Overview');
   const rangeKey = RANGES[ctx.query.range] ? ctx.query.range : '1h';
@@ -37,7 +33,7 @@ export async function overview(ctx) {
     h('section', {'aria-labelledby': 'charts-h'}, h('h2', {id: 'charts-h'}, `Deliveries over time: ${range.label.toLowerCase()}`),
       h('div', {class: 'charts'},
         figure('Deliveries per minute', figures[0]), figure('Success rate', figures[1]),
-        figure('Response time: p50 and p95', figures[2]), figure('Deliveries waiting (sampled by this page)', figures[3]))),
+        figure('Response time: p50 and p95', figures[2]), figure('Deliveries waiting', figures[3]))),
     h('section', {'aria-labelledby': 'attention-h'}, h('h2', {id: 'attention-h'}, 'Needs attention'), attention));
   const draw = drawer(figures, range);
   const refresh = async () => {
@@ -80,8 +76,8 @@ function chartSpecs(range) {
       summary: (d) => `Lowest success rate in an interval: ${pct(min(d[1]))}.`},
     latency: {title: 'Response time', unit: ' ms', series: [{label: 'p50'}, {label: 'p95'}],
       summary: (d) => `Highest p95: ${ms(max(d[2]))}; highest p50: ${ms(max(d[1]))}.`},
-    waiting: {title: 'Deliveries waiting', unit: '', series: [{label: 'waiting'}], minSpan: 600,
-      summary: (d) => `Now ${num(d[1][d[1].length - 1])}; at most ${num(max(d[1]))} since this page opened.`},
+    waiting: {title: 'Deliveries waiting', unit: '', series: [{label: 'waiting'}],
+      summary: (d) => `Now ${num(d[1][d[1].length - 1])}; at most ${num(max(d[1]))} at the end of an interval.`},
   };
 }
 
@@ -96,19 +92,20 @@ function min(values) {
 }
 
 // chartData turns the series into uPlot's columns: times in seconds, then
-// one array per line.
+// one array per line. What waited is a count at each interval's end (the
+// one under way ends now), the other lines figures of the whole interval.
 function chartData(data, range) {
   const xs = data.series.map((p) => Date.parse(p.from) / 1000);
+  const now = Date.parse(data.waiting.at);
+  const ends = data.series.map((p) => Math.min(Date.parse(p.to), now) / 1000);
   const per = (n) => n / range.minutes;
   const p50 = data.series.map((p) => p.p50_response_time_ms);
-  waitingSamples.push([Date.parse(data.waiting.at) / 1000, data.waiting.deliveries]);
-  if (waitingSamples.length > 720) waitingSamples.shift();
   return {
     deliveries: [xs, data.series.map((p) => per(p.total_attempts)), data.series.map((p) => per(p.successful_deliveries)),
       data.series.map((p) => per(p.failed_deliveries))],
     success: [xs, data.series.map((p) => (p.total_events > 0 ? p.success_rate : null))],
     latency: [xs, p50, data.series.map((p) => (p.total_attempts > 0 && p.p95_response_time_ms > 0 ? p.p95_response_time_ms : null))],
-    waiting: [waitingSamples.map((s) => s[0]), waitingSamples.map((s) => s[1])],
+    waiting: [ends, data.series.map((p) => p.waiting_deliveries)],
   };
 }
 

@@ -23,7 +23,6 @@ export async function webhookPage(ctx) {
       h('section', {'aria-labelledby': 'config-h', class: 'card'}, h('h2', {id: 'config-h'}, 'Configuration'), sections.config),
       h('section', {'aria-labelledby': 'schedule-h', class: 'card'}, h('h2', {id: 'schedule-h'}, 'Retry schedule'), sections.schedule)),
     h('section', {'aria-labelledby': 'recent-h'}, h('h2', {id: 'recent-h'}, 'Latest attempts'), sections.recent));
-  let first = true;
   const refresh = async () => {
     const current = ctx.ticket();
     const [w, figures, recent] = await Promise.all([api.get(base), api.get(`${base}/analytics`, {period_days: 7}),
@@ -31,8 +30,6 @@ export async function webhookPage(ctx) {
     if (!current()) return;
     ctx.title(w.name);
     replace(head, h('h1', {tabindex: '-1'}, w.name), health(w));
-    if (first) head.querySelector('h1').focus();
-    first = false;
     ctx.webhook = w;
     replace(sections.figures, figureTiles(figures));
     replace(sections.config, config(w));
