@@ -58,8 +58,6 @@ type Options struct {
 	Compression string
 	Include     []Path
 	Exclude     []Path
-
-	program *program
 }
 
 // Plain says the options change nothing: the body is the standard one.
@@ -131,12 +129,11 @@ func (o *Options) parseTemplate(md map[string]any, fe *webhook.FieldErrors) {
 		fe.Add("metadata."+KeyTemplate, "must be at most %d bytes", MaxTemplateBytes)
 		return
 	}
-	p, err := compile(src)
-	if err != nil {
+	if _, err := compile(src); err != nil {
 		fe.Add("metadata."+KeyTemplate, "%v", err)
 		return
 	}
-	o.Template, o.program = src, p
+	o.Template = src
 }
 
 func (o *Options) parseRules(md map[string]any, fe *webhook.FieldErrors) {

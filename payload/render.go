@@ -88,7 +88,7 @@ func (o *Options) Render(ctx context.Context, ev *webhook.Event) ([]byte, error)
 	if o.Plain() {
 		return ev.Body()
 	}
-	if o.Format == Custom && o.program != nil {
+	if o.Format == Custom && o.Template != "" {
 		return o.renderTemplate(ctx, ev)
 	}
 	doc, err := o.document(ev)
@@ -98,12 +98,21 @@ func (o *Options) Render(ctx context.Context, ev *webhook.Event) ([]byte, error)
 	if o.IncludeRaw {
 		doc[RawPayloadKey] = string(ev.Payload)
 	}
-	body, err := encode(doc)
+	body, err := encodeWithin(doc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRender, err)
 	}
+	return body, nil
+}
+
+// encodeWithin encodes a body, refusing one over MaxBodyBytes.
+func encodeWithin(v any) ([]byte, error) {
+	body, err := encode(v)
+	if err != nil {
+		return nil, err
+	}
 	if len(body) > MaxBodyBytes {
-		return nil, fmt.Errorf("%w: the body would be %d bytes; the limit is %d", ErrRender, len(body), MaxBodyBytes)
+		return nil, fmt.Errorf("the body would be %d bytes; the limit is %d", len(body), MaxBodyBytes)
 	}
 	return body, nil
 }

@@ -123,14 +123,7 @@ func renderHere(req renderRequest) ([]byte, error) {
 	if n := leastSize(v, MaxBodyBytes); n > MaxBodyBytes {
 		return nil, fmt.Errorf("the body would be over %d bytes; the limit is %d", n, MaxBodyBytes)
 	}
-	body, err := encode(v)
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > MaxBodyBytes {
-		return nil, fmt.Errorf("the body would be %d bytes; the limit is %d", len(body), MaxBodyBytes)
-	}
-	return body, nil
+	return encodeWithin(v)
 }
 
 // leastSize is at most the length of v encoded, counted until it passes
