@@ -332,7 +332,7 @@ var pageHeaders = []string{fiber.HeaderContentSecurityPolicy, fiber.HeaderXFrame
 func (s *Server) App() *fiber.App { return s.app }
 
 // Serve answers requests on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(lingerListener{ln}) }
 
 // Shutdown stops accepting and waits for requests in flight, up to ctx.
 func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
