@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -40,9 +41,77 @@ func init() {
 // renderRequest is what a child is asked: run template on the envelope
 // doc, and add the raw payload when Raw is set.
 type renderRequest struct {
-	Template string          `json:"template"`
-	Doc      json.RawMessage `json:"doc"`
-	Raw      *string         `json:"raw,omitempty"`
+	Template string
+	Doc      []byte
+	Raw      *string
+}
+
+// A request goes as three fields, each a length and its bytes: the
+// template, the document and the raw payload (noRaw when there is none).
+// The document is copied as it is, neither encoded nor checked on the way.
+const noRaw = math.MaxUint32
+
+// maxField bounds a request's field: a child never allocates more for one
+// because of a stream it cannot parse.
+const maxField = 64 << 20
+
+func writeRequest(w *bufio.Writer, req renderRequest) error {
+	writeLength(w, len(req.Template))
+	w.WriteString(req.Template)
+	writeLength(w, len(req.Doc))
+	w.Write(req.Doc)
+	if req.Raw == nil {
+		writeLength(w, noRaw)
+	} else {
+		writeLength(w, len(*req.Raw))
+		w.WriteString(*req.Raw)
+	}
+	return w.Flush()
+}
+
+func writeLength(w *bufio.Writer, n int) {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(n))
+	w.Write(b[:])
+}
+
+func readRequest(r *bufio.Reader) (renderRequest, error) {
+	var req renderRequest
+	tpl, _, err := readField(r)
+	if err != nil {
+		return req, err
+	}
+	if req.Doc, _, err = readField(r); err != nil {
+		return req, err
+	}
+	raw, present, err := readField(r)
+	if err != nil {
+		return req, err
+	}
+	req.Template = string(tpl)
+	if present {
+		s := string(raw)
+		req.Raw = &s
+	}
+	return req, nil
+}
+
+// readField reads one field; present is false for noRaw.
+func readField(r *bufio.Reader) (b []byte, present bool, err error) {
+	var head [4]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return nil, false, err
+	}
+	n := binary.BigEndian.Uint32(head[:])
+	switch {
+	case n == noRaw:
+		return nil, false, nil
+	case n > maxField:
+		return nil, false, fmt.Errorf("a field of %d bytes", n)
+	}
+	b = make([]byte, n)
+	_, err = io.ReadFull(r, b)
+	return b, true, err
 }
 
 // A child's answer is a frame: one status byte, a length, then the body
@@ -62,10 +131,10 @@ func serveTemplates(in io.Reader, out io.Writer) int {
 	if writeFrame(w, frameReady, nil) != nil {
 		return 1
 	}
-	dec := json.NewDecoder(bufio.NewReader(in))
+	r := bufio.NewReader(in)
 	for {
-		var req renderRequest
-		if err := dec.Decode(&req); err != nil {
+		req, err := readRequest(r)
+		if err != nil {
 			return 0 // the parent closed our input, or is gone
 		}
 		body, err := renderHere(req)
@@ -169,6 +238,7 @@ type child struct {
 	cmd *exec.Cmd
 	in  *os.File
 	out *os.File
+	w   *bufio.Writer
 	r   *bufio.Reader
 }
 
@@ -247,7 +317,7 @@ func startChild() (*child, error) {
 		outR.Close()
 		return nil, err
 	}
-	c := &child{cmd: cmd, in: inW, out: outR, r: bufio.NewReader(outR)}
+	c := &child{cmd: cmd, in: inW, out: outR, w: bufio.NewWriter(inW), r: bufio.NewReader(outR)}
 	c.out.SetReadDeadline(time.Now().Add(startTimeout))
 	if kind, _, err := c.read(); err != nil || kind != frameReady {
 		c.kill()
@@ -273,7 +343,7 @@ func (c *child) render(ctx context.Context, req renderRequest) ([]byte, error) {
 		c.out.SetReadDeadline(time.Now())
 	})
 	defer stop()
-	if err := json.NewEncoder(c.in).Encode(req); err != nil {
+	if err := writeRequest(c.w, req); err != nil {
 		return nil, fmt.Errorf("%w: %v", errChildGone, err)
 	}
 	kind, b, err := c.read()
