@@ -256,12 +256,33 @@ func printTrends(w io.Writer, ts []trend) {
 	}
 }
 
-// soakReport is what a soak adds to the verdict.
+// A series grows when its slope after the warm-up passes both a share of
+// its mean and a floor in its own unit: goroutines and sockets move with
+// the requests in flight at the minute of each sample, and a process's
+// memory with its garbage collector, by more than a share alone allows.
+// The databases hold what was delivered, and grow by design: reported,
+// not judged.
+const growthPctPerHour = 10
+
+var growthFloorPerHour = map[string]float64{"rss_mib": 32, "goroutines": 100, "sockets": 20}
+
+func (t trend) grows() bool {
+	floor, judged := growthFloorPerHour[t.Measure]
+	return judged && t.PerHour >= floor && t.PctPerHour >= growthPctPerHour
+}
+
+// soakReport is what a soak adds to the verdict. A soak fails on a line
+// at level ERROR or a series that grows.
 type soakReport struct {
 	Trends     []trend        `json:"trends"`
+	Growing    []string       `json:"growing"`
 	ErrorLines map[string]int `json:"error_lines"`
 	Examples   []string       `json:"error_examples,omitempty"`
 	Samples    []sample       `json:"samples"`
+}
+
+func (r *soakReport) failed() bool {
+	return r != nil && (len(r.Growing) > 0 || len(r.ErrorLines) > 0)
 }
 
 func (s *sampler) report(began time.Time) *soakReport {
@@ -270,6 +291,11 @@ func (s *sampler) report(began time.Time) *soakReport {
 		names = append(names, w.name)
 	}
 	r := &soakReport{Trends: s.trends(began)}
+	for _, t := range r.Trends {
+		if t.grows() {
+			r.Growing = append(r.Growing, fmt.Sprintf("%s %s %+.1f an hour (%+.1f %%)", t.Proc, t.Measure, t.PerHour, t.PctPerHour))
+		}
+	}
 	r.ErrorLines, r.Examples = errorLines(s.c.workDir, names)
 	s.mu.Lock()
 	r.Samples = append(r.Samples, s.samples...)
@@ -279,6 +305,7 @@ func (s *sampler) report(began time.Time) *soakReport {
 
 func (r *soakReport) print(w io.Writer) {
 	printTrends(w, r.Trends)
+	fmt.Fprintf(w, "\nGrowing (over %d %% of the mean an hour and its floor %v): %v\n", growthPctPerHour, growthFloorPerHour, r.Growing)
 	fmt.Fprintf(w, "\nLog lines at level ERROR: %v\n", r.ErrorLines)
 	for _, e := range r.Examples {
 		fmt.Fprintln(w, "  "+e)

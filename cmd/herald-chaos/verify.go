@@ -69,7 +69,7 @@ const maxDupSamples = 20
 
 func (v *verdict) failed() bool {
 	return v.Lost > 0 || v.ResentInLease > 0 || v.DuplicatesByKind[deliveredResent] > 0 || v.DuplicatesByKind[laterUnread] > 0 || v.DuplicatesByKind[resentNoKill] > 0 || v.OrderViolations > 0 || v.StuckMax > 0 || v.StuckAtEnd > 0 || v.ForeignID > 0 || v.BadSignature > 0 || v.BadBody > 0 ||
-		v.RowsNotSeen > 0 || v.DeliveredWithoutRow > 0 || v.SentNotRecorded > 0 || len(v.FaultErrors) > 0 || v.Accepted < v.Events
+		v.RowsNotSeen > 0 || v.DeliveredWithoutRow > 0 || v.SentNotRecorded > 0 || len(v.FaultErrors) > 0 || v.Accepted < v.Events || v.Soak.failed()
 }
 
 // judge reads every receiver's log: a pair is delivered when its receiver
