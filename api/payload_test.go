@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/loki-interceptor/herald/apikey"
@@ -85,8 +86,12 @@ func TestInvalidIntegrationOptionsRefused(t *testing.T) {
 	}
 	for i, c := range cases {
 		body := fmt.Sprintf(`{"name": "zap-%d", %s, %s}`, i, zapier, c.options)
-		if r := f.do("POST", "/api/v1/integrations/", body); r.status != 422 || !fieldNamed(r.body, c.field) {
+		r := f.do("POST", "/api/v1/integrations/", body)
+		if r.status != 422 || !fieldNamed(r.body, c.field) {
 			t.Errorf("create with %s: %d %s, want 422 on %s", c.options, r.status, r.raw, c.field)
+		}
+		if !strings.HasPrefix(r.raw, `{"error":{"code":"validation_failed","message":"integration is invalid: `) {
+			t.Errorf("create with %s: the message does not say what is invalid: %s", c.options, r.raw)
 		}
 	}
 	if r := f.do("GET", "/api/v1/integrations/", ""); fmt.Sprint(r.body["integrations"]) != "[]" {

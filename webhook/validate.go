@@ -122,6 +122,9 @@ func (w *Webhook) Validate(p URLPolicy, more ...func(*Webhook, *FieldErrors)) er
 	for _, check := range more {
 		check(w, &fe)
 	}
+	if w.Integration != nil {
+		return fe.Err("integration")
+	}
 	return fe.Err("webhook")
 }
 
