@@ -306,6 +306,7 @@ type receiver struct {
 	mu     sync.Mutex
 	script []int
 	got    []arrival
+	delay  time.Duration // before each answer
 }
 
 func newReceiver(t *testing.T, script ...int) *receiver {
@@ -315,7 +316,9 @@ func newReceiver(t *testing.T, script ...int) *receiver {
 		r.mu.Lock()
 		status := r.script[min(len(r.got), len(r.script)-1)]
 		r.got = append(r.got, arrival{time.Now(), req.Header.Clone(), body})
+		delay := r.delay
 		r.mu.Unlock()
+		time.Sleep(delay)
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `{"received":true,"status":%d}`, status)
 	}))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/loki-interceptor/herald/workflows"
 )
@@ -209,9 +210,6 @@ func TestModeSwitchLosesNothing(t *testing.T) {
 	r := newReceiver(t, 503, 200)
 	hook := h.mustWebhook(t, map[string]any{"name": "e2e-switch", "url": r.srv.URL, "event_types": []string{"system.error"},
 		"retry_strategy": "fixed_interval", "retry_delay_seconds": 2})
-	sysErr := func(id string) map[string]any {
-		return map[string]any{"event_id": id, "event_type": "system.error", "payload": map[string]any{"error_code": "X", "component": "c", "severity": "low"}}
-	}
 	before := uniq("switch-before")
 	h.mustPublish(t, sysErr(before))
 	eventually(t, "the first attempt", func() bool { return len(r.arrivals()) >= 1 })
@@ -234,4 +232,57 @@ func TestModeSwitchLosesNothing(t *testing.T) {
 	if len(seen) != 10 || seen[before] != 2 {
 		t.Fatalf("per event %v: want 10 events, the first twice (refused once), the rest once", seen)
 	}
+}
+
+// A small group that arrives while a large batch of its stream is in
+// flight goes at once, beside it, as a local activity (the path of the
+// version "stream-local-beside", whose history the replay test keeps).
+func TestStreamSendsASmallGroupBesideALargeBatch(t *testing.T) {
+	h := herald(t)
+	r := newReceiver(t, 200)
+	r.delay = time.Second
+	hook := h.mustWebhook(t, map[string]any{"name": "e2e-stream-beside", "url": r.srv.URL, "event_types": []string{"system.error"},
+		"delivery_mode": "stream"})
+	var events []any
+	for i := range 20 {
+		events = append(events, sysErr(uniq(fmt.Sprintf("beside-large-%d", i))))
+	}
+	if code := h.call(t, "POST", "/api/v1/events/batch", map[string]any{"events": events}, nil); code != 202 {
+		t.Fatalf("batch: %d", code)
+	}
+	eventually(t, "the large batch's first request", func() bool { return len(r.arrivals()) >= 1 })
+	small := uniq("beside-small")
+	h.mustPublish(t, sysErr(small))
+	eventually(t, "every event to arrive", func() bool { return len(r.arrivals()) >= 21 })
+	// The marker is recorded when the task that ran the local batch ends.
+	eventually(t, "the stream to record the version stream-local-beside", func() bool {
+		return slices.Contains(versionsOf(t, workflows.StreamWorkflowID(hook.ID)), "stream-local-beside")
+	})
+	last := events[len(events)-1].(map[string]any)["event_id"].(string)
+	eventually(t, "both batches to be counted", func() bool {
+		return h.event(t, small).SuccessfulDeliveries == 1 && h.event(t, last).SuccessfulDeliveries == 1
+	})
+	writeReplayHistory(t, workflows.StreamWorkflowID(hook.ID), "", "stream_local_beside_history.json")
+}
+
+// versionsOf lists the change ids of a workflow's version markers.
+func versionsOf(t *testing.T, workflowID string) []string {
+	var ids []string
+	for _, e := range history(t, workflowID, "").Events {
+		m := e.GetMarkerRecordedEventAttributes()
+		if m == nil || m.MarkerName != "Version" {
+			continue
+		}
+		var id string
+		if err := converter.GetDefaultDataConverter().FromPayloads(m.Details["change-id"], &id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// sysErr is a system.error event with id.
+func sysErr(id string) map[string]any {
+	return map[string]any{"event_id": id, "event_type": "system.error", "payload": map[string]any{"error_code": "X", "component": "c", "severity": "low"}}
 }

@@ -342,7 +342,7 @@ func (s *stream) startBatch(ctx workflow.Context, items []*StreamItem) {
 	}
 	summary := fmt.Sprintf("webhook %d: %d event(s) from %s", s.webhookID, len(items), items[0].EventID)
 	var f Future[StreamAttemptResult]
-	if s.quick && s.batches() == 0 && len(items) <= streamLocalMax {
+	if s.runsLocally(ctx, items) {
 		f = ActivityAttemptStream.Call(ctx, call{local: true, summary: summary}, in)
 	} else {
 		opts := workflow.ActivityOptions{
@@ -365,16 +365,32 @@ func (s *stream) startBatch(ctx workflow.Context, items []*StreamItem) {
 	}})
 }
 
-// A small batch, with nothing else in flight, to a receiver that answers
-// quickly runs as a local activity: in the workflow task that took its
-// events, with no round trip through Temporal before the requests go. That
-// task stays open until the batch is done, holding up the stream's other
-// work, so a receiver that has been slow gets regular activities, which
-// let the stream go on.
+// A small batch to a receiver that answers quickly runs as a local
+// activity: in the workflow task that took its events, with no round trip
+// through Temporal before the requests go. That task stays open until the
+// batch is done, holding up the stream's other work, so a receiver that
+// has been slow gets regular activities, which let the stream go on.
+//
+// It runs so also beside a regular batch in flight: under a steady load
+// one regular batch in flight would otherwise make the next one regular
+// too, each paying two round trips through Temporal. A local batch run a
+// second time (its workflow task timed out while a slow worker still
+// sent) finds its rows leased by the first and waits; it sends nothing
+// twice. Runs recorded before versionLocalBeside kept local batches for a
+// stream with nothing in flight.
 const (
 	streamLocalMax = 16
 	quickAnswer    = 250 // milliseconds
 )
+
+const versionLocalBeside = "stream-local-beside"
+
+func (s *stream) runsLocally(ctx workflow.Context, items []*StreamItem) bool {
+	if !s.quick || len(items) > streamLocalMax {
+		return false
+	}
+	return s.batches() == 0 || workflow.GetVersion(ctx, versionLocalBeside, workflow.DefaultVersion, 1) == 1
+}
 
 // quick says a batch's receiver answered quickly: every attempt it made.
 func quick(res StreamAttemptResult) bool {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -620,4 +621,42 @@ func (h *harness) waitRecorded(webhookID int64, eventID string) {
 		}
 	}
 	h.t.Fatalf("no outcome recorded for %s in 10 s", eventID)
+}
+
+// A small group that arrives while a large batch is in flight goes at once
+// as a local activity, beside it, instead of waiting for a round trip
+// through Temporal behind it.
+func TestStreamRunsASmallBatchLocallyBesideARegularOne(t *testing.T) {
+	h := newHarness(t)
+	w := h.streamHook(h.receiver(), "stream", webhook.Stream, nil)
+	var mu sync.Mutex
+	var calls []string
+	h.env.OnActivity(workflows.ActivityAttemptStream.Name, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in workflows.StreamAttemptInput) (workflows.StreamAttemptResult, error) {
+			local := activity.GetInfo(ctx).IsLocalActivity
+			mu.Lock()
+			calls = append(calls, fmt.Sprintf("%d local=%v", len(in.Attempts), local))
+			mu.Unlock()
+			if !local {
+				time.Sleep(200 * time.Millisecond)
+			}
+			var res workflows.StreamAttemptResult
+			for _, at := range in.Attempts {
+				res.Results = append(res.Results, workflows.AttemptResult{EventID: at.EventID, Attempt: at.Attempt,
+					Status: webhook.AttemptDelivered, StatusCode: 200, DurationMS: 5})
+			}
+			return res, nil
+		})
+	large := make([]string, 20)
+	for i := range large {
+		large[i] = fmt.Sprintf("large-%d", i)
+	}
+	h.sendAt(time.Millisecond, h.group(w, large...))
+	h.sendAt(2*time.Millisecond, h.group(w, "small-0", "small-1"))
+	if err := h.runStream(workflows.StreamInput{WebhookID: w.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"20 local=false", "2 local=true"}; !slices.Equal(calls, want) {
+		t.Fatalf("batches %v, want %v", calls, want)
+	}
 }
