@@ -18,10 +18,16 @@ import (
 	"github.com/loki-interceptor/herald/workflows"
 )
 
-// eventStore is what the event handlers read.
-type eventStore interface {
+// eventReader reads an event and its subscribers, for the event handlers
+// and the timeline alike.
+type eventReader interface {
 	EventSubscribers(ctx context.Context, eventIDs []string) (map[string][]store.SubscriberOf, error)
 	GetEvent(ctx context.Context, eventID string) (*webhook.Event, error)
+}
+
+// eventStore is what the event handlers read.
+type eventStore interface {
+	eventReader
 	LatestAttempts(ctx context.Context, eventID string) ([]*webhook.Attempt, error)
 	ListEvents(ctx context.Context, f store.EventFilter) ([]*webhook.Event, int, error)
 }

@@ -39,14 +39,11 @@ type retryAnswer struct {
 // retry schedule, in its event's workflow (reopened if it had closed) or its
 // subscriber's stream. The workflow answers where the delivery stands.
 func (s *Server) retryDelivery(c *fiber.Ctx) error {
-	w, d, err := s.deliveryFromPath(c)
+	w, d, err := s.liveDeliveryFromPath(c, "send another test instead")
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	if d.IsTest {
-		return webhook.Errorf(webhook.EConflict, "delivery %d is a test delivery; send another test instead", d.ID)
-	}
 	if w.Status != webhook.StatusActive {
 		return webhook.Errorf(webhook.EConflict, "webhook %d is %s; set it active first (its held deliveries then go by themselves)", w.ID, w.Status)
 	}
@@ -89,14 +86,11 @@ func (s *Server) retryDelivery(c *fiber.Ctx) error {
 // further attempt is made and its latest attempt row is marked failed. One
 // whose attempt is in flight stops after it. A retry starts it over later.
 func (s *Server) cancelDelivery(c *fiber.Ctx) error {
-	w, d, err := s.deliveryFromPath(c)
+	w, d, err := s.liveDeliveryFromPath(c, "it is never retried")
 	if err != nil {
 		return err
 	}
 	ctx := c.UserContext()
-	if d.IsTest {
-		return webhook.Errorf(webhook.EConflict, "delivery %d is a test delivery; it is never retried", d.ID)
-	}
 	streamed, err := s.streamed(ctx, d.EventID, w.ID)
 	if err != nil {
 		return err
@@ -107,6 +101,20 @@ func (s *Server) cancelDelivery(c *fiber.Ctx) error {
 	}
 	ans := retryAnswer{EventID: d.EventID, WebhookID: w.ID, Action: "cancelled", State: got.State}
 	return c.Status(fiber.StatusAccepted).JSON(ans)
+}
+
+// liveDeliveryFromPath is deliveryFromPath for retry and cancel, which
+// refuse a test delivery: no workflow delivers it. The refusal ends with
+// rest, the handler's own advice.
+func (s *Server) liveDeliveryFromPath(c *fiber.Ctx, rest string) (*webhook.Webhook, *webhook.Attempt, error) {
+	w, d, err := s.deliveryFromPath(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.IsTest {
+		return nil, nil, webhook.Errorf(webhook.EConflict, "delivery %d is a test delivery; %s", d.ID, rest)
+	}
+	return w, d, nil
 }
 
 func (s *Server) latestAttempt(ctx context.Context, eventID string, webhookID int64) (*webhook.Attempt, error) {

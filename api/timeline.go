@@ -21,8 +21,7 @@ import (
 
 // timelineStore is what an event's timeline reads beside its history.
 type timelineStore interface {
-	EventSubscribers(ctx context.Context, eventIDs []string) (map[string][]store.SubscriberOf, error)
-	GetEvent(ctx context.Context, eventID string) (*webhook.Event, error)
+	eventReader
 	ListAttempts(ctx context.Context, f store.AttemptFilter) ([]*webhook.Attempt, int, error)
 }
 

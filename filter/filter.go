@@ -17,6 +17,7 @@ package filter
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -153,7 +154,7 @@ func parsePath(segs []string, v any, field string, depth int, fe *webhook.FieldE
 		return nil
 	}
 	c := cond{path: p}
-	for _, name := range sortedKeys(obj) {
+	for _, name := range slices.Sorted(maps.Keys(obj)) {
 		o, err := parseOp(name, obj[name])
 		if err != nil {
 			fe.Add(field+"."+name, "%v", err)
@@ -182,15 +183,6 @@ func hasOperator(obj map[string]any) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys(obj map[string]any) []string {
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func parseOp(name string, v any) (op, error) {

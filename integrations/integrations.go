@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/mail"
 	"net/netip"
@@ -159,12 +160,12 @@ func decodeStrict(fe *webhook.FieldErrors, field string, raw json.RawMessage, al
 		fe.Add(field, "must be a JSON object")
 		return
 	}
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		if !slices.Contains(allowed, k) {
 			fe.Add(field+"."+k, "is not a setting of this integration type; it takes: %s", orNone(allowed))
 		}
 	}
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		if !slices.Contains(allowed, k) {
 			continue
 		}
@@ -188,15 +189,6 @@ func orNone(keys []string) string {
 		return "none"
 	}
 	return strings.Join(keys, ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Validate checks credentials and config for the connector's type.
@@ -259,7 +251,7 @@ func (c *Connector) checkEmail(fe *webhook.FieldErrors, p webhook.URLPolicy) {
 		fe.Add("credentials.from_address", "must be an email address, like alerts@example.com or \"LOKI <alerts@example.com>\"")
 	}
 	checkRecipients(fe, "config.default_recipients", cfg.DefaultRecipients)
-	for _, t := range sortedKeys(cfg.EventRecipients) {
+	for _, t := range slices.Sorted(maps.Keys(cfg.EventRecipients)) {
 		if !p.KnownEventTypes().Has(t) && t != webhook.AllEvents {
 			fe.Add("config.event_recipients", "unknown event type %q", t)
 		}

@@ -44,21 +44,12 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *apikey.Key) error {
 
 // APIKey finds a key by its public id.
 func (s *Store) APIKey(ctx context.Context, keyID string) (*apikey.Key, error) {
-	var row apiKeyRow
-	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+apiKeyColumns+` FROM api_keys WHERE key_id = ?`), keyID)
-	if err != nil {
-		return nil, notFound(err, "API key %q not found", keyID)
-	}
-	return row.key(), nil
+	return getOne(ctx, s, (*apiKeyRow).key, "API key %q not found", `SELECT `+apiKeyColumns+` FROM api_keys WHERE key_id = ?`, keyID)
 }
 
 // ListAPIKeys lists every key, revoked ones too, oldest first.
 func (s *Store) ListAPIKeys(ctx context.Context) ([]*apikey.Key, error) {
-	var rows []apiKeyRow
-	if err := s.read.SelectContext(ctx, &rows, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY id`); err != nil {
-		return nil, err
-	}
-	return fromRows(rows, (*apiKeyRow).key), nil
+	return selectAll(ctx, s, (*apiKeyRow).key, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY id`)
 }
 
 // RevokeAPIKey revokes a key for good; revoking it again changes nothing.

@@ -185,18 +185,14 @@ func (s *Store) NextRetries(ctx context.Context, webhookID int64, eventIDs []str
 	for len(eventIDs) > 0 {
 		chunk := eventIDs[:min(len(eventIDs), 500)]
 		eventIDs = eventIDs[len(chunk):]
-		q, args, err := sqlx.In(`SELECT d.event_id, d.next_retry_at FROM deliveries d
-			WHERE d.webhook_id = ? AND d.event_id IN (?) AND d.is_test = FALSE AND d.next_retry_at IS NOT NULL
-			AND d.attempt_number = (SELECT MAX(n.attempt_number) FROM deliveries n
-				WHERE n.event_id = d.event_id AND n.webhook_id = d.webhook_id AND n.is_test = FALSE)`, webhookID, chunk)
-		if err != nil {
-			return nil, err
-		}
 		var rows []struct {
 			EventID string    `db:"event_id"`
 			At      time.Time `db:"next_retry_at"`
 		}
-		if err := s.read.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+		if err := selectIn(ctx, s.read, &rows, `SELECT d.event_id, d.next_retry_at FROM deliveries d
+			WHERE d.webhook_id = ? AND d.event_id IN (?) AND d.is_test = FALSE AND d.next_retry_at IS NOT NULL
+			AND d.attempt_number = (SELECT MAX(n.attempt_number) FROM deliveries n
+				WHERE n.event_id = d.event_id AND n.webhook_id = d.webhook_id AND n.is_test = FALSE)`, webhookID, chunk); err != nil {
 			return nil, err
 		}
 		for _, r := range rows {
@@ -275,27 +271,17 @@ func (s *Store) ListAttempts(ctx context.Context, f AttemptFilter) ([]*webhook.A
 
 // GetAttempt returns one attempt row of a webhook.
 func (s *Store) GetAttempt(ctx context.Context, webhookID, id int64) (*webhook.Attempt, error) {
-	var row attemptRow
-	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+attemptColumns+` FROM deliveries
-		WHERE webhook_id = ? AND id = ?`), webhookID, id)
-	if err != nil {
-		return nil, notFound(err, "delivery %d of webhook %d not found", id, webhookID)
-	}
-	return row.attempt(), nil
+	return getOne(ctx, s, (*attemptRow).attempt, "delivery %[2]d of webhook %[1]d not found",
+		`SELECT `+attemptColumns+` FROM deliveries WHERE webhook_id = ? AND id = ?`, webhookID, id)
 }
 
 // LatestAttempts returns, for each webhook an event went to, its latest
 // attempt row (whose attempt_number is the number of attempts so far).
 func (s *Store) LatestAttempts(ctx context.Context, eventID string) ([]*webhook.Attempt, error) {
-	var rows []attemptRow
-	err := s.read.SelectContext(ctx, &rows, s.db.Rebind(`SELECT `+attemptColumns+` FROM deliveries d
+	return selectAll(ctx, s, (*attemptRow).attempt, `SELECT `+attemptColumns+` FROM deliveries d
 		WHERE event_id = ? AND is_test = FALSE AND attempt_number = (SELECT MAX(attempt_number)
 		FROM deliveries x WHERE x.event_id = d.event_id AND x.webhook_id = d.webhook_id)
-		ORDER BY webhook_id`), eventID)
-	if err != nil {
-		return nil, err
-	}
-	return fromRows(rows, (*attemptRow).attempt), nil
+		ORDER BY webhook_id`, eventID)
 }
 
 // FinishedAttempt returns the recorded outcome of an attempt, or nil when

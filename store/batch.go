@@ -38,28 +38,20 @@ func (s *Store) DeliveryProgress(ctx context.Context, webhookID int64, eventIDs 
 	if len(eventIDs) == 0 {
 		return p, nil
 	}
-	q, args, err := sqlx.In(`SELECT `+attemptColumns+` FROM deliveries
-		WHERE webhook_id = ? AND event_id IN (?) AND is_test = FALSE AND status <> 'pending'`, webhookID, eventIDs)
-	if err != nil {
-		return p, err
-	}
 	var rows []attemptRow
-	if err := s.read.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+	if err := selectIn(ctx, s.read, &rows, `SELECT `+attemptColumns+` FROM deliveries
+		WHERE webhook_id = ? AND event_id IN (?) AND is_test = FALSE AND status <> 'pending'`, webhookID, eventIDs); err != nil {
 		return p, err
 	}
 	for i := range rows {
 		d := rows[i].attempt()
 		p.Finished[AttemptKey{d.EventID, d.AttemptNumber}] = d
 	}
-	q, args, err = sqlx.In(`SELECT event_id, outcome FROM event_subscribers WHERE webhook_id = ? AND event_id IN (?)`, webhookID, eventIDs)
-	if err != nil {
-		return p, err
-	}
 	var outs []struct {
 		EventID string `db:"event_id"`
 		Outcome string `db:"outcome"`
 	}
-	if err := s.read.SelectContext(ctx, &outs, s.db.Rebind(q), args...); err != nil {
+	if err := selectIn(ctx, s.read, &outs, `SELECT event_id, outcome FROM event_subscribers WHERE webhook_id = ? AND event_id IN (?)`, webhookID, eventIDs); err != nil {
 		return p, err
 	}
 	for _, o := range outs {

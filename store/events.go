@@ -80,12 +80,7 @@ func (s *Store) DeleteEvents(ctx context.Context, eventIDs []string) error {
 
 // GetEvent returns an event by its event_id.
 func (s *Store) GetEvent(ctx context.Context, eventID string) (*webhook.Event, error) {
-	var row eventRow
-	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+eventColumns+` FROM events WHERE event_id = ?`), eventID)
-	if err != nil {
-		return nil, notFound(err, "event %q not found", eventID)
-	}
-	return row.event(), nil
+	return getOne(ctx, s, (*eventRow).event, "event %q not found", `SELECT `+eventColumns+` FROM events WHERE event_id = ?`, eventID)
 }
 
 // EventFilter narrows ListEvents.

@@ -59,21 +59,12 @@ func (s *Store) PutEventType(ctx context.Context, d *eventtypes.Def) (created bo
 
 // GetEventType finds a definition by its type's name.
 func (s *Store) GetEventType(ctx context.Context, name string) (*eventtypes.Def, error) {
-	var row eventTypeRow
-	err := s.read.GetContext(ctx, &row, s.db.Rebind(`SELECT `+eventTypeColumns+` FROM event_types WHERE name = ?`), name)
-	if err != nil {
-		return nil, notFound(err, "event type %q has no definition", name)
-	}
-	return row.def(), nil
+	return getOne(ctx, s, (*eventTypeRow).def, "event type %q has no definition", `SELECT `+eventTypeColumns+` FROM event_types WHERE name = ?`, name)
 }
 
 // ListEventTypes lists every definition by name.
 func (s *Store) ListEventTypes(ctx context.Context) ([]*eventtypes.Def, error) {
-	var rows []eventTypeRow
-	if err := s.read.SelectContext(ctx, &rows, `SELECT `+eventTypeColumns+` FROM event_types ORDER BY name`); err != nil {
-		return nil, err
-	}
-	return fromRows(rows, (*eventTypeRow).def), nil
+	return selectAll(ctx, s, (*eventTypeRow).def, `SELECT `+eventTypeColumns+` FROM event_types ORDER BY name`)
 }
 
 // DeleteEventType deletes a definition.

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -32,12 +30,8 @@ func (s *Store) SubscriberStats(ctx context.Context, ids []int64) (map[int64]*Su
 		Status    string `db:"status"`
 		N         int    `db:"n"`
 	}
-	q, args, err := sqlx.In(`SELECT webhook_id, status, COUNT(*) AS n FROM deliveries
-		WHERE webhook_id IN (?) AND is_test = FALSE GROUP BY webhook_id, status`, ids)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.db.SelectContext(ctx, &counts, s.db.Rebind(q), args...); err != nil {
+	if err := selectIn(ctx, s.db, &counts, `SELECT webhook_id, status, COUNT(*) AS n FROM deliveries
+		WHERE webhook_id IN (?) AND is_test = FALSE GROUP BY webhook_id, status`, ids); err != nil {
 		return nil, err
 	}
 	for _, c := range counts {
@@ -68,13 +62,9 @@ func (s *Store) SubscriberStats(ctx context.Context, ids []int64) (map[int64]*Su
 // latestAttempts are the subscribers' newest finished attempt rows that
 // match cond, by subscriber, in one query.
 func (s *Store) latestAttempts(ctx context.Context, ids []int64, cond string) (map[int64]*webhook.Attempt, error) {
-	q, args, err := sqlx.In(`SELECT `+attemptColumns+` FROM deliveries WHERE id IN (SELECT MAX(id) FROM deliveries
-		WHERE webhook_id IN (?) AND is_test = FALSE AND status <> 'pending'`+cond+` GROUP BY webhook_id)`, ids)
-	if err != nil {
-		return nil, err
-	}
 	var rows []attemptRow
-	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+	if err := selectIn(ctx, s.db, &rows, `SELECT `+attemptColumns+` FROM deliveries WHERE id IN (SELECT MAX(id) FROM deliveries
+		WHERE webhook_id IN (?) AND is_test = FALSE AND status <> 'pending'`+cond+` GROUP BY webhook_id)`, ids); err != nil {
 		return nil, err
 	}
 	out := make(map[int64]*webhook.Attempt, len(rows))
@@ -91,12 +81,8 @@ func (s *Store) EventsByID(ctx context.Context, ids []string) ([]*webhook.Event,
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	q, args, err := sqlx.In(`SELECT `+eventColumns+` FROM events WHERE event_id IN (?)`, ids)
-	if err != nil {
-		return nil, err
-	}
 	var rows []eventRow
-	if err := s.read.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+	if err := selectIn(ctx, s.read, &rows, `SELECT `+eventColumns+` FROM events WHERE event_id IN (?)`, ids); err != nil {
 		return nil, err
 	}
 	byID := make(map[string]*webhook.Event, len(rows))

@@ -94,15 +94,11 @@ func (s *Store) readPriors(ctx context.Context, tx *sqlx.Tx, evs []*webhook.Even
 	if len(again) == 0 {
 		return nil
 	}
-	q, args, err := sqlx.In(`SELECT `+eventColumns+`, handed_off FROM events WHERE event_id IN (?)`, again)
-	if err != nil {
-		return err
-	}
 	var rows []struct {
 		eventRow
 		HandedOff bool `db:"handed_off"`
 	}
-	if err := tx.SelectContext(ctx, &rows, tx.Rebind(q), args...); err != nil {
+	if err := selectIn(ctx, tx, &rows, `SELECT `+eventColumns+`, handed_off FROM events WHERE event_id IN (?)`, again); err != nil {
 		return err
 	}
 	byID := make(map[string]int, len(rows))
@@ -303,12 +299,6 @@ func (s *Store) EventSubscribers(ctx context.Context, eventIDs []string) (map[st
 	if len(eventIDs) == 0 {
 		return out, nil
 	}
-	q, args, err := sqlx.In(`SELECT s.event_id, s.webhook_id, s.delivery_mode, s.outcome, `+prefixed("w.", subscriberColumns)+`
-		FROM event_subscribers s LEFT JOIN webhooks w ON w.id = s.webhook_id
-		WHERE s.event_id IN (?) ORDER BY s.event_id, s.webhook_id`, eventIDs)
-	if err != nil {
-		return nil, err
-	}
 	var rows []struct {
 		EventID   string `db:"event_id"`
 		WebhookID int64  `db:"webhook_id"`
@@ -316,7 +306,9 @@ func (s *Store) EventSubscribers(ctx context.Context, eventIDs []string) (map[st
 		Outcome   string `db:"outcome"`
 		nullableSubscriber
 	}
-	if err := s.read.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+	if err := selectIn(ctx, s.read, &rows, `SELECT s.event_id, s.webhook_id, s.delivery_mode, s.outcome, `+prefixed("w.", subscriberColumns)+`
+		FROM event_subscribers s LEFT JOIN webhooks w ON w.id = s.webhook_id
+		WHERE s.event_id IN (?) ORDER BY s.event_id, s.webhook_id`, eventIDs); err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
@@ -430,20 +422,16 @@ func (s *Store) recountEvent(ctx context.Context, tx *sqlx.Tx, eventID string) e
 func (s *Store) recountEvents(ctx context.Context, tx *sqlx.Tx, eventIDs []string) error {
 	for start := 0; start < len(eventIDs); start += rowsPerInsert {
 		chunk := eventIDs[start:min(start+rowsPerInsert, len(eventIDs))]
-		q, args, err := sqlx.In(`SELECT event_id,
-			COALESCE(SUM(CASE WHEN outcome NOT IN ('batched', 'filtered') THEN 1 ELSE 0 END), 0) AS total,
-			COALESCE(SUM(CASE WHEN outcome = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered,
-			COALESCE(SUM(CASE WHEN outcome IN ('failed', 'cancelled') THEN 1 ELSE 0 END), 0) AS failed,
-			COALESCE(SUM(CASE WHEN outcome = 'pending' THEN 1 ELSE 0 END), 0) AS pending
-			FROM event_subscribers WHERE event_id IN (?) GROUP BY event_id`, chunk)
-		if err != nil {
-			return err
-		}
 		var counts []struct {
 			EventID                           string `db:"event_id"`
 			Total, Delivered, Failed, Pending int
 		}
-		if err := tx.SelectContext(ctx, &counts, tx.Rebind(q), args...); err != nil {
+		if err := selectIn(ctx, tx, &counts, `SELECT event_id,
+			COALESCE(SUM(CASE WHEN outcome NOT IN ('batched', 'filtered') THEN 1 ELSE 0 END), 0) AS total,
+			COALESCE(SUM(CASE WHEN outcome = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered,
+			COALESCE(SUM(CASE WHEN outcome IN ('failed', 'cancelled') THEN 1 ELSE 0 END), 0) AS failed,
+			COALESCE(SUM(CASE WHEN outcome = 'pending' THEN 1 ELSE 0 END), 0) AS pending
+			FROM event_subscribers WHERE event_id IN (?) GROUP BY event_id`, chunk); err != nil {
 			return err
 		}
 		snapshotted := map[string]bool{}

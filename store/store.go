@@ -273,6 +273,38 @@ func changed(res sql.Result, err error, format string, args ...any) error {
 	return nil
 }
 
+// getOne reads the one row query finds, args filling its ? marks, and
+// makes it what the store answers; no row is ENotFound, said by missing
+// formatted with the same args.
+func getOne[R, T any](ctx context.Context, s *Store, from func(*R) T, missing, query string, args ...any) (T, error) {
+	var row R
+	if err := s.read.GetContext(ctx, &row, s.db.Rebind(query), args...); err != nil {
+		var zero T
+		return zero, notFound(err, missing, args...)
+	}
+	return from(&row), nil
+}
+
+// selectAll reads every row query finds, args filling its ? marks, as
+// what the store answers.
+func selectAll[R, T any](ctx context.Context, s *Store, from func(*R) T, query string, args ...any) ([]T, error) {
+	var rows []R
+	if err := s.read.SelectContext(ctx, &rows, s.db.Rebind(query), args...); err != nil {
+		return nil, err
+	}
+	return fromRows(rows, from), nil
+}
+
+// selectIn reads the rows of a query whose IN (?) takes a slice, each
+// element becoming a mark of its own, into dest.
+func selectIn(ctx context.Context, q sqlx.ExtContext, dest any, query string, args ...any) error {
+	query, args, err := sqlx.In(query, args...)
+	if err != nil {
+		return err
+	}
+	return sqlx.SelectContext(ctx, q, dest, q.Rebind(query), args...)
+}
+
 // fromRows turns rows read into what the store answers, one by one.
 func fromRows[R, T any](rows []R, from func(*R) T) []T {
 	out := make([]T, len(rows))

@@ -161,6 +161,22 @@ func (t *Telemetry) TemporalMetrics() client.MetricsHandler {
 	})
 }
 
+// InstrumentTemporal puts TemporalTracing and TemporalMetrics on the
+// options of a Temporal client about to be dialled; a nil t leaves them
+// as they are.
+func (t *Telemetry) InstrumentTemporal(opts *client.Options) error {
+	if t == nil {
+		return nil
+	}
+	tracing, err := t.TemporalTracing()
+	if err != nil {
+		return err
+	}
+	opts.Interceptors = append(opts.Interceptors, tracing)
+	opts.MetricsHandler = t.TemporalMetrics()
+	return nil
+}
+
 // HTTPTransport wraps rt (nil: http.DefaultTransport) so each outbound
 // attempt is a client span and carries a W3C traceparent header to the
 // receiver. With traces off it returns rt untouched: nothing to propagate.

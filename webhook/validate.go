@@ -315,7 +315,7 @@ func checkHeaders(fe *FieldErrors, h map[string]string) {
 		fe.Add("custom_headers", "at most %d headers", MaxCustomHeaders)
 	}
 	seen := map[string]string{}
-	for _, name := range sortedKeys(h) {
+	for _, name := range slices.Sorted(maps.Keys(h)) {
 		value, field := h[name], "custom_headers."+name
 		lower := strings.ToLower(name)
 		switch {
@@ -332,15 +332,6 @@ func checkHeaders(fe *FieldErrors, h map[string]string) {
 		}
 		seen[lower] = name
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // validHeaderValue is RFC 9110's field-value: no control character but tab.

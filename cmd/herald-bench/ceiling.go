@@ -21,16 +21,7 @@ func ceilingWorkflow(ctx workflow.Context, in eventInput) error {
 		ScheduleToCloseTimeout: 5 * time.Minute,
 		RetryPolicy:            deliveryRetry,
 	})
-	futures := make([]workflow.Future, len(in.URLs))
-	for i, u := range in.URLs {
-		futures[i] = workflow.ExecuteLocalActivity(ctx, ceilingActivityName, deliveryInput{URL: u, Event: in.Event})
-	}
-	for _, f := range futures {
-		if err := f.Get(ctx, nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	return deliverAll(ctx, in, workflow.ExecuteLocalActivity, ceilingActivityName)
 }
 
 const ceilingActivityName = "CeilingDeliver"

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/loki-interceptor/herald/webhook"
 	"github.com/loki-interceptor/herald/workflows"
 )
 
@@ -65,16 +66,9 @@ func (pb *publisher) batchLoop(ctx context.Context, p *phase, workers, size int,
 
 // batchAnswer is the part of the batch endpoint's 202 the bench checks.
 type batchAnswer struct {
-	Accepted   int `json:"accepted"`
-	Duplicates int `json:"duplicates"`
-	Events     []struct {
-		EventID    string    `json:"event_id"`
-		EventType  string    `json:"event_type"`
-		Status     string    `json:"status"`
-		Duplicate  bool      `json:"duplicate"`
-		WorkflowID string    `json:"workflow_id"`
-		CreatedAt  time.Time `json:"created_at"`
-	} `json:"events"`
+	Accepted   int                     `json:"accepted"`
+	Duplicates int                     `json:"duplicates"`
+	Events     []webhook.AcceptedEvent `json:"events"`
 }
 
 // publishBatch sends events first..last of the phase in one request and

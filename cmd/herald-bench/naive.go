@@ -14,16 +14,7 @@ import (
 // would be with the least code on the same server.
 func naiveWorkflow(ctx workflow.Context, in eventInput) error {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: deliveryRetry})
-	futures := make([]workflow.Future, len(in.URLs))
-	for i, u := range in.URLs {
-		futures[i] = workflow.ExecuteActivity(ctx, naiveActivityName, deliveryInput{URL: u, Event: in.Event})
-	}
-	for _, f := range futures {
-		if err := f.Get(ctx, nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	return deliverAll(ctx, in, workflow.ExecuteActivity, naiveActivityName)
 }
 
 const naiveActivityName = "NaiveDeliver"

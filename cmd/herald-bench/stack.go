@@ -9,7 +9,6 @@ import (
 
 	_ "github.com/lib/pq" // the schema of a postgres run is made and dropped here
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/loki-interceptor/herald/activities"
@@ -102,12 +101,8 @@ func (s *stack) startTemporal(c stackConfig) error {
 func dialTemporal(ctx context.Context, address string, log *slog.Logger, tel *telemetry.Telemetry) (client.Client, error) {
 	opts := client.Options{HostPort: address, Namespace: "default", Logger: sdklog.NewStructuredLogger(log),
 		ConnectionOptions: worker.ConnectionOptions(address)}
-	if tel != nil {
-		tracing, err := tel.TemporalTracing()
-		if err != nil {
-			return nil, err
-		}
-		opts.Interceptors, opts.MetricsHandler = []interceptor.ClientInterceptor{tracing}, tel.TemporalMetrics()
+	if err := tel.InstrumentTemporal(&opts); err != nil {
+		return nil, err
 	}
 	return client.DialContext(ctx, opts)
 }

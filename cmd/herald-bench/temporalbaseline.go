@@ -31,6 +31,22 @@ type deliveryInput struct {
 	Event webhook.Event
 }
 
+// deliverAll starts the event's deliveries at once, each an activity of
+// the given name that start runs (workflow.ExecuteActivity or
+// ExecuteLocalActivity), and waits for them all.
+func deliverAll(ctx workflow.Context, in eventInput, start func(workflow.Context, any, ...any) workflow.Future, activityName string) error {
+	futures := make([]workflow.Future, len(in.URLs))
+	for i, u := range in.URLs {
+		futures[i] = start(ctx, activityName, deliveryInput{URL: u, Event: in.Event})
+	}
+	for _, f := range futures {
+		if err := f.Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // temporalSpec is what sets one Temporal baseline apart.
 type temporalSpec struct {
 	name         string // the system's

@@ -33,6 +33,13 @@ type verb struct {
 	run      func(c *cliCmd, args []string) error
 }
 
+// group is the command of a group of verbs, such as `herald webhooks`.
+func group(name string, verbs []verb) runner {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		return runGroup(ctx, name, verbs, args, stdout, stderr)
+	}
+}
+
 // runGroup runs the verb args[0] of a group.
 func runGroup(ctx context.Context, group string, verbs []verb, args []string, stdout, stderr io.Writer) error {
 	usage := func(w io.Writer) {
@@ -195,11 +202,6 @@ func withReason(status webhook.Status, reason string) string {
 	return string(status)
 }
 
-// sortedKeys are m's keys in order, for a table of a map.
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
-}
-
 // csv splits a comma-separated flag value ("" is none).
 func csv(s string) []string {
 	var out []string
@@ -330,7 +332,7 @@ func compactJSON(v any) string {
 
 // sortedPairs shows a map as K: V, sorted.
 func sortedPairs(m map[string]string) string {
-	keys := sortedKeys(m)
+	keys := slices.Sorted(maps.Keys(m))
 	for i, k := range keys {
 		keys[i] = k + ": " + m[k]
 	}

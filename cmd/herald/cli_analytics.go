@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	"github.com/loki-interceptor/herald/client"
 )
@@ -67,7 +69,7 @@ func overallTable(w io.Writer, a *client.Analytics) {
 			f.FailedDeliveries, f.SuccessRate, f.AvgResponseTimeMS, f.P95ResponseTimeMS)
 	}
 	fmt.Fprintln(w, "\nEVENT TYPE\tDELIVERIES\tDELIVERED\tFAILED\tSUCCESS %")
-	for _, t := range sortedKeys(a.ByEventType) {
+	for _, t := range slices.Sorted(maps.Keys(a.ByEventType)) {
 		s := a.ByEventType[t]
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.1f\n", t, s.TotalEvents, s.SuccessfulDeliveries, s.FailedDeliveries, s.SuccessRate)
 	}

@@ -17,10 +17,6 @@ var deliveryVerbs = []verb{
 	{"cancel", "WEBHOOK_ID DELIVERY_ID", deliveriesAct("cancel", (*client.Client).CancelDelivery)},
 }
 
-func runDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runGroup(ctx, "deliveries", deliveryVerbs, args, stdout, stderr)
-}
-
 // deliveriesList lists a webhook's attempts, or every webhook's and
 // integration's without one.
 func deliveriesList(c *cliCmd, args []string) error {

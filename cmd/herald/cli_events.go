@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,10 +13,6 @@ var eventVerbs = []verb{
 	{"send", "--type TYPE [--payload JSON|@file|-] [--id ID] [--source S] [--source-id ID]  |  --batch FILE|-", eventsSend},
 	{"get", "EVENT_ID [--timeline]", eventsGet},
 	{"list", "[--type TYPE] [--limit N] [--offset N]", eventsList},
-}
-
-func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runGroup(ctx, "events", eventVerbs, args, stdout, stderr)
 }
 
 func eventsSend(c *cliCmd, args []string) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/loki-interceptor/herald/client"
@@ -21,10 +23,6 @@ var integrationVerbs = []verb{
 	{"subscriptions", "NAME", integrationsSubscriptions},
 	{"subscribe", "NAME EVENT_TYPE  (* for every type)", integrationsSubscribe},
 	{"unsubscribe", "NAME EVENT_TYPE", integrationsUnsubscribe},
-}
-
-func runIntegrations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runGroup(ctx, "integrations", integrationVerbs, args, stdout, stderr)
 }
 
 func integrationsList(c *cliCmd, args []string) error {
@@ -182,7 +180,7 @@ func integrationsHealth(c *cliCmd, args []string) error {
 	return c.show(h, func(w io.Writer) {
 		fmt.Fprintf(w, "Overall: %s (%d integrations)\n\n", h.Status, h.Total)
 		fmt.Fprintln(w, "NAME\tTYPE\tHEALTH\tLAST EVENT\tERROR")
-		for _, name := range sortedKeys(h.Integrations) {
+		for _, name := range slices.Sorted(maps.Keys(h.Integrations)) {
 			s := h.Integrations[name]
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", name, s.IntegrationType, s.Status, when(s.LastEvent), or(oneLine(s.Error)))
 		}

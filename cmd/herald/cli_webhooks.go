@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -17,10 +16,6 @@ var webhookVerbs = []verb{
 	{"update", "ID [settings]  (only the flags given change)", webhooksUpdate},
 	{"delete", "ID", webhooksDelete},
 	{"test", "ID [--event-type TYPE]", webhooksTest},
-}
-
-func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runGroup(ctx, "webhooks", webhookVerbs, args, stdout, stderr)
 }
 
 func webhooksList(c *cliCmd, args []string) error {

@@ -251,9 +251,8 @@ type forwarded struct {
 }
 
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	in, status, err := readInbound(r)
-	if err != nil {
-		http.Error(w, err.Error(), status)
+	in, ok := readInbound(w, r)
+	if !ok {
 		return
 	}
 	f := l.forward(r.Context(), in)

@@ -51,15 +51,14 @@ type printer struct {
 }
 
 func (p *printer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	in, status, err := readInbound(r)
-	if err != nil {
-		http.Error(w, err.Error(), status)
+	in, ok := readInbound(w, r)
+	if !ok {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.seen++
-	status = p.status
+	status := p.status
 	if p.seen <= p.failFirst {
 		status = http.StatusServiceUnavailable
 	}
@@ -77,9 +76,20 @@ type inbound struct {
 	body   []byte // what the signatures cover: raw, decompressed
 }
 
-// readInbound reads a delivery, refusing one over webhook.MaxDecompressed
-// (413) or whose gzip does not inflate (400), with the status to answer.
-func readInbound(r *http.Request) (*inbound, int, error) {
+// readInbound reads a delivery; one it refuses, over
+// webhook.MaxDecompressed (413) or whose gzip does not inflate (400), it
+// answers on w itself, and reports false.
+func readInbound(w http.ResponseWriter, r *http.Request) (*inbound, bool) {
+	in, status, err := inboundOf(r)
+	if err != nil {
+		http.Error(w, err.Error(), status)
+		return nil, false
+	}
+	return in, true
+}
+
+// inboundOf reads a delivery, or says why not with the status to answer.
+func inboundOf(r *http.Request) (*inbound, int, error) {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, webhook.MaxDecompressed+1))
 	if err != nil {
 		return nil, http.StatusBadRequest, err

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -112,12 +111,8 @@ func dialTemporal(ctx context.Context, address, namespace string, log *slog.Logg
 	sdkLogger := slog.New(levelFilter{log.Handler(), level}).With("component", "temporal-sdk")
 	opts := client.Options{HostPort: address, Namespace: namespace, Logger: sdklog.NewStructuredLogger(sdkLogger),
 		ConnectionOptions: worker.ConnectionOptions(address)}
-	if tel != nil {
-		tracing, err := tel.TemporalTracing()
-		if err != nil {
-			return nil, err
-		}
-		opts.Interceptors, opts.MetricsHandler = []interceptor.ClientInterceptor{tracing}, tel.TemporalMetrics()
+	if err := tel.InstrumentTemporal(&opts); err != nil {
+		return nil, err
 	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {

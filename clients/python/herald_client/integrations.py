@@ -33,19 +33,21 @@ from .models import (
     Subscriptions,
     TestResult,
 )
-from .retry_handler import RetryConfig, RetryHandler
 from .settings import SubscriberSettings, body_of
+from .subscribers import SubscriberManager
 
 #: The integration types Herald knows.
 INTEGRATION_TYPES = ("slack", "teams", "email", "zapier", "webhook")
 
 
-class IntegrationManager:
+class IntegrationManager(SubscriberManager[Integration]):
     """Integrations on one Herald, by name.
 
     With no ``client``, connects to ``HERALD_URL`` with ``HERALD_API_KEY``
     (or ``base_url``/``api_key``).
     """
+
+    collection: ClassVar[str] = "integrations"
 
     def __init__(
         self,
@@ -55,24 +57,9 @@ class IntegrationManager:
         api_key: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.client = client or HeraldClient(base_url, api_key, timeout=timeout)
         #: Integrations as last loaded through this manager, by id.
         self.integrations: dict[int, Integration] = {}
-        self.retry_handler = RetryHandler(RetryConfig(), self.integrations)
-
-    async def __aenter__(self) -> IntegrationManager:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    def _keep(self, i: Integration) -> Integration:
-        self.integrations[i.id] = i
-        return i
-
-    @staticmethod
-    def _path(name: str, *rest: str) -> str:
-        return "/integrations/" + segment(name) + "".join("/" + r for r in rest)
+        super().__init__(client, self.integrations, None, base_url=base_url, api_key=api_key, timeout=timeout)
 
     async def register_integration(
         self,
@@ -98,11 +85,7 @@ class IntegrationManager:
         self, integration_type: str | None = None, *, limit: int = 50, offset: int = 0
     ) -> Page[Integration]:
         """Integrations, newest first, credentials masked."""
-        query = {"integration_type": integration_type, "limit": limit, "offset": offset}
-        page = Page.of(await self.client.request("GET", "/integrations", query=query), "integrations", Integration)
-        for i in page:
-            self._keep(i)
-        return page
+        return await self._list(Integration, {"integration_type": integration_type, "limit": limit, "offset": offset})
 
     async def get_integration(self, name: str) -> Integration:
         """One integration, credentials masked."""
@@ -221,38 +204,29 @@ class IntegrationManager:
         event_id: str | None = None,
     ) -> Page[Delivery]:
         """The integration's attempt rows, newest first."""
-        query = {"status": status_filter, "event_id": event_id, "limit": limit, "offset": offset}
-        return Page.of(
-            await self.client.request("GET", self._path(name, "deliveries"), query=query), "deliveries", Delivery
-        )
+        return await self._deliveries(name, status_filter, limit, offset, event_id)
 
     async def get_delivery_details(self, name: str, delivery_id: int) -> Delivery:
         """One attempt row with its live state."""
-        return Delivery.from_dict(
-            await self.client.request("GET", self._path(name, "deliveries", segment(delivery_id)))
-        )
+        return await self._delivery(name, delivery_id)
 
     async def retry_delivery(self, name: str, delivery_id: int) -> DeliveryAction:
         """Retries one delivery now."""
-        path = self._path(name, "deliveries", segment(delivery_id), "retry")
-        return DeliveryAction.from_dict(await self.client.request("POST", path))
+        return await self._act_on_delivery(name, delivery_id, "retry")
 
     async def cancel_delivery(self, name: str, delivery_id: int) -> DeliveryAction:
         """Stops a delivery that has not ended."""
-        path = self._path(name, "deliveries", segment(delivery_id), "cancel")
-        return DeliveryAction.from_dict(await self.client.request("POST", path))
+        return await self._act_on_delivery(name, delivery_id, "cancel")
 
     async def retry_failed_deliveries(
         self, name: str, max_age_hours: int = 24, *, limit: int | None = None
     ) -> BulkRetry:
         """Retries every delivery that failed for good in the window."""
-        query = {"max_age_hours": max_age_hours, "limit": limit}
-        return BulkRetry.from_dict(await self.client.request("POST", self._path(name, "retry"), query=query))
+        return await self._retry_failed(name, max_age_hours, limit)
 
     async def get_integration_analytics(self, name: str, period_days: int = 7) -> Analytics:
         """The integration's delivery figures over the period."""
-        data = await self.client.request("GET", self._path(name, "analytics"), query={"period_days": period_days})
-        return Analytics.from_dict(data)
+        return await self._analytics(name, period_days)
 
 
 def _on(event_type: str) -> Callable[[Connector, Mapping[str, Any]], Coroutine[Any, Any, bool]]:

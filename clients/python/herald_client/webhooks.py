@@ -7,9 +7,9 @@ REST API (``/api/v1/webhooks``, ``/api/v1/events``, ``/api/v1/analytics``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Unpack
+from typing import Any, ClassVar, Unpack
 
-from .client import HeraldClient, PublishOptions, segment
+from .client import HeraldClient, PublishOptions
 from .event_types import BaseEvent
 from .models import (
     Analytics,
@@ -27,17 +27,20 @@ from .models import (
     TriggerResult,
     Webhook,
 )
-from .retry_handler import RetryConfig, RetryHandler
+from .retry_handler import RetryConfig
 from .settings import WebhookSettings, body_of, given
+from .subscribers import SubscriberManager
 
 
-class WebhookManager:
+class WebhookManager(SubscriberManager[Webhook]):
     """Webhooks and events on one Herald.
 
     With no ``client``, connects to ``HERALD_URL`` with ``HERALD_API_KEY``
     (or ``base_url``/``api_key``). A ``config`` is the retry schedule of the
     webhooks :meth:`create_webhook` makes, where a call does not give one.
     """
+
+    collection: ClassVar[str] = "webhooks"
 
     def __init__(
         self,
@@ -48,21 +51,10 @@ class WebhookManager:
         api_key: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.client = client or HeraldClient(base_url, api_key, timeout=timeout)
         self.config = config
         #: Webhooks as last loaded through this manager, by id.
         self.webhooks: dict[int, Webhook] = {}
-        self.retry_handler = RetryHandler(config or RetryConfig(), self.webhooks)
-
-    async def __aenter__(self) -> WebhookManager:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    def _keep(self, w: Webhook) -> Webhook:
-        self.webhooks[w.id] = w
-        return w
+        super().__init__(client, self.webhooks, config, base_url=base_url, api_key=api_key, timeout=timeout)
 
     # Webhooks
 
@@ -100,15 +92,11 @@ class WebhookManager:
 
     async def list_webhooks(self, status: str | None = None, *, limit: int = 50, offset: int = 0) -> Page[Webhook]:
         """Webhooks, newest first; ``status`` is active, inactive or paused."""
-        data = await self.client.request("GET", "/webhooks", query={"status": status, "limit": limit, "offset": offset})
-        page = Page.of(data, "webhooks", Webhook)
-        for w in page:
-            self._keep(w)
-        return page
+        return await self._list(Webhook, {"status": status, "limit": limit, "offset": offset})
 
     async def get_webhook(self, webhook_id: int) -> Webhook:
         """One webhook (secret and credential-looking headers masked)."""
-        return self._keep(Webhook.from_dict(await self.client.request("GET", f"/webhooks/{segment(webhook_id)}")))
+        return self._keep(Webhook.from_dict(await self.client.request("GET", self._path(webhook_id))))
 
     async def update_webhook(
         self,
@@ -127,7 +115,7 @@ class WebhookManager:
         deliveries that start after it; making a paused webhook active
         releases the deliveries it held."""
         body = body_of("update_webhook", locals(), WebhookSettings, path=("webhook_id",))
-        data = await self.client.request("PUT", f"/webhooks/{segment(webhook_id)}", body=body)
+        data = await self.client.request("PUT", self._path(webhook_id), body=body)
         return self._keep(Webhook.from_dict(data))
 
     async def pause_webhook(self, webhook_id: int, reason: str = "") -> Webhook:
@@ -140,7 +128,7 @@ class WebhookManager:
 
     async def delete_webhook(self, webhook_id: int) -> None:
         """Deletes the webhook."""
-        await self.client.request("DELETE", f"/webhooks/{segment(webhook_id)}")
+        await self.client.request("DELETE", self._path(webhook_id))
         self.webhooks.pop(webhook_id, None)
 
     async def rotate_secret(
@@ -149,7 +137,7 @@ class WebhookManager:
         """Replaces the signing secret (a new one, or ``secret``); the old one
         keeps signing beside it for ``overlap_hours`` (default 24)."""
         body = given(overlap_hours=overlap_hours, secret=secret)
-        data = await self.client.request("POST", f"/webhooks/{segment(webhook_id)}/rotate-secret", body=body)
+        data = await self.client.request("POST", self._path(webhook_id, "rotate-secret"), body=body)
         return SecretRotation.from_dict(data)
 
     async def test_webhook(self, webhook_id: int, event_type: str | None = None) -> TestResult:
@@ -158,7 +146,7 @@ class WebhookManager:
         test delivery."""
         body = {"event_type": event_type} if event_type else None
         return TestResult.from_dict(
-            await self.client.request("POST", f"/webhooks/{segment(webhook_id)}/test", body=body)
+            await self.client.request("POST", self._path(webhook_id, "test"), body=body)
         )
 
     # Deliveries
@@ -174,42 +162,33 @@ class WebhookManager:
     ) -> Page[Delivery]:
         """Attempt rows, newest first; ``status_filter`` is pending,
         delivered, retrying or failed."""
-        query = {"status": status_filter, "event_id": event_id, "limit": limit, "offset": offset}
-        data = await self.client.request("GET", f"/webhooks/{segment(webhook_id)}/deliveries", query=query)
-        return Page.of(data, "deliveries", Delivery)
+        return await self._deliveries(webhook_id, status_filter, limit, offset, event_id)
 
     async def get_delivery_details(self, webhook_id: int, delivery_id: int) -> Delivery:
         """One attempt row, with its delivery loop's live state (``live``)."""
-        path = f"/webhooks/{segment(webhook_id)}/deliveries/{segment(delivery_id)}"
-        return Delivery.from_dict(await self.client.request("GET", path))
+        return await self._delivery(webhook_id, delivery_id)
 
     async def retry_delivery(self, webhook_id: int, delivery_id: int) -> DeliveryAction:
         """Retries the delivery now: a waiting one at once, a failed one by
         reopening its event."""
-        path = f"/webhooks/{segment(webhook_id)}/deliveries/{segment(delivery_id)}/retry"
-        return DeliveryAction.from_dict(await self.client.request("POST", path))
+        return await self._act_on_delivery(webhook_id, delivery_id, "retry")
 
     async def cancel_delivery(self, webhook_id: int, delivery_id: int) -> DeliveryAction:
         """Stops a delivery that has not ended."""
-        path = f"/webhooks/{segment(webhook_id)}/deliveries/{segment(delivery_id)}/cancel"
-        return DeliveryAction.from_dict(await self.client.request("POST", path))
+        return await self._act_on_delivery(webhook_id, delivery_id, "cancel")
 
     async def retry_failed_deliveries(
         self, webhook_id: int, max_age_hours: int = 24, *, limit: int | None = None
     ) -> BulkRetry:
         """Retries every delivery that failed for good in the last
         ``max_age_hours``."""
-        query = {"max_age_hours": max_age_hours, "limit": limit}
-        return BulkRetry.from_dict(
-            await self.client.request("POST", f"/webhooks/{segment(webhook_id)}/retry", query=query)
-        )
+        return await self._retry_failed(webhook_id, max_age_hours, limit)
 
     # Analytics
 
     async def get_delivery_analytics(self, webhook_id: int, period_days: int = 7) -> Analytics:
         """One webhook's figures over the last ``period_days`` days."""
-        path = f"/webhooks/{segment(webhook_id)}/analytics"
-        return Analytics.from_dict(await self.client.request("GET", path, query={"period_days": period_days}))
+        return await self._analytics(webhook_id, period_days)
 
     async def get_analytics(self, period_days: int = 7, event_type: str | None = None) -> AnalyticsOverview:
         """Figures across every subscriber, per event type and per webhook."""
