@@ -9,40 +9,25 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
+	"github.com/loki-interceptor/herald/memo"
 	"github.com/loki-interceptor/herald/payload"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
-var (
-	cacheMu sync.Mutex
-	cache   = map[string]*Filter{} // parsed filters by their JSON
-)
-
-// maxCached bounds the cache of parsed filters; past it, it starts afresh.
-const maxCached = 1024
+// filters are parsed filters by their JSON: a subscriber's filter is
+// matched against every event.
+var filters = &memo.Table[*Filter]{Max: 1024}
 
 // Compiled parses a stored filter once per distinct text.
 func Compiled(raw json.RawMessage) (*Filter, error) {
-	key := string(raw)
-	cacheMu.Lock()
-	f, ok := cache[key]
-	cacheMu.Unlock()
-	if ok {
+	return filters.Get(string(raw), func(text string) (*Filter, error) {
+		f, fe := Parse(json.RawMessage(text), "filter")
+		if len(fe) > 0 {
+			return nil, fe.Err("filter")
+		}
 		return f, nil
-	}
-	f, fe := Parse(raw, "filter")
-	if len(fe) > 0 {
-		return nil, fe.Err("filter")
-	}
-	cacheMu.Lock()
-	if len(cache) >= maxCached {
-		cache = map[string]*Filter{}
-	}
-	cache[key] = f
-	cacheMu.Unlock()
-	return f, nil
+	})
 }
 
 // Empty says the filter lets every event through.

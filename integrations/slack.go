@@ -1,12 +1,11 @@
 package integrations
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/loki-interceptor/herald/payload"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -74,7 +73,7 @@ func RenderSlack(ev *webhook.Event, cfg Config) ([]byte, error) {
 	if summary != "" {
 		fallback += ": " + summary
 	}
-	return marshalNoHTMLEscape(slackMessage{
+	return payload.Encode(slackMessage{
 		Channel:   cfg.DefaultChannel,
 		ThreadTS:  cfg.ThreadTS,
 		Username:  cfg.Username,
@@ -146,16 +145,3 @@ func slackMrkdwn(s string, n int) *slackText {
 }
 
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-
-// marshalNoHTMLEscape is json.Marshal without turning <, > and & into
-// \u003c and the like: chat platforms do not need it, and Slack's own
-// entities (&amp;) stay readable in logs and golden files.
-func marshalNoHTMLEscape(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}

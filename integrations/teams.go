@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/loki-interceptor/herald/payload"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -109,7 +110,7 @@ func RenderTeams(ev *webhook.Event, cfg Config) ([]byte, error) {
 	}
 	head = append(head, teamsHeading(c))
 	for shown := min(len(facts), teamsMaxFacts); ; shown-- {
-		body, err := marshalNoHTMLEscape(teamsMessage{
+		body, err := payload.Encode(teamsMessage{
 			Type: "message",
 			Attachments: []teamsAttachment{{
 				ContentType: teamsCardMediaType,

@@ -7,11 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/itchyny/gojq"
 
+	"github.com/loki-interceptor/herald/memo"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -36,24 +36,15 @@ var errTemplateTime = errors.New("template time is up")
 // program is a compiled jq template.
 type program struct{ code *gojq.Code }
 
-var (
-	programsMu sync.Mutex
-	programs   = map[string]*program{} // compiled templates by source
-)
-
-// maxPrograms bounds the cache of compiled templates; past it, it starts
-// afresh (templates are few, and compiling one takes microseconds).
-const maxPrograms = 512
+// programs are compiled templates by their source: templates are few,
+// and compiling one takes microseconds.
+var programs = &memo.Table[*program]{Max: 512}
 
 // compile parses and compiles a jq template once per source text. A syntax
 // error names its line and column.
-func compile(src string) (*program, error) {
-	programsMu.Lock()
-	p, ok := programs[src]
-	programsMu.Unlock()
-	if ok {
-		return p, nil
-	}
+func compile(src string) (*program, error) { return programs.Get(src, compileNow) }
+
+func compileNow(src string) (*program, error) {
 	q, err := gojq.Parse(src)
 	if err != nil {
 		var pe *gojq.ParseError
@@ -71,14 +62,7 @@ func compile(src string) (*program, error) {
 		}
 		return nil, fmt.Errorf("jq program does not compile: %v", err)
 	}
-	p = &program{code: code}
-	programsMu.Lock()
-	if len(programs) >= maxPrograms {
-		programs = map[string]*program{}
-	}
-	programs[src] = p
-	programsMu.Unlock()
-	return p, nil
+	return &program{code: code}, nil
 }
 
 // Render makes the body of an event for these options, uncompressed: what
@@ -107,7 +91,7 @@ func (o *Options) Render(ctx context.Context, ev *webhook.Event) ([]byte, error)
 
 // encodeWithin encodes a body, refusing one over MaxBodyBytes.
 func encodeWithin(v any) ([]byte, error) {
-	body, err := encode(v)
+	body, err := Encode(v)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +116,7 @@ func (o *Options) renderTemplate(ctx context.Context, ev *webhook.Event) ([]byte
 		if err != nil {
 			return nil, err
 		}
-		if req.Doc, err = encode(doc); err != nil {
+		if req.Doc, err = Encode(doc); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrRender, err)
 		}
 	}
@@ -192,8 +176,10 @@ func (o *Options) narrow(doc map[string]any) map[string]any {
 	return doc
 }
 
-// encode writes a value as compact JSON, leaving <, > and & as they are.
-func encode(v any) ([]byte, error) {
+// Encode writes a value as compact JSON, leaving <, > and & as they are:
+// receivers and chat platforms need no HTML escapes, and bodies stay
+// readable in logs and golden files.
+func Encode(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
