@@ -34,7 +34,7 @@ const SandboxMemory = 2 << 30
 // (herald, its tests, the benchmark) can start its own children.
 func init() {
 	if os.Getenv(sandboxEnv) == "1" {
-		os.Exit(serveTemplates(os.Stdin, os.Stdout))
+		os.Exit(serveTemplates(stdin(), os.Stdout))
 	}
 }
 
@@ -317,7 +317,7 @@ func startChild() (*child, error) {
 		outR.Close()
 		return nil, err
 	}
-	c := &child{cmd: cmd, in: inW, out: outR, w: bufio.NewWriter(inW), r: bufio.NewReader(outR)}
+	c := &child{cmd: cmd, in: inW, out: outR, w: bufio.NewWriter(inW), r: bufio.NewReader(newPollingReader(outR))}
 	c.out.SetReadDeadline(time.Now().Add(startTimeout))
 	if kind, _, err := c.read(); err != nil || kind != frameReady {
 		c.kill()
