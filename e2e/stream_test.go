@@ -256,7 +256,7 @@ func TestStreamSendsASmallGroupBesideALargeBatch(t *testing.T) {
 	eventually(t, "every event to arrive", func() bool { return len(r.arrivals()) >= 21 })
 	// The marker is recorded when the task that ran the local batch ends.
 	eventually(t, "the stream to record the version stream-local-beside", func() bool {
-		return slices.Contains(versionsOf(t, workflows.StreamWorkflowID(hook.ID)), "stream-local-beside")
+		return slices.Contains(versionsOf(t, workflows.StreamWorkflowID(hook.ID), ""), "stream-local-beside")
 	})
 	last := events[len(events)-1].(map[string]any)["event_id"].(string)
 	eventually(t, "both batches to be counted", func() bool {
@@ -265,10 +265,10 @@ func TestStreamSendsASmallGroupBesideALargeBatch(t *testing.T) {
 	writeReplayHistory(t, workflows.StreamWorkflowID(hook.ID), "", "stream_local_beside_history.json")
 }
 
-// versionsOf lists the change ids of a workflow's version markers.
-func versionsOf(t *testing.T, workflowID string) []string {
+// versionsOf lists the change ids of a workflow run's version markers.
+func versionsOf(t *testing.T, workflowID, runID string) []string {
 	var ids []string
-	for _, e := range history(t, workflowID, "").Events {
+	for _, e := range history(t, workflowID, runID).Events {
 		m := e.GetMarkerRecordedEventAttributes()
 		if m == nil || m.MarkerName != "Version" {
 			continue
@@ -285,4 +285,51 @@ func versionsOf(t *testing.T, workflowID string) []string {
 // sysErr is a system.error event with id.
 func sysErr(id string) map[string]any {
 	return map[string]any{"event_id": id, "event_type": "system.error", "payload": map[string]any{"error_code": "X", "component": "c", "severity": "low"}}
+}
+
+// A stream continues as new once its run's history holds
+// StreamHistoryPerRun events (the version "stream-short-runs"), long
+// before its share of events: every event still arrives once, and the
+// first run's history is kept for the replay test.
+func TestStreamContinuesAsNewAtItsHistoryBound(t *testing.T) {
+	h := herald(t)
+	r := newReceiver(t, 200)
+	hook := h.mustWebhook(t, map[string]any{"name": "e2e-stream-short", "url": r.srv.URL, "event_types": []string{"system.error"},
+		"delivery_mode": "stream"})
+	id := workflows.StreamWorkflowID(hook.ID)
+	ids := []string{uniq("short-0")}
+	h.mustPublish(t, sysErr(ids[0]))
+	first := h.runOf(t, id)
+	for h.runOf(t, id) == first {
+		if len(ids) == 2000 {
+			t.Fatalf("no new run after %d events", len(ids))
+		}
+		for range 20 {
+			ids = append(ids, uniq(fmt.Sprintf("short-%d", len(ids))))
+			h.mustPublish(t, sysErr(ids[len(ids)-1]))
+		}
+	}
+	if !slices.Contains(versionsOf(t, id, first), "stream-short-runs") {
+		t.Fatalf("the first run's versions %v do not include stream-short-runs", versionsOf(t, id, first))
+	}
+	eventually(t, "every event to arrive", func() bool { return len(r.arrivals()) >= len(ids) })
+	got := r.verified(t, hook.Secret)
+	slices.Sort(got)
+	slices.Sort(ids)
+	if !slices.Equal(got, ids) {
+		t.Fatalf("%d requests for %d events", len(got), len(ids))
+	}
+	writeReplayHistory(t, id, first, "stream_short_runs_history.json")
+}
+
+// runOf is the id of a workflow's current run.
+func (s *stack) runOf(t *testing.T, workflowID string) string {
+	t.Helper()
+	var d *workflowservice.DescribeWorkflowExecutionResponse
+	eventually(t, "the workflow "+workflowID, func() bool {
+		var err error
+		d, err = s.temporal.DescribeWorkflowExecution(context.Background(), workflowID, "")
+		return err == nil
+	})
+	return d.WorkflowExecutionInfo.Execution.RunId
 }

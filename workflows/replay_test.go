@@ -26,16 +26,18 @@ import (
 // After v0.1.0: stream_two_batches_history, the same again on the path of
 // the version "stream-two-batches"; stream_local_beside_history, a small
 // group sent as a local batch beside a large one in flight (the version
-// "stream-local-beside"). The e2e tests that make them write
+// "stream-local-beside"); stream_short_runs_history, a stream's run that
+// continued as new at StreamHistoryPerRun history events (the version
+// "stream-short-runs"). The e2e tests that make them write
 // them with -update-replay (all but event_reopened_history,
 // stream_workflow_history and stream_updated_history, kept from before the
 // API used updates or before a version gate):
-// go test ./e2e -run 'TestRetryThenDeliver|TestManualRetryOfAFailedDeliveryReopensTheEvent|TestOperateAStreamedDelivery|TestStreamSendsASmallGroupBesideALargeBatch|TestZapierBatch|TestMaintenanceScheduleRollsUp' -update-replay
+// go test ./e2e -run 'TestRetryThenDeliver|TestManualRetryOfAFailedDeliveryReopensTheEvent|TestOperateAStreamedDelivery|TestStreamSendsASmallGroupBesideALargeBatch|TestStreamContinuesAsNewAtItsHistoryBound|TestZapierBatch|TestMaintenanceScheduleRollsUp' -update-replay
 func TestReplayRecordedHistories(t *testing.T) {
 	for _, file := range []string{"event_recorded_history.json", "event_reopened_history.json", "maintenance_workflow_history.json",
 		"batch_workflow_history.json", "batch_timeout_workflow_history.json", "stream_workflow_history.json",
 		"event_updated_history.json", "stream_updated_history.json", "stream_two_batches_history.json",
-		"stream_local_beside_history.json"} {
+		"stream_local_beside_history.json", "stream_short_runs_history.json"} {
 		t.Run(file, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(workflows.EventWorkflow, workflow.RegisterOptions{Name: workflows.EventWorkflowName})

@@ -542,7 +542,25 @@ func (s *stream) idle() bool { return len(s.items) == 0 && s.quiet() }
 // as new once those in flight are done, or at once past its signals
 // (mustLeave).
 func (s *stream) continuing(ctx workflow.Context) bool {
-	return s.arrived >= s.perRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() || s.overSignals(ctx)
+	return s.arrived >= s.perRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() || s.overSignals(ctx) || s.historyFull(ctx)
+}
+
+// A run's last workflow task is often refused under load: a signal came
+// while it ran (Temporal's "unhandled command"), and the worker then
+// replays the whole run before it can try again, while Temporal refuses
+// the stream's signals, and every publish to its subscriber waits. The
+// replay takes time in proportion to the run's history, so a stream
+// continues as new after StreamHistoryPerRun history events, a quarter of
+// Temporal's suggestion: more runs, each wait a quarter as long. Runs
+// recorded before versionShortRuns went on to Temporal's suggestion.
+const (
+	StreamHistoryPerRun = 1024
+	versionShortRuns    = "stream-short-runs"
+)
+
+func (s *stream) historyFull(ctx workflow.Context) bool {
+	return workflow.GetInfo(ctx).GetCurrentHistoryLength() >= StreamHistoryPerRun &&
+		workflow.GetVersion(ctx, versionShortRuns, workflow.DefaultVersion, 1) == 1
 }
 
 func (s *stream) carry() *StreamCarry {
