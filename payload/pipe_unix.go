@@ -48,6 +48,8 @@ func (r pollingReader) Read(p []byte) (int, error) {
 				return true
 			case time.Since(start) > r.spin:
 				return false // sleep until the pipe is readable
+			default:
+				yield()
 			}
 		}
 	})
@@ -83,6 +85,7 @@ func (stdinPoller) Read(p []byte) (int, error) {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN && time.Since(start) <= childPolls:
+			yield()
 			continue
 		case err == syscall.EAGAIN:
 			if err := syscall.SetNonblock(0, false); err != nil {
