@@ -550,11 +550,11 @@ func (s *stream) continuing(ctx workflow.Context) bool {
 // replays the whole run before it can try again, while Temporal refuses
 // the stream's signals, and every publish to its subscriber waits. The
 // replay takes time in proportion to the run's history, so a stream
-// continues as new after StreamHistoryPerRun history events, a quarter of
-// Temporal's suggestion: more runs, each wait a quarter as long. Runs
+// continues as new after StreamHistoryPerRun history events, an eighth of
+// Temporal's suggestion: more runs, each wait an eighth as long. Runs
 // recorded before versionShortRuns went on to Temporal's suggestion.
 const (
-	StreamHistoryPerRun = 1024
+	StreamHistoryPerRun = 512
 	versionShortRuns    = "stream-short-runs"
 )
 
