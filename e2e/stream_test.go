@@ -262,6 +262,16 @@ func TestStreamSendsASmallGroupBesideALargeBatch(t *testing.T) {
 	eventually(t, "both batches to be counted", func() bool {
 		return h.event(t, small).SuccessfulDeliveries == 1 && h.event(t, last).SuccessfulDeliveries == 1
 	})
+	want := []string{small}
+	for _, ev := range events {
+		want = append(want, ev.(map[string]any)["event_id"].(string))
+	}
+	got := r.verified(t, hook.Secret)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the receiver got %v, want each of %v once", got, want)
+	}
 	writeReplayHistory(t, workflows.StreamWorkflowID(hook.ID), "", "stream_local_beside_history.json")
 }
 

@@ -19,18 +19,15 @@ const (
 )
 
 // pollingReader reads a pipe the runtime waits on, polling it for up to
-// spin before it waits; the file's deadlines still hold.
-type pollingReader struct {
-	rc   syscall.RawConn
-	spin time.Duration
-}
+// parentPolls before it waits; the file's deadlines still hold.
+type pollingReader struct{ rc syscall.RawConn }
 
 func newPollingReader(f *os.File) io.Reader {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return f
 	}
-	return pollingReader{rc, parentPolls}
+	return pollingReader{rc}
 }
 
 func (r pollingReader) Read(p []byte) (int, error) {
@@ -46,7 +43,7 @@ func (r pollingReader) Read(p []byte) (int, error) {
 			case rerr == syscall.EINTR:
 			case rerr != syscall.EAGAIN:
 				return true
-			case time.Since(start) > r.spin:
+			case time.Since(start) > parentPolls:
 				return false // sleep until the pipe is readable
 			default:
 				yield()
@@ -69,15 +66,29 @@ func result(n int, err, rerr error, want int) (int, error) {
 }
 
 // stdinPoller reads a child's standard input, which only it holds: it
-// polls for childPolls, then blocks in read.
-type stdinPoller struct{}
+// polls for childPolls, then blocks in read. It switches the descriptor's
+// mode only when it has to, not on every read.
+type stdinPoller struct{ blocking bool }
 
-func stdin() io.Reader { return stdinPoller{} }
-
-func (stdinPoller) Read(p []byte) (int, error) {
-	start := time.Now()
+func stdin() io.Reader {
 	if err := syscall.SetNonblock(0, true); err != nil {
-		return os.Stdin.Read(p)
+		return os.Stdin
+	}
+	return &stdinPoller{}
+}
+
+func (r *stdinPoller) setBlocking(on bool) error {
+	if r.blocking == on {
+		return nil
+	}
+	r.blocking = on
+	return syscall.SetNonblock(0, !on)
+}
+
+func (r *stdinPoller) Read(p []byte) (int, error) {
+	start := time.Now()
+	if err := r.setBlocking(false); err != nil {
+		return 0, err
 	}
 	for {
 		n, err := syscall.Read(0, p)
@@ -88,7 +99,7 @@ func (stdinPoller) Read(p []byte) (int, error) {
 			yield()
 			continue
 		case err == syscall.EAGAIN:
-			if err := syscall.SetNonblock(0, false); err != nil {
+			if err := r.setBlocking(true); err != nil {
 				return 0, err
 			}
 			continue

@@ -53,7 +53,7 @@ const noRaw = math.MaxUint32
 
 // maxField bounds a request's field: a child never allocates more for one
 // because of a stream it cannot parse.
-const maxField = 64 << 20
+const maxField uint32 = 64 << 20
 
 func writeRequest(w *bufio.Writer, req renderRequest) error {
 	writeLength(w, len(req.Template))
@@ -77,14 +77,14 @@ func writeLength(w *bufio.Writer, n int) {
 
 func readRequest(r *bufio.Reader) (renderRequest, error) {
 	var req renderRequest
-	tpl, _, err := readField(r)
+	tpl, _, err := readField(r, maxField)
 	if err != nil {
 		return req, err
 	}
-	if req.Doc, _, err = readField(r); err != nil {
+	if req.Doc, _, err = readField(r, maxField); err != nil {
 		return req, err
 	}
-	raw, present, err := readField(r)
+	raw, present, err := readField(r, maxField)
 	if err != nil {
 		return req, err
 	}
@@ -96,8 +96,9 @@ func readRequest(r *bufio.Reader) (renderRequest, error) {
 	return req, nil
 }
 
-// readField reads one field; present is false for noRaw.
-func readField(r *bufio.Reader) (b []byte, present bool, err error) {
+// readField reads one field of at most limit bytes; present is false for
+// noRaw.
+func readField(r *bufio.Reader, limit uint32) (b []byte, present bool, err error) {
 	var head [4]byte
 	if _, err := io.ReadFull(r, head[:]); err != nil {
 		return nil, false, err
@@ -106,8 +107,8 @@ func readField(r *bufio.Reader) (b []byte, present bool, err error) {
 	switch {
 	case n == noRaw:
 		return nil, false, nil
-	case n > maxField:
-		return nil, false, fmt.Errorf("a field of %d bytes", n)
+	case n > limit:
+		return nil, false, fmt.Errorf("a field of %d bytes, over its limit of %d", n, limit)
 	}
 	b = make([]byte, n)
 	_, err = io.ReadFull(r, b)
@@ -150,10 +151,8 @@ func serveTemplates(in io.Reader, out io.Writer) int {
 }
 
 func writeFrame(w *bufio.Writer, kind byte, b []byte) error {
-	var head [5]byte
-	head[0] = kind
-	binary.BigEndian.PutUint32(head[1:], uint32(len(b)))
-	w.Write(head[:])
+	w.WriteByte(kind)
+	writeLength(w, len(b))
 	w.Write(b)
 	return w.Flush()
 }
@@ -373,19 +372,16 @@ func (c *child) failed(ctx context.Context, err error) error {
 }
 
 func (c *child) read() (byte, []byte, error) {
-	var head [5]byte
-	if _, err := io.ReadFull(c.r, head[:]); err != nil {
+	kind, err := c.r.ReadByte()
+	if err != nil {
 		return 0, nil, err
 	}
-	n := binary.BigEndian.Uint32(head[1:])
-	if n > MaxBodyBytes {
-		return 0, nil, fmt.Errorf("an answer of %d bytes, over the body's limit", n) // the child checks: it is not itself
+	// The child bounds its answers; the parent checks, since it is not the child.
+	b, present, err := readField(c.r, MaxBodyBytes)
+	if err == nil && !present {
+		err = errors.New("an answer without a length")
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(c.r, b); err != nil {
-		return 0, nil, err
-	}
-	return head[0], b, nil
+	return kind, b, err
 }
 
 // errChildDied is a child that ended while rendering.

@@ -46,15 +46,20 @@ func integrationsList(c *cliCmd, args []string) error {
 }
 
 func integrationsGet(c *cliCmd, args []string) error {
+	return showNamed(c, args, func(name string) (*client.Integration, error) { return c.api.GetIntegration(c.ctx, name) }, integrationTable)
+}
+
+// showNamed shows what the one NAME argument names, as fetched.
+func showNamed[T any](c *cliCmd, args []string, fetch func(name string) (T, error), table func(io.Writer, T)) error {
 	pos, err := c.parse(args, "NAME")
 	if err != nil {
 		return err
 	}
-	i, err := c.api.GetIntegration(c.ctx, pos[0])
+	v, err := fetch(pos[0])
 	if err != nil {
 		return err
 	}
-	return c.show(i, func(w io.Writer) { integrationTable(w, i) })
+	return c.show(v, func(w io.Writer) { table(w, v) })
 }
 
 func integrationTable(w io.Writer, i *client.Integration) {
@@ -158,15 +163,7 @@ func integrationsDelete(c *cliCmd, args []string) error {
 
 func integrationsTest(c *cliCmd, args []string) error {
 	eventType := c.fs.String("event-type", "", "event type of the example (default: the integration's first subscription)")
-	pos, err := c.parse(args, "NAME")
-	if err != nil {
-		return err
-	}
-	r, err := c.api.TestIntegration(c.ctx, pos[0], *eventType)
-	if err != nil {
-		return err
-	}
-	return c.show(r, func(w io.Writer) { testTable(w, r) })
+	return showNamed(c, args, func(name string) (*client.TestResult, error) { return c.api.TestIntegration(c.ctx, name, *eventType) }, testTable)
 }
 
 func integrationsHealth(c *cliCmd, args []string) error {
@@ -188,15 +185,7 @@ func integrationsHealth(c *cliCmd, args []string) error {
 }
 
 func integrationsSubscriptions(c *cliCmd, args []string) error {
-	pos, err := c.parse(args, "NAME")
-	if err != nil {
-		return err
-	}
-	subs, err := c.api.Subscriptions(c.ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return c.show(subs, func(w io.Writer) { subscriptionsTable(w, subs) })
+	return showNamed(c, args, func(name string) (*client.Subscriptions, error) { return c.api.Subscriptions(c.ctx, name) }, subscriptionsTable)
 }
 
 func integrationsSubscribe(c *cliCmd, args []string) error {
