@@ -137,6 +137,26 @@ func (c *cliCmd) show(v any, table func(w io.Writer)) error {
 	return tw.Flush()
 }
 
+// answer shows v, what a call answered, as show does; when the call failed
+// it returns the call's error instead.
+func (c *cliCmd) answer(v any, err error, table func(w io.Writer)) error {
+	if err != nil {
+		return err
+	}
+	return c.show(v, table)
+}
+
+// showArg shows what fetch answers for the one argument, called name in
+// the usage.
+func showArg[T any](c *cliCmd, args []string, name string, fetch func(arg string) (T, error), table func(io.Writer, T)) error {
+	pos, err := c.parse(args, name)
+	if err != nil {
+		return err
+	}
+	v, err := fetch(pos[0])
+	return c.answer(v, err, func(w io.Writer) { table(w, v) })
+}
+
 // say prints a line for people; --json prints v instead.
 func (c *cliCmd) say(v any, format string, args ...any) error {
 	return c.show(v, func(w io.Writer) { fmt.Fprintf(w, format+"\n", args...) })

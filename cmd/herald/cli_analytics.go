@@ -33,19 +33,13 @@ func analytics(c *cliCmd, args []string) error {
 			return errors.New("analytics: --event-type applies across webhooks, not with --webhook")
 		}
 		a, err := c.api.WebhookAnalytics(c.ctx, *webhookID, o.PeriodDays)
-		if err != nil {
-			return err
-		}
-		return c.show(a, func(w io.Writer) {
+		return c.answer(a, err, func(w io.Writer) {
 			fmt.Fprintf(w, "Webhook %d, last %d day(s)\n", a.WebhookID, a.PeriodDays)
 			statsTable(w, a.Stats)
 		})
 	}
 	a, err := c.api.Analytics(c.ctx, o)
-	if err != nil {
-		return err
-	}
-	return c.show(a, func(w io.Writer) { overallTable(w, a) })
+	return c.answer(a, err, func(w io.Writer) { overallTable(w, a) })
 }
 
 func statsTable(w io.Writer, s client.Stats) {

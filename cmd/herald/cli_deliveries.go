@@ -44,10 +44,7 @@ func deliveriesList(c *cliCmd, args []string) error {
 		}
 	}
 	l, err := c.attemptsOf(pos, o)
-	if err != nil {
-		return err
-	}
-	return c.show(l, func(w io.Writer) {
+	return c.answer(l, err, func(w io.Writer) {
 		fmt.Fprintln(w, "ID\tEVENT ID\tTYPE\tATTEMPT\tSTATUS\tCODE\tMS\tAT\tERROR")
 		for _, d := range l.Deliveries {
 			ms := "-"
@@ -97,10 +94,7 @@ func deliveriesGet(c *cliCmd, args []string) error {
 		return err
 	}
 	d, err := c.api.GetDelivery(c.ctx, wid, did)
-	if err != nil {
-		return err
-	}
-	return c.show(d, func(w io.Writer) {
+	return c.answer(d, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Delivery\t%d (webhook %d)\nEvent\t%s %s\n", d.ID, d.WebhookID, d.EventID, d.EventType)
 		fmt.Fprintf(w, "Attempt\t%d\nStatus\t%s\nTest\t%t\nURL\t%s\n", d.AttemptNumber, d.Status, d.IsTest, d.URL)
 		fmt.Fprintf(w, "Sent\t%s\nAnswer\t%s\nNext retry\t%s\n", when(d.SentAt), statusCode(d.ResponseStatusCode), when(d.NextRetryAt))
@@ -136,10 +130,7 @@ func deliveriesAct(what string, act func(*client.Client, context.Context, int64,
 			return err
 		}
 		r, err := act(c.api, c.ctx, wid, did)
-		if err != nil {
-			return err
-		}
-		return c.show(r, func(w io.Writer) {
+		return c.answer(r, err, func(w io.Writer) {
 			fmt.Fprintf(w, "%s\tevent %s to webhook %d: %s\n", what, r.EventID, r.WebhookID, r.Action)
 			if r.State != nil {
 				stateLine(w, r.State)

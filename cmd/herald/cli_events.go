@@ -47,10 +47,7 @@ func eventsSend(c *cliCmd, args []string) error {
 		ev.Payload = raw
 	}
 	a, err := c.api.PublishEvent(c.ctx, ev)
-	if err != nil {
-		return err
-	}
-	return c.show(a, func(w io.Writer) { acceptedLine(w, a) })
+	return c.answer(a, err, func(w io.Writer) { acceptedLine(w, a) })
 }
 
 func acceptedLine(w io.Writer, a *client.Accepted) {
@@ -84,10 +81,7 @@ func sendBatch(c *cliCmd, file string) error {
 		evs[i].Payload = e.Payload
 	}
 	a, err := c.api.PublishEvents(c.ctx, evs)
-	if err != nil {
-		return err
-	}
-	return c.show(a, func(w io.Writer) {
+	return c.answer(a, err, func(w io.Writer) {
 		for i := range a.Events {
 			acceptedLine(w, &a.Events[i])
 		}
@@ -164,10 +158,7 @@ func eventsList(c *cliCmd, args []string) error {
 		return err
 	}
 	l, err := c.api.ListEvents(c.ctx, o)
-	if err != nil {
-		return err
-	}
-	return c.show(l, func(w io.Writer) {
+	return c.answer(l, err, func(w io.Writer) {
 		fmt.Fprintln(w, "EVENT ID\tTYPE\tSOURCE\tDELIVERED\tFAILED\tOF\tACCEPTED")
 		for _, e := range l.Events {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", e.EventID, e.EventType, e.Source, e.SuccessfulDeliveries, e.FailedDeliveries,

@@ -33,10 +33,7 @@ func integrationsList(c *cliCmd, args []string) error {
 		return err
 	}
 	l, err := c.api.ListIntegrations(c.ctx, o)
-	if err != nil {
-		return err
-	}
-	return c.show(l, func(w io.Writer) {
+	return c.answer(l, err, func(w io.Writer) {
 		fmt.Fprintln(w, "NAME\tTYPE\tSTATUS\tEVENTS\tCREATED")
 		for _, i := range l.Integrations {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", i.Name, i.IntegrationType, i.Status, or(strings.Join(i.EventSubscriptions, ",")), when(&i.CreatedAt))
@@ -46,20 +43,7 @@ func integrationsList(c *cliCmd, args []string) error {
 }
 
 func integrationsGet(c *cliCmd, args []string) error {
-	return showNamed(c, args, func(name string) (*client.Integration, error) { return c.api.GetIntegration(c.ctx, name) }, integrationTable)
-}
-
-// showNamed shows what the one NAME argument names, as fetched.
-func showNamed[T any](c *cliCmd, args []string, fetch func(name string) (T, error), table func(io.Writer, T)) error {
-	pos, err := c.parse(args, "NAME")
-	if err != nil {
-		return err
-	}
-	v, err := fetch(pos[0])
-	if err != nil {
-		return err
-	}
-	return c.show(v, func(w io.Writer) { table(w, v) })
+	return showArg(c, args, "NAME", func(name string) (*client.Integration, error) { return c.api.GetIntegration(c.ctx, name) }, integrationTable)
 }
 
 func integrationTable(w io.Writer, i *client.Integration) {
@@ -121,10 +105,7 @@ func integrationsCreate(c *cliCmd, args []string) error {
 		return err
 	}
 	i, err := c.api.RegisterIntegration(c.ctx, in)
-	if err != nil {
-		return err
-	}
-	return c.show(i, func(w io.Writer) {
+	return c.answer(i, err, func(w io.Writer) {
 		integrationTable(w, i)
 		if i.Secret != "" {
 			fmt.Fprintf(w, "Secret\t%s\t(shown this once: the receiver verifies signatures with it)\n", i.Secret)
@@ -144,10 +125,7 @@ func integrationsUpdate(c *cliCmd, args []string) error {
 		return err
 	}
 	i, err := c.api.UpdateIntegration(c.ctx, pos[0], in)
-	if err != nil {
-		return err
-	}
-	return c.show(i, func(w io.Writer) { integrationTable(w, i) })
+	return c.answer(i, err, func(w io.Writer) { integrationTable(w, i) })
 }
 
 func integrationsDelete(c *cliCmd, args []string) error {
@@ -163,7 +141,7 @@ func integrationsDelete(c *cliCmd, args []string) error {
 
 func integrationsTest(c *cliCmd, args []string) error {
 	eventType := c.fs.String("event-type", "", "event type of the example (default: the integration's first subscription)")
-	return showNamed(c, args, func(name string) (*client.TestResult, error) { return c.api.TestIntegration(c.ctx, name, *eventType) }, testTable)
+	return showArg(c, args, "NAME", func(name string) (*client.TestResult, error) { return c.api.TestIntegration(c.ctx, name, *eventType) }, testTable)
 }
 
 func integrationsHealth(c *cliCmd, args []string) error {
@@ -171,10 +149,7 @@ func integrationsHealth(c *cliCmd, args []string) error {
 		return err
 	}
 	h, err := c.api.IntegrationHealth(c.ctx)
-	if err != nil {
-		return err
-	}
-	return c.show(h, func(w io.Writer) {
+	return c.answer(h, err, func(w io.Writer) {
 		fmt.Fprintf(w, "Overall: %s (%d integrations)\n\n", h.Status, h.Total)
 		fmt.Fprintln(w, "NAME\tTYPE\tHEALTH\tLAST EVENT\tERROR")
 		for _, name := range slices.Sorted(maps.Keys(h.Integrations)) {
@@ -185,7 +160,7 @@ func integrationsHealth(c *cliCmd, args []string) error {
 }
 
 func integrationsSubscriptions(c *cliCmd, args []string) error {
-	return showNamed(c, args, func(name string) (*client.Subscriptions, error) { return c.api.Subscriptions(c.ctx, name) }, subscriptionsTable)
+	return showArg(c, args, "NAME", func(name string) (*client.Subscriptions, error) { return c.api.Subscriptions(c.ctx, name) }, subscriptionsTable)
 }
 
 func integrationsSubscribe(c *cliCmd, args []string) error {
@@ -205,10 +180,7 @@ func changeSubscription(c *cliCmd, args []string, change func(api *client.Client
 		return err
 	}
 	subs, err := change(c.api, c.ctx, pos[0], pos[1])
-	if err != nil {
-		return err
-	}
-	return c.show(subs, func(w io.Writer) { subscriptionsTable(w, subs) })
+	return c.answer(subs, err, func(w io.Writer) { subscriptionsTable(w, subs) })
 }
 
 func subscriptionsTable(w io.Writer, s *client.Subscriptions) {

@@ -27,10 +27,7 @@ func webhooksList(c *cliCmd, args []string) error {
 	}
 	o.Status = webhook.Status(*status)
 	l, err := c.api.ListWebhooks(c.ctx, o)
-	if err != nil {
-		return err
-	}
-	return c.show(l, func(w io.Writer) {
+	return c.answer(l, err, func(w io.Writer) {
 		fmt.Fprintln(w, "ID\tNAME\tSTATUS\tMODE\tEVENTS\tURL")
 		for _, h := range l.Webhooks {
 			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Name, h.Status, h.DeliveryMode, strings.Join(h.EventTypes, ","), h.URL)
@@ -40,15 +37,19 @@ func webhooksList(c *cliCmd, args []string) error {
 }
 
 func webhooksGet(c *cliCmd, args []string) error {
-	id, err := c.parseIDArg(args, "webhook", "ID")
-	if err != nil {
-		return err
-	}
-	h, err := c.api.GetWebhook(c.ctx, id)
-	if err != nil {
-		return err
-	}
-	return c.show(h, func(w io.Writer) { webhookTable(w, h) })
+	return showWebhook(c, args, func(id int64) (*client.Webhook, error) { return c.api.GetWebhook(c.ctx, id) }, webhookTable)
+}
+
+// showWebhook shows what fetch answers for the one webhook ID argument.
+func showWebhook[T any](c *cliCmd, args []string, fetch func(id int64) (T, error), table func(io.Writer, T)) error {
+	return showArg(c, args, "ID", func(arg string) (T, error) {
+		id, err := parseID("webhook", arg)
+		if err != nil {
+			var none T
+			return none, err
+		}
+		return fetch(id)
+	}, table)
 }
 
 // webhookFlags are create's and update's.
@@ -101,10 +102,7 @@ func webhooksCreate(c *cliCmd, args []string) error {
 		return err
 	}
 	h, err := c.api.CreateWebhook(c.ctx, in)
-	if err != nil {
-		return err
-	}
-	return c.show(h, func(w io.Writer) {
+	return c.answer(h, err, func(w io.Writer) {
 		webhookTable(w, h)
 		fmt.Fprintf(w, "Secret\t%s\t(shown this once: give it to the receiver, which verifies signatures with it)\n", h.Secret)
 	})
@@ -122,10 +120,7 @@ func webhooksUpdate(c *cliCmd, args []string) error {
 		return err
 	}
 	h, err := c.api.UpdateWebhook(c.ctx, id, in)
-	if err != nil {
-		return err
-	}
-	return c.show(h, func(w io.Writer) { webhookTable(w, h) })
+	return c.answer(h, err, func(w io.Writer) { webhookTable(w, h) })
 }
 
 func webhooksDelete(c *cliCmd, args []string) error {
@@ -141,15 +136,7 @@ func webhooksDelete(c *cliCmd, args []string) error {
 
 func webhooksTest(c *cliCmd, args []string) error {
 	eventType := c.fs.String("event-type", "", "event type of the example payload (default: the webhook's first)")
-	id, err := c.parseIDArg(args, "webhook", "ID")
-	if err != nil {
-		return err
-	}
-	r, err := c.api.TestWebhook(c.ctx, id, *eventType)
-	if err != nil {
-		return err
-	}
-	return c.show(r, func(w io.Writer) { testTable(w, r) })
+	return showWebhook(c, args, func(id int64) (*client.TestResult, error) { return c.api.TestWebhook(c.ctx, id, *eventType) }, testTable)
 }
 
 // testTable shows a test delivery's outcome.

@@ -23,7 +23,6 @@ from .models import (
     BulkRetry,
     Delivery,
     DeliveryAction,
-    Event,
     Integration,
     IntegrationHealth,
     IntegrationMetrics,
@@ -79,7 +78,7 @@ class IntegrationManager(SubscriberManager[Integration]):
         formatting (and batching, for Zapier); ``settings`` its retry
         schedule, limits and filter (:class:`SubscriberSettings`)."""
         body = body_of("register_integration", locals(), SubscriberSettings)
-        return self._keep(Integration.from_dict(await self.client.request("POST", "/integrations", body=body)))
+        return await self._fetch(Integration, "POST", "/integrations", body)
 
     async def list_integrations(
         self, integration_type: str | None = None, *, limit: int = 50, offset: int = 0
@@ -89,7 +88,7 @@ class IntegrationManager(SubscriberManager[Integration]):
 
     async def get_integration(self, name: str) -> Integration:
         """One integration, credentials masked."""
-        return self._keep(Integration.from_dict(await self.client.request("GET", self._path(name))))
+        return await self._fetch(Integration, "GET", self._path(name))
 
     async def update_integration(
         self,
@@ -107,7 +106,7 @@ class IntegrationManager(SubscriberManager[Integration]):
         """Changes what is given: ``credentials`` and ``config`` are merged
         key by key; a masked value sent back keeps the stored one."""
         body = body_of("update_integration", locals(), SubscriberSettings, path=("name",), rename={"new_name": "name"})
-        return self._keep(Integration.from_dict(await self.client.request("PATCH", self._path(name), body=body)))
+        return await self._fetch(Integration, "PATCH", self._path(name), body)
 
     async def delete_integration(self, name: str) -> None:
         """Deletes the integration."""
@@ -122,8 +121,7 @@ class IntegrationManager(SubscriberManager[Integration]):
         """Sends one real message with an example of the type (default: the
         first subscribed), recorded as a test; ``success`` says it arrived,
         ``error`` why not."""
-        body = {"event_type": event_type} if event_type else None
-        return TestResult.from_dict(await self.client.request("POST", self._path(name, "test"), body=body))
+        return await self._test(name, event_type)
 
     async def subscribe(self, name: str, event_type: str) -> Subscriptions:
         """Adds one event type to the integration's subscriptions."""
@@ -161,10 +159,6 @@ class IntegrationManager(SubscriberManager[Integration]):
         return RouteResult._of(
             accepted, ev, routed_to=len(routed), integrations=sorted(routed), total_subscribers=ev.total_deliveries
         )
-
-    async def wait_for_event(self, event_id: str, timeout: float = 60.0) -> Event:
-        """Waits until every delivery of the event has ended."""
-        return await self.client.wait_for_event(event_id, timeout=timeout)
 
     async def _all(self) -> list[Integration]:
         out: list[Integration] = []

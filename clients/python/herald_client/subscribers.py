@@ -9,10 +9,10 @@ out.
 
 from __future__ import annotations
 
-from typing import ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from .client import HeraldClient, Query, segment
-from .models import Analytics, BulkRetry, Delivery, DeliveryAction, Integration, Page, Webhook
+from .models import Analytics, BulkRetry, Delivery, DeliveryAction, Event, Integration, Page, TestResult, Webhook
 from .retry_handler import RetryConfig, RetryHandler
 
 S = TypeVar("S", Webhook, Integration)
@@ -50,6 +50,10 @@ class SubscriberManager(Generic[S]):
         self._known[s.id] = s
         return s
 
+    async def _fetch(self, item: type[S], method: str, path: str, body: Any = None) -> S:
+        """The subscriber Herald answers a request with, kept."""
+        return self._keep(item.from_dict(await self.client.request(method, path, body=body)))
+
     async def _list(self, item: type[S], query: Query) -> Page[S]:
         data = await self.client.request("GET", "/" + self.collection, query=query)
         page = Page.of(data, self.collection, item)
@@ -59,6 +63,14 @@ class SubscriberManager(Generic[S]):
 
     def _path(self, key: int | str, *rest: str) -> str:
         return f"/{self.collection}/{segment(key)}" + "".join("/" + r for r in rest)
+
+    async def _test(self, key: int | str, event_type: str | None) -> TestResult:
+        body = {"event_type": event_type} if event_type else None
+        return TestResult.from_dict(await self.client.request("POST", self._path(key, "test"), body=body))
+
+    async def wait_for_event(self, event_id: str, timeout: float = 60.0) -> Event:
+        """Waits until every delivery of the event has ended."""
+        return await self.client.wait_for_event(event_id, timeout=timeout)
 
     async def _deliveries(
         self, key: int | str, status_filter: str | None, limit: int, offset: int, event_id: str | None

@@ -88,7 +88,7 @@ class WebhookManager(SubscriberManager[Webhook]):
         if self.config is not None and settings.get("max_delay_seconds") is None and delay is not None:
             # The config's cap may be below the delay this call asks for.
             body["max_delay_seconds"] = max(self.config.max_delay_seconds, delay)
-        return self._keep(Webhook.from_dict(await self.client.request("POST", "/webhooks", body=body)))
+        return await self._fetch(Webhook, "POST", "/webhooks", body)
 
     async def list_webhooks(self, status: str | None = None, *, limit: int = 50, offset: int = 0) -> Page[Webhook]:
         """Webhooks, newest first; ``status`` is active, inactive or paused."""
@@ -96,7 +96,7 @@ class WebhookManager(SubscriberManager[Webhook]):
 
     async def get_webhook(self, webhook_id: int) -> Webhook:
         """One webhook (secret and credential-looking headers masked)."""
-        return self._keep(Webhook.from_dict(await self.client.request("GET", self._path(webhook_id))))
+        return await self._fetch(Webhook, "GET", self._path(webhook_id))
 
     async def update_webhook(
         self,
@@ -115,8 +115,7 @@ class WebhookManager(SubscriberManager[Webhook]):
         deliveries that start after it; making a paused webhook active
         releases the deliveries it held."""
         body = body_of("update_webhook", locals(), WebhookSettings, path=("webhook_id",))
-        data = await self.client.request("PUT", self._path(webhook_id), body=body)
-        return self._keep(Webhook.from_dict(data))
+        return await self._fetch(Webhook, "PUT", self._path(webhook_id), body)
 
     async def pause_webhook(self, webhook_id: int, reason: str = "") -> Webhook:
         """Holds new deliveries until the webhook is resumed."""
@@ -144,10 +143,7 @@ class WebhookManager(SubscriberManager[Webhook]):
         """Sends one real, signed attempt with the type's example payload
         (default: the webhook's first type), without retry, recorded as a
         test delivery."""
-        body = {"event_type": event_type} if event_type else None
-        return TestResult.from_dict(
-            await self.client.request("POST", self._path(webhook_id, "test"), body=body)
-        )
+        return await self._test(webhook_id, event_type)
 
     # Deliveries
 
@@ -240,10 +236,6 @@ class WebhookManager(SubscriberManager[Webhook]):
     async def get_recent_webhook_events(self, limit: int = 10, event_type: str | None = None) -> Page[Event]:
         """Recent events, newest first."""
         return await self.client.list_events(event_type, limit=limit)
-
-    async def wait_for_event(self, event_id: str, timeout: float = 60.0) -> Event:
-        """Waits until every delivery of the event has ended."""
-        return await self.client.wait_for_event(event_id, timeout=timeout)
 
     async def list_event_types(self) -> list[EventTypeInfo]:
         """The event types webhooks can subscribe to."""
