@@ -300,7 +300,8 @@ func tour(t *testing.T, b *browser) {
 	accessible(t, b, "event types")
 	b.do(chromedp.Click(chromedp.CSS(`a[href="#/event-types/compliance.alert"]`)))
 	b.until("a type's fields, example and schema", `document.querySelector('#main h1')?.textContent === 'compliance.alert' &&
-		document.querySelectorAll('#main tbody tr').length >= 3 && document.querySelector('#main details pre')?.textContent.includes('alert_level')`)
+		document.querySelectorAll('#main tbody tr').length >= 3 && document.querySelector('#main details pre')?.textContent.includes('alert_level') &&
+		JSON.parse(document.querySelector('#main pre[aria-label="Example payload"]')?.textContent || '{}').alert_level !== undefined`)
 	accessible(t, b, "event type")
 	b.open("#/deliveries")
 	b.until("the delivery log", `!!document.querySelector('#log-filters') && document.querySelectorAll('#delivery-log tbody tr').length >= 1`)
@@ -412,8 +413,12 @@ func filterCancelIntegration(t *testing.T, b *browser, h *herald) {
 		[...document.querySelectorAll('#kpis .tile')].some(t => t.querySelector('.tile-label').textContent === 'Waiting now' &&
 			t.querySelector('.tile-value').textContent === '1')`)
 	b.open("#/integrations")
-	b.until("the integration with its health and figures", `(() => { const row = [...document.querySelectorAll('#integration-list tbody tr')].find(r => r.textContent.includes('Ops hook'));
-		return !!row && row.textContent.includes('failing') && row.textContent.includes('validation.failed'); })()`)
+	// Its one attempt failed and waits for a retry: nothing delivered,
+	// nothing failed for good, one retried.
+	b.until("the integration with its health and figures", fmt.Sprintf(`(() => { %s
+		const row = [...document.querySelectorAll('#integration-list tbody tr')].find(r => r.textContent.includes('Ops hook'));
+		return !!row && cell(row, 'Health').textContent === 'failing' && cell(row, 'Subscriptions').textContent === 'validation.failed' &&
+			cell(row, 'Delivered').textContent === '0' && cell(row, 'Failed').textContent === '0' && cell(row, 'Retried').textContent === '1'; })()`, cellJS))
 }
 
 // downReceivers makes the subscribers of evt-dash-2, which it publishes:
@@ -497,6 +502,13 @@ func filterLog(t *testing.T, b *browser, hookID int) {
 		!document.querySelector('#delivery-log tr[data-event-id]')`)
 	b.do(clear(`#filter-from`), apply)
 	b.until("the waiting attempt back, without the time range", `!location.hash.includes('from=') && `+one)
+	earlier := eval[string](b, `(() => { const d = new Date(Date.now() - 3600e3); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+		return d.toISOString().slice(0, 16); })()`)
+	b.do(chromedp.SetValue(chromedp.CSS(`#filter-to`), earlier), apply)
+	b.until("no attempt up to an hour ago", `location.hash.includes('to=') && !!document.querySelector('#delivery-log .notice') &&
+		!document.querySelector('#delivery-log tr[data-event-id]')`)
+	b.do(clear(`#filter-to`), apply)
+	b.until("the waiting attempt back once more", `!location.hash.includes('to=') && `+one)
 }
 
 // skipLink: on a page just loaded, the first Tab reaches the skip link,

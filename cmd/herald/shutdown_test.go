@@ -33,7 +33,16 @@ import (
 // through main's own signal handling.
 const childArgsEnv = "HERALD_TEST_CHILD_ARGS"
 
+// asHeraldEnv, when "1", makes the test binary herald itself, its command
+// line herald's: the README's commands call it as ./bin/herald.
+const asHeraldEnv = "HERALD_TEST_AS_HERALD"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(asHeraldEnv) == "1" {
+		os.Args[0] = "herald"
+		main()
+		os.Exit(0)
+	}
 	if raw, ok := os.LookupEnv(childArgsEnv); ok {
 		var args []string
 		if err := json.Unmarshal([]byte(raw), &args); err != nil {
