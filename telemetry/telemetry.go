@@ -104,11 +104,23 @@ func newResource(ctx context.Context, service string) (*resource.Resource, error
 	)
 }
 
-func (t *Telemetry) setupMetrics(res *resource.Resource) error {
+// runtimeRegistry holds the process and Go runtime metrics: they cost
+// nothing until scraped and answer the first questions about a
+// misbehaving instance (memory, goroutines, open files).
+func runtimeRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	// Process and Go runtime metrics cost nothing until scraped and answer
-	// the first questions about a misbehaving instance.
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// RuntimeHandler serves the process and Go runtime metrics alone, for a
+// process with none of Herald's own (the embedded Temporal server).
+func RuntimeHandler() http.Handler {
+	return promhttp.HandlerFor(runtimeRegistry(), promhttp.HandlerOpts{})
+}
+
+func (t *Telemetry) setupMetrics(res *resource.Resource) error {
+	reg := runtimeRegistry()
 	mp, err := newMeterProvider(reg, res)
 	if err != nil {
 		return err

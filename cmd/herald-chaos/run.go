@@ -75,13 +75,19 @@ func (k *cluster) start(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	targs := []string{"temporal", "--port", portOf(temporalAddr), "--ui-port", "-1", "--db-file", filepath.Join(c.workDir, "temporal.db")}
+	temporalMetrics, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	targs := []string{"temporal", "--port", portOf(temporalAddr), "--ui-port", "-1", "--metrics-listen", temporalMetrics}
 	if c.temporalDB == "postgres" {
 		name := "temporal_chaos_" + suffix
-		targs = []string{"temporal", "--port", portOf(temporalAddr), "--ui-port", "-1", "--postgres-url", c.pgBase + "/" + name}
+		targs = append(targs, "--postgres-url", c.pgBase+"/"+name)
 		if !c.keep {
 			k.cleanup = append(k.cleanup, dropDatabases(c.pgBase, name, name+"_visibility"))
 		}
+	} else {
+		targs = append(targs, "--db-file", filepath.Join(c.workDir, "temporal.db"))
 	}
 	env := []string{"HERALD_DATABASE_URL=" + storeURL, "HERALD_TEMPORAL_ADDRESS=" + temporalAddr,
 		"HERALD_ENCRYPTION_KEY=" + randomKey(), "HERALD_ALLOW_CIDRS=127.0.0.1/32", "HERALD_LOG_FORMAT=json"}
@@ -89,7 +95,7 @@ func (k *cluster) start(ctx context.Context, c *config) error {
 		return &proc{name: name, bin: c.herald, args: args, env: env, dir: c.workDir}
 	}
 	k.temporal = newProc("temporal", targs...)
-	k.temporal.ready = listening(temporalAddr)
+	k.temporal.ready, k.temporal.metrics = listening(temporalAddr), "http://"+temporalMetrics+"/metrics"
 	logf("starting Temporal (%s) at %s; work directory %s", c.temporalDB, temporalAddr, c.workDir)
 	if err := k.temporal.start(ctx); err != nil {
 		return err

@@ -39,15 +39,15 @@ func shutdownTelemetry(tel *telemetry.Telemetry, log *slog.Logger) {
 	}
 }
 
-// serveMetrics serves /metrics on addr until ctx ends: the worker's own
-// endpoint, as it has no API.
-func serveMetrics(ctx context.Context, addr string, tel *telemetry.Telemetry, log *slog.Logger) error {
+// serveMetrics serves metrics as /metrics on addr until ctx ends: the
+// endpoint of a role that has no API (a worker, the Temporal server).
+func serveMetrics(ctx context.Context, addr string, metrics http.Handler, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", tel.Handler())
+	mux.Handle("/metrics", metrics)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()

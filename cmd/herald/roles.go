@@ -391,7 +391,7 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer k.close()
 	if *metricsAddr != "" {
-		if err := serveMetrics(ctx, *metricsAddr, k.tel, k.log); err != nil {
+		if err := serveMetrics(ctx, *metricsAddr, k.tel.Handler(), k.log); err != nil {
 			return err
 		}
 	}

@@ -22,6 +22,7 @@ func runTemporal(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	namespace := fs.String("namespace", "default", "namespace created at start")
 	dbFile := fs.String("db-file", ".herald/temporal.db", "SQLite file holding Temporal's state")
 	pgURL := fs.String("postgres-url", "", "keep Temporal's state in PostgreSQL instead: postgres://user@host:port/database (created and migrated as needed)")
+	metricsAddr := fs.String("metrics-listen", "", "address to serve this process's Go runtime and process metrics on as Prometheus /metrics, e.g. :9091")
 	// JSON like the other production roles; with --log-level debug the
 	// server's own info lines are shown too (devserver.ServerLogLevel).
 	var lf logFlags
@@ -50,6 +51,11 @@ func runTemporal(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer srv.Stop()
+	if *metricsAddr != "" {
+		if err := serveMetrics(ctx, *metricsAddr, telemetry.RuntimeHandler(), log); err != nil {
+			return err
+		}
+	}
 	ui := srv.UIURL()
 	if ui == "" {
 		ui = "disabled"
