@@ -494,21 +494,20 @@ func filterLog(t *testing.T, b *browser, hookID int) {
 		chromedp.SetValue(chromedp.CSS(`#filter-webhook`), fmt.Sprint(hookID)), apply)
 	one := `document.querySelectorAll('#delivery-log tbody tr').length === 1 && document.querySelector('#delivery-log tbody tr').dataset.eventId === 'evt-dash-2'`
 	b.until("the log narrowed to the webhook's waiting attempt", `location.hash.includes('status=retrying') && !location.hash.includes('event_type') && `+one)
-	// An hour from now, in the field's local time.
-	later := eval[string](b, `(() => { const d = new Date(Date.now() + 3600e3); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
-		return d.toISOString().slice(0, 16); })()`)
-	b.do(chromedp.SetValue(chromedp.CSS(`#filter-from`), later), apply)
-	b.until("no attempt from an hour on", `location.hash.includes('from=') && !!document.querySelector('#delivery-log .notice') &&
-		!document.querySelector('#delivery-log tr[data-event-id]')`)
-	b.do(clear(`#filter-from`), apply)
-	b.until("the waiting attempt back, without the time range", `!location.hash.includes('from=') && `+one)
-	earlier := eval[string](b, `(() => { const d = new Date(Date.now() - 3600e3); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
-		return d.toISOString().slice(0, 16); })()`)
-	b.do(chromedp.SetValue(chromedp.CSS(`#filter-to`), earlier), apply)
-	b.until("no attempt up to an hour ago", `location.hash.includes('to=') && !!document.querySelector('#delivery-log .notice') &&
-		!document.querySelector('#delivery-log tr[data-event-id]')`)
-	b.do(clear(`#filter-to`), apply)
-	b.until("the waiting attempt back once more", `!location.hash.includes('to=') && `+one)
+	// A time range that leaves the attempt out, from an hour on or up to
+	// an hour ago (in the field's local time), then cleared.
+	for _, r := range []struct{ field, hours, none string }{
+		{"from", "+1", "no attempt from an hour on"},
+		{"to", "-1", "no attempt up to an hour ago"},
+	} {
+		at := eval[string](b, `(() => { const d = new Date(Date.now() + (`+r.hours+`) * 3600e3); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+			return d.toISOString().slice(0, 16); })()`)
+		b.do(chromedp.SetValue(chromedp.CSS(`#filter-`+r.field), at), apply)
+		b.until(r.none, `location.hash.includes('`+r.field+`=') && !!document.querySelector('#delivery-log .notice') &&
+			!document.querySelector('#delivery-log tr[data-event-id]')`)
+		b.do(clear(`#filter-`+r.field), apply)
+		b.until("the waiting attempt back, without the time range", `!location.hash.includes('`+r.field+`=') && `+one)
+	}
 }
 
 // skipLink: on a page just loaded, the first Tab reaches the skip link,

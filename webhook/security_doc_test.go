@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loki-interceptor/herald/mdtest"
 	"github.com/loki-interceptor/herald/webhook"
 )
 
@@ -21,22 +22,7 @@ import (
 // securitySnippet returns the body of the first fenced block of lang in the
 // "Verifying signatures" section of docs/security.md.
 func securitySnippet(t *testing.T, lang string) string {
-	t.Helper()
-	raw, err := os.ReadFile("../docs/security.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(raw), "## Verifying signatures")
-	if !ok {
-		t.Fatal("docs/security.md has no Verifying signatures section")
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
-	_, block, ok := strings.Cut(section, "```"+lang+"\n")
-	if !ok {
-		t.Fatalf("docs/security.md's Verifying signatures has no %s block", lang)
-	}
-	block, _, _ = strings.Cut(block, "```")
-	return block
+	return mdtest.Block(t, "../docs/security.md", "Verifying signatures", lang)
 }
 
 type snippetCase struct {

@@ -1,25 +1,19 @@
 package main
 
 import (
-	"os"
 	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/loki-interceptor/herald/mdtest"
 )
 
 // docs/architecture.md's package map lists exactly the packages `go list`
 // finds: a package added or removed without its row fails here.
 func TestArchitecturePackageMapIsComplete(t *testing.T) {
-	raw, err := os.ReadFile("../../docs/architecture.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, table, ok := strings.Cut(string(raw), "## Packages")
-	if !ok {
-		t.Fatal("docs/architecture.md has no Packages section")
-	}
+	table := mdtest.Section(t, "../../docs/architecture.md", "Packages")
 	var documented []string
 	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z0-9/-]+)` \\|").FindAllStringSubmatch(table, -1) {
 		documented = append(documented, m[1])

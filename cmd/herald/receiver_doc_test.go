@@ -11,27 +11,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/loki-interceptor/herald/mdtest"
 )
 
 // receiverDocBlock returns the first fenced block of lang in the "A
 // receiver of your own" section of docs/receivers.md.
 func receiverDocBlock(t *testing.T, lang string) string {
-	t.Helper()
-	raw, err := os.ReadFile("../../docs/receivers.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(raw), "## A receiver of your own")
-	if !ok {
-		t.Fatal("docs/receivers.md has no 'A receiver of your own' section")
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
-	_, block, ok := strings.Cut(section, "```"+lang+"\n")
-	if !ok {
-		t.Fatalf("docs/receivers.md's receiver section has no %s block", lang)
-	}
-	block, _, _ = strings.Cut(block, "```")
-	return block
+	return mdtest.Block(t, "../../docs/receivers.md", "A receiver of your own", lang)
 }
 
 // TestReceiverDocPrograms runs the receivers docs/receivers.md gives, as
