@@ -52,7 +52,7 @@ func (s *Server) streamState(ctx context.Context, eventID string, webhookID int6
 // signalStream sends a signal to a subscriber's stream, starting it if it
 // is not running (a retry of a delivery that ended may find it idle).
 func (s *Server) signalStream(ctx context.Context, webhookID int64, name string, arg any) error {
-	opts := workflows.StreamStart(workflows.Subscriber{WebhookID: webhookID})
+	opts := streamStart(webhookID)
 	_, err := s.temporal.SignalWithStartWorkflow(ctx, opts.ID, name, arg, opts, workflows.StreamWorkflowName, workflows.StreamInput{WebhookID: webhookID})
 	if err != nil {
 		return unavailable("cannot signal the webhook's stream", err)

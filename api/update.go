@@ -30,7 +30,7 @@ func (s *Server) retryInEvent(ctx context.Context, ev *webhook.Event, webhookID 
 // retryInStream retries a delivery in its subscriber's stream, starting the
 // stream if it has ended.
 func (s *Server) retryInStream(ctx context.Context, eventID string, webhookID int64) (workflows.DeliveryAnswer, error) {
-	opts := workflows.StreamStart(workflows.Subscriber{WebhookID: webhookID})
+	opts := streamStart(webhookID)
 	opts.WorkflowIDConflictPolicy = enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
 	start := s.temporal.NewWithStartWorkflowOperation(opts, workflows.StreamWorkflowName, workflows.StreamInput{WebhookID: webhookID})
 	return s.updateWithStart(ctx, start, opts.ID, workflows.UpdateRetry, workflows.EventSignal{EventID: eventID})
@@ -44,6 +44,15 @@ func reopening(ev *webhook.Event, webhookID int64) client.StartWorkflowOptions {
 		TaskQueue:             workflows.TaskQueue,
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: workflows.StartAttributes(ev, webhookID),
+	}
+}
+
+// streamStart starts a subscriber's stream that is not running.
+func streamStart(webhookID int64) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                    workflows.StreamWorkflowID(webhookID),
+		TaskQueue:             workflows.TaskQueue,
+		TypedSearchAttributes: workflows.StreamAttributes(workflows.Subscriber{WebhookID: webhookID}),
 	}
 }
 

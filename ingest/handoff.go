@@ -244,9 +244,12 @@ func (p *Publisher) dispatch(ctx context.Context, pl *plan) error {
 // if it is not running. The stream ignores events it already holds, so a
 // repeated signal delivers nothing twice.
 func (p *Publisher) signalStream(ctx context.Context, st *workflows.StreamEvents) error {
-	opts := workflows.StreamStart(st.Subscriber)
-	_, err := p.Temporal.SignalWithStartWorkflow(ctx, opts.ID, workflows.SignalEvents, st, opts,
-		workflows.StreamWorkflowName, workflows.StreamInput{WebhookID: st.Subscriber.WebhookID})
+	id := workflows.StreamWorkflowID(st.Subscriber.WebhookID)
+	_, err := p.Temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalEvents, st, client.StartWorkflowOptions{
+		ID:                    id,
+		TaskQueue:             workflows.TaskQueue,
+		TypedSearchAttributes: workflows.StreamAttributes(st.Subscriber),
+	}, workflows.StreamWorkflowName, workflows.StreamInput{WebhookID: st.Subscriber.WebhookID})
 	if err != nil {
 		return groupUnavailable(fmt.Sprintf("cannot hand the events to the stream of webhook %d", st.Subscriber.WebhookID), err)
 	}

@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"time"
 
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -192,25 +191,6 @@ const versionSignalBound = "stream-signal-bound"
 func (s *stream) continueAsNew(ctx workflow.Context, in StreamInput) error {
 	return workflow.NewContinueAsNewError(ctx, StreamWorkflowName, StreamInput{WebhookID: s.webhookID, Carried: s.carry(),
 		EventsPerRun: in.EventsPerRun, MaxHeld: in.MaxHeld, MaxSignals: in.MaxSignals})
-}
-
-// StreamTaskTimeout is how long a stream's workflow task may run before
-// Temporal gives it to another worker: half the default, because a task
-// lost with its worker holds up every event of the subscriber until then,
-// and a stream's run is kept short enough (StreamHistoryPerRun) that
-// replaying it takes well under a second. A local batch running longer
-// keeps its task alive by the SDK's heartbeat. Continue-as-new carries it.
-const StreamTaskTimeout = 5 * time.Second
-
-// StreamStart starts a subscriber's stream: its id, task queue, search
-// attributes and workflow task timeout.
-func StreamStart(s Subscriber) client.StartWorkflowOptions {
-	return client.StartWorkflowOptions{
-		ID:                    StreamWorkflowID(s.WebhookID),
-		TaskQueue:             TaskQueue,
-		TypedSearchAttributes: StreamAttributes(s),
-		WorkflowTaskTimeout:   StreamTaskTimeout,
-	}
 }
 
 // StreamAttributes are a stream's search attributes at start, so that
