@@ -79,22 +79,12 @@ func (k *cluster) start(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	targs := []string{"temporal", "--port", portOf(temporalAddr), "--ui-port", "-1", "--metrics-listen", temporalMetrics}
-	if c.temporalDB == "postgres" {
-		name := "temporal_chaos_" + suffix
-		targs = append(targs, "--postgres-url", c.pgBase+"/"+name)
-		if !c.keep {
-			k.cleanup = append(k.cleanup, dropDatabases(c.pgBase, name, name+"_visibility"))
-		}
-	} else {
-		targs = append(targs, "--db-file", filepath.Join(c.workDir, "temporal.db"))
-	}
 	env := []string{"HERALD_DATABASE_URL=" + storeURL, "HERALD_TEMPORAL_ADDRESS=" + temporalAddr,
 		"HERALD_ENCRYPTION_KEY=" + randomKey(), "HERALD_ALLOW_CIDRS=127.0.0.1/32", "HERALD_LOG_FORMAT=json"}
 	newProc := func(name string, args ...string) *proc {
 		return &proc{name: name, bin: c.herald, args: args, env: env, dir: c.workDir}
 	}
-	k.temporal = newProc("temporal", targs...)
+	k.temporal = newProc("temporal", k.temporalArgs(c, suffix, temporalAddr, temporalMetrics)...)
 	k.temporal.ready, k.temporal.metrics = listening(temporalAddr), "http://"+temporalMetrics+"/metrics"
 	logf("starting Temporal (%s) at %s; work directory %s", c.temporalDB, temporalAddr, c.workDir)
 	if err := k.temporal.start(ctx); err != nil {
@@ -123,6 +113,21 @@ func (k *cluster) start(ctx context.Context, c *config) error {
 	k.client = &client{base: "http://" + apiAddr, key: key, http: httpClient}
 	k.store, err = sql.Open("postgres", storeURL)
 	return err
+}
+
+// temporalArgs are `herald temporal`'s arguments: its state in a SQLite
+// file of the work directory, or in PostgreSQL databases dropped at the
+// end unless kept.
+func (k *cluster) temporalArgs(c *config, suffix, addr, metrics string) []string {
+	args := []string{"temporal", "--port", portOf(addr), "--ui-port", "-1", "--metrics-listen", metrics}
+	if c.temporalDB != "postgres" {
+		return append(args, "--db-file", filepath.Join(c.workDir, "temporal.db"))
+	}
+	name := "temporal_chaos_" + suffix
+	if !c.keep {
+		k.cleanup = append(k.cleanup, dropDatabases(c.pgBase, name, name+"_visibility"))
+	}
+	return append(args, "--postgres-url", c.pgBase+"/"+name)
 }
 
 // startWorkers starts two workers, each with its metrics endpoint.

@@ -108,6 +108,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 // run replaces the README's samples with.
 type readmeRun struct {
 	dir, api, receiver string
+	key                string // the admin key herald dev printed
 	dev                *command
 	receivers          []*exec.Cmd
 	receiverOut        syncBuffer
@@ -131,7 +132,7 @@ func newReadmeRun(t *testing.T) *readmeRun {
 	w.api = waitFor(t, &w.dev.out, &w.dev.err, `API\s+(http://\S+)/api/v1`)
 	key := waitFor(t, &w.dev.out, &w.dev.err, `API key\s+(hrld_\S+)  \(admin; shown once`)
 	waitFor(t, &w.dev.out, &w.dev.err, `Stop: Ctrl-C`)
-	w.env = append(os.Environ(), "HERALD_API_KEY="+key)
+	w.key, w.env = key, append(os.Environ(), "HERALD_API_KEY="+key)
 	w.replace = map[string]string{readmeAPI: w.api, readmeReceiver: w.receiver}
 	t.Cleanup(func() {
 		for _, r := range w.receivers {
@@ -164,7 +165,7 @@ func (w *readmeRun) run(t *testing.T, c readmeCommand) {
 	if strings.HasPrefix(c.line, "export ") {
 		// The export must leave this run's key in the variable.
 		cmd = exec.Command("bash", "-euo", "pipefail", "-c", c.line+`; test "$HERALD_API_KEY" = "$WANT_KEY"`)
-		cmd.Env = append(os.Environ(), "WANT_KEY="+envValue(w.env, "HERALD_API_KEY"))
+		cmd.Env = append(os.Environ(), "WANT_KEY="+w.key)
 	} else {
 		cmd.Env = w.env
 	}
@@ -221,15 +222,6 @@ func (w *readmeRun) learn(t *testing.T, line string, out []byte) {
 	if answer.EventID != "" && w.replace[readmeEventID] == "" {
 		w.replace[readmeEventID] = answer.EventID
 	}
-}
-
-func envValue(env []string, name string) string {
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, name+"="); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // startReceiver runs the README's `herald receive` in the background and
