@@ -82,16 +82,16 @@ func (a *Activities) LoadBacklog(ctx context.Context, in workflows.LoadBacklogIn
 	return res, nil
 }
 
-// heartbeat tells Temporal an activity is alive every few seconds, with
-// its progress (details, if not nil), so that one whose worker died is
-// retried within its heartbeat timeout.
+// heartbeat tells Temporal an activity is alive twice per
+// workflows.HeartbeatTimeout, with its progress (details, if not nil), so
+// that one whose worker died is retried within that timeout.
 func heartbeat(ctx context.Context, details func() any) (stop func()) {
 	if activity.GetInfo(ctx).IsLocalActivity {
 		return func() {} // it lives and dies with its workflow task
 	}
 	done := make(chan struct{})
 	go func() {
-		tick := time.NewTicker(5 * time.Second)
+		tick := time.NewTicker(workflows.HeartbeatTimeout / 2)
 		defer tick.Stop()
 		for {
 			select {

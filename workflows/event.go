@@ -24,6 +24,13 @@ var activityRetry = &temporal.RetryPolicy{
 	NonRetryableErrorTypes: []string{ErrWebhookGone},
 }
 
+// HeartbeatTimeout is how long a long-running activity (a stream batch,
+// the dispatchers' workflow starts) may go without a heartbeat before
+// Temporal gives it to another worker: a worker lost mid-batch holds up
+// every event of the batch until then. The activities heartbeat twice in
+// it, so a live worker that misses one is no harm.
+const HeartbeatTimeout = 10 * time.Second
+
 var activityOptions = workflow.ActivityOptions{
 	// An attempt's HTTP timeout is at most 30 s; the rest is database time.
 	StartToCloseTimeout: 90 * time.Second,

@@ -63,15 +63,11 @@ const (
 	dispatchIdle         = 10 * time.Minute
 )
 
-// The starts heartbeat every 5 s, so a worker lost mid-batch is noticed
-// within 10 s and the batch goes again elsewhere (a start already made is
-// found, not made twice). Every event of the batch waits for that: with
-// 30 s, on top of the lost worker's workflow tasks, first attempts came
-// over a minute after acceptance in the chaos run with Temporal on
-// PostgreSQL.
+// A batch of starts lost with its worker goes again elsewhere after
+// HeartbeatTimeout; a start already made is found, not made twice.
 var ingestOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 10 * time.Minute,
-	HeartbeatTimeout:    10 * time.Second,
+	HeartbeatTimeout:    HeartbeatTimeout,
 	RetryPolicy:         activityRetry,
 }
 

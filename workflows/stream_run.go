@@ -347,12 +347,11 @@ func (s *stream) startBatch(ctx workflow.Context, items []*StreamItem) {
 	} else {
 		opts := workflow.ActivityOptions{
 			StartToCloseTimeout: streamActivityStart,
-			// A worker lost mid-batch is noticed in seconds, not minutes:
-			// the batch heartbeats every 5 s while it sends. A live worker
-			// that misses two is no harm: the next try sends nothing
-			// while the first one's requests may still be answered (their
-			// rows' leases), and the first finishes those and starts no more.
-			HeartbeatTimeout: 10 * time.Second,
+			// A live worker that misses its heartbeats is no harm: the
+			// next try sends nothing while the first one's requests may
+			// still be answered (their rows' leases), and the first
+			// finishes those and starts no more.
+			HeartbeatTimeout: HeartbeatTimeout,
 			RetryPolicy:      activityRetry,
 			Summary:          summary,
 		}
