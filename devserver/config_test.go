@@ -15,11 +15,11 @@ func TestHistoryCacheIsBoundedAndEvictsByAge(t *testing.T) {
 	c := dynamicconfig.NewCollection(dynamicConfig(), log.NewNoopLogger())
 	c.Start()
 	defer c.Stop()
-	if !dynamicconfig.HistoryCacheSizeBasedLimit.Get(c)() {
-		t.Error("history cache limited by entry count, want by size")
+	if dynamicconfig.HistoryCacheSizeBasedLimit.Get(c)() {
+		t.Error("history cache limited by size, which races in Temporal v1.32; want by entry count")
 	}
-	if got := dynamicconfig.HistoryCacheHostLevelMaxSizeBytes.Get(c)(); got != historyCacheBytes {
-		t.Errorf("history cache holds %d bytes, want %d", got, historyCacheBytes)
+	if got := dynamicconfig.HistoryCacheHostLevelMaxSize.Get(c)(); got != historyCacheRuns {
+		t.Errorf("history cache holds %d runs, want %d", got, historyCacheRuns)
 	}
 	if got := dynamicconfig.HistoryCacheTTL.Get(c)(); got != 10*time.Minute {
 		t.Errorf("history cache TTL %s, want 10m", got)

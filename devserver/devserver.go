@@ -93,10 +93,8 @@ type Server struct {
 	stopOnce bool
 }
 
-// historyCacheBytes bounds the server's cache of workflow state, by the
-// size Temporal estimates for each entry (the memory it takes is a few
-// times that).
-const historyCacheBytes = 64 << 20
+// historyCacheRuns bounds the server's cache of workflow state, in runs.
+const historyCacheRuns = 8192
 
 // dynamicConfig is the server's configuration beyond its defaults.
 func dynamicConfig() dynamicconfig.StaticClient {
@@ -108,10 +106,14 @@ func dynamicConfig() dynamicconfig.StaticClient {
 		// run a stream closes to continue as new stayed (with the ids of
 		// every signal it took), and a per-event burst left thousands, so
 		// the server grew by 50–140 MiB an hour under a steady load. Bound
-		// it by size, and drop what nobody touched for ten minutes.
-		dynamicconfig.HistoryCacheSizeBasedLimit.Key():        true,
-		dynamicconfig.HistoryCacheHostLevelMaxSizeBytes.Key(): historyCacheBytes,
-		dynamicconfig.HistoryCacheTTL.Key():                   10 * time.Minute,
+		// it, and drop what nobody touched for ten minutes.
+		//
+		// Bound by count, not by size: Temporal v1.32's size-based limit
+		// measures a run's buffered events after releasing its lock, racing
+		// the next holder's write of them, which then fails ("size
+		// mismatch"; docs/reliability.md, Soak).
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): historyCacheRuns,
+		dynamicconfig.HistoryCacheTTL.Key():              10 * time.Minute,
 		dynamicconfig.HistoryCacheBackgroundEvict.Key(): dynamicconfig.CacheBackgroundEvictSettings{
 			Enabled: true, LoopInterval: time.Minute, MaxEntryPerCall: 1024},
 	}
