@@ -1,20 +1,31 @@
 package devserver
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
+
+	"github.com/loki-interceptor/herald/mdtest"
 )
+
+// mustCollection reads settings from client the way the server does.
+func mustCollection(t *testing.T, client dynamicconfig.Client) *dynamicconfig.Collection {
+	t.Helper()
+	c := dynamicconfig.NewCollection(client, log.NewNoopLogger())
+	c.Start()
+	t.Cleanup(c.Stop)
+	return c
+}
 
 // The server reads its settings through its own collection, which logs a
 // value of the wrong type and falls back to the default: read them back
 // the same way.
 func TestHistoryCacheIsBoundedAndEvictsByAge(t *testing.T) {
-	c := dynamicconfig.NewCollection(dynamicConfig(), log.NewNoopLogger())
-	c.Start()
-	defer c.Stop()
+	c := mustCollection(t, dynamicConfig())
 	if dynamicconfig.HistoryCacheSizeBasedLimit.Get(c)() {
 		t.Error("history cache limited by size, which races in Temporal v1.32; want by entry count")
 	}
@@ -29,5 +40,35 @@ func TestHistoryCacheIsBoundedAndEvictsByAge(t *testing.T) {
 	}
 	if got := dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Get(c)("default"); got != 100 {
 		t.Errorf("visibility RPS %d, want 100", got)
+	}
+}
+
+// The dynamic config docs/production.md gives for a Temporal cluster of
+// one's own, read by Temporal's own file loader, bounds the workflow cache
+// as the embedded server does.
+func TestProductionDocsGiveTheEmbeddedCacheSettings(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "dynamicconfig.yaml")
+	block := mdtest.Block(t, "../docs/production.md", "Temporal's workflow cache", "yaml")
+	if err := os.WriteFile(file, []byte(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan any)
+	t.Cleanup(func() { close(done) })
+	fc, err := dynamicconfig.NewFileBasedClient(&dynamicconfig.FileBasedClientConfig{Filepath: file, PollInterval: time.Minute}, log.NewNoopLogger(), done)
+	if err != nil {
+		t.Fatalf("Temporal cannot load the documented config: %v", err)
+	}
+	docs, ours := mustCollection(t, fc), mustCollection(t, dynamicConfig())
+	if got, want := dynamicconfig.HistoryCacheSizeBasedLimit.Get(docs)(), dynamicconfig.HistoryCacheSizeBasedLimit.Get(ours)(); got != want {
+		t.Errorf("documented size-based limit %v, embedded %v", got, want)
+	}
+	if got, want := dynamicconfig.HistoryCacheHostLevelMaxSize.Get(docs)(), dynamicconfig.HistoryCacheHostLevelMaxSize.Get(ours)(); got != want {
+		t.Errorf("documented cache size %d runs, embedded %d", got, want)
+	}
+	if got, want := dynamicconfig.HistoryCacheTTL.Get(docs)(), dynamicconfig.HistoryCacheTTL.Get(ours)(); got != want {
+		t.Errorf("documented cache TTL %s, embedded %s", got, want)
+	}
+	if got, want := dynamicconfig.HistoryCacheBackgroundEvict.Get(docs)(), dynamicconfig.HistoryCacheBackgroundEvict.Get(ours)(); got != want {
+		t.Errorf("documented background eviction %+v, embedded %+v", got, want)
 	}
 }

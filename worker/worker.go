@@ -71,9 +71,7 @@ type Options struct {
 // queue and on the worker's sticky queue apart. With the SDK's default,
 // two pollers that each pick a queue per poll, both stay on the sticky
 // queue while it reports a backlog, and the task queue, where every
-// workflow a lost worker had cached goes, waits: after a Temporal restart
-// amid worker kills it was dispatched at 1–2 tasks/s against 25/s added
-// (docs/reliability.md).
+// workflow a lost worker had cached goes, waits (docs/reliability.md).
 func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Worker {
 	if o.StopTimeout == 0 {
 		o.StopTimeout = 30 * time.Second
