@@ -64,10 +64,14 @@ func TestListenForwardsAndCleansUp(t *testing.T) {
 // headers Herald recorded, the body still compressed, the signatures good.
 func sameAsSent(t *testing.T, api *client.Client, app *appServer, hookID int64, eventID, secret string) {
 	t.Helper()
-	sent, err := api.ListDeliveries(context.Background(), hookID, client.DeliveryListOptions{EventID: eventID})
-	if err != nil || sent.Total != 2 || *sent.Deliveries[1].ResponseStatusCode != 500 || *sent.Deliveries[0].ResponseStatusCode != 200 {
-		t.Fatalf("Herald's attempts: %+v %v", sent, err)
-	}
+	// listen prints the answer before the worker that sent the attempt has
+	// recorded it, so Herald's rows may lag the output by a moment.
+	var sent *client.DeliveryList
+	var err error
+	until(t, "Herald to record the 500 and the 200", func() bool {
+		sent, err = api.ListDeliveries(context.Background(), hookID, client.DeliveryListOptions{EventID: eventID})
+		return err == nil && sent.Total == 2 && statusIs(sent.Deliveries[1], 500) && statusIs(sent.Deliveries[0], 200)
+	})
 	reqs, bodies := app.requests()
 	if len(reqs) != 2 {
 		t.Fatalf("the app got %d requests", len(reqs))
@@ -112,7 +116,7 @@ func TestListenReusesAWebhookAndReportsADownApp(t *testing.T) {
 	waitFor(t, &p.out, &p.err, `"event_id":"`+acc.EventID+`".*"signatures":"valid","status":502`)
 	until(t, "Herald to record the 502", func() bool {
 		ds, err := api.ListDeliveries(ctx, w.ID, client.DeliveryListOptions{EventID: acc.EventID})
-		return err == nil && ds.Total == 1 && ds.Deliveries[0].ResponseStatusCode != nil && *ds.Deliveries[0].ResponseStatusCode == 502
+		return err == nil && ds.Total == 1 && statusIs(ds.Deliveries[0], 502)
 	})
 	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
@@ -190,4 +194,9 @@ func TestListenFlagsABadSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.exitsCleanly(t, 30*time.Second)
+}
+
+// statusIs tells whether Herald recorded the attempt's answer as code.
+func statusIs(d webhook.Attempt, code int) bool {
+	return d.ResponseStatusCode != nil && *d.ResponseStatusCode == code
 }
