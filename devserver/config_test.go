@@ -59,16 +59,14 @@ func TestProductionDocsGiveTheEmbeddedCacheSettings(t *testing.T) {
 		t.Fatalf("Temporal cannot load the documented config: %v", err)
 	}
 	docs, ours := mustCollection(t, fc), mustCollection(t, dynamicConfig())
-	if got, want := dynamicconfig.HistoryCacheSizeBasedLimit.Get(docs)(), dynamicconfig.HistoryCacheSizeBasedLimit.Get(ours)(); got != want {
-		t.Errorf("documented size-based limit %v, embedded %v", got, want)
-	}
-	if got, want := dynamicconfig.HistoryCacheHostLevelMaxSize.Get(docs)(), dynamicconfig.HistoryCacheHostLevelMaxSize.Get(ours)(); got != want {
-		t.Errorf("documented cache size %d runs, embedded %d", got, want)
-	}
-	if got, want := dynamicconfig.HistoryCacheTTL.Get(docs)(), dynamicconfig.HistoryCacheTTL.Get(ours)(); got != want {
-		t.Errorf("documented cache TTL %s, embedded %s", got, want)
-	}
-	if got, want := dynamicconfig.HistoryCacheBackgroundEvict.Get(docs)(), dynamicconfig.HistoryCacheBackgroundEvict.Get(ours)(); got != want {
-		t.Errorf("documented background eviction %+v, embedded %+v", got, want)
+	for name, get := range map[string]func(*dynamicconfig.Collection) any{
+		"size-based limit":    func(c *dynamicconfig.Collection) any { return dynamicconfig.HistoryCacheSizeBasedLimit.Get(c)() },
+		"cache size in runs":  func(c *dynamicconfig.Collection) any { return dynamicconfig.HistoryCacheHostLevelMaxSize.Get(c)() },
+		"cache TTL":           func(c *dynamicconfig.Collection) any { return dynamicconfig.HistoryCacheTTL.Get(c)() },
+		"background eviction": func(c *dynamicconfig.Collection) any { return dynamicconfig.HistoryCacheBackgroundEvict.Get(c)() },
+	} {
+		if got, want := get(docs), get(ours); got != want {
+			t.Errorf("documented %s %+v, embedded %+v", name, got, want)
+		}
 	}
 }
